@@ -1,0 +1,23 @@
+/**
+ * Errors raised by appliance/ (the CLI and, later, the daemon). Stable
+ * upper-case codes, listed in docs/errors.md.
+ */
+export const AppErrorCode = {
+  /** A command-line argument or option is missing or malformed. */
+  APP_USAGE: 'APP_USAGE',
+  /** An operation that loses data was asked for without confirmation (`--yes`). */
+  APP_CONFIRMATION_REQUIRED: 'APP_CONFIRMATION_REQUIRED',
+  /** Verification found damaged or differing blocks. */
+  APP_VERIFY_FAILED: 'APP_VERIFY_FAILED'
+} as const
+
+export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]
+
+export class AppError extends Error {
+  readonly code: AppErrorCode
+  constructor (code: AppErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'AppError'
+    this.code = code
+  }
+}

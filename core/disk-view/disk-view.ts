@@ -1,0 +1,42 @@
+import type { Extent } from '../types.ts'
+
+/**
+ * A consistent, read-only view of one disk at one point in time.
+ *
+ * Contract: every read returns the bytes as they were when the view was
+ * opened, or fails. A view whose source may have changed under it reports so
+ * in `close()` (CORE_SOURCE_CHANGED): a caller must not commit what it read
+ * from such a view. Views are not safe to close concurrently with reads.
+ */
+export interface DiskView {
+  /** Disk size in bytes at the view's moment. */
+  readonly size: number
+  /**
+   * Reads `length` bytes at `offset` into `into` (from its start). Reads past
+   * the end are a TypeError. May be called concurrently.
+   */
+  read: (offset: number, length: number, into: Uint8Array, signal?: AbortSignal) => Promise<void>
+  /**
+   * The extents that may have changed since the view identified by `token`,
+   * or undefined when the source cannot tell (the caller then compares every
+   * block by hash). A file view never knows; live QEMU views do.
+   */
+  changedSince?: (token: string, signal?: AbortSignal) => Promise<Extent[] | undefined>
+  /** Token naming this view's moment for a later `changedSince`. */
+  readonly changeToken?: string
+  /**
+   * For sources that worker threads can read themselves (a plain file): the
+   * file descriptor, valid until close(). Lets scan workers read without a
+   * copy through the main thread.
+   */
+  readonly fd?: number
+  /** Releases the view; throws CORE_SOURCE_CHANGED if the view turned out inconsistent. */
+  close: () => Promise<void>
+}
+
+/** Something a view can be opened on (a file today; a live QEMU disk later). */
+export interface DiskSource {
+  /** Human-readable description for messages and logs. */
+  readonly description: string
+  open: (signal?: AbortSignal) => Promise<DiskView>
+}

@@ -1,0 +1,72 @@
+/**
+ * Errors raised by core/. Each carries a stable upper-case `code` (listed in
+ * docs/errors.md, kept in step by test/errors.test.ts). Codes never change;
+ * messages may. Programmer mistakes (wrong argument types) are plain TypeErrors.
+ */
+export const CoreErrorCode = {
+  /** The source disk could not be opened or read. */
+  CORE_SOURCE_UNREADABLE: 'CORE_SOURCE_UNREADABLE',
+  /** The source changed (size or modification time) while it was being read: the view was not consistent. */
+  CORE_SOURCE_CHANGED: 'CORE_SOURCE_CHANGED',
+  /** The operation was cancelled through its AbortSignal. */
+  CORE_ABORTED: 'CORE_ABORTED',
+  /** A setting or argument is out of its allowed range (block size, disk name, retention count...). */
+  CORE_INVALID_ARGUMENT: 'CORE_INVALID_ARGUMENT',
+  /** The store directory is not a Tandem store, or was written by a newer schema version. */
+  CORE_STORE_INCOMPATIBLE: 'CORE_STORE_INCOMPATIBLE',
+  /** The store's index could not be opened (locked by another process, or damaged). */
+  CORE_STORE_UNAVAILABLE: 'CORE_STORE_UNAVAILABLE',
+  /** No recovery point with that id (or no point at all). */
+  CORE_POINT_NOT_FOUND: 'CORE_POINT_NOT_FOUND',
+  /** The recovery point has no disk with that name. */
+  CORE_DISK_NOT_FOUND: 'CORE_DISK_NOT_FOUND',
+  /** A stored block does not hash to the hash it is stored under (bit rot, tampering). */
+  CORE_BLOCK_CORRUPT: 'CORE_BLOCK_CORRUPT',
+  /** A block a manifest refers to is absent from the store. */
+  CORE_BLOCK_MISSING: 'CORE_BLOCK_MISSING',
+  /** A commit was asked for while blocks its manifests need were neither stored nor staged. */
+  CORE_COMMIT_INCOMPLETE: 'CORE_COMMIT_INCOMPLETE',
+  /** A manifest's encoding is malformed (wrong length, unknown version). */
+  CORE_MANIFEST_INVALID: 'CORE_MANIFEST_INVALID',
+  /** An image does not match the recovery point it was compared with. */
+  CORE_IMAGE_MISMATCH: 'CORE_IMAGE_MISMATCH',
+  /** The output file exists and overwriting it was not asked for. */
+  CORE_OUTPUT_EXISTS: 'CORE_OUTPUT_EXISTS',
+  /** A seed file is not a Tandem seed or has an unsupported version. */
+  CORE_SEED_INVALID: 'CORE_SEED_INVALID',
+  /** A seed file ends before its trailer: it was cut short. */
+  CORE_SEED_TRUNCATED: 'CORE_SEED_TRUNCATED',
+  /** A seed file's content does not match its hashes: it was altered or damaged. */
+  CORE_SEED_CORRUPT: 'CORE_SEED_CORRUPT',
+  /** A block failed to decompress or decompressed to the wrong length. */
+  CORE_CODEC_FAILED: 'CORE_CODEC_FAILED',
+  /** Writing to the store or an image failed (disk full, I/O error). Nothing committed is affected. */
+  CORE_WRITE_FAILED: 'CORE_WRITE_FAILED'
+} as const
+
+export type CoreErrorCode = typeof CoreErrorCode[keyof typeof CoreErrorCode]
+
+export class CoreError extends Error {
+  readonly code: CoreErrorCode
+  /** Extra facts for the operator (block index, offsets...), never needed to branch on. */
+  readonly details: Record<string, unknown> | undefined
+
+  constructor (code: CoreErrorCode, message: string, options: { cause?: unknown, details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'CoreError'
+    this.code = code
+    this.details = options.details
+  }
+}
+
+/** Throws CORE_ABORTED when the signal has fired. */
+export function throwIfAborted (signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) {
+    throw new CoreError(CoreErrorCode.CORE_ABORTED, 'operation aborted', { cause: signal.reason })
+  }
+}
+
+/** True when `err` is an Error carrying the given stable code. */
+export function hasCode (err: unknown, code: string): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === code
+}

@@ -1,0 +1,18 @@
+/**
+ * The replication engine: no network, no HTTP, imports nothing of ours
+ * outside this folder. See docs/store-format.md and DESIGN.md's data path.
+ */
+export * from './types.ts'
+export * from './errors.ts'
+export * from './constants.ts'
+export { hashBlock, isZero, zeroHash, toHex, fromHex } from './hash.ts'
+export { blockCount, blockLength, hashAt, isZeroBlock, diskRoot, pointRoot, encodeManifest, decodeManifest, checkManifest } from './manifest.ts'
+export { diffManifests } from './diff.ts'
+export { BlockCodec, Codec, type EncodedBlock } from './compress.ts'
+export * from './disk-view/index.ts'
+export * from './scan/index.ts'
+export * from './store/index.ts'
+export { replicateOnce, type ReplicateOptions, type CycleReport, type DiskCycleReport } from './replicate.ts'
+export { materializePoint, writeBlocks, type MaterializeOptions } from './restore.ts'
+export { verifyPoint, verifyImage, MAX_REPORTED_PROBLEMS, type VerifyReport, type BlockProblem } from './verify.ts'
+export { planResync, type ResyncPlan } from './resync.ts'

@@ -1,0 +1,128 @@
+import { throwIfAborted } from './errors.ts'
+import { scanDisk } from './scan/scanner.ts'
+import type { ScanPool } from './scan/scan-pool.ts'
+import type { DiskSource, DiskView } from './disk-view/disk-view.ts'
+import { prune, type PruneReport } from './store/prune.ts'
+import { imageRecord, updateImage } from './store/replica-image.ts'
+import { DEFAULT_RETENTION, checkRetention, type RetentionPolicy } from './store/retention.ts'
+import { StagedCycle, type CyclePhase } from './store/staged-cycle.ts'
+import { checkDiskName, type RecoveryPointStore } from './store/store.ts'
+import type { Consistency, ProgressListener, RecoveryPoint } from './types.ts'
+
+export interface ReplicateOptions {
+  pool: ScanPool
+  disks: Array<{ name: string, source: DiskSource }>
+  consistency?: Consistency
+  consistencyNote?: string
+  /** The moment the point stands for; default: when the views were opened. */
+  time?: number
+  retention?: RetentionPolicy
+  signal?: AbortSignal
+  onProgress?: ProgressListener
+  /** Observer of the commit's phases (also 'image-updated'); used by crash tests. */
+  onPhase?: (phase: CyclePhase | 'image-updated' | 'pruned') => Promise<void> | void
+}
+
+export interface DiskCycleReport {
+  name: string
+  size: number
+  /** Size the disk had in the previous point, when it changed. */
+  previousSize?: number
+  bytesRead: number
+  changedBlocks: number
+  storedBlocks: number
+  storedBytes: number
+}
+
+export interface CycleReport {
+  point: RecoveryPoint
+  disks: DiskCycleReport[]
+  pruned: PruneReport
+}
+
+/**
+ * One local cycle: scan each disk (diffing against the latest point in the
+ * same pass), stage the changed blocks, commit a recovery point, bring the
+ * replica images to it, then apply retention. A failure before the commit
+ * leaves the store as it was; after it, the point exists and an interrupted
+ * image update is finished by `recoverImages` at the next open.
+ *
+ * A disk whose size changed is handled like any other change: the new size
+ * is recorded, grown areas are sent, the image is resized.
+ */
+export async function replicateOnce (store: RecoveryPointStore, options: ReplicateOptions): Promise<CycleReport> {
+  const retention = options.retention ?? DEFAULT_RETENTION
+  checkRetention(retention)
+  if (options.disks.length === 0) throw new TypeError('no disks to replicate')
+  for (const d of options.disks) checkDiskName(d.name)
+  const signal = options.signal
+  throwIfAborted(signal)
+
+  const latest = await store.latestPoint()
+  const cycle = new StagedCycle(store)
+  cycle.onPhase = options.onPhase
+  const views: DiskView[] = []
+  const reports: DiskCycleReport[] = []
+  const changedByDisk = new Map<string, number[]>()
+  try {
+    for (const d of options.disks) views.push(await d.source.open(signal))
+    const time = options.time ?? Date.now()
+    const totalBytes = views.reduce((n, v) => n + v.size, 0)
+    let doneBefore = 0
+    for (const [i, d] of options.disks.entries()) {
+      const view = views[i]!
+      const base = latest?.disks.some(x => x.name === d.name) === true ? await store.manifest(latest.id, d.name) : undefined
+      const before = { blocks: cycle.storedBlocks, bytes: cycle.storedBytes }
+      const result = await scanDisk(view, {
+        pool: options.pool,
+        blockSize: store.blockSize,
+        ...(base === undefined ? {} : { base }),
+        onChanged: async blocks => { await cycle.putBlocks(blocks) },
+        ...(signal === undefined ? {} : { signal }),
+        onProgress: p => options.onProgress?.({ phase: `scan ${d.name}`, done: doneBefore + p.done, total: totalBytes })
+      })
+      doneBefore += view.size
+      cycle.setDisk(d.name, result.manifest, base === undefined ? undefined : { point: latest!.id, manifest: base })
+      changedByDisk.set(d.name, result.changed)
+      reports.push({
+        name: d.name,
+        size: view.size,
+        ...(base !== undefined && base.size !== view.size ? { previousSize: base.size } : {}),
+        bytesRead: result.bytesRead,
+        changedBlocks: result.changed.length,
+        storedBlocks: cycle.storedBlocks - before.blocks,
+        storedBytes: cycle.storedBytes - before.bytes
+      })
+    }
+    // A view that turns out inconsistent fails here, before anything is committed.
+    for (const v of views.splice(0)) await v.close()
+    throwIfAborted(signal)
+    const imagesBefore = new Map<string, number | undefined>()
+    for (const d of options.disks) {
+      const r = await imageRecord(store, d.name)
+      imagesBefore.set(d.name, r?.state === 'ready' ? r.point : undefined)
+    }
+    const point = await cycle.commit({
+      time,
+      consistency: options.consistency ?? 'crash',
+      ...(options.consistencyNote === undefined ? {} : { consistencyNote: options.consistencyNote })
+    })
+    for (const d of options.disks) {
+      const held = imagesBefore.get(d.name)
+      const from = held !== undefined && held === latest?.id ? { point: held, changed: changedByDisk.get(d.name)! } : undefined
+      await updateImage(store, d.name, point.id, {
+        ...(from === undefined ? {} : { from }),
+        onProgress: p => options.onProgress?.({ ...p, phase: `image ${d.name}` })
+      })
+    }
+    await options.onPhase?.('image-updated')
+    const pruned = await prune(store, retention)
+    await options.onPhase?.('pruned')
+    return { point, disks: reports, pruned }
+  } catch (err) {
+    await cycle.abort()
+    for (const v of views) await v.close().catch(() => {})
+    throw err
+  }
+}
+

@@ -1,0 +1,45 @@
+import { availableParallelism } from 'node:os'
+import { Piscina } from 'piscina'
+import { SCAN_TASKS_PER_THREAD } from '../constants.ts'
+import type { ScanTask, ScanTaskResult } from './scan-task.ts'
+
+export interface ScanPoolInit {
+  /** Worker threads; default: one per core. */
+  threads?: number
+}
+
+/**
+ * The worker threads that hash and compress blocks. Long-lived: create one,
+ * share it between scans, `stop()` it last (pending tasks are rejected).
+ */
+export class ScanPool {
+  readonly threads: number
+  private readonly piscina: Piscina<ScanTask, ScanTaskResult>
+
+  constructor (init: ScanPoolInit = {}) {
+    this.threads = Math.max(1, init.threads ?? availableParallelism())
+    this.piscina = new Piscina({
+      filename: new URL('./scan-worker.ts', import.meta.url).href,
+      // Workers load TypeScript through tsx, whatever loader the parent uses.
+      execArgv: ['--import', 'tsx'],
+      minThreads: this.threads,
+      maxThreads: this.threads,
+      idleTimeout: 30_000,
+      maxQueue: this.threads * SCAN_TASKS_PER_THREAD * 4
+    })
+  }
+
+  /** Tasks worth keeping in flight to keep every thread busy. */
+  get concurrency (): number {
+    return this.threads * SCAN_TASKS_PER_THREAD
+  }
+
+  run (task: ScanTask, signal?: AbortSignal): Promise<ScanTaskResult> {
+    const transferList = task.data !== undefined ? [task.data.buffer as ArrayBuffer] : undefined
+    return this.piscina.run(task, { transferList, signal })
+  }
+
+  async stop (): Promise<void> {
+    await this.piscina.destroy()
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Scan worker: hashes (BLAKE3) each block of one chunk, recognises all-zero
+ * blocks without hashing them, and compresses the blocks that differ from
+ * the base. Runs in a piscina worker thread.
+ */
+import { readSync } from 'node:fs'
+import { BlockCodec, Codec } from '../compress.ts'
+import { HASH_LENGTH } from '../constants.ts'
+import { equalHashes, hashBlock, isZero, zeroHash } from '../hash.ts'
+import type { ScanTask, ScanTaskResult } from './scan-task.ts'
+
+let readBuffer: Buffer | undefined
+let codec: BlockCodec | undefined
+
+function chunkBytes (task: ScanTask): Uint8Array {
+  if (task.data !== undefined) return task.data
+  if (task.fd === undefined) throw new TypeError('scan task has neither data nor fd')
+  if (readBuffer === undefined || readBuffer.byteLength < task.length) readBuffer = Buffer.allocUnsafeSlow(task.length)
+  let done = 0
+  while (done < task.length) {
+    const n = readSync(task.fd, readBuffer, done, task.length - done, task.offset + done)
+    if (n === 0) {
+      const err = new Error(`source ended at ${task.offset + done} while being read`) as Error & { code: string }
+      err.code = 'CORE_SOURCE_CHANGED'
+      throw err
+    }
+    done += n
+  }
+  return readBuffer.subarray(0, task.length)
+}
+
+export default function scanChunk (task: ScanTask): ScanTaskResult {
+  const bytes = chunkBytes(task)
+  const blocks = Math.ceil(task.length / task.blockSize)
+  const hashes = new Uint8Array(blocks * HASH_LENGTH)
+  const changed: number[] = []
+  const encoded: ScanTaskResult['encoded'] = []
+  const parts: Uint8Array[] = []
+  let payloadLength = 0
+  for (let i = 0; i < blocks; i++) {
+    const block = bytes.subarray(i * task.blockSize, Math.min((i + 1) * task.blockSize, task.length))
+    const zero = isZero(block)
+    const hash = zero ? zeroHash(block.byteLength) : hashBlock(block)
+    hashes.set(hash, i * HASH_LENGTH)
+    const base = task.baseHashes
+    if (base !== undefined && (i + 1) * HASH_LENGTH <= base.byteLength && equalHashes(base, i * HASH_LENGTH, hash, 0)) continue
+    changed.push(i)
+    if (!task.encodeChanged || zero) continue
+    codec ??= new BlockCodec()
+    const enc = codec.encode(block)
+    // Raw blocks alias the reusable read buffer: copy them into the payload.
+    const data = enc.codec === Codec.RAW ? Uint8Array.prototype.slice.call(block) : enc.data
+    encoded.push({ index: i, codec: enc.codec, rawLength: block.byteLength, start: payloadLength, end: payloadLength + data.byteLength })
+    parts.push(data)
+    payloadLength += data.byteLength
+  }
+  const payload = new Uint8Array(payloadLength)
+  let at = 0
+  for (const p of parts) { payload.set(p, at); at += p.byteLength }
+  return { hashes, changed, encoded, payload }
+}

@@ -1,0 +1,127 @@
+import { Codec } from '../compress.ts'
+import { HASH_LENGTH, SCAN_CHUNK_BYTES } from '../constants.ts'
+import { CoreError, CoreErrorCode, throwIfAborted } from '../errors.ts'
+import { blockCount, checkBlockSize } from '../manifest.ts'
+import type { DiskView } from '../disk-view/disk-view.ts'
+import type { BlockHash, Manifest, ProgressListener } from '../types.ts'
+import type { ScanPool } from './scan-pool.ts'
+import type { ScanTask, ScanTaskResult } from './scan-task.ts'
+
+/** A block that differs from the base, encoded for storage or the wire. */
+export interface ChangedBlock {
+  index: number
+  hash: BlockHash
+  codec: Codec
+  rawLength: number
+  data: Uint8Array
+}
+
+export interface ScanOptions {
+  pool: ScanPool
+  blockSize: number
+  /** The previous manifest of this disk: blocks equal to it are reported unchanged. */
+  base?: Manifest
+  /**
+   * Receives, in ascending block order, each chunk's changed blocks that are
+   * not all zeros, compressed. Awaited before later chunks are delivered, so a
+   * slow sink slows the scan instead of piling blocks up in memory.
+   */
+  onChanged?: (blocks: ChangedBlock[]) => Promise<void> | void
+  onProgress?: ProgressListener
+  signal?: AbortSignal
+}
+
+export interface ScanResult {
+  manifest: Manifest
+  /** Indices of every block that differs from the base (zero blocks included). */
+  changed: number[]
+  bytesRead: number
+}
+
+/**
+ * Hashes every block of a view in the worker pool and diffs it against the
+ * base in the same pass. Chunks run in parallel; results are consumed in disk
+ * order. On any failure or abort no further chunk is started and every
+ * pending one is awaited before the error is thrown (CORE_ABORTED on abort).
+ */
+export async function scanDisk (view: DiskView, options: ScanOptions): Promise<ScanResult> {
+  const { pool, blockSize, base, signal } = options
+  checkBlockSize(blockSize)
+  if (base !== undefined && base.blockSize !== blockSize) throw new TypeError('base manifest has another block size')
+  throwIfAborted(signal)
+  const size = view.size
+  const hashes = new Uint8Array(blockCount(size, blockSize) * HASH_LENGTH)
+  const changed: number[] = []
+  const chunkBytes = Math.max(blockSize, Math.floor(SCAN_CHUNK_BYTES / blockSize) * blockSize)
+  const inflight: Array<{ offset: number, result: Promise<ScanTaskResult> }> = []
+  let next = 0
+  let done = 0
+
+  const consume = async (): Promise<void> => {
+    const head = inflight.shift()
+    if (head === undefined) return
+    const r = await head.result
+    const firstBlock = head.offset / blockSize
+    hashes.set(r.hashes, firstBlock * HASH_LENGTH)
+    for (const i of r.changed) changed.push(firstBlock + i)
+    if (options.onChanged !== undefined && r.encoded.length > 0) {
+      await options.onChanged(r.encoded.map(e => ({
+        index: firstBlock + e.index,
+        hash: r.hashes.slice(e.index * HASH_LENGTH, (e.index + 1) * HASH_LENGTH),
+        codec: e.codec as Codec,
+        rawLength: e.rawLength,
+        data: r.payload.subarray(e.start, e.end)
+      })))
+    }
+    done += r.hashes.byteLength / HASH_LENGTH * blockSize
+    options.onProgress?.({ phase: 'scan', done: Math.min(done, size), total: size })
+  }
+
+  try {
+    while (next < size || inflight.length > 0) {
+      while (next < size && inflight.length < pool.concurrency) {
+        throwIfAborted(signal)
+        const length = Math.min(chunkBytes, size - next)
+        const task = await makeTask(view, next, length, options, signal)
+        inflight.push({ offset: next, result: pool.run(task, signal) })
+        next += length
+      }
+      await consume()
+    }
+  } catch (err) {
+    await Promise.allSettled(inflight.map(f => f.result))
+    throw translate(err, signal)
+  }
+  return { manifest: { size, blockSize, hashes }, changed, bytesRead: size }
+}
+
+async function makeTask (view: DiskView, offset: number, length: number, options: ScanOptions, signal?: AbortSignal): Promise<ScanTask> {
+  const { base, blockSize } = options
+  const task: ScanTask = { offset, length, blockSize, encodeChanged: options.onChanged !== undefined }
+  if (base !== undefined) {
+    const first = offset / blockSize
+    const start = first * HASH_LENGTH
+    if (start < base.hashes.byteLength) {
+      task.baseHashes = base.hashes.slice(start, Math.min(base.hashes.byteLength, start + blockCount(length, blockSize) * HASH_LENGTH))
+      // The base's last block may be partial at another length: its hash then differs, as it should.
+    } else {
+      task.baseHashes = new Uint8Array(0)
+    }
+  }
+  if (view.fd !== undefined) {
+    task.fd = view.fd
+  } else {
+    const data = new Uint8Array(new ArrayBuffer(length))
+    await view.read(offset, length, data, signal)
+    task.data = data
+  }
+  return task
+}
+
+function translate (err: unknown, signal: AbortSignal | undefined): unknown {
+  if (err instanceof CoreError) return err
+  if (signal?.aborted === true) return new CoreError(CoreErrorCode.CORE_ABORTED, 'scan aborted', { cause: err })
+  const code = (err as { code?: unknown })?.code
+  if (code === CoreErrorCode.CORE_SOURCE_CHANGED) return new CoreError(CoreErrorCode.CORE_SOURCE_CHANGED, (err as Error).message, { cause: err })
+  return new CoreError(CoreErrorCode.CORE_SOURCE_UNREADABLE, `scan failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+}

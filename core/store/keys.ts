@@ -1,0 +1,26 @@
+/**
+ * LevelDB key layout of a store (normative description: docs/store-format.md).
+ * Keys are UTF-8 strings; numbers are zero-padded so that lexical order is
+ * numeric order.
+ */
+export const SCHEMA_KEY = 'meta/schema'
+export const NEXT_POINT_KEY = 'meta/next-point'
+
+const pad = (n: number, width: number): string => String(n).padStart(width, '0')
+
+export const pointKey = (id: number): string => `point/${pad(id, 12)}`
+export const POINT_RANGE = { gt: 'point/', lt: 'point/~' }
+
+export const manifestPrefix = (id: number, disk: string): string => `manifest/${pad(id, 12)}/${disk}/`
+export const manifestPageKey = (id: number, disk: string, page: number): string => `${manifestPrefix(id, disk)}${pad(page, 8)}`
+export const pointManifestsRange = (id: number): { gt: string, lt: string } => ({ gt: `manifest/${pad(id, 12)}/`, lt: `manifest/${pad(id, 12)}/~` })
+
+export const blockKey = (hashHex: string): string => `block/${hashHex}`
+export const BLOCK_RANGE = { gt: 'block/', lt: 'block/~' }
+export const hashOfBlockKey = (key: string): string => key.slice('block/'.length)
+
+export const packKey = (packId: string): string => `pack/${packId}`
+export const PACK_RANGE = { gt: 'pack/', lt: 'pack/~' }
+
+export const imageKey = (disk: string): string => `image/${disk}`
+export const IMAGE_RANGE = { gt: 'image/', lt: 'image/~' }

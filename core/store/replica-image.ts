@@ -1,0 +1,130 @@
+import { open, unlink, type FileHandle } from 'node:fs/promises'
+import { HASH_LENGTH } from '../constants.ts'
+import { CoreError, CoreErrorCode, throwIfAborted } from '../errors.ts'
+import { equalHashes, hashBlock } from '../hash.ts'
+import { blockCount, blockLength } from '../manifest.ts'
+import { writeBlocks } from '../restore.ts'
+import type { Manifest, ProgressListener } from '../types.ts'
+import { decodeRecord, encodeRecord } from './db.ts'
+import { IMAGE_RANGE, imageKey } from './keys.ts'
+import type { RecoveryPointStore } from './store.ts'
+
+/**
+ * The Replica keeps, per disk, a plain raw image of the latest recovery
+ * point (`images/<disk>.img`), so failing over to the latest point copies
+ * nothing. The image is a cache of committed data: the points stay whole in
+ * the packs whatever happens to it.
+ *
+ * Its index record says `ready` at point P, or `updating` to point P. A
+ * commit marks it `updating` in the same batch; `updateImage` then writes the
+ * changed blocks, fsyncs, and marks it `ready`. After a crash in between,
+ * `recoverImages` re-hashes the image and rewrites every block that differs.
+ */
+export interface ImageRecord {
+  state: 'ready' | 'updating'
+  point: number
+}
+
+export async function imageRecord (store: RecoveryPointStore, disk: string): Promise<ImageRecord | undefined> {
+  const v = await store.db.get(imageKey(disk))
+  return v === undefined ? undefined : decodeRecord<ImageRecord>(v)
+}
+
+export interface UpdateImageOptions {
+  /** What the image held before, when known, and the blocks that differ from it. */
+  from?: { point: number, changed: number[] }
+  signal?: AbortSignal
+  onProgress?: ProgressListener
+}
+
+/**
+ * Brings `images/<disk>.img` to `pointId`. Idempotent and safe to repeat
+ * after a crash. With `from` the caller vouches that the image held point
+ * `from.point` (its record said `ready` there before the commit) and only the
+ * changed blocks are written; without it every block is verified and the
+ * differing ones rewritten.
+ */
+export async function updateImage (store: RecoveryPointStore, disk: string, pointId: number, options: UpdateImageOptions = {}): Promise<{ writtenBytes: number, repaired: boolean }> {
+  const manifest = await store.manifest(pointId, disk)
+  const path = store.imagePath(disk)
+  let handle: FileHandle
+  let fresh = false
+  try {
+    handle = await open(path, 'r+')
+  } catch {
+    handle = await open(path, 'w+')
+    fresh = true
+  }
+  try {
+    await handle.truncate(manifest.size)
+    let indices: number[]
+    let repaired = false
+    if (fresh) {
+      indices = allBlocks(manifest)
+    } else if (options.from !== undefined) {
+      indices = options.from.changed
+    } else {
+      indices = await differingBlocks(handle, manifest, options)
+      repaired = true
+    }
+    const writtenBytes = await writeBlocks(store, handle, manifest, indices, {
+      skipZero: fresh,
+      phase: 'image',
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress })
+    })
+    await handle.datasync()
+    await store.db.put(imageKey(disk), encodeRecord({ state: 'ready', point: pointId } satisfies ImageRecord), { sync: true })
+    return { writtenBytes, repaired }
+  } catch (err) {
+    if (err instanceof CoreError) throw err
+    throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `update of image ${path} failed: ${(err as Error).message}`, { cause: err })
+  } finally {
+    await handle.close()
+  }
+}
+
+/**
+ * After a crash: every image not `ready` at the latest point is verified
+ * block by block and repaired from the store; images of disks the latest
+ * point does not have are deleted. Returns the disks repaired.
+ */
+export async function recoverImages (store: RecoveryPointStore, options: { signal?: AbortSignal, onProgress?: ProgressListener } = {}): Promise<string[]> {
+  const latest = await store.latestPoint()
+  const repaired: string[] = []
+  const wanted = new Set(latest?.disks.map(d => d.name) ?? [])
+  for await (const [key, value] of store.db.iterator(IMAGE_RANGE)) {
+    const disk = key.slice('image/'.length)
+    const record = decodeRecord<ImageRecord>(value)
+    if (!wanted.has(disk)) {
+      await unlink(store.imagePath(disk)).catch(() => {})
+      await store.db.del(key, { sync: true })
+      continue
+    }
+    if (record.state === 'ready' && record.point === latest!.id) continue
+    await updateImage(store, disk, latest!.id, options)
+    repaired.push(disk)
+  }
+  return repaired
+}
+
+function allBlocks (m: Manifest): number[] {
+  return Array.from({ length: blockCount(m.size, m.blockSize) }, (_, i) => i)
+}
+
+/** Hashes the image and lists the blocks that differ from the manifest. */
+async function differingBlocks (handle: FileHandle, m: Manifest, options: { signal?: AbortSignal, onProgress?: ProgressListener }): Promise<number[]> {
+  const out: number[] = []
+  const buf = Buffer.allocUnsafe(m.blockSize)
+  const n = blockCount(m.size, m.blockSize)
+  for (let i = 0; i < n; i++) {
+    if (i % 256 === 0) throwIfAborted(options.signal)
+    const length = blockLength(m, i)
+    const { bytesRead } = await handle.read(buf, 0, length, i * m.blockSize)
+    const data = buf.subarray(0, length)
+    if (bytesRead < length) data.fill(0, bytesRead)
+    if (!equalHashes(hashBlock(data), 0, m.hashes, i * HASH_LENGTH)) out.push(i)
+    if (i % 1024 === 0) options.onProgress?.({ phase: 'image-verify', done: i * m.blockSize, total: m.size })
+  }
+  return out
+}

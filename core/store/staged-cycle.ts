@@ -1,0 +1,198 @@
+import { open } from 'node:fs/promises'
+import { MAX_PACK_BYTES } from '../constants.ts'
+import { CoreError, CoreErrorCode } from '../errors.ts'
+import { equalHashes, toHex } from '../hash.ts'
+import { blockCount, checkManifest, diskRoot, isZeroBlock, pointRoot } from '../manifest.ts'
+import { HASH_LENGTH } from '../constants.ts'
+import type { Codec } from '../compress.ts'
+import type { Consistency, Manifest, PointDisk, RecoveryPoint } from '../types.ts'
+import { encodeRecord } from './db.ts'
+import { blockKey, imageKey, manifestPageKey, NEXT_POINT_KEY, packKey, pointKey } from './keys.ts'
+import { encodeLocation, type BlockLocation } from './location.ts'
+import { PackWriter } from './pack.ts'
+import { checkDiskName, manifestPages, type RecoveryPointStore } from './store.ts'
+
+/** One block handed to a cycle: its hash and its encoded bytes. */
+export interface IncomingBlock {
+  hash: Uint8Array
+  codec: Codec
+  rawLength: number
+  data: Uint8Array
+}
+
+export interface CommitOptions {
+  /** The moment the point stands for (the view's time), ms since the epoch. */
+  time: number
+  consistency: Consistency
+  consistencyNote?: string
+}
+
+/** Phases a cycle passes through, for observers (progress, fault-injection tests). */
+export type CyclePhase = 'packs-sealed' | 'committed'
+
+interface StagedDisk {
+  manifest: Manifest
+  base?: { point: number, manifest: Manifest }
+}
+
+/**
+ * One cycle being staged into a store: blocks go to new pack files (durable
+ * before the commit), then `commit()` writes the recovery point, its
+ * manifests and the block index in one synchronous LevelDB batch. Until that
+ * batch lands nothing of the cycle is visible; after a crash its packs are
+ * orphans that the next open deletes.
+ *
+ * Not safe for concurrent use; one cycle per store at a time.
+ */
+export class StagedCycle {
+  private readonly store: RecoveryPointStore
+  private readonly staged = new Map<string, BlockLocation>()
+  private readonly sealed: PackWriter[] = []
+  private readonly disks = new Map<string, StagedDisk>()
+  private writer: PackWriter | undefined
+  private finished = false
+  /** Blocks stored by this cycle, and their encoded bytes. */
+  storedBlocks = 0
+  storedBytes = 0
+  /** Blocks offered that the store already held (sent or found twice). */
+  duplicateBlocks = 0
+  onPhase: ((phase: CyclePhase) => Promise<void> | void) | undefined
+
+  constructor (store: RecoveryPointStore) {
+    this.store = store
+  }
+
+  /**
+   * Stages blocks the store does not hold yet; returns how many were new.
+   * The caller must have verified each block's hash (the scanner computed
+   * it; the network receiver re-hashes before calling).
+   */
+  async putBlocks (blocks: IncomingBlock[]): Promise<number> {
+    this.assertOpen()
+    const fresh = blocks.filter(b => !this.staged.has(toHex(b.hash)))
+    const present = await this.store.hasBlocks(fresh.map(b => toHex(b.hash)))
+    let added = 0
+    for (let i = 0; i < fresh.length; i++) {
+      const b = fresh[i]!
+      const hex = toHex(b.hash)
+      if (present[i] === true || this.staged.has(hex)) { this.duplicateBlocks++; continue }
+      const writer = await this.currentWriter()
+      this.staged.set(hex, await writer.append(b.hash, b.codec, b.rawLength, b.data))
+      this.storedBlocks++
+      this.storedBytes += b.data.byteLength
+      added++
+    }
+    this.duplicateBlocks += blocks.length - fresh.length
+    return added
+  }
+
+  /**
+   * Declares one disk of the point. `base` names a committed point whose
+   * manifest for this disk the caller diffed against: blocks equal to it are
+   * known stored, which spares a lookup per unchanged block at commit.
+   */
+  setDisk (name: string, manifest: Manifest, base?: { point: number, manifest: Manifest }): void {
+    this.assertOpen()
+    checkDiskName(name)
+    checkManifest(manifest)
+    if (manifest.blockSize !== this.store.blockSize) {
+      throw new CoreError(CoreErrorCode.CORE_INVALID_ARGUMENT, `manifest uses ${manifest.blockSize}-byte blocks; the store uses ${this.store.blockSize}`)
+    }
+    this.disks.set(name, base === undefined ? { manifest } : { manifest, base })
+  }
+
+  /**
+   * Makes the cycle a recovery point. Throws CORE_COMMIT_INCOMPLETE (and
+   * commits nothing) when a manifest needs a block that is neither staged
+   * nor stored. Returns the new point.
+   */
+  async commit (options: CommitOptions): Promise<RecoveryPoint> {
+    this.assertOpen()
+    if (this.disks.size === 0) throw new CoreError(CoreErrorCode.CORE_INVALID_ARGUMENT, 'a recovery point needs at least one disk')
+    await this.checkComplete()
+    if (this.writer !== undefined) { await this.writer.seal(); this.sealed.push(this.writer); this.writer = undefined }
+    if (this.sealed.length > 0) await fsyncDir(this.store.packsDir)
+    await this.onPhase?.('packs-sealed')
+
+    const id = this.store.nextPointId
+    const disks: PointDisk[] = []
+    const batch = this.store.db.batch()
+    for (const [name, { manifest }] of this.disks) {
+      disks.push({ name, size: manifest.size, blockSize: manifest.blockSize, root: diskRoot(manifest) })
+      manifestPages(manifest).forEach((page, i) => batch.put(manifestPageKey(id, name, i), page))
+      // The image is stale until replica-image.ts brings it to this point.
+      batch.put(imageKey(name), encodeRecord({ state: 'updating', point: id }))
+    }
+    const point: RecoveryPoint = {
+      id,
+      time: options.time,
+      consistency: options.consistency,
+      ...(options.consistencyNote === undefined ? {} : { consistencyNote: options.consistencyNote }),
+      disks,
+      root: pointRoot(disks)
+    }
+    for (const w of this.sealed) batch.put(packKey(w.id), encodeRecord({ bytes: w.size, blocks: w.blocks }))
+    for (const [hex, loc] of this.staged) batch.put(blockKey(hex), encodeLocation(loc))
+    batch.put(pointKey(id), encodeRecord(point))
+    batch.put(NEXT_POINT_KEY, encodeRecord(id + 1))
+    try {
+      await batch.write({ sync: true })
+    } catch (err) {
+      throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `commit of recovery point ${id} failed: ${(err as Error).message}`, { cause: err })
+    }
+    this.store.nextPointId = id + 1
+    this.finished = true
+    await this.onPhase?.('committed')
+    return point
+  }
+
+  /** Drops the cycle. Its pack files become orphans, deleted now or at the next open. */
+  async abort (): Promise<void> {
+    if (this.finished) return
+    this.finished = true
+    await this.writer?.discard()
+  }
+
+  private async checkComplete (): Promise<void> {
+    const needed = new Set<string>()
+    for (const [, { manifest, base }] of this.disks) {
+      if (base !== undefined && await this.store.db.get(pointKey(base.point)) === undefined) {
+        throw new CoreError(CoreErrorCode.CORE_COMMIT_INCOMPLETE, `base recovery point ${base.point} no longer exists`)
+      }
+      const n = blockCount(manifest.size, manifest.blockSize)
+      const baseCount = base === undefined ? 0 : blockCount(base.manifest.size, base.manifest.blockSize)
+      for (let i = 0; i < n; i++) {
+        if (isZeroBlock(manifest, i)) continue
+        if (i < baseCount && equalHashes(manifest.hashes, i * HASH_LENGTH, base!.manifest.hashes, i * HASH_LENGTH)) continue
+        const hex = toHex(manifest.hashes.subarray(i * HASH_LENGTH, (i + 1) * HASH_LENGTH))
+        if (!this.staged.has(hex)) needed.add(hex)
+      }
+    }
+    const list = [...needed]
+    const present = await this.store.hasBlocks(list)
+    const missing = list.filter((_, i) => present[i] !== true)
+    if (missing.length > 0) {
+      throw new CoreError(CoreErrorCode.CORE_COMMIT_INCOMPLETE, `${missing.length} block(s) the point needs were never received (first: ${missing[0]})`, { details: { missing: missing.slice(0, 16) } })
+    }
+  }
+
+  private async currentWriter (): Promise<PackWriter> {
+    if (this.writer !== undefined && this.writer.size >= MAX_PACK_BYTES) {
+      await this.writer.seal()
+      this.sealed.push(this.writer)
+      this.writer = undefined
+    }
+    this.writer ??= await PackWriter.create(this.store.packsDir)
+    return this.writer
+  }
+
+  private assertOpen (): void {
+    if (this.finished) throw new TypeError('cycle already committed or aborted')
+  }
+}
+
+/** Makes directory entries (new pack files) durable. */
+export async function fsyncDir (dir: string): Promise<void> {
+  const h = await open(dir, 'r')
+  try { await h.sync() } finally { await h.close() }
+}

@@ -1,0 +1,277 @@
+import { mkdir, open, readdir, unlink, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { BlockCodec } from '../compress.ts'
+import { DEFAULT_BLOCK_SIZE, DISK_NAME_PATTERN, HASH_LENGTH, MANIFEST_PAGE_HASHES } from '../constants.ts'
+import { CoreError, CoreErrorCode } from '../errors.ts'
+import { equalHashes, hashBlock, toHex } from '../hash.ts'
+import { checkBlockSize, checkManifest } from '../manifest.ts'
+import type { BlockHash, Manifest, RecoveryPoint } from '../types.ts'
+import { decodeRecord, encodeRecord, openIndexDb, type IndexDb } from './db.ts'
+import {
+  BLOCK_RANGE, NEXT_POINT_KEY, PACK_RANGE, POINT_RANGE, SCHEMA_KEY,
+  blockKey, manifestPrefix, pointKey
+} from './keys.ts'
+import { decodeLocation, PACK_ID_HEX_LENGTH, type BlockLocation } from './location.ts'
+import { packPath, RECORD_HEADER_BYTES } from './pack.ts'
+
+/** Version of the on-disk format (docs/store-format.md). Bumped on any incompatible change. */
+export const STORE_SCHEMA_VERSION = 1
+
+/** Pack file handles kept open for reads; older ones are closed first. */
+const MAX_OPEN_PACKS = 32
+
+export interface StoreSchema {
+  version: number
+  blockSize: number
+  created: number
+}
+
+export interface OpenStoreOptions {
+  /** Create the store when the directory holds none. */
+  create?: boolean
+  /** Block size of a new store (fixed for its life). */
+  blockSize?: number
+}
+
+/**
+ * A directory holding recovery points: `index/` (LevelDB: points, manifests,
+ * block locations), `packs/` (block data, written once) and `images/` (the
+ * ready-to-use image of the latest point of each disk).
+ *
+ * One process at a time (LevelDB's lock; a second open fails with
+ * CORE_STORE_UNAVAILABLE). Reads may run concurrently; writers (cycles,
+ * pruning, image updates) are serialized by the caller.
+ */
+export class RecoveryPointStore {
+  readonly dir: string
+  readonly blockSize: number
+  readonly packsDir: string
+  readonly imagesDir: string
+  /** @internal for the cycle, pruning and image modules of this folder. */
+  readonly db: IndexDb
+  /** @internal */
+  nextPointId: number
+  private readonly codec = new BlockCodec()
+  private readonly openPacks = new Map<string, Promise<FileHandle>>()
+
+  private constructor (dir: string, db: IndexDb, schema: StoreSchema, nextPointId: number) {
+    this.dir = dir
+    this.db = db
+    this.blockSize = schema.blockSize
+    this.nextPointId = nextPointId
+    this.packsDir = join(dir, 'packs')
+    this.imagesDir = join(dir, 'images')
+  }
+
+  /**
+   * Opens (or creates) a store and finishes what a crash left: pack files no
+   * committed batch names are deleted. Image repair is the caller's next step
+   * (`recoverImages` in replica-image.ts), since it may take long.
+   */
+  static async open (dir: string, options: OpenStoreOptions = {}): Promise<RecoveryPointStore> {
+    if (options.create === true) {
+      await mkdir(join(dir, 'packs'), { recursive: true })
+      await mkdir(join(dir, 'images'), { recursive: true })
+    } else if (!await isDirectory(join(dir, 'index'))) {
+      throw new CoreError(CoreErrorCode.CORE_STORE_INCOMPATIBLE, `${dir} is not a Tandem store (no index/); create one first`)
+    }
+    const db = await openIndexDb(join(dir, 'index'))
+    try {
+      const schema = await readOrCreateSchema(db, dir, options)
+      const next = await db.get(NEXT_POINT_KEY)
+      const store = new RecoveryPointStore(dir, db, schema, next === undefined ? 1 : decodeRecord<number>(next))
+      await store.deleteOrphanPacks()
+      return store
+    } catch (err) {
+      await db.close()
+      throw err
+    }
+  }
+
+  async close (): Promise<void> {
+    for (const h of this.openPacks.values()) {
+      await h.then(async f => { await f.close() }, () => {})
+    }
+    this.openPacks.clear()
+    await this.db.close()
+  }
+
+  /** Every committed recovery point, oldest first. */
+  async listPoints (): Promise<RecoveryPoint[]> {
+    const out: RecoveryPoint[] = []
+    for await (const value of this.db.values(POINT_RANGE)) out.push(decodeRecord<RecoveryPoint>(value))
+    return out
+  }
+
+  async latestPoint (): Promise<RecoveryPoint | undefined> {
+    for await (const value of this.db.values({ ...POINT_RANGE, reverse: true, limit: 1 })) return decodeRecord<RecoveryPoint>(value)
+    return undefined
+  }
+
+  /** The point with this id; throws CORE_POINT_NOT_FOUND. */
+  async getPoint (id: number): Promise<RecoveryPoint> {
+    const value = Number.isSafeInteger(id) ? await this.db.get(pointKey(id)) : undefined
+    if (value === undefined) throw new CoreError(CoreErrorCode.CORE_POINT_NOT_FOUND, `no recovery point ${id}`)
+    return decodeRecord<RecoveryPoint>(value)
+  }
+
+  /** The block manifest of one disk of one point; throws CORE_POINT_NOT_FOUND / CORE_DISK_NOT_FOUND. */
+  async manifest (pointId: number, disk: string): Promise<Manifest> {
+    const point = await this.getPoint(pointId)
+    const d = point.disks.find(x => x.name === disk)
+    if (d === undefined) {
+      throw new CoreError(CoreErrorCode.CORE_DISK_NOT_FOUND, `recovery point ${pointId} has no disk "${disk}" (it has: ${point.disks.map(x => x.name).join(', ')})`)
+    }
+    const pages: Uint8Array[] = []
+    const prefix = manifestPrefix(pointId, disk)
+    for await (const value of this.db.values({ gt: prefix, lt: `${prefix}~` })) pages.push(value)
+    const m: Manifest = { size: d.size, blockSize: d.blockSize, hashes: new Uint8Array(Buffer.concat(pages)) }
+    try {
+      checkManifest(m)
+    } catch (err) {
+      throw new CoreError(CoreErrorCode.CORE_MANIFEST_INVALID, `stored manifest of point ${pointId} disk ${disk} is damaged`, { cause: err })
+    }
+    return m
+  }
+
+  /** Where a block is stored, or undefined. */
+  async locate (hash: BlockHash): Promise<BlockLocation | undefined> {
+    const v = await this.db.get(blockKey(toHex(hash)))
+    return v === undefined ? undefined : decodeLocation(v)
+  }
+
+  /** Which of these blocks are stored (same order). */
+  async hasBlocks (hashesHex: string[]): Promise<boolean[]> {
+    if (hashesHex.length === 0) return []
+    const values = await this.db.getMany(hashesHex.map(blockKey))
+    return values.map(v => v !== undefined)
+  }
+
+  /**
+   * Reads one block, decodes it and checks it against its hash. Throws
+   * CORE_BLOCK_MISSING, CORE_BLOCK_CORRUPT (with the pack and offset in
+   * `details`) or CORE_CODEC_FAILED. Safe to call concurrently.
+   */
+  async readBlock (hash: BlockHash, location?: BlockLocation): Promise<Uint8Array> {
+    const hex = toHex(hash)
+    const loc = location ?? await this.locate(hash)
+    if (loc === undefined) throw new CoreError(CoreErrorCode.CORE_BLOCK_MISSING, `block ${hex} is not in the store`, { details: { hash: hex } })
+    const stored = await this.readStored(loc)
+    let raw: Uint8Array
+    try {
+      raw = this.codec.decode(loc.codec, stored, loc.rawLength)
+    } catch (err) {
+      throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `block ${hex} in pack ${loc.pack} at ${loc.offset} does not decode`, { cause: err, details: { hash: hex, pack: loc.pack, offset: loc.offset } })
+    }
+    if (!equalHashes(hashBlock(raw), 0, hash, 0)) {
+      throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `block ${hex} in pack ${loc.pack} at ${loc.offset} does not match its hash`, { details: { hash: hex, pack: loc.pack, offset: loc.offset } })
+    }
+    return raw
+  }
+
+  /** The stored (encoded) bytes of a block, unverified. For copying blocks between stores. */
+  async readStored (loc: BlockLocation): Promise<Uint8Array> {
+    const handle = await this.packHandle(loc.pack)
+    const buf = Buffer.allocUnsafe(loc.storedLength + RECORD_HEADER_BYTES)
+    const { bytesRead } = await handle.read(buf, 0, buf.byteLength, loc.offset - RECORD_HEADER_BYTES)
+    if (bytesRead !== buf.byteLength) {
+      throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `pack ${loc.pack} is shorter than its index says`, { details: { pack: loc.pack, offset: loc.offset } })
+    }
+    return buf.subarray(RECORD_HEADER_BYTES)
+  }
+
+  /** Path of the ready-to-use image of a disk's latest point. */
+  imagePath (disk: string): string {
+    checkDiskName(disk)
+    return join(this.imagesDir, `${disk}.img`)
+  }
+
+  /** Committed packs and their sizes. */
+  async packs (): Promise<Map<string, { bytes: number, blocks: number }>> {
+    const out = new Map<string, { bytes: number, blocks: number }>()
+    for await (const [key, value] of this.db.iterator(PACK_RANGE)) out.set(key.slice('pack/'.length), decodeRecord(value))
+    return out
+  }
+
+  /** Number of distinct stored blocks. */
+  async blockCount (): Promise<number> {
+    let n = 0
+    for await (const _ of this.db.keys(BLOCK_RANGE)) n++
+    return n
+  }
+
+  /** @internal closes a cached pack handle (before the pack is deleted). */
+  async forgetPack (id: string): Promise<void> {
+    const h = this.openPacks.get(id)
+    this.openPacks.delete(id)
+    await h?.then(async f => { await f.close() }, () => {})
+  }
+
+  private async packHandle (id: string): Promise<FileHandle> {
+    let h = this.openPacks.get(id)
+    if (h === undefined) {
+      if (this.openPacks.size >= MAX_OPEN_PACKS) {
+        const oldest = this.openPacks.keys().next().value as string
+        await this.forgetPack(oldest)
+      }
+      h = open(packPath(this.packsDir, id), 'r').catch((err: unknown) => {
+        this.openPacks.delete(id)
+        throw new CoreError(CoreErrorCode.CORE_BLOCK_MISSING, `pack ${id} cannot be opened: ${(err as Error).message}`, { cause: err, details: { pack: id } })
+      })
+      this.openPacks.set(id, h)
+    }
+    return await h
+  }
+
+  /** Pack files that no committed batch names are leftovers of an interrupted cycle or prune. */
+  private async deleteOrphanPacks (): Promise<void> {
+    const known = await this.packs()
+    for (const name of await readdir(this.packsDir)) {
+      const id = name.endsWith('.pack') ? name.slice(0, -'.pack'.length) : undefined
+      if (id !== undefined && id.length === PACK_ID_HEX_LENGTH && known.has(id)) continue
+      await unlink(join(this.packsDir, name))
+    }
+  }
+}
+
+export function checkDiskName (name: string): void {
+  if (!DISK_NAME_PATTERN.test(name)) {
+    throw new CoreError(CoreErrorCode.CORE_INVALID_ARGUMENT, `disk name "${name}" must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`)
+  }
+}
+
+async function readOrCreateSchema (db: IndexDb, dir: string, options: OpenStoreOptions): Promise<StoreSchema> {
+  const value = await db.get(SCHEMA_KEY)
+  if (value === undefined) {
+    if (options.create !== true) throw new CoreError(CoreErrorCode.CORE_STORE_INCOMPATIBLE, `${dir} is not a Tandem store`)
+    const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE
+    checkBlockSize(blockSize)
+    const schema: StoreSchema = { version: STORE_SCHEMA_VERSION, blockSize, created: Date.now() }
+    await db.put(SCHEMA_KEY, encodeRecord(schema), { sync: true })
+    return schema
+  }
+  const schema = decodeRecord<StoreSchema>(value)
+  if (schema.version !== STORE_SCHEMA_VERSION) {
+    throw new CoreError(CoreErrorCode.CORE_STORE_INCOMPATIBLE, `store ${dir} has schema version ${schema.version}; this Tandem reads version ${STORE_SCHEMA_VERSION}`)
+  }
+  if (options.blockSize !== undefined && options.blockSize !== schema.blockSize) {
+    throw new CoreError(CoreErrorCode.CORE_INVALID_ARGUMENT, `store ${dir} uses ${schema.blockSize}-byte blocks; its block size cannot change`)
+  }
+  return schema
+}
+
+async function isDirectory (path: string): Promise<boolean> {
+  try {
+    return (await open(path, 'r').then(async h => { const s = await h.stat(); await h.close(); return s.isDirectory() }))
+  } catch {
+    return false
+  }
+}
+
+/** Splits a manifest's hashes into index pages. */
+export function manifestPages (m: Manifest): Uint8Array[] {
+  const pageBytes = MANIFEST_PAGE_HASHES * HASH_LENGTH
+  const out: Uint8Array[] = []
+  for (let at = 0; at < m.hashes.byteLength; at += pageBytes) out.push(m.hashes.subarray(at, Math.min(at + pageBytes, m.hashes.byteLength)))
+  return out
+}

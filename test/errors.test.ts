@@ -1,0 +1,32 @@
+/**
+ * Every error code in the code is listed in docs/errors.md, and every code
+ * listed there exists: the two cannot drift apart.
+ */
+import t from 'tap'
+import { readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { CoreErrorCode } from '../core/errors.ts'
+import { AppErrorCode } from '../appliance/errors.ts'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const registries: Record<string, Record<string, string>> = { core: CoreErrorCode, appliance: AppErrorCode }
+
+t.test('docs/errors.md and the code list the same codes', async t => {
+  const doc = await readFile(resolve(root, 'docs/errors.md'), 'utf8')
+  const documented = new Set([...doc.matchAll(/^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|/gm)].map(m => m[1]!))
+  const inCode = new Set<string>()
+  for (const [folder, reg] of Object.entries(registries)) {
+    for (const [key, value] of Object.entries(reg)) {
+      t.equal(key, value, `${folder}: key and value of ${key} agree`)
+      inCode.add(value)
+    }
+  }
+  for (const code of inCode) t.ok(documented.has(code), `${code} is documented in docs/errors.md`)
+  for (const code of documented) t.ok(inCode.has(code), `${code} in docs/errors.md exists in the code`)
+})
+
+t.test('codes carry their folder prefix', async t => {
+  for (const code of Object.values(CoreErrorCode)) t.match(code, /^CORE_[A-Z0-9_]+$/)
+  for (const code of Object.values(AppErrorCode)) t.match(code, /^APP_[A-Z0-9_]+$/)
+})

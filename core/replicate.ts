@@ -20,7 +20,7 @@ export interface ReplicateOptions {
   signal?: AbortSignal
   onProgress?: ProgressListener
   /** Observer of the commit's phases (also 'image-updated'); used by crash tests. */
-  onPhase?: (phase: CyclePhase | 'image-updated' | 'pruned') => Promise<void> | void
+  onPhase?: (phase: CyclePhase | 'image-updated' | 'points-removed' | 'pruned') => Promise<void> | void
 }
 
 export interface DiskCycleReport {
@@ -116,7 +116,7 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
       })
     }
     await options.onPhase?.('image-updated')
-    const pruned = await prune(store, retention)
+    const pruned = await prune(store, retention, options.onPhase === undefined ? {} : { onPhase: options.onPhase })
     await options.onPhase?.('pruned')
     return { point, disks: reports, pruned }
   } catch (err) {

@@ -26,6 +26,19 @@ export function newPackId (): string {
   return randomBytes(8).toString('hex')
 }
 
+/**
+ * A committed pack's index record. `liveBlocks` / `liveBytes` count the
+ * records some retained point still needs; pruning lowers them and deletes
+ * or rewrites the pack when they fall.
+ */
+export interface PackRecord {
+  bytes: number
+  blocks: number
+  dataBytes: number
+  liveBlocks: number
+  liveBytes: number
+}
+
 /** Appends records to one new pack. Not safe for concurrent appends. */
 export class PackWriter {
   readonly id: string
@@ -35,6 +48,8 @@ export class PackWriter {
   private pendingBytes = 0
   private written = 0
   blocks = 0
+  /** Sum of the records' stored data lengths (headers excluded). */
+  dataBytes = 0
 
   private constructor (id: string, path: string, handle: FileHandle) {
     this.id = id
@@ -73,6 +88,7 @@ export class PackWriter {
     this.pending.push(header, Buffer.from(data.buffer, data.byteOffset, data.byteLength))
     this.pendingBytes += RECORD_HEADER_BYTES + data.byteLength
     this.blocks++
+    this.dataBytes += data.byteLength
     if (this.pendingBytes >= WRITE_BUFFER_BYTES) await this.flush()
     return { pack: this.id, offset, storedLength: data.byteLength, rawLength, codec }
   }
@@ -110,5 +126,47 @@ export class PackWriter {
     const handle = this.handle
     this.handle = undefined
     await handle?.close()
+  }
+}
+
+/** The index record of a pack just sealed: every record live. */
+export function packRecord (w: PackWriter): PackRecord {
+  return { bytes: w.size, blocks: w.blocks, dataBytes: w.dataBytes, liveBlocks: w.blocks, liveBytes: w.dataBytes }
+}
+
+/** One record found by walking a pack file. */
+export interface PackEntry {
+  hash: Uint8Array
+  codec: Codec
+  rawLength: number
+  /** Offset of the data in the pack. */
+  offset: number
+  data: Uint8Array
+}
+
+/**
+ * Walks a pack's records in order (for repacking and checks). Stops with
+ * CORE_BLOCK_CORRUPT at a bad magic or a record that runs past the end.
+ */
+export async function * readPackEntries (path: string): AsyncGenerator<PackEntry> {
+  const { readFile } = await import('node:fs/promises')
+  const bytes = await readFile(path)
+  if (!bytes.subarray(0, PACK_MAGIC.byteLength).equals(PACK_MAGIC)) {
+    throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `${path} is not a pack file`)
+  }
+  let at = PACK_MAGIC.byteLength
+  while (at < bytes.byteLength) {
+    if (at + RECORD_HEADER_BYTES > bytes.byteLength) throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `${path}: record header cut at ${at}`)
+    const stored = bytes.readUInt32LE(at + 1)
+    const offset = at + RECORD_HEADER_BYTES
+    if (offset + stored > bytes.byteLength) throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `${path}: record at ${at} runs past the end`)
+    yield {
+      codec: bytes.readUInt8(at) as Codec,
+      rawLength: bytes.readUInt32LE(at + 5),
+      hash: bytes.subarray(at + 9, at + 9 + HASH_LENGTH),
+      offset,
+      data: bytes.subarray(offset, offset + stored)
+    }
+    at = offset + stored
   }
 }

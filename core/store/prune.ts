@@ -3,120 +3,195 @@ import { HASH_LENGTH } from '../constants.ts'
 import { CoreError, CoreErrorCode } from '../errors.ts'
 import { toHex } from '../hash.ts'
 import { blockCount, isZeroBlock } from '../manifest.ts'
-import { compactAll, decodeRecord, encodeRecord } from './db.ts'
+import type { Manifest } from '../types.ts'
+import { compactAll, encodeRecord } from './db.ts'
 import { BLOCK_RANGE, blockKey, hashOfBlockKey, packKey, pointKey, pointManifestsRange } from './keys.ts'
 import { decodeLocation, encodeLocation, type BlockLocation } from './location.ts'
-import { PackWriter, packPath } from './pack.ts'
+import { PackWriter, packPath, packRecord, readPackEntries, type PackRecord } from './pack.ts'
 import { selectRetained, type RetentionPolicy } from './retention.ts'
 import { fsyncDir } from './staged-cycle.ts'
 import type { RecoveryPointStore } from './store.ts'
 
 const SWEEP_NEEDED_KEY = 'meta/sweep-needed'
 
-/** A pack is rewritten when at least this fraction of its bytes is no longer referenced. */
-const REPACK_DEAD_FRACTION = 0.5
+/** A pack is rewritten when less than this fraction of its data is still needed. */
+const REPACK_LIVE_FRACTION = 0.5
 
 export interface PruneReport {
   removedPoints: number[]
   removedBlocks: number
   deletedPacks: number
   repackedPacks: number
+  /** Pack bytes given back (before LevelDB compaction). */
   freedBytes: number
 }
 
 /**
  * Applies a retention policy. Points outside it are removed in one atomic
- * batch; then data no remaining point references is swept: whole packs
+ * batch; then the data no remaining point references is swept: whole packs
  * deleted, mostly-dead packs rewritten with their live blocks. Only this
  * function deletes data. Crash-safe at every step: a sweep interrupted is
- * redone by the next prune (the need is recorded in the same batch as the
- * point removal), and stray pack files are deleted on open.
+ * redone in full by the next prune (the need is recorded in the same batch
+ * as the point removal), and stray pack files are deleted on open.
  */
-export async function prune (store: RecoveryPointStore, policy: RetentionPolicy): Promise<PruneReport> {
+export async function prune (store: RecoveryPointStore, policy: RetentionPolicy, options: { onPhase?: (phase: 'points-removed') => Promise<void> | void } = {}): Promise<PruneReport> {
   const points = await store.listPoints()
   const keep = new Set(selectRetained(points, policy))
-  const removed = points.filter(p => !keep.has(p.id)).map(p => p.id)
+  const removed = points.filter(p => !keep.has(p.id))
+  const report: PruneReport = { removedPoints: removed.map(p => p.id), removedBlocks: 0, deletedPacks: 0, repackedPacks: 0, freedBytes: 0 }
+  const pendingBefore = await store.db.get(SWEEP_NEEDED_KEY) !== undefined
+  if (removed.length === 0 && !pendingBefore) return report
+
+  // The removed points' manifests are read before they are deleted: their
+  // blocks are the only candidates for deletion.
+  const removedManifests: Manifest[] = []
+  for (const p of removed) for (const d of p.disks) removedManifests.push(await store.manifest(p.id, d.name))
   if (removed.length > 0) {
     const batch = store.db.batch()
-    for (const id of removed) {
-      batch.del(pointKey(id))
-      for await (const key of store.db.keys(pointManifestsRange(id))) batch.del(key)
+    for (const p of removed) {
+      batch.del(pointKey(p.id))
+      for await (const key of store.db.keys(pointManifestsRange(p.id))) batch.del(key)
     }
     batch.put(SWEEP_NEEDED_KEY, encodeRecord(true))
     await batch.write({ sync: true })
+    await options.onPhase?.('points-removed')
   }
-  const report: PruneReport = { removedPoints: removed, removedBlocks: 0, deletedPacks: 0, repackedPacks: 0, freedBytes: 0 }
-  if (await store.db.get(SWEEP_NEEDED_KEY) !== undefined) {
-    await sweep(store, report)
-    await store.db.del(SWEEP_NEEDED_KEY, { sync: true })
-    await compactAll(store.db)
-  }
+
+  const dead = pendingBefore ? await deadBlocksFull(store) : await deadBlocksAmong(store, removedManifests)
+  await dropBlocks(store, dead, report)
+  await store.db.del(SWEEP_NEEDED_KEY, { sync: true })
+  await compactAll(store.db)
   return report
 }
 
-async function referencedBlocks (store: RecoveryPointStore): Promise<Set<string>> {
+/**
+ * Candidate filter keyed by the first 48 bits of a hash. A prefix shared by
+ * a live and a dead hash keeps the dead one (a small leak, collected by a
+ * later full sweep); it can never delete a live block.
+ */
+function prefixOf (hashes: Uint8Array, at: number): number {
+  let n = 0
+  for (let i = 0; i < 6; i++) n = n * 256 + hashes[at + i]!
+  return n
+}
+
+/** Blocks referenced by the removed manifests and by no remaining point. */
+async function deadBlocksAmong (store: RecoveryPointStore, removed: Manifest[]): Promise<Map<string, BlockLocation>> {
+  const candidates = new Map<number, string[]>()
+  for (const m of removed) {
+    forEachStoredHash(m, at => {
+      const key = prefixOf(m.hashes, at)
+      const hex = toHex(m.hashes.subarray(at, at + HASH_LENGTH))
+      const list = candidates.get(key)
+      if (list === undefined) candidates.set(key, [hex])
+      else if (!list.includes(hex)) list.push(hex)
+    })
+  }
+  for (const p of await store.listPoints()) {
+    for (const d of p.disks) {
+      if (candidates.size === 0) break
+      const m = await store.manifest(p.id, d.name)
+      for (let at = 0; at < m.hashes.byteLength; at += HASH_LENGTH) candidates.delete(prefixOf(m.hashes, at))
+    }
+  }
+  const hexes = [...candidates.values()].flat()
+  const out = new Map<string, BlockLocation>()
+  const values = hexes.length === 0 ? [] : await store.db.getMany(hexes.map(blockKey))
+  hexes.forEach((hex, i) => { const v = values[i]; if (v !== undefined) out.set(hex, decodeLocation(v)) })
+  return out
+}
+
+/** Every stored block no point references (after a crash left a sweep pending). */
+async function deadBlocksFull (store: RecoveryPointStore): Promise<Map<string, BlockLocation>> {
   const refs = new Set<string>()
   for (const p of await store.listPoints()) {
     for (const d of p.disks) {
       const m = await store.manifest(p.id, d.name)
-      const n = blockCount(m.size, m.blockSize)
-      for (let i = 0; i < n; i++) {
-        if (!isZeroBlock(m, i)) refs.add(toHex(m.hashes.subarray(i * HASH_LENGTH, (i + 1) * HASH_LENGTH)))
-      }
+      forEachStoredHash(m, at => { refs.add(toHex(m.hashes.subarray(at, at + HASH_LENGTH))) })
     }
   }
-  return refs
-}
-
-async function sweep (store: RecoveryPointStore, report: PruneReport): Promise<void> {
-  const refs = await referencedBlocks(store)
-  const packs = await store.packs()
-  const live = new Map<string, Array<{ hex: string, loc: BlockLocation }>>()
-  const liveBytes = new Map<string, number>()
-  const batch = store.db.batch()
+  const out = new Map<string, BlockLocation>()
   for await (const [key, value] of store.db.iterator(BLOCK_RANGE)) {
     const hex = hashOfBlockKey(key)
-    const loc = decodeLocation(value)
-    if (!refs.has(hex)) {
-      batch.del(key)
-      report.removedBlocks++
-      continue
-    }
-    const list = live.get(loc.pack) ?? []
-    list.push({ hex, loc })
-    live.set(loc.pack, list)
-    liveBytes.set(loc.pack, (liveBytes.get(loc.pack) ?? 0) + loc.storedLength)
+    if (!refs.has(hex)) out.set(hex, decodeLocation(value))
   }
-  const dead: string[] = []
-  for (const [id, info] of packs) {
-    if (!live.has(id)) {
+  // The live counts of packs may be stale after a crash: recount them from the index.
+  const packs = await store.packs()
+  const live = new Map<string, { blocks: number, bytes: number }>()
+  for await (const [key, value] of store.db.iterator(BLOCK_RANGE)) {
+    if (!refs.has(hashOfBlockKey(key))) continue
+    const loc = decodeLocation(value)
+    const c = live.get(loc.pack) ?? { blocks: 0, bytes: 0 }
+    c.blocks++
+    c.bytes += loc.storedLength
+    live.set(loc.pack, c)
+  }
+  const batch = store.db.batch()
+  for (const [id, rec] of packs) {
+    const c = live.get(id) ?? { blocks: 0, bytes: 0 }
+    batch.put(packKey(id), encodeRecord({ ...rec, liveBlocks: c.blocks + countIn(out, id), liveBytes: c.bytes + bytesIn(out, id) } satisfies PackRecord))
+  }
+  await batch.write({ sync: true })
+  return out
+}
+
+const countIn = (m: Map<string, BlockLocation>, pack: string): number => [...m.values()].filter(l => l.pack === pack).length
+const bytesIn = (m: Map<string, BlockLocation>, pack: string): number => [...m.values()].filter(l => l.pack === pack).reduce((n, l) => n + l.storedLength, 0)
+
+function forEachStoredHash (m: Manifest, fn: (at: number) => void): void {
+  const n = blockCount(m.size, m.blockSize)
+  for (let i = 0; i < n; i++) if (!isZeroBlock(m, i)) fn(i * HASH_LENGTH)
+}
+
+/** Deletes dead blocks' index entries, then empty packs; rewrites packs mostly dead. */
+async function dropBlocks (store: RecoveryPointStore, dead: Map<string, BlockLocation>, report: PruneReport): Promise<void> {
+  const packs = await store.packs()
+  const touched = new Set<string>()
+  const batch = store.db.batch()
+  for (const [hex, loc] of dead) {
+    batch.del(blockKey(hex))
+    const rec = packs.get(loc.pack)
+    if (rec !== undefined) { rec.liveBlocks--; rec.liveBytes -= loc.storedLength; touched.add(loc.pack) }
+    report.removedBlocks++
+  }
+  const emptied: string[] = []
+  for (const id of touched) {
+    const rec = packs.get(id)!
+    if (rec.liveBlocks <= 0) {
       batch.del(packKey(id))
-      dead.push(id)
-      report.freedBytes += info.bytes
+      emptied.push(id)
+      report.freedBytes += rec.bytes
+    } else {
+      batch.put(packKey(id), encodeRecord(rec))
     }
   }
   await batch.write({ sync: true })
-  for (const id of dead) await deletePack(store, id)
-  report.deletedPacks = dead.length
-
-  for (const [id, info] of packs) {
-    const blocks = live.get(id)
-    if (blocks === undefined) continue
-    if ((liveBytes.get(id) ?? 0) > info.bytes * (1 - REPACK_DEAD_FRACTION)) continue
-    report.freedBytes += info.bytes - await repack(store, id, blocks)
+  for (const id of emptied) await deletePack(store, id)
+  report.deletedPacks = emptied.length
+  for (const id of touched) {
+    const rec = packs.get(id)!
+    if (rec.liveBlocks <= 0 || rec.liveBytes >= rec.dataBytes * REPACK_LIVE_FRACTION) continue
+    report.freedBytes += rec.bytes - await repack(store, id)
     report.repackedPacks++
   }
 }
 
-/** Copies a pack's live blocks into a new pack, switches the index in one batch, deletes the old pack. Returns the new pack's size. */
-async function repack (store: RecoveryPointStore, oldId: string, blocks: Array<{ hex: string, loc: BlockLocation }>): Promise<number> {
+/**
+ * Copies a pack's live records (those the index still points at) into a new
+ * pack, fsyncs it, switches the index in one batch, then deletes the old
+ * pack. Returns the new pack's size.
+ */
+async function repack (store: RecoveryPointStore, oldId: string): Promise<number> {
   const writer = await PackWriter.create(store.packsDir)
   const batch = store.db.batch()
   try {
-    for (const { hex, loc } of blocks) {
-      const stored = await store.readStored(loc)
-      const moved = await writer.append(Buffer.from(hex, 'hex'), loc.codec, loc.rawLength, stored)
-      batch.put(blockKey(hex), encodeLocation(moved))
+    for await (const e of readPackEntries(packPath(store.packsDir, oldId))) {
+      const hex = toHex(e.hash)
+      const v = await store.db.get(blockKey(hex))
+      if (v === undefined) continue
+      const loc = decodeLocation(v)
+      if (loc.pack !== oldId || loc.offset !== e.offset) continue
+      batch.put(blockKey(hex), encodeLocation(await writer.append(e.hash, e.codec, e.rawLength, e.data)))
     }
     await writer.seal()
     await fsyncDir(store.packsDir)
@@ -125,7 +200,7 @@ async function repack (store: RecoveryPointStore, oldId: string, blocks: Array<{
     await unlink(writer.path).catch(() => {})
     throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `repack of ${oldId} failed: ${(err as Error).message}`, { cause: err })
   }
-  batch.put(packKey(writer.id), encodeRecord({ bytes: writer.size, blocks: writer.blocks }))
+  batch.put(packKey(writer.id), encodeRecord(packRecord(writer)))
   batch.del(packKey(oldId))
   await batch.write({ sync: true })
   await deletePack(store, oldId)

@@ -9,7 +9,7 @@ import type { Consistency, Manifest, PointDisk, RecoveryPoint } from '../types.t
 import { encodeRecord } from './db.ts'
 import { blockKey, imageKey, manifestPageKey, NEXT_POINT_KEY, packKey, pointKey } from './keys.ts'
 import { encodeLocation, type BlockLocation } from './location.ts'
-import { PackWriter } from './pack.ts'
+import { PackWriter, packRecord } from './pack.ts'
 import { checkDiskName, manifestPages, type RecoveryPointStore } from './store.ts'
 
 /** One block handed to a cycle: its hash and its encoded bytes. */
@@ -131,7 +131,7 @@ export class StagedCycle {
       disks,
       root: pointRoot(disks)
     }
-    for (const w of this.sealed) batch.put(packKey(w.id), encodeRecord({ bytes: w.size, blocks: w.blocks }))
+    for (const w of this.sealed) batch.put(packKey(w.id), encodeRecord(packRecord(w)))
     for (const [hex, loc] of this.staged) batch.put(blockKey(hex), encodeLocation(loc))
     batch.put(pointKey(id), encodeRecord(point))
     batch.put(NEXT_POINT_KEY, encodeRecord(id + 1))

@@ -12,7 +12,7 @@ import {
   blockKey, manifestPrefix, pointKey
 } from './keys.ts'
 import { decodeLocation, PACK_ID_HEX_LENGTH, type BlockLocation } from './location.ts'
-import { packPath, RECORD_HEADER_BYTES } from './pack.ts'
+import { packPath, RECORD_HEADER_BYTES, type PackRecord } from './pack.ts'
 
 /** Version of the on-disk format (docs/store-format.md). Bumped on any incompatible change. */
 export const STORE_SCHEMA_VERSION = 1
@@ -187,8 +187,8 @@ export class RecoveryPointStore {
   }
 
   /** Committed packs and their sizes. */
-  async packs (): Promise<Map<string, { bytes: number, blocks: number }>> {
-    const out = new Map<string, { bytes: number, blocks: number }>()
+  async packs (): Promise<Map<string, PackRecord>> {
+    const out = new Map<string, PackRecord>()
     for await (const [key, value] of this.db.iterator(PACK_RANGE)) out.set(key.slice('pack/'.length), decodeRecord(value))
     return out
   }

@@ -12,10 +12,24 @@ import { fileURLToPath } from 'node:url'
 import { RecoveryPointStore, recoverImages } from '../../core/store/index.ts'
 import { materializePoint } from '../../core/restore.ts'
 import { verifyImage, verifyPoint } from '../../core/verify.ts'
+import { blockCount, hashAt, isZeroBlock } from '../../core/manifest.ts'
+import { toHex } from '../../core/hash.ts'
 import { fileHash, prng, sparseFile, tempDir, writePatches, type Patch } from '../helpers/fixtures.ts'
 import { cycle, scanPool } from '../helpers/engine.ts'
 
 const MiB = 2 ** 20
+
+/** Distinct non-zero blocks the store's points reference. */
+async function referencedCount (store: RecoveryPointStore): Promise<number> {
+  const refs = new Set<string>()
+  for (const p of await store.listPoints()) {
+    for (const d of p.disks) {
+      const m = await store.manifest(p.id, d.name)
+      for (let i = 0; i < blockCount(m.size, m.blockSize); i++) if (!isZeroBlock(m, i)) refs.add(toHex(hashAt(m, i)))
+    }
+  }
+  return refs.size
+}
 const SIZE = 96 * MiB + 4321
 const child = fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url))
 
@@ -41,7 +55,8 @@ const moments: Array<{ moment: string, committed: boolean, repaired: string[] }>
   { moment: 'packs-sealed', committed: false, repaired: [] },
   { moment: 'committed', committed: true, repaired: ['disk0'] },
   { moment: 'image', committed: true, repaired: ['disk0'] },
-  { moment: 'image-updated', committed: true, repaired: [] }
+  { moment: 'image-updated', committed: true, repaired: [] },
+  { moment: 'points-removed', committed: true, repaired: [] }
 ]
 
 const seed = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000)
@@ -73,7 +88,8 @@ for (const row of [...moments, ...random]) {
     if ('repaired' in row) t.same(repaired, row.repaired, 'an image the crash left half-updated is repaired')
     const points = await store.listPoints()
     const ids = points.map(p => p.id)
-    if (row.committed === true) t.same(ids, [1, 2], 'the committed point is there')
+    if (row.moment === 'points-removed') t.same(ids, [2], 'the pruned point is gone, the new one is there')
+    else if (row.committed === true) t.same(ids, [1, 2], 'the committed point is there')
     else if (row.committed === false) t.same(ids, [1], 'no partial point is listed')
     else t.ok(ids.length === 1 || ids.length === 2, `points after a random kill: ${ids.join(',')}`)
 
@@ -90,6 +106,7 @@ for (const row of [...moments, ...random]) {
 
     const next = await cycle(store, pool, src)
     t.equal(next.point.id, latest.id + 1, 'the next cycle succeeds')
+    t.equal(await store.blockCount(), await referencedCount(store), 'no block is kept that no point needs, none missing')
     t.equal(await fileHash(store.imagePath('disk0')), hash2, 'and brings the image to the source')
   })
 }

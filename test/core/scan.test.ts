@@ -1,0 +1,81 @@
+/**
+ * The scanner: same manifest whether workers read the file themselves or
+ * the main thread reads and moves buffers to them; progress reaches the
+ * total; an abort stops it with CORE_ABORTED and commits nothing.
+ */
+import t from 'tap'
+import { join } from 'node:path'
+import { FileDiskSource, type DiskSource, type DiskView } from '../../core/disk-view/index.ts'
+import { scanDisk } from '../../core/scan/index.ts'
+import { diskRoot } from '../../core/manifest.ts'
+import { replicateOnce } from '../../core/replicate.ts'
+import { sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
+import { openStore, scanPool } from '../helpers/engine.ts'
+
+const MiB = 2 ** 20
+
+/** A source whose views hide their file descriptor, forcing the main-thread read path (as NBD views will). */
+function withoutFd (inner: DiskSource): DiskSource {
+  return {
+    description: `${inner.description} (no fd)`,
+    open: async signal => {
+      const v = await inner.open(signal)
+      const view: DiskView = { size: v.size, read: v.read.bind(v), close: v.close.bind(v) }
+      return view
+    }
+  }
+}
+
+t.test('worker reads and main-thread reads give the same manifest', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  await sparseFile(src, 40 * MiB + 333)
+  await writePatches(src, [{ offset: 5, length: 3 * MiB }, { offset: 40 * MiB, length: 333 }, { offset: 20 * MiB, length: MiB, fill: 7 }])
+  const pool = scanPool(t)
+  const results = []
+  for (const source of [new FileDiskSource(src), withoutFd(new FileDiskSource(src))]) {
+    const view = await source.open()
+    results.push(await scanDisk(view, { pool, blockSize: 65536 }))
+    await view.close()
+  }
+  t.equal(diskRoot(results[0]!.manifest), diskRoot(results[1]!.manifest))
+  t.equal(results[0]!.manifest.size, 40 * MiB + 333)
+})
+
+t.test('progress is reported up to the total', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  await sparseFile(src, 64 * MiB + 1)
+  const pool = scanPool(t)
+  const view = await new FileDiskSource(src).open()
+  const seen: number[] = []
+  await scanDisk(view, { pool, blockSize: 65536, onProgress: p => { seen.push(p.done); t.equal(p.total, 64 * MiB + 1) } })
+  await view.close()
+  t.ok(seen.length > 1, 'several progress events')
+  t.same(seen, [...seen].sort((a, b) => a - b), 'progress never goes back')
+  t.equal(seen[seen.length - 1], 64 * MiB + 1, 'and ends at the total')
+})
+
+t.test('abort stops a cycle with CORE_ABORTED and commits nothing', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  await sparseFile(src, 256 * MiB)
+  await writePatches(src, [{ offset: 0, length: 16 * MiB }])
+  const pool = scanPool(t)
+  const store = await openStore(t, join(dir, 'store'))
+  const controller = new AbortController()
+  await t.rejects(replicateOnce(store, {
+    pool,
+    disks: [{ name: 'disk0', source: new FileDiskSource(src) }],
+    signal: controller.signal,
+    onProgress: p => { if (p.done > 0) controller.abort() }
+  }), { code: 'CORE_ABORTED' })
+  t.same(await store.listPoints(), [], 'no point')
+  await t.rejects(replicateOnce(store, { pool, disks: [{ name: 'disk0', source: new FileDiskSource(src) }], signal: controller.signal }), { code: 'CORE_ABORTED' }, 'an already-aborted signal is refused up front')
+})
+
+t.test('an unreadable source fails with CORE_SOURCE_UNREADABLE', async t => {
+  const dir = await tempDir(t)
+  await t.rejects(new FileDiskSource(join(dir, 'missing.img')).open(), { code: 'CORE_SOURCE_UNREADABLE' })
+  await t.rejects(new FileDiskSource(dir).open(), { code: 'CORE_SOURCE_UNREADABLE' }, 'a directory is not a disk')
+})

@@ -1,4 +1,5 @@
-import { Compressor, Decompressor } from 'zstd-napi'
+import { Compressor } from 'zstd-napi'
+import binding from 'zstd-napi/binding.js'
 import { MIN_COMPRESSION_SAVING, ZSTD_LEVEL } from './constants.ts'
 import { CoreError, CoreErrorCode } from './errors.ts'
 
@@ -18,7 +19,13 @@ export interface EncodedBlock {
  */
 export class BlockCodec {
   private readonly compressor = new Compressor()
-  private readonly decompressor = new Decompressor()
+  /**
+   * The raw context, not zstd-napi's Decompressor: that one allocates
+   * whatever size a frame header claims (a 40-byte frame can demand
+   * terabytes). Decoding into a buffer of the expected length bounds memory
+   * and fails cleanly on anything longer.
+   */
+  private readonly dctx = new binding.DCtx()
 
   constructor () {
     this.compressor.setParameters({ compressionLevel: ZSTD_LEVEL })
@@ -37,13 +44,14 @@ export class BlockCodec {
       return data
     }
     if (codec !== Codec.ZSTD) throw new CoreError(CoreErrorCode.CORE_CODEC_FAILED, `unknown codec ${codec}`)
-    let out: Uint8Array
+    const out = Buffer.allocUnsafe(rawLength)
+    let n: number
     try {
-      out = this.decompressor.decompress(data)
+      n = this.dctx.decompress(out, data)
     } catch (err) {
       throw new CoreError(CoreErrorCode.CORE_CODEC_FAILED, 'zstd block failed to decompress', { cause: err })
     }
-    if (out.byteLength !== rawLength) throw new CoreError(CoreErrorCode.CORE_CODEC_FAILED, `block decompressed to ${out.byteLength} bytes, expected ${rawLength}`)
+    if (n !== rawLength) throw new CoreError(CoreErrorCode.CORE_CODEC_FAILED, `block decompressed to ${n} bytes, expected ${rawLength}`)
     return out
   }
 }

@@ -1,9 +1,17 @@
 /**
  * Seed files: one recovery point in one portable file, for initial
- * replication on removable media. (Stub: being written; see docs/seed-format.md.)
+ * replication on removable media. Format: docs/seed-format.md.
  */
 import type { RecoveryPointStore } from '../store/store.ts'
 import type { ProgressListener, RecoveryPoint } from '../types.ts'
+import { exportSeed as exportPoint } from './export.ts'
+import { importSeed as importPoint, readHead } from './import.ts'
+import { CRC_BYTES, MAX_SEED_HEADER_BYTES, PREAMBLE_BYTES } from './seed-format.ts'
+import { SeedReader } from './seed-reader.ts'
+
+export {
+  SEED_VERSION, MAX_SEED_DISKS, MAX_SEED_HEADER_BYTES, MAX_SEED_MANIFEST_BYTES, MAX_CONSISTENCY_NOTE_BYTES
+} from './seed-format.ts'
 
 export interface SeedOptions {
   signal?: AbortSignal
@@ -16,17 +24,35 @@ export interface SeedHeader {
   disks: Array<{ name: string, size: number, root: string }>
 }
 
-/** Writes point `pointId` of `store` to a new seed file at `path`. Throws CORE_OUTPUT_EXISTS unless `force`. */
-export async function exportSeed (_store: RecoveryPointStore, _pointId: number, _path: string, _options: SeedOptions & { force?: boolean } = {}): Promise<{ bytes: number, blocks: number }> {
-  throw new Error('not implemented')
+/**
+ * Writes point `pointId` of `store` to a new seed file at `path`: absent or
+ * complete, never partial. Every block is verified first (CORE_BLOCK_CORRUPT
+ * rather than a bad seed). Throws CORE_OUTPUT_EXISTS unless `force`.
+ */
+export async function exportSeed (store: RecoveryPointStore, pointId: number, path: string, options: SeedOptions & { force?: boolean } = {}): Promise<{ bytes: number, blocks: number }> {
+  return await exportPoint(store, pointId, path, options)
 }
 
-/** Reads and checks a seed's header only (to learn its block size before creating a store). */
-export async function readSeedHeader (_path: string): Promise<SeedHeader> {
-  throw new Error('not implemented')
+/**
+ * Reads and checks a seed's header only (to learn its block size before
+ * creating a store). The rest of the file is not read: a seed whose header
+ * passes can still fail to import. Throws CORE_SEED_INVALID or CORE_SEED_TRUNCATED.
+ */
+export async function readSeedHeader (path: string): Promise<SeedHeader> {
+  const { reader } = await SeedReader.open(path, PREAMBLE_BYTES + MAX_SEED_HEADER_BYTES + CRC_BYTES)
+  try {
+    const h = await readHead(reader)
+    return { blockSize: h.blockSize, time: h.time, disks: h.disks.map(d => ({ name: d.name, size: d.size, root: d.root })) }
+  } finally {
+    await reader.close()
+  }
 }
 
-/** Imports a seed as a new recovery point of `store`, every block verified; then builds the replica image. */
-export async function importSeed (_store: RecoveryPointStore, _path: string, _options: SeedOptions = {}): Promise<RecoveryPoint> {
-  throw new Error('not implemented')
+/**
+ * Imports a seed as a new recovery point of `store`, every block verified and
+ * committed only once the whole file checked out; then builds the replica
+ * image. On failure the store keeps exactly the points it had.
+ */
+export async function importSeed (store: RecoveryPointStore, path: string, options: SeedOptions = {}): Promise<RecoveryPoint> {
+  return await importPoint(store, path, options)
 }

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises'
+import { open, unlink } from 'node:fs/promises'
 import { MAX_PACK_BYTES } from '../constants.ts'
 import { CoreError, CoreErrorCode } from '../errors.ts'
 import { equalHashes, toHex } from '../hash.ts'
@@ -146,11 +146,17 @@ export class StagedCycle {
     return point
   }
 
-  /** Drops the cycle. Its pack files become orphans, deleted now or at the next open. */
+  /**
+   * Drops the cycle and deletes its pack files. Idempotent; never throws (a
+   * file it cannot delete is an orphan that the next open deletes).
+   */
   async abort (): Promise<void> {
     if (this.finished) return
     this.finished = true
-    await this.writer?.discard()
+    const packs = [...this.sealed, ...(this.writer === undefined ? [] : [this.writer])]
+    await this.writer?.discard().catch(() => {})
+    this.writer = undefined
+    for (const w of packs) await unlink(w.path).catch(() => {})
   }
 
   private async checkComplete (): Promise<void> {

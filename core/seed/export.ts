@@ -1,0 +1,190 @@
+import { Blake3Hasher } from '@napi-rs/blake-hash'
+import { lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { BlockCodec, type Codec } from '../compress.ts'
+import { READ_CONCURRENCY } from '../constants.ts'
+import { CoreError, CoreErrorCode, throwIfAborted } from '../errors.ts'
+import { equalHashes, hashBlock, toHex } from '../hash.ts'
+import { diskRoot, encodeManifest } from '../manifest.ts'
+import { fsyncDir } from '../store/staged-cycle.ts'
+import type { RecoveryPointStore } from '../store/store.ts'
+import type { Manifest, ProgressListener } from '../types.ts'
+import { blockRefs, countRefs, encodeHead, encodeRecordHeader, encodeTrailer, type BlockRef } from './seed-format.ts'
+
+/** Bytes gathered before one write() call: few syscalls for small blocks, little memory. */
+const WRITE_BUFFER_BYTES = 1024 * 1024
+
+export interface ExportOptions {
+  force?: boolean
+  signal?: AbortSignal
+  onProgress?: ProgressListener
+}
+
+/**
+ * Writes recovery point `pointId` as a seed at `path` (docs/seed-format.md).
+ * Writes `<path>.partial`, fsyncs, renames: `path` is either absent or a
+ * complete seed. Every block is decoded and re-hashed before it is written,
+ * so a damaged store yields CORE_BLOCK_CORRUPT (or CORE_BLOCK_MISSING), never
+ * a seed holding a bad block. Memory: the point's manifests plus
+ * READ_CONCURRENCY blocks and one write buffer, whatever the disk size.
+ * Throws CORE_OUTPUT_EXISTS unless `force`; CORE_WRITE_FAILED on write errors.
+ */
+export async function exportSeed (store: RecoveryPointStore, pointId: number, path: string, options: ExportOptions = {}): Promise<{ bytes: number, blocks: number }> {
+  const point = await store.getPoint(pointId)
+  if (options.force !== true && await lstat(path).then(() => true, () => false)) {
+    throw new CoreError(CoreErrorCode.CORE_OUTPUT_EXISTS, `${path} exists; pass force to replace it`)
+  }
+  const manifests: Manifest[] = []
+  for (const d of point.disks) {
+    const m = await store.manifest(pointId, d.name)
+    if (diskRoot(m) !== d.root) {
+      throw new CoreError(CoreErrorCode.CORE_MANIFEST_INVALID, `stored manifest of point ${pointId} disk ${d.name} does not match its root hash`)
+    }
+    manifests.push(m)
+  }
+  const head = encodeHead({
+    blockSize: store.blockSize,
+    time: point.time,
+    consistency: point.consistency,
+    ...(point.consistencyNote === undefined ? {} : { consistencyNote: point.consistencyNote }),
+    disks: point.disks.map(d => ({ name: d.name, size: d.size, root: d.root })),
+    root: point.root
+  })
+  throwIfAborted(options.signal)
+
+  const partial = `${path}.partial`
+  let handle: FileHandle
+  try {
+    handle = await open(partial, 'w')
+  } catch (err) {
+    throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `cannot create ${partial}: ${(err as Error).message}`, { cause: err })
+  }
+  try {
+    const out = new SeedWriter(handle, partial)
+    await out.write(head)
+    for (const m of manifests) await out.write(encodeManifest(m))
+    const blocks = await writeBlocks(store, manifests, out, options)
+    await out.write(encodeTrailer(blocks, out.digest()), false)
+    await out.finish()
+    await handle.close()
+    await rename(partial, path).catch(wrapWrite(`rename of ${partial}`))
+    await fsyncDir(dirname(path)).catch(wrapWrite(`fsync of ${dirname(path)}`))
+    return { bytes: out.bytes, blocks }
+  } catch (err) {
+    await handle.close().catch(() => {})
+    await unlink(partial).catch(() => {})
+    throw err
+  }
+}
+
+/**
+ * Writes every block record in canonical order. Blocks are fetched and
+ * verified READ_CONCURRENCY at a time but written in order; returns how many.
+ */
+async function writeBlocks (store: RecoveryPointStore, manifests: Manifest[], out: SeedWriter, options: ExportOptions): Promise<number> {
+  const codec = new BlockCodec()
+  const total = countRefs(manifests).rawBytes
+  let done = 0
+  let blocks = 0
+  const inFlight: Array<Promise<VerifiedBlock>> = []
+  const emit = async (b: VerifiedBlock): Promise<void> => {
+    await out.write(encodeRecordHeader({ hash: b.hash, codec: b.codec, rawLength: b.rawLength, storedLength: b.data.byteLength }))
+    await out.write(b.data)
+    blocks++
+    done += b.rawLength
+    options.onProgress?.({ phase: 'seed-export', done, total })
+  }
+  for (const ref of blockRefs(manifests)) {
+    throwIfAborted(options.signal)
+    const p = fetchVerified(store, codec, ref)
+    // Rejections are seen when the promise is awaited in order; until then this keeps them from counting as unhandled.
+    p.catch(() => {})
+    inFlight.push(p)
+    if (inFlight.length >= READ_CONCURRENCY) await emit(await inFlight.shift()!)
+  }
+  while (inFlight.length > 0) await emit(await inFlight.shift()!)
+  options.onProgress?.({ phase: 'seed-export', done, total })
+  return blocks
+}
+
+interface VerifiedBlock {
+  hash: Uint8Array
+  codec: Codec
+  rawLength: number
+  data: Uint8Array
+}
+
+/** A block's stored bytes, after checking that they decode to its hash. */
+async function fetchVerified (store: RecoveryPointStore, codec: BlockCodec, ref: BlockRef): Promise<VerifiedBlock> {
+  const hex = toHex(ref.hash)
+  const loc = await store.locate(ref.hash)
+  if (loc === undefined) throw new CoreError(CoreErrorCode.CORE_BLOCK_MISSING, `block ${hex} is not in the store`, { details: { hash: hex } })
+  const data = await store.readStored(loc)
+  const details = { hash: hex, pack: loc.pack, offset: loc.offset }
+  let raw: Uint8Array
+  try {
+    raw = codec.decode(loc.codec, data, loc.rawLength)
+  } catch (err) {
+    throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `block ${hex} in pack ${loc.pack} at ${loc.offset} does not decode`, { cause: err, details })
+  }
+  if (loc.rawLength !== ref.rawLength || !equalHashes(hashBlock(raw), 0, ref.hash, 0)) {
+    throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `block ${hex} in pack ${loc.pack} at ${loc.offset} does not match its hash`, { details })
+  }
+  return { hash: ref.hash, codec: loc.codec, rawLength: loc.rawLength, data }
+}
+
+/**
+ * Buffered sequential writer that hashes what it writes. Chunks handed to
+ * `write` are kept by reference until flushed: callers must not reuse them.
+ */
+class SeedWriter {
+  /** Bytes written (or buffered) so far. */
+  bytes = 0
+  private readonly handle: FileHandle
+  private readonly path: string
+  private readonly hasher = new Blake3Hasher()
+  private pending: Uint8Array[] = []
+  private pendingBytes = 0
+  private flushed = 0
+
+  constructor (handle: FileHandle, path: string) {
+    this.handle = handle
+    this.path = path
+  }
+
+  async write (chunk: Uint8Array, hashed = true): Promise<void> {
+    if (hashed) this.hasher.update(chunk)
+    this.pending.push(chunk)
+    this.pendingBytes += chunk.byteLength
+    this.bytes += chunk.byteLength
+    if (this.pendingBytes >= WRITE_BUFFER_BYTES) await this.flush()
+  }
+
+  /** BLAKE3 of every byte written with `hashed` so far. */
+  digest (): Uint8Array {
+    return this.hasher.digestBuffer()
+  }
+
+  /** Flushes and makes the file's content durable. */
+  async finish (): Promise<void> {
+    await this.flush()
+    await this.handle.sync().catch(wrapWrite(`fsync of ${this.path}`))
+  }
+
+  private async flush (): Promise<void> {
+    const chunks = this.pending
+    const bytes = this.pendingBytes
+    this.pending = []
+    this.pendingBytes = 0
+    if (bytes === 0) return
+    await this.handle.writev(chunks, this.flushed).catch(wrapWrite(`write to ${this.path}`))
+    this.flushed += bytes
+  }
+}
+
+function wrapWrite (what: string): (err: unknown) => never {
+  return (err: unknown) => {
+    if (err instanceof CoreError) throw err
+    throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `${what} failed: ${(err as Error).message}`, { cause: err })
+  }
+}

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { Piscina } from 'piscina'
 import { SCAN_TASKS_PER_THREAD } from '../constants.ts'
-import type { ScanTask, ScanTaskResult } from './scan-task.ts'
+import { decodeResult, type ScanTask, type ScanTaskResult } from './scan-task.ts'
 
 export interface ScanPoolInit {
   /** Worker threads; default: one per core. */
@@ -14,7 +14,7 @@ export interface ScanPoolInit {
  */
 export class ScanPool {
   readonly threads: number
-  private readonly piscina: Piscina<ScanTask, ScanTaskResult>
+  private readonly piscina: Piscina<ScanTask, ArrayBuffer>
 
   constructor (init: ScanPoolInit = {}) {
     this.threads = Math.max(1, init.threads ?? availableParallelism())
@@ -34,9 +34,9 @@ export class ScanPool {
     return this.threads * SCAN_TASKS_PER_THREAD
   }
 
-  run (task: ScanTask, signal?: AbortSignal): Promise<ScanTaskResult> {
+  async run (task: ScanTask, signal?: AbortSignal): Promise<ScanTaskResult> {
     const transferList = task.data !== undefined ? [task.data.buffer as ArrayBuffer] : undefined
-    return this.piscina.run(task, { transferList, signal })
+    return decodeResult(await this.piscina.run(task, { transferList, signal }))
   }
 
   async stop (): Promise<void> {

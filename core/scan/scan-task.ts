@@ -1,7 +1,11 @@
 /**
- * Messages between the scanner and its worker threads. Plain data only
- * (structured clone); buffers named in transfer lists are moved, not copied.
+ * Messages between the scanner and its worker threads. A task is plain data
+ * (its chunk buffer, when the scanner read it, is moved); a result is one
+ * ArrayBuffer moved back, in the layout below, so no result byte is copied
+ * between threads.
  */
+import { HASH_LENGTH } from '../constants.ts'
+
 export interface ScanTask {
   /** Disk offset of the chunk (a multiple of blockSize). */
   offset: number
@@ -18,12 +22,73 @@ export interface ScanTask {
   encodeChanged: boolean
 }
 
+export interface EncodedEntry {
+  /** Chunk-relative block index. */
+  index: number
+  codec: number
+  rawLength: number
+  data: Uint8Array
+}
+
 export interface ScanTaskResult {
   /** One hash per block of the chunk, back to back. */
   hashes: Uint8Array
   /** Blocks of the chunk that differ from the base (chunk-relative indices, ascending). */
-  changed: number[]
-  /** Per changed non-zero block when encoding: codec, raw length and a slice of `payload`. */
-  encoded: Array<{ index: number, codec: number, rawLength: number, start: number, end: number }>
-  payload: Uint8Array
+  changed: Uint32Array
+  /** The changed non-zero blocks, encoded, when the task asked for them. */
+  encoded: EncodedEntry[]
+}
+
+/*
+ * Result layout (little-endian, 4-byte aligned):
+ *   u32 blocks, u32 changed count C, u32 encoded count E
+ *   blocks * 32   hashes
+ *   C * u32       changed indices
+ *   E * 16        entries: u32 index, u32 codec, u32 raw length, u32 data length
+ *   data of each entry, back to back
+ */
+const HEAD = 12
+const ENTRY = 16
+
+export function encodeResult (hashes: Uint8Array, changed: number[], encoded: Array<{ index: number, codec: number, rawLength: number, data: Uint8Array }>): ArrayBuffer {
+  const dataBytes = encoded.reduce((n, e) => n + e.data.byteLength, 0)
+  const blocks = hashes.byteLength / HASH_LENGTH
+  const buffer = new ArrayBuffer(HEAD + hashes.byteLength + changed.length * 4 + encoded.length * ENTRY + dataBytes)
+  const view = new DataView(buffer)
+  const bytes = new Uint8Array(buffer)
+  view.setUint32(0, blocks, true)
+  view.setUint32(4, changed.length, true)
+  view.setUint32(8, encoded.length, true)
+  bytes.set(hashes, HEAD)
+  let at = HEAD + hashes.byteLength
+  for (const c of changed) { view.setUint32(at, c, true); at += 4 }
+  for (const e of encoded) {
+    view.setUint32(at, e.index, true)
+    view.setUint32(at + 4, e.codec, true)
+    view.setUint32(at + 8, e.rawLength, true)
+    view.setUint32(at + 12, e.data.byteLength, true)
+    at += ENTRY
+  }
+  for (const e of encoded) { bytes.set(e.data, at); at += e.data.byteLength }
+  return buffer
+}
+
+/** Views into `buffer`; nothing is copied. Trusts its input: both ends are this process. */
+export function decodeResult (buffer: ArrayBuffer): ScanTaskResult {
+  const view = new DataView(buffer)
+  const blocks = view.getUint32(0, true)
+  const c = view.getUint32(4, true)
+  const e = view.getUint32(8, true)
+  const hashes = new Uint8Array(buffer, HEAD, blocks * HASH_LENGTH)
+  let at = HEAD + blocks * HASH_LENGTH
+  const changed = new Uint32Array(buffer, at, c)
+  at += c * 4
+  let dataAt = at + e * ENTRY
+  const encoded: EncodedEntry[] = []
+  for (let i = 0; i < e; i++, at += ENTRY) {
+    const length = view.getUint32(at + 12, true)
+    encoded.push({ index: view.getUint32(at, true), codec: view.getUint32(at + 4, true), rawLength: view.getUint32(at + 8, true), data: new Uint8Array(buffer, dataAt, length) })
+    dataAt += length
+  }
+  return { hashes, changed, encoded }
 }

@@ -4,10 +4,11 @@
  * the base. Runs in a piscina worker thread.
  */
 import { readSync } from 'node:fs'
-import { BlockCodec, Codec } from '../compress.ts'
+import { BlockCodec } from '../compress.ts'
 import { HASH_LENGTH } from '../constants.ts'
 import { equalHashes, hashBlock, isZero, zeroHash } from '../hash.ts'
-import type { ScanTask, ScanTaskResult } from './scan-task.ts'
+import { Piscina } from 'piscina'
+import { encodeResult, type ScanTask } from './scan-task.ts'
 
 let readBuffer: Buffer | undefined
 let codec: BlockCodec | undefined
@@ -29,14 +30,12 @@ function chunkBytes (task: ScanTask): Uint8Array {
   return readBuffer.subarray(0, task.length)
 }
 
-export default function scanChunk (task: ScanTask): ScanTaskResult {
+export default function scanChunk (task: ScanTask): unknown {
   const bytes = chunkBytes(task)
   const blocks = Math.ceil(task.length / task.blockSize)
   const hashes = new Uint8Array(blocks * HASH_LENGTH)
   const changed: number[] = []
-  const encoded: ScanTaskResult['encoded'] = []
-  const parts: Uint8Array[] = []
-  let payloadLength = 0
+  const encoded: Array<{ index: number, codec: number, rawLength: number, data: Uint8Array }> = []
   for (let i = 0; i < blocks; i++) {
     const block = bytes.subarray(i * task.blockSize, Math.min((i + 1) * task.blockSize, task.length))
     const zero = isZero(block)
@@ -48,14 +47,9 @@ export default function scanChunk (task: ScanTask): ScanTaskResult {
     if (!task.encodeChanged || zero) continue
     codec ??= new BlockCodec()
     const enc = codec.encode(block)
-    // Raw blocks alias the reusable read buffer: copy them into the payload.
-    const data = enc.codec === Codec.RAW ? Uint8Array.prototype.slice.call(block) : enc.data
-    encoded.push({ index: i, codec: enc.codec, rawLength: block.byteLength, start: payloadLength, end: payloadLength + data.byteLength })
-    parts.push(data)
-    payloadLength += data.byteLength
+    encoded.push({ index: i, codec: enc.codec, rawLength: block.byteLength, data: enc.data })
   }
-  const payload = new Uint8Array(payloadLength)
-  let at = 0
-  for (const p of parts) { payload.set(p, at); at += p.byteLength }
-  return { hashes, changed, encoded, payload }
+  // One buffer, moved (not copied) to the scanner; raw blocks are copied into
+  // it here, before the read buffer is reused.
+  return Piscina.move(encodeResult(hashes, changed, encoded))
 }

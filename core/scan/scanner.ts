@@ -70,7 +70,7 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
         hash: r.hashes.slice(e.index * HASH_LENGTH, (e.index + 1) * HASH_LENGTH),
         codec: e.codec as Codec,
         rawLength: e.rawLength,
-        data: r.payload.subarray(e.start, e.end)
+        data: e.data
       })))
     }
     done += r.hashes.byteLength / HASH_LENGTH * blockSize

@@ -79,3 +79,15 @@ t.test('an unreadable source fails with CORE_SOURCE_UNREADABLE', async t => {
   await t.rejects(new FileDiskSource(join(dir, 'missing.img')).open(), { code: 'CORE_SOURCE_UNREADABLE' })
   await t.rejects(new FileDiskSource(dir).open(), { code: 'CORE_SOURCE_UNREADABLE' }, 'a directory is not a disk')
 })
+
+t.test('worker results travel as one moved buffer: layout round trip', async t => {
+  const { encodeResult, decodeResult } = await import('../../core/scan/scan-task.ts')
+  const hashes = new Uint8Array(3 * 32).map((_, i) => i)
+  const buffer = encodeResult(hashes, [0, 2], [{ index: 2, codec: 1, rawLength: 65536, data: Uint8Array.from([9, 8, 7]) }])
+  const r = decodeResult(buffer)
+  t.same([...r.hashes], [...hashes])
+  t.same([...r.changed], [0, 2])
+  t.equal(r.encoded.length, 1)
+  t.same({ ...r.encoded[0]!, data: [...r.encoded[0]!.data] }, { index: 2, codec: 1, rawLength: 65536, data: [9, 8, 7] })
+  t.equal(r.encoded[0]!.data.buffer, buffer, 'entries are views into the moved buffer, not copies')
+})

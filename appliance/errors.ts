@@ -8,7 +8,9 @@ export const AppErrorCode = {
   /** An operation that loses data was asked for without confirmation (`--yes`). */
   APP_CONFIRMATION_REQUIRED: 'APP_CONFIRMATION_REQUIRED',
   /** Verification found damaged or differing blocks. */
-  APP_VERIFY_FAILED: 'APP_VERIFY_FAILED'
+  APP_VERIFY_FAILED: 'APP_VERIFY_FAILED',
+  /** A failure no layer classified (a bug, or an unforeseen system error); the message says what failed. */
+  APP_UNEXPECTED: 'APP_UNEXPECTED'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

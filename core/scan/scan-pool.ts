@@ -21,7 +21,7 @@ export class ScanPool {
     this.piscina = new Piscina({
       filename: new URL('./scan-worker.ts', import.meta.url).href,
       // Workers load TypeScript through tsx, whatever loader the parent uses.
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', import.meta.resolve('tsx')],
       minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: 30_000,

@@ -1,0 +1,60 @@
+/**
+ * How the CLI shows engine values: byte sizes, times, hashes, and the JSON
+ * form of a recovery point. Pure; no I/O.
+ */
+import type { RecoveryPoint } from '../../core/index.ts'
+
+/** Hex characters of a root hash shown in human output (48 bits: unambiguous in any one store). */
+export const SHORT_HASH_CHARS = 12
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
+
+/** `512 B`, `64.0 KiB`, `1.5 GiB`. */
+export function formatBytes (n: number): string {
+  let value = n
+  let unit = 0
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${UNITS[unit]}`
+}
+
+export function isoTime (ms: number): string {
+  return new Date(ms).toISOString()
+}
+
+export function shortHash (hex: string): string {
+  return hex.slice(0, SHORT_HASH_CHARS)
+}
+
+export function plural (n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
+
+/** The JSON form of a recovery point in every `--json` document. */
+export interface PointJson {
+  id: number
+  time: string
+  consistency: string
+  consistencyNote?: string
+  root: string
+  disks: Array<{ name: string, size: number, blockSize: number, root: string }>
+}
+
+export function pointJson (p: RecoveryPoint): PointJson {
+  return {
+    id: p.id,
+    time: isoTime(p.time),
+    consistency: p.consistency,
+    ...(p.consistencyNote === undefined ? {} : { consistencyNote: p.consistencyNote }),
+    root: p.root,
+    disks: p.disks.map(d => ({ name: d.name, size: d.size, blockSize: d.blockSize, root: d.root }))
+  }
+}
+
+/** One line: `point 2  2026-01-01T10:00:00.000Z  crash  root 1a2b3c4d5e6f  vm.img 512.0 MiB`. */
+export function pointLine (p: RecoveryPoint): string {
+  const disks = p.disks.map(d => `${d.name} ${formatBytes(d.size)}`).join(', ')
+  return `point ${p.id}  ${isoTime(p.time)}  ${p.consistency}  root ${shortHash(p.root)}  ${disks}`
+}

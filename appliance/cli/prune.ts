@@ -1,0 +1,51 @@
+/**
+ * `tandem prune --store <dir> --keep <N> [--interval <dur>] --yes`: applies a
+ * retention policy now. It deletes recovery points, so it refuses without
+ * `--yes` (APP_CONFIRMATION_REQUIRED, DESIGN.md invariant 4) and says what it
+ * would remove; the store is not changed then, not even repaired.
+ */
+import { Command, Option } from 'commander'
+import { prune, selectRetained, type RetentionPolicy } from '../../core/index.ts'
+import { AppError, AppErrorCode } from '../errors.ts'
+import { intervalOption, jsonOption, keepOption, storeOption } from './common-options.ts'
+import { formatBytes, isoTime, plural } from './format.ts'
+import { withSession } from './session.ts'
+
+interface PruneOptions {
+  store: string
+  keep: number
+  interval: number
+  yes?: boolean
+  json?: boolean
+}
+
+export function pruneCommand (): Command {
+  return new Command('prune')
+    .description('remove the recovery points outside a retention policy (latest + N, one per interval); needs --yes')
+    .addOption(storeOption())
+    .addOption(keepOption(true))
+    .addOption(intervalOption())
+    .addOption(new Option('--yes', 'confirm: recovery points outside the policy are deleted for good'))
+    .addOption(jsonOption())
+    .action(async (opts: PruneOptions) => {
+      await withSession(opts, async session => {
+        const policy: RetentionPolicy = { additional: opts.keep, intervalMs: opts.interval }
+        const store = await session.openStore(opts.store, { write: false })
+        const points = await store.listPoints()
+        const kept = new Set(selectRetained(points, policy))
+        const doomed = points.filter(p => !kept.has(p.id))
+        if (opts.yes !== true) {
+          const what = doomed.length === 0
+            ? 'prune would remove no recovery point'
+            : `prune would remove ${plural(doomed.length, 'recovery point')}: ${doomed.map(p => `${p.id} (${isoTime(p.time)})`).join(', ')}`
+          throw new AppError(AppErrorCode.APP_CONFIRMATION_REQUIRED, `${what}; keeping ${[...kept].join(', ') || 'none'}. Run again with --yes to do it`)
+        }
+        await session.recover(store)
+        const report = await prune(store, policy)
+        const doc = { ...report, keptPoints: (await store.listPoints()).map(p => p.id) }
+        session.output(doc, d => d.removedPoints.length === 0
+          ? `nothing to remove; kept ${d.keptPoints.join(', ') || 'none'}`
+          : `removed ${plural(d.removedPoints.length, 'recovery point')} (${d.removedPoints.join(', ')}), freed ${formatBytes(d.freedBytes)}; kept ${d.keptPoints.join(', ')}`)
+      })
+    })
+}

@@ -1,0 +1,85 @@
+/**
+ * `tandem verify --store <dir> [--point <id|latest|all>] [--image]`: re-reads
+ * and re-hashes the stored blocks of the chosen points; with `--image` also
+ * hashes the replica images against the latest point. Read-only. Finding
+ * problems is APP_VERIFY_FAILED (exit status 3), after the report is printed.
+ */
+import { Command, Option } from 'commander'
+import { verifyImage, verifyPoint, type BlockProblem, type RecoveryPoint } from '../../core/index.ts'
+import { AppError, AppErrorCode } from '../errors.ts'
+import { jsonOption, progressOption, storeOption } from './common-options.ts'
+import { plural } from './format.ts'
+import { parsePointOrAll, type PointSelector } from './option-values.ts'
+import { resolvePoint } from './selection.ts'
+import { withSession } from './session.ts'
+
+interface VerifyOptions {
+  store: string
+  point: PointSelector | 'all'
+  image?: boolean
+  json?: boolean
+  progress?: boolean
+}
+
+interface CheckJson {
+  ok: boolean
+  checkedBlocks: number
+  badBlocks: number
+  /** The first bad blocks (core's MAX_REPORTED_PROBLEMS per check), in disk order. */
+  problems: BlockProblem[]
+}
+
+/** The `--json` document of `verify`. */
+interface VerifyJson {
+  ok: boolean
+  points: Array<{ point: number } & CheckJson>
+  images: Array<{ point: number, disk: string, path: string } & CheckJson>
+}
+
+export function verifyCommand (): Command {
+  return new Command('verify')
+    .description('re-read and re-hash the stored blocks of recovery points; exit status 3 when any is bad')
+    .addOption(storeOption())
+    .addOption(new Option('--point <id|latest|all>', 'which points: an id, "latest" or "all" (reads shared blocks once per point)').argParser(parsePointOrAll).default('latest'))
+    .addOption(new Option('--image', 'also hash the replica image of each disk against the latest point'))
+    .addOption(jsonOption())
+    .addOption(progressOption())
+    .action(async (opts: VerifyOptions) => {
+      await withSession(opts, async session => {
+        const store = await session.openStore(opts.store, { write: false })
+        const points: RecoveryPoint[] = opts.point === 'all' ? await store.listPoints() : [await resolvePoint(store, opts.point)]
+        const run = { signal: session.signal, onProgress: session.progress.listener }
+        const doc: VerifyJson = { ok: true, points: [], images: [] }
+        for (const p of points) doc.points.push({ point: p.id, ...await verifyPoint(store, p.id, run) })
+        const latest = opts.image === true ? await resolvePoint(store, 'latest') : undefined
+        for (const d of latest?.disks ?? []) {
+          const path = store.imagePath(d.name)
+          doc.images.push({ point: latest!.id, disk: d.name, path, ...await verifyImage(store, latest!.id, d.name, path, session.pool(), run) })
+        }
+        doc.ok = [...doc.points, ...doc.images].every(c => c.ok)
+        session.output(doc, verifyText)
+        if (!doc.ok) throw verifyFailure(doc)
+      })
+    })
+}
+
+function verifyFailure (doc: VerifyJson): AppError {
+  const checks = [...doc.points, ...doc.images]
+  const bad = checks.reduce((n, c) => n + c.badBlocks, 0)
+  const codes = [...new Set(checks.flatMap(c => c.problems.map(p => p.code)))].join(', ')
+  return new AppError(AppErrorCode.APP_VERIFY_FAILED, `${plural(bad, 'bad block')} found (${codes})`)
+}
+
+function verifyText (doc: VerifyJson): string {
+  const lines: string[] = []
+  const describe = (label: string, c: CheckJson): void => {
+    lines.push(`${label}: ${plural(c.checkedBlocks, 'block')} checked, ${c.ok ? 'ok' : plural(c.badBlocks, 'bad block')}`)
+    for (const p of c.problems) lines.push(`  disk ${p.disk} block ${p.block} (offset ${p.offset}): ${p.code}`)
+    if (c.badBlocks > c.problems.length) lines.push(`  ... and ${c.badBlocks - c.problems.length} more`)
+  }
+  if (doc.points.length === 0) lines.push('no recovery points to verify')
+  for (const c of doc.points) describe(`point ${c.point}`, c)
+  for (const c of doc.images) describe(`replica image ${c.disk} (point ${c.point})`, c)
+  lines.push(doc.ok ? 'verify: ok' : 'verify: PROBLEMS FOUND')
+  return lines.join('\n')
+}

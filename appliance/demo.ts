@@ -150,7 +150,9 @@ async function demo (): Promise<void> {
   say('8. Failing over to the latest point copies nothing: the replica image is ready to boot.')
   const image = (await tandem(['image', '--store', store])).trim()
   check(await fileHash(image) === await fileHash(disk), 'the replica image is the disk as of the latest cycle')
-  process.stdout.write(`    e.g. qemu-system-x86_64 -drive file=${shown(image)},format=raw\n`)
+  process.stdout.write('    boot it through an overlay, so the image stays equal to the point:\n')
+  process.stdout.write(`    qemu-img create -f qcow2 -F raw -b ${shown(image)} failover.qcow2\n`)
+  process.stdout.write('    qemu-system-x86_64 -drive file=failover.qcow2,format=qcow2 ...\n')
 }
 
 async function main (): Promise<number> {

@@ -3,7 +3,7 @@ import { scanDisk } from './scan/scanner.ts'
 import type { ScanPool } from './scan/scan-pool.ts'
 import type { DiskSource, DiskView } from './disk-view/disk-view.ts'
 import { prune, type PruneReport } from './store/prune.ts'
-import { imageRecord, updateImage } from './store/replica-image.ts'
+import { imageRecord, updateImage, type ImageRecord } from './store/replica-image.ts'
 import { DEFAULT_RETENTION, checkRetention, type RetentionPolicy } from './store/retention.ts'
 import { StagedCycle, type CyclePhase } from './store/staged-cycle.ts'
 import { checkDiskName, type RecoveryPointStore } from './store/store.ts'
@@ -97,10 +97,10 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
     // A view that turns out inconsistent fails here, before anything is committed.
     for (const v of views.splice(0)) await v.close()
     throwIfAborted(signal)
-    const imagesBefore = new Map<string, number | undefined>()
+    const imagesBefore = new Map<string, ImageRecord | undefined>()
     for (const d of options.disks) {
       const r = await imageRecord(store, d.name)
-      imagesBefore.set(d.name, r?.state === 'ready' ? r.point : undefined)
+      imagesBefore.set(d.name, r?.state === 'ready' ? r : undefined)
     }
     const point = await cycle.commit({
       time,
@@ -109,7 +109,7 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
     })
     for (const d of options.disks) {
       const held = imagesBefore.get(d.name)
-      const from = held !== undefined && held === latest?.id ? { point: held, changed: changedByDisk.get(d.name)! } : undefined
+      const from = held !== undefined && held.point === latest?.id ? { record: held, changed: changedByDisk.get(d.name)! } : undefined
       await updateImage(store, d.name, point.id, {
         ...(from === undefined ? {} : { from }),
         onProgress: p => options.onProgress?.({ ...p, phase: `image ${d.name}` })

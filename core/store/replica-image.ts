@@ -23,6 +23,9 @@ import type { RecoveryPointStore } from './store.ts'
 export interface ImageRecord {
   state: 'ready' | 'updating'
   point: number
+  /** When ready: the image file's size and mtime then. Anything else later means someone wrote to it. */
+  size?: number
+  mtimeMs?: number
 }
 
 export async function imageRecord (store: RecoveryPointStore, disk: string): Promise<ImageRecord | undefined> {
@@ -31,18 +34,20 @@ export async function imageRecord (store: RecoveryPointStore, disk: string): Pro
 }
 
 export interface UpdateImageOptions {
-  /** What the image held before, when known, and the blocks that differ from it. */
-  from?: { point: number, changed: number[] }
+  /**
+   * What the image held before (its `ready` record, read before the commit
+   * turned it to `updating`) and the blocks that differ from that point.
+   */
+  from?: { record: ImageRecord, changed: number[] }
   signal?: AbortSignal
   onProgress?: ProgressListener
 }
 
 /**
  * Brings `images/<disk>.img` to `pointId`. Idempotent and safe to repeat
- * after a crash. With `from` the caller vouches that the image held point
- * `from.point` (its record said `ready` there before the commit) and only the
- * changed blocks are written; without it every block is verified and the
- * differing ones rewritten.
+ * after a crash. With `from` (the image was `ready` at the base point and
+ * its file is untouched since) only the changed blocks are written; else
+ * every block is verified and the differing ones rewritten.
  */
 export async function updateImage (store: RecoveryPointStore, disk: string, pointId: number, options: UpdateImageOptions = {}): Promise<{ writtenBytes: number, repaired: boolean }> {
   const manifest = await store.manifest(pointId, disk)
@@ -61,7 +66,7 @@ export async function updateImage (store: RecoveryPointStore, disk: string, poin
     let repaired = false
     if (fresh) {
       indices = allBlocks(manifest)
-    } else if (options.from !== undefined) {
+    } else if (options.from !== undefined && await untouched(handle, options.from.record)) {
       indices = options.from.changed
     } else {
       indices = await differingBlocks(handle, manifest, options)
@@ -74,7 +79,8 @@ export async function updateImage (store: RecoveryPointStore, disk: string, poin
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress })
     })
     await handle.datasync()
-    await store.db.put(imageKey(disk), encodeRecord({ state: 'ready', point: pointId } satisfies ImageRecord), { sync: true })
+    const done = await handle.stat()
+    await store.db.put(imageKey(disk), encodeRecord({ state: 'ready', point: pointId, size: done.size, mtimeMs: done.mtimeMs } satisfies ImageRecord), { sync: true })
     return { writtenBytes, repaired }
   } catch (err) {
     if (err instanceof CoreError) throw err
@@ -106,6 +112,18 @@ export async function recoverImages (store: RecoveryPointStore, options: { signa
     repaired.push(disk)
   }
   return repaired
+}
+
+/**
+ * True when the image file's size and mtime are what its `ready` record
+ * says: nobody (a VM booted on it by mistake, an editor) wrote to it since,
+ * so writing only the changed blocks is enough. Otherwise the caller
+ * verifies every block.
+ */
+async function untouched (handle: FileHandle, record: ImageRecord): Promise<boolean> {
+  if (record.state !== 'ready' || record.size === undefined || record.mtimeMs === undefined) return false
+  const now = await handle.stat()
+  return now.mtimeMs === record.mtimeMs && now.size === record.size
 }
 
 function allBlocks (m: Manifest): number[] {

@@ -129,3 +129,19 @@ t.test('opening a directory that is not a store is refused', async t => {
   await t.rejects(RecoveryPointStore.open(join(dir, 's'), { create: true, blockSize: 4096 }), { code: 'CORE_INVALID_ARGUMENT' }, 'block size cannot change')
   await t.rejects(RecoveryPointStore.open(join(dir, 't'), { create: true, blockSize: 5000 }), { code: 'CORE_INVALID_ARGUMENT' })
 })
+
+t.test('a replica image written to behind the store\'s back is repaired by the next cycle', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  const pool = scanPool(t)
+  const store = await openStore(t, join(dir, 'store'))
+  await sparseFile(src, 8 * MiB)
+  await writePatches(src, [{ offset: 0, length: 2 * MiB }])
+  await cycle(store, pool, src)
+  // Someone boots a VM straight on the image: it writes where the source did not change.
+  await writePatches(store.imagePath('disk0'), [{ offset: 5 * MiB, length: 4096 }])
+  await writePatches(src, [{ offset: 7 * MiB, length: 1000 }])
+  const result = await cycle(store, pool, src)
+  t.equal(result.disks[0]!.changedBlocks, 1)
+  t.equal(await fileHash(store.imagePath('disk0')), await fileHash(src), 'the stray write is gone: the image equals the latest point')
+})

@@ -1,4 +1,3 @@
-import { Compressor } from 'zstd-napi'
 import binding from 'zstd-napi/binding.js'
 import { MIN_COMPRESSION_SAVING, ZSTD_LEVEL } from './constants.ts'
 import { CoreError, CoreErrorCode } from './errors.ts'
@@ -18,7 +17,8 @@ export interface EncodedBlock {
  * safe for concurrent use across workers (contexts are stateful).
  */
 export class BlockCodec {
-  private readonly compressor = new Compressor()
+  /** Raw contexts compress into a caller's buffer: no allocation per block. */
+  private readonly cctx = new binding.CCtx()
   /**
    * The raw context, not zstd-napi's Decompressor: that one allocates
    * whatever size a frame header claims (a 40-byte frame can demand
@@ -27,14 +27,27 @@ export class BlockCodec {
    */
   private readonly dctx = new binding.DCtx()
 
-  constructor () {
-    this.compressor.setParameters({ compressionLevel: ZSTD_LEVEL })
+  /** Encodes into a new buffer. */
+  encode (raw: Uint8Array): EncodedBlock {
+    const out = this.encodeInto(raw, new Uint8Array(maxEncodedLength(raw.byteLength)))
+    return out.codec === Codec.RAW ? out : { codec: out.codec, data: out.data.slice() }
   }
 
-  encode (raw: Uint8Array): EncodedBlock {
-    const packed = this.compressor.compress(raw)
-    if (packed.byteLength > raw.byteLength * (1 - MIN_COMPRESSION_SAVING)) return { codec: Codec.RAW, data: raw }
-    return { codec: Codec.ZSTD, data: packed }
+  /**
+   * Encodes `raw` into `out` (at least maxEncodedLength(raw) bytes): the
+   * result's data is a view of `out` when compressed, or `raw` itself when
+   * compression would not save MIN_COMPRESSION_SAVING. zstd stops as soon as
+   * the output would not fit, so incompressible blocks cost little.
+   */
+  encodeInto (raw: Uint8Array, out: Uint8Array): EncodedBlock {
+    const room = out.subarray(0, maxEncodedLength(raw.byteLength))
+    let n: number
+    try {
+      n = this.cctx.compress(room, raw, ZSTD_LEVEL)
+    } catch {
+      return { codec: Codec.RAW, data: raw } // did not fit: not worth compressing
+    }
+    return { codec: Codec.ZSTD, data: room.subarray(0, n) }
   }
 
   /** Decodes to exactly `rawLength` bytes or throws CORE_CODEC_FAILED. */
@@ -54,4 +67,9 @@ export class BlockCodec {
     if (n !== rawLength) throw new CoreError(CoreErrorCode.CORE_CODEC_FAILED, `block decompressed to ${n} bytes, expected ${rawLength}`)
     return out
   }
+}
+
+/** The most bytes a compressed block may take; beyond that it is stored raw. */
+export function maxEncodedLength (rawLength: number): number {
+  return Math.floor(rawLength * (1 - MIN_COMPRESSION_SAVING))
 }

@@ -26,8 +26,12 @@ export const HASH_LENGTH = 32
  */
 export const SCAN_CHUNK_BYTES = 8 * 1024 * 1024
 
-/** Scan tasks in flight per worker thread: one being hashed, one being read. */
-export const SCAN_TASKS_PER_THREAD = 2
+/**
+ * Scan tasks queued per worker thread. Tasks that name a file descriptor
+ * carry no data, so a deeper queue costs nothing and hides the thread hop
+ * between tasks (measured: 7-12% idle per worker with 2).
+ */
+export const SCAN_TASKS_PER_THREAD = 4
 
 /**
  * Largest pack file before a new one is started. Packs are the unit of

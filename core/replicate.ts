@@ -32,6 +32,10 @@ export interface DiskCycleReport {
   changedBlocks: number
   storedBlocks: number
   storedBytes: number
+  /** Bytes written into the replica image. */
+  imageWrittenBytes: number
+  /** The image could not be trusted (first cycle, crash, someone wrote to it) and was re-hashed whole. */
+  imageVerified: boolean
 }
 
 export interface CycleReport {
@@ -91,7 +95,9 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
         bytesRead: result.bytesRead,
         changedBlocks: result.changed.length,
         storedBlocks: cycle.storedBlocks - before.blocks,
-        storedBytes: cycle.storedBytes - before.bytes
+        storedBytes: cycle.storedBytes - before.bytes,
+        imageWrittenBytes: 0,
+        imageVerified: false
       })
     }
     // A view that turns out inconsistent fails here, before anything is committed.
@@ -107,13 +113,15 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
       consistency: options.consistency ?? 'crash',
       ...(options.consistencyNote === undefined ? {} : { consistencyNote: options.consistencyNote })
     })
-    for (const d of options.disks) {
+    for (const [i, d] of options.disks.entries()) {
       const held = imagesBefore.get(d.name)
       const from = held !== undefined && held.point === latest?.id ? { record: held, changed: changedByDisk.get(d.name)! } : undefined
-      await updateImage(store, d.name, point.id, {
+      const image = await updateImage(store, d.name, point.id, {
         ...(from === undefined ? {} : { from }),
         onProgress: p => options.onProgress?.({ ...p, phase: `image ${d.name}` })
       })
+      reports[i]!.imageWrittenBytes = image.writtenBytes
+      reports[i]!.imageVerified = image.repaired
     }
     await options.onPhase?.('image-updated')
     const pruned = await prune(store, retention, options.onPhase === undefined ? {} : { onPhase: options.onPhase })

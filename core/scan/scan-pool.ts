@@ -29,9 +29,13 @@ export class ScanPool {
     })
   }
 
-  /** Tasks worth keeping in flight to keep every thread busy. */
-  get concurrency (): number {
-    return this.threads * SCAN_TASKS_PER_THREAD
+  /**
+   * Tasks worth keeping in flight to keep every thread busy. Tasks that carry
+   * data (their chunk, or compressed blocks in their result) hold memory
+   * while queued: half as many of those.
+   */
+  concurrency (carriesData: boolean): number {
+    return this.threads * (carriesData ? Math.max(1, SCAN_TASKS_PER_THREAD / 2) : SCAN_TASKS_PER_THREAD)
   }
 
   async run (task: ScanTask, signal?: AbortSignal): Promise<ScanTaskResult> {

@@ -12,6 +12,8 @@ import { encodeResult, type ScanTask } from './scan-task.ts'
 
 let readBuffer: Buffer | undefined
 let codec: BlockCodec | undefined
+/** Compressed blocks of the current chunk, until they are copied into the result. */
+let arena: Uint8Array | undefined
 
 function chunkBytes (task: ScanTask): Uint8Array {
   if (task.data !== undefined) return task.data
@@ -36,6 +38,7 @@ export default function scanChunk (task: ScanTask): unknown {
   const hashes = new Uint8Array(blocks * HASH_LENGTH)
   const changed: number[] = []
   const encoded: Array<{ index: number, codec: number, rawLength: number, data: Uint8Array }> = []
+  let arenaUsed = 0
   for (let i = 0; i < blocks; i++) {
     const block = bytes.subarray(i * task.blockSize, Math.min((i + 1) * task.blockSize, task.length))
     const zero = isZero(block)
@@ -46,10 +49,12 @@ export default function scanChunk (task: ScanTask): unknown {
     changed.push(i)
     if (!task.encodeChanged || zero) continue
     codec ??= new BlockCodec()
-    const enc = codec.encode(block)
+    if (arena === undefined || arena.byteLength < task.length) arena = new Uint8Array(task.length)
+    const enc = codec.encodeInto(block, arena.subarray(arenaUsed))
+    if (enc.data.buffer === arena.buffer) arenaUsed += enc.data.byteLength
     encoded.push({ index: i, codec: enc.codec, rawLength: block.byteLength, data: enc.data })
   }
-  // One buffer, moved (not copied) to the scanner; raw blocks are copied into
-  // it here, before the read buffer is reused.
+  // One buffer, moved (not copied) to the scanner; compressed and raw blocks
+  // are copied into it here, before the arena and read buffer are reused.
   return Piscina.move(encodeResult(hashes, changed, encoded))
 }

@@ -79,7 +79,7 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
 
   try {
     while (next < size || inflight.length > 0) {
-      while (next < size && inflight.length < pool.concurrency) {
+      while (next < size && inflight.length < pool.concurrency(view.fd === undefined || options.onChanged !== undefined)) {
         throwIfAborted(signal)
         const length = Math.min(chunkBytes, size - next)
         const task = await makeTask(view, next, length, options, signal)

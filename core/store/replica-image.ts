@@ -61,13 +61,15 @@ export async function updateImage (store: RecoveryPointStore, disk: string, poin
     fresh = true
   }
   try {
-    await handle.truncate(manifest.size)
+    // Checked before anything touches the file: ftruncate moves the mtime even to the same size.
+    const trusted = !fresh && options.from !== undefined && await untouched(handle, options.from.record)
+    if ((await handle.stat()).size !== manifest.size) await handle.truncate(manifest.size)
     let indices: number[]
     let repaired = false
     if (fresh) {
       indices = allBlocks(manifest)
-    } else if (options.from !== undefined && await untouched(handle, options.from.record)) {
-      indices = options.from.changed
+    } else if (trusted) {
+      indices = options.from!.changed
     } else {
       indices = await differingBlocks(handle, manifest, options)
       repaired = true

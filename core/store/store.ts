@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, unlink, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BlockCodec } from '../compress.ts'
 import { DEFAULT_BLOCK_SIZE, DISK_NAME_PATTERN, HASH_LENGTH, MANIFEST_PAGE_HASHES } from '../constants.ts'
@@ -12,7 +12,8 @@ import {
   blockKey, manifestPrefix, pointKey
 } from './keys.ts'
 import { decodeLocation, PACK_ID_HEX_LENGTH, type BlockLocation } from './location.ts'
-import { packPath, RECORD_HEADER_BYTES, type PackRecord } from './pack.ts'
+import { RECORD_HEADER_BYTES, type PackRecord } from './pack.ts'
+import { PackHandles } from './pack-handles.ts'
 
 /** Version of the on-disk format (docs/store-format.md). Bumped on any incompatible change. */
 export const STORE_SCHEMA_VERSION = 1
@@ -52,7 +53,7 @@ export class RecoveryPointStore {
   /** @internal */
   nextPointId: number
   private readonly codec = new BlockCodec()
-  private readonly openPacks = new Map<string, Promise<FileHandle>>()
+  private readonly packHandles: PackHandles
 
   private constructor (dir: string, db: IndexDb, schema: StoreSchema, nextPointId: number) {
     this.dir = dir
@@ -61,6 +62,7 @@ export class RecoveryPointStore {
     this.nextPointId = nextPointId
     this.packsDir = join(dir, 'packs')
     this.imagesDir = join(dir, 'images')
+    this.packHandles = new PackHandles(this.packsDir, MAX_OPEN_PACKS)
   }
 
   /**
@@ -89,10 +91,7 @@ export class RecoveryPointStore {
   }
 
   async close (): Promise<void> {
-    for (const h of this.openPacks.values()) {
-      await h.then(async f => { await f.close() }, () => {})
-    }
-    this.openPacks.clear()
+    await this.packHandles.closeAll()
     await this.db.close()
   }
 
@@ -171,9 +170,8 @@ export class RecoveryPointStore {
 
   /** The stored (encoded) bytes of a block, unverified. For copying blocks between stores. */
   async readStored (loc: BlockLocation): Promise<Uint8Array> {
-    const handle = await this.packHandle(loc.pack)
     const buf = Buffer.allocUnsafe(loc.storedLength + RECORD_HEADER_BYTES)
-    const { bytesRead } = await handle.read(buf, 0, buf.byteLength, loc.offset - RECORD_HEADER_BYTES)
+    const { bytesRead } = await this.packHandles.use(loc.pack, async h => await h.read(buf, 0, buf.byteLength, loc.offset - RECORD_HEADER_BYTES))
     if (bytesRead !== buf.byteLength) {
       throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `pack ${loc.pack} is shorter than its index says`, { details: { pack: loc.pack, offset: loc.offset } })
     }
@@ -200,27 +198,9 @@ export class RecoveryPointStore {
     return n
   }
 
-  /** @internal closes a cached pack handle (before the pack is deleted). */
+  /** @internal drops a cached pack handle (before the pack is deleted). */
   async forgetPack (id: string): Promise<void> {
-    const h = this.openPacks.get(id)
-    this.openPacks.delete(id)
-    await h?.then(async f => { await f.close() }, () => {})
-  }
-
-  private async packHandle (id: string): Promise<FileHandle> {
-    let h = this.openPacks.get(id)
-    if (h === undefined) {
-      if (this.openPacks.size >= MAX_OPEN_PACKS) {
-        const oldest = this.openPacks.keys().next().value as string
-        await this.forgetPack(oldest)
-      }
-      h = open(packPath(this.packsDir, id), 'r').catch((err: unknown) => {
-        this.openPacks.delete(id)
-        throw new CoreError(CoreErrorCode.CORE_BLOCK_MISSING, `pack ${id} cannot be opened: ${(err as Error).message}`, { cause: err, details: { pack: id } })
-      })
-      this.openPacks.set(id, h)
-    }
-    return await h
+    this.packHandles.forget(id)
   }
 
   /** Pack files that no committed batch names are leftovers of an interrupted cycle or prune. */

@@ -52,6 +52,8 @@ t.test('5 GiB sparse image: two cycles, deltas only, exact restores', async t =>
   const changed = touchedBlocks(second, BS)
   t.equal(c2.disks[0]!.changedBlocks, changed.size, 'the scan finds exactly the touched blocks')
   t.equal(c2.disks[0]!.storedBlocks, changed.size, 'the second cycle stores only the changed blocks')
+  t.equal(c2.disks[0]!.imageVerified, false, 'the untouched replica image is trusted: not re-hashed')
+  t.ok(c2.disks[0]!.imageWrittenBytes <= changed.size * BS, 'and only the changed blocks are written into it')
 
   const out1 = join(dir, 'p1.img')
   const out2 = join(dir, 'p2.img')

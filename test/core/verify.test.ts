@@ -143,5 +143,6 @@ t.test('a replica image written to behind the store\'s back is repaired by the n
   await writePatches(src, [{ offset: 7 * MiB, length: 1000 }])
   const result = await cycle(store, pool, src)
   t.equal(result.disks[0]!.changedBlocks, 1)
+  t.equal(result.disks[0]!.imageVerified, true, 'the touched image is not trusted')
   t.equal(await fileHash(store.imagePath('disk0')), await fileHash(src), 'the stray write is gone: the image equals the latest point')
 })

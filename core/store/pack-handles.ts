@@ -12,7 +12,8 @@ interface Entry {
 /**
  * Open read handles of pack files, shared by concurrent readers. At most
  * `max` idle handles stay open (least recently used closed first); a handle
- * is never closed while a read uses it. Safe for concurrent use.
+ * is never closed while a read uses it (so with more busy packs than `max`,
+ * more stay open until their readers finish). Safe for concurrent use.
  */
 export class PackHandles {
   private readonly dir: string
@@ -29,13 +30,12 @@ export class PackHandles {
     let e = this.entries.get(id)
     if (e === undefined) {
       e = { handle: open(packPath(this.dir, id), 'r'), users: 0, retired: false }
-      this.entries.set(id, e)
-      this.evictIdle()
     } else {
       this.entries.delete(id) // most recently used goes last
-      this.entries.set(id, e)
     }
-    e.users++
+    this.entries.set(id, e)
+    e.users++ // before evicting, so this entry is never the one evicted
+    this.evictIdle()
     try {
       let handle: FileHandle
       try {

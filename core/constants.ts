@@ -39,8 +39,13 @@ export const SCAN_TASKS_PER_THREAD = 4
  */
 export const MAX_PACK_BYTES = 64 * 1024 * 1024
 
-/** Hashes per manifest page in the index (128 KiB values: 256 MiB of disk at 64 KiB blocks). */
-export const MANIFEST_PAGE_HASHES = 4096
+/**
+ * Hashes per manifest page (32 KiB values: 64 MiB of disk at 64 KiB blocks).
+ * Pages are shared between points, so a cycle writes only the pages whose
+ * region changed: for a 1 TiB disk a small change costs a 512 KiB page list
+ * plus the changed pages, not a 512 MiB manifest.
+ */
+export const MANIFEST_PAGE_HASHES = 1024
 
 /** Largest disk accepted: 2^53 bytes keeps every offset an exact JS number. */
 export const MAX_DISK_BYTES = Number.MAX_SAFE_INTEGER

@@ -11,9 +11,14 @@ const pad = (n: number, width: number): string => String(n).padStart(width, '0')
 export const pointKey = (id: number): string => `point/${pad(id, 12)}`
 export const POINT_RANGE = { gt: 'point/', lt: 'point/~' }
 
-export const manifestPrefix = (id: number, disk: string): string => `manifest/${pad(id, 12)}/${disk}/`
-export const manifestPageKey = (id: number, disk: string, page: number): string => `${manifestPrefix(id, disk)}${pad(page, 8)}`
+/** A point's disk manifest: the list of its page hashes. */
+export const manifestKey = (id: number, disk: string): string => `manifest/${pad(id, 12)}/${disk}`
 export const pointManifestsRange = (id: number): { gt: string, lt: string } => ({ gt: `manifest/${pad(id, 12)}/`, lt: `manifest/${pad(id, 12)}/~` })
+
+/** Manifest pages are content-addressed and shared by the points that have them. */
+export const pageKey = (hashHex: string): string => `mpage/${hashHex}`
+export const PAGE_RANGE = { gt: 'mpage/', lt: 'mpage/~' }
+export const hashOfPageKey = (key: string): string => key.slice('mpage/'.length)
 
 export const blockKey = (hashHex: string): string => `block/${hashHex}`
 export const BLOCK_RANGE = { gt: 'block/', lt: 'block/~' }

@@ -5,7 +5,8 @@ import { toHex } from '../hash.ts'
 import { blockCount, isZeroBlock } from '../manifest.ts'
 import type { Manifest } from '../types.ts'
 import { compactAll, encodeRecord } from './db.ts'
-import { BLOCK_RANGE, blockKey, hashOfBlockKey, packKey, pointKey, pointManifestsRange } from './keys.ts'
+import { BLOCK_RANGE, PAGE_RANGE, blockKey, hashOfBlockKey, hashOfPageKey, packKey, pageKey, pointKey, pointManifestsRange } from './keys.ts'
+import { pageList } from './manifest-pages.ts'
 import { decodeLocation, encodeLocation, type BlockLocation } from './location.ts'
 import { PackWriter, packPath, packRecord, readPackEntries, type PackRecord } from './pack.ts'
 import { selectRetained, type RetentionPolicy } from './retention.ts'
@@ -45,7 +46,13 @@ export async function prune (store: RecoveryPointStore, policy: RetentionPolicy,
   // The removed points' manifests are read before they are deleted: their
   // blocks are the only candidates for deletion.
   const removedManifests: Manifest[] = []
-  for (const p of removed) for (const d of p.disks) removedManifests.push(await store.manifest(p.id, d.name))
+  const removedPageLists: Uint8Array[] = []
+  for (const p of removed) {
+    for (const d of p.disks) {
+      removedManifests.push(await store.manifest(p.id, d.name))
+      removedPageLists.push((await pageList(store.db, p.id, d.name))!)
+    }
+  }
   if (removed.length > 0) {
     const batch = store.db.batch()
     for (const p of removed) {
@@ -59,6 +66,7 @@ export async function prune (store: RecoveryPointStore, policy: RetentionPolicy,
 
   const dead = pendingBefore ? await deadBlocksFull(store) : await deadBlocksAmong(store, removedManifests)
   await dropBlocks(store, dead, report)
+  await dropPages(store, pendingBefore ? undefined : removedPageLists)
   await store.db.del(SWEEP_NEEDED_KEY, { sync: true })
   await compactAll(store.db)
   return report
@@ -141,6 +149,30 @@ const bytesIn = (m: Map<string, BlockLocation>, pack: string): number => [...m.v
 function forEachStoredHash (m: Manifest, fn: (at: number) => void): void {
   const n = blockCount(m.size, m.blockSize)
   for (let i = 0; i < n; i++) if (!isZeroBlock(m, i)) fn(i * HASH_LENGTH)
+}
+
+/**
+ * Deletes manifest pages no remaining point lists: among the removed points'
+ * pages, or (after a crash, `removed` undefined) among all pages.
+ */
+async function dropPages (store: RecoveryPointStore, removed: Uint8Array[] | undefined): Promise<void> {
+  const live = new Set<string>()
+  for (const p of await store.listPoints()) {
+    for (const d of p.disks) {
+      const list = await pageList(store.db, p.id, d.name)
+      for (let at = 0; list !== undefined && at < list.byteLength; at += HASH_LENGTH) live.add(toHex(list.subarray(at, at + HASH_LENGTH)))
+    }
+  }
+  const candidates = new Set<string>()
+  if (removed === undefined) {
+    for await (const key of store.db.keys(PAGE_RANGE)) candidates.add(hashOfPageKey(key))
+  } else {
+    for (const list of removed) for (let at = 0; at < list.byteLength; at += HASH_LENGTH) candidates.add(toHex(list.subarray(at, at + HASH_LENGTH)))
+  }
+  const batch = store.db.batch()
+  for (const hex of candidates) if (!live.has(hex)) batch.del(pageKey(hex))
+  if (batch.length > 0) await batch.write({ sync: true })
+  else await batch.close()
 }
 
 /** Deletes dead blocks' index entries, then empty packs; rewrites packs mostly dead. */

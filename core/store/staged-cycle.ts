@@ -7,10 +7,11 @@ import { HASH_LENGTH } from '../constants.ts'
 import type { Codec } from '../compress.ts'
 import type { Consistency, Manifest, PointDisk, RecoveryPoint } from '../types.ts'
 import { encodeRecord } from './db.ts'
-import { blockKey, imageKey, manifestPageKey, NEXT_POINT_KEY, packKey, pointKey } from './keys.ts'
+import { blockKey, imageKey, NEXT_POINT_KEY, packKey, pointKey } from './keys.ts'
+import { putManifest } from './manifest-pages.ts'
 import { encodeLocation, type BlockLocation } from './location.ts'
 import { PackWriter, packRecord } from './pack.ts'
-import { checkDiskName, manifestPages, type RecoveryPointStore } from './store.ts'
+import { checkDiskName, type RecoveryPointStore } from './store.ts'
 
 /** One block handed to a cycle: its hash and its encoded bytes. */
 export interface IncomingBlock {
@@ -119,7 +120,7 @@ export class StagedCycle {
     const batch = this.store.db.batch()
     for (const [name, { manifest }] of this.disks) {
       disks.push({ name, size: manifest.size, blockSize: manifest.blockSize, root: diskRoot(manifest) })
-      manifestPages(manifest).forEach((page, i) => batch.put(manifestPageKey(id, name, i), page))
+      await putManifest(this.store.db, batch, id, name, manifest)
       // The image is stale until replica-image.ts brings it to this point.
       batch.put(imageKey(name), encodeRecord({ state: 'updating', point: id }))
     }

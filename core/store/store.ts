@@ -1,15 +1,16 @@
 import { mkdir, open, readdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BlockCodec } from '../compress.ts'
-import { DEFAULT_BLOCK_SIZE, DISK_NAME_PATTERN, HASH_LENGTH, MANIFEST_PAGE_HASHES } from '../constants.ts'
+import { DEFAULT_BLOCK_SIZE, DISK_NAME_PATTERN } from '../constants.ts'
 import { CoreError, CoreErrorCode } from '../errors.ts'
 import { equalHashes, hashBlock, toHex } from '../hash.ts'
-import { checkBlockSize, checkManifest } from '../manifest.ts'
+import { checkBlockSize } from '../manifest.ts'
+import { getManifest } from './manifest-pages.ts'
 import type { BlockHash, Manifest, RecoveryPoint } from '../types.ts'
 import { decodeRecord, encodeRecord, openIndexDb, type IndexDb } from './db.ts'
 import {
   BLOCK_RANGE, NEXT_POINT_KEY, PACK_RANGE, POINT_RANGE, SCHEMA_KEY,
-  blockKey, manifestPrefix, pointKey
+  blockKey, pointKey
 } from './keys.ts'
 import { decodeLocation, PACK_ID_HEX_LENGTH, type BlockLocation } from './location.ts'
 import { RECORD_HEADER_BYTES, type PackRecord } from './pack.ts'
@@ -121,16 +122,7 @@ export class RecoveryPointStore {
     if (d === undefined) {
       throw new CoreError(CoreErrorCode.CORE_DISK_NOT_FOUND, `recovery point ${pointId} has no disk "${disk}" (it has: ${point.disks.map(x => x.name).join(', ')})`)
     }
-    const pages: Uint8Array[] = []
-    const prefix = manifestPrefix(pointId, disk)
-    for await (const value of this.db.values({ gt: prefix, lt: `${prefix}~` })) pages.push(value)
-    const m: Manifest = { size: d.size, blockSize: d.blockSize, hashes: new Uint8Array(Buffer.concat(pages)) }
-    try {
-      checkManifest(m)
-    } catch (err) {
-      throw new CoreError(CoreErrorCode.CORE_MANIFEST_INVALID, `stored manifest of point ${pointId} disk ${disk} is damaged`, { cause: err })
-    }
-    return m
+    return await getManifest(this.db, pointId, d)
   }
 
   /** Where a block is stored, or undefined. */
@@ -246,12 +238,4 @@ async function isDirectory (path: string): Promise<boolean> {
   } catch {
     return false
   }
-}
-
-/** Splits a manifest's hashes into index pages. */
-export function manifestPages (m: Manifest): Uint8Array[] {
-  const pageBytes = MANIFEST_PAGE_HASHES * HASH_LENGTH
-  const out: Uint8Array[] = []
-  for (let at = 0; at < m.hashes.byteLength; at += pageBytes) out.push(m.hashes.subarray(at, Math.min(at + pageBytes, m.hashes.byteLength)))
-  return out
 }

@@ -12,25 +12,13 @@ import { fileURLToPath } from 'node:url'
 import { RecoveryPointStore, recoverImages } from '../../core/store/index.ts'
 import { materializePoint } from '../../core/restore.ts'
 import { verifyImage, verifyPoint } from '../../core/verify.ts'
-import { blockCount, hashAt, isZeroBlock } from '../../core/manifest.ts'
-import { toHex } from '../../core/hash.ts'
+import { listedPages, referencedBlockCount, storedPages } from '../helpers/store-facts.ts'
 import { fileHash, prng, sparseFile, tempDir, writePatches, type Patch } from '../helpers/fixtures.ts'
 import { cycle, scanPool } from '../helpers/engine.ts'
 
 const MiB = 2 ** 20
-
-/** Distinct non-zero blocks the store's points reference. */
-async function referencedCount (store: RecoveryPointStore): Promise<number> {
-  const refs = new Set<string>()
-  for (const p of await store.listPoints()) {
-    for (const d of p.disks) {
-      const m = await store.manifest(p.id, d.name)
-      for (let i = 0; i < blockCount(m.size, m.blockSize); i++) if (!isZeroBlock(m, i)) refs.add(toHex(hashAt(m, i)))
-    }
-  }
-  return refs.size
-}
 const SIZE = 96 * MiB + 4321
+
 const child = fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url))
 
 function patches (seed: number, n: number): Patch[] {
@@ -106,7 +94,8 @@ for (const row of [...moments, ...random]) {
 
     const next = await cycle(store, pool, src)
     t.equal(next.point.id, latest.id + 1, 'the next cycle succeeds')
-    t.equal(await store.blockCount(), await referencedCount(store), 'no block is kept that no point needs, none missing')
+    t.equal(await store.blockCount(), await referencedBlockCount(store), 'no block is kept that no point needs, none missing')
+    t.same(await storedPages(store), await listedPages(store), 'likewise for manifest pages')
     t.equal(await fileHash(store.imagePath('disk0')), hash2, 'and brings the image to the source')
   })
 }

@@ -20,11 +20,12 @@ export const MAX_BLOCK_SIZE = 4 * 1024 * 1024
 export const HASH_LENGTH = 32
 
 /**
- * Bytes a scan worker reads and hashes per task. Large enough to amortize the
- * thread hop (~tens of microseconds), small enough that 2 workers x 2 tasks in
- * flight stay far below the memory budget.
+ * Bytes a scan worker reads and hashes per task. Measured on 2 cores: 4 MiB
+ * scans as fast as 8 MiB (the thread hop is tens of microseconds) and its
+ * read buffers, compression arenas and result buffers cut the initial
+ * replication's peak RSS by ~50 MiB.
  */
-export const SCAN_CHUNK_BYTES = 8 * 1024 * 1024
+export const SCAN_CHUNK_BYTES = 4 * 1024 * 1024
 
 /**
  * Scan tasks queued per worker thread. Tasks that name a file descriptor

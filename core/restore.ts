@@ -1,4 +1,5 @@
-import { open, type FileHandle } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import { checkOutput, writeOutputFile } from './output-file.ts'
 import { READ_CONCURRENCY } from './constants.ts'
 import { CoreError, CoreErrorCode, throwIfAborted } from './errors.ts'
 import { blockCount, blockLength, hashAt, isZeroBlock } from './manifest.ts'
@@ -73,30 +74,13 @@ export interface MaterializeOptions {
  */
 export async function materializePoint (store: RecoveryPointStore, pointId: number, disk: string, out: string, options: MaterializeOptions = {}): Promise<{ size: number, writtenBytes: number }> {
   const manifest = await store.manifest(pointId, disk)
-  const { rename, unlink, access } = await import('node:fs/promises')
-  if (options.force !== true && await access(out).then(() => true, () => false)) {
-    throw new CoreError(CoreErrorCode.CORE_OUTPUT_EXISTS, `${out} exists; pass force to replace it`)
-  }
-  const partial = `${out}.partial`
-  let handle: FileHandle
-  try {
-    handle = await open(partial, 'w')
-  } catch (err) {
-    throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `cannot create ${partial}: ${(err as Error).message}`, { cause: err })
-  }
-  try {
+  await checkOutput(out, options.force)
+  return await writeOutputFile(out, async handle => {
     await handle.truncate(manifest.size)
     const all = Array.from({ length: blockCount(manifest.size, manifest.blockSize) }, (_, i) => i)
     const writtenBytes = await writeBlocks(store, handle, manifest, all, { skipZero: true, phase: 'restore', ...pick(options) })
-    await handle.datasync()
-    await handle.close()
-    await rename(partial, out)
     return { size: manifest.size, writtenBytes }
-  } catch (err) {
-    await handle.close().catch(() => {})
-    await unlink(partial).catch(() => {})
-    throw err
-  }
+  })
 }
 
 function pick (o: MaterializeOptions): { signal?: AbortSignal, onProgress?: ProgressListener } {

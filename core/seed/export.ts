@@ -1,12 +1,11 @@
 import { Blake3Hasher } from '@napi-rs/blake-hash'
-import { lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import type { FileHandle } from 'node:fs/promises'
 import { BlockCodec, type Codec } from '../compress.ts'
 import { READ_CONCURRENCY } from '../constants.ts'
 import { CoreError, CoreErrorCode, throwIfAborted } from '../errors.ts'
 import { equalHashes, hashBlock, toHex } from '../hash.ts'
 import { diskRoot, encodeManifest } from '../manifest.ts'
-import { fsyncDir } from '../store/staged-cycle.ts'
+import { checkOutput, writeOutputFile } from '../output-file.ts'
 import type { RecoveryPointStore } from '../store/store.ts'
 import type { Manifest, ProgressListener } from '../types.ts'
 import { blockRefs, countRefs, encodeHead, encodeRecordHeader, encodeTrailer, type BlockRef } from './seed-format.ts'
@@ -31,9 +30,7 @@ export interface ExportOptions {
  */
 export async function exportSeed (store: RecoveryPointStore, pointId: number, path: string, options: ExportOptions = {}): Promise<{ bytes: number, blocks: number }> {
   const point = await store.getPoint(pointId)
-  if (options.force !== true && await lstat(path).then(() => true, () => false)) {
-    throw new CoreError(CoreErrorCode.CORE_OUTPUT_EXISTS, `${path} exists; pass force to replace it`)
-  }
+  await checkOutput(path, options.force)
   const manifests: Manifest[] = []
   for (const d of point.disks) {
     const m = await store.manifest(pointId, d.name)
@@ -52,29 +49,15 @@ export async function exportSeed (store: RecoveryPointStore, pointId: number, pa
   })
   throwIfAborted(options.signal)
 
-  const partial = `${path}.partial`
-  let handle: FileHandle
-  try {
-    handle = await open(partial, 'w')
-  } catch (err) {
-    throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `cannot create ${partial}: ${(err as Error).message}`, { cause: err })
-  }
-  try {
+  return await writeOutputFile(path, async (handle, partial) => {
     const out = new SeedWriter(handle, partial)
     await out.write(head)
     for (const m of manifests) await out.write(encodeManifest(m))
     const blocks = await writeBlocks(store, manifests, out, options)
     await out.write(encodeTrailer(blocks, out.digest()), false)
     await out.finish()
-    await handle.close()
-    await rename(partial, path).catch(wrapWrite(`rename of ${partial}`))
-    await fsyncDir(dirname(path)).catch(wrapWrite(`fsync of ${dirname(path)}`))
     return { bytes: out.bytes, blocks }
-  } catch (err) {
-    await handle.close().catch(() => {})
-    await unlink(partial).catch(() => {})
-    throw err
-  }
+  })
 }
 
 /**
@@ -166,9 +149,9 @@ class SeedWriter {
   }
 
   /** Flushes and makes the file's content durable. */
+  /** Writes what is buffered (writeOutputFile fsyncs and renames). */
   async finish (): Promise<void> {
     await this.flush()
-    await this.handle.sync().catch(wrapWrite(`fsync of ${this.path}`))
   }
 
   private async flush (): Promise<void> {

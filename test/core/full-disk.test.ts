@@ -1,0 +1,102 @@
+/**
+ * A full disk: the store lives on a small tmpfs this test mounts itself
+ * (needs root; skipped otherwise). A cycle that runs out of space fails with
+ * CORE_WRITE_FAILED and loses nothing: the points before it still verify,
+ * and once space is back the store recovers and the next cycle succeeds.
+ */
+import t from 'tap'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdir, readdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { RecoveryPointStore, recoverImages } from '../../core/store/index.ts'
+import { verifyImage, verifyPoint } from '../../core/verify.ts'
+import { fileHash, sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
+import { cycle, scanPool } from '../helpers/engine.ts'
+
+const MiB = 2 ** 20
+
+function mountTmpfs (dir: string, size: string): void {
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' })
+}
+
+/** Whether this process may mount a tmpfs (root); the tests are skipped, with the reason, if not. */
+function canMount (): boolean {
+  const probe = mkdtempSync(join(tmpdir(), 'tandem-mount-probe-'))
+  try {
+    mountTmpfs(probe, '1m')
+    execFileSync('umount', [probe])
+    return true
+  } catch {
+    return false
+  } finally {
+    rmSync(probe, { recursive: true, force: true })
+  }
+}
+const skip = canMount() ? false : 'needs root to mount a tmpfs'
+
+t.test('running out of space mid-cycle loses nothing', { skip }, async t => {
+  const dir = await tempDir(t)
+  const small = join(dir, 'small')
+  await mkdir(small)
+  mountTmpfs(small, '24m')
+  t.teardown(() => { execFileSync('umount', ['-l', small]) })
+
+  const src = join(dir, 'vm.img')
+  const pool = scanPool(t)
+  await sparseFile(src, 64 * MiB)
+  await writePatches(src, [{ offset: 0, length: 4 * MiB }])
+  const hash1 = await fileHash(src)
+  let store = await RecoveryPointStore.open(join(small, 'store'), { create: true })
+  await cycle(store, pool, src)
+
+  // 30 MiB of new random data: the packs alone do not fit.
+  await writePatches(src, [{ offset: 8 * MiB, length: 30 * MiB }])
+  await t.rejects(cycle(store, pool, src), { code: 'CORE_WRITE_FAILED' })
+  t.same((await store.listPoints()).map(p => p.id), [1], 'no partial point')
+  t.ok((await verifyPoint(store, 1)).ok, 'point 1 still verifies')
+  t.ok((await verifyImage(store, 1, 'disk0', store.imagePath('disk0'), pool)).ok, 'and so does the image')
+  t.equal(await fileHash(store.imagePath('disk0')), hash1)
+  await store.close()
+
+  // Space comes back (the guest freed its data): the store reopens clean and goes on.
+  await writePatches(src, [{ offset: 8 * MiB, length: 30 * MiB, fill: 0 }])
+  await writePatches(src, [{ offset: 8 * MiB, length: 2 * MiB }])
+  const hash2 = await fileHash(src)
+  store = await RecoveryPointStore.open(join(small, 'store'))
+  t.teardown(async () => { await store.close().catch(() => {}) })
+  t.same(await recoverImages(store), [])
+  t.same((await readdir(store.packsDir)).length, (await store.packs()).size, 'the failed cycle left no pack behind')
+  const next = await cycle(store, pool, src)
+  t.equal(next.point.id, 2)
+  t.equal(await fileHash(store.imagePath('disk0')), hash2)
+})
+
+t.test('space for the packs but not the image: the point is kept, the image repaired later', { skip }, async t => {
+  const dir = await tempDir(t)
+  const small = join(dir, 'small')
+  await mkdir(small)
+  mountTmpfs(small, '40m')
+  t.teardown(() => { execFileSync('umount', ['-l', small]) })
+
+  const src = join(dir, 'vm.img')
+  const pool = scanPool(t)
+  await sparseFile(src, 64 * MiB)
+  await writePatches(src, [{ offset: 0, length: 2 * MiB }])
+  let store = await RecoveryPointStore.open(join(small, 'store'), { create: true })
+  await cycle(store, pool, src)
+  // 20 MiB of random data: its packs fit (24 MiB used of 40), the image's 20 MiB more do not.
+  await writePatches(src, [{ offset: 8 * MiB, length: 20 * MiB }])
+  const hash2 = await fileHash(src)
+  await t.rejects(cycle(store, pool, src), { code: 'CORE_WRITE_FAILED' })
+  t.same((await store.listPoints()).map(p => p.id), [1, 2], 'the point was committed before the image update failed')
+  t.ok((await verifyPoint(store, 2)).ok, 'and it is whole')
+  await store.close()
+
+  execFileSync('mount', ['-o', 'remount,size=80m', small])
+  store = await RecoveryPointStore.open(join(small, 'store'))
+  t.teardown(async () => { await store.close().catch(() => {}) })
+  t.same(await recoverImages(store), ['disk0'], 'the half-written image is repaired at the next open')
+  t.equal(await fileHash(store.imagePath('disk0')), hash2)
+})

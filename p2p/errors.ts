@@ -1,0 +1,30 @@
+/**
+ * Errors raised by p2p/ (pairing, and later the node and the replication
+ * protocol). Stable upper-case codes, listed in docs/errors.md; across the
+ * wire only the code travels.
+ */
+export const P2pErrorCode = {
+  /**
+   * The peer's PAKE share is not a valid group element encoding, or the shared
+   * point is the neutral element. The pairing attempt must be aborted; it counts
+   * as a failed attempt.
+   */
+  P2P_PAKE_INVALID_SHARE: 'P2P_PAKE_INVALID_SHARE',
+  /** The identity key file exists but is damaged, not Ed25519, or readable by others: never silently replaced. */
+  P2P_IDENTITY_INVALID: 'P2P_IDENTITY_INVALID',
+  /** A frame on the wire announced more bytes than the protocol allows. The stream is ended. */
+  P2P_FRAME_TOO_LARGE: 'P2P_FRAME_TOO_LARGE',
+  /** A frame on the wire announced zero bytes. The stream is ended. */
+  P2P_FRAME_EMPTY: 'P2P_FRAME_EMPTY'
+} as const
+
+export type P2pErrorCode = typeof P2pErrorCode[keyof typeof P2pErrorCode]
+
+export class P2pError extends Error {
+  readonly code: P2pErrorCode
+  constructor (code: P2pErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'P2pError'
+    this.code = code
+  }
+}

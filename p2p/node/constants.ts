@@ -1,0 +1,10 @@
+/** Limits and defaults of the libp2p node, each with its reason. */
+
+/** Default listen address: all IPv4 interfaces, the port Tandem registers in docs (one site opens it, the other dials out). */
+export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/7450']
+
+/** A dial that has not connected in this long fails: a box on a WAN answers in well under a second. */
+export const TIMEOUT_DIAL_MS = 10_000
+
+/** Inbound connections at once: two paired boxes need a handful; more is someone probing. */
+export const MAX_CONNECTIONS = 16

@@ -15,7 +15,9 @@ export const P2pErrorCode = {
   /** A frame on the wire announced more bytes than the protocol allows. The stream is ended. */
   P2P_FRAME_TOO_LARGE: 'P2P_FRAME_TOO_LARGE',
   /** A frame on the wire announced zero bytes. The stream is ended. */
-  P2P_FRAME_EMPTY: 'P2P_FRAME_EMPTY'
+  P2P_FRAME_EMPTY: 'P2P_FRAME_EMPTY',
+  /** A peer that is not paired tried to open a protocol other than pairing. The stream is aborted. */
+  P2P_NOT_PAIRED: 'P2P_NOT_PAIRED'
 } as const
 
 export type P2pErrorCode = typeof P2pErrorCode[keyof typeof P2pErrorCode]

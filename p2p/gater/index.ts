@@ -1,0 +1,1 @@
+export { admissionGater, pairedOnly, type AdmissionPolicy } from './admission.ts'

@@ -17,7 +17,13 @@ export const P2pErrorCode = {
   /** A frame on the wire announced zero bytes. The stream is ended. */
   P2P_FRAME_EMPTY: 'P2P_FRAME_EMPTY',
   /** A peer that is not paired tried to open a protocol other than pairing. The stream is aborted. */
-  P2P_NOT_PAIRED: 'P2P_NOT_PAIRED'
+  P2P_NOT_PAIRED: 'P2P_NOT_PAIRED',
+  /** Pairing refused: no window is open, it expired, it closed after too many failed attempts, or it was used. */
+  P2P_PAIRING_CLOSED: 'P2P_PAIRING_CLOSED',
+  /** Pairing refused: another attempt is in progress on this window. */
+  P2P_PAIRING_BUSY: 'P2P_PAIRING_BUSY',
+  /** A QR pairing invite is malformed, of another version, or carries bad fields. */
+  P2P_INVITE_INVALID: 'P2P_INVITE_INVALID'
 } as const
 
 export type P2pErrorCode = typeof P2pErrorCode[keyof typeof P2pErrorCode]

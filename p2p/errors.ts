@@ -23,7 +23,13 @@ export const P2pErrorCode = {
   /** Pairing refused: another attempt is in progress on this window. */
   P2P_PAIRING_BUSY: 'P2P_PAIRING_BUSY',
   /** A QR pairing invite is malformed, of another version, or carries bad fields. */
-  P2P_INVITE_INVALID: 'P2P_INVITE_INVALID'
+  P2P_INVITE_INVALID: 'P2P_INVITE_INVALID',
+  /** A pairing message is malformed, oversized or out of order. The attempt fails and counts. */
+  P2P_PAIRING_MALFORMED: 'P2P_PAIRING_MALFORMED',
+  /** Key confirmation failed: a wrong PIN or QR secret, or a relay in the middle. The attempt counts as failed. */
+  P2P_PAIRING_FAILED: 'P2P_PAIRING_FAILED',
+  /** The other box did not answer a pairing step in time. */
+  P2P_PAIRING_TIMEOUT: 'P2P_PAIRING_TIMEOUT'
 } as const
 
 export type P2pErrorCode = typeof P2pErrorCode[keyof typeof P2pErrorCode]

@@ -1,0 +1,161 @@
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { P2pError, P2pErrorCode } from '../errors.ts'
+import type { TandemNode } from '../node/node.ts'
+import { FramedStream } from '../wire/framed-stream.ts'
+import { hostFinish, hostRespond, joinerFinish, joinerStart, type BoxInfo, type PairingResult } from './handshake.ts'
+import {
+  MAX_PAIRING_MESSAGE_BYTES, PAIRING_PROTOCOL, TIMEOUT_PAIRING_MS,
+  decodePairing, encodePairing, type BoxRole, type PairingMessage
+} from './messages.ts'
+import type { PairingInvite, PairingWindow } from './window.ts'
+
+/** A box this one is paired with. */
+export interface PairedPeer {
+  peerId: string
+  name: string
+  role: BoxRole
+  /** ms since the epoch */
+  pairedAt: number
+}
+
+/** Where pairings are kept: declared here, implemented by appliance (persisted). */
+export interface PairingStore {
+  add: (peer: PairedPeer) => Promise<void>
+}
+
+export interface PairingHostInit {
+  node: TandemNode
+  me: BoxInfo
+  store: PairingStore
+  now?: () => number
+  /** Told of each completed pairing (to show the confirmation code). */
+  onPaired?: (peer: PairedPeer & { confirmationCode: string }) => void
+  /** Told when an attempt ends: 'ok', or the code it failed with (for the event log). */
+  onAttemptEnded?: (outcome: string) => void
+}
+
+const CODES = { timeout: P2pErrorCode.P2P_PAIRING_TIMEOUT, eof: P2pErrorCode.P2P_PAIRING_MALFORMED }
+const enc = new TextEncoder()
+const peerBytes = (p: PeerId): Uint8Array => p.toMultihash().bytes
+
+function codeOf (err: unknown): string {
+  const c = (err as { code?: unknown })?.code
+  return typeof c === 'string' && c.startsWith('P2P_') ? c : P2pErrorCode.P2P_PAIRING_MALFORMED
+}
+
+function expectMessage<T extends PairingMessage['t']> (m: PairingMessage, t: T): Extract<PairingMessage, { t: T }> {
+  if (m.t === 'error') throw new P2pError(m.code as P2pErrorCode, `the other box refused: ${m.code}`)
+  if (m.t !== t) throw new P2pError(P2pErrorCode.P2P_PAIRING_MALFORMED, `expected ${t}`)
+  return m as Extract<PairingMessage, { t: T }>
+}
+
+/**
+ * The host side: answers the pairing protocol while a window is open. The
+ * handler is not behind `pairedOnly` (strangers must reach it); the gater
+ * only lets strangers in while `window` is open. Every attempt that does
+ * not end in a confirmed pairing counts as a failure against the window.
+ * start() registers the handler, stop() removes it.
+ */
+export class PairingHost {
+  window: PairingWindow | undefined
+  private readonly init: PairingHostInit
+
+  constructor (init: PairingHostInit) {
+    this.init = init
+  }
+
+  async start (): Promise<void> {
+    await this.init.node.handle(PAIRING_PROTOCOL, async (stream, connection) => { await this.answer(stream, connection) }, { maxInboundStreams: 1 })
+  }
+
+  async stop (): Promise<void> {
+    await this.init.node.unhandle(PAIRING_PROTOCOL)
+  }
+
+  private now (): number {
+    return (this.init.now ?? Date.now)()
+  }
+
+  private async answer (stream: Stream, connection: Connection): Promise<void> {
+    const io = new FramedStream(stream, MAX_PAIRING_MESSAGE_BYTES)
+    const window = this.window
+    try {
+      if (window === undefined) throw new P2pError(P2pErrorCode.P2P_PAIRING_CLOSED, 'no pairing window is open')
+      window.beginAttempt(this.now())
+    } catch (err) {
+      await refuse(io, codeOf(err))
+      this.init.onAttemptEnded?.(codeOf(err))
+      return
+    }
+    let done = false
+    try {
+      const m1 = expectMessage(decodePairing(await io.read(TIMEOUT_PAIRING_MS, CODES), 'pair1'), 'pair1')
+      const secret = m1.mode === 'pin' ? enc.encode(window.pin) : new Uint8Array(Buffer.from(window.invite.secret, 'base64url'))
+      const view = { self: peerBytes(this.init.node.peerId), remote: peerBytes(connection.remotePeer) }
+      const { state, message } = hostRespond(secret, m1, view, this.init.me)
+      io.send(encodePairing(message))
+      const m3 = expectMessage(decodePairing(await io.read(TIMEOUT_PAIRING_MS, CODES), 'pair3'), 'pair3')
+      if (!hostFinish(state, m3)) throw new P2pError(P2pErrorCode.P2P_PAIRING_FAILED, 'the joining box does not know the secret')
+      const peer: PairedPeer = { peerId: connection.remotePeer.toString(), name: m1.name, role: m1.role, pairedAt: this.now() }
+      await this.init.store.add(peer)
+      window.recordSuccess()
+      done = true
+      io.send(encodePairing({ t: 'pair4' }))
+      await stream.close()
+      this.init.onPaired?.({ ...peer, confirmationCode: state.code })
+      this.init.onAttemptEnded?.('ok')
+    } catch (err) {
+      if (!done) window.recordFailure()
+      await refuse(io, codeOf(err))
+      this.init.onAttemptEnded?.(codeOf(err))
+    }
+  }
+}
+
+async function refuse (io: FramedStream, code: string): Promise<void> {
+  try {
+    io.send(encodePairing({ t: 'error', code }))
+    await io.stream.close()
+  } catch {
+    io.stream.abort(new P2pError(P2pErrorCode.P2P_PAIRING_FAILED, code))
+  }
+}
+
+export type JoinSecret = { pin: string } | { invite: PairingInvite }
+
+/**
+ * The joining side: dials the host, runs the handshake, stores the host on
+ * success and returns its name, role, peer id and the confirmation code to
+ * show. Throws P2P_PAIRING_FAILED (wrong secret, someone in the middle, or
+ * the QR names another box), P2P_PAIRING_CLOSED / _BUSY (the host refused),
+ * P2P_PAIRING_TIMEOUT, P2P_PAIRING_MALFORMED.
+ */
+export async function joinPairing (node: TandemNode, address: Multiaddr, secret: JoinSecret, me: BoxInfo, store: PairingStore, now: () => number = Date.now): Promise<PairedPeer & PairingResult> {
+  const connection = await node.dial(address)
+  if ('invite' in secret && connection.remotePeer.toString() !== secret.invite.peerId) {
+    throw new P2pError(P2pErrorCode.P2P_PAIRING_FAILED, 'the box at that address is not the one in the QR code')
+  }
+  const stream = await connection.newStream(PAIRING_PROTOCOL)
+  const io = new FramedStream(stream, MAX_PAIRING_MESSAGE_BYTES)
+  try {
+    const mode = 'pin' in secret ? 'pin' : 'qr'
+    const bytes = 'pin' in secret ? enc.encode(secret.pin) : new Uint8Array(Buffer.from(secret.invite.secret, 'base64url'))
+    const view = { self: peerBytes(node.peerId), remote: peerBytes(connection.remotePeer) }
+    const { state, message } = joinerStart(bytes, mode, view, me)
+    io.send(encodePairing(message))
+    const m2 = expectMessage(decodePairing(await io.read(TIMEOUT_PAIRING_MS, CODES), 'pair2'), 'pair2')
+    const finished = joinerFinish(state, m2, me)
+    if (finished === undefined) throw new P2pError(P2pErrorCode.P2P_PAIRING_FAILED, 'the box did not prove it knows the secret: wrong PIN, or someone in the middle')
+    io.send(encodePairing(finished.message))
+    expectMessage(decodePairing(await io.read(TIMEOUT_PAIRING_MS, CODES), 'pair4'), 'pair4')
+    const peer: PairedPeer = { peerId: connection.remotePeer.toString(), name: m2.name, role: m2.role, pairedAt: now() }
+    await store.add(peer)
+    await stream.close()
+    return { ...peer, ...finished.result }
+  } catch (err) {
+    if (codeOf(err) === P2pErrorCode.P2P_PAIRING_FAILED) await refuse(io, P2pErrorCode.P2P_PAIRING_FAILED)
+    else stream.abort(err as Error)
+    throw err
+  }
+}

@@ -29,7 +29,11 @@ export const P2pErrorCode = {
   /** Key confirmation failed: a wrong PIN or QR secret, or a relay in the middle. The attempt counts as failed. */
   P2P_PAIRING_FAILED: 'P2P_PAIRING_FAILED',
   /** The other box did not answer a pairing step in time. */
-  P2P_PAIRING_TIMEOUT: 'P2P_PAIRING_TIMEOUT'
+  P2P_PAIRING_TIMEOUT: 'P2P_PAIRING_TIMEOUT',
+  /** A replication message is not msgpack, not a map, or has a field of the wrong type or out of bounds. The stream is ended. */
+  P2P_MESSAGE_MALFORMED: 'P2P_MESSAGE_MALFORMED',
+  /** A replication message of a type this protocol version does not know. The stream is ended. */
+  P2P_MESSAGE_UNKNOWN: 'P2P_MESSAGE_UNKNOWN'
 } as const
 
 export type P2pErrorCode = typeof P2pErrorCode[keyof typeof P2pErrorCode]

@@ -1,4 +1,4 @@
-import { pack, unpack } from 'msgpackr'
+import { isPlainMap, packMessage as pack, unpackMessage as unpack } from '../wire/msgpack.ts'
 import { P2pError, P2pErrorCode } from '../errors.ts'
 import { CPACE_SHARE_BYTES } from './cpace-constants.ts'
 
@@ -63,7 +63,7 @@ export function decodePairing<T extends PairingMessage['t']> (frame: Uint8Array,
   } catch {
     throw malformed('not msgpack')
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw malformed('not a map')
+  if (!isPlainMap(v)) throw malformed('not a map')
   if (v.t === 'error') {
     if (typeof v.code !== 'string' || !/^P2P_[A-Z_]{1,40}$/.test(v.code)) throw malformed('error code')
     return { t: 'error', code: v.code }

@@ -1,0 +1,160 @@
+import { isPlainMap, packMessage as pack, unpackMessage as unpack } from '../wire/msgpack.ts'
+import { P2pError, P2pErrorCode } from '../errors.ts'
+import {
+  MAX_BATCH_DATA_BYTES, MAX_BATCH_ENTRIES, MAX_BLOCK_BYTES, MAX_CAPABILITIES, MAX_DISKS,
+  MAX_PAGE_HASHES, MAX_REPLICATION_FRAME_BYTES
+} from './constants.ts'
+
+/**
+ * Replication protocol v1 messages (docs/replication-protocol.md). This file
+ * is the boundary: every message from a peer is decoded and checked here,
+ * once, for shape and bounds; what depends on the session (order, cycle ids,
+ * block sizes, hashes) is checked by the session layer.
+ */
+
+/** Block encodings on the wire: core's codecs plus ZERO (no data; the block is all zeros). */
+export const WireCodec = { RAW: 0, ZSTD: 1, ZERO: 2 } as const
+export type WireCodec = typeof WireCodec[keyof typeof WireCodec]
+
+export interface DiskShape { name: string, size: number, blockSize: number }
+export interface BlockEntry { index: number, hash: Uint8Array, codec: WireCodec, rawLength: number, data: Uint8Array }
+
+export type ReplicationMessage =
+  | { t: 'hello', versions: number[], capabilities: string[] }
+  | { t: 'manifest-request', relationship: string, disk: string }
+  | { t: 'manifest-page', disk: string, page: number, hashes: Uint8Array }
+  | { t: 'manifest-end', disk: string, size: number, blockSize: number, root: string }
+  | { t: 'cycle-begin', relationship: string, cycle: Uint8Array, term: number, base: string | null, time: number, consistency: 'crash' | 'app', disks: DiskShape[] }
+  | { t: 'cycle-accept', cycle: Uint8Array, resumeAfter: number, credit: number }
+  | { t: 'blocks', cycle: Uint8Array, seq: number, disk: string, entries: BlockEntry[] }
+  | { t: 'ack', cycle: Uint8Array, seq: number, credit: number }
+  | { t: 'cycle-end', cycle: Uint8Array, lastSeq: number, disks: Array<{ name: string, root: string }> }
+  | { t: 'committed', cycle: Uint8Array, root: string }
+  | { t: 'error', code: P2pErrorCode }
+
+export type MessageType = ReplicationMessage['t']
+
+/** Block entries travel as 5-element arrays (no field names per block). */
+export function encodeReplication (m: ReplicationMessage): Uint8Array {
+  if (m.t === 'blocks') return pack({ ...m, entries: m.entries.map(e => [e.index, e.hash, e.codec, e.rawLength, e.data]) })
+  return pack(m)
+}
+
+const bad = (why: string): P2pError => new P2pError(P2pErrorCode.P2P_MESSAGE_MALFORMED, `malformed replication message: ${why}`)
+
+const u32 = (v: unknown, name: string): number => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw bad(`${name} must be a u32`)
+  return v
+}
+const size = (v: unknown, name: string): number => {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(`${name} must be a non-negative integer`)
+  return v
+}
+const bytes = (v: unknown, name: string, min: number, max: number): Uint8Array => {
+  if (!(v instanceof Uint8Array) || v.byteLength < min || v.byteLength > max) throw bad(`${name} must be ${min}..${max} bytes`)
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength) // a plain view of msgpackr's Buffer, no copy
+}
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+const name = (v: unknown, what: string): string => {
+  if (typeof v !== 'string' || !NAME.test(v)) throw bad(`${what} must be a disk or relationship name`)
+  return v
+}
+const root = (v: unknown): string => {
+  if (typeof v !== 'string' || !/^[0-9a-f]{64}$/.test(v)) throw bad('root must be 64 hex digits')
+  return v
+}
+const cycleId = (v: unknown): Uint8Array => bytes(v, 'cycle', 16, 16)
+const list = (v: unknown, what: string, max: number): unknown[] => {
+  if (!Array.isArray(v) || v.length > max) throw bad(`${what} must be a list of at most ${max}`)
+  return v
+}
+const blockSize = (v: unknown): number => {
+  const n = u32(v, 'blockSize')
+  if (n < 4096 || n > MAX_BLOCK_BYTES || (n & (n - 1)) !== 0) throw bad('blockSize must be a power of two from 4 KiB to 4 MiB')
+  return n
+}
+const KNOWN_CODES = new Set<string>(Object.values(P2pErrorCode))
+
+function entry (v: unknown): BlockEntry {
+  const e = list(v, 'entry', 5)
+  if (e.length !== 5) throw bad('entry must be [index, hash, codec, rawLength, data]')
+  const codec = u32(e[2], 'codec')
+  if (codec !== WireCodec.RAW && codec !== WireCodec.ZSTD && codec !== WireCodec.ZERO) throw bad('unknown codec')
+  const rawLength = u32(e[3], 'rawLength')
+  if (rawLength === 0 || rawLength > MAX_BLOCK_BYTES) throw bad('rawLength out of range')
+  const data = bytes(e[4], 'data', 0, MAX_BATCH_DATA_BYTES)
+  if (codec === WireCodec.ZERO && data.byteLength !== 0) throw bad('a zero block carries no data')
+  if (codec === WireCodec.RAW && data.byteLength !== rawLength) throw bad('a raw block carries exactly rawLength bytes')
+  if (codec === WireCodec.ZSTD && (data.byteLength === 0 || data.byteLength >= rawLength)) throw bad('a compressed block is shorter than its raw length')
+  return { index: u32(e[0], 'index'), hash: bytes(e[1], 'hash', 32, 32), codec: codec as WireCodec, rawLength, data }
+}
+
+/**
+ * Decodes one frame from a peer. Throws P2P_MESSAGE_MALFORMED (not msgpack,
+ * not a map, bad field), P2P_MESSAGE_UNKNOWN (a type this version does not
+ * know), never anything else.
+ */
+export function decodeReplication (frame: Uint8Array): ReplicationMessage {
+  if (frame.byteLength > MAX_REPLICATION_FRAME_BYTES) throw bad('frame too large')
+  let v: Record<string, unknown>
+  try {
+    v = unpack(frame) as Record<string, unknown>
+  } catch {
+    throw bad('not msgpack')
+  }
+  if (!isPlainMap(v)) throw bad('not a map')
+  switch (v.t) {
+    case 'hello': {
+      const versions = list(v.versions, 'versions', 8).map(x => u32(x, 'version'))
+      const capabilities = list(v.capabilities, 'capabilities', MAX_CAPABILITIES).map(c => {
+        if (typeof c !== 'string' || !/^[a-z0-9-]{1,32}$/.test(c)) throw bad('capability')
+        return c
+      })
+      return { t: 'hello', versions, capabilities }
+    }
+    case 'manifest-request':
+      return { t: 'manifest-request', relationship: name(v.relationship, 'relationship'), disk: name(v.disk, 'disk') }
+    case 'manifest-page': {
+      const hashes = bytes(v.hashes, 'hashes', 32, MAX_PAGE_HASHES * 32)
+      if (hashes.byteLength % 32 !== 0) throw bad('hashes must be whole 32-byte hashes')
+      return { t: 'manifest-page', disk: name(v.disk, 'disk'), page: u32(v.page, 'page'), hashes }
+    }
+    case 'manifest-end':
+      return { t: 'manifest-end', disk: name(v.disk, 'disk'), size: size(v.size, 'size'), blockSize: blockSize(v.blockSize), root: root(v.root) }
+    case 'cycle-begin': {
+      if (v.consistency !== 'crash' && v.consistency !== 'app') throw bad('consistency')
+      const disks = list(v.disks, 'disks', MAX_DISKS).map(d => {
+        const o = d as Record<string, unknown>
+        if (typeof o !== 'object' || o === null) throw bad('disk')
+        return { name: name(o.name, 'disk'), size: size(o.size, 'size'), blockSize: blockSize(o.blockSize) }
+      })
+      if (disks.length === 0) throw bad('a cycle needs a disk')
+      return { t: 'cycle-begin', relationship: name(v.relationship, 'relationship'), cycle: cycleId(v.cycle), term: u32(v.term, 'term'), base: v.base === null ? null : root(v.base), time: size(v.time, 'time'), consistency: v.consistency, disks }
+    }
+    case 'cycle-accept':
+      return { t: 'cycle-accept', cycle: cycleId(v.cycle), resumeAfter: u32(v.resumeAfter, 'resumeAfter'), credit: u32(v.credit, 'credit') }
+    case 'blocks': {
+      const entries = list(v.entries, 'entries', MAX_BATCH_ENTRIES).map(entry)
+      if (entries.length === 0) throw bad('an empty batch')
+      if (entries.reduce((n, e) => n + e.data.byteLength, 0) > MAX_BATCH_DATA_BYTES) throw bad('batch data too large')
+      return { t: 'blocks', cycle: cycleId(v.cycle), seq: u32(v.seq, 'seq'), disk: name(v.disk, 'disk'), entries }
+    }
+    case 'ack':
+      return { t: 'ack', cycle: cycleId(v.cycle), seq: u32(v.seq, 'seq'), credit: u32(v.credit, 'credit') }
+    case 'cycle-end': {
+      const disks = list(v.disks, 'disks', MAX_DISKS).map(d => {
+        const o = d as Record<string, unknown>
+        if (typeof o !== 'object' || o === null) throw bad('disk')
+        return { name: name(o.name, 'disk'), root: root(o.root) }
+      })
+      return { t: 'cycle-end', cycle: cycleId(v.cycle), lastSeq: u32(v.lastSeq, 'lastSeq'), disks }
+    }
+    case 'committed':
+      return { t: 'committed', cycle: cycleId(v.cycle), root: root(v.root) }
+    case 'error':
+      if (typeof v.code !== 'string' || !KNOWN_CODES.has(v.code)) throw bad('error code')
+      return { t: 'error', code: v.code as P2pErrorCode }
+    default:
+      throw new P2pError(P2pErrorCode.P2P_MESSAGE_UNKNOWN, `unknown replication message type ${String(v.t).slice(0, 32)}`)
+  }
+}

@@ -6,11 +6,11 @@ import { blockCount, checkManifest, diskRoot, isZeroBlock, pointRoot } from '../
 import { HASH_LENGTH } from '../constants.ts'
 import type { Codec } from '../compress.ts'
 import type { Consistency, Manifest, PointDisk, RecoveryPoint } from '../types.ts'
-import { encodeRecord } from './db.ts'
-import { blockKey, imageKey, NEXT_POINT_KEY, packKey, pointKey } from './keys.ts'
+import { decodeRecord, encodeRecord } from './db.ts'
+import { blockKey, imageKey, NEXT_POINT_KEY, packKey, pointKey, stageBlockKey, stageMetaKey, stagePackKey, stageRange, STAGE_ID } from './keys.ts'
 import { putManifest } from './manifest-pages.ts'
-import { encodeLocation, type BlockLocation } from './location.ts'
-import { PackWriter, packRecord } from './pack.ts'
+import { decodeLocation, encodeLocation, type BlockLocation } from './location.ts'
+import { PackWriter, packPath, packRecord, type PackRecord } from './pack.ts'
 import { checkDiskName, type RecoveryPointStore } from './store.ts'
 
 /** One block handed to a cycle: its hash and its encoded bytes. */
@@ -48,7 +48,12 @@ interface StagedDisk {
 export class StagedCycle {
   private readonly store: RecoveryPointStore
   private readonly staged = new Map<string, BlockLocation>()
-  private readonly sealed: PackWriter[] = []
+  /** Packs sealed by this cycle (or by the run it resumes): id and index record. */
+  private readonly sealed: Array<{ id: string, record: PackRecord }> = []
+  /** Durable staging (resumable cycles only): what the last checkpoint recorded. */
+  private readonly stageId: string | undefined
+  private checkpointedPacks = 0
+  private readonly unrecordedBlocks: string[] = []
   private readonly disks = new Map<string, StagedDisk>()
   private writer: PackWriter | undefined
   private finished = false
@@ -59,8 +64,55 @@ export class StagedCycle {
   duplicateBlocks = 0
   onPhase: ((phase: CyclePhase) => Promise<void> | void) | undefined
 
-  constructor (store: RecoveryPointStore) {
+  /**
+   * `stageId` (32 hex digits, e.g. the wire's cycle id) makes the cycle
+   * resumable: `checkpoint()` makes its staging durable under that id, and
+   * after a crash or a dropped link `StagedCycle.resume` picks it up.
+   */
+  constructor (store: RecoveryPointStore, stageId?: string) {
+    if (stageId !== undefined && !STAGE_ID.test(stageId)) throw new TypeError('stage id must be 32 lowercase hex digits')
     this.store = store
+    this.stageId = stageId
+  }
+
+  /**
+   * Reopens a resumable cycle's durable staging: the blocks staged up to its
+   * last checkpoint and the progress value recorded with it. Undefined when
+   * there is none (never checkpointed, committed or aborted).
+   */
+  static async resume (store: RecoveryPointStore, stageId: string): Promise<{ cycle: StagedCycle, progress: number } | undefined> {
+    const meta = await store.db.get(stageMetaKey(stageId))
+    if (meta === undefined) return undefined
+    const cycle = new StagedCycle(store, stageId)
+    for await (const [key, value] of store.db.iterator(stageRange(stageId, 'pack'))) {
+      cycle.sealed.push({ id: key.slice(key.lastIndexOf('/') + 1), record: decodeRecord<PackRecord>(value) })
+    }
+    cycle.checkpointedPacks = cycle.sealed.length
+    for await (const [key, value] of store.db.iterator(stageRange(stageId, 'block'))) {
+      cycle.staged.set(key.slice(key.lastIndexOf('/') + 1), decodeLocation(value))
+    }
+    return { cycle, progress: decodeRecord<{ progress: number }>(meta).progress }
+  }
+
+  /**
+   * Makes everything staged so far durable and records `progress` (the
+   * receiver's last batch number) with it: seals the open pack, fsyncs, and
+   * writes the staged locations under the stage id in one synced batch. The
+   * receiver acknowledges a batch only after this. Resumable cycles only.
+   */
+  async checkpoint (progress: number): Promise<void> {
+    this.assertOpen()
+    const id = this.stageId
+    if (id === undefined) throw new TypeError('checkpoint needs a resumable cycle (a stage id)')
+    await this.sealWriter()
+    if (this.sealed.length > this.checkpointedPacks) await fsyncDir(this.store.packsDir)
+    const batch = this.store.db.batch()
+    for (const p of this.sealed.slice(this.checkpointedPacks)) batch.put(stagePackKey(id, p.id), encodeRecord(p.record))
+    for (const hex of this.unrecordedBlocks) batch.put(stageBlockKey(id, hex), encodeLocation(this.staged.get(hex)!))
+    batch.put(stageMetaKey(id), encodeRecord({ progress }))
+    await batch.write({ sync: true })
+    this.checkpointedPacks = this.sealed.length
+    this.unrecordedBlocks.length = 0
   }
 
   /**
@@ -79,6 +131,7 @@ export class StagedCycle {
       if (present[i] === true || this.staged.has(hex)) { this.duplicateBlocks++; continue }
       const writer = await this.currentWriter()
       this.staged.set(hex, await writer.append(b.hash, b.codec, b.rawLength, b.data))
+      if (this.stageId !== undefined) this.unrecordedBlocks.push(hex)
       this.storedBlocks++
       this.storedBytes += b.data.byteLength
       added++
@@ -111,7 +164,7 @@ export class StagedCycle {
     this.assertOpen()
     if (this.disks.size === 0) throw new CoreError(CoreErrorCode.CORE_INVALID_ARGUMENT, 'a recovery point needs at least one disk')
     await this.checkComplete()
-    if (this.writer !== undefined) { await this.writer.seal(); this.sealed.push(this.writer); this.writer = undefined }
+    await this.sealWriter()
     if (this.sealed.length > 0) await fsyncDir(this.store.packsDir)
     await this.onPhase?.('packs-sealed')
 
@@ -132,7 +185,8 @@ export class StagedCycle {
       disks,
       root: pointRoot(disks)
     }
-    for (const w of this.sealed) batch.put(packKey(w.id), encodeRecord(packRecord(w)))
+    for (const p of this.sealed) batch.put(packKey(p.id), encodeRecord(p.record))
+    if (this.stageId !== undefined) await deleteStage(this.store, this.stageId, batch)
     for (const [hex, loc] of this.staged) batch.put(blockKey(hex), encodeLocation(loc))
     batch.put(pointKey(id), encodeRecord(point))
     batch.put(NEXT_POINT_KEY, encodeRecord(id + 1))
@@ -154,10 +208,22 @@ export class StagedCycle {
   async abort (): Promise<void> {
     if (this.finished) return
     this.finished = true
-    const packs = [...this.sealed, ...(this.writer === undefined ? [] : [this.writer])]
     await this.writer?.discard().catch(() => {})
+    const paths = [...this.sealed.map(p => packPath(this.store.packsDir, p.id)), ...(this.writer === undefined ? [] : [this.writer.path])]
     this.writer = undefined
-    for (const w of packs) await unlink(w.path).catch(() => {})
+    if (this.stageId !== undefined) {
+      const batch = this.store.db.batch()
+      await deleteStage(this.store, this.stageId, batch)
+      await batch.write({ sync: true }).catch(() => {})
+    }
+    for (const path of paths) await unlink(path).catch(() => {})
+  }
+
+  private async sealWriter (): Promise<void> {
+    if (this.writer === undefined) return
+    await this.writer.seal()
+    this.sealed.push({ id: this.writer.id, record: packRecord(this.writer) })
+    this.writer = undefined
   }
 
   private async checkComplete (): Promise<void> {
@@ -184,11 +250,7 @@ export class StagedCycle {
   }
 
   private async currentWriter (): Promise<PackWriter> {
-    if (this.writer !== undefined && this.writer.size >= MAX_PACK_BYTES) {
-      await this.writer.seal()
-      this.sealed.push(this.writer)
-      this.writer = undefined
-    }
+    if (this.writer !== undefined && this.writer.size >= MAX_PACK_BYTES) await this.sealWriter()
     this.writer ??= await PackWriter.create(this.store.packsDir)
     return this.writer
   }
@@ -202,4 +264,9 @@ export class StagedCycle {
 export async function fsyncDir (dir: string): Promise<void> {
   const h = await open(dir, 'r')
   try { await h.sync() } finally { await h.close() }
+}
+
+/** Adds the deletion of a stage's records to `batch`. */
+async function deleteStage (store: RecoveryPointStore, id: string, batch: ReturnType<RecoveryPointStore['db']['batch']>): Promise<void> {
+  for await (const key of store.db.keys(stageRange(id))) batch.del(key)
 }

@@ -9,7 +9,7 @@ import { getManifest } from './manifest-pages.ts'
 import type { BlockHash, Manifest, RecoveryPoint } from '../types.ts'
 import { decodeRecord, encodeRecord, openIndexDb, type IndexDb } from './db.ts'
 import {
-  BLOCK_RANGE, NEXT_POINT_KEY, PACK_RANGE, POINT_RANGE, SCHEMA_KEY,
+  BLOCK_RANGE, NEXT_POINT_KEY, PACK_RANGE, POINT_RANGE, SCHEMA_KEY, STAGE_PACK_RANGE,
   blockKey, pointKey
 } from './keys.ts'
 import { decodeLocation, PACK_ID_HEX_LENGTH, type BlockLocation } from './location.ts'
@@ -197,7 +197,11 @@ export class RecoveryPointStore {
 
   /** Pack files that no committed batch names are leftovers of an interrupted cycle or prune. */
   private async deleteOrphanPacks (): Promise<void> {
-    const known = await this.packs()
+    const known = new Set((await this.packs()).keys())
+    // Packs of resumable cycles' durable staging are kept for their resume.
+    for await (const key of this.db.keys(STAGE_PACK_RANGE)) {
+      if (key.includes('/pack/')) known.add(key.slice(key.lastIndexOf('/') + 1))
+    }
     for (const name of await readdir(this.packsDir)) {
       const id = name.endsWith('.pack') ? name.slice(0, -'.pack'.length) : undefined
       if (id !== undefined && id.length === PACK_ID_HEX_LENGTH && known.has(id)) continue

@@ -33,7 +33,11 @@ export const P2pErrorCode = {
   /** A replication message is not msgpack, not a map, or has a field of the wrong type or out of bounds. The stream is ended. */
   P2P_MESSAGE_MALFORMED: 'P2P_MESSAGE_MALFORMED',
   /** A replication message of a type this protocol version does not know. The stream is ended. */
-  P2P_MESSAGE_UNKNOWN: 'P2P_MESSAGE_UNKNOWN'
+  P2P_MESSAGE_UNKNOWN: 'P2P_MESSAGE_UNKNOWN',
+  /** A well-formed message that breaks the protocol: out of order, acknowledging more than was sent, a wrong cycle. The stream is ended. */
+  P2P_PROTOCOL_VIOLATION: 'P2P_PROTOCOL_VIOLATION',
+  /** The transfer was cancelled through its AbortSignal. */
+  P2P_ABORTED: 'P2P_ABORTED'
 } as const
 
 export type P2pErrorCode = typeof P2pErrorCode[keyof typeof P2pErrorCode]

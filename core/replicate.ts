@@ -80,9 +80,9 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
       const result = await scanDisk(view, {
         pool: options.pool,
         blockSize: store.blockSize,
-        ...(base === undefined ? {} : { base }),
+        base,
         onChanged: async blocks => { await cycle.putBlocks(blocks) },
-        ...(signal === undefined ? {} : { signal }),
+        signal,
         onProgress: p => options.onProgress?.({ phase: `scan ${d.name}`, done: doneBefore + p.done, total: totalBytes })
       })
       doneBefore += view.size
@@ -117,14 +117,14 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
       const held = imagesBefore.get(d.name)
       const from = held !== undefined && held.point === latest?.id ? { record: held, changed: changedByDisk.get(d.name)! } : undefined
       const image = await updateImage(store, d.name, point.id, {
-        ...(from === undefined ? {} : { from }),
+        from,
         onProgress: p => options.onProgress?.({ ...p, phase: `image ${d.name}` })
       })
       reports[i]!.imageWrittenBytes = image.writtenBytes
       reports[i]!.imageVerified = image.repaired
     }
     await options.onPhase?.('image-updated')
-    const pruned = await prune(store, retention, options.onPhase === undefined ? {} : { onPhase: options.onPhase })
+    const pruned = await prune(store, retention, { onPhase: options.onPhase })
     await options.onPhase?.('pruned')
     return { point, disks: reports, pruned }
   } catch (err) {

@@ -78,11 +78,7 @@ export async function materializePoint (store: RecoveryPointStore, pointId: numb
   return await writeOutputFile(out, async handle => {
     await handle.truncate(manifest.size)
     const all = Array.from({ length: blockCount(manifest.size, manifest.blockSize) }, (_, i) => i)
-    const writtenBytes = await writeBlocks(store, handle, manifest, all, { skipZero: true, phase: 'restore', ...pick(options) })
+    const writtenBytes = await writeBlocks(store, handle, manifest, all, { skipZero: true, phase: 'restore', signal: options.signal, onProgress: options.onProgress })
     return { size: manifest.size, writtenBytes }
   })
-}
-
-function pick (o: MaterializeOptions): { signal?: AbortSignal, onProgress?: ProgressListener } {
-  return { ...(o.signal === undefined ? {} : { signal: o.signal }), ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }) }
 }

@@ -75,7 +75,7 @@ export async function verifyImage (store: RecoveryPointStore, pointId: number, d
   const view = await new FileDiskSource(path).open(options.signal)
   let result
   try {
-    result = await scanDisk(view, { pool, blockSize: m.blockSize, base: m, ...pickOptions(options) })
+    result = await scanDisk(view, { pool, blockSize: m.blockSize, base: m, signal: options.signal, onProgress: options.onProgress })
   } finally {
     await view.close().catch((err: unknown) => { if (!hasCode(err, CoreErrorCode.CORE_SOURCE_CHANGED)) throw err })
   }
@@ -93,8 +93,3 @@ function record (report: VerifyReport, bad: BlockProblem[]): void {
   if (bad.length > 0) report.ok = false
   report.problems.push(...bad.slice(0, MAX_REPORTED_PROBLEMS - report.problems.length))
 }
-
-function pickOptions (o: VerifyOptions): { signal?: AbortSignal, onProgress?: ProgressListener } {
-  return { ...(o.signal === undefined ? {} : { signal: o.signal }), ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }) }
-}
-

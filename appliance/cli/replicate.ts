@@ -36,7 +36,7 @@ export function replicateCommand (): Command {
     .action(async (images: string[], opts: ReplicateOptions) => {
       await withSession(opts, async session => {
         const names = diskNames(images, opts.name)
-        const store = await session.openStore(opts.store, { write: true, create: true, ...(opts.blockSize === undefined ? {} : { blockSize: opts.blockSize }) })
+        const store = await session.openStore(opts.store, { write: true, create: true, blockSize: opts.blockSize })
         const report = await replicateOnce(store, {
           pool: session.pool(),
           disks: images.map((path, i) => ({ name: names[i]!, source: new FileDiskSource(resolve(path)) })),

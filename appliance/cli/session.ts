@@ -56,10 +56,7 @@ export class Session {
 
   /** Opens a store (its path made absolute, for messages) for this session; it is closed by `close()`. */
   async openStore (dir: string, options: OpenOptions): Promise<RecoveryPointStore> {
-    const store = await RecoveryPointStore.open(resolve(dir), {
-      ...(options.create === true ? { create: true } : {}),
-      ...(options.blockSize === undefined ? {} : { blockSize: options.blockSize })
-    })
+    const store = await RecoveryPointStore.open(resolve(dir), { create: options.create === true, blockSize: options.blockSize })
     this.stores.push(store)
     if (options.write) await this.recover(store)
     return store

@@ -78,7 +78,7 @@ export async function importSeed (store: RecoveryPointStore, path: string, optio
   }
   for (const d of point.disks) {
     await updateImage(store, d.name, point.id, {
-      ...(options.onProgress === undefined ? {} : { onProgress: p => options.onProgress?.({ ...p, phase: `image ${d.name}` }) })
+      onProgress: p => options.onProgress?.({ ...p, phase: `image ${d.name}` })
     })
   }
   return point

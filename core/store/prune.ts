@@ -118,33 +118,28 @@ async function deadBlocksFull (store: RecoveryPointStore): Promise<Map<string, B
       forEachStoredHash(m, at => { refs.add(toHex(m.hashes.subarray(at, at + HASH_LENGTH))) })
     }
   }
+  // One pass: the dead blocks, and every pack's indexed blocks (live or dead),
+  // which reset the packs' counts a crash may have left stale; dropBlocks
+  // then takes the dead ones off.
   const out = new Map<string, BlockLocation>()
+  const indexed = new Map<string, { blocks: number, bytes: number }>()
   for await (const [key, value] of store.db.iterator(BLOCK_RANGE)) {
     const hex = hashOfBlockKey(key)
-    if (!refs.has(hex)) out.set(hex, decodeLocation(value))
-  }
-  // The live counts of packs may be stale after a crash: recount them from the index.
-  const packs = await store.packs()
-  const live = new Map<string, { blocks: number, bytes: number }>()
-  for await (const [key, value] of store.db.iterator(BLOCK_RANGE)) {
-    if (!refs.has(hashOfBlockKey(key))) continue
     const loc = decodeLocation(value)
-    const c = live.get(loc.pack) ?? { blocks: 0, bytes: 0 }
+    if (!refs.has(hex)) out.set(hex, loc)
+    const c = indexed.get(loc.pack) ?? { blocks: 0, bytes: 0 }
     c.blocks++
     c.bytes += loc.storedLength
-    live.set(loc.pack, c)
+    indexed.set(loc.pack, c)
   }
   const batch = store.db.batch()
-  for (const [id, rec] of packs) {
-    const c = live.get(id) ?? { blocks: 0, bytes: 0 }
-    batch.put(packKey(id), encodeRecord({ ...rec, liveBlocks: c.blocks + countIn(out, id), liveBytes: c.bytes + bytesIn(out, id) } satisfies PackRecord))
+  for (const [id, rec] of await store.packs()) {
+    const c = indexed.get(id) ?? { blocks: 0, bytes: 0 }
+    batch.put(packKey(id), encodeRecord({ ...rec, liveBlocks: c.blocks, liveBytes: c.bytes } satisfies PackRecord))
   }
   await batch.write({ sync: true })
   return out
 }
-
-const countIn = (m: Map<string, BlockLocation>, pack: string): number => [...m.values()].filter(l => l.pack === pack).length
-const bytesIn = (m: Map<string, BlockLocation>, pack: string): number => [...m.values()].filter(l => l.pack === pack).reduce((n, l) => n + l.storedLength, 0)
 
 function forEachStoredHash (m: Manifest, fn: (at: number) => void): void {
   const n = blockCount(m.size, m.blockSize)
@@ -240,6 +235,6 @@ async function repack (store: RecoveryPointStore, oldId: string): Promise<number
 }
 
 async function deletePack (store: RecoveryPointStore, id: string): Promise<void> {
-  await store.forgetPack(id)
+  store.forgetPack(id)
   await unlink(packPath(store.packsDir, id)).catch(() => {})
 }

@@ -77,8 +77,8 @@ export async function updateImage (store: RecoveryPointStore, disk: string, poin
     const writtenBytes = await writeBlocks(store, handle, manifest, indices, {
       skipZero: fresh,
       phase: 'image',
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress })
+      signal: options.signal,
+      onProgress: options.onProgress
     })
     await handle.datasync()
     const done = await handle.stat()

@@ -60,8 +60,6 @@ export class StagedCycle {
   /** Blocks stored by this cycle, and their encoded bytes. */
   storedBlocks = 0
   storedBytes = 0
-  /** Blocks offered that the store already held (sent or found twice). */
-  duplicateBlocks = 0
   onPhase: ((phase: CyclePhase) => Promise<void> | void) | undefined
 
   /**
@@ -128,7 +126,7 @@ export class StagedCycle {
     for (let i = 0; i < fresh.length; i++) {
       const b = fresh[i]!
       const hex = toHex(b.hash)
-      if (present[i] === true || this.staged.has(hex)) { this.duplicateBlocks++; continue }
+      if (present[i] === true || this.staged.has(hex)) continue
       const writer = await this.currentWriter()
       this.staged.set(hex, await writer.append(b.hash, b.codec, b.rawLength, b.data))
       if (this.stageId !== undefined) this.unrecordedBlocks.push(hex)
@@ -136,7 +134,6 @@ export class StagedCycle {
       this.storedBytes += b.data.byteLength
       added++
     }
-    this.duplicateBlocks += blocks.length - fresh.length
     return added
   }
 

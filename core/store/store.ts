@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, unlink } from 'node:fs/promises'
+import { mkdir, readdir, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BlockCodec } from '../compress.ts'
 import { DEFAULT_BLOCK_SIZE, DISK_NAME_PATTERN } from '../constants.ts'
@@ -55,6 +55,7 @@ export class RecoveryPointStore {
   nextPointId: number
   private readonly codec = new BlockCodec()
   private readonly packHandles: PackHandles
+  private closed = false
 
   private constructor (dir: string, db: IndexDb, schema: StoreSchema, nextPointId: number) {
     this.dir = dir
@@ -91,7 +92,10 @@ export class RecoveryPointStore {
     }
   }
 
+  /** Closes the store; idempotent. */
   async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
     await this.packHandles.closeAll()
     await this.db.close()
   }
@@ -139,25 +143,32 @@ export class RecoveryPointStore {
   }
 
   /**
-   * Reads one block, decodes it and checks it against its hash. Throws
-   * CORE_BLOCK_MISSING, CORE_BLOCK_CORRUPT (with the pack and offset in
-   * `details`) or CORE_CODEC_FAILED. Safe to call concurrently.
+   * Reads one block and checks it: its location, its stored (encoded) bytes,
+   * and the decoded bytes, which hash to `hash`. Throws CORE_BLOCK_MISSING or
+   * CORE_BLOCK_CORRUPT (with the pack and offset in `details`). Safe to call
+   * concurrently. Every read of block data goes through here.
    */
-  async readBlock (hash: BlockHash, location?: BlockLocation): Promise<Uint8Array> {
+  async readVerified (hash: BlockHash): Promise<{ location: BlockLocation, stored: Uint8Array, raw: Uint8Array }> {
     const hex = toHex(hash)
-    const loc = location ?? await this.locate(hash)
-    if (loc === undefined) throw new CoreError(CoreErrorCode.CORE_BLOCK_MISSING, `block ${hex} is not in the store`, { details: { hash: hex } })
-    const stored = await this.readStored(loc)
+    const location = await this.locate(hash)
+    if (location === undefined) throw new CoreError(CoreErrorCode.CORE_BLOCK_MISSING, `block ${hex} is not in the store`, { details: { hash: hex } })
+    const details = { hash: hex, pack: location.pack, offset: location.offset }
+    const stored = await this.readStored(location)
     let raw: Uint8Array
     try {
-      raw = this.codec.decode(loc.codec, stored, loc.rawLength)
+      raw = this.codec.decode(location.codec, stored, location.rawLength)
     } catch (err) {
-      throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `block ${hex} in pack ${loc.pack} at ${loc.offset} does not decode`, { cause: err, details: { hash: hex, pack: loc.pack, offset: loc.offset } })
+      throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `block ${hex} in pack ${location.pack} at ${location.offset} does not decode`, { cause: err, details })
     }
     if (!equalHashes(hashBlock(raw), 0, hash, 0)) {
-      throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `block ${hex} in pack ${loc.pack} at ${loc.offset} does not match its hash`, { details: { hash: hex, pack: loc.pack, offset: loc.offset } })
+      throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `block ${hex} in pack ${location.pack} at ${location.offset} does not match its hash`, { details })
     }
-    return raw
+    return { location, stored, raw }
+  }
+
+  /** The decoded, verified bytes of one block (readVerified). */
+  async readBlock (hash: BlockHash): Promise<Uint8Array> {
+    return (await this.readVerified(hash)).raw
   }
 
   /** The stored (encoded) bytes of a block, unverified. For copying blocks between stores. */
@@ -191,7 +202,7 @@ export class RecoveryPointStore {
   }
 
   /** @internal drops a cached pack handle (before the pack is deleted). */
-  async forgetPack (id: string): Promise<void> {
+  forgetPack (id: string): void {
     this.packHandles.forget(id)
   }
 
@@ -237,9 +248,5 @@ async function readOrCreateSchema (db: IndexDb, dir: string, options: OpenStoreO
 }
 
 async function isDirectory (path: string): Promise<boolean> {
-  try {
-    return (await open(path, 'r').then(async h => { const s = await h.stat(); await h.close(); return s.isDirectory() }))
-  } catch {
-    return false
-  }
+  return await stat(path).then(s => s.isDirectory(), () => false)
 }

@@ -1,6 +1,6 @@
 /** Limits and defaults of the libp2p node, each with its reason. */
 
-/** Default listen address: all IPv4 interfaces, the port Tandem registers in docs (one site opens it, the other dials out). */
+/** Default listen address: all IPv4 interfaces, TCP 7450 (one site opens this port, the other dials out). */
 export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/7450']
 
 /** A dial that has not connected in this long fails: a box on a WAN answers in well under a second. */

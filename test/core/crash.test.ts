@@ -13,7 +13,7 @@ import { RecoveryPointStore, recoverImages } from '../../core/store/index.ts'
 import { materializePoint } from '../../core/restore.ts'
 import { verifyImage, verifyPoint } from '../../core/verify.ts'
 import { listedPages, referencedBlockCount, storedPages } from '../helpers/store-facts.ts'
-import { fileHash, prng, sparseFile, tempDir, writePatches, type Patch } from '../helpers/fixtures.ts'
+import { fileHash, prng, scatteredPatches, sparseFile, tempDir, testSeed, writePatches, type Patch } from '../helpers/fixtures.ts'
 import { cycle, scanPool } from '../helpers/engine.ts'
 
 const MiB = 2 ** 20
@@ -21,10 +21,7 @@ const SIZE = 96 * MiB + 4321
 
 const child = fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url))
 
-function patches (seed: number, n: number): Patch[] {
-  const rnd = prng(seed)
-  return Array.from({ length: n }, () => ({ offset: Math.floor(rnd() * (SIZE - 200_000)), length: 1000 + Math.floor(rnd() * 150_000) }))
-}
+const patches = (seed: number, n: number): Patch[] => scatteredPatches(seed, SIZE, n, 150_000)
 
 /** Runs the child; resolves with its exit signal. `killAfterMs` kills it from outside once it is ready. */
 async function runChild (storeDir: string, image: string, moment: string, killAfterMs?: number): Promise<NodeJS.Signals | null> {
@@ -47,7 +44,7 @@ const moments: Array<{ moment: string, committed: boolean, repaired: string[] }>
   { moment: 'points-removed', committed: true, repaired: [] }
 ]
 
-const seed = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000)
+const seed = testSeed(t)
 const rnd = prng(seed)
 const random = [0, 1, 2].map(() => ({ moment: 'never', committed: undefined as boolean | undefined, delay: Math.floor(rnd() * 1500) }))
 

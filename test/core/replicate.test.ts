@@ -9,28 +9,24 @@ import { verifyImage, verifyPoint } from '../../core/verify.ts'
 import { scanDisk } from '../../core/scan/index.ts'
 import { FileDiskSource } from '../../core/disk-view/index.ts'
 import { diskRoot } from '../../core/manifest.ts'
-import { fileHash, prng, sparseFile, tempDir, touchedBlocks, writePatches, type Patch } from '../helpers/fixtures.ts'
+import { fileHash, scatteredPatches, sparseFile, testSeed, tempDir, touchedBlocks, writePatches, type Patch } from '../helpers/fixtures.ts'
 import { cycle, openStore, scanPool } from '../helpers/engine.ts'
 
 const GiB = 2 ** 30
 const BS = 65536
 const SIZE = 5 * GiB + 12345 // the last block is partial
 
+/** Scattered unaligned patches, the partial last block, and data past 4 GiB (offsets beyond 32 bits). */
 function scattered (seed: number, count: number): Patch[] {
-  const rnd = prng(seed)
-  const out: Patch[] = []
-  for (let i = 0; i < count; i++) {
-    const offset = Math.floor(rnd() * (SIZE - 300_000))
-    out.push({ offset, length: 1 + Math.floor(rnd() * 200_000) }) // unaligned, often across blocks
-  }
-  out.push({ offset: SIZE - 5000, length: 5000 }) // the partial last block
-  out.push({ offset: 4 * GiB + 100, length: 70_000 }) // past 4 GiB (offsets beyond 32 bits)
-  return out
+  return [
+    ...scatteredPatches(seed, SIZE, count, 200_000),
+    { offset: SIZE - 5000, length: 5000 },
+    { offset: 4 * GiB + 100, length: 70_000 }
+  ]
 }
 
 t.test('5 GiB sparse image: two cycles, deltas only, exact restores', async t => {
-  const seed = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000)
-  t.comment(`seed ${seed}`)
+  const seed = testSeed(t)
   const dir = await tempDir(t)
   const src = join(dir, 'vm.img')
   const pool = scanPool(t)

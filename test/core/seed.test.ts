@@ -15,22 +15,20 @@ import { FileDiskSource } from '../../core/disk-view/index.ts'
 import { blockCount, hashAt, isZeroBlock } from '../../core/manifest.ts'
 import { toHex } from '../../core/hash.ts'
 import type { RecoveryPointStore } from '../../core/store/index.ts'
-import { fileHash, prng, sparseFile, tempDir, writePatches, type Patch } from '../helpers/fixtures.ts'
+import { fileHash, prng, scatteredPatches, sparseFile, tempDir, testSeed, writePatches, type Patch } from '../helpers/fixtures.ts'
 import { cycle, openStore, scanPool } from '../helpers/engine.ts'
 
 const MiB = 2 ** 20
 const BS = 65536
 const SIZE = 64 * MiB + 12345 // the last block is partial
 
+/** Scattered patches, the partial last block, and three equal blocks (stored, and exported, once). */
 function scattered (seed: number, count: number): Patch[] {
-  const rnd = prng(seed)
-  const out: Patch[] = []
-  for (let i = 0; i < count; i++) {
-    out.push({ offset: Math.floor(rnd() * (SIZE - 200_000)), length: 1 + Math.floor(rnd() * 150_000) })
-  }
-  out.push({ offset: SIZE - 5000, length: 5000 }) // the partial last block
-  out.push({ offset: 10 * BS, length: 3 * BS, fill: 0x5a }) // equal blocks: stored (and exported) once
-  return out
+  return [
+    ...scatteredPatches(seed, SIZE, count, 150_000),
+    { offset: SIZE - 5000, length: 5000 },
+    { offset: 10 * BS, length: 3 * BS, fill: 0x5a }
+  ]
 }
 
 /** Where the parts of a one-disk seed begin (docs/seed-format.md). */
@@ -60,8 +58,7 @@ async function exists (path: string): Promise<boolean> {
 }
 
 t.test('seeds: round trip, deltas, refusals', async t => {
-  const seed = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000)
-  t.comment(`seed ${seed}`)
+  const seed = testSeed(t)
   const dir = await tempDir(t)
   const src = join(dir, 'vm.img')
   const pool = scanPool(t)

@@ -9,6 +9,8 @@ import { join } from 'node:path'
 import { materializePoint } from '../../core/restore.ts'
 import { verifyImage, verifyPoint } from '../../core/verify.ts'
 import { RecoveryPointStore } from '../../core/store/index.ts'
+import { FileDiskSource, type DiskSource } from '../../core/disk-view/index.ts'
+import { replicateOnce } from '../../core/replicate.ts'
 import { fileHash, sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
 import { cycle, openStore, scanPool } from '../helpers/engine.ts'
 
@@ -109,10 +111,16 @@ t.test('a source that changes during the scan: CORE_SOURCE_CHANGED, nothing comm
   await sparseFile(src, 64 * MiB)
   await writePatches(src, [{ offset: 0, length: MiB }])
   await cycle(store, pool, src)
-  let appended = false
-  await t.rejects(cycle(store, pool, src, {
-    onProgress: () => { if (!appended) { appended = true; void appendFile(src, 'x') } }
-  }), { code: 'CORE_SOURCE_CHANGED' })
+  // Someone writes to the disk after its view was opened, while it is read.
+  const changing: DiskSource = {
+    description: 'a file written while it is read',
+    open: async signal => {
+      const view = await new FileDiskSource(src).open(signal)
+      await appendFile(src, 'x')
+      return view
+    }
+  }
+  await t.rejects(replicateOnce(store, { pool, disks: [{ name: 'disk0', source: changing }] }), { code: 'CORE_SOURCE_CHANGED' })
   t.same((await store.listPoints()).map(p => p.id), [1], 'no point was committed')
   await store.close()
   store = await RecoveryPointStore.open(join(dir, 'store'))
@@ -126,6 +134,7 @@ t.test('opening a directory that is not a store is refused', async t => {
   const store = await RecoveryPointStore.open(join(dir, 's'), { create: true })
   await t.rejects(RecoveryPointStore.open(join(dir, 's')), { code: 'CORE_STORE_UNAVAILABLE' }, 'a second opener is locked out')
   await store.close()
+  await store.close() // closing twice is harmless
   await t.rejects(RecoveryPointStore.open(join(dir, 's'), { create: true, blockSize: 4096 }), { code: 'CORE_INVALID_ARGUMENT' }, 'block size cannot change')
   await t.rejects(RecoveryPointStore.open(join(dir, 't'), { create: true, blockSize: 5000 }), { code: 'CORE_INVALID_ARGUMENT' })
 })

@@ -14,10 +14,7 @@ export function scanPool (t: Teardown): ScanPool {
 }
 
 export async function openStore (t: Teardown, dir: string, blockSize?: number): Promise<RecoveryPointStore> {
-  const store = await RecoveryPointStore.open(dir, { create: true, ...(blockSize === undefined ? {} : { blockSize }) })
-  let closed = false
-  const close = store.close.bind(store)
-  store.close = async () => { if (!closed) { closed = true; await close() } }
+  const store = await RecoveryPointStore.open(dir, { create: true, blockSize })
   t.teardown(async () => { await store.close() })
   return store
 }

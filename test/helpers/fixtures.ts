@@ -81,3 +81,16 @@ export function prng (seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
+
+/** The seed of a randomized test: TEST_SEED when set, else a fresh one, printed so a failure can be replayed. */
+export function testSeed (t: { comment: (...args: unknown[]) => void }): number {
+  const seed = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000)
+  t.comment(`seed ${seed} (TEST_SEED=${seed} replays it)`)
+  return seed
+}
+
+/** `count` random patches of 1..maxLength bytes at unaligned offsets of a disk of `size` bytes (often across blocks). */
+export function scatteredPatches (seed: number, size: number, count: number, maxLength: number): Patch[] {
+  const rnd = prng(seed)
+  return Array.from({ length: count }, () => ({ offset: Math.floor(rnd() * (size - maxLength)), length: 1 + Math.floor(rnd() * maxLength) }))
+}

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { encodeFrame, FrameDecoder, FrameError } from '../../p2p/wire/frame.ts'
-import { prng } from '../helpers/fixtures.ts'
+import { prng, testSeed } from '../helpers/fixtures.ts'
 
 const MAX = 1024
 
@@ -41,8 +41,7 @@ t.test('hostile lengths fail at the header, and the decoder stays failed', async
 })
 
 t.test('fuzz: random and mutated streams only ever raise FrameError', async t => {
-  const seed = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000)
-  t.comment(`seed ${seed} (TEST_SEED=${seed} replays it)`)
+  const seed = testSeed(t)
   const rnd = prng(seed)
   const good = Buffer.concat(Array.from({ length: 20 }, () => encodeFrame(Uint8Array.from({ length: 1 + Math.floor(rnd() * 300) }, () => rnd() * 256), MAX)))
   let frames = 0

@@ -5,7 +5,7 @@
 import t from 'tap'
 import { pack } from 'msgpackr'
 import { decodePairing, encodePairing } from '../../p2p/pairing/messages.ts'
-import { prng } from '../helpers/fixtures.ts'
+import { prng, testSeed } from '../helpers/fixtures.ts'
 
 const share = new Uint8Array(32).fill(1)
 const sid = new Uint8Array(16).fill(2)
@@ -38,8 +38,7 @@ t.test('malformed and unexpected messages', async t => {
 })
 
 t.test('fuzz: mutated messages never throw anything but P2P_PAIRING_MALFORMED', async t => {
-  const seed = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000)
-  t.comment(`seed ${seed}`)
+  const seed = testSeed(t)
   const rnd = prng(seed)
   const base = encodePairing(good)
   let accepted = 0

@@ -8,7 +8,7 @@ import { decodeInvite, encodeInvite, MAX_FAILED_ATTEMPTS, PairingWindow, DEFAULT
 
 const PEER = '12D3KooWRm8J3iL796zPFi2EtGGtUJn58AG67gcqzMFHZnnsTzqD'
 const T0 = 1_800_000_000_000
-const open = (durationMs?: number): PairingWindow => PairingWindow.open({ peerId: PEER, addresses: ['/ip4/127.0.0.1/tcp/7450'], now: T0, ...(durationMs === undefined ? {} : { durationMs }) })
+const open = (durationMs?: number): PairingWindow => PairingWindow.open({ peerId: PEER, addresses: ['/ip4/127.0.0.1/tcp/7450'], now: T0, durationMs })
 
 t.test('PIN and secret', async t => {
   const a = open()

@@ -57,7 +57,7 @@ async function boxes (t: Parameters<typeof tempDir>[0], names: string[]): Promis
 const addrOf = (n: TandemNode): Multiaddr => multiaddr(n.getMultiaddrs().find(m => m.toString().includes('/127.0.0.1/'))!.toString())
 const me = { name: 'branch', role: 'primary' as const }
 const openWindow = (b: Box, durationMs?: number): PairingWindow => {
-  b.host.window = PairingWindow.open({ peerId: b.node.peerId.toString(), addresses: [addrOf(b.node).toString()], now: Date.now(), ...(durationMs === undefined ? {} : { durationMs }) })
+  b.host.window = PairingWindow.open({ peerId: b.node.peerId.toString(), addresses: [addrOf(b.node).toString()], now: Date.now(), durationMs })
   return b.host.window
 }
 const codeOf = async (p: Promise<unknown>): Promise<string> => await p.then(() => 'ok', (err: unknown) => String((err as { code?: string }).code))

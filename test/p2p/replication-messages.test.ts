@@ -7,7 +7,7 @@ import t from 'tap'
 import { pack } from 'msgpackr'
 import { decodeReplication, encodeReplication, WireCodec, type ReplicationMessage } from '../../p2p/replication/messages.ts'
 import { MAX_BATCH_DATA_BYTES, MAX_REPLICATION_FRAME_BYTES } from '../../p2p/replication/constants.ts'
-import { prng } from '../helpers/fixtures.ts'
+import { prng, testSeed } from '../helpers/fixtures.ts'
 
 const cycle = new Uint8Array(16).fill(9)
 const hash = new Uint8Array(32).fill(3)
@@ -78,8 +78,7 @@ t.test('malformed, oversized and unknown messages', async t => {
 })
 
 t.test('fuzz: random and mutated frames are rejected with a code or decoded, never crash', async t => {
-  const seed = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000)
-  t.comment(`seed ${seed} (TEST_SEED=${seed} replays it)`)
+  const seed = testSeed(t)
   const rnd = prng(seed)
   const frames = samples.map(encodeReplication)
   let decoded = 0

@@ -9,6 +9,10 @@ export const AppErrorCode = {
   APP_CONFIRMATION_REQUIRED: 'APP_CONFIRMATION_REQUIRED',
   /** Verification found damaged or differing blocks. */
   APP_VERIFY_FAILED: 'APP_VERIFY_FAILED',
+  /** The paired-peers file exists but is not a valid version 1 document; it is never silently reset (that would unpair every box). */
+  APP_PEERS_CORRUPT: 'APP_PEERS_CORRUPT',
+  /** The primary's replication state for a relationship is damaged; it is not reset silently (that would resend whole disks). */
+  APP_STATE_CORRUPT: 'APP_STATE_CORRUPT',
   /** A failure no layer classified (a bug, or an unforeseen system error); the message says what failed. */
   APP_UNEXPECTED: 'APP_UNEXPECTED'
 } as const

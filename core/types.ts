@@ -45,6 +45,11 @@ export interface RecoveryPoint {
   /** Why a point is crash-consistent when app-consistency was asked for. */
   consistencyNote?: string
   disks: PointDisk[]
+  /**
+   * The relationship's term when the point was made (points received from a
+   * primary): a replica refuses cycles from a primary with an older term.
+   */
+  term?: number
   /** Root hash over the disks' roots, hex. */
   root: string
 }

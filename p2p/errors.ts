@@ -36,6 +36,26 @@ export const P2pErrorCode = {
   P2P_MESSAGE_UNKNOWN: 'P2P_MESSAGE_UNKNOWN',
   /** A well-formed message that breaks the protocol: out of order, acknowledging more than was sent, a wrong cycle. The stream is ended. */
   P2P_PROTOCOL_VIOLATION: 'P2P_PROTOCOL_VIOLATION',
+  /** The peers share no protocol version. The stream is ended. */
+  P2P_VERSION_UNSUPPORTED: 'P2P_VERSION_UNSUPPORTED',
+  /** A cycle from a primary whose term is older than the replica's: a stale primary cannot replicate over newer data. */
+  P2P_STALE_TERM: 'P2P_STALE_TERM',
+  /** The replica does not hold the point the sender diffed against: the sender must fetch the replica's manifests and resynchronize. */
+  P2P_RESYNC_REQUIRED: 'P2P_RESYNC_REQUIRED',
+  /** A received block's bytes do not decode to its length or do not hash to its hash. The cycle's staging is dropped. */
+  P2P_BLOCK_HASH_MISMATCH: 'P2P_BLOCK_HASH_MISMATCH',
+  /** The manifest rebuilt from the base and the received blocks does not have the root the sender announced (blocks missing). Nothing is committed. */
+  P2P_ROOT_MISMATCH: 'P2P_ROOT_MISMATCH',
+  /** Another session of the same relationship is running on the replica; retry later. */
+  P2P_RELATIONSHIP_BUSY: 'P2P_RELATIONSHIP_BUSY',
+  /** The replica cannot take this cycle: it uses another block size. */
+  P2P_REPLICA_INCOMPATIBLE: 'P2P_REPLICA_INCOMPATIBLE',
+  /** The replica's store failed (a full disk, an I/O error); its staging is kept for a resume. */
+  P2P_REPLICA_FAILED: 'P2P_REPLICA_FAILED',
+  /** The peer did not send its next message in time. The stream is ended; a cycle resumes on the next one. */
+  P2P_TIMEOUT: 'P2P_TIMEOUT',
+  /** The stream or connection ended before the exchange finished (a dropped link). A cycle resumes on the next one. */
+  P2P_STREAM_CLOSED: 'P2P_STREAM_CLOSED',
   /** The transfer was cancelled through its AbortSignal. */
   P2P_ABORTED: 'P2P_ABORTED'
 } as const

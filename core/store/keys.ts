@@ -30,11 +30,12 @@ export const PACK_RANGE = { gt: 'pack/', lt: 'pack/~' }
 export const imageKey = (disk: string): string => `image/${disk}`
 export const IMAGE_RANGE = { gt: 'image/', lt: 'image/~' }
 
-/** Durable staging of resumable cycles: `stage/<id>/meta`, `stage/<id>/pack/<pack>`, `stage/<id>/block/<hash>`. */
+/** Durable staging of resumable cycles: `stage/<id>/meta`, `stage/<id>/pack/<pack>`, `stage/<id>/block/<hash>`, `stage/<id>/journal/<n>`. */
 export const STAGE_ID = /^[0-9a-f]{32}$/
 export const stageMetaKey = (id: string): string => `stage/${id}/meta`
 export const stagePackKey = (id: string, pack: string): string => `stage/${id}/pack/${pack}`
 export const stageBlockKey = (id: string, hashHex: string): string => `stage/${id}/block/${hashHex}`
-export const stageRange = (id: string, part?: 'pack' | 'block'): { gt: string, lt: string } =>
+export const stageJournalKey = (id: string, n: number): string => `stage/${id}/journal/${pad(n, 12)}`
+export const stageRange = (id: string, part?: 'pack' | 'block' | 'journal'): { gt: string, lt: string } =>
   part === undefined ? { gt: `stage/${id}/`, lt: `stage/${id}/~` } : { gt: `stage/${id}/${part}/`, lt: `stage/${id}/${part}/~` }
 export const STAGE_PACK_RANGE = { gt: 'stage/', lt: 'stage/~' }

@@ -107,6 +107,21 @@ export class PackWriter {
     this.written += bytes
   }
 
+  /**
+   * Flushes and fsyncs, keeping the pack open for more records: everything
+   * appended so far (`size` bytes) is durable once the directory is fsynced
+   * too. Used by resumable cycles' checkpoints, which would otherwise leave
+   * one small pack per checkpoint.
+   */
+  async sync (): Promise<void> {
+    await this.flush()
+    try {
+      await this.handle!.datasync()
+    } catch (err) {
+      throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `fsync of pack ${this.path} failed: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
   /** Flushes, fsyncs and closes. After this the pack is durable (its directory must still be fsynced). */
   async seal (): Promise<void> {
     await this.flush()

@@ -1,4 +1,4 @@
-import { open, unlink } from 'node:fs/promises'
+import { open, stat, unlink } from 'node:fs/promises'
 import { MAX_PACK_BYTES } from '../constants.ts'
 import { CoreError, CoreErrorCode } from '../errors.ts'
 import { equalHashes, toHex } from '../hash.ts'
@@ -7,7 +7,10 @@ import { HASH_LENGTH } from '../constants.ts'
 import type { Codec } from '../compress.ts'
 import type { Consistency, Manifest, PointDisk, RecoveryPoint } from '../types.ts'
 import { decodeRecord, encodeRecord } from './db.ts'
-import { blockKey, imageKey, NEXT_POINT_KEY, packKey, pointKey, stageBlockKey, stageMetaKey, stagePackKey, stageRange, STAGE_ID } from './keys.ts'
+import {
+  blockKey, imageKey, NEXT_POINT_KEY, packKey, pointKey,
+  stageBlockKey, stageJournalKey, stageMetaKey, stagePackKey, stageRange, STAGE_ID, STAGE_PACK_RANGE
+} from './keys.ts'
 import { putManifest } from './manifest-pages.ts'
 import { decodeLocation, encodeLocation, type BlockLocation } from './location.ts'
 import { PackWriter, packPath, packRecord, type PackRecord } from './pack.ts'
@@ -26,6 +29,8 @@ export interface CommitOptions {
   time: number
   consistency: Consistency
   consistencyNote?: string
+  /** The relationship's term (received cycles), recorded in the point. */
+  term?: number
 }
 
 /** Phases a cycle passes through, for observers (progress, fault-injection tests). */
@@ -52,7 +57,13 @@ export class StagedCycle {
   private readonly sealed: Array<{ id: string, record: PackRecord }> = []
   /** Durable staging (resumable cycles only): what the last checkpoint recorded. */
   private readonly stageId: string | undefined
-  private checkpointedPacks = 0
+  /** Packs whose stage record (written by a checkpoint) is final: sealed, or truncated at resume. */
+  private readonly finalRecords = new Set<string>()
+  /** Packs some checkpoint recorded (also the open one, at its length then): kept by `release`. */
+  private readonly recordedPacks = new Set<string>()
+  /** A pack file was created since the packs directory was last fsynced. */
+  private newPackFile = false
+  private journalEntries = 0
   private readonly unrecordedBlocks: string[] = []
   private readonly disks = new Map<string, StagedDisk>()
   private writer: PackWriter | undefined
@@ -78,39 +89,85 @@ export class StagedCycle {
    * last checkpoint and the progress value recorded with it. Undefined when
    * there is none (never checkpointed, committed or aborted).
    */
-  static async resume (store: RecoveryPointStore, stageId: string): Promise<{ cycle: StagedCycle, progress: number } | undefined> {
+  static async resume (store: RecoveryPointStore, stageId: string): Promise<{ cycle: StagedCycle, progress: number, journal: Uint8Array[] } | undefined> {
     const meta = await store.db.get(stageMetaKey(stageId))
     if (meta === undefined) return undefined
     const cycle = new StagedCycle(store, stageId)
     for await (const [key, value] of store.db.iterator(stageRange(stageId, 'pack'))) {
-      cycle.sealed.push({ id: key.slice(key.lastIndexOf('/') + 1), record: decodeRecord<PackRecord>(value) })
+      const id = key.slice(key.lastIndexOf('/') + 1)
+      const record = decodeRecord<PackRecord>(value)
+      await truncatePack(packPath(store.packsDir, id), record.bytes)
+      cycle.sealed.push({ id, record })
+      cycle.finalRecords.add(id)
+      cycle.recordedPacks.add(id)
     }
-    cycle.checkpointedPacks = cycle.sealed.length
     for await (const [key, value] of store.db.iterator(stageRange(stageId, 'block'))) {
       cycle.staged.set(key.slice(key.lastIndexOf('/') + 1), decodeLocation(value))
     }
-    return { cycle, progress: decodeRecord<{ progress: number }>(meta).progress }
+    const journal: Uint8Array[] = []
+    for await (const value of store.db.values(stageRange(stageId, 'journal'))) journal.push(new Uint8Array(decodeRecord<Uint8Array>(value)))
+    cycle.journalEntries = journal.length
+    return { cycle, progress: decodeRecord<{ progress: number }>(meta).progress, journal }
+  }
+
+  /** Ids of the resumable cycles that have durable staging in this store. */
+  static async list (store: RecoveryPointStore): Promise<string[]> {
+    const ids: string[] = []
+    for await (const key of store.db.keys(STAGE_PACK_RANGE)) {
+      if (key.endsWith('/meta')) ids.push(key.slice('stage/'.length, -'/meta'.length))
+    }
+    return ids
   }
 
   /**
    * Makes everything staged so far durable and records `progress` (the
-   * receiver's last batch number) with it: seals the open pack, fsyncs, and
-   * writes the staged locations under the stage id in one synced batch. The
-   * receiver acknowledges a batch only after this. Resumable cycles only.
+   * receiver's last batch number) with it, plus an optional `journal` entry
+   * (the caller's own record of what this stretch staged; `resume` returns
+   * the entries in order). The open pack is fsynced and stays open, so
+   * frequent checkpoints do not make small packs; its length is recorded and
+   * a resume cuts off anything written after it. One synced batch records
+   * the rest. The receiver acknowledges a batch only after this. Resumable
+   * cycles only.
    */
-  async checkpoint (progress: number): Promise<void> {
+  async checkpoint (progress: number, journal?: Uint8Array): Promise<void> {
     this.assertOpen()
     const id = this.stageId
     if (id === undefined) throw new TypeError('checkpoint needs a resumable cycle (a stage id)')
-    await this.sealWriter()
-    if (this.sealed.length > this.checkpointedPacks) await fsyncDir(this.store.packsDir)
+    if (this.writer !== undefined) await this.writer.sync()
+    if (this.newPackFile) { await fsyncDir(this.store.packsDir); this.newPackFile = false }
     const batch = this.store.db.batch()
-    for (const p of this.sealed.slice(this.checkpointedPacks)) batch.put(stagePackKey(id, p.id), encodeRecord(p.record))
+    for (const p of this.sealed) {
+      if (this.finalRecords.has(p.id)) continue
+      batch.put(stagePackKey(id, p.id), encodeRecord(p.record))
+      this.finalRecords.add(p.id)
+      this.recordedPacks.add(p.id)
+    }
+    if (this.writer !== undefined) {
+      batch.put(stagePackKey(id, this.writer.id), encodeRecord(packRecord(this.writer)))
+      this.recordedPacks.add(this.writer.id)
+    }
     for (const hex of this.unrecordedBlocks) batch.put(stageBlockKey(id, hex), encodeLocation(this.staged.get(hex)!))
+    if (journal !== undefined) batch.put(stageJournalKey(id, this.journalEntries++), encodeRecord(journal))
     batch.put(stageMetaKey(id), encodeRecord({ progress }))
     await batch.write({ sync: true })
-    this.checkpointedPacks = this.sealed.length
     this.unrecordedBlocks.length = 0
+  }
+
+  /**
+   * Lets go of a resumable cycle without deleting its durable staging (the
+   * link dropped: the cycle may resume later, in this process or after a
+   * restart). What was staged after the last checkpoint is dropped. For a
+   * cycle without a stage id this is `abort`. Idempotent; never throws.
+   */
+  async release (): Promise<void> {
+    if (this.stageId === undefined) { await this.abort(); return }
+    if (this.finished) return
+    this.finished = true
+    const open = this.writer
+    this.writer = undefined
+    await open?.discard().catch(() => {})
+    const unrecorded = [...this.sealed.map(p => p.id), ...(open === undefined ? [] : [open.id])].filter(p => !this.recordedPacks.has(p))
+    for (const p of unrecorded) await unlink(packPath(this.store.packsDir, p)).catch(() => {})
   }
 
   /**
@@ -180,6 +237,7 @@ export class StagedCycle {
       consistency: options.consistency,
       ...(options.consistencyNote === undefined ? {} : { consistencyNote: options.consistencyNote }),
       disks,
+      ...(options.term === undefined ? {} : { term: options.term }),
       root: pointRoot(disks)
     }
     for (const p of this.sealed) batch.put(packKey(p.id), encodeRecord(p.record))
@@ -248,7 +306,10 @@ export class StagedCycle {
 
   private async currentWriter (): Promise<PackWriter> {
     if (this.writer !== undefined && this.writer.size >= MAX_PACK_BYTES) await this.sealWriter()
-    this.writer ??= await PackWriter.create(this.store.packsDir)
+    if (this.writer === undefined) {
+      this.writer = await PackWriter.create(this.store.packsDir)
+      this.newPackFile = true
+    }
     return this.writer
   }
 
@@ -261,6 +322,19 @@ export class StagedCycle {
 export async function fsyncDir (dir: string): Promise<void> {
   const h = await open(dir, 'r')
   try { await h.sync() } finally { await h.close() }
+}
+
+/**
+ * Cuts a staged pack back to the length its checkpoint recorded (records
+ * appended after the checkpoint were never acknowledged) and makes that
+ * durable. A pack shorter than its record lost acknowledged data: corrupt.
+ */
+async function truncatePack (path: string, bytes: number): Promise<void> {
+  const size = await stat(path).then(s => s.size, () => -1)
+  if (size < bytes) throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `staged pack ${path} holds ${size} bytes; its checkpoint recorded ${bytes}`)
+  if (size === bytes) return
+  const h = await open(path, 'r+')
+  try { await h.truncate(bytes); await h.datasync() } finally { await h.close() }
 }
 
 /** Adds the deletion of a stage's records to `batch`. */

@@ -21,11 +21,15 @@ export interface AdmissionPolicy {
  * protocols: every other handler is wrapped in `pairedOnly`.
  */
 export function admissionGater (policy: AdmissionPolicy): ConnectionGater {
+  const deny = async (peer: PeerId): Promise<boolean> => {
+    if (await policy.isPaired(peer)) return false
+    return !policy.pairingWindowOpen()
+  }
   return {
-    denyInboundEncryptedConnection: async (peer: PeerId) => {
-      if (await policy.isPaired(peer)) return false
-      return !policy.pairingWindowOpen()
-    }
+    denyInboundEncryptedConnection: deny,
+    // Asked again once the connection is upgraded: a peer unpaired while its
+    // connection was being set up does not keep it.
+    denyInboundUpgradedConnection: deny
   }
 }
 

@@ -5,19 +5,41 @@ export const REPLICATION_PROTOCOL = '/tandem/replicate/1.0.0'
 /** Protocol versions this build speaks, in `hello`. */
 export const PROTOCOL_VERSIONS = [1] as const
 
-/** Block data per `blocks` message: 1 MiB keeps Noise frames large (fast) and acks frequent. */
-export const MAX_BATCH_DATA_BYTES = 1024 * 1024
-/** Entries per `blocks` message: 1 MiB of 4 KiB blocks, or of zero blocks that carry no data. */
+/** Raw block bytes the sender puts in one `blocks` message: 1 MiB keeps Noise frames large (fast) and acks frequent. */
+export const TARGET_BATCH_RAW_BYTES = 1024 * 1024
+/** Largest block a relationship may use (core's MAX_BLOCK_SIZE); a batch always fits one. */
+export const MAX_BLOCK_BYTES = 4 * 1024 * 1024
+/** Block data per `blocks` message: a target batch, or one block of the largest size. */
+export const MAX_BATCH_DATA_BYTES = Math.max(TARGET_BATCH_RAW_BYTES, MAX_BLOCK_BYTES)
+/** Entries per `blocks` message: 1 MiB of 4 KiB blocks, or a run of zero blocks that carry no data. */
 export const MAX_BATCH_ENTRIES = 4096
 /** Largest frame: a full batch plus its per-entry headers (~45 bytes each) and the map around them. */
 export const MAX_REPLICATION_FRAME_BYTES = MAX_BATCH_DATA_BYTES + MAX_BATCH_ENTRIES * 48 + 4096
-/** Largest block a relationship may use (core's MAX_BLOCK_SIZE). */
-export const MAX_BLOCK_BYTES = 4 * 1024 * 1024
 /** Disks per recovery point: a VM with more than 64 disks is not a branch office's. */
 export const MAX_DISKS = 64
 /** Hashes per `manifest-page` message: core's manifest page (1024 x 32 bytes). */
 export const MAX_PAGE_HASHES = 1024
 /** Capabilities listed in `hello`. */
 export const MAX_CAPABILITIES = 32
-/** Default credit: bytes of block data the sender may have sent but not had acknowledged as durable. */
+
+/** Credit the receiver grants: bytes of block data sent and not yet acknowledged as durable ("a few MiB"). */
 export const DEFAULT_CREDIT_BYTES = 8 * 1024 * 1024
+/**
+ * The receiver checkpoints (fsync, then ack) once this much block data is
+ * staged and unacknowledged. It must leave room for one largest batch under
+ * the credit, or a sender could wait for an ack that never comes.
+ */
+export const CHECKPOINT_BYTES = DEFAULT_CREDIT_BYTES - MAX_BATCH_DATA_BYTES - 1024 * 1024
+
+/** A peer's next message during a handshake step (hello, begin, accept, manifest). */
+export const TIMEOUT_STEP_MS = 30_000
+/** The receiver's wait for the sender's next message; the sender sends `keepalive` well within it while it scans unchanged data. */
+export const TIMEOUT_IDLE_MS = 120_000
+/** The sender sends `keepalive` after this long without sending anything. */
+export const KEEPALIVE_MS = 20_000
+/** The sender's wait for an ack while its credit is used up (the receiver fsyncs at least every few MiB). */
+export const TIMEOUT_ACK_MS = 120_000
+/** The sender's wait for `committed` after `cycle-end`: the receiver rebuilds manifests and commits one batch. */
+export const TIMEOUT_COMMIT_MS = 600_000
+/** The largest manifest the sender accepts from a Replica: 2 TiB of 64 KiB blocks (core holds manifests in memory). */
+export const MAX_MANIFEST_HASH_BYTES = 1024 * 1024 * 1024

@@ -21,15 +21,17 @@ export interface BlockEntry { index: number, hash: Uint8Array, codec: WireCodec,
 
 export type ReplicationMessage =
   | { t: 'hello', versions: number[], capabilities: string[] }
-  | { t: 'manifest-request', relationship: string, disk: string }
+  | { t: 'manifest-request', relationship: string }
   | { t: 'manifest-page', disk: string, page: number, hashes: Uint8Array }
   | { t: 'manifest-end', disk: string, size: number, blockSize: number, root: string }
+  | { t: 'manifest-done', point: string | null, term: number }
   | { t: 'cycle-begin', relationship: string, cycle: Uint8Array, term: number, base: string | null, time: number, consistency: 'crash' | 'app', disks: DiskShape[] }
   | { t: 'cycle-accept', cycle: Uint8Array, resumeAfter: number, credit: number }
   | { t: 'blocks', cycle: Uint8Array, seq: number, disk: string, entries: BlockEntry[] }
   | { t: 'ack', cycle: Uint8Array, seq: number, credit: number }
   | { t: 'cycle-end', cycle: Uint8Array, lastSeq: number, disks: Array<{ name: string, root: string }> }
   | { t: 'committed', cycle: Uint8Array, root: string }
+  | { t: 'keepalive' }
   | { t: 'error', code: P2pErrorCode }
 
 export type MessageType = ReplicationMessage['t']
@@ -113,7 +115,7 @@ export function decodeReplication (frame: Uint8Array): ReplicationMessage {
       return { t: 'hello', versions, capabilities }
     }
     case 'manifest-request':
-      return { t: 'manifest-request', relationship: name(v.relationship, 'relationship'), disk: name(v.disk, 'disk') }
+      return { t: 'manifest-request', relationship: name(v.relationship, 'relationship') }
     case 'manifest-page': {
       const hashes = bytes(v.hashes, 'hashes', 32, MAX_PAGE_HASHES * 32)
       if (hashes.byteLength % 32 !== 0) throw bad('hashes must be whole 32-byte hashes')
@@ -121,6 +123,10 @@ export function decodeReplication (frame: Uint8Array): ReplicationMessage {
     }
     case 'manifest-end':
       return { t: 'manifest-end', disk: name(v.disk, 'disk'), size: size(v.size, 'size'), blockSize: blockSize(v.blockSize), root: root(v.root) }
+    case 'manifest-done':
+      return { t: 'manifest-done', point: v.point === null ? null : root(v.point), term: u32(v.term, 'term') }
+    case 'keepalive':
+      return { t: 'keepalive' }
     case 'cycle-begin': {
       if (v.consistency !== 'crash' && v.consistency !== 'app') throw bad('consistency')
       const disks = list(v.disks, 'disks', MAX_DISKS).map(d => {

@@ -5,7 +5,7 @@ import { encodeFrame, FrameDecoder } from './frame.ts'
 /**
  * Frames over a libp2p stream: `send` one payload, `read` the next whole
  * one. Reads are bounded by `maxPayload` (checked at the header) and by a
- * time limit; on timeout the stream is aborted and `timeoutCode` thrown.
+ * time limit (`codes.timeout`; the read can be retried, nothing is lost).
  * One reader at a time.
  */
 export class FramedStream {
@@ -14,6 +14,8 @@ export class FramedStream {
   private readonly decoder: FrameDecoder
   private readonly iterator: AsyncIterator<{ subarray: () => Uint8Array } | Uint8Array>
   private readonly ready: Uint8Array[] = []
+  /** A read of the stream that a timed-out `read` left pending: the next `read` takes its result, so no chunk is lost. */
+  private pending: Promise<IteratorResult<{ subarray: () => Uint8Array } | Uint8Array>> | undefined
 
   constructor (stream: Stream, maxPayload: number) {
     this.stream = stream
@@ -26,7 +28,42 @@ export class FramedStream {
     this.stream.send(encodeFrame(payload, this.maxPayload))
   }
 
-  /** The next payload; throws P2P_FRAME_* on bad framing, `timeoutCode` after `timeoutMs`, a P2P_PAIRING_MALFORMED-like `eofCode` when the stream ends first. */
+  /**
+   * Sends one payload and, when the transport's buffer is full, waits for
+   * its 'drain' event (never `onDrain()`, which stays resolved after the
+   * first drain: shared/notes/stack.md). Rejects with `closedCode` when the
+   * stream closes first, P2P_ABORTED on abort.
+   */
+  async write (payload: Uint8Array, closedCode: P2pErrorCode, signal?: AbortSignal): Promise<void> {
+    try {
+      this.stream.send(encodeFrame(payload, this.maxPayload))
+    } catch (err) {
+      throw new P2pError(closedCode, 'the stream is closed', { cause: err })
+    }
+    if (!this.stream.writableNeedsDrain) return
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: P2pError): void => {
+        this.stream.removeEventListener('drain', onDrain)
+        this.stream.removeEventListener('close', onClose)
+        signal?.removeEventListener('abort', onAbort)
+        if (err === undefined) resolve()
+        else reject(err)
+      }
+      const onDrain = (): void => { done() }
+      const onClose = (): void => { done(new P2pError(closedCode, 'the stream closed while sending')) }
+      const onAbort = (): void => { done(new P2pError(P2pErrorCode.P2P_ABORTED, 'the transfer was cancelled', { cause: signal?.reason })) }
+      this.stream.addEventListener('drain', onDrain)
+      this.stream.addEventListener('close', onClose)
+      signal?.addEventListener('abort', onAbort)
+      if (signal?.aborted === true) onAbort()
+    })
+  }
+
+  /**
+   * The next payload; throws P2P_FRAME_* on bad framing, `codes.timeout`
+   * after `timeoutMs`, `codes.eof` when the stream ends or is reset first.
+   * A timeout loses nothing: a later read continues where this one stopped.
+   */
   async read (timeoutMs: number, codes: { timeout: P2pErrorCode, eof: P2pErrorCode }): Promise<Uint8Array> {
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
@@ -34,7 +71,12 @@ export class FramedStream {
     })
     try {
       while (this.ready.length === 0) {
-        const { value, done } = await Promise.race([this.iterator.next(), timeout])
+        this.pending ??= this.iterator.next()
+        const { value, done } = await Promise.race([this.pending.catch(err => {
+          if (err instanceof P2pError) throw err
+          throw new P2pError(codes.eof, 'the stream was reset', { cause: err })
+        }), timeout])
+        this.pending = undefined
         if (done === true) throw new P2pError(codes.eof, 'the stream ended before the message')
         const chunk = value instanceof Uint8Array ? value : value.subarray()
         this.ready.push(...this.decoder.push(chunk))

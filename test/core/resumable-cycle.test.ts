@@ -28,6 +28,15 @@ function disk (n: number): { blocks: Buffer[], manifest: Manifest } {
 }
 const incoming = (b: Buffer): { hash: Uint8Array, codec: Codec, rawLength: number, data: Uint8Array } => ({ hash: hashBlock(b), codec: Codec.RAW, rawLength: BS, data: b })
 
+/** True when point `id` of the store restores to exactly these blocks. */
+async function restoresTo (store: RecoveryPointStore, id: number, blocks: Buffer[], dir: string): Promise<boolean> {
+  const out = join(dir, `out-${id}.img`)
+  await materializePoint(store, id, 'disk0', out)
+  const src = join(dir, `src-${id}.img`)
+  await writeFile(src, Buffer.concat(blocks))
+  return await fileHash(out) === await fileHash(src)
+}
+
 t.test('checkpoint, close, resume, commit', async t => {
   const dir = await tempDir(t)
   const storeDir = join(dir, 'store')
@@ -49,11 +58,7 @@ t.test('checkpoint, close, resume, commit', async t => {
   resumed!.cycle.setDisk('disk0', manifest)
   const point = await resumed!.cycle.commit({ time: 1, consistency: 'crash' })
   t.equal(await StagedCycle.resume(store, STAGE), undefined, 'the stage is gone after the commit')
-  const out = join(dir, 'out.img')
-  await materializePoint(store, point.id, 'disk0', out)
-  const src = join(dir, 'src.img')
-  await writeFile(src, Buffer.concat(blocks))
-  t.equal(await fileHash(out), await fileHash(src), 'the point restores exactly')
+  t.ok(await restoresTo(store, point.id, blocks, dir), 'the point restores exactly')
 })
 
 t.test('an aborted stage leaves no records and no packs', async t => {
@@ -84,4 +89,51 @@ t.test('a commit missing blocks the resumed stage does not have is refused', asy
   await t.rejects(resumed!.cycle.commit({ time: 1, consistency: 'crash' }), { code: 'CORE_COMMIT_INCOMPLETE' })
   t.same(await store.listPoints(), [])
   t.throws(() => new StagedCycle(store, 'not-hex'), TypeError)
+})
+
+t.test('checkpoints keep one pack open, carry journal entries, and a resume cuts what followed the last one', async t => {
+  const dir = await tempDir(t)
+  const storeDir = join(dir, 'store')
+  const { blocks, manifest } = disk(30)
+  const nonZero = blocks.filter((_, i) => i % 3 !== 2)
+  let store = await RecoveryPointStore.open(storeDir, { create: true })
+  const first = new StagedCycle(store, STAGE)
+  for (let k = 0; k < 4; k++) {
+    await first.putBlocks(nonZero.slice(k * 3, k * 3 + 3).map(incoming))
+    await first.checkpoint(k + 1, new Uint8Array([k, 7]))
+  }
+  t.equal((await readdir(store.packsDir)).length, 1, 'frequent checkpoints share one open pack')
+  await first.putBlocks(nonZero.slice(12, 16).map(incoming)) // staged, never checkpointed
+  await first.release() // the link dropped
+  await store.close()
+
+  store = await RecoveryPointStore.open(storeDir)
+  t.teardown(async () => { await store.close() })
+  const resumed = await StagedCycle.resume(store, STAGE)
+  t.equal(resumed!.progress, 4)
+  t.same(resumed!.journal.map(j => [...j]), [[0, 7], [1, 7], [2, 7], [3, 7]], 'journal entries come back in order')
+  t.equal(await resumed!.cycle.putBlocks(nonZero.map(incoming)), nonZero.length - 12, 'blocks after the last checkpoint are staged again')
+  resumed!.cycle.setDisk('disk0', manifest)
+  const point = await resumed!.cycle.commit({ time: 1, consistency: 'crash' })
+  t.ok(await restoresTo(store, point.id, blocks, dir), 'the point restores exactly from the truncated pack and the new one')
+})
+
+t.test('release keeps the stage for a resume in the same process and drops unrecorded packs', async t => {
+  const dir = await tempDir(t)
+  const store = await RecoveryPointStore.open(join(dir, 'store'), { create: true })
+  t.teardown(async () => { await store.close() })
+  const { blocks } = disk(6)
+  const nonZero = blocks.filter((_, i) => i % 3 !== 2)
+  const c = new StagedCycle(store, STAGE)
+  await c.putBlocks(nonZero.slice(0, 2).map(incoming))
+  await c.checkpoint(1)
+  await c.release()
+  await c.release()
+  const again = await StagedCycle.resume(store, STAGE)
+  t.equal(again!.progress, 1)
+  const unstaged = new StagedCycle(store)
+  await unstaged.putBlocks([incoming(nonZero[3]!)])
+  await unstaged.release() // without a stage id, release is abort
+  t.equal((await readdir(store.packsDir)).length, 1, 'only the checkpointed pack is left')
+  await again!.cycle.abort()
 })

@@ -5,41 +5,13 @@
  */
 import t from 'tap'
 import { join } from 'node:path'
-import { multiaddr } from '@multiformats/multiaddr'
-import type { PeerId } from '@libp2p/interface'
 import { createTandemNode, loadOrCreateIdentity, type TandemNode } from '../../p2p/node/index.ts'
-import { admissionGater, pairedOnly, type AdmissionPolicy } from '../../p2p/gater/index.ts'
+import { admissionGater, pairedOnly } from '../../p2p/gater/index.ts'
 import { tempDir } from '../helpers/fixtures.ts'
+import { echo, TestPolicy, tryProtocol } from '../helpers/boxes.ts'
 
 const PAIRING = '/tandem/test-pairing/1'
 const REPLICATION = '/tandem/test-replication/1'
-
-class TestPolicy implements AdmissionPolicy {
-  readonly paired = new Set<string>()
-  window = false
-  isPaired (peer: PeerId): boolean { return this.paired.has(peer.toString()) }
-  pairingWindowOpen (): boolean { return this.window }
-}
-
-async function echo (stream: Parameters<Parameters<TandemNode['handle']>[1]>[0]): Promise<void> {
-  for await (const chunk of stream) stream.send(chunk.subarray())
-  await stream.close()
-}
-
-/** Opens `protocol` on `to` from `from`, sends one byte; resolves with what came back or the error's code/name. */
-async function tryProtocol (from: TandemNode, to: TandemNode, protocol: string): Promise<string> {
-  try {
-    const addr = to.getMultiaddrs().find(m => m.toString().includes('/127.0.0.1/'))!
-    const stream = await from.dialProtocol(multiaddr(addr.toString()), protocol, { signal: AbortSignal.timeout(5000) })
-    stream.send(Uint8Array.from([42]))
-    await stream.close()
-    const got: number[] = []
-    for await (const chunk of stream) got.push(...chunk.subarray())
-    return got.length === 1 && got[0] === 42 ? 'echoed' : `got ${got.length} bytes`
-  } catch (err) {
-    return (err as { code?: string, name?: string }).code ?? (err as Error).name
-  }
-}
 
 t.test('strangers, pairing windows and paired peers', async t => {
   const dir = await tempDir(t)

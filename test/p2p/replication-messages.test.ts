@@ -15,7 +15,7 @@ const root = 'ab'.repeat(32)
 
 const samples: ReplicationMessage[] = [
   { t: 'hello', versions: [1], capabilities: ['zstd', 'resume'] },
-  { t: 'manifest-request', relationship: 'vm-web', disk: 'disk0' },
+  { t: 'manifest-request', relationship: 'vm-web' },
   { t: 'manifest-page', disk: 'disk0', page: 3, hashes: new Uint8Array(64) },
   { t: 'manifest-end', disk: 'disk0', size: 5 * 2 ** 30 + 7, blockSize: 65536, root },
   { t: 'cycle-begin', relationship: 'vm-web', cycle, term: 2, base: root, time: 1_800_000_000_000, consistency: 'app', disks: [{ name: 'disk0', size: 2 ** 33, blockSize: 65536 }] },
@@ -29,6 +29,9 @@ const samples: ReplicationMessage[] = [
   { t: 'ack', cycle, seq: 18, credit: 2 ** 20 },
   { t: 'cycle-end', cycle, lastSeq: 18, disks: [{ name: 'disk0', root }] },
   { t: 'committed', cycle, root },
+  { t: 'manifest-done', point: root, term: 3 },
+  { t: 'manifest-done', point: null, term: 0 },
+  { t: 'keepalive' },
   { t: 'error', code: 'P2P_MESSAGE_MALFORMED' }
 ]
 
@@ -51,7 +54,8 @@ t.test('malformed, oversized and unknown messages', async t => {
     ['short cycle id', pack({ ...samples[8], cycle: new Uint8Array(15) }), 'P2P_MESSAGE_MALFORMED'],
     ['negative seq', pack({ ...samples[8], seq: -1 }), 'P2P_MESSAGE_MALFORMED'],
     ['fractional credit', pack({ ...samples[8], credit: 1.5 }), 'P2P_MESSAGE_MALFORMED'],
-    ['path in a disk name', pack({ ...samples[1], disk: '../etc' }), 'P2P_MESSAGE_MALFORMED'],
+    ['path in a relationship name', pack({ ...samples[1], relationship: '../etc' }), 'P2P_MESSAGE_MALFORMED'],
+    ['path in a disk name', pack({ ...samples[2], disk: '../etc' }), 'P2P_MESSAGE_MALFORMED'],
     ['root not hex', pack({ ...samples[10], root: 'zz'.repeat(32) }), 'P2P_MESSAGE_MALFORMED'],
     ['block size not a power of two', pack({ ...samples[3], blockSize: 65535 }), 'P2P_MESSAGE_MALFORMED'],
     ['block size too large', pack({ ...samples[3], blockSize: 2 ** 23 }), 'P2P_MESSAGE_MALFORMED'],
@@ -68,7 +72,7 @@ t.test('malformed, oversized and unknown messages', async t => {
     ['zero block with data', withEntries(e({ codec: WireCodec.ZERO })), 'P2P_MESSAGE_MALFORMED'],
     ['"compressed" block as long as raw', withEntries(e({ codec: WireCodec.ZSTD })), 'P2P_MESSAGE_MALFORMED'],
     ['raw length beyond 4 MiB', withEntries(e({ codec: WireCodec.ZERO, rawLength: 2 ** 23, data: new Uint8Array(0) })), 'P2P_MESSAGE_MALFORMED'],
-    ['batch data over 1 MiB', withEntries(e({ rawLength: 600_000, data: new Uint8Array(600_000) }), e({ rawLength: 600_000, data: new Uint8Array(600_000) })), 'P2P_MESSAGE_MALFORMED'],
+    ['batch data over 4 MiB', withEntries(...Array.from({ length: 3 }, () => e({ rawLength: 1_500_000, data: new Uint8Array(1_500_000) }))), 'P2P_MESSAGE_MALFORMED'],
     ['frame over the limit', new Uint8Array(MAX_REPLICATION_FRAME_BYTES + 1), 'P2P_MESSAGE_MALFORMED'],
     ['error with free text', pack({ t: 'error', code: 'rm -rf' }), 'P2P_MESSAGE_MALFORMED'],
     ['error with an unknown code', pack({ t: 'error', code: 'P2P_NOT_A_CODE' }), 'P2P_MESSAGE_MALFORMED']

@@ -1,0 +1,190 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { open, rename, rm } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import type { PairedPeer, PairingStore } from '../../p2p/pairing/pairing-service.ts'
+import { MAX_NAME_CHARS, type BoxRole } from '../../p2p/pairing/messages.ts'
+import { AppError, AppErrorCode } from '../errors.ts'
+
+/** The format version written and the only one read (docs/peers.md). */
+export const PEERS_FILE_VERSION = 1
+
+/**
+ * Largest peers file read: a box pairs with a handful of boxes and an entry
+ * is under 400 bytes, so this holds thousands; anything bigger is not ours.
+ */
+export const MAX_PEERS_FILE_BYTES = 1024 * 1024
+
+/** Every role BoxRole allows; a Record so the compiler fails when BoxRole changes. */
+const ROLES: Record<BoxRole, true> = { primary: true, replica: true, both: true }
+const PEER_FIELDS = ['peerId', 'name', 'role', 'pairedAt']
+const DOC_FIELDS = ['version', 'peers']
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** True for a peer id in libp2p's canonical text form (the form `PeerId.toString()` gives, which isPaired is asked with). */
+function isCanonicalPeerId (s: string): boolean {
+  try {
+    return peerIdFromString(s).toString() === s
+  } catch {
+    return false
+  }
+}
+
+/** Why `p` is not a valid paired peer, or undefined when it is. */
+function invalidPeer (p: Record<string, unknown>): string | undefined {
+  if (typeof p.peerId !== 'string' || !isCanonicalPeerId(p.peerId)) return 'peerId is not a libp2p peer id'
+  if (typeof p.name !== 'string' || p.name.length === 0 || p.name.length > MAX_NAME_CHARS || /[\u0000-\u001f]/.test(p.name)) return `name must be 1-${MAX_NAME_CHARS} printable characters`
+  if (typeof p.role !== 'string' || !Object.hasOwn(ROLES, p.role)) return 'role is not a box role'
+  if (typeof p.pairedAt !== 'number' || !Number.isSafeInteger(p.pairedAt) || p.pairedAt < 0) return 'pairedAt is not a time in ms'
+  return undefined
+}
+
+const copy = (p: PairedPeer): PairedPeer => ({ peerId: p.peerId, name: p.name, role: p.role, pairedAt: p.pairedAt })
+
+/** Parses and checks a whole peers file; throws APP_PEERS_CORRUPT naming the first problem. */
+function decode (file: string, bytes: Uint8Array): Map<string, PairedPeer> {
+  const corrupt = (why: string): AppError => new AppError(AppErrorCode.APP_PEERS_CORRUPT, `peers file ${file} is damaged: ${why}`)
+  let doc: unknown
+  try {
+    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+  } catch (err) {
+    throw new AppError(AppErrorCode.APP_PEERS_CORRUPT, `peers file ${file} is damaged: not UTF-8 JSON`, { cause: err })
+  }
+  if (!isObject(doc)) throw corrupt('not a JSON object')
+  if (doc.version !== PEERS_FILE_VERSION) throw corrupt(`version ${String(doc.version).slice(0, 16)} is not ${PEERS_FILE_VERSION}`)
+  if (Object.keys(doc).some(k => !DOC_FIELDS.includes(k))) throw corrupt('unknown top-level field')
+  if (!Array.isArray(doc.peers)) throw corrupt('peers is not an array')
+  const peers = new Map<string, PairedPeer>()
+  for (const [i, p] of doc.peers.entries()) {
+    if (!isObject(p)) throw corrupt(`peer ${i} is not an object`)
+    if (Object.keys(p).some(k => !PEER_FIELDS.includes(k))) throw corrupt(`peer ${i} has an unknown field`)
+    const why = invalidPeer(p)
+    if (why !== undefined) throw corrupt(`peer ${i}: ${why}`)
+    const peer = p as unknown as PairedPeer
+    if (peers.has(peer.peerId)) throw corrupt(`peer ${i} is listed twice`)
+    peers.set(peer.peerId, copy(peer))
+  }
+  return peers
+}
+
+function encode (peers: Iterable<PairedPeer>): string {
+  return JSON.stringify({ version: PEERS_FILE_VERSION, peers: [...peers].map(copy) }, null, 2) + '\n'
+}
+
+/** The file's bytes, or undefined when it does not exist. Other I/O errors are thrown as they are. */
+async function readBounded (file: string): Promise<Uint8Array | undefined> {
+  let h
+  try {
+    h = await open(file, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  try {
+    const { size } = await h.stat()
+    if (size > MAX_PEERS_FILE_BYTES) throw new AppError(AppErrorCode.APP_PEERS_CORRUPT, `peers file ${file} is damaged: ${size} bytes, more than ${MAX_PEERS_FILE_BYTES}`)
+    return await h.readFile()
+  } finally {
+    await h.close()
+  }
+}
+
+/**
+ * Replaces `file` with `text` so that a crash leaves the old or the new
+ * document, never a mix: temp file in the same directory (mode 0600), fsync,
+ * rename over, fsync the directory. The temp name is fixed: only one write
+ * runs at a time (PeerRegistry serializes them) and a crash's leftover is
+ * simply overwritten.
+ */
+async function writeAtomically (file: string, text: string): Promise<void> {
+  const tmp = `${file}.tmp`
+  try {
+    const h = await open(tmp, 'w', 0o600)
+    try {
+      // the open mode applies only to a new file: a leftover temp file may have another
+      await h.chmod(0o600)
+      await h.writeFile(text)
+      await h.sync()
+    } finally {
+      await h.close()
+    }
+    await rename(tmp, file)
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined)
+    throw err
+  }
+  const d = await open(dirname(file), 'r')
+  try { await d.sync() } finally { await d.close() }
+}
+
+/**
+ * The boxes this one is paired with, persisted in one small JSON file
+ * (docs/peers.md). Reads (`get`, `list`, `isPaired`) are synchronous, from
+ * memory, and may be called for every inbound connection and stream.
+ * Changes (`add`, `remove`) may be called concurrently: they run one at a
+ * time in call order, and each becomes visible in memory only once the file
+ * holding it is durably in place. A change that rejects (an I/O error)
+ * leaves memory as it was and does not block the ones after it. One process
+ * owns the file.
+ */
+export class PeerRegistry implements PairingStore {
+  readonly file: string
+  private peers: ReadonlyMap<string, PairedPeer>
+  private tail: Promise<unknown> = Promise.resolve()
+
+  private constructor (file: string, peers: ReadonlyMap<string, PairedPeer>) {
+    this.file = file
+    this.peers = peers
+  }
+
+  /**
+   * Loads `file`; a missing file is an empty registry (nothing is written
+   * until the first change). A file that exists but is not a valid version 1
+   * document throws APP_PEERS_CORRUPT and is left untouched: resetting it
+   * would silently unpair every box. Other I/O errors are thrown as they are.
+   */
+  static async open (file: string): Promise<PeerRegistry> {
+    const bytes = await readBounded(file)
+    return new PeerRegistry(file, bytes === undefined ? new Map() : decode(file, bytes))
+  }
+
+  /** Stores `peer`, replacing an entry with the same peerId. A peer with invalid fields is a programmer mistake: TypeError. */
+  async add (peer: PairedPeer): Promise<void> {
+    const why = invalidPeer(peer as unknown as Record<string, unknown>)
+    if (why !== undefined) throw new TypeError(`not a valid paired peer: ${why}`)
+    const entry = copy(peer)
+    await this.change(peers => { peers.set(entry.peerId, entry); return true })
+  }
+
+  /** Forgets `peerId`; false (and nothing written) when it was not paired. */
+  async remove (peerId: string): Promise<boolean> {
+    return await this.change(peers => peers.delete(peerId))
+  }
+
+  get (peerId: string): PairedPeer | undefined {
+    const p = this.peers.get(peerId)
+    return p === undefined ? undefined : copy(p)
+  }
+
+  /** The paired peers, oldest pairing first (a replaced entry keeps its place). */
+  list (): PairedPeer[] {
+    return [...this.peers.values()].map(copy)
+  }
+
+  isPaired (peerId: string): boolean {
+    return this.peers.has(peerId)
+  }
+
+  /** Runs `edit` on a copy of the peers after every earlier change; when it returns true, writes the copy and then adopts it. */
+  private async change (edit: (peers: Map<string, PairedPeer>) => boolean): Promise<boolean> {
+    const run = this.tail.then(async () => {
+      const next = new Map(this.peers)
+      if (!edit(next)) return false
+      await writeAtomically(this.file, encode(next.values()))
+      this.peers = next
+      return true
+    })
+    this.tail = run.catch(() => undefined)
+    return await run
+  }
+}

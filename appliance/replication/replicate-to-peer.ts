@@ -1,0 +1,86 @@
+import type { PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { ScanPool } from '../../core/scan/index.ts'
+import type { Consistency, ProgressListener } from '../../core/types.ts'
+import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
+import type { TandemNode } from '../../p2p/node/index.ts'
+import { fetchManifests, REPLICATION_PROTOCOL, sendCycle, type RateLimiter, type SentCycle } from '../../p2p/replication/index.ts'
+import { openFileCycleSource } from './file-source.ts'
+import { PrimaryState } from './primary-state.ts'
+
+export interface ReplicateToPeerInit {
+  node: TandemNode
+  /** The Replica: its peer id (already connected or known) or an address. */
+  replica: PeerId | Multiaddr
+  relationship: string
+  /** The primary's state directory for this relationship (primary-state.ts). */
+  stateDir: string
+  disks: Array<{ name: string, path: string }>
+  pool: ScanPool
+  blockSize: number
+  term?: number
+  consistency?: Consistency
+  limiter?: RateLimiter
+  signal?: AbortSignal
+  onProgress?: ProgressListener
+  onBatch?: (batch: { seq: number, frameBytes: number }) => void
+}
+
+export interface ReplicationReport extends SentCycle {
+  /** The cycle resumed one an earlier run had started. */
+  resumed: boolean
+  /** The Replica did not hold the expected base: its manifests were fetched and the cycle diffed against them. */
+  resynced: boolean
+}
+
+/**
+ * One cycle of file disks to a paired Replica, resumable across dropped
+ * links and restarts: a cycle in flight is resumed with the same id (the
+ * Replica skips what it holds durably); P2P_RESYNC_REQUIRED fetches the
+ * Replica's manifests and diffs against them. On success the committed
+ * manifests become the next cycle's base. Other P2P errors are thrown; a
+ * dropped link leaves the cycle in flight for the next call.
+ */
+export async function replicateToPeer (init: ReplicateToPeerInit): Promise<ReplicationReport> {
+  const state = await PrimaryState.open(init.stateDir)
+  const resumed = state.inFlight !== undefined
+  let resynced = false
+  for (let attempt = 0; ; attempt++) {
+    const cycle = state.inFlight ?? await state.begin(Date.now(), init.term ?? state.replicated?.term ?? 1, init.consistency ?? 'crash')
+    const base = cycle.base === null || state.replicated?.root !== cycle.base ? null : { root: cycle.base, manifests: state.replicated.manifests }
+    const source = await openFileCycleSource(init.pool, init.disks, init.blockSize, init.signal)
+    try {
+      const sent = await sendCycle({
+        stream: await init.node.dialProtocol(init.replica, REPLICATION_PROTOCOL, { signal: init.signal }),
+        relationship: init.relationship,
+        cycle: Buffer.from(cycle.cycle, 'hex'),
+        term: cycle.term,
+        time: cycle.time,
+        consistency: cycle.consistency,
+        base,
+        source,
+        limiter: init.limiter,
+        signal: init.signal,
+        onProgress: init.onProgress,
+        onBatch: init.onBatch
+      })
+      await state.commit({ root: sent.root, term: cycle.term, manifests: new Map(sent.disks.map(d => [d.name, d.manifest])) })
+      return { ...sent, resumed, resynced }
+    } catch (err) {
+      const code = (err as P2pError).code
+      if (code === P2pErrorCode.P2P_RESYNC_REQUIRED && attempt === 0) {
+        const found = await fetchManifests(await init.node.dialProtocol(init.replica, REPLICATION_PROTOCOL, { signal: init.signal }), init.relationship)
+        await state.abandon()
+        if (found.point === null) state.replicated = undefined
+        else await state.commit({ root: found.point, term: found.term, manifests: found.manifests })
+        resynced = true
+        continue
+      }
+      // A cycle whose source turned out inconsistent cannot be resumed as it was.
+      if (!(err instanceof P2pError)) await state.abandon()
+      throw err
+    } finally {
+      await source.close()
+    }
+  }
+}

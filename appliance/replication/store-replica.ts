@@ -1,0 +1,167 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { isDirectory } from './fs-util.ts'
+import {
+  DEFAULT_RETENTION, imageRecord, prune, RecoveryPointStore, StagedCycle, updateImage,
+  type ImageRecord, type RetentionPolicy
+} from '../../core/store/index.ts'
+import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
+import type { ReplicaPoint, ReplicaSink, ReplicaStage, ReplicaTarget } from '../../p2p/replication/index.ts'
+import type { RecoveryPoint } from '../../core/types.ts'
+
+export interface StoreReplicaSinkInit {
+  /** Replicas live in `<dir>/<peer id>/<relationship>/` (a core store each). */
+  dir: string
+  retention?: RetentionPolicy
+  /** How long a session waits for another session of the same relationship. */
+  busyWaitMs?: number
+  /** Told when a background step after a commit (image update, pruning) fails; the point itself is committed. */
+  onBackgroundError?: (err: unknown, where: { peer: string, relationship: string }) => void
+}
+
+/** A session waits this long for the previous one's image update before giving up with P2P_RELATIONSHIP_BUSY. */
+const DEFAULT_BUSY_WAIT_MS = 10 * 60_000
+
+/**
+ * The Replica's storage for the replication protocol: one core store per
+ * (peer, relationship), so a peer only ever reaches its own replicas. One
+ * session per relationship at a time: the next waits until the previous
+ * one's commit work (replica image, retention) is done.
+ */
+export class StoreReplicaSink implements ReplicaSink {
+  private readonly init: StoreReplicaSinkInit
+  private readonly locks = new Map<string, Promise<void>>()
+
+  constructor (init: StoreReplicaSinkInit) {
+    this.init = init
+  }
+
+  /** The directory holding `peer`'s replica of `relationship`. Names were checked at the wire boundary. */
+  replicaDir (peer: string, relationship: string): string {
+    return join(this.init.dir, peer, relationship)
+  }
+
+  async open (peer: string, relationship: string, signal?: AbortSignal): Promise<ReplicaTarget> {
+    const key = `${peer}/${relationship}`
+    const release = await this.lock(key, signal)
+    try {
+      const dir = this.replicaDir(peer, relationship)
+      const store = await isDirectory(join(dir, 'index')) ? await RecoveryPointStore.open(dir) : undefined
+      return new StoreReplicaTarget(dir, store, this.init, { peer, relationship }, release)
+    } catch (err) {
+      release()
+      throw err
+    }
+  }
+
+  private async lock (key: string, signal?: AbortSignal): Promise<() => void> {
+    const deadline = AbortSignal.timeout(this.init.busyWaitMs ?? DEFAULT_BUSY_WAIT_MS)
+    for (;;) {
+      const held = this.locks.get(key)
+      if (held === undefined) break
+      const stop = signal === undefined ? deadline : AbortSignal.any([signal, deadline])
+      await new Promise<void>((resolve, reject) => {
+        const onStop = (): void => { reject(new P2pError(P2pErrorCode.P2P_RELATIONSHIP_BUSY, `relationship ${key} is busy`)) }
+        if (stop.aborted) { onStop(); return }
+        stop.addEventListener('abort', onStop, { once: true })
+        void held.then(() => { stop.removeEventListener('abort', onStop); resolve() })
+      })
+    }
+    let release!: () => void
+    this.locks.set(key, new Promise<void>(resolve => { release = () => { this.locks.delete(key); resolve() } }))
+    return release
+  }
+}
+
+class StoreReplicaTarget implements ReplicaTarget {
+  private store: RecoveryPointStore | undefined
+  private readonly dir: string
+  private readonly init: StoreReplicaSinkInit
+  private readonly where: { peer: string, relationship: string }
+  private readonly release: () => void
+  private afterCommit: Promise<void> = Promise.resolve()
+  private closed = false
+
+  constructor (dir: string, store: RecoveryPointStore | undefined, init: StoreReplicaSinkInit, where: { peer: string, relationship: string }, release: () => void) {
+    this.dir = dir
+    this.store = store
+    this.init = init
+    this.where = where
+    this.release = release
+  }
+
+  async points (): Promise<ReplicaPoint[]> {
+    return (await this.store?.listPoints() ?? []).map(p => ({ root: p.root, term: p.term ?? 0, disks: p.disks }))
+  }
+
+  async manifest (pointRoot: string, disk: string): Promise<import('../../core/types.ts').Manifest> {
+    const point = await this.pointByRoot(pointRoot)
+    return await this.store!.manifest(point.id, disk)
+  }
+
+  async resumeStage (cycle: string): Promise<{ stage: ReplicaStage, progress: number, journal: Uint8Array[] } | undefined> {
+    if (this.store === undefined) return undefined
+    const resumed = await StagedCycle.resume(this.store, cycle)
+    return resumed === undefined ? undefined : { stage: this.wrap(resumed.cycle), progress: resumed.progress, journal: resumed.journal }
+  }
+
+  async newStage (cycle: string, blockSize: number): Promise<ReplicaStage> {
+    if (this.store === undefined) {
+      await mkdir(this.dir, { recursive: true })
+      this.store = await RecoveryPointStore.open(this.dir, { create: true, blockSize })
+    }
+    const store = this.store
+    if (store.blockSize !== blockSize) {
+      throw new P2pError(P2pErrorCode.P2P_REPLICA_INCOMPATIBLE, `the replica uses ${store.blockSize}-byte blocks; the cycle ${blockSize}-byte ones`)
+    }
+    // One unfinished cycle per relationship: an older stage was abandoned by its sender.
+    for (const id of await StagedCycle.list(store)) {
+      if (id !== cycle) await (await StagedCycle.resume(store, id))?.cycle.abort()
+    }
+    return this.wrap(new StagedCycle(store, cycle))
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    try {
+      await this.afterCommit
+      await this.store?.close()
+    } finally {
+      this.release()
+    }
+  }
+
+  private async pointByRoot (root: string): Promise<RecoveryPoint> {
+    const point = (await this.store?.listPoints() ?? []).find(p => p.root === root)
+    if (point === undefined) throw new P2pError(P2pErrorCode.P2P_RESYNC_REQUIRED, 'the replica no longer holds that point')
+    return point
+  }
+
+  private wrap (cycle: StagedCycle): ReplicaStage {
+    const store = this.store!
+    return {
+      putBlocks: async blocks => { await cycle.putBlocks(blocks) },
+      checkpoint: async (progress, journal) => { await cycle.checkpoint(progress, journal) },
+      release: async () => { await cycle.release() },
+      abort: async () => { await cycle.abort() },
+      commit: async point => {
+        const base = point.basePoint === null ? undefined : await this.pointByRoot(point.basePoint)
+        for (const d of point.disks) cycle.setDisk(d.name, d.manifest, base === undefined || d.base === undefined ? undefined : { point: base.id, manifest: d.base })
+        const images = new Map<string, ImageRecord | undefined>()
+        for (const d of point.disks) images.set(d.name, await imageRecord(store, d.name))
+        const committed = await cycle.commit({ time: point.time, consistency: point.consistency, term: point.term })
+        // The point is durable: bring the replica images to it and apply retention before the next session.
+        this.afterCommit = (async () => {
+          for (const d of point.disks) {
+            const held = images.get(d.name)
+            const from = held?.state === 'ready' && base !== undefined && held.point === base.id ? { record: held, changed: d.changed } : undefined
+            await updateImage(store, d.name, committed.id, { from })
+          }
+          await prune(store, this.init.retention ?? DEFAULT_RETENTION)
+        })().catch(err => { this.init.onBackgroundError?.(err, this.where) })
+        return { root: committed.root }
+      }
+    }
+  }
+}

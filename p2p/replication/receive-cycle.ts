@@ -1,0 +1,210 @@
+import { BlockCodec } from '../../core/compress.ts'
+import { HASH_LENGTH } from '../../core/constants.ts'
+import { equalHashes, hashBlock, toHex, zeroHash } from '../../core/hash.ts'
+import { blockCount, blockLength, diskRoot } from '../../core/manifest.ts'
+import type { Manifest } from '../../core/types.ts'
+import { P2pError, P2pErrorCode } from '../errors.ts'
+import { isPlainMap, packMessage, unpackMessage } from '../wire/msgpack.ts'
+import type { ReplicationMessage } from './messages.ts'
+import { WireCodec } from './messages.ts'
+import { assumedManifest } from './rebuild.ts'
+import type { ReplicaStage, ReplicaTarget, VerifiedBlock } from './replica.ts'
+
+type Begin = Extract<ReplicationMessage, { t: 'cycle-begin' }>
+type Blocks = Extract<ReplicationMessage, { t: 'blocks' }>
+type End = Extract<ReplicationMessage, { t: 'cycle-end' }>
+
+interface DiskState {
+  name: string
+  /** The manifest being rebuilt: the assumption from the base, overwritten by each entry. */
+  manifest: Manifest
+  base: Manifest | undefined
+  /** 1 for each index an entry named. */
+  named: Uint8Array
+}
+
+/** Entries a stretch of batches named, per disk: the journal entry of one checkpoint. */
+interface JournalDisk { disk: string, indices: number[], hashes: Uint8Array[] }
+
+const violation = (why: string): P2pError => new P2pError(P2pErrorCode.P2P_PROTOCOL_VIOLATION, why)
+const mismatch = (why: string): P2pError => new P2pError(P2pErrorCode.P2P_BLOCK_HASH_MISMATCH, why)
+
+/**
+ * The Replica's side of one cycle (a state machine driven by the session):
+ * `open` checks the term and the base and resumes durable staging when the
+ * same cycle was started before; `receive` verifies a batch completely
+ * (order, shape, every block decoded to its length and re-hashed) before
+ * staging any of it; `checkpoint` makes it durable (then the session acks);
+ * `end` rebuilds each disk's manifest from the base and the entries, checks
+ * the announced roots and commits. Nothing a peer sends reaches the store
+ * unverified; a failed check stages nothing.
+ */
+export class ReceivingCycle {
+  readonly begin: Begin
+  readonly resumeAfter: number
+  private readonly stage: ReplicaStage
+  private readonly disks: Map<string, DiskState>
+  private readonly codec = new BlockCodec()
+  private lastSeq: number
+  private journal = new Map<string, JournalDisk>()
+  /** Frame bytes received since the last checkpoint. */
+  unacknowledged = 0
+
+  private constructor (begin: Begin, stage: ReplicaStage, disks: Map<string, DiskState>, resumeAfter: number) {
+    this.begin = begin
+    this.stage = stage
+    this.disks = disks
+    this.resumeAfter = resumeAfter
+    this.lastSeq = resumeAfter
+  }
+
+  /** Throws P2P_STALE_TERM, P2P_RESYNC_REQUIRED, P2P_REPLICA_INCOMPATIBLE, P2P_PROTOCOL_VIOLATION. */
+  static async open (target: ReplicaTarget, begin: Begin): Promise<ReceivingCycle> {
+    const points = await target.points()
+    const latest = points.at(-1)
+    if (latest !== undefined && begin.term < latest.term) {
+      throw new P2pError(P2pErrorCode.P2P_STALE_TERM, `cycle of term ${begin.term}; the Replica holds term ${latest.term}`)
+    }
+    const basePoint = begin.base === null ? undefined : points.find(p => p.root === begin.base)
+    if (begin.base !== null && basePoint === undefined) throw new P2pError(P2pErrorCode.P2P_RESYNC_REQUIRED, 'the Replica does not hold the base point')
+    const blockSize = begin.disks[0]!.blockSize
+    if (new Set(begin.disks.map(d => d.name)).size !== begin.disks.length) throw violation('a disk is named twice')
+    if (begin.disks.some(d => d.blockSize !== blockSize)) throw new P2pError(P2pErrorCode.P2P_REPLICA_INCOMPATIBLE, 'the disks of one point share a block size')
+
+    const disks = new Map<string, DiskState>()
+    for (const d of begin.disks) {
+      const base = basePoint?.disks.some(x => x.name === d.name) === true ? await target.manifest(basePoint.root, d.name) : undefined
+      const usable = base?.blockSize === blockSize ? base : undefined
+      disks.set(d.name, { name: d.name, base: usable, manifest: assumedManifest(usable, d), named: new Uint8Array(blockCount(d.size, d.blockSize)) })
+    }
+    const cycleHex = toHex(begin.cycle)
+    const description = new TextEncoder().encode(describe(begin))
+    const resumed = await target.resumeStage(cycleHex)
+    if (resumed !== undefined && resumed.journal.length > 0 && sameBytes(resumed.journal[0]!, description)) {
+      const cycle = new ReceivingCycle(begin, resumed.stage, disks, resumed.progress)
+      for (const entry of resumed.journal.slice(1)) cycle.replay(entry)
+      return cycle
+    }
+    await resumed?.stage.abort() // the same id with other contents: start over
+    const stage = await target.newStage(cycleHex, blockSize)
+    await stage.checkpoint(0, description)
+    return new ReceivingCycle(begin, stage, disks, 0)
+  }
+
+  /** Verifies and stages one batch. Throws P2P_PROTOCOL_VIOLATION, P2P_BLOCK_HASH_MISMATCH. */
+  async receive (m: Blocks, frameBytes: number): Promise<void> {
+    if (!sameBytes(m.cycle, this.begin.cycle)) throw violation('a batch of another cycle')
+    if (m.seq !== this.lastSeq + 1) throw violation(`batch ${m.seq} after batch ${this.lastSeq}`)
+    const disk = this.disks.get(m.disk)
+    if (disk === undefined) throw violation(`a batch for disk ${m.disk}, which the cycle does not have`)
+    const count = disk.named.byteLength
+    const verified: VerifiedBlock[] = []
+    for (const e of m.entries) {
+      if (e.index >= count) throw violation(`block ${e.index} is past the end of disk ${m.disk}`)
+      const length = blockLength(disk.manifest, e.index)
+      if (e.rawLength !== length) throw violation(`block ${e.index} of disk ${m.disk} is ${length} bytes, not ${e.rawLength}`)
+      if (e.codec === WireCodec.ZERO) {
+        if (!equalHashes(e.hash, 0, zeroHash(length), 0)) throw mismatch(`zero block ${e.index} with a non-zero hash`)
+        continue
+      }
+      let raw: Uint8Array
+      try {
+        raw = this.codec.decode(e.codec, e.data, e.rawLength)
+      } catch (err) {
+        throw new P2pError(P2pErrorCode.P2P_BLOCK_HASH_MISMATCH, `block ${e.index} does not decode to ${length} bytes`, { cause: err })
+      }
+      if (!equalHashes(hashBlock(raw), 0, e.hash, 0)) throw mismatch(`block ${e.index} of disk ${m.disk} does not match its hash`)
+      verified.push({ hash: e.hash, codec: e.codec, rawLength: e.rawLength, data: e.data })
+    }
+    await this.stage.putBlocks(verified)
+    const j = this.journalFor(m.disk)
+    for (const e of m.entries) {
+      this.apply(disk, e.index, e.hash)
+      j.indices.push(e.index)
+      j.hashes.push(e.hash)
+    }
+    this.lastSeq = m.seq
+    this.unacknowledged += frameBytes
+  }
+
+  /** Makes every batch received so far durable; returns the batch number to acknowledge. */
+  async checkpoint (): Promise<number> {
+    const entry = packMessage([...this.journal.values()].map(j => ({ disk: j.disk, indices: j.indices, hashes: concat(j.hashes) })))
+    await this.stage.checkpoint(this.lastSeq, entry)
+    this.journal = new Map()
+    this.unacknowledged = 0
+    return this.lastSeq
+  }
+
+  /** Checks the announced roots against the rebuilt manifests and commits. Throws P2P_PROTOCOL_VIOLATION, P2P_ROOT_MISMATCH. */
+  async end (m: End): Promise<string> {
+    if (!sameBytes(m.cycle, this.begin.cycle)) throw violation('cycle-end of another cycle')
+    if (m.lastSeq !== this.lastSeq) throw violation(`cycle-end after batch ${m.lastSeq}; ${this.lastSeq} arrived`)
+    if (m.disks.length !== this.disks.size || m.disks.some(d => !this.disks.has(d.name))) throw violation('cycle-end names other disks than cycle-begin')
+    for (const d of m.disks) {
+      if (diskRoot(this.disks.get(d.name)!.manifest) !== d.root) {
+        throw new P2pError(P2pErrorCode.P2P_ROOT_MISMATCH, `disk ${d.name}: the blocks received do not make the announced root`)
+      }
+    }
+    const { root } = await this.stage.commit({
+      basePoint: this.begin.base,
+      disks: [...this.disks.values()].map(d => ({ name: d.name, manifest: d.manifest, ...(d.base === undefined ? {} : { base: d.base }), changed: namedIndices(d.named) })),
+      time: this.begin.time,
+      consistency: this.begin.consistency,
+      term: this.begin.term
+    })
+    return root
+  }
+
+  /** The link dropped (keep the staging) or the peer misbehaved (drop it). Never throws. */
+  async stop (keepStaging: boolean): Promise<void> {
+    if (keepStaging) await this.stage.release()
+    else await this.stage.abort()
+  }
+
+  private apply (disk: DiskState, index: number, hash: Uint8Array): void {
+    disk.manifest.hashes.set(hash, index * HASH_LENGTH)
+    disk.named[index] = 1
+  }
+
+  private journalFor (disk: string): JournalDisk {
+    let j = this.journal.get(disk)
+    if (j === undefined) { j = { disk, indices: [], hashes: [] }; this.journal.set(disk, j) }
+    return j
+  }
+
+  /** Re-applies a journal entry this store wrote at a checkpoint. */
+  private replay (entry: Uint8Array): void {
+    const list = unpackMessage(entry) as unknown
+    if (!Array.isArray(list)) throw new TypeError('journal entry is not a list')
+    for (const item of list) {
+      if (!isPlainMap(item)) throw new TypeError('journal entry item is not a map')
+      const disk = this.disks.get(item.disk as string)
+      const indices = item.indices as number[]
+      const hashes = item.hashes as Uint8Array
+      if (disk === undefined || !Array.isArray(indices) || !(hashes instanceof Uint8Array) || hashes.byteLength !== indices.length * HASH_LENGTH) throw new TypeError('journal entry does not fit the cycle')
+      indices.forEach((index, k) => { this.apply(disk, index, hashes.subarray(k * HASH_LENGTH, (k + 1) * HASH_LENGTH)) })
+    }
+  }
+}
+
+/** The cycle's description, journal entry 0: a resume must describe the same cycle. */
+function describe (b: Begin): string {
+  return JSON.stringify({ v: 1, relationship: b.relationship, term: b.term, base: b.base, time: b.time, consistency: b.consistency, disks: b.disks })
+}
+
+function namedIndices (named: Uint8Array): number[] {
+  const out: number[] = []
+  for (let i = 0; i < named.byteLength; i++) if (named[i] === 1) out.push(i)
+  return out
+}
+
+function concat (parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.length * HASH_LENGTH)
+  parts.forEach((p, i) => { out.set(p, i * HASH_LENGTH) })
+  return out
+}
+
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
+}

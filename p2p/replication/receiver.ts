@@ -1,0 +1,153 @@
+import type { Stream } from '@libp2p/interface'
+import { P2pError, P2pErrorCode } from '../errors.ts'
+import { pairedOnly, type AdmissionPolicy } from '../gater/admission.ts'
+import type { TandemNode } from '../node/node.ts'
+import { CHECKPOINT_BYTES, DEFAULT_CREDIT_BYTES, REPLICATION_PROTOCOL, TIMEOUT_IDLE_MS } from './constants.ts'
+import { sendManifests } from './manifest-exchange.ts'
+import { checkHello, HELLO, isLinkFailure, ReplicationStream, wireCode } from './message-stream.ts'
+import { ReceivingCycle } from './receive-cycle.ts'
+import type { ReplicaSink, ReplicaTarget } from './replica.ts'
+
+export interface ReplicationReceiverInit {
+  node: TandemNode
+  policy: AdmissionPolicy
+  sink: ReplicaSink
+  /** Credit granted to senders (bytes of unacknowledged `blocks` frames); default DEFAULT_CREDIT_BYTES. */
+  credit?: number
+  /** Told how each session ended: 'committed', 'closed', or the error code (for the event log). */
+  onSession?: (event: SessionEvent) => void
+}
+
+export interface SessionEvent {
+  peer: string
+  relationship?: string
+  outcome: 'committed' | 'closed' | P2pErrorCode
+  /** The local failure behind a P2P_REPLICA_FAILED (a store error), for the log. */
+  cause?: unknown
+  /** Root of the committed point. */
+  root?: string
+  receivedBytes: number
+}
+
+/** Sessions at once per connection: a sender runs one per relationship. */
+const MAX_INBOUND_STREAMS = 8
+
+/**
+ * The Replica's side of the replication protocol. Only paired peers reach
+ * it (`pairedOnly`); each stream is one session: hello, then manifest
+ * requests and cycles of one relationship. A malformed, oversized or
+ * out-of-order message ends that stream with its code and drops the
+ * cycle's staging; a dropped link keeps the staging for a resume. Nothing
+ * a peer does ends the process. start() registers the handler, stop()
+ * removes it.
+ */
+export class ReplicationReceiver {
+  private readonly init: ReplicationReceiverInit
+  private readonly credit: number
+  private readonly active = new Set<Stream>()
+
+  constructor (init: ReplicationReceiverInit) {
+    this.init = init
+    this.credit = init.credit ?? DEFAULT_CREDIT_BYTES
+    if (!Number.isSafeInteger(this.credit) || this.credit <= 0) throw new TypeError('credit must be a positive integer')
+  }
+
+  async start (): Promise<void> {
+    await this.init.node.handle(REPLICATION_PROTOCOL, pairedOnly(this.init.policy, async (stream, connection) => {
+      await this.serve(stream, connection.remotePeer.toString())
+    }), { maxInboundStreams: MAX_INBOUND_STREAMS })
+  }
+
+  /** Removes the handler and ends running sessions (their staging is kept). */
+  async stop (): Promise<void> {
+    await this.init.node.unhandle(REPLICATION_PROTOCOL)
+    for (const s of this.active) s.abort(new P2pError(P2pErrorCode.P2P_STREAM_CLOSED, 'the receiver is stopping'))
+  }
+
+  /**
+   * The next message; while batches are unacknowledged and none arrives
+   * within ACK_DELAY_MS, checkpoints and acks first: a sender that used up
+   * its credit waits for that, whatever the credit and batch sizes.
+   */
+  private async nextOrAck (io: ReplicationStream, cycle: ReceivingCycle | undefined): ReturnType<ReplicationStream['next']> {
+    if (cycle !== undefined && cycle.unacknowledged > 0) {
+      try {
+        return await io.next(ACK_DELAY_MS)
+      } catch (err) {
+        if ((err as P2pError).code !== P2pErrorCode.P2P_TIMEOUT) throw err
+        await io.send({ t: 'ack', cycle: cycle.begin.cycle, seq: await cycle.checkpoint(), credit: this.credit })
+      }
+    }
+    return await io.next(TIMEOUT_IDLE_MS)
+  }
+
+  private async serve (stream: Stream, peer: string): Promise<void> {
+    const io = new ReplicationStream(stream)
+    const event: SessionEvent = { peer, outcome: 'closed', receivedBytes: 0 }
+    let target: ReplicaTarget | undefined
+    let cycle: ReceivingCycle | undefined
+    this.active.add(stream)
+    try {
+      checkHello(await io.expect('hello'))
+      await io.send(HELLO)
+      const openTarget = async (relationship: string): Promise<ReplicaTarget> => {
+        if (event.relationship !== undefined && event.relationship !== relationship) throw violation('one session serves one relationship')
+        event.relationship = relationship
+        target ??= await this.init.sink.open(peer, relationship)
+        return target
+      }
+      for (;;) {
+        let next
+        try {
+          next = await this.nextOrAck(io, cycle)
+        } catch (err) {
+          // The sender closing between exchanges is the normal end of a session.
+          if (cycle === undefined && (err as P2pError).code === P2pErrorCode.P2P_STREAM_CLOSED) break
+          throw err
+        }
+        const { message: m, frameBytes } = next
+        if (m.t === 'keepalive') continue
+        if (cycle === undefined) {
+          if (m.t === 'manifest-request') {
+            await sendManifests(io, await openTarget(m.relationship))
+          } else if (m.t === 'cycle-begin') {
+            cycle = await ReceivingCycle.open(await openTarget(m.relationship), m)
+            await io.send({ t: 'cycle-accept', cycle: m.cycle, resumeAfter: cycle.resumeAfter, credit: this.credit })
+          } else {
+            throw violation(`${m.t} outside a cycle`)
+          }
+          continue
+        }
+        if (m.t === 'blocks') {
+          await cycle.receive(m, frameBytes)
+          if (cycle.unacknowledged >= Math.min(CHECKPOINT_BYTES, this.credit / 2)) {
+            await io.send({ t: 'ack', cycle: m.cycle, seq: await cycle.checkpoint(), credit: this.credit })
+          }
+        } else if (m.t === 'cycle-end') {
+          const root = await cycle.end(m)
+          cycle = undefined
+          event.outcome = 'committed'
+          event.root = root
+          await io.send({ t: 'committed', cycle: m.cycle, root })
+        } else {
+          throw violation(`${m.t} inside a cycle`)
+        }
+      }
+    } catch (err) {
+      const code = wireCode(err)
+      event.outcome = code
+      if (code === P2pErrorCode.P2P_REPLICA_FAILED) event.cause = err
+      await cycle?.stop(isLinkFailure(code))
+      if (code !== P2pErrorCode.P2P_STREAM_CLOSED) await io.fail(code)
+    } finally {
+      this.active.delete(stream)
+      await target?.close()
+      event.receivedBytes = io.receivedBytes
+      this.init.onSession?.(event)
+    }
+  }
+}
+
+/** How long the Replica waits for more blocks before it acknowledges what it holds (a blocked sender sends no more). */
+const ACK_DELAY_MS = 20
+const violation = (why: string): P2pError => new P2pError(P2pErrorCode.P2P_PROTOCOL_VIOLATION, why)

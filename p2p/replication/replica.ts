@@ -1,0 +1,71 @@
+import type { Codec } from '../../core/compress.ts'
+import type { Consistency, Manifest, PointDisk } from '../../core/types.ts'
+
+/**
+ * The receiving side's storage, declared here and implemented by appliance
+ * over core's recovery-point store. The wire layer owns these interfaces
+ * and never imports their implementation (STYLE.md: Syncthing's protocol).
+ */
+export interface ReplicaSink {
+  /**
+   * Opens `peer`'s replica of `relationship` for one session. A relationship
+   * belongs to the peer that replicates it: one peer never reaches
+   * another's. Waits a bounded time while another session holds it, then
+   * throws P2pError P2P_RELATIONSHIP_BUSY.
+   */
+  open: (peer: string, relationship: string, signal?: AbortSignal) => Promise<ReplicaTarget>
+}
+
+/** A committed point as the wire sees it. */
+export interface ReplicaPoint {
+  root: string
+  term: number
+  disks: PointDisk[]
+}
+
+/** A block whose hash the receiver has checked, as stored (encoded). */
+export interface VerifiedBlock {
+  hash: Uint8Array
+  codec: Codec
+  rawLength: number
+  data: Uint8Array
+}
+
+export interface ReplicaTarget {
+  /** Committed points, oldest first (empty for a new replica). */
+  points: () => Promise<ReplicaPoint[]>
+  /** One disk's manifest of the point with this root. */
+  manifest: (pointRoot: string, disk: string) => Promise<Manifest>
+  /** Reopens the durable staging of cycle `cycle` (32 hex digits), or undefined. */
+  resumeStage: (cycle: string) => Promise<{ stage: ReplicaStage, progress: number, journal: Uint8Array[] } | undefined>
+  /**
+   * Starts staging cycle `cycle` with blocks of `blockSize` bytes, dropping
+   * any other unfinished stage of this relationship. Throws P2pError
+   * P2P_REPLICA_INCOMPATIBLE when the replica uses another block size.
+   */
+  newStage: (cycle: string, blockSize: number) => Promise<ReplicaStage>
+  /** Ends the session and frees the relationship (after any work the commit started, such as the replica image). */
+  close: () => Promise<void>
+}
+
+export interface CommitDisk {
+  name: string
+  manifest: Manifest
+  /** The base point's manifest of this disk, when it had one. */
+  base?: Manifest
+  /** Indices the cycle's entries named, ascending. */
+  changed: number[]
+}
+
+export interface ReplicaStage {
+  /** Stages blocks already verified by the caller. */
+  putBlocks: (blocks: VerifiedBlock[]) => Promise<void>
+  /** Makes what was staged durable with `progress` and a journal entry; the caller acks only after it. */
+  checkpoint: (progress: number, journal: Uint8Array) => Promise<void>
+  /** Commits the point (one atomic batch). Returns its root. */
+  commit: (point: { basePoint: string | null, disks: CommitDisk[], time: number, consistency: Consistency, term: number }) => Promise<{ root: string }>
+  /** The link dropped: keep the durable staging for a resume. Never throws. */
+  release: () => Promise<void>
+  /** The peer misbehaved: drop the staging. Never throws. */
+  abort: () => Promise<void>
+}

@@ -1,0 +1,237 @@
+import type { Stream } from '@libp2p/interface'
+import { zeroHash } from '../../core/hash.ts'
+import { blockLength, diskRoot, pointRoot } from '../../core/manifest.ts'
+import type { Consistency, Manifest, ProgressListener } from '../../core/types.ts'
+import { P2pError, P2pErrorCode } from '../errors.ts'
+import { MAX_BATCH_ENTRIES, KEEPALIVE_MS, TARGET_BATCH_RAW_BYTES, TIMEOUT_ACK_MS, TIMEOUT_COMMIT_MS } from './constants.ts'
+import { CreditWindow } from './credit-window.ts'
+import { checkHello, expectType, HELLO, ReplicationStream } from './message-stream.ts'
+import { encodeReplication, WireCodec, type BlockEntry } from './messages.ts'
+import type { RateLimiter } from './rate-limit.ts'
+import { assumesZero } from './rebuild.ts'
+import type { CycleSource, SourceBlock } from './source.ts'
+
+export interface SendCycleInit {
+  /** A fresh stream on REPLICATION_PROTOCOL to the Replica. */
+  stream: Stream
+  relationship: string
+  /** 16 random bytes, kept by the caller until the cycle is committed: the same id resumes. */
+  cycle: Uint8Array
+  term: number
+  /** The moment the point stands for (ms since the epoch). */
+  time: number
+  consistency: Consistency
+  /** The Replica's point this cycle is diffed against (its root and manifests), or null for an initial replication. */
+  base: { root: string, manifests: Map<string, Manifest> } | null
+  source: CycleSource
+  /** This peer's bandwidth limit, shared by all its cycles. */
+  limiter?: RateLimiter
+  signal?: AbortSignal
+  onProgress?: ProgressListener
+  /** Told just before each batch goes out (tests count what a killed sender had sent). */
+  onBatch?: (batch: { seq: number, frameBytes: number }) => void
+}
+
+export interface SentCycle {
+  /** Root of the committed recovery point (the Replica's answer, checked). */
+  root: string
+  disks: Array<{ name: string, manifest: Manifest }>
+  /** Batches the Replica already held durably from an earlier attempt, not sent again. */
+  resumedAfter: number
+  batches: number
+  /** Frame bytes of the `blocks` messages this call sent. */
+  blockBytes: number
+  /** Frame bytes of everything this call sent. */
+  wireBytes: number
+  changedBlocks: number
+}
+
+/**
+ * Sends one cycle: hello, cycle-begin, the changed blocks in batches under
+ * the credit window and the bandwidth limit, cycle-end; resolves when the
+ * Replica has committed the point. Batches are cut deterministically from
+ * the source (the same bytes give the same batches), so after a dropped
+ * link or a restart the same call with the same `cycle` skips the batches
+ * the Replica acknowledged as durable: at most one credit window is sent
+ * twice.
+ *
+ * Throws P2pError: the Replica's code (P2P_RESYNC_REQUIRED: fetch its
+ * manifests and start a new cycle from them; P2P_STALE_TERM; ...),
+ * P2P_TIMEOUT / P2P_STREAM_CLOSED (retry with the same cycle id),
+ * P2P_PROTOCOL_VIOLATION. The stream is ended in every case.
+ */
+export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
+  const io = new ReplicationStream(init.stream)
+  const keepalive = setInterval(() => {
+    if (performance.now() - lastSend >= KEEPALIVE_MS) io.send({ t: 'keepalive' }).catch(() => {})
+  }, KEEPALIVE_MS / 2)
+  let lastSend = performance.now()
+  let credit: CreditWindow | undefined
+  try {
+    await io.send(HELLO)
+    checkHello(await io.expect('hello'))
+    const { source, cycle } = init
+    await io.send({
+      t: 'cycle-begin', relationship: init.relationship, cycle, term: init.term, base: init.base?.root ?? null,
+      time: init.time, consistency: init.consistency, disks: source.disks
+    })
+    const accept = await io.expect('cycle-accept')
+    if (!sameBytes(accept.cycle, cycle)) throw violation('cycle-accept for another cycle')
+    const window = credit = new CreditWindow(accept.credit)
+    const totals = new Map<number, number>()
+    const acks = readAcks(io, init.cycle, window, totals)
+    acks.committed.catch(() => {}) // observed below; a failure also reaches the writer through the window
+
+    const totalBytes = source.disks.reduce((n, d) => n + d.size, 0)
+    let seq = 0
+    let batches = 0
+    let blockBytes = 0
+    let sentTotal = 0
+    let changedBlocks = 0
+    let doneBefore = 0
+    const sendBatch = async (disk: string, entries: BlockEntry[]): Promise<void> => {
+      seq++
+      if (seq <= accept.resumeAfter) return
+      const frame = encodeReplication({ t: 'blocks', cycle, seq, disk, entries })
+      await reserve(window, frame.byteLength, init.signal)
+      await init.limiter?.take(frame.byteLength, init.signal)
+      init.onBatch?.({ seq, frameBytes: frame.byteLength })
+      sentTotal += frame.byteLength
+      totals.set(seq, sentTotal)
+      lastSend = performance.now()
+      await io.sendEncoded(frame, init.signal)
+      batches++
+      blockBytes += frame.byteLength
+    }
+
+    const disks: SentCycle['disks'] = []
+    for (const d of source.disks) {
+      const base = init.base?.manifests.get(d.name)
+      const perBatch = Math.max(1, Math.floor(TARGET_BATCH_RAW_BYTES / d.blockSize))
+      const sentAsData: number[] = []
+      let pending: SourceBlock[] = []
+      const flush = async (): Promise<void> => {
+        if (pending.length === 0) return
+        const entries = pending.map(b => ({ index: b.index, hash: b.hash, codec: b.codec as WireCodec, rawLength: b.rawLength, data: b.data }))
+        pending = []
+        await sendBatch(d.name, entries)
+      }
+      const { manifest, changed } = await source.scan(d.name, base, async blocks => {
+        for (const b of blocks) {
+          pending.push(b)
+          sentAsData.push(b.index)
+          if (pending.length >= perBatch) await flush()
+        }
+        const last = blocks.at(-1)
+        if (last !== undefined) init.onProgress?.({ phase: `send ${d.name}`, done: doneBefore + (last.index + 1) * d.blockSize, total: totalBytes })
+      }, init.signal)
+      await flush()
+      if (manifest.size !== d.size || manifest.blockSize !== d.blockSize) throw new TypeError(`source disk ${d.name} changed shape during the cycle`)
+      // Blocks that became zeros travel as entries without data, unless the Replica assumes zeros there anyway.
+      const zeros = zeroEntries(changed, sentAsData, base, manifest)
+      for (let i = 0; i < zeros.length; i += MAX_BATCH_ENTRIES) await sendBatch(d.name, zeros.slice(i, i + MAX_BATCH_ENTRIES))
+      changedBlocks += changed.length
+      doneBefore += d.size
+      disks.push({ name: d.name, manifest })
+    }
+    if (seq < accept.resumeAfter) throw violation(`the Replica holds ${accept.resumeAfter} batches; this cycle has ${seq}`)
+
+    await source.finish?.()
+    const roots = disks.map(d => ({ name: d.name, root: diskRoot(d.manifest) }))
+    lastSend = performance.now()
+    await io.send({ t: 'cycle-end', cycle, lastSeq: seq, disks: roots }, init.signal)
+    const committed = await withTimeout(acks.committed, TIMEOUT_COMMIT_MS, init.signal)
+    if (committed !== pointRoot(roots)) throw violation('the Replica committed another root')
+    await init.stream.close().catch(() => {})
+    return { root: committed, disks, resumedAfter: accept.resumeAfter, batches, blockBytes, wireBytes: io.sentBytes, changedBlocks }
+  } catch (err) {
+    const code = err instanceof P2pError ? err.code : P2pErrorCode.P2P_ABORTED
+    if (code === P2pErrorCode.P2P_PROTOCOL_VIOLATION || code === P2pErrorCode.P2P_MESSAGE_MALFORMED || code === P2pErrorCode.P2P_MESSAGE_UNKNOWN) await io.fail(code)
+    else init.stream.abort(err instanceof Error ? err : new Error(String(err)))
+    throw err
+  } finally {
+    clearInterval(keepalive)
+    credit?.close(new P2pError(P2pErrorCode.P2P_STREAM_CLOSED, 'the cycle ended'))
+  }
+}
+
+/**
+ * The reader side of a cycle: acks free credit (an ack maps a batch number
+ * to the running total of frame bytes sent through it), `committed` ends it.
+ * Any failure closes the window so that a waiting writer wakes up with it.
+ */
+function readAcks (io: ReplicationStream, cycle: Uint8Array, window: CreditWindow, totals: Map<number, number>): { committed: Promise<string> } {
+  const committed = (async () => {
+    try {
+      for (;;) {
+        const { message: m } = await io.next(TIMEOUT_FOREVER_MS)
+        if (m.t === 'keepalive') continue
+        if (m.t === 'committed') {
+          if (!sameBytes(m.cycle, cycle)) throw violation('committed for another cycle')
+          return m.root
+        }
+        const ack = expectType(m, 'ack')
+        if (!sameBytes(ack.cycle, cycle)) throw violation('ack for another cycle')
+        const total = totals.get(ack.seq)
+        if (total === undefined) throw violation(`ack of batch ${ack.seq}, which was not sent`)
+        window.acknowledge(total, ack.credit)
+        for (const s of totals.keys()) { if (s < ack.seq) totals.delete(s); else break }
+      }
+    } catch (err) {
+      window.close(err)
+      throw err
+    }
+  })()
+  return { committed }
+}
+
+/** The reader waits as long as the writer needs (a long scan of unchanged data); the writer's own waits carry the time limits. */
+const TIMEOUT_FOREVER_MS = 2 ** 31 - 1
+
+async function reserve (window: CreditWindow, bytes: number, signal?: AbortSignal): Promise<void> {
+  const timeout = AbortSignal.timeout(TIMEOUT_ACK_MS)
+  try {
+    await window.reserve(bytes, signal === undefined ? timeout : AbortSignal.any([signal, timeout]))
+  } catch (err) {
+    if (timeout.aborted && signal?.aborted !== true) throw new P2pError(P2pErrorCode.P2P_TIMEOUT, `no acknowledgement within ${TIMEOUT_ACK_MS} ms`, { cause: err })
+    throw err
+  }
+}
+
+async function withTimeout<T> (p: Promise<T>, ms: number, signal?: AbortSignal): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  let onAbort: (() => void) | undefined
+  try {
+    return await Promise.race([p, new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new P2pError(P2pErrorCode.P2P_TIMEOUT, `no answer within ${ms} ms`)) }, ms)
+      onAbort = () => { reject(new P2pError(P2pErrorCode.P2P_ABORTED, 'the transfer was cancelled', { cause: signal?.reason })) }
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })])
+  } finally {
+    clearTimeout(timer)
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
+  }
+}
+
+/**
+ * Changed indices (ascending) that were not sent with data, i.e. now zeros,
+ * and that the Replica would not assume to be zeros: ZERO entries.
+ */
+function zeroEntries (changed: number[], sentAsData: number[], base: Manifest | undefined, manifest: Manifest): BlockEntry[] {
+  const out: BlockEntry[] = []
+  let j = 0
+  for (const i of changed) {
+    while (j < sentAsData.length && sentAsData[j]! < i) j++
+    if (sentAsData[j] === i) continue
+    if (assumesZero(base, manifest, i)) continue
+    const rawLength = blockLength(manifest, i)
+    out.push({ index: i, hash: zeroHash(rawLength), codec: WireCodec.ZERO, rawLength, data: new Uint8Array(0) })
+  }
+  return out
+}
+
+const violation = (why: string): P2pError => new P2pError(P2pErrorCode.P2P_PROTOCOL_VIOLATION, why)
+
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
+}

@@ -50,22 +50,33 @@ export class BlockCodec {
     return { codec: Codec.ZSTD, data: room.subarray(0, n) }
   }
 
-  /** Decodes to exactly `rawLength` bytes or throws CORE_CODEC_FAILED. */
+  /** Decodes to exactly `rawLength` bytes (a new buffer, or `data` itself when raw) or throws CORE_CODEC_FAILED. */
   decode (codec: number, data: Uint8Array, rawLength: number): Uint8Array {
+    return this.decodeInto(codec, data, rawLength, codec === Codec.ZSTD ? Buffer.allocUnsafe(rawLength) : undefined)
+  }
+
+  /**
+   * Decodes to exactly `rawLength` bytes into `out` (at least rawLength
+   * long; reused by callers that only need to look at the bytes, such as a
+   * receiver re-hashing a block: no allocation per block). Returns `data`
+   * itself when raw. Throws CORE_CODEC_FAILED.
+   */
+  decodeInto (codec: number, data: Uint8Array, rawLength: number, out: Uint8Array | undefined): Uint8Array {
     if (codec === Codec.RAW) {
       if (data.byteLength !== rawLength) throw new CoreError(CoreErrorCode.CORE_CODEC_FAILED, `raw block is ${data.byteLength} bytes, expected ${rawLength}`)
       return data
     }
     if (codec !== Codec.ZSTD) throw new CoreError(CoreErrorCode.CORE_CODEC_FAILED, `unknown codec ${codec}`)
-    const out = Buffer.allocUnsafe(rawLength)
+    if (out === undefined || out.byteLength < rawLength) throw new TypeError('decodeInto needs an output of at least rawLength bytes')
+    const room = out.subarray(0, rawLength)
     let n: number
     try {
-      n = this.dctx.decompress(out, data)
+      n = this.dctx.decompress(room, data)
     } catch (err) {
       throw new CoreError(CoreErrorCode.CORE_CODEC_FAILED, 'zstd block failed to decompress', { cause: err })
     }
     if (n !== rawLength) throw new CoreError(CoreErrorCode.CORE_CODEC_FAILED, `block decompressed to ${n} bytes, expected ${rawLength}`)
-    return out
+    return room
   }
 }
 

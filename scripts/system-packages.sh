@@ -2,10 +2,15 @@
 # Installs the Debian packages Tandem's tests and benchmarks need, idempotently:
 # nothing is done when every command is already present.
 #   b3sum, rsync: reference tools of `npm run bench:core`
+#   openssh-server, openssh-client, openssl: rsync-over-ssh and TLS references of `npm run bench:p2p`
+#     (the benchmark runs its own sshd on 127.0.0.1; the package's system service is not used)
 set -euo pipefail
 need=()
 command -v b3sum >/dev/null || need+=(b3sum)
 command -v rsync >/dev/null || need+=(rsync)
+command -v openssl >/dev/null || need+=(openssl)
+command -v ssh >/dev/null || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 if [ "${#need[@]}" -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -15,8 +15,8 @@ import type { BlockLocation } from './location.ts'
 export const PACK_MAGIC = Buffer.from('TNDPACK1', 'latin1')
 export const RECORD_HEADER_BYTES = 1 + 4 + 4 + HASH_LENGTH
 
-/** Bytes gathered before one write() call: fewer syscalls for small blocks. */
-const WRITE_BUFFER_BYTES = 1024 * 1024
+/** Bytes gathered before one write() call: fewer syscalls (and thread-pool round trips) for small blocks. */
+const WRITE_BUFFER_BYTES = 4 * 1024 * 1024
 
 export function packPath (dir: string, id: string): string {
   return join(dir, `${id}.pack`)

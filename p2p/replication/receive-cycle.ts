@@ -45,10 +45,25 @@ export class ReceivingCycle {
   private readonly stage: ReplicaStage
   private readonly disks: Map<string, DiskState>
   private readonly codec = new BlockCodec()
+  /** Where compressed blocks are decoded to be re-hashed: one buffer, reused. */
+  private scratch = new Uint8Array(0)
   private lastSeq: number
   private journal = new Map<string, JournalDisk>()
   /** Frame bytes received since the last checkpoint. */
   unacknowledged = 0
+  /**
+   * Store work (staging, checkpoints) runs in order behind the receive
+   * loop, so verifying the next batch overlaps writing the last one; the
+   * credit window bounds what waits here.
+   */
+  private work: Promise<void> = Promise.resolve()
+  /** Verified blocks waiting to be staged: whatever has piled up is staged in one call (one index lookup, few writes). */
+  private queued: VerifiedBlock[] = []
+  private stagingQueued = false
+  /** The first failure of that work; every later step throws it. */
+  failure: unknown
+  /** Told once when store work fails, so the session can end the stream at once. */
+  onFailure: ((err: unknown) => void) | undefined
 
   private constructor (begin: Begin, stage: ReplicaStage, disks: Map<string, DiskState>, resumeAfter: number) {
     this.begin = begin
@@ -91,7 +106,11 @@ export class ReceivingCycle {
     return new ReceivingCycle(begin, stage, disks, 0)
   }
 
-  /** Verifies and stages one batch. Throws P2P_PROTOCOL_VIOLATION, P2P_BLOCK_HASH_MISMATCH. */
+  /**
+   * Verifies one batch and queues it for staging. Throws
+   * P2P_PROTOCOL_VIOLATION, P2P_BLOCK_HASH_MISMATCH, or the failure of
+   * earlier store work.
+   */
   async receive (m: Blocks, frameBytes: number): Promise<void> {
     if (!sameBytes(m.cycle, this.begin.cycle)) throw violation('a batch of another cycle')
     if (m.seq !== this.lastSeq + 1) throw violation(`batch ${m.seq} after batch ${this.lastSeq}`)
@@ -108,15 +127,20 @@ export class ReceivingCycle {
         continue
       }
       let raw: Uint8Array
+      if (this.scratch.byteLength < length) this.scratch = new Uint8Array(length)
       try {
-        raw = this.codec.decode(e.codec, e.data, e.rawLength)
+        raw = this.codec.decodeInto(e.codec, e.data, e.rawLength, this.scratch)
       } catch (err) {
         throw new P2pError(P2pErrorCode.P2P_BLOCK_HASH_MISMATCH, `block ${e.index} does not decode to ${length} bytes`, { cause: err })
       }
       if (!equalHashes(hashBlock(raw), 0, e.hash, 0)) throw mismatch(`block ${e.index} of disk ${m.disk} does not match its hash`)
       verified.push({ hash: e.hash, codec: e.codec, rawLength: e.rawLength, data: e.data })
     }
-    await this.stage.putBlocks(verified)
+    if (this.failure !== undefined) throw this.failure
+    if (verified.length > 0) {
+      this.queued.push(...verified)
+      this.scheduleStaging()
+    }
     const j = this.journalFor(m.disk)
     for (const e of m.entries) {
       this.apply(disk, e.index, e.hash)
@@ -127,13 +151,44 @@ export class ReceivingCycle {
     this.unacknowledged += frameBytes
   }
 
-  /** Makes every batch received so far durable; returns the batch number to acknowledge. */
+  /**
+   * Makes every batch received so far durable (queued behind their
+   * staging); resolves to the batch number to acknowledge.
+   */
   async checkpoint (): Promise<number> {
+    const seq = this.lastSeq
     const entry = packMessage([...this.journal.values()].map(j => ({ disk: j.disk, indices: j.indices, hashes: concat(j.hashes) })))
-    await this.stage.checkpoint(this.lastSeq, entry)
     this.journal = new Map()
     this.unacknowledged = 0
-    return this.lastSeq
+    await this.enqueue(async () => { await this.stage.checkpoint(seq, entry) })
+    return seq
+  }
+
+  /**
+   * Queues one staging step unless one is already waiting: a step takes
+   * every block queued when it runs, so each block queued before a
+   * checkpoint is staged by a step that precedes it.
+   */
+  private scheduleStaging (): void {
+    if (this.stagingQueued) return
+    this.stagingQueued = true
+    void this.enqueue(async () => {
+      this.stagingQueued = false
+      const blocks = this.queued
+      this.queued = []
+      await this.stage.putBlocks(blocks)
+    }).catch(() => {})
+  }
+
+  private async enqueue (op: () => Promise<void>): Promise<void> {
+    const run = this.work.then(async () => {
+      if (this.failure !== undefined) throw this.failure
+      await op()
+    })
+    this.work = run.catch(err => {
+      if (this.failure === undefined) { this.failure = err; this.onFailure?.(err) }
+    })
+    await run
   }
 
   /** Checks the announced roots against the rebuilt manifests and commits. Throws P2P_PROTOCOL_VIOLATION, P2P_ROOT_MISMATCH. */
@@ -141,6 +196,8 @@ export class ReceivingCycle {
     if (!sameBytes(m.cycle, this.begin.cycle)) throw violation('cycle-end of another cycle')
     if (m.lastSeq !== this.lastSeq) throw violation(`cycle-end after batch ${m.lastSeq}; ${this.lastSeq} arrived`)
     if (m.disks.length !== this.disks.size || m.disks.some(d => !this.disks.has(d.name))) throw violation('cycle-end names other disks than cycle-begin')
+    await this.work
+    if (this.failure !== undefined) throw this.failure
     for (const d of m.disks) {
       if (diskRoot(this.disks.get(d.name)!.manifest) !== d.root) {
         throw new P2pError(P2pErrorCode.P2P_ROOT_MISMATCH, `disk ${d.name}: the blocks received do not make the announced root`)
@@ -158,6 +215,7 @@ export class ReceivingCycle {
 
   /** The link dropped (keep the staging) or the peer misbehaved (drop it). Never throws. */
   async stop (keepStaging: boolean): Promise<void> {
+    await this.work
     if (keepStaging) await this.stage.release()
     else await this.stage.abort()
   }

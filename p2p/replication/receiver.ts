@@ -75,10 +75,21 @@ export class ReplicationReceiver {
         return await io.next(ACK_DELAY_MS)
       } catch (err) {
         if ((err as P2pError).code !== P2pErrorCode.P2P_TIMEOUT) throw err
-        await io.send({ t: 'ack', cycle: cycle.begin.cycle, seq: await cycle.checkpoint(), credit: this.credit })
+        this.acknowledge(io, cycle)
       }
     }
     return await io.next(TIMEOUT_IDLE_MS)
+  }
+
+  /**
+   * Checkpoints what the cycle holds and acks it once durable, without
+   * holding up the receive loop. A failed checkpoint reaches the session
+   * through the cycle's onFailure.
+   */
+  private acknowledge (io: ReplicationStream, cycle: ReceivingCycle): void {
+    void cycle.checkpoint()
+      .then(async seq => { await io.send({ t: 'ack', cycle: cycle.begin.cycle, seq, credit: this.credit }) })
+      .catch(() => {})
   }
 
   private async serve (stream: Stream, peer: string): Promise<void> {
@@ -112,6 +123,8 @@ export class ReplicationReceiver {
             await sendManifests(io, await openTarget(m.relationship))
           } else if (m.t === 'cycle-begin') {
             cycle = await ReceivingCycle.open(await openTarget(m.relationship), m)
+            // Store work runs behind the loop: its failure ends the stream at once, and the catch below reports it.
+            cycle.onFailure = () => { stream.abort(new P2pError(P2pErrorCode.P2P_REPLICA_FAILED, 'the replica store failed')) }
             await io.send({ t: 'cycle-accept', cycle: m.cycle, resumeAfter: cycle.resumeAfter, credit: this.credit })
           } else {
             throw violation(`${m.t} outside a cycle`)
@@ -134,9 +147,9 @@ export class ReplicationReceiver {
         }
       }
     } catch (err) {
-      const code = wireCode(err)
+      const code = wireCode(cycle?.failure ?? err)
       event.outcome = code
-      if (code === P2pErrorCode.P2P_REPLICA_FAILED) event.cause = err
+      if (code === P2pErrorCode.P2P_REPLICA_FAILED) event.cause = cycle?.failure ?? err
       await cycle?.stop(isLinkFailure(code))
       if (code !== P2pErrorCode.P2P_STREAM_CLOSED) await io.fail(code)
     } finally {

@@ -21,10 +21,17 @@ export class FrameError extends P2pError {
 
 /** The frame for one payload. Throws a TypeError for payloads outside 1..maxPayload (a programmer error). */
 export function encodeFrame (payload: Uint8Array, maxPayload: number): Uint8Array {
-  if (payload.byteLength === 0 || payload.byteLength > maxPayload) throw new TypeError(`frame payload of ${payload.byteLength} bytes is outside 1..${maxPayload}`)
   const out = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength)
-  new DataView(out.buffer).setUint32(0, payload.byteLength, false)
+  out.set(frameHeader(payload.byteLength, maxPayload), 0)
   out.set(payload, FRAME_HEADER_BYTES)
+  return out
+}
+
+/** The header of a frame of `length` payload bytes (to send before the payload, without copying it). */
+export function frameHeader (length: number, maxPayload: number): Uint8Array {
+  if (length === 0 || length > maxPayload) throw new TypeError(`frame payload of ${length} bytes is outside 1..${maxPayload}`)
+  const out = new Uint8Array(FRAME_HEADER_BYTES)
+  new DataView(out.buffer).setUint32(0, length, false)
   return out
 }
 

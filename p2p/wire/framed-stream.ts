@@ -1,6 +1,6 @@
 import type { Stream } from '@libp2p/interface'
 import { P2pError, P2pErrorCode } from '../errors.ts'
-import { encodeFrame, FrameDecoder } from './frame.ts'
+import { encodeFrame, frameHeader, FrameDecoder } from './frame.ts'
 
 /**
  * Frames over a libp2p stream: `send` one payload, `read` the next whole
@@ -36,7 +36,9 @@ export class FramedStream {
    */
   async write (payload: Uint8Array, closedCode: P2pErrorCode, signal?: AbortSignal): Promise<void> {
     try {
-      this.stream.send(encodeFrame(payload, this.maxPayload))
+      // Header and payload go as two sends: a 1 MiB payload is not copied into a frame.
+      this.stream.send(frameHeader(payload.byteLength, this.maxPayload))
+      this.stream.send(payload)
     } catch (err) {
       throw new P2pError(closedCode, 'the stream is closed', { cause: err })
     }

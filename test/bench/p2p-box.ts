@@ -1,0 +1,71 @@
+/**
+ * One Tandem box in its own process for `npm run bench:p2p`, so each side's
+ * memory is its own. Prints JSON lines on stdout.
+ *
+ *   replica <json: dir, primaryPeer>   serves replication into <dir>/replicas until stdin closes;
+ *                                      prints { address }, then { session, receivedBytes, endedAt } per session,
+ *                                      and { peakRssMib } when stdin closes
+ *   primary <json: keyFile, stateDir, image, replica>
+ *                                      runs one cycle; prints { report, startedAt, seconds, peakRssMib }
+ */
+import { writeSync } from 'node:fs'
+import { join } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { PeerId } from '@libp2p/interface'
+import { DEFAULT_BLOCK_SIZE } from '../../core/constants.ts'
+import { ScanPool } from '../../core/scan/index.ts'
+import { admissionGater } from '../../p2p/gater/index.ts'
+import { createTandemNode, loadOrCreateIdentity } from '../../p2p/node/index.ts'
+import { ReplicationReceiver } from '../../p2p/replication/index.ts'
+import { StoreReplicaSink } from '../../appliance/replication/store-replica.ts'
+import { replicateToPeer } from '../../appliance/replication/replicate-to-peer.ts'
+import { peakRssMib } from './measure.ts'
+
+const line = (v: unknown): void => { writeSync(1, JSON.stringify(v) + '\n') }
+const [mode, raw] = process.argv.slice(2)
+const args = JSON.parse(raw ?? '{}') as Record<string, string>
+
+if (mode === 'replica') {
+  const policy = { isPaired: (p: PeerId) => p.toString() === args.primaryPeer, pairingWindowOpen: () => false }
+  const node = await createTandemNode({ privateKey: await loadOrCreateIdentity(join(args.dir!, 'replica.key')), listen: ['/ip4/127.0.0.1/tcp/0'], gater: admissionGater(policy) })
+  await node.start()
+  const receiver = new ReplicationReceiver({
+    node,
+    policy,
+    sink: new StoreReplicaSink({ dir: join(args.dir!, 'replicas'), onBackgroundError: err => { line({ backgroundError: String(err) }) } }),
+    onSession: e => { line({ session: e.outcome, receivedBytes: e.receivedBytes, endedAt: Date.now() }) }
+  })
+  await receiver.start()
+  line({ address: node.getMultiaddrs().find(m => m.toString().includes('/127.0.0.1/'))!.toString() })
+  process.stdin.resume()
+  process.stdin.on('end', () => {
+    void (async () => {
+      await receiver.stop()
+      await node.stop()
+      line({ peakRssMib: peakRssMib() })
+      process.exit(0)
+    })()
+  })
+} else if (mode === 'primary') {
+  const node = await createTandemNode({ privateKey: await loadOrCreateIdentity(args.keyFile!), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  await node.start()
+  const pool = new ScanPool()
+  const startedAt = Date.now()
+  const t0 = performance.now()
+  const report = await replicateToPeer({
+    node,
+    replica: multiaddr(args.replica!),
+    relationship: 'vm1',
+    stateDir: args.stateDir!,
+    disks: [{ name: 'disk0', path: args.image! }],
+    pool,
+    blockSize: DEFAULT_BLOCK_SIZE
+  })
+  const seconds = (performance.now() - t0) / 1000
+  line({ report: { ...report, disks: undefined }, startedAt, seconds, peakRssMib: peakRssMib() })
+  await pool.stop()
+  await node.stop()
+} else {
+  process.stderr.write('usage: p2p-box.ts replica|primary <json>\n')
+  process.exit(2)
+}

@@ -24,7 +24,8 @@ export interface ScanOptions {
   /**
    * Receives, in ascending block order, each chunk's changed blocks that are
    * not all zeros, compressed. Awaited before later chunks are delivered, so a
-   * slow sink slows the scan instead of piling blocks up in memory.
+   * slow sink slows the scan instead of piling blocks up in memory. An
+   * error it throws ends the scan and is rethrown unchanged.
    */
   onChanged?: (blocks: ChangedBlock[]) => Promise<void> | void
   onProgress?: ProgressListener
@@ -57,6 +58,8 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
   let next = 0
   let done = 0
 
+  /** A failure of the caller's own onChanged: passed through as it is, never taken for a read error. */
+  let sinkError: { err: unknown } | undefined
   const consume = async (): Promise<void> => {
     const head = inflight.shift()
     if (head === undefined) return
@@ -65,13 +68,19 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
     hashes.set(r.hashes, firstBlock * HASH_LENGTH)
     for (const i of r.changed) changed.push(firstBlock + i)
     if (options.onChanged !== undefined && r.encoded.length > 0) {
-      await options.onChanged(r.encoded.map(e => ({
+      const blocks = r.encoded.map(e => ({
         index: firstBlock + e.index,
         hash: r.hashes.slice(e.index * HASH_LENGTH, (e.index + 1) * HASH_LENGTH),
         codec: e.codec as Codec,
         rawLength: e.rawLength,
         data: e.data
-      })))
+      }))
+      try {
+        await options.onChanged(blocks)
+      } catch (err) {
+        sinkError = { err }
+        throw err
+      }
     }
     done += r.hashes.byteLength / HASH_LENGTH * blockSize
     options.onProgress?.({ phase: 'scan', done: Math.min(done, size), total: size })
@@ -90,6 +99,7 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
     }
   } catch (err) {
     await Promise.allSettled(inflight.map(f => f.result))
+    if (sinkError !== undefined && sinkError.err === err) throw err
     throw translate(err, signal)
   }
   return { manifest: { size, blockSize, hashes }, changed, bytesRead: size }

@@ -124,7 +124,7 @@ export class ReplicationReceiver {
           } else if (m.t === 'cycle-begin') {
             cycle = await ReceivingCycle.open(await openTarget(m.relationship), m)
             // Store work runs behind the loop: its failure ends the stream at once, and the catch below reports it.
-            cycle.onFailure = () => { stream.abort(new P2pError(P2pErrorCode.P2P_REPLICA_FAILED, 'the replica store failed')) }
+            cycle.onFailure = err => { void io.fail(wireCode(err)) }
             await io.send({ t: 'cycle-accept', cycle: m.cycle, resumeAfter: cycle.resumeAfter, credit: this.credit })
           } else {
             throw violation(`${m.t} outside a cycle`)
@@ -154,7 +154,8 @@ export class ReplicationReceiver {
       if (code !== P2pErrorCode.P2P_STREAM_CLOSED) await io.fail(code)
     } finally {
       this.active.delete(stream)
-      await target?.close()
+      // The store's own failure to close is the Replica's problem, reported with the session, never the peer's.
+      await target?.close().catch(err => { event.cause ??= err })
       event.receivedBytes = io.receivedBytes
       this.init.onSession?.(event)
     }

@@ -67,6 +67,7 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
   }, KEEPALIVE_MS / 2)
   let lastSend = performance.now()
   let credit: CreditWindow | undefined
+  let peerFailure: Promise<string> | undefined
   try {
     await io.send(HELLO)
     checkHello(await io.expect('hello'))
@@ -80,6 +81,7 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
     const window = credit = new CreditWindow(accept.credit)
     const totals = new Map<number, number>()
     const acks = readAcks(io, init.cycle, window, totals)
+    peerFailure = acks.committed
     acks.committed.catch(() => {}) // observed below; a failure also reaches the writer through the window
 
     const totalBytes = source.disks.reduce((n, d) => n + d.size, 0)
@@ -144,7 +146,9 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
     if (committed !== pointRoot(roots)) throw violation('the Replica committed another root')
     await init.stream.close().catch(() => {})
     return { root: committed, disks, resumedAfter: accept.resumeAfter, batches, blockBytes, wireBytes: io.sentBytes, changedBlocks }
-  } catch (err) {
+  } catch (caught) {
+    // A write that failed because the Replica ended the stream: its reason, read by the reader, is the real one.
+    const err = linkFailure(caught) && peerFailure !== undefined ? await settled(peerFailure) ?? caught : caught
     const code = err instanceof P2pError ? err.code : P2pErrorCode.P2P_ABORTED
     if (code === P2pErrorCode.P2P_PROTOCOL_VIOLATION || code === P2pErrorCode.P2P_MESSAGE_MALFORMED || code === P2pErrorCode.P2P_MESSAGE_UNKNOWN) await io.fail(code)
     else init.stream.abort(err instanceof Error ? err : new Error(String(err)))
@@ -229,6 +233,22 @@ function zeroEntries (changed: number[], sentAsData: number[], base: Manifest | 
   }
   return out
 }
+
+const linkFailure = (err: unknown): boolean => err instanceof P2pError && (err.code === P2pErrorCode.P2P_STREAM_CLOSED || err.code === P2pErrorCode.P2P_TIMEOUT)
+
+/** The error a promise settles with, if it fails within a moment (the reader is draining what the peer sent last). */
+async function settled (p: Promise<unknown>): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined
+  const outcome = await Promise.race([
+    p.then(() => undefined, err => err),
+    new Promise(resolve => { timer = setTimeout(resolve, SETTLE_MS) })
+  ])
+  clearTimeout(timer)
+  return outcome instanceof P2pError && !linkFailure(outcome) ? outcome : undefined
+}
+
+/** How long a failed sender waits for the Replica's last words (an error message already on its way). */
+const SETTLE_MS = 2000
 
 const violation = (why: string): P2pError => new P2pError(P2pErrorCode.P2P_PROTOCOL_VIOLATION, why)
 

@@ -124,7 +124,8 @@ async function main (): Promise<void> {
     note(`  ${(delta.seconds as number).toFixed(2)} s, ${mb(deltaReport.wireBytes)} on the wire`)
 
     replica.child.stdin!.end()
-    const replicaRss = (await replica.next(l => l.peakRssMib !== undefined)).peakRssMib as number
+    const replicaEnd = await replica.next(l => l.peakRssMib !== undefined)
+    const replicaRss = replicaEnd.peakRssMib as number
     const primaryRss = Math.max(initial.peakRssMib as number, delta.peakRssMib as number)
 
     const result = {
@@ -142,7 +143,10 @@ async function main (): Promise<void> {
       delta_wire_mb: round(deltaReport.wireBytes / 1e6, 2),
       changed_mb: round(changedBytes / 1e6, 2),
       peak_rss_primary_mib: round(primaryRss, 1),
-      peak_rss_replica_mib: round(replicaRss, 1)
+      peak_rss_replica_mib: round(replicaRss, 1),
+      // CPU time of every thread of each side (the initial cycle for the primary; the whole run, replica images included, for the Replica).
+      initial_cpu_primary_s: round(initial.cpuSeconds as number, 1),
+      cpu_replica_s: round(replicaEnd.cpuSeconds as number, 1)
     }
     process.stdout.write('p2p benchmark\n')
     for (const [k, target] of Object.entries(TARGETS)) {

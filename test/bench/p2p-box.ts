@@ -21,6 +21,8 @@ import { StoreReplicaSink } from '../../appliance/replication/store-replica.ts'
 import { replicateToPeer } from '../../appliance/replication/replicate-to-peer.ts'
 import { peakRssMib } from './measure.ts'
 
+/** CPU time of the whole process (every thread), user + system. */
+const cpuSeconds = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6 }
 const line = (v: unknown): void => { writeSync(1, JSON.stringify(v) + '\n') }
 const [mode, raw] = process.argv.slice(2)
 const args = JSON.parse(raw ?? '{}') as Record<string, string>
@@ -42,7 +44,7 @@ if (mode === 'replica') {
     void (async () => {
       await receiver.stop()
       await node.stop()
-      line({ peakRssMib: peakRssMib() })
+      line({ peakRssMib: peakRssMib(), cpuSeconds: cpuSeconds() })
       process.exit(0)
     })()
   })
@@ -62,7 +64,7 @@ if (mode === 'replica') {
     blockSize: DEFAULT_BLOCK_SIZE
   })
   const seconds = (performance.now() - t0) / 1000
-  line({ report: { ...report, disks: undefined }, startedAt, seconds, peakRssMib: peakRssMib() })
+  line({ report: { ...report, disks: undefined }, startedAt, seconds, peakRssMib: peakRssMib(), cpuSeconds: cpuSeconds() })
   await pool.stop()
   await node.stop()
 } else {

@@ -5,7 +5,7 @@
  *   replica <json: dir, primaryPeer>   serves replication into <dir>/replicas until stdin closes;
  *                                      prints { address }, then { session, receivedBytes, endedAt } per session,
  *                                      and { peakRssMib } when stdin closes
- *   primary <json: keyFile, stateDir, image, replica>
+ *   primary <json: keyFile, stateDir, image, replica, relationship?>
  *                                      runs one cycle; prints { report, startedAt, seconds, peakRssMib }
  */
 import { writeSync } from 'node:fs'
@@ -13,7 +13,9 @@ import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { DEFAULT_BLOCK_SIZE } from '../../core/constants.ts'
-import { ScanPool } from '../../core/scan/index.ts'
+import { ScanPool, scanDisk } from '../../core/scan/index.ts'
+import { FileDiskSource } from '../../core/disk-view/index.ts'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { admissionGater } from '../../p2p/gater/index.ts'
 import { createTandemNode, loadOrCreateIdentity } from '../../p2p/node/index.ts'
 import { ReplicationReceiver } from '../../p2p/replication/index.ts'
@@ -23,6 +25,20 @@ import { peakRssMib } from './measure.ts'
 
 /** CPU time of the whole process (every thread), user + system. */
 const cpuSeconds = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6 }
+/** Starts the pool's worker threads (as a running daemon has them) by scanning a one-block file. */
+async function warmPool (pool: ScanPool, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true })
+  const path = join(dir, 'warm-up.img')
+  await writeFile(path, Buffer.alloc(DEFAULT_BLOCK_SIZE, 1))
+  const view = await new FileDiskSource(path).open()
+  try {
+    await scanDisk(view, { pool, blockSize: DEFAULT_BLOCK_SIZE, onChanged: () => {} })
+  } finally {
+    await view.close()
+    await rm(path)
+  }
+}
+
 const line = (v: unknown): void => { writeSync(1, JSON.stringify(v) + '\n') }
 const [mode, raw] = process.argv.slice(2)
 const args = JSON.parse(raw ?? '{}') as Record<string, string>
@@ -52,12 +68,13 @@ if (mode === 'replica') {
   const node = await createTandemNode({ privateKey: await loadOrCreateIdentity(args.keyFile!), listen: ['/ip4/127.0.0.1/tcp/0'] })
   await node.start()
   const pool = new ScanPool()
+  await warmPool(pool, args.stateDir!)
   const startedAt = Date.now()
   const t0 = performance.now()
   const report = await replicateToPeer({
     node,
     replica: multiaddr(args.replica!),
-    relationship: 'vm1',
+    relationship: args.relationship ?? 'vm1',
     stateDir: args.stateDir!,
     disks: [{ name: 'disk0', path: args.image! }],
     pool,

@@ -48,16 +48,29 @@ export class ReplicationStream {
     return expectType(message, t)
   }
 
-  /** Tells the peer why the stream ends, then closes it; aborts when that fails. Never throws. */
+  /**
+   * Tells the peer why the stream ends, then closes it; aborts it when the
+   * close does not finish promptly (the peer ends its side when it reads
+   * the error). Idempotent: a second call waits for the first, so a late
+   * abort never discards the error frame. Never throws.
+   */
   async fail (code: P2pErrorCode): Promise<void> {
-    try {
-      this.io.send(encodeReplication({ t: 'error', code }))
-      await this.stream.close({ signal: AbortSignal.timeout(TIMEOUT_STEP_MS) })
-    } catch {
-      this.stream.abort(new P2pError(code, 'replication stream ended'))
-    }
+    this.failing ??= (async () => {
+      try {
+        this.io.send(encodeReplication({ t: 'error', code }))
+        await this.stream.close({ signal: AbortSignal.timeout(TIMEOUT_FAIL_CLOSE_MS) })
+      } catch {
+        this.stream.abort(new P2pError(code, 'replication stream ended'))
+      }
+    })()
+    await this.failing
   }
+
+  private failing: Promise<void> | undefined
 }
+
+/** How long an ending side waits for the peer to close after an error before it aborts the stream. */
+const TIMEOUT_FAIL_CLOSE_MS = 5_000
 
 /** `m` as a message of type `t`; a peer's `error` is thrown as its code, any other type is a protocol violation. */
 export function expectType<T extends ReplicationMessage['t']> (m: ReplicationMessage, t: T): Extract<ReplicationMessage, { t: T }> {

@@ -82,6 +82,10 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
     const totals = new Map<number, number>()
     const acks = readAcks(io, init.cycle, window, totals)
     peerFailure = acks.committed
+    // A write waiting for the transport to drain wakes up when the Replica gives up (it may stop reading).
+    const peerGaveUp = new AbortController()
+    acks.committed.catch(err => { peerGaveUp.abort(err) })
+    const sendSignal = init.signal === undefined ? peerGaveUp.signal : AbortSignal.any([init.signal, peerGaveUp.signal])
     acks.committed.catch(() => {}) // observed below; a failure also reaches the writer through the window
 
     const totalBytes = source.disks.reduce((n, d) => n + d.size, 0)
@@ -101,7 +105,7 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
       sentTotal += frame.byteLength
       totals.set(seq, sentTotal)
       lastSend = performance.now()
-      await io.sendEncoded(frame, init.signal)
+      await io.sendEncoded(frame, sendSignal)
       batches++
       blockBytes += frame.byteLength
     }

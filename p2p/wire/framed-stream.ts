@@ -53,7 +53,8 @@ export class FramedStream {
       }
       const onDrain = (): void => { done() }
       const onClose = (): void => { done(new P2pError(closedCode, 'the stream closed while sending')) }
-      const onAbort = (): void => { done(new P2pError(P2pErrorCode.P2P_ABORTED, 'the transfer was cancelled', { cause: signal?.reason })) }
+      // A P2pError as the reason (the peer's own error code) is passed on as it is.
+      const onAbort = (): void => { done(signal?.reason instanceof P2pError ? signal.reason : new P2pError(P2pErrorCode.P2P_ABORTED, 'the transfer was cancelled', { cause: signal?.reason })) }
       this.stream.addEventListener('drain', onDrain)
       this.stream.addEventListener('close', onClose)
       signal?.addEventListener('abort', onAbort)

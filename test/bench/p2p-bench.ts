@@ -31,6 +31,7 @@ import { prng } from '../helpers/fixtures.ts'
 import { GIB, MIB, ensureTools, envNumber, fail, makeImage, mb, median, note, round, workDir } from './measure.ts'
 import { rsyncOverSsh, startLoopbackSshd, tlsRawTransfer } from './p2p-reference.ts'
 import { rewriteBlocks } from './vm-image.ts'
+import { V8_FLAGS } from '../../appliance/v8-flags.ts'
 
 const IMAGE_BYTES = Math.round(envNumber('TANDEM_BENCH_GIB', 2) * GIB / MIB) * MIB
 const SEED = envNumber('TANDEM_BENCH_SEED', 1)
@@ -48,7 +49,8 @@ type Line = Record<string, unknown>
 
 /** A box process; `lines` collects its JSON lines, `next(pred)` waits for one. */
 function startBox (mode: 'replica' | 'primary', args: object): { child: ChildProcess, next: (pred: (l: Line) => boolean) => Promise<Line>, exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', BOX, mode, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  // Boxes run with the V8 options a Tandem process is launched with (appliance/v8-flags.ts).
+  const child = spawn(process.execPath, [...V8_FLAGS, '--import', 'tsx', BOX, mode, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] })
   const lines: Line[] = []
   let waiters: Array<() => void> = []
   createInterface({ input: child.stdout! }).on('line', text => {

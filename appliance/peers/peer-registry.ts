@@ -1,9 +1,9 @@
 import { peerIdFromString } from '@libp2p/peer-id'
-import { open, rename, rm } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { open } from 'node:fs/promises'
 import type { PairedPeer, PairingStore } from '../../p2p/pairing/pairing-service.ts'
 import { MAX_NAME_CHARS, type BoxRole } from '../../p2p/pairing/messages.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
+import { writeFileAtomic } from '../fs-util.ts'
 
 /** The format version written and the only one read (docs/peers.md). */
 export const PEERS_FILE_VERSION = 1
@@ -90,34 +90,6 @@ async function readBounded (file: string): Promise<Uint8Array | undefined> {
 }
 
 /**
- * Replaces `file` with `text` so that a crash leaves the old or the new
- * document, never a mix: temp file in the same directory (mode 0600), fsync,
- * rename over, fsync the directory. The temp name is fixed: only one write
- * runs at a time (PeerRegistry serializes them) and a crash's leftover is
- * simply overwritten.
- */
-async function writeAtomically (file: string, text: string): Promise<void> {
-  const tmp = `${file}.tmp`
-  try {
-    const h = await open(tmp, 'w', 0o600)
-    try {
-      // the open mode applies only to a new file: a leftover temp file may have another
-      await h.chmod(0o600)
-      await h.writeFile(text)
-      await h.sync()
-    } finally {
-      await h.close()
-    }
-    await rename(tmp, file)
-  } catch (err) {
-    await rm(tmp, { force: true }).catch(() => undefined)
-    throw err
-  }
-  const d = await open(dirname(file), 'r')
-  try { await d.sync() } finally { await d.close() }
-}
-
-/**
  * The boxes this one is paired with, persisted in one small JSON file
  * (docs/peers.md). Reads (`get`, `list`, `isPaired`) are synchronous, from
  * memory, and may be called for every inbound connection and stream.
@@ -180,7 +152,7 @@ export class PeerRegistry implements PairingStore {
     const run = this.tail.then(async () => {
       const next = new Map(this.peers)
       if (!edit(next)) return false
-      await writeAtomically(this.file, encode(next.values()))
+      await writeFileAtomic(this.file, encode(next.values()))
       this.peers = next
       return true
     })

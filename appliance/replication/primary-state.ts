@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { decodeManifest, encodeManifest } from '../../core/manifest.ts'
 import type { Consistency, Manifest } from '../../core/types.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
-import { writeFileAtomic } from './fs-util.ts'
+import { writeFileAtomic } from '../fs-util.ts'
 
 /** What the Replica holds, as the primary last saw it committed. */
 export interface Replicated {

@@ -1,13 +1,13 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { isDirectory } from './fs-util.ts'
+import { isDirectory } from '../fs-util.ts'
 import {
   DEFAULT_RETENTION, imageRecord, prune, RecoveryPointStore, StagedCycle, updateImage,
   type ImageRecord, type RetentionPolicy
 } from '../../core/store/index.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { ReplicaPoint, ReplicaSink, ReplicaStage, ReplicaTarget } from '../../p2p/replication/index.ts'
-import type { RecoveryPoint } from '../../core/types.ts'
+import type { Manifest, RecoveryPoint } from '../../core/types.ts'
 
 export interface StoreReplicaSinkInit {
   /** Replicas live in `<dir>/<peer id>/<relationship>/` (a core store each). */
@@ -94,7 +94,7 @@ class StoreReplicaTarget implements ReplicaTarget {
     return (await this.store?.listPoints() ?? []).map(p => ({ root: p.root, term: p.term ?? 0, disks: p.disks }))
   }
 
-  async manifest (pointRoot: string, disk: string): Promise<import('../../core/types.ts').Manifest> {
+  async manifest (pointRoot: string, disk: string): Promise<Manifest> {
     const point = await this.pointByRoot(pointRoot)
     return await this.store!.manifest(point.id, disk)
   }

@@ -4,7 +4,7 @@ import { blockCount, diskRoot } from '../../core/manifest.ts'
 import type { Manifest } from '../../core/types.ts'
 import { P2pError, P2pErrorCode } from '../errors.ts'
 import { MAX_DISKS, MAX_MANIFEST_HASH_BYTES, MAX_PAGE_HASHES } from './constants.ts'
-import { checkHello, expectType, HELLO, ReplicationStream } from './message-stream.ts'
+import { checkHello, expectType, HELLO, ReplicationStream, violation } from './message-stream.ts'
 import type { ReplicaTarget } from './replica.ts'
 
 /** The Replica's latest point as the sender needs it to resynchronize: its root, term and disk manifests. */
@@ -79,4 +79,3 @@ export async function fetchManifests (stream: Stream, relationship: string): Pro
 
 /** Time for the Replica's next manifest message (it reads pages from its index). */
 const MANIFEST_STEP_MS = 60_000
-const violation = (why: string): P2pError => new P2pError(P2pErrorCode.P2P_PROTOCOL_VIOLATION, why)

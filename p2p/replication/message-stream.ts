@@ -88,6 +88,13 @@ export function checkHello (m: Extract<ReplicationMessage, { t: 'hello' }>): voi
   }
 }
 
+/** A well-formed message that breaks the protocol (out of order, another cycle, ...). */
+export const violation = (why: string): P2pError => new P2pError(P2pErrorCode.P2P_PROTOCOL_VIOLATION, why)
+
+export function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
+}
+
 /** The P2P code of any failure, for the wire: anything that is not ours (a store failure) is P2P_REPLICA_FAILED. */
 export function wireCode (err: unknown): P2pErrorCode {
   if (err instanceof P2pError) return err.code

@@ -4,6 +4,7 @@ import { equalHashes, hashBlock, toHex, zeroHash } from '../../core/hash.ts'
 import { blockCount, blockLength, diskRoot } from '../../core/manifest.ts'
 import type { Manifest } from '../../core/types.ts'
 import { P2pError, P2pErrorCode } from '../errors.ts'
+import { sameBytes, violation } from './message-stream.ts'
 import { isPlainMap, packMessage, unpackMessage } from '../wire/msgpack.ts'
 import type { ReplicationMessage } from './messages.ts'
 import { WireCodec } from './messages.ts'
@@ -26,7 +27,6 @@ interface DiskState {
 /** Entries a stretch of batches named, per disk: the journal entry of one checkpoint. */
 interface JournalDisk { disk: string, indices: number[], hashes: Uint8Array[] }
 
-const violation = (why: string): P2pError => new P2pError(P2pErrorCode.P2P_PROTOCOL_VIOLATION, why)
 const mismatch = (why: string): P2pError => new P2pError(P2pErrorCode.P2P_BLOCK_HASH_MISMATCH, why)
 
 /**
@@ -261,8 +261,4 @@ function concat (parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.length * HASH_LENGTH)
   parts.forEach((p, i) => { out.set(p, i * HASH_LENGTH) })
   return out
-}
-
-function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
 }

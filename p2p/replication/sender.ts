@@ -5,7 +5,7 @@ import type { Consistency, Manifest, ProgressListener } from '../../core/types.t
 import { P2pError, P2pErrorCode } from '../errors.ts'
 import { MAX_BATCH_ENTRIES, KEEPALIVE_MS, TARGET_BATCH_RAW_BYTES, TIMEOUT_ACK_MS, TIMEOUT_COMMIT_MS } from './constants.ts'
 import { CreditWindow } from './credit-window.ts'
-import { checkHello, expectType, HELLO, ReplicationStream } from './message-stream.ts'
+import { checkHello, expectType, HELLO, ReplicationStream, sameBytes, violation } from './message-stream.ts'
 import { encodeReplication, WireCodec, type BlockEntry } from './messages.ts'
 import type { RateLimiter } from './rate-limit.ts'
 import { assumesZero } from './rebuild.ts'
@@ -84,9 +84,9 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
     peerFailure = acks.committed
     // A write waiting for the transport to drain wakes up when the Replica gives up (it may stop reading).
     const peerGaveUp = new AbortController()
+    // (This handler also marks the promise observed; a failure reaches a writer waiting for credit through the window.)
     acks.committed.catch(err => { peerGaveUp.abort(err) })
     const sendSignal = init.signal === undefined ? peerGaveUp.signal : AbortSignal.any([init.signal, peerGaveUp.signal])
-    acks.committed.catch(() => {}) // observed below; a failure also reaches the writer through the window
 
     const totalBytes = source.disks.reduce((n, d) => n + d.size, 0)
     let seq = 0
@@ -253,9 +253,3 @@ async function settled (p: Promise<unknown>): Promise<unknown> {
 
 /** How long a failed sender waits for the Replica's last words (an error message already on its way). */
 const SETTLE_MS = 2000
-
-const violation = (why: string): P2pError => new P2pError(P2pErrorCode.P2P_PROTOCOL_VIOLATION, why)
-
-function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
-}

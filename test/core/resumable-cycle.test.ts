@@ -28,6 +28,13 @@ function disk (n: number): { blocks: Buffer[], manifest: Manifest } {
 }
 const incoming = (b: Buffer): { hash: Uint8Array, codec: Codec, rawLength: number, data: Uint8Array } => ({ hash: hashBlock(b), codec: Codec.RAW, rawLength: BS, data: b })
 
+/** Stages every non-zero block into a resumed cycle and commits it; returns how many were new and the point. */
+async function finish (cycle: StagedCycle, nonZero: Buffer[], manifest: Manifest): Promise<{ added: number, point: number }> {
+  const added = await cycle.putBlocks(nonZero.map(incoming))
+  cycle.setDisk('disk0', manifest)
+  return { added, point: (await cycle.commit({ time: 1, consistency: 'crash' })).id }
+}
+
 /** True when point `id` of the store restores to exactly these blocks. */
 async function restoresTo (store: RecoveryPointStore, id: number, blocks: Buffer[], dir: string): Promise<boolean> {
   const out = join(dir, `out-${id}.img`)
@@ -54,11 +61,10 @@ t.test('checkpoint, close, resume, commit', async t => {
   const resumed = await StagedCycle.resume(store, STAGE)
   t.ok(resumed)
   t.equal(resumed!.progress, 3, 'the progress recorded with the checkpoint')
-  t.equal(await resumed!.cycle.putBlocks(nonZero.map(incoming)), nonZero.length - 12, 'already staged blocks are not stored again')
-  resumed!.cycle.setDisk('disk0', manifest)
-  const point = await resumed!.cycle.commit({ time: 1, consistency: 'crash' })
+  const { added, point } = await finish(resumed!.cycle, nonZero, manifest)
+  t.equal(added, nonZero.length - 12, 'already staged blocks are not stored again')
   t.equal(await StagedCycle.resume(store, STAGE), undefined, 'the stage is gone after the commit')
-  t.ok(await restoresTo(store, point.id, blocks, dir), 'the point restores exactly')
+  t.ok(await restoresTo(store, point, blocks, dir), 'the point restores exactly')
 })
 
 t.test('an aborted stage leaves no records and no packs', async t => {
@@ -112,10 +118,9 @@ t.test('checkpoints keep one pack open, carry journal entries, and a resume cuts
   const resumed = await StagedCycle.resume(store, STAGE)
   t.equal(resumed!.progress, 4)
   t.same(resumed!.journal.map(j => [...j]), [[0, 7], [1, 7], [2, 7], [3, 7]], 'journal entries come back in order')
-  t.equal(await resumed!.cycle.putBlocks(nonZero.map(incoming)), nonZero.length - 12, 'blocks after the last checkpoint are staged again')
-  resumed!.cycle.setDisk('disk0', manifest)
-  const point = await resumed!.cycle.commit({ time: 1, consistency: 'crash' })
-  t.ok(await restoresTo(store, point.id, blocks, dir), 'the point restores exactly from the truncated pack and the new one')
+  const { added, point } = await finish(resumed!.cycle, nonZero, manifest)
+  t.equal(added, nonZero.length - 12, 'blocks after the last checkpoint are staged again')
+  t.ok(await restoresTo(store, point, blocks, dir), 'the point restores exactly from the truncated pack and the new one')
 })
 
 t.test('release keeps the stage for a resume in the same process and drops unrecorded packs', async t => {

@@ -93,6 +93,10 @@ export async function startReplica (t: Teardown, dir: string, options: { credit?
   })
   await receiver.start()
   t.teardown(async () => { await receiver.stop() })
+  const session = async (n: number): Promise<SessionEvent> => {
+    while (sessions.length < n) await new Promise(resolve => { waiters.push(resolve) })
+    return sessions[n - 1]!
+  }
   return {
     node,
     policy,
@@ -100,11 +104,8 @@ export async function startReplica (t: Teardown, dir: string, options: { credit?
     receiver,
     address: loopbackAddress(node),
     sessions,
-    nextSession: async () => await new Promise(resolve => { waiters.push(resolve) }),
-    session: async n => {
-      while (sessions.length < n) await new Promise(resolve => { waiters.push(resolve) })
-      return sessions[n - 1]!
-    },
+    nextSession: async () => await session(sessions.length + 1),
+    session,
     openStore: async (peer, relationship) => await RecoveryPointStore.open(sink.replicaDir(peer, relationship))
   }
 }

@@ -1,0 +1,34 @@
+import { open, rename, rm, stat } from 'node:fs/promises'
+import { dirname } from 'node:path'
+
+export async function isDirectory (path: string): Promise<boolean> {
+  return await stat(path).then(s => s.isDirectory(), () => false)
+}
+
+/**
+ * Replaces `file` with `data` so that a crash leaves the old or the new
+ * content, never a mix: temp file in the same directory (mode 0600), fsync,
+ * rename over, fsync the directory. The temp name is fixed (`<file>.tmp`):
+ * callers serialize their writes to one file, and a crash's leftover is
+ * simply overwritten. A failed write removes the temp file.
+ */
+export async function writeFileAtomic (file: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${file}.tmp`
+  try {
+    const h = await open(tmp, 'w', 0o600)
+    try {
+      // the open mode applies only to a new file: a leftover temp file may have another
+      await h.chmod(0o600)
+      await h.writeFile(data)
+      await h.sync()
+    } finally {
+      await h.close()
+    }
+    await rename(tmp, file)
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined)
+    throw err
+  }
+  const d = await open(dirname(file), 'r')
+  try { await d.sync() } finally { await d.close() }
+}

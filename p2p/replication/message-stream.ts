@@ -1,4 +1,5 @@
 import type { Stream } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { P2pError, P2pErrorCode } from '../errors.ts'
 import { FRAME_HEADER_BYTES } from '../wire/frame.ts'
 import { FramedStream } from '../wire/framed-stream.ts'
@@ -29,8 +30,8 @@ export class ReplicationStream {
     await this.sendEncoded(encodeReplication(m), signal)
   }
 
-  /** Sends a message already encoded (the sender sizes `blocks` frames before sending them). */
-  async sendEncoded (payload: Uint8Array, signal?: AbortSignal): Promise<void> {
+  /** Sends a message already encoded (the sender sizes `blocks` frames before sending them; blocks-encoder.ts). */
+  async sendEncoded (payload: Uint8Array | Uint8ArrayList, signal?: AbortSignal): Promise<void> {
     this.sentBytes += payload.byteLength + FRAME_HEADER_BYTES
     await this.io.write(payload, P2pErrorCode.P2P_STREAM_CLOSED, signal)
   }

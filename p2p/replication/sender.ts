@@ -6,7 +6,8 @@ import { P2pError, P2pErrorCode } from '../errors.ts'
 import { MAX_BATCH_ENTRIES, KEEPALIVE_MS, TARGET_BATCH_RAW_BYTES, TIMEOUT_ACK_MS, TIMEOUT_COMMIT_MS } from './constants.ts'
 import { CreditWindow } from './credit-window.ts'
 import { checkHello, expectType, HELLO, ReplicationStream, sameBytes, violation } from './message-stream.ts'
-import { encodeReplication, WireCodec, type BlockEntry } from './messages.ts'
+import { encodeBlocks } from './blocks-encoder.ts'
+import { WireCodec, type BlockEntry } from './messages.ts'
 import type { RateLimiter } from './rate-limit.ts'
 import { assumesZero } from './rebuild.ts'
 import type { CycleSource, SourceBlock } from './source.ts'
@@ -98,7 +99,7 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
     const sendBatch = async (disk: string, entries: BlockEntry[]): Promise<void> => {
       seq++
       if (seq <= accept.resumeAfter) return
-      const frame = encodeReplication({ t: 'blocks', cycle, seq, disk, entries })
+      const frame = encodeBlocks({ cycle, seq, disk, entries })
       await reserve(window, frame.byteLength, init.signal)
       await init.limiter?.take(frame.byteLength, init.signal)
       init.onBatch?.({ seq, frameBytes: frame.byteLength })

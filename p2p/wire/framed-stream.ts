@@ -1,4 +1,5 @@
 import type { Stream } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { P2pError, P2pErrorCode } from '../errors.ts'
 import { encodeFrame, frameHeader, FrameDecoder } from './frame.ts'
 
@@ -12,16 +13,16 @@ export class FramedStream {
   readonly stream: Stream
   private readonly maxPayload: number
   private readonly decoder: FrameDecoder
-  private readonly iterator: AsyncIterator<{ subarray: () => Uint8Array } | Uint8Array>
+  private readonly iterator: AsyncIterator<Uint8ArrayList | Uint8Array>
   private readonly ready: Uint8Array[] = []
   /** A read of the stream that a timed-out `read` left pending: the next `read` takes its result, so no chunk is lost. */
-  private pending: Promise<IteratorResult<{ subarray: () => Uint8Array } | Uint8Array>> | undefined
+  private pending: Promise<IteratorResult<Uint8ArrayList | Uint8Array>> | undefined
 
   constructor (stream: Stream, maxPayload: number) {
     this.stream = stream
     this.maxPayload = maxPayload
     this.decoder = new FrameDecoder(maxPayload)
-    this.iterator = (stream as unknown as AsyncIterable<{ subarray: () => Uint8Array } | Uint8Array>)[Symbol.asyncIterator]()
+    this.iterator = (stream as unknown as AsyncIterable<Uint8ArrayList | Uint8Array>)[Symbol.asyncIterator]()
   }
 
   send (payload: Uint8Array): void {
@@ -34,9 +35,9 @@ export class FramedStream {
    * first drain: shared/notes/stack.md). Rejects with `closedCode` when the
    * stream closes first, P2P_ABORTED on abort.
    */
-  async write (payload: Uint8Array, closedCode: P2pErrorCode, signal?: AbortSignal): Promise<void> {
+  async write (payload: Uint8Array | Uint8ArrayList, closedCode: P2pErrorCode, signal?: AbortSignal): Promise<void> {
     try {
-      // Header and payload go as two sends: a 1 MiB payload is not copied into a frame.
+      // Header and payload go as two sends: a 1 MiB payload is not copied into a frame (nor a list's parts into one buffer).
       this.stream.send(frameHeader(payload.byteLength, this.maxPayload))
       this.stream.send(payload)
     } catch (err) {
@@ -81,8 +82,9 @@ export class FramedStream {
         }), timeout])
         this.pending = undefined
         if (done === true) throw new P2pError(codes.eof, 'the stream ended before the message')
-        const chunk = value instanceof Uint8Array ? value : value.subarray()
-        this.ready.push(...this.decoder.push(chunk))
+        if (value instanceof Uint8Array) this.ready.push(...this.decoder.push(value))
+        // A list's parts go in one by one: the decoder copies each frame once, not the list first.
+        else for (const part of value) this.ready.push(...this.decoder.push(part))
       }
       return this.ready.shift()!
     } finally {

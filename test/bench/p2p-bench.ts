@@ -14,7 +14,9 @@
  * writing its ready-to-boot image. Progress goes to stderr; a summary and,
  * last, one JSON line go to stdout. Environment: TANDEM_BENCH_DIR,
  * TANDEM_BENCH_GIB (default 2), TANDEM_BENCH_SEED,
- * TANDEM_BENCH_RUNS (interleaved runs of each contender, default 3; medians).
+ * TANDEM_BENCH_RUNS (interleaved runs of each contender, default 3; medians),
+ * TANDEM_BENCH_NODE_ARGS (extra Node options for both boxes, space-separated:
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` profiles them).
  * The primary's worker pool is started before the clock (a daemon keeps it
  * running); the dial and the Noise handshake are timed.
  * Not a test: nothing here fails on a slow figure, only on wrong results.
@@ -50,7 +52,8 @@ type Line = Record<string, unknown>
 /** A box process; `lines` collects its JSON lines, `next(pred)` waits for one. */
 function startBox (mode: 'replica' | 'primary', args: object): { child: ChildProcess, next: (pred: (l: Line) => boolean) => Promise<Line>, exited: Promise<number | null> } {
   // Boxes run with the V8 options a Tandem process is launched with (appliance/v8-flags.ts).
-  const child = spawn(process.execPath, [...V8_FLAGS, '--import', 'tsx', BOX, mode, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const extra = (process.env.TANDEM_BENCH_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
+  const child = spawn(process.execPath, [...V8_FLAGS, ...extra, '--import', 'tsx', BOX, mode, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] })
   const lines: Line[] = []
   let waiters: Array<() => void> = []
   createInterface({ input: child.stdout! }).on('line', text => {
@@ -156,6 +159,7 @@ async function main (): Promise<void> {
 
     replica.child.stdin!.end()
     const replicaEnd = await replica.next(l => l.peakRssMib !== undefined)
+    await replica.exited // (a profiled box writes its profile as it exits)
     const replicaRss = replicaEnd.peakRssMib as number
     const primaryRss = Math.max(...ours.map(r => r.rss), delta.peakRssMib as number)
 

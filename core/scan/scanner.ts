@@ -3,7 +3,7 @@ import { HASH_LENGTH, SCAN_CHUNK_BYTES } from '../constants.ts'
 import { CoreError, CoreErrorCode, throwIfAborted } from '../errors.ts'
 import { blockCount, checkBlockSize } from '../manifest.ts'
 import type { DiskView } from '../disk-view/disk-view.ts'
-import type { BlockHash, Manifest, ProgressListener } from '../types.ts'
+import type { BlockHash, Extent, Manifest, ProgressListener } from '../types.ts'
 import type { ScanPool } from './scan-pool.ts'
 import type { ScanTask, ScanTaskResult } from './scan-task.ts'
 
@@ -30,12 +30,21 @@ export interface ScanOptions {
   onChanged?: (blocks: ChangedBlock[]) => Promise<void> | void
   onProgress?: ProgressListener
   signal?: AbortSignal
+  /**
+   * Change tracking's answer (a dirty bitmap): the byte ranges that may
+   * differ from `base`, which is then required and must have the view's
+   * size. Only the blocks these ranges touch are read; every other block
+   * keeps the base's hash. Callers pass this only when tracking can be
+   * trusted; otherwise they scan everything (invariant 3).
+   */
+  changedExtents?: Extent[]
 }
 
 export interface ScanResult {
   manifest: Manifest
   /** Indices of every block that differs from the base (zero blocks included). */
   changed: number[]
+  /** Bytes read from the view (all of it, or the blocks `changedExtents` touch). */
   bytesRead: number
 }
 
@@ -51,10 +60,21 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
   if (base !== undefined && base.blockSize !== blockSize) throw new TypeError('base manifest has another block size')
   throwIfAborted(signal)
   const size = view.size
-  const hashes = new Uint8Array(blockCount(size, blockSize) * HASH_LENGTH)
-  const changed: number[] = []
   const chunkBytes = Math.max(blockSize, Math.floor(SCAN_CHUNK_BYTES / blockSize) * blockSize)
-  const inflight: Array<{ offset: number, result: Promise<ScanTaskResult> }> = []
+  let hashes: Uint8Array
+  let ranges: Extent[]
+  if (options.changedExtents !== undefined) {
+    if (base === undefined || base.size !== size) throw new TypeError('changedExtents needs a base manifest of the view\'s size')
+    hashes = base.hashes.slice()
+    ranges = blockRanges(options.changedExtents, size, blockSize)
+  } else {
+    hashes = new Uint8Array(blockCount(size, blockSize) * HASH_LENGTH)
+    ranges = size > 0 ? [{ offset: 0, length: size }] : []
+  }
+  const tasks = chunked(ranges, chunkBytes)
+  const total = tasks.reduce((n, r) => n + r.length, 0)
+  const changed: number[] = []
+  const inflight: Array<{ offset: number, length: number, result: Promise<ScanTaskResult> }> = []
   let next = 0
   let done = 0
 
@@ -82,18 +102,17 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
         throw err
       }
     }
-    done += r.hashes.byteLength / HASH_LENGTH * blockSize
-    options.onProgress?.({ phase: 'scan', done: Math.min(done, size), total: size })
+    done += head.length
+    options.onProgress?.({ phase: 'scan', done, total })
   }
 
   try {
-    while (next < size || inflight.length > 0) {
-      while (next < size && inflight.length < pool.concurrency(view.fd === undefined || options.onChanged !== undefined)) {
+    while (next < tasks.length || inflight.length > 0) {
+      while (next < tasks.length && inflight.length < pool.concurrency(view.fd === undefined || options.onChanged !== undefined)) {
         throwIfAborted(signal)
-        const length = Math.min(chunkBytes, size - next)
-        const task = await makeTask(view, next, length, options, signal)
-        inflight.push({ offset: next, result: pool.run(task, signal) })
-        next += length
+        const { offset, length } = tasks[next++]!
+        const task = await makeTask(view, offset, length, options, signal)
+        inflight.push({ offset, length, result: pool.run(task, signal) })
       }
       await consume()
     }
@@ -102,7 +121,42 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
     if (sinkError !== undefined && sinkError.err === err) throw err
     throw translate(err, signal)
   }
-  return { manifest: { size, blockSize, hashes }, changed, bytesRead: size }
+  return { manifest: { size, blockSize, hashes }, changed, bytesRead: total }
+}
+
+/**
+ * The block-aligned byte ranges that `extents` touch, clipped to the disk,
+ * sorted and merged. Throws CORE_INVALID_ARGUMENT for a negative or
+ * non-integer extent (a tracking source that misbehaves).
+ */
+export function blockRanges (extents: Extent[], size: number, blockSize: number): Extent[] {
+  const spans: Extent[] = []
+  for (const e of extents) {
+    if (!Number.isSafeInteger(e.offset) || !Number.isSafeInteger(e.length) || e.offset < 0 || e.length < 0) {
+      throw new CoreError(CoreErrorCode.CORE_INVALID_ARGUMENT, `changed extent ${e.offset}+${e.length} is not a byte range`)
+    }
+    if (e.length === 0 || e.offset >= size) continue
+    const start = Math.floor(e.offset / blockSize) * blockSize
+    const end = Math.min(size, Math.ceil((e.offset + e.length) / blockSize) * blockSize)
+    spans.push({ offset: start, length: end - start })
+  }
+  spans.sort((a, b) => a.offset - b.offset)
+  const out: Extent[] = []
+  for (const s of spans) {
+    const last = out.at(-1)
+    if (last !== undefined && s.offset <= last.offset + last.length) last.length = Math.max(last.length, s.offset + s.length - last.offset)
+    else out.push({ ...s })
+  }
+  return out
+}
+
+/** Ranges cut into scan tasks of at most `chunkBytes` (a multiple of the block size). */
+function chunked (ranges: Extent[], chunkBytes: number): Extent[] {
+  const out: Extent[] = []
+  for (const r of ranges) {
+    for (let at = r.offset; at < r.offset + r.length; at += chunkBytes) out.push({ offset: at, length: Math.min(chunkBytes, r.offset + r.length - at) })
+  }
+  return out
 }
 
 async function makeTask (view: DiskView, offset: number, length: number, options: ScanOptions, signal?: AbortSignal): Promise<ScanTask> {

@@ -100,7 +100,7 @@ export class FrameDecoder {
       if (first.byteLength === n) this.chunks.shift()
       else this.chunks[0] = first.subarray(n)
     } else {
-      out = Buffer.allocUnsafe(n) // every byte is written below: no need to zero it first
+      out = new Uint8Array(n)
       let at = 0
       while (at < n) {
         const c = this.chunks[0]!

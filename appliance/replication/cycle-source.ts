@@ -1,0 +1,56 @@
+import { FileDiskSource, type DiskSource, type DiskView } from '../../core/disk-view/index.ts'
+import { diskRoot } from '../../core/manifest.ts'
+import { scanDisk, type ScanPool } from '../../core/scan/index.ts'
+import type { CycleSource } from '../../p2p/replication/index.ts'
+
+/** The source of one cycle, with `close` for the caller's `finally`. */
+export type OpenCycleSource = CycleSource & {
+  close: () => Promise<void>
+  /** Per disk: whether change tracking chose the blocks read (else every block was hashed), and the bytes read. */
+  reads: Map<string, { tracked: boolean, bytesRead: number }>
+}
+
+/**
+ * Disk sources (files of stopped VMs, live QEMU points) as the source of one
+ * cycle: views are opened together (one moment for all disks); each scan
+ * hashes, diffs and compresses in the worker pool, reading only the extents
+ * change tracking names when the view vouches for the base
+ * (`DiskView.changedSince`); `finish` closes the views, failing with
+ * CORE_SOURCE_CHANGED when one turned out inconsistent.
+ */
+export async function openCycleSource (pool: ScanPool, disks: Array<{ name: string, source: DiskSource }>, blockSize: number, signal?: AbortSignal): Promise<OpenCycleSource> {
+  const views = new Map<string, DiskView>()
+  try {
+    for (const d of disks) views.set(d.name, await d.source.open(signal))
+  } catch (err) {
+    for (const v of views.values()) await v.close().catch(() => {})
+    throw err
+  }
+  const closeAll = async (): Promise<void> => {
+    const open = [...views.values()]
+    views.clear()
+    let first: unknown
+    for (const v of open) await v.close().catch(err => { first ??= err })
+    if (first !== undefined) throw first
+  }
+  const reads = new Map<string, { tracked: boolean, bytesRead: number }>()
+  return {
+    disks: disks.map(d => ({ name: d.name, size: views.get(d.name)!.size, blockSize })),
+    scan: async (name, base, onBlocks, scanSignal) => {
+      const view = views.get(name)
+      if (view === undefined) throw new TypeError(`no open view of disk ${name}`)
+      const changedExtents = base !== undefined && base.size === view.size ? await view.changedSince?.(diskRoot(base), scanSignal) : undefined
+      const result = await scanDisk(view, { pool, blockSize, base, changedExtents, onChanged: onBlocks, signal: scanSignal })
+      reads.set(name, { tracked: changedExtents !== undefined, bytesRead: result.bytesRead })
+      return { manifest: result.manifest, changed: result.changed }
+    },
+    finish: closeAll,
+    close: async () => { await closeAll().catch(() => {}) },
+    reads
+  }
+}
+
+/** Image files of stopped VMs as a cycle's source. */
+export async function openFileCycleSource (pool: ScanPool, disks: Array<{ name: string, path: string }>, blockSize: number, signal?: AbortSignal): Promise<OpenCycleSource> {
+  return await openCycleSource(pool, disks.map(d => ({ name: d.name, source: new FileDiskSource(d.path) })), blockSize, signal)
+}

@@ -41,7 +41,17 @@ export const CoreErrorCode = {
   /** A block failed to decompress or decompressed to the wrong length. */
   CORE_CODEC_FAILED: 'CORE_CODEC_FAILED',
   /** Writing to the store or an image failed (disk full, I/O error). Nothing committed is affected. */
-  CORE_WRITE_FAILED: 'CORE_WRITE_FAILED'
+  CORE_WRITE_FAILED: 'CORE_WRITE_FAILED',
+  /** The NBD server refused the handshake or lacks what the client needs (export missing, no fixed newstyle, no structured replies, no NBD_OPT_GO). */
+  CORE_NBD_HANDSHAKE_FAILED: 'CORE_NBD_HANDSHAKE_FAILED',
+  /** The NBD server broke the protocol (bad magic, unknown cookie, a chunk outside its request, a length past our limits); the connection is closed. */
+  CORE_NBD_PROTOCOL: 'CORE_NBD_PROTOCOL',
+  /** The NBD server answered a request with an error; `details.errno` names it (EIO, EINVAL...). The connection stays usable. */
+  CORE_NBD_REQUEST_FAILED: 'CORE_NBD_REQUEST_FAILED',
+  /** The NBD server did not finish the handshake or answer a request in time. */
+  CORE_NBD_TIMEOUT: 'CORE_NBD_TIMEOUT',
+  /** The connection to the NBD server could not be made, was lost, or was closed by the client. */
+  CORE_NBD_DISCONNECTED: 'CORE_NBD_DISCONNECTED'
 } as const
 
 export type CoreErrorCode = typeof CoreErrorCode[keyof typeof CoreErrorCode]

@@ -1,4 +1,5 @@
 import { throwIfAborted } from './errors.ts'
+import { diskRoot } from './manifest.ts'
 import { scanDisk } from './scan/scanner.ts'
 import type { ScanPool } from './scan/scan-pool.ts'
 import type { DiskSource, DiskView } from './disk-view/disk-view.ts'
@@ -29,6 +30,8 @@ export interface DiskCycleReport {
   /** Size the disk had in the previous point, when it changed. */
   previousSize?: number
   bytesRead: number
+  /** Only the extents change tracking named were read (else every block was hashed). */
+  tracked: boolean
   changedBlocks: number
   storedBlocks: number
   storedBytes: number
@@ -77,10 +80,13 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
       const view = views[i]!
       const base = latest?.disks.some(x => x.name === d.name) === true ? await store.manifest(latest.id, d.name) : undefined
       const before = { blocks: cycle.storedBlocks, bytes: cycle.storedBytes }
+      // With change tracking that vouches for this base, only the extents it names are read.
+      const changedExtents = base !== undefined && base.size === view.size ? await view.changedSince?.(diskRoot(base), signal) : undefined
       const result = await scanDisk(view, {
         pool: options.pool,
         blockSize: store.blockSize,
         base,
+        changedExtents,
         onChanged: async blocks => { await cycle.putBlocks(blocks) },
         signal,
         onProgress: p => options.onProgress?.({ phase: `scan ${d.name}`, done: doneBefore + p.done, total: totalBytes })
@@ -93,6 +99,7 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
         size: view.size,
         ...(base !== undefined && base.size !== view.size ? { previousSize: base.size } : {}),
         bytesRead: result.bytesRead,
+        tracked: changedExtents !== undefined,
         changedBlocks: result.changed.length,
         storedBlocks: cycle.storedBlocks - before.blocks,
         storedBytes: cycle.storedBytes - before.bytes,

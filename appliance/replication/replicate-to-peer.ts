@@ -5,7 +5,7 @@ import type { Consistency, ProgressListener } from '../../core/types.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
 import { fetchManifests, REPLICATION_PROTOCOL, sendCycle, type RateLimiter, type SentCycle } from '../../p2p/replication/index.ts'
-import { openFileCycleSource } from './file-source.ts'
+import { openFileCycleSource } from './cycle-source.ts'
 import { PrimaryState } from './primary-state.ts'
 
 export interface ReplicateToPeerInit {

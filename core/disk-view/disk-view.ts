@@ -17,13 +17,14 @@ export interface DiskView {
    */
   read: (offset: number, length: number, into: Uint8Array, signal?: AbortSignal) => Promise<void>
   /**
-   * The extents that may have changed since the view identified by `token`,
-   * or undefined when the source cannot tell (the caller then compares every
-   * block by hash). A file view never knows; live QEMU views do.
+   * Change tracking: the byte extents that may differ from the disk as
+   * described by the manifest whose root is `baseRoot` (the base the caller
+   * diffs against), or undefined when the source cannot vouch for that (no
+   * tracking, tracking relative to another point, or in doubt): the caller
+   * then compares every block by hash. A file view never knows; live QEMU
+   * views answer from a dirty bitmap.
    */
-  changedSince?: (token: string, signal?: AbortSignal) => Promise<Extent[] | undefined>
-  /** Token naming this view's moment for a later `changedSince`. */
-  readonly changeToken?: string
+  changedSince?: (baseRoot: string, signal?: AbortSignal) => Promise<Extent[] | undefined>
   /**
    * For sources that worker threads can read themselves (a plain file): the
    * file descriptor, valid until close(). Lets scan workers read without a

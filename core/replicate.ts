@@ -8,7 +8,7 @@ import { imageRecord, updateImage, type ImageRecord } from './store/replica-imag
 import { DEFAULT_RETENTION, checkRetention, type RetentionPolicy } from './store/retention.ts'
 import { StagedCycle, type CyclePhase } from './store/staged-cycle.ts'
 import { checkDiskName, type RecoveryPointStore } from './store/store.ts'
-import type { Consistency, ProgressListener, RecoveryPoint } from './types.ts'
+import type { Consistency, Extent, Manifest, ProgressListener, RecoveryPoint } from './types.ts'
 
 export interface ReplicateOptions {
   pool: ScanPool
@@ -32,6 +32,8 @@ export interface DiskCycleReport {
   bytesRead: number
   /** Only the extents change tracking named were read (else every block was hashed). */
   tracked: boolean
+  /** Why a source with change tracking was not trusted this cycle (first cycle, QEMU crash, ...). */
+  untrackedReason?: string
   changedBlocks: number
   storedBlocks: number
   storedBytes: number
@@ -81,7 +83,8 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
       const base = latest?.disks.some(x => x.name === d.name) === true ? await store.manifest(latest.id, d.name) : undefined
       const before = { blocks: cycle.storedBlocks, bytes: cycle.storedBytes }
       // With change tracking that vouches for this base, only the extents it names are read.
-      const changedExtents = base !== undefined && base.size === view.size ? await view.changedSince?.(diskRoot(base), signal) : undefined
+      const tracking = await trackedExtents(view, base, signal)
+      const changedExtents = Array.isArray(tracking) ? tracking : undefined
       const result = await scanDisk(view, {
         pool: options.pool,
         blockSize: store.blockSize,
@@ -100,6 +103,7 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
         ...(base !== undefined && base.size !== view.size ? { previousSize: base.size } : {}),
         bytesRead: result.bytesRead,
         tracked: changedExtents !== undefined,
+        ...(typeof tracking === 'string' ? { untrackedReason: tracking } : {}),
         changedBlocks: result.changed.length,
         storedBlocks: cycle.storedBlocks - before.blocks,
         storedBytes: cycle.storedBytes - before.bytes,
@@ -141,3 +145,15 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
   }
 }
 
+/**
+ * What change tracking says for this view and base: the extents to read,
+ * the reason it cannot vouch (a string), or undefined for a source without
+ * tracking.
+ */
+export async function trackedExtents (view: DiskView, base: Manifest | undefined, signal?: AbortSignal): Promise<Extent[] | string | undefined> {
+  if (view.changedSince === undefined) return undefined
+  if (base === undefined) return 'the first point of this disk: every block is read'
+  if (base.size !== view.size) return `the disk's size changed from ${base.size} to ${view.size} bytes`
+  const answer = await view.changedSince(diskRoot(base), signal)
+  return Array.isArray(answer) ? answer : answer.untracked
+}

@@ -1,5 +1,5 @@
 import { FileDiskSource, type DiskSource, type DiskView } from '../../core/disk-view/index.ts'
-import { diskRoot } from '../../core/manifest.ts'
+import { trackedExtents } from '../../core/replicate.ts'
 import { scanDisk, type ScanPool } from '../../core/scan/index.ts'
 import type { CycleSource } from '../../p2p/replication/index.ts'
 
@@ -7,7 +7,7 @@ import type { CycleSource } from '../../p2p/replication/index.ts'
 export type OpenCycleSource = CycleSource & {
   close: () => Promise<void>
   /** Per disk: whether change tracking chose the blocks read (else every block was hashed), and the bytes read. */
-  reads: Map<string, { tracked: boolean, bytesRead: number }>
+  reads: Map<string, { tracked: boolean, untrackedReason?: string, bytesRead: number }>
 }
 
 /**
@@ -33,15 +33,16 @@ export async function openCycleSource (pool: ScanPool, disks: Array<{ name: stri
     for (const v of open) await v.close().catch(err => { first ??= err })
     if (first !== undefined) throw first
   }
-  const reads = new Map<string, { tracked: boolean, bytesRead: number }>()
+  const reads = new Map<string, { tracked: boolean, untrackedReason?: string, bytesRead: number }>()
   return {
     disks: disks.map(d => ({ name: d.name, size: views.get(d.name)!.size, blockSize })),
     scan: async (name, base, onBlocks, scanSignal) => {
       const view = views.get(name)
       if (view === undefined) throw new TypeError(`no open view of disk ${name}`)
-      const changedExtents = base !== undefined && base.size === view.size ? await view.changedSince?.(diskRoot(base), scanSignal) : undefined
+      const tracking = await trackedExtents(view, base, scanSignal)
+      const changedExtents = Array.isArray(tracking) ? tracking : undefined
       const result = await scanDisk(view, { pool, blockSize, base, changedExtents, onChanged: onBlocks, signal: scanSignal })
-      reads.set(name, { tracked: changedExtents !== undefined, bytesRead: result.bytesRead })
+      reads.set(name, { tracked: changedExtents !== undefined, ...(typeof tracking === 'string' ? { untrackedReason: tracking } : {}), bytesRead: result.bytesRead })
       return { manifest: result.manifest, changed: result.changed }
     },
     finish: closeAll,

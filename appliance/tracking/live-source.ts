@@ -10,7 +10,7 @@ const NBD_STATE_DIRTY = 1
  * A live point's NBD export as core's DiskSource: reads go to the
  * point-in-time view; `changedSince(baseRoot)` answers with the dirty
  * extents of the point's bitmap when the point is tracked relative to that
- * very base, and undefined otherwise (the scan then hashes every block).
+ * very base, and otherwise with the reason (the scan then hashes every block).
  * Counts the bytes read, for reports and benchmarks.
  */
 export class LivePointSource implements DiskSource {
@@ -42,7 +42,9 @@ export class LivePointSource implements DiskSource {
       },
       changedSince: async (baseRoot, csSignal) => {
         const tracking = point.tracking
-        if (tracking === undefined || tracking.baseRoot !== baseRoot || !client.metaContexts.has(tracking.context)) return undefined
+        if (tracking === undefined) return { untracked: point.untrackedReason ?? 'the point has no change tracking' }
+        if (tracking.baseRoot !== baseRoot) return { untracked: 'change tracking is relative to another point than the base' }
+        if (!client.metaContexts.has(tracking.context)) return { untracked: `QEMU does not export ${tracking.context}` }
         const extents: Extent[] = []
         for (const e of await client.blockStatus(tracking.context, 0, size, csSignal)) {
           if ((e.flags & NBD_STATE_DIRTY) !== 0) extents.push({ offset: e.offset, length: e.length })

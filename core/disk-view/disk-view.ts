@@ -19,12 +19,12 @@ export interface DiskView {
   /**
    * Change tracking: the byte extents that may differ from the disk as
    * described by the manifest whose root is `baseRoot` (the base the caller
-   * diffs against), or undefined when the source cannot vouch for that (no
-   * tracking, tracking relative to another point, or in doubt): the caller
-   * then compares every block by hash. A file view never knows; live QEMU
-   * views answer from a dirty bitmap.
+   * diffs against), or `{ untracked: why }` when the source cannot vouch for
+   * that (tracking relative to another point, or in doubt): the caller then
+   * compares every block by hash and records why. A file view has no
+   * tracking at all; live QEMU views answer from a dirty bitmap.
    */
-  changedSince?: (baseRoot: string, signal?: AbortSignal) => Promise<Extent[] | undefined>
+  changedSince?: (baseRoot: string, signal?: AbortSignal) => Promise<Extent[] | { untracked: string }>
   /**
    * For sources that worker threads can read themselves (a plain file): the
    * file descriptor, valid until close(). Lets scan workers read without a

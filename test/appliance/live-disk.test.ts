@@ -98,6 +98,7 @@ t.test('tracked cycles read only the dirty blocks and every point is exact', asy
   t.equal(first.point.tracking, undefined, 'the first cycle is not tracked')
   t.match(first.point.untrackedReason, /first cycle/)
   t.equal(first.report.disks[0]!.tracked, false)
+  t.match(first.report.disks[0]!.untrackedReason, /first/, 'the cycle\'s report says why')
   t.equal(first.bytesRead, SIZE, 'the first cycle reads the whole disk')
 
   // Changes after point 1: the write made during cycle 1, and these.
@@ -172,6 +173,7 @@ t.test('after kill -9 of QEMU the bitmap is not trusted: the cycle compares hash
   const inconsistent = await cycle(t, r, 4)
   t.equal(inconsistent.point.tracking, undefined, 'not tracked after the crash')
   t.match(inconsistent.point.untrackedReason, /inconsistent/, 'and says why')
+  t.match(inconsistent.report.disks[0]!.untrackedReason, /inconsistent/, 'in the cycle\'s report too')
   t.equal(inconsistent.bytesRead, SIZE, 'every block compared by hash')
   t.equal(inconsistent.report.disks[0]!.changedBlocks, 1, 'the change found')
 

@@ -27,7 +27,7 @@ import { LivePointSource } from '../../appliance/tracking/live-source.ts'
 import { ensureRawSidecar } from '../../appliance/tracking/raw-sidecar.ts'
 import { prng } from '../helpers/fixtures.ts'
 import { startStorageDaemon } from '../helpers/storage-daemon.ts'
-import { GIB, MIB, ensureTools, envNumber, fail, makeImage, mb, median, note, round, workDir } from './measure.ts'
+import { GIB, MIB, ensureTools, envNumber, makeImage, mb, median, note, round, workDir } from './measure.ts'
 
 const run = promisify(execFile)
 const IMAGE_BYTES = Math.round(envNumber('TANDEM_BENCH_GIB', 4) * GIB / MIB) * MIB
@@ -35,6 +35,11 @@ const SEED = envNumber('TANDEM_BENCH_SEED', 1)
 const RUNS = Math.max(1, Math.round(envNumber('TANDEM_BENCH_RUNS', 3)))
 const BLOCK = DEFAULT_BLOCK_SIZE
 const WRITE_FRACTION = 0.01
+
+/** A wrong result: thrown (not exited) so that the daemon is stopped and the work dir removed. */
+function fail (message: string): never {
+  throw new Error(message)
+}
 
 const TARGETS = {
   tracked_time_vs_full_scan: { op: '<=', value: 0.2 },
@@ -68,15 +73,21 @@ async function main (): Promise<void> {
     stopDaemon = qsd.stop
     const qmp = await QmpClient.connect(qsd.qmpSocket)
     const live = await LiveDisk.open({ qmp, node: qsd.node, stateFile: join(dir, 'tracking.json'), workDir: dir, nbdSocket: qsd.nbdSocket, granularity: BLOCK })
-    store = await RecoveryPointStore.open(join(dir, 'store'), { blockSize: BLOCK })
+    store = await RecoveryPointStore.open(join(dir, 'store'), { blockSize: BLOCK, create: true })
     const rng = prng(SEED + 1)
     const blocks = IMAGE_BYTES / BLOCK
 
-    /** Writes `count` distinct random blocks through the daemon's writable export; returns them. */
+    let writeRound = 0
+    /**
+     * Writes `count` distinct random blocks through the daemon's writable
+     * export; returns them. Each round's fill differs from every earlier
+     * round's for the same block, so each written block really changes.
+     */
     const guestWrites = async (count: number): Promise<Set<number>> => {
+      writeRound++
       const chosen = new Set<number>()
       while (chosen.size < count) chosen.add(Math.floor(rng() * blocks))
-      const cmds = [...chosen].flatMap(b => ['-c', `write -P ${1 + (b % 250)} ${b * BLOCK} ${BLOCK}`])
+      const cmds = [...chosen].flatMap(b => ['-c', `write -P ${1 + (writeRound * 31 + b) % 255} ${b * BLOCK} ${BLOCK}`])
       await run('qemu-io', ['-f', 'raw', `nbd+unix:///${qsd.node}-w?socket=${qsd.nbdSocket}`, ...cmds], { maxBuffer: 64 * MIB })
       return chosen
     }
@@ -158,4 +169,7 @@ async function main (): Promise<void> {
   }
 }
 
-await main()
+await main().catch(err => {
+  process.stderr.write(`bench: ${(err as Error).message}\n`)
+  process.exitCode = 1
+})

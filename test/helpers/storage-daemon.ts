@@ -43,6 +43,10 @@ export async function startStorageDaemon (init: { dir: string, disk: string, for
   let stderr = ''
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
   const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
+  // A test or benchmark that dies without its teardown must not leave this daemon behind.
+  const reap = (): void => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') }
+  process.once('exit', reap)
+  void exited.then(() => { process.off('exit', reap) })
   // Ready when both sockets exist (the daemon creates them after opening the disk).
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`qemu-storage-daemon exited: ${stderr}`)

@@ -307,7 +307,7 @@ async function thaw (agent: FreezeAgent, limitMs: number): Promise<string | unde
   let last: unknown
   while (performance.now() < until) {
     try {
-      await agent.fsfreezeThaw({ timeoutMs: Math.max(1, until - performance.now()) })
+      await agent.fsfreezeThaw({ timeoutMs: Math.max(1, Math.ceil(until - performance.now())) })
       return undefined
     } catch (err) {
       last = err

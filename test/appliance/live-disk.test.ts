@@ -19,6 +19,8 @@ import { QmpClient } from '../../appliance/qemu/qmp-client.ts'
 import { LiveDisk, type FreezeAgent, type LiveDiskInit, type LivePoint } from '../../appliance/tracking/live-disk.ts'
 import { LivePointSource } from '../../appliance/tracking/live-source.ts'
 import { loadTrackingState } from '../../appliance/tracking/tracking-state.ts'
+import { GuestAgentClient } from '../../appliance/qemu/guest-agent-client.ts'
+import { fakeAgent, type FakeAgent, type FreezeMode } from '../helpers/fake-guest-agent.ts'
 import { tempDir } from '../helpers/fixtures.ts'
 import { openStore, scanPool } from '../helpers/engine.ts'
 import { startStorageDaemon, type StorageDaemon } from '../helpers/storage-daemon.ts'
@@ -185,32 +187,35 @@ t.test('after kill -9 of QEMU the bitmap is not trusted: the cycle compares hash
 
 t.test('app-consistent only when the freeze really worked; the guest is always thawed', async t => {
   const r = await rig(t)
-  const calls: string[] = []
-  const agent = (mode: 'ok' | 'fail' | 'hang'): FreezeAgent => ({
-    fsfreezeFreeze: async () => {
-      calls.push('freeze')
-      if (mode === 'fail') throw Object.assign(new Error('freeze failed'), { code: 'APP_AGENT_ERROR' })
-      if (mode === 'hang') { await new Promise(() => {}) }
-      return 2
-    },
-    fsfreezeThaw: async () => { calls.push('thaw'); return 2 }
-  })
-  const hangs = (a: FreezeAgent): FreezeAgent => ({ ...a, fsfreezeFreeze: async opts => await Promise.race([a.fsfreezeFreeze(opts), new Promise<never>((_resolve, reject) => setTimeout(() => { reject(Object.assign(new Error('timeout'), { code: 'APP_AGENT_TIMEOUT' })) }, opts?.timeoutMs))]) })
+  // The guest agent client against a fake agent on a unix socket (test/helpers/fake-guest-agent.ts).
+  const withAgent = async (mode: FreezeMode): Promise<{ fake: FakeAgent, agent: GuestAgentClient }> => {
+    const fake = await fakeAgent(t, { freeze: mode })
+    const agent = await GuestAgentClient.connect(fake.path)
+    t.teardown(async () => { await agent.close() })
+    return { fake, agent }
+  }
+  const commands = (fake: FakeAgent): string[] => fake.received.filter(c => c.startsWith('guest-fsfreeze'))
 
-  const ok = await cycle(t, r, 1, { agent: agent('ok') })
-  t.equal(ok.point.consistency, 'app')
-  t.equal(ok.report.point.consistency, 'app')
-  t.same(calls.splice(0), ['freeze', 'thaw'])
+  const ok = await withAgent('ok')
+  const good = await cycle(t, r, 1, { agent: ok.agent })
+  t.equal(good.point.consistency, 'app', good.point.consistencyNote)
+  t.equal(good.report.point.consistency, 'app', 'recorded in the recovery point')
+  t.same(commands(ok.fake), ['guest-fsfreeze-freeze', 'guest-fsfreeze-thaw'])
+  t.equal(ok.fake.frozen, false, 'thawed')
 
-  const failed = await cycle(t, r, 2, { agent: agent('fail') })
+  const refusing = await withAgent('error')
+  const failed = await cycle(t, r, 2, { agent: refusing.agent })
   t.equal(failed.point.consistency, 'crash', 'a failed freeze gives a crash-consistent point')
+  t.equal(failed.report.point.consistency, 'crash')
   t.match(failed.point.consistencyNote, /APP_AGENT_ERROR/)
-  t.same(calls.splice(0), ['freeze', 'thaw'], 'thawed anyway')
+  t.same(commands(refusing.fake), ['guest-fsfreeze-freeze', 'guest-fsfreeze-thaw'], 'thawed anyway')
 
-  const hung = await cycle(t, r, 3, { agent: hangs(agent('hang')) })
+  const hanging = await withAgent('hang')
+  const hung = await cycle(t, r, 3, { agent: hanging.agent })
   t.equal(hung.point.consistency, 'crash', 'a freeze that hangs gives a crash-consistent point')
   t.match(hung.point.consistencyNote, /APP_AGENT_TIMEOUT/)
-  t.same(calls.splice(0), ['freeze', 'thaw'], 'thawed anyway')
+  t.same(commands(hanging.fake), ['guest-fsfreeze-freeze', 'guest-fsfreeze-thaw'], 'thawed anyway')
+  t.equal(hanging.fake.frozen, false, 'the guest, frozen late, is thawed')
 })
 
 t.test('a damaged tracking state is refused, not reset', async t => {

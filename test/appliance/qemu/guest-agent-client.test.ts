@@ -5,86 +5,11 @@
  * serialized, and a socket with no agent behind it.
  */
 import t from 'tap'
-import { createServer, type Socket } from 'node:net'
-import { once } from 'node:events'
-import { join } from 'node:path'
 import { AppErrorCode } from '../../../appliance/errors.ts'
 import { GuestAgentClient } from '../../../appliance/qemu/index.ts'
+import { join } from 'node:path'
 import { tempDir } from '../../helpers/fixtures.ts'
-
-interface Teardown { teardown: (fn: () => unknown) => void }
-
-type FreezeMode = 'ok' | 'error' | 'hang'
-
-interface FakeAgent {
-  path: string
-  /** Commands received (sync included), in order. */
-  received: string[]
-  /** Set when a command arrived while another was unanswered: the client did not serialize. */
-  overlapped: boolean
-}
-
-/**
- * A fake agent: on connect it writes stale output (an old sync reply,
- * garbage, a cut-off line); it implements guest-sync-delimited (0xFF then
- * the reply), guest-ping and guest-fsfreeze-*. A hanging freeze is
- * answered late, just before the reply to the next sync (as a real agent
- * that finishes a slow freeze would). `silent`: accepts and never answers.
- */
-async function fakeAgent (t: Teardown, options: { freeze?: FreezeMode, silent?: boolean } = {}): Promise<FakeAgent> {
-  const path = join(await tempDir(t), 'qga.sock')
-  const fake: FakeAgent = { path, received: [], overlapped: false }
-  let frozen = false
-  const sockets = new Set<Socket>()
-  const server = createServer(socket => {
-    sockets.add(socket)
-    socket.on('error', () => {})
-    socket.on('close', () => { sockets.delete(socket) })
-    if (options.silent === true) return
-    // stale output of an earlier session, with a real 0xFF sync marker in it
-    socket.write(Buffer.concat([Buffer.from('{"return": 4242}\n'), Buffer.from([0xff]), Buffer.from('{"return": 17}\ngarbage that is not json\n{"retu')]))
-    let lateFreeze: string | undefined
-    let unanswered = false
-    const reply = (line: string): void => { unanswered = false; socket.write(line + '\n') }
-    let buf = Buffer.alloc(0)
-    socket.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk])
-      for (let i = buf.indexOf(0x0a); i !== -1; i = buf.indexOf(0x0a)) {
-        const text = buf.subarray(0, i).toString('latin1').replace(/^\xff+/, '')
-        buf = buf.subarray(i + 1)
-        const cmd = JSON.parse(text) as { execute: string, arguments?: { id?: number } }
-        fake.received.push(cmd.execute)
-        if (cmd.execute === 'guest-sync-delimited') {
-          if (lateFreeze !== undefined) { socket.write(lateFreeze + '\n'); lateFreeze = undefined }
-          socket.write(Buffer.concat([Buffer.from([0xff]), Buffer.from(JSON.stringify({ return: cmd.arguments?.id }) + '\n')]))
-          continue
-        }
-        if (unanswered) fake.overlapped = true
-        unanswered = true
-        switch (cmd.execute) {
-          case 'guest-ping': reply('{"return": {}}'); break
-          case 'guest-fsfreeze-status': reply(JSON.stringify({ return: frozen ? 'frozen' : 'thawed' })); break
-          case 'guest-fsfreeze-thaw': reply(JSON.stringify({ return: frozen ? 2 : 0 })); frozen = false; break
-          case 'guest-fsfreeze-freeze':
-            if (options.freeze === 'error') { reply('{"error": {"class": "GenericError", "desc": "failed to freeze /: Device or resource busy"}}'); break }
-            frozen = true
-            if (options.freeze === 'hang') { lateFreeze = '{"return": 2}'; unanswered = false; break }
-            reply('{"return": 2}')
-            break
-          default: reply(JSON.stringify({ error: { class: 'CommandNotFound', desc: `The command ${cmd.execute} has not been found` } }))
-        }
-      }
-    })
-  })
-  server.listen(path)
-  await once(server, 'listening')
-  t.teardown(async () => {
-    for (const s of sockets) s.destroy()
-    server.close()
-    await once(server, 'close')
-  })
-  return fake
-}
+import { fakeAgent, type Teardown } from '../../helpers/fake-guest-agent.ts'
 
 async function connect (t: Teardown, path: string): Promise<GuestAgentClient> {
   const agent = await GuestAgentClient.connect(path, { syncTimeoutMs: 2_000 })

@@ -198,7 +198,7 @@ t.test('app-consistent only when the freeze really worked; the guest is always t
 
   const ok = await withAgent('ok')
   const good = await cycle(t, r, 1, { agent: ok.agent })
-  t.equal(good.point.consistency, 'app', good.point.consistencyNote)
+  t.equal(good.point.consistency, 'app', good.point.consistencyNote ?? 'app-consistent')
   t.equal(good.report.point.consistency, 'app', 'recorded in the recovery point')
   t.same(commands(ok.fake), ['guest-fsfreeze-freeze', 'guest-fsfreeze-thaw'])
   t.equal(ok.fake.frozen, false, 'thawed')

@@ -8,6 +8,7 @@ export { checkVmDefinition, defaultDiskNode, type CheckedVmDefinition, type Disk
 export { buildQemuArgs, diskDeviceId, vmRunPaths, GUEST_AGENT_PORT, type Accel, type QemuArgsOptions, type VmRunPaths } from './qemu-args.ts'
 export { QemuDriver, type QemuDriverInit, type VmStartOptions, type VmState, type VmStatus, type VmStopOptions } from './qemu-driver.ts'
 export { diskInUse, openManualDisk, type DiskUse, type ManualDiskGuard } from './manual-driver.ts'
+export { ManualDiskSource } from './manual-source.ts'
 export { bootRecoveryPoint, OVERLAY_FILE, type BootedRecoveryPoint, type BootRecoveryPointInit } from './boot-point.ts'
 export {
   MANUAL_GUARD_INTERVAL_MS, MAX_VM_DISKS, MAX_VM_MEMORY_MIB, MAX_VM_NICS, MAX_VM_VCPUS, MIN_VM_MEMORY_MIB,

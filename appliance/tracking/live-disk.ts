@@ -136,7 +136,9 @@ export class LiveDisk {
     await rm(scratch, { force: true })
     await qemuImg(['create', '-q', '-f', 'qcow2', scratch, String(size)], signal)
     const tracked = untrackedReason === undefined
-    this.state = { ...this.state, generation, pending: { next, fleece, scratch, tracked } }
+    // A distrusted history ends here: the next bitmap records from this point's transaction on.
+    const { distrust: _ended, ...rest } = this.state
+    this.state = { ...rest, generation, pending: { next, fleece, scratch, tracked } }
     await saveTrackingState(this.init.stateFile, this.state)
 
     let pauseMs = 0
@@ -194,6 +196,7 @@ export class LiveDisk {
   private distrust (node: NamedNode, size: number): string | undefined {
     const { bitmap, baseRoot } = this.state
     if (bitmap === null) return 'first cycle: no change tracking yet'
+    if (this.state.distrust !== undefined) return this.state.distrust
     if (size !== this.state.size) return `the disk's size changed from ${this.state.size} to ${size} bytes`
     const b = bitmapOf(node, bitmap)
     if (b === undefined) return `dirty bitmap ${bitmap} is missing (the disk was opened without it or replaced)`

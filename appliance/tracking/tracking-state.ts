@@ -25,6 +25,12 @@ export interface TrackingState {
   generation: number
   /** A point taken and not yet completed. */
   pending: PendingPoint | null
+  /**
+   * Set when something outside QEMU may have written the disk (an offline
+   * edit: offline-edits.ts): the bitmap cannot vouch, whatever it says. The
+   * next point compares hashes and clears it.
+   */
+  distrust?: string
 }
 
 export interface PendingPoint {
@@ -59,7 +65,8 @@ export async function loadTrackingState (file: string): Promise<TrackingState | 
     Number.isSafeInteger(v.size) && v.size >= 0 && Number.isSafeInteger(v.generation) && v.generation >= 0 &&
     name(v.bitmap) && (v.baseRoot === null || (typeof v.baseRoot === 'string' && /^[0-9a-f]{64}$/.test(v.baseRoot))) &&
     (v.pending === null || (typeof v.pending === 'object' && name(v.pending.next) && name(v.pending.fleece) &&
-      typeof v.pending.scratch === 'string' && typeof v.pending.tracked === 'boolean'))
+      typeof v.pending.scratch === 'string' && typeof v.pending.tracked === 'boolean')) &&
+    (v.distrust === undefined || typeof v.distrust === 'string')
   if (!ok) throw new AppError(AppErrorCode.APP_STATE_CORRUPT, `${file} is not a version 1 tracking state`)
   return v
 }

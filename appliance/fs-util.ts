@@ -1,5 +1,15 @@
-import { open, rename, rm, stat } from 'node:fs/promises'
+import { open, readFile, rename, rm, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
+
+/** The file's text, or undefined when it does not exist. Other I/O errors are thrown as they are. */
+export async function readTextIfExists (file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
 
 export async function isDirectory (path: string): Promise<boolean> {
   return await stat(path).then(s => s.isDirectory(), () => false)

@@ -4,11 +4,7 @@ import { scanDisk, type ScanPool } from '../../core/scan/index.ts'
 import type { CycleSource } from '../../p2p/replication/index.ts'
 
 /** The source of one cycle, with `close` for the caller's `finally`. */
-export type OpenCycleSource = CycleSource & {
-  close: () => Promise<void>
-  /** Per disk: whether change tracking chose the blocks read (else every block was hashed), and the bytes read. */
-  reads: Map<string, { tracked: boolean, untrackedReason?: string, bytesRead: number }>
-}
+export type OpenCycleSource = CycleSource & { close: () => Promise<void> }
 
 /**
  * Disk sources (files of stopped VMs, live QEMU points) as the source of one
@@ -33,7 +29,6 @@ export async function openCycleSource (pool: ScanPool, disks: Array<{ name: stri
     for (const v of open) await v.close().catch(err => { first ??= err })
     if (first !== undefined) throw first
   }
-  const reads = new Map<string, { tracked: boolean, untrackedReason?: string, bytesRead: number }>()
   return {
     disks: disks.map(d => ({ name: d.name, size: views.get(d.name)!.size, blockSize })),
     scan: async (name, base, onBlocks, scanSignal) => {
@@ -42,12 +37,10 @@ export async function openCycleSource (pool: ScanPool, disks: Array<{ name: stri
       const tracking = await trackedExtents(view, base, scanSignal)
       const changedExtents = Array.isArray(tracking) ? tracking : undefined
       const result = await scanDisk(view, { pool, blockSize, base, changedExtents, onChanged: onBlocks, signal: scanSignal })
-      reads.set(name, { tracked: changedExtents !== undefined, ...(typeof tracking === 'string' ? { untrackedReason: tracking } : {}), bytesRead: result.bytesRead })
       return { manifest: result.manifest, changed: result.changed }
     },
     finish: closeAll,
-    close: async () => { await closeAll().catch(() => {}) },
-    reads
+    close: async () => { await closeAll().catch(() => {}) }
   }
 }
 

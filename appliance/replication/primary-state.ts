@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { decodeManifest, encodeManifest } from '../../core/manifest.ts'
 import type { Consistency, Manifest } from '../../core/types.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
-import { writeFileAtomic } from '../fs-util.ts'
+import { readTextIfExists, writeFileAtomic } from '../fs-util.ts'
 
 /** What the Replica holds, as the primary last saw it committed. */
 export interface Replicated {
@@ -87,12 +87,6 @@ export class PrimaryState {
 }
 
 async function readJson<T> (path: string): Promise<T | undefined> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
-  return JSON.parse(text) as T
+  const text = await readTextIfExists(path)
+  return text === undefined ? undefined : JSON.parse(text) as T
 }

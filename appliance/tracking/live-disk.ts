@@ -112,10 +112,6 @@ export class LiveDisk {
     return disk
   }
 
-  get trackingState (): Readonly<TrackingState> {
-    return this.state
-  }
-
   async takePoint (options: TakePointOptions = {}): Promise<LivePoint> {
     const { qmp } = this.init
     const signal = options.signal

@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises'
 import { AppError, AppErrorCode } from '../errors.ts'
-import { writeFileAtomic } from '../fs-util.ts'
+import { readTextIfExists, writeFileAtomic } from '../fs-util.ts'
 
 /**
  * The durable record of one tracked disk (docs/change-tracking.md): which
@@ -47,13 +46,8 @@ export const initialTrackingState = (size: number): TrackingState => ({ version:
 
 /** The state in `file`, or undefined when there is none. APP_STATE_CORRUPT when it is damaged (never silently reset: that would hide lost changes). */
 export async function loadTrackingState (file: string): Promise<TrackingState | undefined> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
+  const text = await readTextIfExists(file)
+  if (text === undefined) return undefined
   let v: TrackingState
   try {
     v = JSON.parse(text) as TrackingState

@@ -6,8 +6,9 @@ import { loadTrackingState, saveTrackingState } from './tracking-state.ts'
  * edit with a tool that bypasses its qcow2 sidecar, so its dirty bitmap never
  * saw them). Call it before QEMU opens the disk. QEMU writes the sidecar
  * last when it closes the disk (it stores the bitmaps after the final
- * flush), so at rest the sidecar is at least as new as the raw data; a raw
- * file modified after its sidecar was written by someone else. Then the
+ * flush), so at rest the sidecar is newer than the raw data; a raw file
+ * modified at or after its sidecar's time may have been written by someone
+ * else (times are coarse: a tie counts as an edit). Then the
  * tracking state is marked distrusted with the reason, and the next point
  * compares every block by hash (invariant 3).
  *
@@ -20,7 +21,8 @@ export async function checkOfflineEdits (disk: { raw: string, sidecar: string },
   const state = await loadTrackingState(stateFile)
   if (state === undefined || state.bitmap === null || state.distrust !== undefined) return undefined
   const [raw, sidecar] = await Promise.all([stat(disk.raw, { bigint: true }), stat(disk.sidecar, { bigint: true })])
-  if (raw.mtimeNs <= sidecar.mtimeNs && raw.size === BigInt(state.size)) return undefined
+  // Strictly older only: file times are coarse (a kernel tick), so an edit right after QEMU closed the disk can carry the sidecar's very time. A tie is doubt, and doubt compares hashes.
+  if (raw.mtimeNs < sidecar.mtimeNs && raw.size === BigInt(state.size)) return undefined
   const reason = raw.size !== BigInt(state.size)
     ? `${disk.raw} was resized while no QEMU had it open`
     : `${disk.raw} was written while no QEMU had it open (edited offline)`

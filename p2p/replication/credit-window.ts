@@ -18,6 +18,8 @@ export class CreditWindow {
   private sent = 0
   private acked = 0
   private readonly waiters: Array<{ bytes: number, resolve: () => void, reject: (err: unknown) => void }> = []
+  /** Set by `close`: every later reservation fails with it at once. */
+  private closed: { reason: unknown } | undefined
 
   constructor (credit: number) {
     if (!Number.isSafeInteger(credit) || credit <= 0) throw new TypeError('credit must be a positive integer')
@@ -33,10 +35,12 @@ export class CreditWindow {
    * Resolves when `bytes` more can be sent, and counts them as sent. A
    * reservation larger than the whole credit waits until nothing is
    * outstanding (one oversized batch at a time). Rejects with P2P_ABORTED
-   * when `signal` fires.
+   * when `signal` fires, and with the reason given to `close` once the
+   * window is closed (also when it was closed before the call).
    */
   async reserve (bytes: number, signal?: AbortSignal): Promise<void> {
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new TypeError('bytes must be a non-negative integer')
+    if (this.closed !== undefined) throw this.closed.reason
     if (signal?.aborted === true) throw aborted(signal)
     if (this.waiters.length === 0 && this.fits(bytes)) { this.sent += bytes; return }
     await new Promise<void>((resolve, reject) => {
@@ -77,8 +81,12 @@ export class CreditWindow {
     }
   }
 
-  /** Fails every waiter (the stream ended). */
+  /**
+   * The stream ended: fails every waiter and every later reservation with
+   * `reason`. Only the first call's reason counts.
+   */
   close (reason: unknown): void {
+    this.closed ??= { reason }
     for (const w of this.waiters.splice(0)) w.reject(reason)
   }
 

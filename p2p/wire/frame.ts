@@ -100,7 +100,8 @@ export class FrameDecoder {
       if (first.byteLength === n) this.chunks.shift()
       else this.chunks[0] = first.subarray(n)
     } else {
-      out = new Uint8Array(n)
+      // Not zero-filled: every byte is written below (a fresh 1 MiB zero-filled buffer per frame cost ~3% of a Replica's main thread).
+      out = Buffer.allocUnsafe(n)
       let at = 0
       while (at < n) {
         const c = this.chunks[0]!

@@ -64,8 +64,18 @@ t.test('abort and close release waiters with errors', async t => {
   const aborted = w.reserve(1, c.signal)
   c.abort()
   await t.rejects(aborted, { code: 'P2P_ABORTED' })
+  await t.rejects(w.reserve(1, AbortSignal.abort()), { code: 'P2P_ABORTED' }, 'an already aborted signal')
   const closed = w.reserve(1)
   w.close(new Error('stream ended'))
   await t.rejects(closed, /stream ended/)
-  await t.rejects(w.reserve(1, AbortSignal.abort()), { code: 'P2P_ABORTED' }, 'an already aborted signal')
+})
+
+t.test('a closed window refuses every later reservation at once, even one that fits', async t => {
+  // The sender's next batch after the Replica's error once waited for the ack timeout (120 s) here.
+  const w = new CreditWindow(100)
+  await w.reserve(10)
+  w.close(new Error('the Replica failed'))
+  w.close(new Error('a later reason'))
+  await t.rejects(w.reserve(1), /the Replica failed/, 'the first reason')
+  await t.rejects(w.reserve(0), /the Replica failed/)
 })

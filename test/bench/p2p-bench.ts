@@ -22,7 +22,8 @@
  * Not a test: nothing here fails on a slow figure, only on wrong results.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdir, open, rm } from 'node:fs/promises'
+import { appendFileSync } from 'node:fs'
+import { mkdir, open, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -40,6 +41,8 @@ const SEED = envNumber('TANDEM_BENCH_SEED', 1)
 const REWRITE_FRACTION = 0.01
 /** Interleaved runs of each contender; medians are reported. */
 const RUNS = Math.max(1, Math.round(envNumber('TANDEM_BENCH_RUNS', 3)))
+/** TANDEM_BENCH_REFERENCES=0 times Tandem alone (for profiling; no ratios then). */
+const REFERENCES = process.env.TANDEM_BENCH_REFERENCES !== '0'
 const BOX = fileURLToPath(new URL('./p2p-box.ts', import.meta.url))
 
 const TARGETS = {
@@ -48,6 +51,15 @@ const TARGETS = {
 } as const
 
 type Line = Record<string, unknown>
+type CpuTrace = Array<[number, Record<string, number>]>
+
+/** Per-thread CPU seconds a box spent between two instants, from its trace of samples (nearest samples inside the window). */
+function cpuWithin (trace: CpuTrace, [from, to]: number[]): Record<string, number> {
+  const inside = trace.filter(([t]) => t >= from! && t <= to!)
+  if (inside.length < 2) return {}
+  const [a, b] = [inside[0]![1], inside.at(-1)![1]]
+  return Object.fromEntries(Object.keys(b).map(k => [k, round(b[k]! - (a[k] ?? 0), 2)]))
+}
 
 /** A box process; `lines` collects its JSON lines, `next(pred)` waits for one. */
 function startBox (mode: 'replica' | 'primary', args: object): { child: ChildProcess, next: (pred: (l: Line) => boolean) => Promise<Line>, exited: Promise<number | null> } {
@@ -57,7 +69,7 @@ function startBox (mode: 'replica' | 'primary', args: object): { child: ChildPro
   const lines: Line[] = []
   let waiters: Array<() => void> = []
   createInterface({ input: child.stdout! }).on('line', text => {
-    lines.push(JSON.parse(text) as Line)
+    if (text.startsWith('{')) lines.push(JSON.parse(text) as Line); else if (process.env.TANDEM_BENCH_DIAG !== undefined) appendFileSync(process.env.TANDEM_BENCH_DIAG + '-' + mode + '.log', text + '\n') // other lines: Node diagnostics such as --trace-gc
     for (const w of waiters.splice(0)) w()
   })
   const exited = new Promise<number | null>(resolve => { child.on('exit', code => { resolve(code); for (const w of waiters.splice(0)) w() }) })
@@ -126,8 +138,11 @@ async function main (): Promise<void> {
         rss: initial.peakRssMib as number
       }
       ours.push(r)
-      note(`  ${r.seconds.toFixed(2)} s to commit, ${r.ready.toFixed(2)} s with the replica image; ${mb(r.wireBytes)} on the wire`)
+      if (process.env.TANDEM_BENCH_TRACE !== undefined) await writeFile(process.env.TANDEM_BENCH_TRACE + `-${run}.json`, JSON.stringify({ windowUs: initial.windowUs, primary: initial.cpuTrace, replica: ready.cpuTrace }))
+      note(`  CPU s in the timed window: primary ${JSON.stringify(cpuWithin(initial.cpuTrace as CpuTrace, initial.windowUs as number[]))}, Replica ${JSON.stringify(cpuWithin(ready.cpuTrace as CpuTrace, initial.windowUs as number[]))}`)
+      note(`  ${r.seconds.toFixed(2)} s to commit, ${r.ready.toFixed(2)} s with the replica image; ${mb(r.wireBytes)} on the wire; timed window ${JSON.stringify(initial.windowUs)} (monotonic µs)`)
 
+      if (!REFERENCES) continue
       await warm(image)
       note(`run ${run}/${RUNS}: reference: raw bytes over one TLS 1.3 socket`)
       await mkdir(join(dir, `tls-${run}`))
@@ -144,8 +159,8 @@ async function main (): Promise<void> {
     const initialSeconds = median(ours.map(r => r.seconds))
     const readySeconds = median(ours.map(r => r.ready))
     const initialReport = { wireBytes: ours[0]!.wireBytes }
-    const tls = { seconds: median(tlsRuns) }
-    const rsync = { seconds: median(rsyncRuns) }
+    const tls = { seconds: REFERENCES ? median(tlsRuns) : NaN }
+    const rsync = { seconds: REFERENCES ? median(rsyncRuns) : NaN }
 
     const changed = await rewriteBlocks(image, IMAGE_BYTES, DEFAULT_BLOCK_SIZE, Math.round(IMAGE_BYTES / DEFAULT_BLOCK_SIZE * REWRITE_FRACTION), prng(SEED + 1))
     const changedBytes = changed.length * DEFAULT_BLOCK_SIZE

@@ -3,12 +3,16 @@
  * memory is its own. Prints JSON lines on stdout.
  *
  *   replica <json: dir, primaryPeer>   serves replication into <dir>/replicas until stdin closes;
- *                                      prints { address }, then { session, receivedBytes, endedAt } per session,
+ *                                      prints { address }, then { session, receivedBytes, endedAt, cpuTrace } per session,
  *                                      and { peakRssMib } when stdin closes
  *   primary <json: keyFile, stateDir, image, replica, relationship?>
- *                                      runs one cycle; prints { report, startedAt, seconds, peakRssMib }
+ *                                      runs one cycle; prints { report, startedAt, seconds, windowUs, cpuTrace, peakRssMib }
+ *
+ * `cpuTrace` samples the CPU seconds of the main thread and of all other threads every 250 ms against
+ * CLOCK_MONOTONIC (`windowUs` is the timed window on the same clock), so the bench can tell what each side
+ * spent inside the window.
  */
-import { writeSync } from 'node:fs'
+import { readdirSync, readFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
@@ -23,6 +27,21 @@ import { StoreReplicaSink } from '../../appliance/replication/store-replica.ts'
 import { replicateToPeer } from '../../appliance/replication/replicate-to-peer.ts'
 import { peakRssMib } from './measure.ts'
 
+/** CPU seconds (user + system) of the main thread and of all other threads together, from /proc. */
+function threadCpu (): Record<string, number> {
+  const out: Record<string, number> = {}
+  const tick = 100 // USER_HZ
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+      const name = Number(tid) === process.pid ? 'main' : 'other threads'
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const s = (Number(f[11]) + Number(f[12])) / tick
+      out[name] = Math.round(((out[name] ?? 0) + s) * 100) / 100
+    } catch {}
+  }
+  return out
+}
 /** CPU time of the whole process (every thread), user + system. */
 const cpuSeconds = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6 }
 /** Starts the pool's worker threads (as a running daemon has them) by scanning a one-block file. */
@@ -43,6 +62,13 @@ const line = (v: unknown): void => { writeSync(1, JSON.stringify(v) + '\n') }
 const [mode, raw] = process.argv.slice(2)
 const args = JSON.parse(raw ?? '{}') as Record<string, string>
 
+/** CLOCK_MONOTONIC in microseconds, the clock of V8's --cpu-prof timestamps: a profile can be cut to the timed window. */
+const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n)
+
+// Per-thread CPU every 250 ms, so the bench can tell what each box spent inside the primary's timed window, and when.
+let trace: Array<[number, Record<string, number>]> = []
+setInterval(() => { trace.push([monotonicUs(), threadCpu()]); if (trace.length > 4000) trace = trace.slice(-2000) }, 250).unref()
+
 if (mode === 'replica') {
   const policy = { isPaired: (p: PeerId) => p.toString() === args.primaryPeer, pairingWindowOpen: () => false }
   const node = await createTandemNode({ privateKey: await loadOrCreateIdentity(join(args.dir!, 'replica.key')), listen: ['/ip4/127.0.0.1/tcp/0'], gater: admissionGater(policy) })
@@ -51,7 +77,7 @@ if (mode === 'replica') {
     node,
     policy,
     sink: new StoreReplicaSink({ dir: join(args.dir!, 'replicas'), onBackgroundError: err => { line({ backgroundError: String(err) }) } }),
-    onSession: e => { line({ session: e.outcome, receivedBytes: e.receivedBytes, endedAt: Date.now() }) }
+    onSession: e => { line({ session: e.outcome, receivedBytes: e.receivedBytes, endedAt: Date.now(), cpuTrace: trace }); trace = [] }
   })
   await receiver.start()
   line({ address: node.getMultiaddrs().find(m => m.toString().includes('/127.0.0.1/'))!.toString() })
@@ -70,6 +96,8 @@ if (mode === 'replica') {
   const pool = new ScanPool()
   await warmPool(pool, args.stateDir!)
   const startedAt = Date.now()
+  const windowUs = [monotonicUs()]
+  trace.push([windowUs[0]!, threadCpu()])
   const t0 = performance.now()
   const report = await replicateToPeer({
     node,
@@ -81,7 +109,9 @@ if (mode === 'replica') {
     blockSize: DEFAULT_BLOCK_SIZE
   })
   const seconds = (performance.now() - t0) / 1000
-  line({ report: { ...report, disks: undefined }, startedAt, seconds, peakRssMib: peakRssMib(), cpuSeconds: cpuSeconds() })
+  windowUs.push(monotonicUs())
+  trace.push([monotonicUs(), threadCpu()])
+  line({ cpuTrace: trace, report: { ...report, disks: undefined }, startedAt, seconds, windowUs, peakRssMib: peakRssMib(), cpuSeconds: cpuSeconds() })
   await pool.stop()
   await node.stop()
 } else {

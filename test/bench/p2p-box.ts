@@ -14,6 +14,7 @@
  */
 import { readdirSync, readFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
+import { performance as perfHooks } from 'node:perf_hooks'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { DEFAULT_BLOCK_SIZE } from '../../core/constants.ts'
@@ -40,6 +41,8 @@ function threadCpu (): Record<string, number> {
       out[name] = Math.round(((out[name] ?? 0) + s) * 100) / 100
     } catch {}
   }
+  // Seconds the main thread's event loop was busy (running callbacks) rather than waiting: beside its CPU time, how much it was preempted.
+  out['main loop busy'] = Math.round(perfHooks.eventLoopUtilization().active / 10) / 100
   return out
 }
 /** CPU time of the whole process (every thread), user + system. */

@@ -69,11 +69,14 @@ export class CoreError extends Error {
   }
 }
 
+/** The error an aborted operation rejects with: CORE_ABORTED, the signal's reason as cause. */
+export function abortedError (signal: AbortSignal): CoreError {
+  return new CoreError(CoreErrorCode.CORE_ABORTED, 'operation aborted', { cause: signal.reason })
+}
+
 /** Throws CORE_ABORTED when the signal has fired. */
 export function throwIfAborted (signal: AbortSignal | undefined): void {
-  if (signal?.aborted === true) {
-    throw new CoreError(CoreErrorCode.CORE_ABORTED, 'operation aborted', { cause: signal.reason })
-  }
+  if (signal?.aborted === true) throw abortedError(signal)
 }
 
 /** True when `err` is an Error carrying the given stable code. */

@@ -2,7 +2,8 @@ import { randomInt } from 'node:crypto'
 import { createConnection, type Socket } from 'node:net'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { MAX_AGENT_LINE_BYTES, TIMEOUT_AGENT_COMMAND_MS, TIMEOUT_AGENT_SYNC_MS } from './constants.ts'
-import { abortedError, armDeadline, checkTimeout } from './deadline.ts'
+import { abortedError } from '../../core/errors.ts'
+import { armDeadline, checkTimeout } from '../../core/deadline.ts'
 import { LineSplitter, isObject, parseObject } from './json-lines.ts'
 
 /** The byte that resets the agent's parser (sent by us) and marks the start of a synced reply (sent by the agent); never part of UTF-8 text. */

@@ -5,6 +5,7 @@
  */
 export { QmpClient, type QmpCallOptions, type QmpConnectOptions, type QmpEvent, type QmpGreeting, type QmpWaitOptions } from './qmp-client.ts'
 export { GuestAgentClient, type FsFreezeStatus, type GuestAgentCallOptions, type GuestAgentConnectOptions } from './guest-agent-client.ts'
+export { keepTail } from './output-tail.ts'
 export { probeBootSector, probeKvm, probeTcg, PROBE_EXIT_STATUS, type AccelProbeOptions, type AccelProbeResult, type KvmProbeOptions } from './kvm-probe.ts'
 export {
   MAX_AGENT_LINE_BYTES, MAX_QMP_EVENT_BUFFER, MAX_QMP_LINE_BYTES,

@@ -3,7 +3,8 @@ import { constants } from 'node:fs'
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MAX_PROBE_STDERR_BYTES, TIMEOUT_KVM_PROBE_MS } from './constants.ts'
-import { checkTimeout } from './deadline.ts'
+import { keepTail } from './output-tail.ts'
+import { checkTimeout } from '../../core/deadline.ts'
 
 export interface AccelProbeOptions {
   /** `qemu-system-x86_64` (found on PATH) by default. */
@@ -117,11 +118,7 @@ async function runBounded (file: string, args: string[], timeoutMs: number, sign
     const result: BoundedRun = { code: null, signal: null, timedOut: false, aborted: false, spawnError: undefined, stderr: '' }
     if (signal?.aborted === true) { resolve({ ...result, aborted: true }); return }
     const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] })
-    let tail = Buffer.alloc(0)
-    child.stderr.on('data', (chunk: Buffer) => {
-      tail = Buffer.concat([tail, chunk])
-      if (tail.length > MAX_PROBE_STDERR_BYTES) tail = tail.subarray(tail.length - MAX_PROBE_STDERR_BYTES)
-    })
+    const stderr = keepTail(child.stderr, MAX_PROBE_STDERR_BYTES)
     const kill = (): void => { if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL') }
     const timer = setTimeout(() => { result.timedOut = true; kill() }, timeoutMs)
     const onAbort = (): void => { result.aborted = true; kill() }
@@ -129,7 +126,7 @@ async function runBounded (file: string, args: string[], timeoutMs: number, sign
     const finish = (): void => {
       clearTimeout(timer)
       signal?.removeEventListener('abort', onAbort)
-      result.stderr = tail.toString('utf8')
+      result.stderr = stderr.text()
       resolve(result)
     }
     child.once('error', err => { result.spawnError = err; finish() })

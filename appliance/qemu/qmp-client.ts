@@ -1,6 +1,7 @@
 import { createConnection, type Socket } from 'node:net'
 import { AppError, AppErrorCode } from '../errors.ts'
-import { abortedError, armDeadline, checkTimeout } from './deadline.ts'
+import { abortedError } from '../../core/errors.ts'
+import { armDeadline, checkTimeout } from '../../core/deadline.ts'
 import { LineSplitter, isObject, parseObject } from './json-lines.ts'
 import { MAX_QMP_EVENT_BUFFER, MAX_QMP_LINE_BYTES, TIMEOUT_QMP_COMMAND_MS, TIMEOUT_QMP_CONNECT_MS, TIMEOUT_QMP_EVENT_MS } from './constants.ts'
 

@@ -3,8 +3,9 @@ import { mkdir, rm, stat, writeFile } from 'node:fs/promises'
 import { isAbsolute } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { AppError, AppErrorCode } from '../errors.ts'
-import { GuestAgentClient, QmpClient, probeKvm, type AccelProbeResult, type QmpEvent } from '../qemu/index.ts'
-import { abortedError, checkTimeout } from '../qemu/deadline.ts'
+import { GuestAgentClient, keepTail, QmpClient, probeKvm, type AccelProbeResult, type QmpEvent } from '../qemu/index.ts'
+import { abortedError } from '../../core/errors.ts'
+import { checkTimeout } from '../../core/deadline.ts'
 import {
   MAX_QEMU_STDERR_BYTES, MAX_UNIX_SOCKET_PATH_BYTES, QMP_SOCKET_POLL_MS, TIMEOUT_AGENT_SHUTDOWN_MS,
   TIMEOUT_VM_KILL_MS, TIMEOUT_VM_QUIT_MS, TIMEOUT_VM_START_MS, TIMEOUT_VM_STOP_MS
@@ -303,11 +304,7 @@ export class QemuDriver {
 
   private spawnQemu (def: CheckedVmDefinition, paths: VmRunPaths, args: string[], accel: Accel, accelReason: string): RunningVm {
     const child = spawn(this.qemuBinary, args, { stdio: ['ignore', 'ignore', 'pipe'] })
-    let tail = Buffer.alloc(0)
-    child.stderr!.on('data', (chunk: Buffer) => {
-      tail = Buffer.concat([tail, chunk])
-      if (tail.length > MAX_QEMU_STDERR_BYTES) tail = tail.subarray(tail.length - MAX_QEMU_STDERR_BYTES)
-    })
+    const tail = keepTail(child.stderr!, MAX_QEMU_STDERR_BYTES)
     let spawnError = ''
     const vm: RunningVm = {
       def,
@@ -332,7 +329,7 @@ export class QemuDriver {
       hasExited: false,
       exitCode: null,
       exitSignal: null,
-      stderr: () => spawnError + tail.toString('utf8'),
+      stderr: () => spawnError + tail.text(),
       stopRequested: false,
       stopHow: '',
       guestShutdown: false,

@@ -1,4 +1,5 @@
 import { createConnection, type Socket } from 'node:net'
+import { armDeadline } from '../deadline.ts'
 import { CoreError, CoreErrorCode, throwIfAborted } from '../errors.ts'
 import { ByteReader } from './byte-reader.ts'
 import {
@@ -52,10 +53,6 @@ interface Pending {
 
 function disconnected (message: string, cause?: unknown): CoreError {
   return new CoreError(CoreErrorCode.CORE_NBD_DISCONNECTED, message, cause === undefined ? {} : { cause })
-}
-
-function aborted (signal: AbortSignal): CoreError {
-  return new CoreError(CoreErrorCode.CORE_ABORTED, 'operation aborted', { cause: signal.reason })
 }
 
 function checkRange (offset: number, length: number, size: number): void {
@@ -134,12 +131,9 @@ export class NbdClient {
     // Why the handshake stopped, when we stopped it (timeout, abort); the reader then fails with it.
     let stopped: Error | undefined
     const reader = new ByteReader(socket, cause => stopped ?? disconnected(`connection to the NBD server at ${init.socketPath} failed or closed`, cause))
-    const stop = (err: Error): void => { stopped ??= err; socket.destroy() }
-    const timer = setTimeout(() => {
-      stop(new CoreError(CoreErrorCode.CORE_NBD_TIMEOUT, `NBD handshake did not finish within ${timeoutMs} ms`, { details: { timeoutMs } }))
-    }, timeoutMs)
-    const onAbort = (): void => { stop(aborted(init.signal!)) }
-    init.signal?.addEventListener('abort', onAbort, { once: true })
+    const disarm = armDeadline(timeoutMs, init.signal,
+      () => new CoreError(CoreErrorCode.CORE_NBD_TIMEOUT, `NBD handshake did not finish within ${timeoutMs} ms`, { details: { timeoutMs } }),
+      err => { stopped ??= err; socket.destroy() })
     try {
       const negotiated = await negotiate(socket, reader, init.exportName, [...new Set(wanted)])
       if (stopped !== undefined) throw stopped
@@ -148,8 +142,7 @@ export class NbdClient {
       socket.destroy()
       throw stopped ?? err
     } finally {
-      clearTimeout(timer)
-      init.signal?.removeEventListener('abort', onAbort)
+      disarm()
     }
   }
 
@@ -286,16 +279,10 @@ export class NbdClient {
         cleanup: () => {}
       }
       const timeoutMs = this.#requestTimeoutMs
-      const timer = setTimeout(() => {
-        this.#giveUp(p, new CoreError(CoreErrorCode.CORE_NBD_TIMEOUT, `NBD ${kind} at ${offset} (+${length}) not answered within ${timeoutMs} ms`,
-          { details: { kind, offset, length, timeoutMs } }))
-      }, timeoutMs)
-      const onAbort = (): void => { this.#giveUp(p, aborted(signal!)) }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      p.cleanup = () => {
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-      }
+      p.cleanup = armDeadline(timeoutMs, signal,
+        () => new CoreError(CoreErrorCode.CORE_NBD_TIMEOUT, `NBD ${kind} at ${offset} (+${length}) not answered within ${timeoutMs} ms`,
+          { details: { kind, offset, length, timeoutMs } }),
+        err => { this.#giveUp(p, err) })
       this.#queue.push(p)
       this.#pump()
     })

@@ -1,4 +1,4 @@
-import { CoreError, CoreErrorCode } from '../../core/errors.ts'
+import { abortedError } from './errors.ts'
 
 /**
  * Arms a time limit and an optional AbortSignal for one pending operation:
@@ -23,11 +23,6 @@ export function armDeadline (timeoutMs: number, signal: AbortSignal | undefined,
   }
   if (signal?.aborted === true) onAbort()
   return disarm
-}
-
-/** The error an aborted operation rejects with: CORE_ABORTED, the signal's reason as cause. */
-export function abortedError (signal: AbortSignal): CoreError {
-  return new CoreError(CoreErrorCode.CORE_ABORTED, 'operation aborted', { cause: signal.reason })
 }
 
 /** A positive finite time limit, or a TypeError (a programmer mistake). */

@@ -12,8 +12,7 @@ import { admissionGater, type AdmissionPolicy } from '../../p2p/gater/index.ts'
 import { ReplicationReceiver, type SessionEvent } from '../../p2p/replication/index.ts'
 import { StoreReplicaSink } from '../../appliance/replication/store-replica.ts'
 import { RecoveryPointStore } from '../../core/store/index.ts'
-
-interface Teardown { teardown: (fn: () => unknown) => void }
+import type { Teardown } from './fixtures.ts'
 
 export class TestPolicy implements AdmissionPolicy {
   readonly paired = new Set<string>()

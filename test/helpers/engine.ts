@@ -3,8 +3,7 @@ import { FileDiskSource } from '../../core/disk-view/index.ts'
 import { ScanPool } from '../../core/scan/index.ts'
 import { RecoveryPointStore } from '../../core/store/index.ts'
 import { replicateOnce, type CycleReport, type ReplicateOptions } from '../../core/replicate.ts'
-
-interface Teardown { teardown: (fn: () => unknown) => void }
+import type { Teardown } from './fixtures.ts'
 
 /** One scan pool per test file, stopped at the end. */
 export function scanPool (t: Teardown): ScanPool {

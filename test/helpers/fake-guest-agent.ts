@@ -3,12 +3,10 @@
  * guest-sync-delimited, guest-ping and guest-fsfreeze-* with modes where a
  * freeze is refused or hangs (answered late), and a silent mode.
  */
-import { createServer, type Socket } from 'node:net'
-import { once } from 'node:events'
 import { join } from 'node:path'
-import { tempDir } from './fixtures.ts'
+import { tempDir, type Teardown } from './fixtures.ts'
+import { serveUnixSocket } from './unix-server.ts'
 
-export interface Teardown { teardown: (fn: () => unknown) => void }
 
 export type FreezeMode = 'ok' | 'error' | 'hang'
 
@@ -32,11 +30,7 @@ export interface FakeAgent {
 export async function fakeAgent (t: Teardown, options: { freeze?: FreezeMode, silent?: boolean } = {}): Promise<FakeAgent> {
   const path = join(await tempDir(t), 'qga.sock')
   const fake: FakeAgent = { path, received: [], overlapped: false, frozen: false }
-  const sockets = new Set<Socket>()
-  const server = createServer(socket => {
-    sockets.add(socket)
-    socket.on('error', () => {})
-    socket.on('close', () => { sockets.delete(socket) })
+  await serveUnixSocket(t, path, socket => {
     if (options.silent === true) return
     // stale output of an earlier session, with a real 0xFF sync marker in it
     socket.write(Buffer.concat([Buffer.from('{"return": 4242}\n'), Buffer.from([0xff]), Buffer.from('{"return": 17}\ngarbage that is not json\n{"retu')]))
@@ -72,13 +66,6 @@ export async function fakeAgent (t: Teardown, options: { freeze?: FreezeMode, si
         }
       }
     })
-  })
-  server.listen(path)
-  await once(server, 'listening')
-  t.teardown(async () => {
-    for (const s of sockets) s.destroy()
-    server.close()
-    await once(server, 'close')
   })
   return fake
 }

@@ -8,7 +8,8 @@ import { mkdtemp, open, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-interface Teardown { teardown: (fn: () => unknown) => void }
+/** What a helper needs of a tap test: somewhere to register its clean-up. */
+export interface Teardown { teardown: (fn: () => unknown) => void }
 
 /** A fresh directory removed when the test ends. */
 export async function tempDir (t: Teardown, prefix = 'tandem-test-'): Promise<string> {

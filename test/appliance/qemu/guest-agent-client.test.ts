@@ -8,8 +8,8 @@ import t from 'tap'
 import { AppErrorCode } from '../../../appliance/errors.ts'
 import { GuestAgentClient } from '../../../appliance/qemu/index.ts'
 import { join } from 'node:path'
-import { tempDir } from '../../helpers/fixtures.ts'
-import { fakeAgent, type Teardown } from '../../helpers/fake-guest-agent.ts'
+import { tempDir, type Teardown } from '../../helpers/fixtures.ts'
+import { fakeAgent } from '../../helpers/fake-guest-agent.ts'
 
 async function connect (t: Teardown, path: string): Promise<GuestAgentClient> {
   const agent = await GuestAgentClient.connect(path, { syncTimeoutMs: 2_000 })

@@ -7,8 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-
-interface Teardown { teardown: (fn: () => unknown) => void }
+import type { Teardown } from '../../helpers/fixtures.ts'
 
 export interface QemuProcess {
   child: ChildProcess

@@ -5,34 +5,19 @@
  * that is not there.
  */
 import t from 'tap'
-import { createServer, type Server, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { join } from 'node:path'
-import { once } from 'node:events'
 import { AppErrorCode } from '../../../appliance/errors.ts'
 import { MAX_QMP_LINE_BYTES, QmpClient } from '../../../appliance/qemu/index.ts'
-import { tempDir } from '../../helpers/fixtures.ts'
-
-interface Teardown { teardown: (fn: () => unknown) => void }
+import { tempDir, type Teardown } from '../../helpers/fixtures.ts'
+import { serveUnixSocket } from '../../helpers/unix-server.ts'
 
 const GREETING = JSON.stringify({ QMP: { version: { qemu: { major: 7, minor: 2, micro: 0 }, package: 'fake' }, capabilities: [] } }) + '\n'
 
 /** A unix-socket server in the test's directory running `onConnection` for each client; closed (with its clients) at teardown. */
 async function fakeServer (t: Teardown, onConnection: (socket: Socket) => void): Promise<string> {
   const path = join(await tempDir(t), 'qmp.sock')
-  const sockets = new Set<Socket>()
-  const server: Server = createServer(socket => {
-    sockets.add(socket)
-    socket.on('error', () => {})
-    socket.on('close', () => { sockets.delete(socket) })
-    onConnection(socket)
-  })
-  server.listen(path)
-  await once(server, 'listening')
-  t.teardown(async () => {
-    for (const s of sockets) s.destroy()
-    server.close()
-    await once(server, 'close')
-  })
+  await serveUnixSocket(t, path, onConnection)
   return path
 }
 

@@ -10,12 +10,10 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { AppErrorCode } from '../../../appliance/errors.ts'
 import { QmpClient, type QmpEvent } from '../../../appliance/qemu/index.ts'
-import { tempDir } from '../../helpers/fixtures.ts'
+import { tempDir, type Teardown } from '../../helpers/fixtures.ts'
 import { startStorageDaemon } from './qemu-processes.ts'
 
 const run = promisify(execFile)
-
-interface Teardown { teardown: (fn: () => unknown) => void }
 
 interface NamedNode { 'node-name': string, drv: string, 'dirty-bitmaps'?: Array<{ name: string, persistent: boolean, granularity: number }> }
 

@@ -12,12 +12,10 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { AppErrorCode } from '../../../appliance/errors.ts'
 import { diskInUse, openManualDisk } from '../../../appliance/vm/index.ts'
-import { sparseFile, tempDir } from '../../helpers/fixtures.ts'
+import { sparseFile, tempDir, type Teardown } from '../../helpers/fixtures.ts'
 import { startStorageDaemon, type StorageDaemon } from '../../helpers/storage-daemon.ts'
 
 const run = promisify(execFile)
-
-interface Teardown { teardown: (fn: () => unknown) => void }
 
 async function daemon (t: Teardown, dir: string, disk: string, format: 'raw' | 'qcow2', tag: string): Promise<StorageDaemon> {
   const d = await startStorageDaemon({ dir, disk, format, tag })

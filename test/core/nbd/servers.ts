@@ -4,13 +4,16 @@
  * server that speaks a scripted handshake, for hostile and silent peers.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { createConnection, createServer, type Server, type Socket } from 'node:net'
+import { createConnection, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 
 const run = promisify(execFile)
 
-export interface Teardown { teardown: (fn: () => unknown) => void }
+import type { Teardown } from '../../helpers/fixtures.ts'
+import { serveUnixSocket } from '../../helpers/unix-server.ts'
+
+export type { Teardown }
 
 export interface RunningServer {
   socket: string
@@ -155,11 +158,7 @@ export interface FakeScript {
 /** A byte-level fake NBD server on a Unix socket in `dir`, closed at teardown. */
 export async function fakeServer (t: Teardown, dir: string, script: FakeScript): Promise<{ socket: string, server: Server }> {
   const path = join(dir, `fake-${Math.random().toString(36).slice(2)}.sock`)
-  const sockets = new Set<Socket>()
-  const server = createServer(socket => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    socket.on('error', () => {})
+  const server = await serveUnixSocket(t, path, socket => {
     let buf = Buffer.alloc(0)
     let phase: 'flags' | 'options' | 'transmission' = 'flags'
     const greeting = script.greeting ?? (() => {
@@ -206,11 +205,6 @@ export async function fakeServer (t: Teardown, dir: string, script: FakeScript):
         }
       }
     })
-  })
-  await new Promise<void>(resolve => server.listen(path, resolve))
-  t.teardown(async () => {
-    for (const s of sockets) s.destroy()
-    await new Promise(resolve => server.close(resolve))
   })
   return { socket: path, server }
 }

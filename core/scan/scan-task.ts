@@ -53,7 +53,8 @@ const ENTRY = 16
 export function encodeResult (hashes: Uint8Array, changed: number[], encoded: Array<{ index: number, codec: number, rawLength: number, data: Uint8Array }>): ArrayBuffer {
   const dataBytes = encoded.reduce((n, e) => n + e.data.byteLength, 0)
   const blocks = hashes.byteLength / HASH_LENGTH
-  const buffer = new ArrayBuffer(HEAD + hashes.byteLength + changed.length * 4 + encoded.length * ENTRY + dataBytes)
+  // Every byte is written below: a buffer that is not zero-filled first (a MiB or two per chunk).
+  const buffer = Buffer.allocUnsafeSlow(HEAD + hashes.byteLength + changed.length * 4 + encoded.length * ENTRY + dataBytes).buffer as ArrayBuffer
   const view = new DataView(buffer)
   const bytes = new Uint8Array(buffer)
   view.setUint32(0, blocks, true)

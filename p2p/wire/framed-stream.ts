@@ -1,5 +1,5 @@
 import type { Stream } from '@libp2p/interface'
-import type { Uint8ArrayList } from 'uint8arraylist'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { P2pError, P2pErrorCode } from '../errors.ts'
 import { encodeFrame, frameHeader, FrameDecoder } from './frame.ts'
 
@@ -37,9 +37,10 @@ export class FramedStream {
    */
   async write (payload: Uint8Array | Uint8ArrayList, closedCode: P2pErrorCode, signal?: AbortSignal): Promise<void> {
     try {
-      // Header and payload go as two sends: a 1 MiB payload is not copied into a frame (nor a list's parts into one buffer).
-      this.stream.send(frameHeader(payload.byteLength, this.maxPayload))
-      this.stream.send(payload)
+      // One send of a list: the payload is not copied into a frame, and the
+      // muxer makes one data frame of header and payload, not a separate
+      // (and separately acknowledged) frame for the 4-byte header.
+      this.stream.send(new Uint8ArrayList(frameHeader(payload.byteLength, this.maxPayload), payload))
     } catch (err) {
       throw new P2pError(closedCode, 'the stream is closed', { cause: err })
     }

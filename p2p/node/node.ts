@@ -4,6 +4,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { coalescedWrites } from './coalesced-writes.ts'
 import { DEFAULT_LISTEN, MAX_CONNECTIONS, TIMEOUT_DIAL_MS } from './constants.ts'
 
 export interface TandemNodeInit {
@@ -21,8 +22,10 @@ export type TandemNode = Libp2p
  * A libp2p node as Tandem uses it: TCP, Noise (authenticated encryption; the
  * remote's peer id is proven by its static key) and yamux, nothing else: no
  * discovery, no relay, no DHT, no identify-push chatter beyond libp2p's
- * defaults. Created stopped; `start()` listens, `stop()` closes every
- * connection. Protocol handlers are registered by their owners on start.
+ * defaults. Each send of the encrypted stream reaches the socket as one
+ * write (coalesced-writes.ts). Created stopped; `start()` listens, `stop()`
+ * closes every connection. Protocol handlers are registered by their owners
+ * on start.
  */
 export async function createTandemNode (init: TandemNodeInit): Promise<TandemNode> {
   return await createLibp2p({
@@ -30,7 +33,7 @@ export async function createTandemNode (init: TandemNodeInit): Promise<TandemNod
     start: false,
     addresses: { listen: init.listen ?? DEFAULT_LISTEN },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [coalescedWrites(noise())],
     streamMuxers: [yamux()],
     connectionManager: { maxConnections: MAX_CONNECTIONS, dialTimeout: TIMEOUT_DIAL_MS },
     ...(init.gater === undefined ? {} : { connectionGater: init.gater })

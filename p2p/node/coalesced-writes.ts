@@ -17,7 +17,8 @@ interface SocketConnection { socket?: unknown, sendData?: (data: Uint8ArrayList)
  * for every 64 KiB message), and @libp2p/tcp writes each part on its own.
  * A 1 GiB replication made about 50,000 write system calls, most of them
  * a few bytes long, each its own TCP segment on a no-delay socket. Corked,
- * the same transfer makes about 800 (measured with `strace -c`, docs/benchmarks.md).
+ * the same transfer makes a few hundred `writev` calls (`strace -c`,
+ * docs/benchmarks.md).
  *
  * How: the raw connection's `sendData` is replaced by one that corks the
  * socket, writes every part and uncorks (Node then writes the parts

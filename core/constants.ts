@@ -35,6 +35,16 @@ export const SCAN_CHUNK_BYTES = 4 * 1024 * 1024
 export const SCAN_TASKS_PER_THREAD = 4
 
 /**
+ * Result buffers a scan pool keeps for reuse once their consumer gives them
+ * back (ScanPool.recycle). Each new result buffer is V8 external memory, and
+ * every 64 MB of it that outlives the young generation starts a full
+ * collection on the consuming thread: reusing them removed most of the
+ * primary's collections in bench:p2p (docs/benchmarks.md). A handful covers
+ * the tasks in flight.
+ */
+export const MAX_SPARE_RESULTS = 8
+
+/**
  * Largest pack file before a new one is started. Packs are the unit of
  * deletion when pruning; 64 MiB keeps repacking cheap and file counts low.
  */

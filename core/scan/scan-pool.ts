@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Piscina } from 'piscina'
-import { SCAN_TASKS_PER_THREAD } from '../constants.ts'
+import { MAX_SPARE_RESULTS, SCAN_TASKS_PER_THREAD } from '../constants.ts'
 import { decodeResult, type ScanTask, type ScanTaskResult } from './scan-task.ts'
 
 export interface ScanPoolInit {
@@ -15,6 +15,8 @@ export interface ScanPoolInit {
 export class ScanPool {
   readonly threads: number
   private readonly piscina: Piscina<ScanTask, ArrayBuffer>
+  /** Result buffers given back, handed to the next tasks (at most MAX_SPARE_RESULTS). */
+  private readonly spare: ArrayBuffer[] = []
 
   constructor (init: ScanPoolInit = {}) {
     this.threads = Math.max(1, init.threads ?? availableParallelism())
@@ -38,9 +40,22 @@ export class ScanPool {
     return this.threads * (carriesData ? Math.max(1, SCAN_TASKS_PER_THREAD / 2) : SCAN_TASKS_PER_THREAD)
   }
 
+  /** Runs one task; its result buffer may be one given back through `recycle`. */
   async run (task: ScanTask, signal?: AbortSignal): Promise<ScanTaskResult> {
-    const transferList = task.data !== undefined ? [task.data.buffer as ArrayBuffer] : undefined
-    return decodeResult(await this.piscina.run(task, { transferList, signal }))
+    const transferList: ArrayBuffer[] = task.data !== undefined ? [task.data.buffer as ArrayBuffer] : []
+    const room = this.spare.pop()
+    if (room !== undefined) transferList.push(room)
+    return decodeResult(await this.piscina.run(room === undefined ? task : { ...task, room }, { transferList, signal }))
+  }
+
+  /**
+   * Gives back a result's buffer (ScanTaskResult.buffer) for a later task
+   * to write into. The caller promises that nothing refers to any view of
+   * it any more: the buffer is moved to a worker thread and overwritten.
+   * Buffers beyond MAX_SPARE_RESULTS are left to the garbage collector.
+   */
+  recycle (buffer: ArrayBuffer): void {
+    if (buffer.byteLength > 0 && this.spare.length < MAX_SPARE_RESULTS && !this.spare.includes(buffer)) this.spare.push(buffer)
   }
 
   async stop (): Promise<void> {

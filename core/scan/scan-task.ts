@@ -20,6 +20,8 @@ export interface ScanTask {
   baseHashes?: Uint8Array
   /** Compress and return the blocks that differ from the base and are not all zeros. */
   encodeChanged: boolean
+  /** A result buffer given back for reuse (moved to the worker): the result is written into it when it fits. */
+  room?: ArrayBuffer
 }
 
 export interface EncodedEntry {
@@ -37,6 +39,8 @@ export interface ScanTaskResult {
   changed: Uint32Array
   /** The changed non-zero blocks, encoded, when the task asked for them. */
   encoded: EncodedEntry[]
+  /** The buffer every view above is in: give it back (ScanPool.recycle) once nothing refers to them. */
+  buffer: ArrayBuffer
 }
 
 /*
@@ -50,11 +54,26 @@ export interface ScanTaskResult {
 const HEAD = 12
 const ENTRY = 16
 
-export function encodeResult (hashes: Uint8Array, changed: number[], encoded: Array<{ index: number, codec: number, rawLength: number, data: Uint8Array }>): ArrayBuffer {
+/**
+ * The largest result of a chunk of `length` bytes in blocks of `blockSize`:
+ * every block changed and kept raw. Buffers of this size fit any later
+ * chunk of the same size, so every one given back can be reused.
+ */
+export function resultCapacity (length: number, blockSize: number): number {
+  const blocks = Math.ceil(length / blockSize)
+  return HEAD + blocks * (HASH_LENGTH + 4 + ENTRY) + length
+}
+
+/**
+ * Writes a result into `room` when it fits (the bytes past the result are
+ * left as they are), else into a new buffer of at least `capacity` bytes.
+ */
+export function encodeResult (hashes: Uint8Array, changed: number[], encoded: Array<{ index: number, codec: number, rawLength: number, data: Uint8Array }>, room?: ArrayBuffer, capacity = 0): ArrayBuffer {
   const dataBytes = encoded.reduce((n, e) => n + e.data.byteLength, 0)
   const blocks = hashes.byteLength / HASH_LENGTH
-  // Every byte is written below: a buffer that is not zero-filled first (a MiB or two per chunk).
-  const buffer = Buffer.allocUnsafeSlow(HEAD + hashes.byteLength + changed.length * 4 + encoded.length * ENTRY + dataBytes).buffer as ArrayBuffer
+  const need = HEAD + hashes.byteLength + changed.length * 4 + encoded.length * ENTRY + dataBytes
+  // Every byte of the result is written below: a new buffer is not zero-filled first (a few MiB per chunk).
+  const buffer = room !== undefined && room.byteLength >= need ? room : Buffer.allocUnsafeSlow(Math.max(need, capacity)).buffer as ArrayBuffer
   const view = new DataView(buffer)
   const bytes = new Uint8Array(buffer)
   view.setUint32(0, blocks, true)
@@ -91,5 +110,5 @@ export function decodeResult (buffer: ArrayBuffer): ScanTaskResult {
     encoded.push({ index: view.getUint32(at, true), codec: view.getUint32(at + 4, true), rawLength: view.getUint32(at + 8, true), data: new Uint8Array(buffer, dataAt, length) })
     dataAt += length
   }
-  return { hashes, changed, encoded }
+  return { hashes, changed, encoded, buffer }
 }

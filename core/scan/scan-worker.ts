@@ -8,7 +8,7 @@ import { BlockCodec } from '../compress.ts'
 import { HASH_LENGTH } from '../constants.ts'
 import { equalHashes, hashBlock, isZero, zeroHash } from '../hash.ts'
 import { Piscina } from 'piscina'
-import { encodeResult, type ScanTask } from './scan-task.ts'
+import { encodeResult, resultCapacity, type ScanTask } from './scan-task.ts'
 
 let readBuffer: Buffer | undefined
 let codec: BlockCodec | undefined
@@ -54,7 +54,10 @@ export default function scanChunk (task: ScanTask): unknown {
     if (enc.data.buffer === arena.buffer) arenaUsed += enc.data.byteLength
     encoded.push({ index: i, codec: enc.codec, rawLength: block.byteLength, data: enc.data })
   }
-  // One buffer, moved (not copied) to the scanner; compressed and raw blocks
+  // One buffer, moved (not copied) to the scanner: the one it gave back for
+  // reuse when the result fits, else a new one large enough for any chunk of
+  // this size (so that it can be reused in turn). Compressed and raw blocks
   // are copied into it here, before the arena and read buffer are reused.
-  return Piscina.move(encodeResult(hashes, changed, encoded))
+  const capacity = task.encodeChanged ? resultCapacity(task.length, task.blockSize) : 0
+  return Piscina.move(encodeResult(hashes, changed, encoded, task.room, capacity))
 }

@@ -14,6 +14,13 @@ export interface ChangedBlock {
   codec: Codec
   rawLength: number
   data: Uint8Array
+  /**
+   * Says that nothing refers to `data` any more (it was written, or sent and
+   * acknowledged): once every block of a chunk has said so, the buffer they
+   * share is reused for a later chunk. Calling it twice does nothing; a block
+   * never released is left to the garbage collector.
+   */
+  release: () => void
 }
 
 export interface ScanOptions {
@@ -87,13 +94,17 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
     const firstBlock = head.offset / blockSize
     hashes.set(r.hashes, firstBlock * HASH_LENGTH)
     for (const i of r.changed) changed.push(firstBlock + i)
-    if (options.onChanged !== undefined && r.encoded.length > 0) {
+    if (options.onChanged === undefined || r.encoded.length === 0) {
+      pool.recycle(r.buffer) // nothing handed out refers to it
+    } else {
+      const release = releaser(pool, r.buffer, r.encoded.length)
       const blocks = r.encoded.map(e => ({
         index: firstBlock + e.index,
         hash: r.hashes.slice(e.index * HASH_LENGTH, (e.index + 1) * HASH_LENGTH),
         codec: e.codec as Codec,
         rawLength: e.rawLength,
-        data: e.data
+        data: e.data,
+        release: release()
       }))
       try {
         await options.onChanged(blocks)
@@ -122,6 +133,22 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
     throw translate(err, signal)
   }
   return { manifest: { size, blockSize, hashes }, changed, bytesRead: total }
+}
+
+/**
+ * Per-block release functions for one result buffer: it goes back to the
+ * pool when all `count` blocks have been released, each counted once.
+ */
+function releaser (pool: ScanPool, buffer: ArrayBuffer, count: number): () => () => void {
+  let outstanding = count
+  return () => {
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      if (--outstanding === 0) pool.recycle(buffer)
+    }
+  }
 }
 
 /**

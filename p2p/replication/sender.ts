@@ -81,7 +81,9 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
     if (!sameBytes(accept.cycle, cycle)) throw violation('cycle-accept for another cycle')
     const window = credit = new CreditWindow(accept.credit)
     const totals = new Map<number, number>()
-    const acks = readAcks(io, init.cycle, window, totals)
+    /** Per batch sent and not yet acknowledged: its blocks' release functions (SourceBlock.release). */
+    const releases = new Map<number, Array<() => void>>()
+    const acks = readAcks(io, init.cycle, window, totals, releases)
     peerFailure = acks.committed
     // A write waiting for the transport to drain wakes up when the Replica gives up (it may stop reading).
     const peerGaveUp = new AbortController()
@@ -96,15 +98,16 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
     let sentTotal = 0
     let changedBlocks = 0
     let doneBefore = 0
-    const sendBatch = async (disk: string, entries: BlockEntry[]): Promise<void> => {
+    const sendBatch = async (disk: string, entries: BlockEntry[], release: Array<() => void> = []): Promise<void> => {
       seq++
-      if (seq <= accept.resumeAfter) return
+      if (seq <= accept.resumeAfter) { for (const r of release) r(); return } // held by the Replica already: not sent
       const frame = encodeBlocks({ cycle, seq, disk, entries })
       await reserve(window, frame.byteLength, init.signal)
       await init.limiter?.take(frame.byteLength, init.signal)
       init.onBatch?.({ seq, frameBytes: frame.byteLength })
       sentTotal += frame.byteLength
       totals.set(seq, sentTotal)
+      if (release.length > 0) releases.set(seq, release)
       lastSend = performance.now()
       await io.sendEncoded(frame, sendSignal)
       batches++
@@ -120,8 +123,9 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
       const flush = async (): Promise<void> => {
         if (pending.length === 0) return
         const entries = pending.map(b => ({ index: b.index, hash: b.hash, codec: b.codec as WireCodec, rawLength: b.rawLength, data: b.data }))
+        const release = pending.flatMap(b => b.release === undefined ? [] : [b.release])
         pending = []
-        await sendBatch(d.name, entries)
+        await sendBatch(d.name, entries, release)
       }
       const { manifest, changed } = await source.scan(d.name, base, async blocks => {
         for (const b of blocks) {
@@ -166,10 +170,11 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
 
 /**
  * The reader side of a cycle: acks free credit (an ack maps a batch number
- * to the running total of frame bytes sent through it), `committed` ends it.
- * Any failure closes the window so that a waiting writer wakes up with it.
+ * to the running total of frame bytes sent through it) and release the
+ * blocks of every batch up to it, `committed` ends it. Any failure closes
+ * the window so that a waiting writer wakes up with it.
  */
-function readAcks (io: ReplicationStream, cycle: Uint8Array, window: CreditWindow, totals: Map<number, number>): { committed: Promise<string> } {
+function readAcks (io: ReplicationStream, cycle: Uint8Array, window: CreditWindow, totals: Map<number, number>, releases: Map<number, Array<() => void>>): { committed: Promise<string> } {
   const committed = (async () => {
     try {
       for (;;) {
@@ -185,6 +190,11 @@ function readAcks (io: ReplicationStream, cycle: Uint8Array, window: CreditWindo
         if (total === undefined) throw violation(`ack of batch ${ack.seq}, which was not sent`)
         window.acknowledge(total, ack.credit)
         for (const s of totals.keys()) { if (s < ack.seq) totals.delete(s); else break }
+        for (const [s, release] of releases) {
+          if (s > ack.seq) break
+          releases.delete(s)
+          for (const r of release) r()
+        }
       }
     } catch (err) {
       window.close(err)

@@ -31,4 +31,11 @@ export interface SourceBlock {
   codec: Codec
   rawLength: number
   data: Uint8Array
+  /**
+   * Called by the sender once the Replica has acknowledged the batch that
+   * carried the block as durable, never before: then no stream refers to
+   * `data` any more and the source may reuse its buffer. A block whose
+   * batch is not acknowledged (the cycle failed) is never released.
+   */
+  release?: () => void
 }

@@ -91,3 +91,53 @@ t.test('worker results travel as one moved buffer: layout round trip', async t =
   t.same({ ...r.encoded[0]!, data: [...r.encoded[0]!.data] }, { index: 2, codec: 1, rawLength: 65536, data: [9, 8, 7] })
   t.equal(r.encoded[0]!.data.buffer, buffer, 'entries are views into the moved buffer, not copies')
 })
+
+t.test('a result written into a given-back buffer, and one that does not fit it', async t => {
+  const { encodeResult, decodeResult, resultCapacity } = await import('../../core/scan/scan-task.ts')
+  const hashes = new Uint8Array(2 * 32).fill(5)
+  const room = new ArrayBuffer(resultCapacity(2 * 65536, 65536))
+  const fits = encodeResult(hashes, [1], [{ index: 1, codec: 0, rawLength: 65536, data: new Uint8Array(65536).fill(3) }], room)
+  t.equal(fits, room, 'written into the room')
+  t.same([...decodeResult(fits).encoded[0]!.data.subarray(0, 4)], [3, 3, 3, 3])
+  const small = new ArrayBuffer(64)
+  const fresh = encodeResult(hashes, [1], [{ index: 1, codec: 0, rawLength: 65536, data: new Uint8Array(65536).fill(4) }], small, resultCapacity(2 * 65536, 65536))
+  t.not(fresh, small, 'too small a room: a new buffer')
+  t.equal(fresh.byteLength, resultCapacity(2 * 65536, 65536), 'as large as any result of such a chunk')
+  t.equal(small.byteLength, 64, 'the small room is left as it was')
+})
+
+t.test('released blocks give their buffer back for reuse; the data handed out stays exact', async t => {
+  const { BlockCodec } = await import('../../core/compress.ts')
+  const { hashBlock, equalHashes } = await import('../../core/hash.ts')
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  await sparseFile(src, 48 * MiB)
+  await writePatches(src, [{ offset: 0, length: 48 * MiB }]) // every block changed, none zero
+  const pool = scanPool(t)
+  const codec = new BlockCodec()
+  const kept: Array<{ index: number, codec: number, data: Uint8Array }> = []
+  const copies = new Map<number, { codec: number, data: Buffer }>()
+  const releasedViews: Uint8Array[] = []
+  const view = await new FileDiskSource(src).open()
+  const result = await scanDisk(view, {
+    pool,
+    blockSize: 65536,
+    onChanged: blocks => {
+      for (const b of blocks) {
+        // One block in 97 is never released: its chunk's buffer is never reused.
+        if (b.index % 97 === 0) { kept.push({ index: b.index, codec: b.codec, data: b.data }); continue }
+        copies.set(b.index, { codec: b.codec, data: Buffer.from(b.data) })
+        releasedViews.push(b.data)
+        b.release()
+        b.release() // twice: counted once
+      }
+    }
+  })
+  await view.close()
+  const exact = (index: number, c: number, data: Uint8Array): boolean => equalHashes(hashBlock(codec.decode(c, data, 65536)), 0, result.manifest.hashes, index * 32)
+  t.equal(copies.size + kept.length, 768, 'every block handed out')
+  t.ok([...copies].every(([index, c]) => exact(index, c.codec, c.data)), 'released blocks were exact when handed out')
+  t.ok(kept.every(k => k.data.byteLength > 0 && exact(k.index, k.codec, k.data)), 'blocks never released still hold their data')
+  // A buffer given back is moved to a worker for a later chunk: the views into it are emptied, never overwritten under a reader.
+  t.ok(releasedViews.some(v => v.byteLength === 0), 'released buffers were reused')
+})

@@ -10,12 +10,13 @@ import { join } from 'node:path'
 import { CoreError, CoreErrorCode } from '../../core/errors.ts'
 import { materializePoint } from '../../core/restore.ts'
 import { P2pErrorCode } from '../../p2p/errors.ts'
-import { ReplicationReceiver, type ReplicaSink, type ReplicaStage, type ReplicaTarget } from '../../p2p/replication/index.ts'
+import { ReplicationReceiver, type ReplicaSink, type ReplicaTarget } from '../../p2p/replication/index.ts'
 import { replicateToPeer, type ReplicateToPeerInit } from '../../appliance/replication/replicate-to-peer.ts'
 import { StoreReplicaSink } from '../../appliance/replication/store-replica.ts'
 import { RecoveryPointStore } from '../../core/store/index.ts'
 import { fileHash, scatteredPatches, sparseFile, tempDir, testSeed, writePatches } from '../helpers/fixtures.ts'
 import { scanPool } from '../helpers/engine.ts'
+import { withWrappedStages } from '../helpers/stage-wrapper.ts'
 import { loopbackAddress, startNode, TestPolicy } from '../helpers/boxes.ts'
 
 const MIB = 1024 * 1024
@@ -28,23 +29,13 @@ class FailingSink implements ReplicaSink {
 
   async open (peer: string, relationship: string, signal?: AbortSignal): Promise<ReplicaTarget> {
     const target = await this.inner.open(peer, relationship, signal)
-    const wrap = (stage: ReplicaStage): ReplicaStage => ({
+    return withWrappedStages(target, stage => ({
       ...stage,
       putBlocks: async blocks => {
         if (this.armed && ++this.calls > this.failAfter) throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, 'No space left on device (injected)')
         await stage.putBlocks(blocks)
       }
-    })
-    return {
-      points: async () => await target.points(),
-      manifest: async (root, disk) => await target.manifest(root, disk),
-      close: async () => { await target.close() },
-      newStage: async (cycle, blockSize) => wrap(await target.newStage(cycle, blockSize)),
-      resumeStage: async cycle => {
-        const r = await target.resumeStage(cycle)
-        return r === undefined ? undefined : { ...r, stage: wrap(r.stage) }
-      }
-    }
+    }))
   }
 }
 

@@ -36,7 +36,7 @@ export async function openCycleSource (pool: ScanPool, disks: Array<{ name: stri
       if (view === undefined) throw new TypeError(`no open view of disk ${name}`)
       const tracking = await trackedExtents(view, base, scanSignal)
       const changedExtents = Array.isArray(tracking) ? tracking : undefined
-      const result = await scanDisk(view, { pool, blockSize, base, changedExtents, onChanged: onBlocks, signal: scanSignal })
+      const result = await scanDisk(view, { pool, blockSize, base, changedExtents, onChanged: onBlocks, reuseResults: true, signal: scanSignal })
       return { manifest: result.manifest, changed: result.changed }
     },
     finish: closeAll,

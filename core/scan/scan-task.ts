@@ -22,6 +22,8 @@ export interface ScanTask {
   encodeChanged: boolean
   /** A result buffer given back for reuse (moved to the worker): the result is written into it when it fits. */
   room?: ArrayBuffer
+  /** A new result buffer is made large enough for any chunk of this size (its consumer releases blocks: ScanOptions.reuseResults). */
+  reusable?: boolean
 }
 
 export interface EncodedEntry {

@@ -55,9 +55,10 @@ export default function scanChunk (task: ScanTask): unknown {
     encoded.push({ index: i, codec: enc.codec, rawLength: block.byteLength, data: enc.data })
   }
   // One buffer, moved (not copied) to the scanner: the one it gave back for
-  // reuse when the result fits, else a new one large enough for any chunk of
-  // this size (so that it can be reused in turn). Compressed and raw blocks
-  // are copied into it here, before the arena and read buffer are reused.
-  const capacity = task.encodeChanged ? resultCapacity(task.length, task.blockSize) : 0
+  // reuse when the result fits, else a new one (large enough for any chunk
+  // of this size when it will be given back, so that it can be reused in
+  // turn). Compressed and raw blocks are copied into it here, before the
+  // arena and read buffer are reused.
+  const capacity = task.reusable === true && task.encodeChanged ? resultCapacity(task.length, task.blockSize) : 0
   return Piscina.move(encodeResult(hashes, changed, encoded, task.room, capacity))
 }

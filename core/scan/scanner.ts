@@ -35,6 +35,14 @@ export interface ScanOptions {
    * error it throws ends the scan and is rethrown unchanged.
    */
   onChanged?: (blocks: ChangedBlock[]) => Promise<void> | void
+  /**
+   * The consumer of `onChanged` releases the blocks it is given (a
+   * replication sender, on the Replica's ack): result buffers are then sized
+   * so that any can be reused for any later chunk. Consumers that keep or
+   * drop blocks without releasing them leave it off, and get buffers just
+   * large enough for each result.
+   */
+  reuseResults?: boolean
   onProgress?: ProgressListener
   signal?: AbortSignal
   /**
@@ -188,7 +196,7 @@ function chunked (ranges: Extent[], chunkBytes: number): Extent[] {
 
 async function makeTask (view: DiskView, offset: number, length: number, options: ScanOptions, signal?: AbortSignal): Promise<ScanTask> {
   const { base, blockSize } = options
-  const task: ScanTask = { offset, length, blockSize, encodeChanged: options.onChanged !== undefined }
+  const task: ScanTask = { offset, length, blockSize, encodeChanged: options.onChanged !== undefined, reusable: options.reuseResults === true }
   if (base !== undefined) {
     const first = offset / blockSize
     const start = first * HASH_LENGTH

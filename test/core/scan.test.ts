@@ -122,6 +122,7 @@ t.test('released blocks give their buffer back for reuse; the data handed out st
   const result = await scanDisk(view, {
     pool,
     blockSize: 65536,
+    reuseResults: true,
     onChanged: blocks => {
       for (const b of blocks) {
         // One block in 97 is never released: its chunk's buffer is never reused.

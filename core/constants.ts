@@ -38,9 +38,9 @@ export const SCAN_TASKS_PER_THREAD = 4
  * Result buffers a scan pool keeps for reuse once their consumer gives them
  * back (ScanPool.recycle). Each new result buffer is V8 external memory, and
  * every 64 MB of it that outlives the young generation starts a full
- * collection on the consuming thread: reusing them removed most of the
- * primary's collections in bench:p2p (docs/benchmarks.md). A handful covers
- * the tasks in flight.
+ * collection on the consuming thread: reusing them halved the primary's
+ * full collections in bench:p2p (docs/benchmarks.md). A handful covers the
+ * tasks in flight.
  */
 export const MAX_SPARE_RESULTS = 8
 

@@ -81,8 +81,13 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
     if (!sameBytes(accept.cycle, cycle)) throw violation('cycle-accept for another cycle')
     const window = credit = new CreditWindow(accept.credit)
     const totals = new Map<number, number>()
-    /** Per batch sent and not yet acknowledged: its blocks' release functions (SourceBlock.release). */
-    const releases = new Map<number, Array<() => void>>()
+    /**
+     * Per batch sent and not yet acknowledged: its blocks' release functions
+     * (SourceBlock.release), and the last batch handed over to the stream
+     * whole: an ack releases no batch past it, so a Replica that acks early
+     * cannot make the source reuse data the stream still holds.
+     */
+    const releases = { pending: new Map<number, Array<() => void>>(), handedOver: 0 }
     const acks = readAcks(io, init.cycle, window, totals, releases)
     peerFailure = acks.committed
     // A write waiting for the transport to drain wakes up when the Replica gives up (it may stop reading).
@@ -107,9 +112,10 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
       init.onBatch?.({ seq, frameBytes: frame.byteLength })
       sentTotal += frame.byteLength
       totals.set(seq, sentTotal)
-      if (release.length > 0) releases.set(seq, release)
+      if (release.length > 0) releases.pending.set(seq, release)
       lastSend = performance.now()
       await io.sendEncoded(frame, sendSignal)
+      releases.handedOver = seq
       batches++
       blockBytes += frame.byteLength
     }
@@ -171,10 +177,11 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
 /**
  * The reader side of a cycle: acks free credit (an ack maps a batch number
  * to the running total of frame bytes sent through it) and release the
- * blocks of every batch up to it, `committed` ends it. Any failure closes
+ * blocks of every batch up to it that was handed over whole, `committed`
+ * ends it. Any failure closes
  * the window so that a waiting writer wakes up with it.
  */
-function readAcks (io: ReplicationStream, cycle: Uint8Array, window: CreditWindow, totals: Map<number, number>, releases: Map<number, Array<() => void>>): { committed: Promise<string> } {
+function readAcks (io: ReplicationStream, cycle: Uint8Array, window: CreditWindow, totals: Map<number, number>, releases: { pending: Map<number, Array<() => void>>, handedOver: number }): { committed: Promise<string> } {
   const committed = (async () => {
     try {
       for (;;) {
@@ -190,9 +197,10 @@ function readAcks (io: ReplicationStream, cycle: Uint8Array, window: CreditWindo
         if (total === undefined) throw violation(`ack of batch ${ack.seq}, which was not sent`)
         window.acknowledge(total, ack.credit)
         for (const s of totals.keys()) { if (s < ack.seq) totals.delete(s); else break }
-        for (const [s, release] of releases) {
-          if (s > ack.seq) break
-          releases.delete(s)
+        const through = Math.min(ack.seq, releases.handedOver)
+        for (const [s, release] of releases.pending) {
+          if (s > through) break
+          releases.pending.delete(s)
           for (const r of release) r()
         }
       }

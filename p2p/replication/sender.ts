@@ -80,15 +80,8 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
     const accept = await io.expect('cycle-accept')
     if (!sameBytes(accept.cycle, cycle)) throw violation('cycle-accept for another cycle')
     const window = credit = new CreditWindow(accept.credit)
-    const totals = new Map<number, number>()
-    /**
-     * Per batch sent and not yet acknowledged: its blocks' release functions
-     * (SourceBlock.release), and the last batch handed over to the stream
-     * whole: an ack releases no batch past it, so a Replica that acks early
-     * cannot make the source reuse data the stream still holds.
-     */
-    const releases = { pending: new Map<number, Array<() => void>>(), handedOver: 0 }
-    const acks = readAcks(io, init.cycle, window, totals, releases)
+    const sent = new Map<number, SentBatch>()
+    const acks = readAcks(io, init.cycle, window, sent)
     peerFailure = acks.committed
     // A write waiting for the transport to drain wakes up when the Replica gives up (it may stop reading).
     const peerGaveUp = new AbortController()
@@ -111,11 +104,11 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
       await init.limiter?.take(frame.byteLength, init.signal)
       init.onBatch?.({ seq, frameBytes: frame.byteLength })
       sentTotal += frame.byteLength
-      totals.set(seq, sentTotal)
-      if (release.length > 0) releases.pending.set(seq, release)
+      const batch: SentBatch = { total: sentTotal, release, handedOver: false }
+      sent.set(seq, batch)
       lastSend = performance.now()
       await io.sendEncoded(frame, sendSignal)
-      releases.handedOver = seq
+      batch.handedOver = true
       batches++
       blockBytes += frame.byteLength
     }
@@ -174,14 +167,26 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
   }
 }
 
+/** A batch sent and not yet acknowledged (the last one acknowledged is kept: an ack may repeat). */
+interface SentBatch {
+  /** Frame bytes sent through this batch: what an ack of it frees in the credit window. */
+  total: number
+  /** Its blocks' SourceBlock.release, called (once) when it is acknowledged. */
+  release: Array<() => void>
+  /**
+   * The stream took the whole frame. An ack releases nothing past the first
+   * batch not handed over, so a Replica that acks early cannot make the
+   * source reuse data the stream still holds.
+   */
+  handedOver: boolean
+}
+
 /**
- * The reader side of a cycle: acks free credit (an ack maps a batch number
- * to the running total of frame bytes sent through it) and release the
- * blocks of every batch up to it that was handed over whole, `committed`
- * ends it. Any failure closes
- * the window so that a waiting writer wakes up with it.
+ * The reader side of a cycle: an ack frees credit and releases the blocks
+ * of every batch up to it, `committed` ends it. Any failure closes the
+ * window so that a waiting writer wakes up with it.
  */
-function readAcks (io: ReplicationStream, cycle: Uint8Array, window: CreditWindow, totals: Map<number, number>, releases: { pending: Map<number, Array<() => void>>, handedOver: number }): { committed: Promise<string> } {
+function readAcks (io: ReplicationStream, cycle: Uint8Array, window: CreditWindow, sent: Map<number, SentBatch>): { committed: Promise<string> } {
   const committed = (async () => {
     try {
       for (;;) {
@@ -193,15 +198,13 @@ function readAcks (io: ReplicationStream, cycle: Uint8Array, window: CreditWindo
         }
         const ack = expectType(m, 'ack')
         if (!sameBytes(ack.cycle, cycle)) throw violation('ack for another cycle')
-        const total = totals.get(ack.seq)
-        if (total === undefined) throw violation(`ack of batch ${ack.seq}, which was not sent`)
-        window.acknowledge(total, ack.credit)
-        for (const s of totals.keys()) { if (s < ack.seq) totals.delete(s); else break }
-        const through = Math.min(ack.seq, releases.handedOver)
-        for (const [s, release] of releases.pending) {
-          if (s > through) break
-          releases.pending.delete(s)
-          for (const r of release) r()
+        const acked = sent.get(ack.seq)
+        if (acked === undefined) throw violation(`ack of batch ${ack.seq}, which was not sent`)
+        window.acknowledge(acked.total, ack.credit)
+        for (const [s, batch] of sent) {
+          if (s > ack.seq || !batch.handedOver) break
+          for (const release of batch.release.splice(0)) release()
+          if (s < ack.seq) sent.delete(s)
         }
       }
     } catch (err) {

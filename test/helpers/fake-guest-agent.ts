@@ -7,7 +7,6 @@ import { join } from 'node:path'
 import { tempDir, type Teardown } from './fixtures.ts'
 import { serveUnixSocket } from './unix-server.ts'
 
-
 export type FreezeMode = 'ok' | 'error' | 'hang'
 
 export interface FakeAgent {

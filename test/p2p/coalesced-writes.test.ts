@@ -15,7 +15,7 @@ import type { Teardown } from '../helpers/fixtures.ts'
 interface SendResult { sentBytes: number, canSendMore: boolean }
 interface Connection { socket: Socket, sendData: (data: Uint8ArrayList) => SendResult }
 
-/** A connected pair of loopback sockets; `received` collects what the server side reads while `reading`. */
+/** A connected pair of loopback TCP sockets, closed (with their listener) at teardown. */
 async function socketPair (t: Teardown): Promise<{ client: Socket, server: Socket }> {
   const listener = createServer()
   listener.listen(0, '127.0.0.1')

@@ -7,13 +7,12 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { createConnection, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-
-const run = promisify(execFile)
-
 import type { Teardown } from '../../helpers/fixtures.ts'
 import { serveUnixSocket } from '../../helpers/unix-server.ts'
 
 export type { Teardown }
+
+const run = promisify(execFile)
 
 export interface RunningServer {
   socket: string

@@ -6,6 +6,7 @@ import { blockCount, isZeroBlock } from '../manifest.ts'
 import type { Manifest } from '../types.ts'
 import { compactAll, encodeRecord } from './db.ts'
 import { BLOCK_RANGE, PAGE_RANGE, blockKey, hashOfBlockKey, hashOfPageKey, packKey, pageKey, pointKey, pointManifestsRange } from './keys.ts'
+import { forgetUnreferencedBadBlocks } from './bad-blocks.ts'
 import { pageList } from './manifest-pages.ts'
 import { decodeLocation, encodeLocation, type BlockLocation } from './location.ts'
 import { PackWriter, packPath, packRecord, readPackEntries, type PackRecord } from './pack.ts'
@@ -67,6 +68,7 @@ export async function prune (store: RecoveryPointStore, policy: RetentionPolicy,
   const dead = pendingBefore ? await deadBlocksFull(store) : await deadBlocksAmong(store, removedManifests)
   await dropBlocks(store, dead, report)
   await dropPages(store, pendingBefore ? undefined : removedPageLists)
+  await forgetUnreferencedBadBlocks(store)
   await store.db.del(SWEEP_NEEDED_KEY, { sync: true })
   await compactAll(store.db)
   return report
@@ -181,6 +183,8 @@ async function dropBlocks (store: RecoveryPointStore, dead: Map<string, BlockLoc
     if (rec !== undefined) { rec.liveBlocks--; rec.liveBytes -= loc.storedLength; touched.add(loc.pack) }
     report.removedBlocks++
   }
+  // Packs whose every record was replaced by a healed copy (staged-cycle.ts) hold nothing live either.
+  for (const [id, rec] of packs) if (rec.liveBlocks <= 0) touched.add(id)
   const emptied: string[] = []
   for (const id of touched) {
     const rec = packs.get(id)!

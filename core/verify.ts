@@ -12,6 +12,9 @@ import type { ProgressListener } from './types.ts'
 /** Most problems a verify lists; past this it only counts. */
 export const MAX_REPORTED_PROBLEMS = 32
 
+/** Bad blocks verify records in one index batch. */
+const RECORD_BATCH = 4096
+
 export interface BlockProblem {
   disk: string
   block: number
@@ -66,6 +69,8 @@ export async function verifyPoint (store: RecoveryPointStore, pointId: number, o
           if (!(err instanceof CoreError)) throw err
           bad.push({ disk: d.name, block: i, offset: i * m.blockSize, code: err.code })
           damaged.push({ hash: toHex(hashAt(m, i)), code: err.code })
+          // Recorded as found, a batch at a time: a store with millions of bad blocks never holds them all here.
+          if (options.record !== false && damaged.length >= RECORD_BATCH) await recordBadBlocks(store, damaged.splice(0))
         }
         if (i % 1024 === 0) options.onProgress?.({ phase: `verify ${d.name}`, done: i * m.blockSize, total: m.size })
       }

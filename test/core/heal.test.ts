@@ -4,13 +4,13 @@
  * them again, and every point that shares them verifies and restores good.
  */
 import t, { type Test } from 'tap'
-import { open, readFile } from 'node:fs/promises'
+import { open, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Codec } from '../../core/compress.ts'
 import { FileDiskSource, type DiskSource } from '../../core/disk-view/index.ts'
 import { hashAt } from '../../core/manifest.ts'
 import { materializePoint } from '../../core/restore.ts'
-import { listBadBlocks } from '../../core/store/bad-blocks.ts'
+import { anyBadBlocks, listBadBlocks } from '../../core/store/bad-blocks.ts'
 import { prune, StagedCycle, type RecoveryPointStore } from '../../core/store/index.ts'
 import { packPath } from '../../core/store/pack.ts'
 import { verifyPoint } from '../../core/verify.ts'
@@ -68,6 +68,7 @@ t.test('a damaged block is recorded by verify and healed by the next cycle: both
   t.equal(c2.disks[0]!.healedBlocks, 1)
   t.equal(c2.disks[0]!.changedBlocks, 0, 'a healed block is not a change')
   t.same(await listBadBlocks(store), [], 'the record is gone')
+  t.equal(await anyBadBlocks(store), false)
   t.ok((await verifyPoint(store, 2)).ok, 'the new point verifies')
   t.ok((await verifyPoint(store, 1)).ok, 'the old point verifies: it shares the healed block')
   await restoresExactly(t, store, 1, image, dir)
@@ -169,4 +170,37 @@ t.test('data that does not hash right heals nothing: a block is staged only unde
   await c.commit({ time: Date.now(), consistency: 'crash' })
   t.same((await listBadBlocks(store)).map(b => b.hash), [hex])
   t.notOk((await verifyPoint(store, 1)).ok)
+})
+
+t.test('a pack whose only block was healed is deleted by the next prune', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  const pool = scanPool(t)
+  const store = await openStore(t, join(dir, 'store'))
+  await sparseFile(src, 4 * MiB)
+  await writePatches(src, [{ offset: 3 * BS, length: BS }]) // one stored block: one pack
+  await cycle(store, pool, src)
+  const [damagedPack] = [...(await store.packs()).keys()]
+  await damage(store, 1, 3)
+  await verifyPoint(store, 1)
+  t.equal(await anyBadBlocks(store), true)
+  t.equal((await cycle(store, pool, src)).disks[0]!.healedBlocks, 1)
+  t.equal((await store.packs()).get(damagedPack!)!.liveBlocks, 0, 'nothing live is left in the damaged pack')
+  await writePatches(src, [{ offset: 5 * BS, length: BS }])
+  const c3 = await cycle(store, pool, src, { retention: { additional: 0, intervalMs: 0 } })
+  t.same(c3.pruned.removedPoints, [1, 2])
+  t.notOk((await store.packs()).has(damagedPack!), 'the damaged pack is gone')
+  await t.rejects(stat(packPath(store.packsDir, damagedPack!)), { code: 'ENOENT' })
+  t.ok((await verifyPoint(store, 3)).ok)
+})
+
+t.test('verify with record: false reports without recording', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  const pool = scanPool(t)
+  const store = await openStore(t, join(dir, 'store'))
+  await onePoint(store, src, pool)
+  await damage(store, 1, 2)
+  t.notOk((await verifyPoint(store, 1, { record: false })).ok)
+  t.equal(await anyBadBlocks(store), false)
 })

@@ -44,3 +44,6 @@ export const STAGE_PACK_RANGE = { gt: 'stage/', lt: 'stage/~' }
 export const badBlockKey = (hashHex: string): string => `bad/${hashHex}`
 export const BAD_RANGE = { gt: 'bad/', lt: 'bad/~' }
 export const hashOfBadKey = (key: string): string => key.slice('bad/'.length)
+/** A pack some of whose records healing replaced (their damaged copies are dead): the next prune looks at it. */
+export const healedPackKey = (packId: string): string => `healed/${packId}`
+export const HEALED_PACK_RANGE = { gt: 'healed/', lt: 'healed/~' }

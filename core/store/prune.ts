@@ -5,7 +5,7 @@ import { toHex } from '../hash.ts'
 import { blockCount, isZeroBlock } from '../manifest.ts'
 import type { Manifest } from '../types.ts'
 import { compactAll, encodeRecord } from './db.ts'
-import { BLOCK_RANGE, PAGE_RANGE, blockKey, hashOfBlockKey, hashOfPageKey, packKey, pageKey, pointKey, pointManifestsRange } from './keys.ts'
+import { BLOCK_RANGE, HEALED_PACK_RANGE, PAGE_RANGE, blockKey, hashOfBlockKey, hashOfPageKey, packKey, pageKey, pointKey, pointManifestsRange } from './keys.ts'
 import { forgetUnreferencedBadBlocks } from './bad-blocks.ts'
 import { pageList } from './manifest-pages.ts'
 import { decodeLocation, encodeLocation, type BlockLocation } from './location.ts'
@@ -183,8 +183,12 @@ async function dropBlocks (store: RecoveryPointStore, dead: Map<string, BlockLoc
     if (rec !== undefined) { rec.liveBlocks--; rec.liveBytes -= loc.storedLength; touched.add(loc.pack) }
     report.removedBlocks++
   }
-  // Packs whose every record was replaced by a healed copy (staged-cycle.ts) hold nothing live either.
-  for (const [id, rec] of packs) if (rec.liveBlocks <= 0) touched.add(id)
+  // Packs with records that healing replaced (staged-cycle.ts): deleted when nothing in them is live, rewritten when mostly dead.
+  for await (const key of store.db.keys(HEALED_PACK_RANGE)) {
+    const id = key.slice('healed/'.length)
+    if (packs.has(id)) touched.add(id)
+    batch.del(key)
+  }
   const emptied: string[] = []
   for (const id of touched) {
     const rec = packs.get(id)!

@@ -8,7 +8,7 @@ import type { Codec } from '../compress.ts'
 import type { Consistency, Manifest, PointDisk, RecoveryPoint } from '../types.ts'
 import { decodeRecord, encodeRecord } from './db.ts'
 import {
-  badBlockKey, blockKey, imageKey, NEXT_POINT_KEY, packKey, pointKey,
+  badBlockKey, blockKey, healedPackKey, imageKey, NEXT_POINT_KEY, packKey, pointKey,
   stageBlockKey, stageJournalKey, stageMetaKey, stagePackKey, stageRange, STAGE_ID, STAGE_PACK_RANGE
 } from './keys.ts'
 import { badBlockSet } from './bad-blocks.ts'
@@ -290,7 +290,8 @@ export class StagedCycle {
    * Adds healing to the commit batch: each staged block recorded damaged
    * loses its `bad/` record, and its damaged copy (the location the index
    * held) is taken off its pack's live counts, so pruning reclaims it
-   * (the staged location replaces it in the same batch). Works from the
+   * (the staged location replaces it in the same batch; `healed/<pack>`
+   * tells the next prune to look at that pack). Works from the
    * store's records, so a resumed cycle heals like a fresh one.
    */
   private async healInto (batch: ReturnType<RecoveryPointStore['db']['batch']>): Promise<void> {
@@ -314,7 +315,10 @@ export class StagedCycle {
       rec.liveBlocks--
       rec.liveBytes -= loc.storedLength
     }
-    for (const [id, rec] of packs) batch.put(packKey(id), encodeRecord(rec))
+    for (const [id, rec] of packs) {
+      batch.put(packKey(id), encodeRecord(rec))
+      batch.put(healedPackKey(id), encodeRecord(true))
+    }
   }
 
   private async sealWriter (): Promise<void> {

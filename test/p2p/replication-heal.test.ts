@@ -9,16 +9,16 @@
  */
 import t, { type Test } from 'tap'
 import { join } from 'node:path'
-import { open } from 'node:fs/promises'
+import { open, readFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
-import { hashAt } from '../../core/manifest.ts'
+import { diskRoot, hashAt } from '../../core/manifest.ts'
 import { materializePoint } from '../../core/restore.ts'
 import { listBadBlocks, recordBadBlocks } from '../../core/store/bad-blocks.ts'
 import { packPath } from '../../core/store/pack.ts'
 import { verifyPoint } from '../../core/verify.ts'
 import type { RecoveryPointStore } from '../../core/store/index.ts'
 import { P2pErrorCode } from '../../p2p/errors.ts'
-import { REPLICATION_PROTOCOL, type ReplicationMessage } from '../../p2p/replication/index.ts'
+import { REPLICATION_PROTOCOL, WireCodec, type ReplicationMessage } from '../../p2p/replication/index.ts'
 import { HELLO, ReplicationStream } from '../../p2p/replication/message-stream.ts'
 import { ReceivingCycle } from '../../p2p/replication/receive-cycle.ts'
 import { replicateToPeer, type ReplicateToPeerInit } from '../../appliance/replication/replicate-to-peer.ts'
@@ -128,7 +128,7 @@ t.test('the primary no longer holds the content: nothing healed, still recorded 
   })
 })
 
-t.test('a resumed cycle asks for the heal list it recorded, whatever the store records since', async t => {
+t.test('a resumed cycle asks for the heal list it recorded, whatever the store records since, and heals', async t => {
   const r = await rig(t)
   await withStore(r, async store => {
     await damage(store, 1, 3)
@@ -136,27 +136,41 @@ t.test('a resumed cycle asks for the heal list it recorded, whatever the store r
   })
   const target = await r.replica.sink.open(r.peer, 'vm1')
   const latest = (await target.points()).at(-1)!
+  const manifest = await target.manifest(latest.root, 'disk0')
   const begin: Extract<ReplicationMessage, { t: 'cycle-begin' }> = {
     t: 'cycle-begin', relationship: 'vm1', cycle: new Uint8Array(randomBytes(16)), term: latest.term, base: latest.root,
     time: Date.now(), consistency: 'crash', disks: [{ name: 'disk0', size: SIZE, blockSize: BS }]
   }
   const first = await ReceivingCycle.open(target, begin)
   t.same(first.heal, [{ disk: 'disk0', blocks: [3] }])
-  await first.stop(true) // the link dropped: the staging stays
+  // The primary's answer: block 3 as it is on its disk; then the link drops after the ack.
+  const data = new Uint8Array((await readFile(r.image)).subarray(3 * BS, 4 * BS))
+  await first.receive({ t: 'blocks', cycle: begin.cycle, seq: 1, disk: 'disk0', entries: [{ index: 3, hash: hashAt(manifest, 3), codec: WireCodec.RAW, rawLength: BS, data }] }, BS)
+  t.equal(await first.checkpoint(), 1)
+  await first.stop(true)
   await target.close()
 
   // Meanwhile verify records another damaged block.
   await withStore(r, async store => {
-    const hash = Buffer.from(hashAt(await store.manifest(1, 'disk0'), 8)).toString('hex')
+    const hash = Buffer.from(hashAt(manifest, 8)).toString('hex')
     await recordBadBlocks(store, [{ hash, code: 'CORE_BLOCK_CORRUPT' }])
   })
   const again = await r.replica.sink.open(r.peer, 'vm1')
-  t.teardown(async () => { await again.close() })
   const resumed = await ReceivingCycle.open(again, begin)
+  t.equal(resumed.resumeAfter, 1, 'the staged batch is kept')
   t.same(resumed.heal, [{ disk: 'disk0', blocks: [3] }], 'the same request: the sender cuts the same batches')
-  await resumed.stop(false)
-  const fresh = await ReceivingCycle.open(again, { ...begin, cycle: new Uint8Array(randomBytes(16)) })
-  t.same(fresh.heal, [{ disk: 'disk0', blocks: [3, 8] }], 'a new cycle asks for everything recorded')
+  await resumed.end({ t: 'cycle-end', cycle: begin.cycle, lastSeq: 1, disks: [{ name: 'disk0', root: diskRoot(manifest) }] })
+  await again.close()
+  await withStore(r, async store => {
+    t.ok((await verifyPoint(store, 1)).ok, 'the resumed cycle healed block 3')
+    t.same((await listBadBlocks(store)).map(b => b.hash), [Buffer.from(hashAt(manifest, 8)).toString('hex')], 'only the later record is left')
+  })
+
+  const third = await r.replica.sink.open(r.peer, 'vm1')
+  t.teardown(async () => { await third.close() })
+  const newest = (await third.points()).at(-1)!
+  const fresh = await ReceivingCycle.open(third, { ...begin, cycle: new Uint8Array(randomBytes(16)), base: newest.root, term: newest.term })
+  t.same(fresh.heal, [{ disk: 'disk0', blocks: [8] }], 'a new cycle asks for what is recorded now')
   await fresh.stop(false)
 })
 

@@ -3,6 +3,7 @@ import { diskRoot } from './manifest.ts'
 import { scanDisk } from './scan/scanner.ts'
 import type { ScanPool } from './scan/scan-pool.ts'
 import type { DiskSource, DiskView } from './disk-view/disk-view.ts'
+import { badBlockSet, damagedIndices } from './store/bad-blocks.ts'
 import { prune, type PruneReport } from './store/prune.ts'
 import { imageRecord, updateImage, type ImageRecord } from './store/replica-image.ts'
 import { DEFAULT_RETENTION, checkRetention, type RetentionPolicy } from './store/retention.ts'
@@ -41,6 +42,8 @@ export interface DiskCycleReport {
   imageWrittenBytes: number
   /** The image could not be trusted (first cycle, crash, someone wrote to it) and was re-hashed whole. */
   imageVerified: boolean
+  /** Blocks recorded damaged (by verify) that this cycle stored again from the source (counted in storedBlocks too). */
+  healedBlocks: number
 }
 
 export interface CycleReport {
@@ -55,6 +58,11 @@ export interface CycleReport {
  * replica images to it, then apply retention. A failure before the commit
  * leaves the store as it was; after it, the point exists and an interrupted
  * image update is finished by `recoverImages` at the next open.
+ *
+ * Blocks of the latest point that verify recorded damaged are read again
+ * (even where change tracking says unchanged) and, when the source still
+ * holds that content, stored again: the commit heals them for every point
+ * that shares them (docs/store-format.md, "Healing").
  *
  * A disk whose size changed is handled like any other change: the new size
  * is recorded, grown areas are sent, the image is resized.
@@ -73,6 +81,8 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
   const views: DiskView[] = []
   const reports: DiskCycleReport[] = []
   const changedByDisk = new Map<string, number[]>()
+  // Healing: blocks of the latest point recorded damaged are read again even where unchanged.
+  const bad = latest === undefined ? new Set<string>() : await badBlockSet(store)
   try {
     for (const d of options.disks) views.push(await d.source.open(signal))
     const time = options.time ?? Date.now()
@@ -81,7 +91,7 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
     for (const [i, d] of options.disks.entries()) {
       const view = views[i]!
       const base = latest?.disks.some(x => x.name === d.name) === true ? await store.manifest(latest.id, d.name) : undefined
-      const before = { blocks: cycle.storedBlocks, bytes: cycle.storedBytes }
+      const before = { blocks: cycle.storedBlocks, bytes: cycle.storedBytes, healed: cycle.healedBlocks }
       // With change tracking that vouches for this base, only the extents it names are read.
       const tracking = await trackedExtents(view, base, signal)
       const changedExtents = Array.isArray(tracking) ? tracking : undefined
@@ -90,6 +100,7 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
         blockSize: store.blockSize,
         base,
         changedExtents,
+        heal: base === undefined ? undefined : damagedIndices(base, bad),
         onChanged: async blocks => { await cycle.putBlocks(blocks) },
         signal,
         onProgress: p => options.onProgress?.({ phase: `scan ${d.name}`, done: doneBefore + p.done, total: totalBytes })
@@ -108,7 +119,8 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
         storedBlocks: cycle.storedBlocks - before.blocks,
         storedBytes: cycle.storedBytes - before.bytes,
         imageWrittenBytes: 0,
-        imageVerified: false
+        imageVerified: false,
+        healedBlocks: cycle.healedBlocks - before.healed
       })
     }
     // A view that turns out inconsistent fails here, before anything is committed.

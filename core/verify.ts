@@ -1,14 +1,19 @@
 import { READ_CONCURRENCY } from './constants.ts'
 import { CoreError, CoreErrorCode, hasCode, throwIfAborted } from './errors.ts'
 import { FileDiskSource } from './disk-view/file-disk-view.ts'
+import { toHex } from './hash.ts'
 import { blockCount, hashAt, isZeroBlock } from './manifest.ts'
 import { scanDisk } from './scan/scanner.ts'
 import type { ScanPool } from './scan/scan-pool.ts'
+import { recordBadBlocks } from './store/bad-blocks.ts'
 import type { RecoveryPointStore } from './store/store.ts'
 import type { ProgressListener } from './types.ts'
 
 /** Most problems a verify lists; past this it only counts. */
 export const MAX_REPORTED_PROBLEMS = 32
+
+/** Bad blocks verify records in one index batch. */
+const RECORD_BATCH = 4096
 
 export interface BlockProblem {
   disk: string
@@ -28,16 +33,25 @@ export interface VerifyReport {
 export interface VerifyOptions {
   signal?: AbortSignal
   onProgress?: ProgressListener
+  /**
+   * verifyPoint records the bad blocks it finds in the store (`bad/` keys,
+   * for healing by the next cycle); default true. False leaves the store
+   * untouched (a store opened read-only).
+   */
+  record?: boolean
 }
 
 /**
  * Re-reads every stored block of a recovery point from the packs, decodes it
  * and re-hashes it. Problems carry CORE_BLOCK_CORRUPT, CORE_BLOCK_MISSING or
- * CORE_CODEC_FAILED. Never throws for bad blocks: it reports them.
+ * CORE_CODEC_FAILED. Never throws for bad blocks: it reports them, and
+ * (unless `record` is false) records every one of them in the store, so
+ * that the next cycle whose source still holds that content heals it.
  */
 export async function verifyPoint (store: RecoveryPointStore, pointId: number, options: VerifyOptions = {}): Promise<VerifyReport> {
   const point = await store.getPoint(pointId)
   const report: VerifyReport = { ok: true, checkedBlocks: 0, badBlocks: 0, problems: [] }
+  const damaged: Array<{ hash: string, code: string }> = []
   for (const d of point.disks) {
     const m = await store.manifest(pointId, d.name)
     const n = blockCount(m.size, m.blockSize)
@@ -54,6 +68,9 @@ export async function verifyPoint (store: RecoveryPointStore, pointId: number, o
         } catch (err) {
           if (!(err instanceof CoreError)) throw err
           bad.push({ disk: d.name, block: i, offset: i * m.blockSize, code: err.code })
+          damaged.push({ hash: toHex(hashAt(m, i)), code: err.code })
+          // Recorded as found, a batch at a time: a store with millions of bad blocks never holds them all here.
+          if (options.record !== false && damaged.length >= RECORD_BATCH) await recordBadBlocks(store, damaged.splice(0))
         }
         if (i % 1024 === 0) options.onProgress?.({ phase: `verify ${d.name}`, done: i * m.blockSize, total: m.size })
       }
@@ -62,6 +79,7 @@ export async function verifyPoint (store: RecoveryPointStore, pointId: number, o
     bad.sort((a, b) => a.block - b.block)
     record(report, bad)
   }
+  if (options.record !== false) await recordBadBlocks(store, damaged)
   return report
 }
 

@@ -91,7 +91,8 @@ function replicateText ({ point, disks, pruned }: ReplicateJson): string {
   for (const d of disks) {
     const resized = d.previousSize === undefined ? '' : ` (was ${formatBytes(d.previousSize)})`
     lines.push(`  ${d.name}: ${formatBytes(d.size)}${resized}, ${plural(d.changedBlocks, 'changed block')}, ` +
-      `${plural(d.storedBlocks, 'new block')} stored (${formatBytes(d.storedBytes)}), ${formatBytes(d.bytesRead)} read`)
+      `${plural(d.storedBlocks, 'new block')} stored (${formatBytes(d.storedBytes)}), ${formatBytes(d.bytesRead)} read` +
+      (d.healedBlocks > 0 ? `, ${plural(d.healedBlocks, 'damaged block')} healed` : ''))
   }
   if (pruned.removedPoints.length > 0) {
     lines.push(`  retention removed ${plural(pruned.removedPoints.length, 'older point')} (${pruned.removedPoints.join(', ')}), freed ${formatBytes(pruned.freedBytes)}`)

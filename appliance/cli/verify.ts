@@ -1,8 +1,11 @@
 /**
  * `tandem verify --store <dir> [--point <id|latest|all>] [--image]`: re-reads
  * and re-hashes the stored blocks of the chosen points; with `--image` also
- * hashes the replica images against the latest point. Read-only. Finding
- * problems is APP_VERIFY_FAILED (exit status 3), after the report is printed.
+ * hashes the replica images against the latest point. Opens the store
+ * writable: the bad blocks it finds are recorded in the index (`bad/`
+ * keys) so that the next cycle heals them; block data is never written.
+ * Finding problems is APP_VERIFY_FAILED (exit status 3), after the report
+ * is printed.
  */
 import { Command, Option } from 'commander'
 import { verifyImage, verifyPoint, type BlockProblem, type RecoveryPoint } from '../../core/index.ts'
@@ -46,7 +49,7 @@ export function verifyCommand (): Command {
     .addOption(progressOption())
     .action(async (opts: VerifyOptions) => {
       await withSession(opts, async session => {
-        const store = await session.openStore(opts.store, { write: false })
+        const store = await session.openStore(opts.store, { write: true }) // records bad blocks for healing
         const points: RecoveryPoint[] = opts.point === 'all' ? await store.listPoints() : [await resolvePoint(store, opts.point)]
         const run = { signal: session.signal, onProgress: session.progress.listener }
         const doc: VerifyJson = { ok: true, points: [], images: [] }

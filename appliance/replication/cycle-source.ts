@@ -31,12 +31,12 @@ export async function openCycleSource (pool: ScanPool, disks: Array<{ name: stri
   }
   return {
     disks: disks.map(d => ({ name: d.name, size: views.get(d.name)!.size, blockSize })),
-    scan: async (name, base, onBlocks, scanSignal) => {
+    scan: async (name, base, onBlocks, scanSignal, heal) => {
       const view = views.get(name)
       if (view === undefined) throw new TypeError(`no open view of disk ${name}`)
       const tracking = await trackedExtents(view, base, scanSignal)
       const changedExtents = Array.isArray(tracking) ? tracking : undefined
-      const result = await scanDisk(view, { pool, blockSize, base, changedExtents, onChanged: onBlocks, reuseResults: true, signal: scanSignal })
+      const result = await scanDisk(view, { pool, blockSize, base, changedExtents, heal, onChanged: onBlocks, reuseResults: true, signal: scanSignal })
       return { manifest: result.manifest, changed: result.changed }
     },
     finish: closeAll,

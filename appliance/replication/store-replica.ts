@@ -5,6 +5,7 @@ import {
   DEFAULT_RETENTION, imageRecord, prune, RecoveryPointStore, StagedCycle, updateImage,
   type ImageRecord, type RetentionPolicy
 } from '../../core/store/index.ts'
+import { badBlockSet, damagedIndices } from '../../core/store/bad-blocks.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { ReplicaPoint, ReplicaSink, ReplicaStage, ReplicaTarget } from '../../p2p/replication/index.ts'
 import type { Manifest, RecoveryPoint } from '../../core/types.ts'
@@ -97,6 +98,14 @@ class StoreReplicaTarget implements ReplicaTarget {
   async manifest (pointRoot: string, disk: string): Promise<Manifest> {
     const point = await this.pointByRoot(pointRoot)
     return await this.store!.manifest(point.id, disk)
+  }
+
+  async damagedBlocks (pointRoot: string, disk: string): Promise<number[]> {
+    const store = this.store
+    if (store === undefined) return []
+    const bad = await badBlockSet(store)
+    if (bad.size === 0) return []
+    return damagedIndices(await this.manifest(pointRoot, disk), bad)
   }
 
   async resumeStage (cycle: string): Promise<{ stage: ReplicaStage, progress: number, journal: Uint8Array[] } | undefined> {

@@ -1,6 +1,7 @@
 import { Codec } from '../compress.ts'
 import { HASH_LENGTH, SCAN_CHUNK_BYTES } from '../constants.ts'
 import { CoreError, CoreErrorCode, throwIfAborted } from '../errors.ts'
+import { equalHashes } from '../hash.ts'
 import { blockCount, checkBlockSize } from '../manifest.ts'
 import type { DiskView } from '../disk-view/disk-view.ts'
 import type { BlockHash, Extent, Manifest, ProgressListener } from '../types.ts'
@@ -53,6 +54,14 @@ export interface ScanOptions {
    * trusted; otherwise they scan everything (invariant 3).
    */
   changedExtents?: Extent[]
+  /**
+   * Healing: indices (ascending) of blocks whose stored copy is damaged.
+   * They are read (also under `changedExtents`), hashed and, when not all
+   * zeros, delivered through `onChanged` even when they equal the base;
+   * the consumer decides from the fresh hash whether the data heals
+   * anything. Such unchanged blocks are not listed in `changed`.
+   */
+  heal?: number[]
 }
 
 export interface ScanResult {
@@ -81,7 +90,7 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
   if (options.changedExtents !== undefined) {
     if (base === undefined || base.size !== size) throw new TypeError('changedExtents needs a base manifest of the view\'s size')
     hashes = base.hashes.slice()
-    ranges = blockRanges(options.changedExtents, size, blockSize)
+    ranges = blockRanges([...options.changedExtents, ...healExtents(options.heal, blockSize)], size, blockSize)
   } else {
     hashes = new Uint8Array(blockCount(size, blockSize) * HASH_LENGTH)
     ranges = size > 0 ? [{ offset: 0, length: size }] : []
@@ -89,6 +98,7 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
   const tasks = chunked(ranges, chunkBytes)
   const total = tasks.reduce((n, r) => n + r.length, 0)
   const changed: number[] = []
+  const heal = options.heal === undefined || options.heal.length === 0 ? undefined : new Set(options.heal)
   const inflight: Array<{ offset: number, length: number, result: Promise<ScanTaskResult> }> = []
   let next = 0
   let done = 0
@@ -101,7 +111,12 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
     const r = await head.result
     const firstBlock = head.offset / blockSize
     hashes.set(r.hashes, firstBlock * HASH_LENGTH)
-    for (const i of r.changed) changed.push(firstBlock + i)
+    for (const i of r.changed) {
+      const index = firstBlock + i
+      // A block read only to heal it, and equal to the base, is not a change.
+      if (heal?.has(index) === true && base !== undefined && (index + 1) * HASH_LENGTH <= base.hashes.byteLength && equalHashes(r.hashes, i * HASH_LENGTH, base.hashes, index * HASH_LENGTH)) continue
+      changed.push(index)
+    }
     if (options.onChanged === undefined || r.encoded.length === 0) {
       pool.recycle(r.buffer) // nothing handed out refers to it
     } else {
@@ -202,6 +217,7 @@ async function makeTask (view: DiskView, offset: number, length: number, options
     const start = first * HASH_LENGTH
     if (start < base.hashes.byteLength) {
       task.baseHashes = base.hashes.slice(start, Math.min(base.hashes.byteLength, start + blockCount(length, blockSize) * HASH_LENGTH))
+      forceChanged(task.baseHashes, first, options.heal)
       // The base's last block may be partial at another length: its hash then differs, as it should.
     } else {
       task.baseHashes = new Uint8Array(0)
@@ -215,6 +231,26 @@ async function makeTask (view: DiskView, offset: number, length: number, options
     task.data = data
   }
   return task
+}
+
+/** One block-sized extent per heal index. */
+function healExtents (heal: number[] | undefined, blockSize: number): Extent[] {
+  return (heal ?? []).map(i => ({ offset: i * blockSize, length: blockSize }))
+}
+
+/**
+ * Makes the worker treat the heal blocks of a chunk as changed (so it
+ * encodes them) by inverting the first byte of their base hash in the
+ * task's own copy (a fresh hash equal to the inverted one would take a
+ * 2^-248 chance; the block would then merely stay unhealed).
+ */
+function forceChanged (baseHashes: Uint8Array, first: number, heal: number[] | undefined): void {
+  if (heal === undefined) return
+  const blocks = baseHashes.byteLength / HASH_LENGTH
+  for (const i of heal) {
+    const at = (i - first) * HASH_LENGTH
+    if (i >= first && i < first + blocks) baseHashes[at] = baseHashes[at]! ^ 0xff
+  }
 }
 
 function translate (err: unknown, signal: AbortSignal | undefined): unknown {

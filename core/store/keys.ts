@@ -39,3 +39,11 @@ export const stageJournalKey = (id: string, n: number): string => `stage/${id}/j
 export const stageRange = (id: string, part?: 'pack' | 'block' | 'journal'): { gt: string, lt: string } =>
   part === undefined ? { gt: `stage/${id}/`, lt: `stage/${id}/~` } : { gt: `stage/${id}/${part}/`, lt: `stage/${id}/${part}/~` }
 export const STAGE_PACK_RANGE = { gt: 'stage/', lt: 'stage/~' }
+
+/** Blocks verify found damaged (or missing): `bad/<hash>`, until a cycle stores them again or no point needs them. */
+export const badBlockKey = (hashHex: string): string => `bad/${hashHex}`
+export const BAD_RANGE = { gt: 'bad/', lt: 'bad/~' }
+export const hashOfBadKey = (key: string): string => key.slice('bad/'.length)
+/** A pack some of whose records healing replaced (their damaged copies are dead): the next prune looks at it. */
+export const healedPackKey = (packId: string): string => `healed/${packId}`
+export const HEALED_PACK_RANGE = { gt: 'healed/', lt: 'healed/~' }

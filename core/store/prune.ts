@@ -5,7 +5,8 @@ import { toHex } from '../hash.ts'
 import { blockCount, isZeroBlock } from '../manifest.ts'
 import type { Manifest } from '../types.ts'
 import { compactAll, encodeRecord } from './db.ts'
-import { BLOCK_RANGE, PAGE_RANGE, blockKey, hashOfBlockKey, hashOfPageKey, packKey, pageKey, pointKey, pointManifestsRange } from './keys.ts'
+import { BLOCK_RANGE, HEALED_PACK_RANGE, PAGE_RANGE, blockKey, hashOfBlockKey, hashOfPageKey, packKey, pageKey, pointKey, pointManifestsRange } from './keys.ts'
+import { forgetUnreferencedBadBlocks } from './bad-blocks.ts'
 import { pageList } from './manifest-pages.ts'
 import { decodeLocation, encodeLocation, type BlockLocation } from './location.ts'
 import { PackWriter, packPath, packRecord, readPackEntries, type PackRecord } from './pack.ts'
@@ -67,6 +68,7 @@ export async function prune (store: RecoveryPointStore, policy: RetentionPolicy,
   const dead = pendingBefore ? await deadBlocksFull(store) : await deadBlocksAmong(store, removedManifests)
   await dropBlocks(store, dead, report)
   await dropPages(store, pendingBefore ? undefined : removedPageLists)
+  await forgetUnreferencedBadBlocks(store)
   await store.db.del(SWEEP_NEEDED_KEY, { sync: true })
   await compactAll(store.db)
   return report
@@ -180,6 +182,12 @@ async function dropBlocks (store: RecoveryPointStore, dead: Map<string, BlockLoc
     const rec = packs.get(loc.pack)
     if (rec !== undefined) { rec.liveBlocks--; rec.liveBytes -= loc.storedLength; touched.add(loc.pack) }
     report.removedBlocks++
+  }
+  // Packs with records that healing replaced (staged-cycle.ts): deleted when nothing in them is live, rewritten when mostly dead.
+  for await (const key of store.db.keys(HEALED_PACK_RANGE)) {
+    const id = key.slice('healed/'.length)
+    if (packs.has(id)) touched.add(id)
+    batch.del(key)
   }
   const emptied: string[] = []
   for (const id of touched) {

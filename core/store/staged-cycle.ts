@@ -8,9 +8,10 @@ import type { Codec } from '../compress.ts'
 import type { Consistency, Manifest, PointDisk, RecoveryPoint } from '../types.ts'
 import { decodeRecord, encodeRecord } from './db.ts'
 import {
-  blockKey, imageKey, NEXT_POINT_KEY, packKey, pointKey,
+  badBlockKey, blockKey, healedPackKey, imageKey, NEXT_POINT_KEY, packKey, pointKey,
   stageBlockKey, stageJournalKey, stageMetaKey, stagePackKey, stageRange, STAGE_ID, STAGE_PACK_RANGE
 } from './keys.ts'
+import { badBlockSet } from './bad-blocks.ts'
 import { putManifest } from './manifest-pages.ts'
 import { decodeLocation, encodeLocation, type BlockLocation } from './location.ts'
 import { PackWriter, packPath, packRecord, type PackRecord } from './pack.ts'
@@ -68,6 +69,10 @@ export class StagedCycle {
   private readonly disks = new Map<string, StagedDisk>()
   private writer: PackWriter | undefined
   private finished = false
+  /** Hashes recorded damaged (bad-blocks.ts), loaded by the first putBlocks. */
+  private bad: Set<string> | undefined
+  /** Blocks stored again by this cycle because the store's copy was recorded damaged (included in storedBlocks). */
+  healedBlocks = 0
   /** Blocks stored by this cycle, and their encoded bytes. */
   storedBlocks = 0
   storedBytes = 0
@@ -171,19 +176,25 @@ export class StagedCycle {
   }
 
   /**
-   * Stages blocks the store does not hold yet; returns how many were new.
-   * The caller must have verified each block's hash (the scanner computed
-   * it; the network receiver re-hashes before calling).
+   * Stages blocks the store does not hold yet, and blocks whose stored copy
+   * is recorded damaged (healing: the commit makes this copy the block's
+   * location); returns how many were staged. The caller must have verified
+   * each block's hash (the scanner computed it; the network receiver
+   * re-hashes before calling), so nothing is healed from data that does not
+   * hash right.
    */
   async putBlocks (blocks: IncomingBlock[]): Promise<number> {
     this.assertOpen()
+    this.bad ??= await badBlockSet(this.store)
     const fresh = blocks.filter(b => !this.staged.has(toHex(b.hash)))
     const present = await this.store.hasBlocks(fresh.map(b => toHex(b.hash)))
     let added = 0
     for (let i = 0; i < fresh.length; i++) {
       const b = fresh[i]!
       const hex = toHex(b.hash)
-      if (present[i] === true || this.staged.has(hex)) continue
+      const heals = this.bad.has(hex)
+      if ((present[i] === true && !heals) || this.staged.has(hex)) continue
+      if (heals) this.healedBlocks++
       const writer = await this.currentWriter()
       this.staged.set(hex, await writer.append(b.hash, b.codec, b.rawLength, b.data))
       if (this.stageId !== undefined) this.unrecordedBlocks.push(hex)
@@ -241,6 +252,7 @@ export class StagedCycle {
       root: pointRoot(disks)
     }
     for (const p of this.sealed) batch.put(packKey(p.id), encodeRecord(p.record))
+    await this.healInto(batch)
     if (this.stageId !== undefined) await deleteStage(this.store, this.stageId, batch)
     for (const [hex, loc] of this.staged) batch.put(blockKey(hex), encodeLocation(loc))
     batch.put(pointKey(id), encodeRecord(point))
@@ -272,6 +284,41 @@ export class StagedCycle {
       await batch.write({ sync: true }).catch(() => {})
     }
     for (const path of paths) await unlink(path).catch(() => {})
+  }
+
+  /**
+   * Adds healing to the commit batch: each staged block recorded damaged
+   * loses its `bad/` record, and its damaged copy (the location the index
+   * held) is taken off its pack's live counts, so pruning reclaims it
+   * (the staged location replaces it in the same batch; `healed/<pack>`
+   * tells the next prune to look at that pack). Works from the
+   * store's records, so a resumed cycle heals like a fresh one.
+   */
+  private async healInto (batch: ReturnType<RecoveryPointStore['db']['batch']>): Promise<void> {
+    const bad = await badBlockSet(this.store)
+    const healed = [...bad].filter(hex => this.staged.has(hex))
+    if (healed.length === 0) return
+    const old = await this.store.db.getMany(healed.map(blockKey))
+    const packs = new Map<string, PackRecord>()
+    for (const [i, hex] of healed.entries()) {
+      batch.del(badBlockKey(hex))
+      const v = old[i]
+      if (v === undefined) continue // the block was missing: nothing to account
+      const loc = decodeLocation(v)
+      let rec = packs.get(loc.pack)
+      if (rec === undefined) {
+        const stored = await this.store.db.get(packKey(loc.pack))
+        if (stored === undefined) continue
+        rec = decodeRecord<PackRecord>(stored)
+        packs.set(loc.pack, rec)
+      }
+      rec.liveBlocks--
+      rec.liveBytes -= loc.storedLength
+    }
+    for (const [id, rec] of packs) {
+      batch.put(packKey(id), encodeRecord(rec))
+      batch.put(healedPackKey(id), encodeRecord(true))
+    }
   }
 
   private async sealWriter (): Promise<void> {

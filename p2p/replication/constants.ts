@@ -48,3 +48,12 @@ export const TIMEOUT_ACK_MS = 120_000
 export const TIMEOUT_COMMIT_MS = 600_000
 /** The largest manifest the sender accepts from a Replica: 2 TiB of 64 KiB blocks (core holds manifests in memory). */
 export const MAX_MANIFEST_HASH_BYTES = 1024 * 1024 * 1024
+/**
+ * Block indices a Replica may ask the primary to send again in one
+ * `cycle-accept` (healing blocks its store found damaged), over all disks.
+ * Bounds the accept frame (at most 5 bytes an index: ~320 KiB, far under a
+ * frame) and the extra reading and sending one cycle takes on: 65536 blocks
+ * is 4 GiB of 64 KiB blocks. A Replica with more damage asks for the rest in
+ * later cycles.
+ */
+export const MAX_HEAL_BLOCKS = 65536

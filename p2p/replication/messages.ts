@@ -2,7 +2,7 @@ import { isPlainMap, packMessage as pack, unpackMessage as unpack } from '../wir
 import { P2pError, P2pErrorCode } from '../errors.ts'
 import {
   MAX_BATCH_DATA_BYTES, MAX_BATCH_ENTRIES, MAX_BLOCK_BYTES, MAX_CAPABILITIES, MAX_DISKS,
-  MAX_PAGE_HASHES, MAX_REPLICATION_FRAME_BYTES
+  MAX_HEAL_BLOCKS, MAX_PAGE_HASHES, MAX_REPLICATION_FRAME_BYTES
 } from './constants.ts'
 
 /**
@@ -18,6 +18,8 @@ export type WireCodec = typeof WireCodec[keyof typeof WireCodec]
 
 export interface DiskShape { name: string, size: number, blockSize: number }
 export interface BlockEntry { index: number, hash: Uint8Array, codec: WireCodec, rawLength: number, data: Uint8Array }
+/** Blocks of one disk the Replica asks to be sent again (healing): indices, ascending. */
+export interface HealRequest { disk: string, blocks: number[] }
 
 export type ReplicationMessage =
   | { t: 'hello', versions: number[], capabilities: string[] }
@@ -26,7 +28,7 @@ export type ReplicationMessage =
   | { t: 'manifest-end', disk: string, size: number, blockSize: number, root: string }
   | { t: 'manifest-done', point: string | null, term: number }
   | { t: 'cycle-begin', relationship: string, cycle: Uint8Array, term: number, base: string | null, time: number, consistency: 'crash' | 'app', disks: DiskShape[] }
-  | { t: 'cycle-accept', cycle: Uint8Array, resumeAfter: number, credit: number }
+  | { t: 'cycle-accept', cycle: Uint8Array, resumeAfter: number, credit: number, heal?: HealRequest[] }
   | { t: 'blocks', cycle: Uint8Array, seq: number, disk: string, entries: BlockEntry[] }
   | { t: 'ack', cycle: Uint8Array, seq: number, credit: number }
   | { t: 'cycle-end', cycle: Uint8Array, lastSeq: number, disks: Array<{ name: string, root: string }> }
@@ -92,6 +94,23 @@ function entry (v: unknown): BlockEntry {
 }
 
 /**
+ * The `heal` field of `cycle-accept`: shape and the MAX_HEAL_BLOCKS bound
+ * here; order, duplicates and ranges against the cycle's disks are the
+ * sender's check (P2P_PROTOCOL_VIOLATION).
+ */
+function healRequests (v: unknown): HealRequest[] {
+  let total = 0
+  return list(v, 'heal', MAX_DISKS).map(d => {
+    const o = d as Record<string, unknown>
+    if (!isPlainMap(o)) throw bad('heal request')
+    const blocks = list(o.blocks, 'heal blocks', MAX_HEAL_BLOCKS).map(x => u32(x, 'heal block'))
+    total += blocks.length
+    if (total > MAX_HEAL_BLOCKS) throw bad(`more than ${MAX_HEAL_BLOCKS} heal blocks`)
+    return { disk: name(o.disk, 'disk'), blocks }
+  })
+}
+
+/**
  * Decodes one frame from a peer. Throws P2P_MESSAGE_MALFORMED (not msgpack,
  * not a map, bad field), P2P_MESSAGE_UNKNOWN (a type this version does not
  * know), never anything else.
@@ -137,8 +156,11 @@ export function decodeReplication (frame: Uint8Array): ReplicationMessage {
       if (disks.length === 0) throw bad('a cycle needs a disk')
       return { t: 'cycle-begin', relationship: name(v.relationship, 'relationship'), cycle: cycleId(v.cycle), term: u32(v.term, 'term'), base: v.base === null ? null : root(v.base), time: size(v.time, 'time'), consistency: v.consistency, disks }
     }
-    case 'cycle-accept':
-      return { t: 'cycle-accept', cycle: cycleId(v.cycle), resumeAfter: u32(v.resumeAfter, 'resumeAfter'), credit: u32(v.credit, 'credit') }
+    case 'cycle-accept': {
+      const accept = { t: 'cycle-accept' as const, cycle: cycleId(v.cycle), resumeAfter: u32(v.resumeAfter, 'resumeAfter'), credit: u32(v.credit, 'credit') }
+      // Optional: peers before healing neither send nor expect it.
+      return v.heal === undefined ? accept : { ...accept, heal: healRequests(v.heal) }
+    }
     case 'blocks': {
       const entries = list(v.entries, 'entries', MAX_BATCH_ENTRIES).map(entry)
       if (entries.length === 0) throw bad('an empty batch')

@@ -6,7 +6,8 @@ import type { Manifest } from '../../core/types.ts'
 import { P2pError, P2pErrorCode } from '../errors.ts'
 import { sameBytes, violation } from './message-stream.ts'
 import { isPlainMap, packMessage, unpackMessage } from '../wire/msgpack.ts'
-import type { ReplicationMessage } from './messages.ts'
+import { MAX_HEAL_BLOCKS } from './constants.ts'
+import type { HealRequest, ReplicationMessage } from './messages.ts'
 import { WireCodec } from './messages.ts'
 import { assumedManifest } from './rebuild.ts'
 import type { ReplicaStage, ReplicaTarget, VerifiedBlock } from './replica.ts'
@@ -49,6 +50,12 @@ export class ReceivingCycle {
   private scratch = new Uint8Array(0)
   private lastSeq: number
   private journal = new Map<string, JournalDisk>()
+  /**
+   * Blocks the Replica asks the sender to send again (its damaged copies),
+   * for `cycle-accept`. Recorded in the staging's journal, so a resumed
+   * cycle asks for the same ones and the sender cuts the same batches.
+   */
+  heal: HealRequest[] = []
   /** Frame bytes received since the last checkpoint. */
   unacknowledged = 0
   /**
@@ -101,9 +108,13 @@ export class ReceivingCycle {
       return cycle
     }
     await resumed?.stage.abort() // the same id with other contents: start over
+    const heal = basePoint === undefined ? [] : await healRequests(target, basePoint.root, begin, disks)
     const stage = await target.newStage(cycleHex, blockSize)
     await stage.checkpoint(0, description)
-    return new ReceivingCycle(begin, stage, disks, 0)
+    if (heal.length > 0) await stage.checkpoint(0, packMessage({ heal }))
+    const cycle = new ReceivingCycle(begin, stage, disks, 0)
+    cycle.heal = heal
+    return cycle
   }
 
   /**
@@ -231,9 +242,10 @@ export class ReceivingCycle {
     return j
   }
 
-  /** Re-applies a journal entry this store wrote at a checkpoint. */
+  /** Re-applies a journal entry this store wrote at a checkpoint (a stretch's entries, or the heal request). */
   private replay (entry: Uint8Array): void {
     const list = unpackMessage(entry) as unknown
+    if (isPlainMap(list) && Array.isArray(list.heal)) { this.heal = list.heal as HealRequest[]; return }
     if (!Array.isArray(list)) throw new TypeError('journal entry is not a list')
     for (const item of list) {
       if (!isPlainMap(item)) throw new TypeError('journal entry item is not a map')
@@ -244,6 +256,28 @@ export class ReceivingCycle {
       indices.forEach((index, k) => { this.apply(disk, index, hashes.subarray(k * HASH_LENGTH, (k + 1) * HASH_LENGTH)) })
     }
   }
+}
+
+/**
+ * What the cycle asks the sender to send again: per disk with a usable
+ * base, the base's blocks the Replica holds damaged that are still inside
+ * the disk's new size; MAX_HEAL_BLOCKS in all (the rest waits for a later
+ * cycle).
+ */
+async function healRequests (target: ReplicaTarget, baseRoot: string, begin: Begin, disks: Map<string, DiskState>): Promise<HealRequest[]> {
+  if (target.damagedBlocks === undefined) return []
+  const out: HealRequest[] = []
+  let room = MAX_HEAL_BLOCKS
+  for (const d of begin.disks) {
+    if (room === 0) break
+    if (disks.get(d.name)?.base === undefined) continue
+    const count = blockCount(d.size, d.blockSize)
+    const blocks = (await target.damagedBlocks(baseRoot, d.name)).filter(i => i < count).slice(0, room)
+    if (blocks.length === 0) continue
+    out.push({ disk: d.name, blocks })
+    room -= blocks.length
+  }
+  return out
 }
 
 /** The cycle's description, journal entry 0: a resume must describe the same cycle. */

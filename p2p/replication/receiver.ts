@@ -126,7 +126,8 @@ export class ReplicationReceiver {
             cycle = await ReceivingCycle.open(await openTarget(m.relationship), m)
             // Store work runs behind the loop: its failure ends the stream at once, and the catch below reports it.
             cycle.onFailure = err => { void io.fail(wireCode(err)) }
-            await io.send({ t: 'cycle-accept', cycle: m.cycle, resumeAfter: cycle.resumeAfter, credit: this.credit })
+            const heal = cycle.heal.length > 0 ? { heal: cycle.heal } : {}
+            await io.send({ t: 'cycle-accept', cycle: m.cycle, resumeAfter: cycle.resumeAfter, credit: this.credit, ...heal })
           } else {
             throw violation(`${m.t} outside a cycle`)
           }

@@ -36,6 +36,13 @@ export interface ReplicaTarget {
   points: () => Promise<ReplicaPoint[]>
   /** One disk's manifest of the point with this root. */
   manifest: (pointRoot: string, disk: string) => Promise<Manifest>
+  /**
+   * Indices (ascending) of the blocks of one disk of the point with this
+   * root whose stored copy the Replica found damaged (healing: the cycle
+   * asks the primary to send them again). Optional: a target without it
+   * never asks.
+   */
+  damagedBlocks?: (pointRoot: string, disk: string) => Promise<number[]>
   /** Reopens the durable staging of cycle `cycle` (32 hex digits), or undefined. */
   resumeStage: (cycle: string) => Promise<{ stage: ReplicaStage, progress: number, journal: Uint8Array[] } | undefined>
   /**

@@ -1,13 +1,13 @@
 import type { Stream } from '@libp2p/interface'
 import { zeroHash } from '../../core/hash.ts'
-import { blockLength, diskRoot, pointRoot } from '../../core/manifest.ts'
+import { blockCount, blockLength, diskRoot, pointRoot } from '../../core/manifest.ts'
 import type { Consistency, Manifest, ProgressListener } from '../../core/types.ts'
 import { P2pError, P2pErrorCode } from '../errors.ts'
 import { MAX_BATCH_ENTRIES, KEEPALIVE_MS, TARGET_BATCH_RAW_BYTES, TIMEOUT_ACK_MS, TIMEOUT_COMMIT_MS } from './constants.ts'
 import { CreditWindow } from './credit-window.ts'
 import { checkHello, expectType, HELLO, ReplicationStream, sameBytes, violation } from './message-stream.ts'
 import { encodeBlocks } from './blocks-encoder.ts'
-import { WireCodec, type BlockEntry } from './messages.ts'
+import { WireCodec, type BlockEntry, type HealRequest } from './messages.ts'
 import type { RateLimiter } from './rate-limit.ts'
 import { assumesZero } from './rebuild.ts'
 import type { CycleSource, SourceBlock } from './source.ts'
@@ -45,6 +45,8 @@ export interface SentCycle {
   /** Frame bytes of everything this call sent. */
   wireBytes: number
   changedBlocks: number
+  /** Blocks the Replica asked to be sent again to heal its damaged copies (`cycle-accept`'s heal). */
+  healRequested: number
 }
 
 /**
@@ -79,6 +81,7 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
     })
     const accept = await io.expect('cycle-accept')
     if (!sameBytes(accept.cycle, cycle)) throw violation('cycle-accept for another cycle')
+    const heal = checkHeal(accept.heal, source.disks)
     const window = credit = new CreditWindow(accept.credit)
     const sent = new Map<number, SentBatch>()
     const acks = readAcks(io, init.cycle, window, sent)
@@ -134,7 +137,7 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
         }
         const last = blocks.at(-1)
         if (last !== undefined) init.onProgress?.({ phase: `send ${d.name}`, done: doneBefore + (last.index + 1) * d.blockSize, total: totalBytes })
-      }, init.signal)
+      }, init.signal, heal.get(d.name))
       await flush()
       if (manifest.size !== d.size || manifest.blockSize !== d.blockSize) throw new TypeError(`source disk ${d.name} changed shape during the cycle`)
       // Blocks that became zeros travel as entries without data, unless the Replica assumes zeros there anyway.
@@ -153,7 +156,8 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
     const committed = await withTimeout(acks.committed, TIMEOUT_COMMIT_MS, init.signal)
     if (committed !== pointRoot(roots)) throw violation('the Replica committed another root')
     await init.stream.close().catch(() => {})
-    return { root: committed, disks, resumedAfter: accept.resumeAfter, batches, blockBytes, wireBytes: io.sentBytes, changedBlocks }
+    const healRequested = [...heal.values()].reduce((n, b) => n + b.length, 0)
+    return { root: committed, disks, resumedAfter: accept.resumeAfter, batches, blockBytes, wireBytes: io.sentBytes, changedBlocks, healRequested }
   } catch (caught) {
     // A write that failed because the Replica ended the stream: its reason, read by the reader, is the real one.
     const err = linkFailure(caught) && peerFailure !== undefined ? await settled(peerFailure) ?? caught : caught
@@ -256,6 +260,28 @@ function zeroEntries (changed: number[], sentAsData: number[], base: Manifest | 
     if (assumesZero(base, manifest, i)) continue
     const rawLength = blockLength(manifest, i)
     out.push({ index: i, hash: zeroHash(rawLength), codec: WireCodec.ZERO, rawLength, data: new Uint8Array(0) })
+  }
+  return out
+}
+
+/**
+ * The Replica's heal request, checked against the cycle's disks: each disk
+ * of the cycle at most once, indices strictly ascending and inside the
+ * disk. Anything else is P2P_PROTOCOL_VIOLATION (the sender would read
+ * past a disk or cut batches it cannot reproduce).
+ */
+function checkHeal (heal: HealRequest[] | undefined, disks: CycleSource['disks']): Map<string, number[]> {
+  const out = new Map<string, number[]>()
+  for (const h of heal ?? []) {
+    const disk = disks.find(d => d.name === h.disk)
+    if (disk === undefined) throw violation(`heal request for disk ${h.disk}, which the cycle does not have`)
+    if (out.has(h.disk)) throw violation(`two heal requests for disk ${h.disk}`)
+    const count = blockCount(disk.size, disk.blockSize)
+    h.blocks.forEach((b, k) => {
+      if (b >= count) throw violation(`heal request for block ${b}, past the end of disk ${h.disk}`)
+      if (k > 0 && b <= h.blocks[k - 1]!) throw violation(`heal request of disk ${h.disk} is not strictly ascending`)
+    })
+    if (h.blocks.length > 0) out.set(h.disk, h.blocks)
   }
   return out
 }

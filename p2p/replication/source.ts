@@ -15,8 +15,14 @@ export interface CycleSource {
    * resolves to the disk's manifest and every changed index (zero blocks
    * included). The same bytes must give the same blocks and encodings, so
    * that a restarted sender cuts the same batches.
+   *
+   * `heal` (indices, ascending, checked against the disk's size) names
+   * blocks the Replica holds damaged: they are read and passed to
+   * `onBlocks` in order with the others even when they equal `base`
+   * (without being listed in `changed` then), so that the Replica can
+   * store them again.
    */
-  scan: (name: string, base: Manifest | undefined, onBlocks: (blocks: SourceBlock[]) => Promise<void>, signal?: AbortSignal) => Promise<{ manifest: Manifest, changed: number[] }>
+  scan: (name: string, base: Manifest | undefined, onBlocks: (blocks: SourceBlock[]) => Promise<void>, signal?: AbortSignal, heal?: number[]) => Promise<{ manifest: Manifest, changed: number[] }>
   /**
    * Called after the last scan, before the cycle is ended: throws when what
    * was read cannot be trusted (core's CORE_SOURCE_CHANGED: the disk was

@@ -57,7 +57,7 @@ async function okJson<T> (args: string[], env: Record<string, string> = {}): Pro
 /** The parts of the `--json` documents (docs/cli.md) these tests read. */
 interface PointDoc { id: number, disks: Array<{ name: string, size: number }> }
 interface PointsDoc { blockSize: number, points: PointDoc[] }
-interface ReplicateDoc { point: PointDoc, disks: Array<{ name: string, changedBlocks: number }> }
+interface ReplicateDoc { point: PointDoc, disks: Array<{ name: string, changedBlocks: number, healedBlocks: number }> }
 interface VerifyDoc { ok: boolean, points: Array<{ problems: Array<{ code: string }> }> }
 interface PruneDoc { removedPoints: number[] }
 
@@ -119,6 +119,22 @@ t.test('replicate twice, list, restore, verify, then detect a flipped byte', asy
   const report = JSON.parse(bad.stdout) as VerifyDoc
   t.equal(report.ok, false)
   t.ok(report.points.some(p => p.problems.some(x => x.code === 'CORE_BLOCK_CORRUPT')), 'the report names CORE_BLOCK_CORRUPT')
+})
+
+t.test('verify records a damaged block; the next replicate heals it and says so', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  const store = join(dir, 'store')
+  await makeImage(src, FIRST)
+  await ok(['replicate', src, '--store', store])
+  await flipByteInFirstBlock(join(store, 'packs'))
+  const bad = await tandem(['verify', '--store', store])
+  t.equal(bad.status, 3)
+  const text = await ok(['replicate', src, '--store', store])
+  t.match(text, /1 damaged block healed/, 'replicate prints the healed blocks')
+  await ok(['verify', '--store', store, '--point', 'all'])
+  const again = await okJson<ReplicateDoc>(['replicate', src, '--store', store])
+  t.equal(again.disks[0]?.healedBlocks, 0)
 })
 
 /** Flips one byte in the data of the first block record of the first pack (layout: core/store/pack.ts). */

@@ -6,7 +6,7 @@
 import t from 'tap'
 import { pack } from 'msgpackr'
 import { decodeReplication, encodeReplication, WireCodec, type ReplicationMessage } from '../../p2p/replication/messages.ts'
-import { MAX_BATCH_DATA_BYTES, MAX_REPLICATION_FRAME_BYTES } from '../../p2p/replication/constants.ts'
+import { MAX_BATCH_DATA_BYTES, MAX_HEAL_BLOCKS, MAX_REPLICATION_FRAME_BYTES } from '../../p2p/replication/constants.ts'
 import { prng, testSeed } from '../helpers/fixtures.ts'
 
 const cycle = new Uint8Array(16).fill(9)
@@ -32,7 +32,8 @@ const samples: ReplicationMessage[] = [
   { t: 'manifest-done', point: root, term: 3 },
   { t: 'manifest-done', point: null, term: 0 },
   { t: 'keepalive' },
-  { t: 'error', code: 'P2P_MESSAGE_MALFORMED' }
+  { t: 'error', code: 'P2P_MESSAGE_MALFORMED' },
+  { t: 'cycle-accept', cycle, resumeAfter: 0, credit: 2 ** 20, heal: [{ disk: 'disk0', blocks: [3, 9, 2 ** 32 - 1] }, { disk: 'disk1', blocks: [] }] }
 ]
 
 t.test('every message type round-trips', async t => {
@@ -79,6 +80,28 @@ t.test('malformed, oversized and unknown messages', async t => {
   ]
   for (const [name, frame, code] of cases) t.throws(() => decodeReplication(frame), { code }, name)
   t.ok(MAX_BATCH_DATA_BYTES < MAX_REPLICATION_FRAME_BYTES)
+})
+
+t.test('cycle-accept: heal is optional (older peers), bounded and shaped', async t => {
+  const accept = { t: 'cycle-accept', cycle, resumeAfter: 0, credit: 2 ** 20 }
+  t.notOk('heal' in decodeReplication(pack(accept)), 'an accept without heal decodes without it')
+  const cases: Array<[string, unknown]> = [
+    ['not a list', { disk: 'disk0', blocks: [1] }],
+    ['an item not a map', [[1, 2]]],
+    ['a path as disk', [{ disk: '../x', blocks: [1] }]],
+    ['a negative index', [{ disk: 'disk0', blocks: [-1] }]],
+    ['a fractional index', [{ disk: 'disk0', blocks: [1.5] }]],
+    ['blocks not a list', [{ disk: 'disk0', blocks: 7 }]],
+    ['one over MAX_HEAL_BLOCKS on one disk', [{ disk: 'disk0', blocks: Array.from({ length: MAX_HEAL_BLOCKS + 1 }, (_, i) => i) }]],
+    ['one over MAX_HEAL_BLOCKS over two disks', [
+      { disk: 'disk0', blocks: Array.from({ length: MAX_HEAL_BLOCKS }, (_, i) => i) },
+      { disk: 'disk1', blocks: [0] }
+    ]]
+  ]
+  for (const [name, heal] of cases) t.throws(() => decodeReplication(pack({ ...accept, heal })), { code: 'P2P_MESSAGE_MALFORMED' }, name)
+  const full = decodeReplication(pack({ ...accept, heal: [{ disk: 'disk0', blocks: Array.from({ length: MAX_HEAL_BLOCKS }, (_, i) => i) }] }))
+  t.equal(full.t === 'cycle-accept' ? full.heal?.[0]?.blocks.length : -1, MAX_HEAL_BLOCKS, 'exactly MAX_HEAL_BLOCKS is accepted')
+  t.ok(encodeReplication(full).byteLength < MAX_REPLICATION_FRAME_BYTES, 'and fits a frame')
 })
 
 t.test('fuzz: random and mutated frames are rejected with a code or decoded, never crash', async t => {

@@ -1,4 +1,5 @@
 import { Level } from 'level'
+import { join } from 'node:path'
 import { pack as encodeValue, unpack as decodeValue } from 'msgpackr'
 import { CoreError, CoreErrorCode } from '../errors.ts'
 
@@ -66,6 +67,17 @@ export function indexError (err: unknown, location: string, store = location.rep
     return new CoreError(CoreErrorCode.CORE_STORE_DAMAGED, `the store index ${location} is damaged (${text}); nothing was changed; ${repairHint(store)}`, { cause: err })
   }
   return new CoreError(CoreErrorCode.CORE_STORE_UNAVAILABLE, `cannot use the store index ${location}: ${text}`, { cause: err })
+}
+
+/**
+ * A LevelDB error (one with a `LEVEL_*` code, on it or on a cause) as the
+ * store error `indexError` gives it; any other error unchanged. For callers
+ * that read a store through several modules and report errors by code.
+ */
+export function storeFailure (err: unknown, storeDir: string): unknown {
+  if (err instanceof CoreError) return err
+  const level = causeChain(err).find(e => /^LEVEL_/.test(String((e as { code?: unknown }).code)))
+  return level === undefined ? err : indexError(err, join(storeDir, 'index'), storeDir)
 }
 
 /** `err`, its cause, the cause's cause... (at most 8: causes could loop). */

@@ -74,7 +74,11 @@ async function copyIndex (from: string, to: string): Promise<void> {
       return
     } catch (err) {
       // A file a writer's compaction removed between readdir and copy: start again.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || (err as NodeJS.ErrnoException).path?.startsWith(to) === true || attempt >= MAX_COPY_ATTEMPTS) throw err
+      const e = err as NodeJS.ErrnoException
+      if (e.code !== 'ENOENT' || e.path?.startsWith(to) === true) throw err
+      if (attempt >= MAX_COPY_ATTEMPTS) {
+        throw new CoreError(CoreErrorCode.CORE_STORE_UNAVAILABLE, `store index ${from} kept changing while it was copied: another process is writing it`, { cause: err })
+      }
       await rm(to, { recursive: true, force: true })
       await mkdir(to, { mode: 0o700 })
     }

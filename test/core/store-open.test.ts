@@ -9,6 +9,7 @@ import { Level } from 'level'
 import { chmod, mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { RecoveryPointStore } from '../../core/store/index.ts'
+import { indexError, storeFailure } from '../../core/store/db.ts'
 import { sparseFile, tempDir, writePatches, type Teardown } from '../helpers/fixtures.ts'
 import { cycle, scanPool } from '../helpers/engine.ts'
 import { treeFacts, type EntryFacts } from '../helpers/store-tree.ts'
@@ -177,4 +178,22 @@ t.test('a read-only open changes no file and reads every point', async t => {
   t.equal((await b.listPoints()).length, 2)
   await a.close()
   await b.close()
+})
+
+t.test('LevelDB failures map to store codes (indexError, pure)', async t => {
+  const level = (code: string, message: string): Error => Object.assign(new Error('Database failed to open', { cause: Object.assign(new Error(message), { code }) }), { code: 'LEVEL_DATABASE_NOT_OPEN' })
+  const cases: Array<[Error, string]> = [
+    [level('LEVEL_LOCKED', 'IO error: lock /s/index/LOCK: Resource temporarily unavailable'), 'CORE_STORE_UNAVAILABLE'],
+    [level('LEVEL_LOCKED', 'IO error: lock /s/index/LOCK: already held by process'), 'CORE_STORE_UNAVAILABLE'],
+    [level('LEVEL_IO_ERROR', 'IO error: /s/index/LOCK: Permission denied'), 'CORE_STORE_PERMISSION_DENIED'],
+    [level('LEVEL_IO_ERROR', 'IO error: /s/index/000005.ldb: No space left on device'), 'CORE_WRITE_FAILED'],
+    [level('LEVEL_CORRUPTION', 'Corruption: bad block contents'), 'CORE_STORE_DAMAGED'],
+    [level('LEVEL_CORRUPTION', 'Corruption: CURRENT file does not end with newline'), 'CORE_STORE_DAMAGED'],
+    [new Error('Invalid argument: /s/index/CURRENT: does not exist (create_if_missing is false)'), 'CORE_STORE_DAMAGED'],
+    [Object.assign(new Error('Corruption: checksum mismatch'), { code: 'LEVEL_CORRUPTION' }), 'CORE_STORE_DAMAGED'],
+    [level('LEVEL_IO_ERROR', 'IO error: /s/index/MANIFEST-000002: Input/output error'), 'CORE_STORE_UNAVAILABLE']
+  ]
+  for (const [err, code] of cases) t.equal(indexError(err, '/s/index', '/s').code, code, String((err.cause as Error | undefined)?.message ?? err.message))
+  t.type(storeFailure(new TypeError('not ours'), '/s'), TypeError, 'other errors pass through storeFailure')
+  t.match(storeFailure(cases[4]![0], '/s'), { code: 'CORE_STORE_DAMAGED' })
 })

@@ -5,7 +5,7 @@
  * docs/store-format.md "Directory and modes", docs/cli.md "Store location".
  */
 import { chmod, lstat, mkdir, readdir, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { CoreError, CoreErrorCode } from '../errors.ts'
 import { repairHint } from './db.ts'
 
@@ -46,9 +46,10 @@ export async function inspectStoreDir (dir: string): Promise<StoreDirState> {
   return 'store'
 }
 
-/** Creates the directory of a new store (and missing parents), mode 0700. */
+/** Creates the directory of a new store, mode 0700 (missing parents get the usual modes), or makes an empty one 0700. */
 export async function createStoreDir (dir: string): Promise<void> {
-  await fsCall(dir, async () => await mkdir(dir, { recursive: true, mode: 0o700 }))
+  await fsCall(dir, async () => await mkdir(dirname(dir), { recursive: true }))
+  await fsCall(dir, async () => await mkdir(dir, { mode: 0o700 }).catch(ignore('EEXIST')))
   await fsCall(dir, async () => { await chmod(dir, 0o700) })
 }
 

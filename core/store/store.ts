@@ -126,6 +126,7 @@ export class RecoveryPointStore {
       const next = await db.get(NEXT_POINT_KEY)
       const store = new RecoveryPointStore(dir, db, schema, next === undefined ? 1 : decodeRecord<number>(next), snapshot)
       if (!readOnly) {
+        if (!isNew) await store.checkPacksDir()
         await ensureStoreParts(dir)
         await tightenModes(dir)
         await store.deleteOrphanPacks()
@@ -252,6 +253,13 @@ export class RecoveryPointStore {
   /** @internal drops a cached pack handle (before the pack is deleted). */
   forgetPack (id: string): void {
     this.packHandles.forget(id)
+  }
+
+  /** A store whose index names packs but has no `packs/` directory is damaged: it is not re-created empty under the index. */
+  private async checkPacksDir (): Promise<void> {
+    if (await fsCall(this.packsDir, async () => await readdir(this.packsDir)) !== undefined) return
+    const named = (await this.packs()).size
+    if (named > 0) throw new CoreError(CoreErrorCode.CORE_STORE_DAMAGED, `${this.packsDir} is missing while the index names ${named} packs; nothing was changed`)
   }
 
   /** Pack files that no committed batch names are leftovers of an interrupted cycle or prune. */

@@ -197,3 +197,10 @@ t.test('LevelDB failures map to store codes (indexError, pure)', async t => {
   t.type(storeFailure(new TypeError('not ours'), '/s'), TypeError, 'other errors pass through storeFailure')
   t.match(storeFailure(cases[4]![0], '/s'), { code: 'CORE_STORE_DAMAGED' })
 })
+
+t.test('packs/ missing under an index that names packs: CORE_STORE_DAMAGED, no empty packs/ made', async t => {
+  const storeDir = await storeWithPoints(t)
+  await rm(join(storeDir, 'packs'), { recursive: true })
+  await t.rejects(RecoveryPointStore.open(storeDir, { create: true }), { code: 'CORE_STORE_DAMAGED' })
+  t.same((await readdir(storeDir)).sort(), ['images', 'index'])
+})

@@ -5,7 +5,7 @@
  * exits by itself once the command is done.
  */
 import { resolve } from 'node:path'
-import { RecoveryPointStore, ScanPool, recoverImages, storeFailure } from '../../core/index.ts'
+import { CoreError, CoreErrorCode, RecoveryPointStore, ScanPool, recoverImages, storeFailure } from '../../core/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { ProgressLine } from './progress-line.ts'
 
@@ -70,8 +70,18 @@ export class Session {
     return store
   }
 
-  /** `err`, or the store's code for a LevelDB failure while reading this session's store (e.g. "Corruption:" in a table). */
-  storeFailure (err: unknown): unknown {
+  /**
+   * The error a failed command reports: CORE_STORE_UNAVAILABLE when another
+   * process wrote a store this session read read-only (what it found missing
+   * or different may be that writer's doing: run the command again), the
+   * store's code for a LevelDB failure (e.g. "Corruption:" in a table), else `err`.
+   */
+  async storeFailure (err: unknown): Promise<unknown> {
+    for (const store of this.stores) {
+      if (await store.changedByWriter().catch(() => false)) {
+        return new CoreError(CoreErrorCode.CORE_STORE_UNAVAILABLE, `another process changed the store ${store.dir} while this command read it; run it again`, { cause: err })
+      }
+    }
     const store = this.stores[0]
     return store === undefined ? err : storeFailure(err, store.dir)
   }
@@ -115,7 +125,7 @@ export async function withSession (options: SessionOptions, body: (session: Sess
     await body(session)
   } catch (err) {
     failed = true
-    throw session.storeFailure(err)
+    throw await session.storeFailure(err)
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)

@@ -33,6 +33,13 @@ export interface IndexSnapshot {
   readonly dir: string
   /** Deletes the copy; idempotent. */
   remove: () => Promise<void>
+  /**
+   * Whether a writer opened the index since the copy was made (it holds the
+   * lock now, or its open replaced CURRENT, which every LevelDB open for
+   * writing does). Reads only. Then what the copy says may be stale: packs
+   * it names may have been pruned, an image rewritten.
+   */
+  changed: () => Promise<boolean>
 }
 
 /**
@@ -46,6 +53,9 @@ export async function snapshotIndex (indexDir: string): Promise<IndexSnapshot> {
   if (await isLocked(join(indexDir, 'LOCK'))) {
     throw new CoreError(CoreErrorCode.CORE_STORE_UNAVAILABLE, `store index ${indexDir} is in use by another process`)
   }
+  const current = join(indexDir, 'CURRENT')
+  const before = await readFile(current, 'utf8').catch(() => '')
+  const changed = async (): Promise<boolean> => await isLocked(join(indexDir, 'LOCK')) || await readFile(current, 'utf8').catch(() => '') !== before
   const failures: string[] = []
   for (const base of SNAPSHOT_BASES()) {
     let dir: string | undefined
@@ -53,7 +63,7 @@ export async function snapshotIndex (indexDir: string): Promise<IndexSnapshot> {
       dir = await mkdtemp(join(base, 'tandem-index-'))
       await copyIndex(indexDir, dir)
       const made = dir
-      return { dir: made, remove: async () => { await rm(made, { recursive: true, force: true }) } }
+      return { dir: made, remove: async () => { await rm(made, { recursive: true, force: true }) }, changed }
     } catch (err) {
       if (dir !== undefined) await rm(dir, { recursive: true, force: true }).catch(() => {})
       const code = (err as NodeJS.ErrnoException).code ?? ''

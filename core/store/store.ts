@@ -139,6 +139,16 @@ export class RecoveryPointStore {
     }
   }
 
+  /**
+   * For a read-only store: whether a writer opened the store since this open
+   * (index-snapshot.ts), so that a failure seen while reading (a pack gone,
+   * an image that differs) may come from that writer and not from damage.
+   * Always false for a writable store, which holds the lock.
+   */
+  async changedByWriter (): Promise<boolean> {
+    return await this.snapshot?.changed() ?? false
+  }
+
   /** Closes the store; idempotent. */
   async close (): Promise<void> {
     if (this.closed) return

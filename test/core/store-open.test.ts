@@ -204,3 +204,15 @@ t.test('packs/ missing under an index that names packs: CORE_STORE_DAMAGED, no e
   await t.rejects(RecoveryPointStore.open(storeDir, { create: true }), { code: 'CORE_STORE_DAMAGED' })
   t.same((await readdir(storeDir)).sort(), ['images', 'index'])
 })
+
+t.test('a read-only store knows when a writer opened the store after it', async t => {
+  const storeDir = await storeWithPoints(t)
+  const ro = await RecoveryPointStore.open(storeDir, { readOnly: true })
+  t.teardown(async () => { await ro.close() })
+  t.equal(await ro.changedByWriter(), false)
+  const writer = await RecoveryPointStore.open(storeDir)
+  t.equal(await ro.changedByWriter(), true, 'while the writer has it open')
+  await writer.close()
+  t.equal(await ro.changedByWriter(), true, 'and after it closed')
+  t.equal(await writer.changedByWriter(), false, 'a writable store: always false')
+})

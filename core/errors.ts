@@ -14,7 +14,7 @@ export const CoreErrorCode = {
   CORE_INVALID_ARGUMENT: 'CORE_INVALID_ARGUMENT',
   /** The store directory is not a Tandem store, or was written by a newer schema version. */
   CORE_STORE_INCOMPATIBLE: 'CORE_STORE_INCOMPATIBLE',
-  /** The store's index could not be opened (locked by another process, or damaged). */
+  /** The store's index could not be opened: locked by another process (or, rarely, a failure the message names). */
   CORE_STORE_UNAVAILABLE: 'CORE_STORE_UNAVAILABLE',
   /** No recovery point with that id (or no point at all). */
   CORE_POINT_NOT_FOUND: 'CORE_POINT_NOT_FOUND',
@@ -51,7 +51,13 @@ export const CoreErrorCode = {
   /** The NBD server did not finish the handshake or answer a request in time. */
   CORE_NBD_TIMEOUT: 'CORE_NBD_TIMEOUT',
   /** The connection to the NBD server could not be made, was lost, or was closed by the client. */
-  CORE_NBD_DISCONNECTED: 'CORE_NBD_DISCONNECTED'
+  CORE_NBD_DISCONNECTED: 'CORE_NBD_DISCONNECTED',
+  /** The store's index is missing, empty or damaged; `tandem store repair` rebuilds it from the packs. */
+  CORE_STORE_DAMAGED: 'CORE_STORE_DAMAGED',
+  /** The store, or a file or directory in it, may not be read or written by this user; the message names the path. */
+  CORE_STORE_PERMISSION_DENIED: 'CORE_STORE_PERMISSION_DENIED',
+  /** The store path, or a part of it, is a file and not a directory. */
+  CORE_STORE_NOT_DIRECTORY: 'CORE_STORE_NOT_DIRECTORY'
 } as const
 
 export type CoreErrorCode = typeof CoreErrorCode[keyof typeof CoreErrorCode]

@@ -30,7 +30,8 @@ export function pruneCommand (): Command {
     .action(async (opts: PruneOptions) => {
       await withSession(opts, async session => {
         const policy: RetentionPolicy = { additional: opts.keep, intervalMs: opts.interval }
-        const store = await session.openStore(opts.store, { write: false })
+        // Without --yes nothing may change: the store is opened read-only.
+        const store = await session.openStore(opts.store, { write: opts.yes === true })
         const points = await store.listPoints()
         const kept = new Set(selectRetained(points, policy))
         const doomed = points.filter(p => !kept.has(p.id))
@@ -40,7 +41,6 @@ export function pruneCommand (): Command {
             : `prune would remove ${plural(doomed.length, 'recovery point')}: ${doomed.map(p => `${p.id} (${isoTime(p.time)})`).join(', ')}`
           throw new AppError(AppErrorCode.APP_CONFIRMATION_REQUIRED, `${what}; keeping ${[...kept].join(', ') || 'none'}. Run again with --yes to do it`)
         }
-        await session.recover(store)
         const report = await prune(store, policy)
         const doc = { ...report, keptPoints: (await store.listPoints()).map(p => p.id) }
         session.output(doc, d => d.removedPoints.length === 0

@@ -5,7 +5,8 @@
  * exits by itself once the command is done.
  */
 import { resolve } from 'node:path'
-import { RecoveryPointStore, ScanPool, recoverImages } from '../../core/index.ts'
+import { CoreError, CoreErrorCode, RecoveryPointStore, ScanPool, recoverImages, storeFailure } from '../../core/index.ts'
+import { AppError, AppErrorCode } from '../errors.ts'
 import { ProgressLine } from './progress-line.ts'
 
 /** Options every command accepts (see common-options.ts). */
@@ -18,6 +19,8 @@ export interface OpenOptions {
   /**
    * The command will change the store: an image update a crash interrupted is
    * finished first (`recoverImages`), as the store's contract requires.
+   * Without it the store is opened read-only: not one of its files changes
+   * (core's `readOnly` open), and it works on a full disk.
    */
   write: boolean
   /** Create the store when the directory holds none. */
@@ -54,12 +57,33 @@ export class Session {
     return this.scanPool
   }
 
-  /** Opens a store (its path made absolute, for messages) for this session; it is closed by `close()`. */
+  /**
+   * Opens a store (its path made absolute, for messages) for this session; it
+   * is closed by `close()`. An empty path (`--store ""`, an empty
+   * TANDEM_STORE) is APP_USAGE: it would otherwise mean the working directory.
+   */
   async openStore (dir: string, options: OpenOptions): Promise<RecoveryPointStore> {
-    const store = await RecoveryPointStore.open(resolve(dir), { create: options.create === true, blockSize: options.blockSize })
+    if (dir.trim() === '') throw new AppError(AppErrorCode.APP_USAGE, 'the store path is empty: give --store <dir> or TANDEM_STORE a directory')
+    const store = await RecoveryPointStore.open(resolve(dir), { create: options.create === true, blockSize: options.blockSize, readOnly: !options.write })
     this.stores.push(store)
     if (options.write) await this.recover(store)
     return store
+  }
+
+  /**
+   * The error a failed command reports: CORE_STORE_UNAVAILABLE when another
+   * process wrote a store this session read read-only (what it found missing
+   * or different may be that writer's doing: run the command again), the
+   * store's code for a LevelDB failure (e.g. "Corruption:" in a table), else `err`.
+   */
+  async storeFailure (err: unknown): Promise<unknown> {
+    for (const store of this.stores) {
+      if (await store.changedByWriter().catch(() => false)) {
+        return new CoreError(CoreErrorCode.CORE_STORE_UNAVAILABLE, `another process changed the store ${store.dir} while this command read it; run it again`, { cause: err })
+      }
+    }
+    const store = this.stores[0]
+    return store === undefined ? err : storeFailure(err, store.dir)
   }
 
   /** Finishes image updates a crash interrupted; required before changing a store. */
@@ -101,7 +125,7 @@ export async function withSession (options: SessionOptions, body: (session: Sess
     await body(session)
   } catch (err) {
     failed = true
-    throw err
+    throw await session.storeFailure(err)
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)

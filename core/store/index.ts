@@ -1,4 +1,5 @@
 export { RecoveryPointStore, STORE_SCHEMA_VERSION, checkDiskName, type OpenStoreOptions } from './store.ts'
+export { storeFailure } from './db.ts'
 export { StagedCycle, type IncomingBlock, type CommitOptions, type CyclePhase } from './staged-cycle.ts'
 export { prune, type PruneReport } from './prune.ts'
 export { selectRetained, checkRetention, DEFAULT_RETENTION, type RetentionPolicy } from './retention.ts'

@@ -1,4 +1,4 @@
-import { mkdir, readdir, stat, unlink } from 'node:fs/promises'
+import { readdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BlockCodec } from '../compress.ts'
 import { DEFAULT_BLOCK_SIZE, DISK_NAME_PATTERN } from '../constants.ts'
@@ -7,7 +7,8 @@ import { equalHashes, hashBlock, toHex } from '../hash.ts'
 import { checkBlockSize } from '../manifest.ts'
 import { getManifest } from './manifest-pages.ts'
 import type { BlockHash, Manifest, RecoveryPoint } from '../types.ts'
-import { decodeRecord, encodeRecord, openIndexDb, type IndexDb } from './db.ts'
+import { decodeRecord, encodeRecord, indexError, openIndexDb, repairHint, type IndexDb } from './db.ts'
+import { snapshotIndex, type IndexSnapshot } from './index-snapshot.ts'
 import {
   BLOCK_RANGE, NEXT_POINT_KEY, PACK_RANGE, POINT_RANGE, SCHEMA_KEY, STAGE_PACK_RANGE,
   blockKey, pointKey
@@ -15,6 +16,7 @@ import {
 import { decodeLocation, PACK_ID_HEX_LENGTH, type BlockLocation } from './location.ts'
 import { RECORD_HEADER_BYTES, type PackRecord } from './pack.ts'
 import { PackHandles } from './pack-handles.ts'
+import { createStoreDir, ensureStoreParts, fsCall, inspectStoreDir, tightenModes } from './store-dir.ts'
 
 /** Version of the on-disk format (docs/store-format.md). Bumped on any incompatible change. */
 export const STORE_SCHEMA_VERSION = 1
@@ -29,8 +31,15 @@ export interface StoreSchema {
 }
 
 export interface OpenStoreOptions {
-  /** Create the store when the directory holds none. */
+  /** Create the store when the path is missing or an empty directory (never in any other directory). */
   create?: boolean
+  /**
+   * Open for reading only: the store's files are not changed at all (not
+   * even LevelDB's own; it opens a private copy of the index, see
+   * index-snapshot.ts), nothing is swept or tightened, and writes to the
+   * index fail. Works on a full or read-only disk.
+   */
+  readOnly?: boolean
   /** Block size of a new store (fixed for its life). */
   blockSize?: number
 }
@@ -40,9 +49,14 @@ export interface OpenStoreOptions {
  * block locations), `packs/` (block data, written once) and `images/` (the
  * ready-to-use image of the latest point of each disk).
  *
- * One process at a time (LevelDB's lock; a second open fails with
- * CORE_STORE_UNAVAILABLE). Reads may run concurrently; writers (cycles,
- * pruning, image updates) are serialized by the caller.
+ * One writer process at a time (LevelDB's lock; a second open fails with
+ * CORE_STORE_UNAVAILABLE, and so does a read-only open while a writer has
+ * it). Read-only opens may run side by side. Within one open store, reads
+ * may run concurrently; writers (cycles, pruning, image updates) are
+ * serialized by the caller.
+ *
+ * Directories are 0700 and files 0600 (tightened on every writable open
+ * and close): the packs and images are VM disk data.
  */
 export class RecoveryPointStore {
   readonly dir: string
@@ -55,11 +69,14 @@ export class RecoveryPointStore {
   nextPointId: number
   private readonly codec = new BlockCodec()
   private readonly packHandles: PackHandles
+  /** The private copy of the index a read-only store reads; undefined when writable. */
+  private readonly snapshot: IndexSnapshot | undefined
   private closed = false
 
-  private constructor (dir: string, db: IndexDb, schema: StoreSchema, nextPointId: number) {
+  private constructor (dir: string, db: IndexDb, schema: StoreSchema, nextPointId: number, snapshot: IndexSnapshot | undefined) {
     this.dir = dir
     this.db = db
+    this.snapshot = snapshot
     this.blockSize = schema.blockSize
     this.nextPointId = nextPointId
     this.packsDir = join(dir, 'packs')
@@ -68,28 +85,68 @@ export class RecoveryPointStore {
   }
 
   /**
-   * Opens (or creates) a store and finishes what a crash left: pack files no
-   * committed batch names are deleted. Image repair is the caller's next step
-   * (`recoverImages` in replica-image.ts), since it may take long.
+   * Opens (or creates) a store. A writable open then finishes what a crash
+   * left: pack files no committed batch names are deleted. Image repair is
+   * the caller's next step (`recoverImages` in replica-image.ts), since it
+   * may take long.
+   *
+   * Nothing is created, swept or written unless the index opened and holds
+   * a schema: an index that is missing, empty or unreadable fails with
+   * CORE_STORE_DAMAGED (`tandem store repair` rebuilds it from the packs).
+   * Other failures: CORE_STORE_INCOMPATIBLE (no store there, a non-empty
+   * directory that is not a store, another schema version),
+   * CORE_STORE_NOT_DIRECTORY, CORE_STORE_PERMISSION_DENIED,
+   * CORE_STORE_UNAVAILABLE (locked by another process), CORE_WRITE_FAILED
+   * (no space to open for writing), CORE_INVALID_ARGUMENT (empty path,
+   * block size).
    */
   static async open (dir: string, options: OpenStoreOptions = {}): Promise<RecoveryPointStore> {
-    if (options.create === true) {
-      await mkdir(join(dir, 'packs'), { recursive: true })
-      await mkdir(join(dir, 'images'), { recursive: true })
-    } else if (!await isDirectory(join(dir, 'index'))) {
-      throw new CoreError(CoreErrorCode.CORE_STORE_INCOMPATIBLE, `${dir} is not a Tandem store (no index/); create one first`)
+    if (dir === '') throw new CoreError(CoreErrorCode.CORE_INVALID_ARGUMENT, 'the store path is empty')
+    const readOnly = options.readOnly === true
+    const state = await inspectStoreDir(dir)
+    if (state !== 'store') {
+      if (options.create !== true || readOnly) throw new CoreError(CoreErrorCode.CORE_STORE_INCOMPATIBLE, `${dir} is not a Tandem store (no index/); create one first`)
+      if (state === 'foreign') {
+        throw new CoreError(CoreErrorCode.CORE_STORE_INCOMPATIBLE, `${dir} is a directory that is not empty and holds no Tandem store; a store is created only in a missing or empty directory`)
+      }
+      checkBlockSize(options.blockSize ?? DEFAULT_BLOCK_SIZE) // before anything is created
+      await createStoreDir(dir)
     }
-    const db = await openIndexDb(join(dir, 'index'))
+    const isNew = state !== 'store'
+    const snapshot = readOnly ? await snapshotIndex(join(dir, 'index')) : undefined
+    let db: IndexDb
     try {
-      const schema = await readOrCreateSchema(db, dir, options)
+      db = await openIndexDb(snapshot?.dir ?? join(dir, 'index'), { createIfMissing: isNew, readOnly, storeDir: dir })
+    } catch (err) {
+      await snapshot?.remove()
+      throw relocated(err, snapshot, dir)
+    }
+    try {
+      const schema = await readOrCreateSchema(db, dir, { ...options, create: isNew || options.create === true })
       const next = await db.get(NEXT_POINT_KEY)
-      const store = new RecoveryPointStore(dir, db, schema, next === undefined ? 1 : decodeRecord<number>(next))
-      await store.deleteOrphanPacks()
+      const store = new RecoveryPointStore(dir, db, schema, next === undefined ? 1 : decodeRecord<number>(next), snapshot)
+      if (!readOnly) {
+        if (!isNew) await store.checkPacksDir()
+        await ensureStoreParts(dir)
+        await tightenModes(dir)
+        await store.deleteOrphanPacks()
+      }
       return store
     } catch (err) {
-      await db.close()
-      throw err
+      await db.close().catch(() => {})
+      await snapshot?.remove()
+      throw relocated(indexError(err, join(dir, 'index'), dir), snapshot, dir)
     }
+  }
+
+  /**
+   * For a read-only store: whether a writer opened the store since this open
+   * (index-snapshot.ts), so that a failure seen while reading (a pack gone,
+   * an image that differs) may come from that writer and not from damage.
+   * Always false for a writable store, which holds the lock.
+   */
+  async changedByWriter (): Promise<boolean> {
+    return await this.snapshot?.changed() ?? false
   }
 
   /** Closes the store; idempotent. */
@@ -98,6 +155,8 @@ export class RecoveryPointStore {
     this.closed = true
     await this.packHandles.closeAll()
     await this.db.close()
+    if (this.snapshot !== undefined) await this.snapshot.remove()
+    else await tightenModes(this.dir)
   }
 
   /** Every committed recovery point, oldest first. */
@@ -206,6 +265,13 @@ export class RecoveryPointStore {
     this.packHandles.forget(id)
   }
 
+  /** A store whose index names packs but has no `packs/` directory is damaged: it is not re-created empty under the index. */
+  private async checkPacksDir (): Promise<void> {
+    if (await fsCall(this.packsDir, async () => await readdir(this.packsDir)) !== undefined) return
+    const named = (await this.packs()).size
+    if (named > 0) throw new CoreError(CoreErrorCode.CORE_STORE_DAMAGED, `${this.packsDir} is missing while the index names ${named} packs; nothing was changed`)
+  }
+
   /** Pack files that no committed batch names are leftovers of an interrupted cycle or prune. */
   private async deleteOrphanPacks (): Promise<void> {
     const known = new Set((await this.packs()).keys())
@@ -230,7 +296,11 @@ export function checkDiskName (name: string): void {
 async function readOrCreateSchema (db: IndexDb, dir: string, options: OpenStoreOptions): Promise<StoreSchema> {
   const value = await db.get(SCHEMA_KEY)
   if (value === undefined) {
-    if (options.create !== true) throw new CoreError(CoreErrorCode.CORE_STORE_INCOMPATIBLE, `${dir} is not a Tandem store`)
+    // An index without a schema lost its content, unless it is the empty one
+    // of a store whose creation was cut short: no key at all, no pack file.
+    if (options.create !== true || options.readOnly === true || !await isBlank(db, dir)) {
+      throw new CoreError(CoreErrorCode.CORE_STORE_DAMAGED, `the store index of ${dir} holds no schema: it is empty or lost its content; nothing was changed; ${repairHint(dir)}`)
+    }
     const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE
     checkBlockSize(blockSize)
     const schema: StoreSchema = { version: STORE_SCHEMA_VERSION, blockSize, created: Date.now() }
@@ -247,6 +317,16 @@ async function readOrCreateSchema (db: IndexDb, dir: string, options: OpenStoreO
   return schema
 }
 
-async function isDirectory (path: string): Promise<boolean> {
-  return await stat(path).then(s => s.isDirectory(), () => false)
+/** An index with no key at all and a store with no pack file: nothing that a repair could bring back. */
+async function isBlank (db: IndexDb, dir: string): Promise<boolean> {
+  for await (const _ of db.keys({ limit: 1 })) return false
+  const packs = await fsCall(join(dir, 'packs'), async () => await readdir(join(dir, 'packs')))
+  return packs === undefined || packs.length === 0
+}
+
+/** A failure of the private copy of the index, named by the store's index path (the copy is gone). */
+function relocated (err: unknown, snapshot: IndexSnapshot | undefined, dir: string): unknown {
+  if (snapshot === undefined || !(err instanceof Error)) return err
+  err.message = err.message.split(snapshot.dir).join(join(dir, 'index'))
+  return err
 }

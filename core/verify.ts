@@ -39,6 +39,18 @@ export interface VerifyOptions {
    * untouched (a store opened read-only).
    */
   record?: boolean
+  /**
+   * Receives the bad blocks found, a batch at a time, instead of the store:
+   * when given, verifyPoint writes nothing (a caller on a read-only store
+   * records them later through a writable one).
+   */
+  onDamaged?: (blocks: DamagedBlock[]) => Promise<void> | void
+}
+
+/** A block verify found bad: its hex hash and verify's code. */
+export interface DamagedBlock {
+  hash: string
+  code: string
 }
 
 /**
@@ -51,7 +63,11 @@ export interface VerifyOptions {
 export async function verifyPoint (store: RecoveryPointStore, pointId: number, options: VerifyOptions = {}): Promise<VerifyReport> {
   const point = await store.getPoint(pointId)
   const report: VerifyReport = { ok: true, checkedBlocks: 0, badBlocks: 0, problems: [] }
-  const damaged: Array<{ hash: string, code: string }> = []
+  const damaged: DamagedBlock[] = []
+  const keep = async (blocks: DamagedBlock[]): Promise<void> => {
+    if (options.onDamaged !== undefined) await options.onDamaged(blocks)
+    else if (options.record !== false) await recordBadBlocks(store, blocks)
+  }
   for (const d of point.disks) {
     const m = await store.manifest(pointId, d.name)
     const n = blockCount(m.size, m.blockSize)
@@ -70,7 +86,7 @@ export async function verifyPoint (store: RecoveryPointStore, pointId: number, o
           bad.push({ disk: d.name, block: i, offset: i * m.blockSize, code: err.code })
           damaged.push({ hash: toHex(hashAt(m, i)), code: err.code })
           // Recorded as found, a batch at a time: a store with millions of bad blocks never holds them all here.
-          if (options.record !== false && damaged.length >= RECORD_BATCH) await recordBadBlocks(store, damaged.splice(0))
+          if (damaged.length >= RECORD_BATCH) await keep(damaged.splice(0))
         }
         if (i % 1024 === 0) options.onProgress?.({ phase: `verify ${d.name}`, done: i * m.blockSize, total: m.size })
       }
@@ -79,7 +95,7 @@ export async function verifyPoint (store: RecoveryPointStore, pointId: number, o
     bad.sort((a, b) => a.block - b.block)
     record(report, bad)
   }
-  if (options.record !== false) await recordBadBlocks(store, damaged)
+  if (damaged.length > 0) await keep(damaged)
   return report
 }
 

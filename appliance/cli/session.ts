@@ -70,6 +70,13 @@ export class Session {
     return store
   }
 
+  /** Closes a store this session opened (before opening it again in another mode). */
+  async closeStore (store: RecoveryPointStore): Promise<void> {
+    const i = this.stores.indexOf(store)
+    if (i >= 0) this.stores.splice(i, 1)
+    await store.close()
+  }
+
   /**
    * The error a failed command reports: CORE_STORE_UNAVAILABLE when another
    * process wrote a store this session read read-only (what it found missing

@@ -1,20 +1,21 @@
 /**
  * `tandem verify --store <dir> [--point <id|latest|all>] [--image]`: re-reads
  * and re-hashes the stored blocks of the chosen points; with `--image` also
- * hashes the replica images against the latest point. Opens the store
- * writable: the bad blocks it finds are recorded in the index (`bad/`
- * keys) so that the next cycle heals them; block data is never written.
+ * hashes the replica images against the latest point. Reads through a
+ * read-only open; only when it finds bad blocks does it open the store
+ * writable to record them in the index (`bad/` keys) so that the next cycle
+ * heals them. Block data is never written.
  * Finding problems is APP_VERIFY_FAILED (exit status 3), after the report
  * is printed.
  */
 import { Command, Option } from 'commander'
-import { verifyImage, verifyPoint, type BlockProblem, type RecoveryPoint } from '../../core/index.ts'
+import { recordBadBlocks, type RecoveryPointStore, verifyImage, verifyPoint, type BlockProblem, type DamagedBlock, type RecoveryPoint } from '../../core/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { jsonOption, progressOption, storeOption } from './common-options.ts'
 import { plural } from './format.ts'
 import { parsePointOrAll, type PointSelector } from './option-values.ts'
 import { resolvePoint } from './selection.ts'
-import { withSession } from './session.ts'
+import { withSession, type Session } from './session.ts'
 
 interface VerifyOptions {
   store: string
@@ -49,9 +50,10 @@ export function verifyCommand (): Command {
     .addOption(progressOption())
     .action(async (opts: VerifyOptions) => {
       await withSession(opts, async session => {
-        const store = await session.openStore(opts.store, { write: true }) // records bad blocks for healing
+        const store = await session.openStore(opts.store, { write: false })
         const points: RecoveryPoint[] = opts.point === 'all' ? await store.listPoints() : [await resolvePoint(store, opts.point)]
-        const run = { signal: session.signal, onProgress: session.progress.listener }
+        const damaged: DamagedBlock[] = []
+        const run = { signal: session.signal, onProgress: session.progress.listener, onDamaged: (b: DamagedBlock[]) => { damaged.push(...b) } }
         const doc: VerifyJson = { ok: true, points: [], images: [] }
         for (const p of points) doc.points.push({ point: p.id, ...await verifyPoint(store, p.id, run) })
         const latest = opts.image === true ? await resolvePoint(store, 'latest') : undefined
@@ -60,10 +62,22 @@ export function verifyCommand (): Command {
           doc.images.push({ point: latest!.id, disk: d.name, path, ...await verifyImage(store, latest!.id, d.name, path, session.pool(), run) })
         }
         doc.ok = [...doc.points, ...doc.images].every(c => c.ok)
+        if (damaged.length > 0) await recordDamage(session, store, opts.store, damaged)
         session.output(doc, verifyText)
         if (!doc.ok) throw verifyFailure(doc)
       })
     })
+}
+
+/**
+ * Records the bad blocks found for healing by the next cycle, through a
+ * writable open of the same store. The read-only view is closed first: the
+ * writable open changes the index, which the view would take for another writer.
+ */
+async function recordDamage (session: Session, readOnly: RecoveryPointStore, dir: string, damaged: DamagedBlock[]): Promise<void> {
+  await session.closeStore(readOnly)
+  const writable = await session.openStore(dir, { write: true })
+  await recordBadBlocks(writable, damaged)
 }
 
 function verifyFailure (doc: VerifyJson): AppError {

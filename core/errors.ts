@@ -51,7 +51,11 @@ export const CoreErrorCode = {
   /** The NBD server did not finish the handshake or answer a request in time. */
   CORE_NBD_TIMEOUT: 'CORE_NBD_TIMEOUT',
   /** The connection to the NBD server could not be made, was lost, or was closed by the client. */
-  CORE_NBD_DISCONNECTED: 'CORE_NBD_DISCONNECTED'
+  CORE_NBD_DISCONNECTED: 'CORE_NBD_DISCONNECTED',
+  /** The cycle's disk names differ from the latest point's (a disk new, missing or renamed); refused unless the operator allows it. */
+  CORE_SOURCE_DISKS_CHANGED: 'CORE_SOURCE_DISKS_CHANGED',
+  /** A source disk is empty (0 bytes) while the latest point holds data for it: refused, it would replace the good disk with nothing. */
+  CORE_SOURCE_EMPTY: 'CORE_SOURCE_EMPTY'
 } as const
 
 export type CoreErrorCode = typeof CoreErrorCode[keyof typeof CoreErrorCode]

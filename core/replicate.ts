@@ -1,6 +1,7 @@
 import { throwIfAborted } from './errors.ts'
 import { diskRoot } from './manifest.ts'
 import { scanDisk } from './scan/scanner.ts'
+import { checkSourceSanity } from './source-sanity.ts'
 import type { ScanPool } from './scan/scan-pool.ts'
 import type { DiskSource, DiskView } from './disk-view/disk-view.ts'
 import { prune, type PruneReport } from './store/prune.ts'
@@ -18,6 +19,12 @@ export interface ReplicateOptions {
   /** The moment the point stands for; default: when the views were opened. */
   time?: number
   retention?: RetentionPolicy
+  /**
+   * Accept a set of disk names other than the latest point's (the VM's disks
+   * really changed). Without it such a cycle fails with
+   * CORE_SOURCE_DISKS_CHANGED before anything is read (core/source-sanity.ts).
+   */
+  allowDiskChange?: boolean
   signal?: AbortSignal
   onProgress?: ProgressListener
   /** Observer of the commit's phases (also 'image-updated'); used by crash tests. */
@@ -75,6 +82,8 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
   const changedByDisk = new Map<string, number[]>()
   try {
     for (const d of options.disks) views.push(await d.source.open(signal))
+    // Before any block is read: a wrong source must not become the latest point.
+    checkSourceSanity(latest, options.disks.map((d, i) => ({ name: d.name, size: views[i]!.size })), { allowDiskChange: options.allowDiskChange })
     const time = options.time ?? Date.now()
     const totalBytes = views.reduce((n, v) => n + v.size, 0)
     let doneBefore = 0

@@ -20,6 +20,7 @@ interface ReplicateOptions {
   interval: number
   json?: boolean
   progress?: boolean
+  allowDiskChange?: boolean
 }
 
 export function replicateCommand (): Command {
@@ -29,6 +30,7 @@ export function replicateCommand (): Command {
     .addOption(storeOption())
     .addOption(new Option('--name <disk>', 'disk name for each image, in order (repeat the option); default: the file name').argParser(collect))
     .addOption(new Option('--block-size <bytes>', 'block size of a store created now (65536, 64K, 1M...); fixed for the store\'s life').argParser(parseByteSize))
+    .addOption(new Option('--allow-disk-change', 'accept disks whose names differ from the latest point\'s (a disk added, removed or renamed)'))
     .addOption(keepOption(false))
     .addOption(intervalOption())
     .addOption(jsonOption())
@@ -41,6 +43,7 @@ export function replicateCommand (): Command {
           pool: session.pool(),
           disks: images.map((path, i) => ({ name: names[i]!, source: new FileDiskSource(resolve(path)) })),
           retention: { additional: opts.keep, intervalMs: opts.interval },
+          allowDiskChange: opts.allowDiskChange === true,
           signal: session.signal,
           onProgress: session.progress.listener
         })

@@ -55,7 +55,11 @@ export const CoreErrorCode = {
   /** The cycle's disk names differ from the latest point's (a disk new, missing or renamed); refused unless the operator allows it. */
   CORE_SOURCE_DISKS_CHANGED: 'CORE_SOURCE_DISKS_CHANGED',
   /** A source disk is empty (0 bytes) while the latest point holds data for it: refused, it would replace the good disk with nothing. */
-  CORE_SOURCE_EMPTY: 'CORE_SOURCE_EMPTY'
+  CORE_SOURCE_EMPTY: 'CORE_SOURCE_EMPTY',
+  /** A recovery point was committed, then bringing a replica image to it failed (disk full, I/O error); the point is safe, the next command repairs the image. `details`: point, disk, path, cause. */
+  CORE_IMAGE_UPDATE_FAILED: 'CORE_IMAGE_UPDATE_FAILED',
+  /** A recovery point was committed, then applying retention failed; the point is safe, the next cycle or prune applies retention. `details`: point, path, cause. */
+  CORE_RETENTION_FAILED: 'CORE_RETENTION_FAILED'
 } as const
 
 export type CoreErrorCode = typeof CoreErrorCode[keyof typeof CoreErrorCode]

@@ -11,6 +11,7 @@ import { intervalOption, jsonOption, keepOption, progressOption, storeOption } f
 import { formatBytes, plural, pointJson, shortHash, type PointJson } from './format.ts'
 import { collect, parseByteSize } from './option-values.ts'
 import { withSession } from './session.ts'
+import { testPause } from './test-pause.ts'
 
 interface ReplicateOptions {
   store: string
@@ -45,7 +46,8 @@ export function replicateCommand (): Command {
           retention: { additional: opts.keep, intervalMs: opts.interval },
           allowDiskChange: opts.allowDiskChange === true,
           signal: session.signal,
-          onProgress: session.progress.listener
+          onProgress: session.progress.listener,
+          onStep: testPause(session.signal)
         })
         session.output(replicateJson(store.dir, store.blockSize, report), replicateText)
       })

@@ -41,6 +41,8 @@ export interface UpdateImageOptions {
   from?: { record: ImageRecord, changed: number[] }
   signal?: AbortSignal
   onProgress?: ProgressListener
+  /** Awaited after each block written (restore.ts `WriteBlocksOptions.afterBlock`). */
+  afterBlock?: () => Promise<void> | void
 }
 
 /**
@@ -48,6 +50,10 @@ export interface UpdateImageOptions {
  * after a crash. With `from` (the image was `ready` at the base point and
  * its file is untouched since) only the changed blocks are written; else
  * every block is verified and the differing ones rewritten.
+ *
+ * An abort (`signal`) stops it between blocks with CORE_ABORTED: every
+ * moment is a safe place, since the image's record is not `ready` at this
+ * point until the end, and `recoverImages` (or the next call) finishes it.
  */
 export async function updateImage (store: RecoveryPointStore, disk: string, pointId: number, options: UpdateImageOptions = {}): Promise<{ writtenBytes: number, repaired: boolean }> {
   const manifest = await store.manifest(pointId, disk)
@@ -78,7 +84,8 @@ export async function updateImage (store: RecoveryPointStore, disk: string, poin
       skipZero: fresh,
       phase: 'image',
       signal: options.signal,
-      onProgress: options.onProgress
+      onProgress: options.onProgress,
+      afterBlock: options.afterBlock
     })
     await handle.datasync()
     const done = await handle.stat()

@@ -5,11 +5,12 @@
  */
 import { Command, Option } from 'commander'
 import { basename, resolve } from 'node:path'
-import { DISK_NAME_PATTERN, FileDiskSource, replicateOnce, type CycleReport } from '../../core/index.ts'
+import { DISK_NAME_PATTERN, FileDiskSource, replicateOnce, type CycleReport, type RetentionPolicy } from '../../core/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { intervalOption, jsonOption, keepOption, progressOption, storeOption } from './common-options.ts'
 import { formatBytes, plural, pointJson, shortHash, type PointJson } from './format.ts'
 import { collect, parseByteSize } from './option-values.ts'
+import { prunedText, retentionRule } from './retention-rule.ts'
 import { withSession } from './session.ts'
 import { testPause } from './test-pause.ts'
 
@@ -49,7 +50,7 @@ export function replicateCommand (): Command {
           onProgress: session.progress.listener,
           onStep: testPause(session.signal)
         })
-        session.output(replicateJson(store.dir, store.blockSize, report), replicateText)
+        session.output(replicateJson(store.dir, store.blockSize, { additional: opts.keep, intervalMs: opts.interval }, report), replicateText)
       })
     })
 }
@@ -84,22 +85,23 @@ interface ReplicateJson {
   blockSize: number
   point: PointJson
   disks: CycleReport['disks']
+  /** The retention policy applied, and its rule in words. */
+  retention: { keep: number, intervalMs: number, rule: string }
   pruned: CycleReport['pruned']
 }
 
-function replicateJson (dir: string, blockSize: number, r: CycleReport): ReplicateJson {
-  return { store: dir, blockSize, point: pointJson(r.point), disks: r.disks, pruned: r.pruned }
+function replicateJson (dir: string, blockSize: number, policy: RetentionPolicy, r: CycleReport): ReplicateJson {
+  const retention = { keep: policy.additional, intervalMs: policy.intervalMs, rule: retentionRule(policy) }
+  return { store: dir, blockSize, point: pointJson(r.point), disks: r.disks, retention, pruned: r.pruned }
 }
 
-function replicateText ({ point, disks, pruned }: ReplicateJson): string {
+function replicateText ({ point, disks, retention, pruned }: ReplicateJson): string {
   const lines = [`recovery point ${point.id} committed: ${point.time}, ${point.consistency}-consistent, root ${shortHash(point.root)}`]
   for (const d of disks) {
     const resized = d.previousSize === undefined ? '' : ` (was ${formatBytes(d.previousSize)})`
     lines.push(`  ${d.name}: ${formatBytes(d.size)}${resized}, ${plural(d.changedBlocks, 'changed block')}, ` +
       `${plural(d.storedBlocks, 'new block')} stored (${formatBytes(d.storedBytes)}), ${formatBytes(d.bytesRead)} read`)
   }
-  if (pruned.removedPoints.length > 0) {
-    lines.push(`  retention removed ${plural(pruned.removedPoints.length, 'older point')} (${pruned.removedPoints.join(', ')}), freed ${formatBytes(pruned.freedBytes)}`)
-  }
+  lines.push(`  retention: ${retention.rule}; ${prunedText(pruned)}`)
   return lines.join('\n')
 }

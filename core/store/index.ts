@@ -2,5 +2,5 @@ export { RecoveryPointStore, STORE_SCHEMA_VERSION, checkDiskName, type OpenStore
 export { StagedCycle, type IncomingBlock, type CommitOptions, type CyclePhase } from './staged-cycle.ts'
 export { prune, type PruneReport } from './prune.ts'
 export { selectRetained, checkRetention, DEFAULT_RETENTION, type RetentionPolicy } from './retention.ts'
-export { updateImage, recoverImages, imageRecord, type ImageRecord } from './replica-image.ts'
+export { updateImage, recoverImages, imageRecord, checkImage, statMatches, type ImageRecord, type ImageStatus, type UpdateImageResult } from './replica-image.ts'
 export type { BlockLocation } from './location.ts'

@@ -57,7 +57,15 @@ export const CoreErrorCode = {
   /** The store, or a file or directory in it, may not be read or written by this user; the message names the path. */
   CORE_STORE_PERMISSION_DENIED: 'CORE_STORE_PERMISSION_DENIED',
   /** The store path, or a part of it, is a file and not a directory. */
-  CORE_STORE_NOT_DIRECTORY: 'CORE_STORE_NOT_DIRECTORY'
+  CORE_STORE_NOT_DIRECTORY: 'CORE_STORE_NOT_DIRECTORY',
+  /** The cycle's disk names differ from the latest point's (a disk new, missing or renamed); refused unless the operator allows it. */
+  CORE_SOURCE_DISKS_CHANGED: 'CORE_SOURCE_DISKS_CHANGED',
+  /** A source disk is empty (0 bytes) while the latest point holds data for it: refused, it would replace the good disk with nothing. */
+  CORE_SOURCE_EMPTY: 'CORE_SOURCE_EMPTY',
+  /** A recovery point was committed, then bringing a replica image to it failed (disk full, I/O error); the point is safe, the next command repairs the image. `details`: point, disk, path, cause. */
+  CORE_IMAGE_UPDATE_FAILED: 'CORE_IMAGE_UPDATE_FAILED',
+  /** A recovery point was committed, then applying retention failed; the point is safe, the next cycle or prune applies retention. `details`: point, path, cause. */
+  CORE_RETENTION_FAILED: 'CORE_RETENTION_FAILED'
 } as const
 
 export type CoreErrorCode = typeof CoreErrorCode[keyof typeof CoreErrorCode]

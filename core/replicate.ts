@@ -1,6 +1,7 @@
-import { throwIfAborted } from './errors.ts'
+import { CoreError, CoreErrorCode, hasCode, throwIfAborted } from './errors.ts'
 import { diskRoot } from './manifest.ts'
 import { scanDisk } from './scan/scanner.ts'
+import { checkSourceSanity } from './source-sanity.ts'
 import type { ScanPool } from './scan/scan-pool.ts'
 import type { DiskSource, DiskView } from './disk-view/disk-view.ts'
 import { badBlockSet, damagedIndices } from './store/bad-blocks.ts'
@@ -19,8 +20,20 @@ export interface ReplicateOptions {
   /** The moment the point stands for; default: when the views were opened. */
   time?: number
   retention?: RetentionPolicy
+  /**
+   * Accept a set of disk names other than the latest point's (the VM's disks
+   * really changed). Without it such a cycle fails with
+   * CORE_SOURCE_DISKS_CHANGED before anything is read (core/source-sanity.ts).
+   */
+  allowDiskChange?: boolean
   signal?: AbortSignal
   onProgress?: ProgressListener
+  /**
+   * Awaited at each step where the cycle may stop safely: after each scanned
+   * chunk's blocks are staged, after each block written into a replica image.
+   * For tests that pause at a known moment (then signal), and fault injection.
+   */
+  onStep?: (step: 'scan-chunk' | 'image-block') => Promise<void> | void
   /** Observer of the commit's phases (also 'image-updated'); used by crash tests. */
   onPhase?: (phase: CyclePhase | 'image-updated' | 'points-removed' | 'pruned') => Promise<void> | void
 }
@@ -85,6 +98,8 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
   const bad = latest === undefined ? new Set<string>() : await badBlockSet(store)
   try {
     for (const d of options.disks) views.push(await d.source.open(signal))
+    // Before any block is read: a wrong source must not become the latest point.
+    checkSourceSanity(latest, options.disks.map((d, i) => ({ name: d.name, size: views[i]!.size })), { allowDiskChange: options.allowDiskChange })
     const time = options.time ?? Date.now()
     const totalBytes = views.reduce((n, v) => n + v.size, 0)
     let doneBefore = 0
@@ -101,7 +116,10 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
         base,
         changedExtents,
         heal: base === undefined ? undefined : damagedIndices(base, bad),
-        onChanged: async blocks => { await cycle.putBlocks(blocks) },
+        onChanged: async blocks => {
+          await cycle.putBlocks(blocks)
+          if (options.onStep !== undefined) await options.onStep('scan-chunk')
+        },
         signal,
         onProgress: p => options.onProgress?.({ phase: `scan ${d.name}`, done: doneBefore + p.done, total: totalBytes })
       })
@@ -136,18 +154,28 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
       consistency: options.consistency ?? 'crash',
       ...(options.consistencyNote === undefined ? {} : { consistencyNote: options.consistencyNote })
     })
+    // From here on the point is committed: a failure says so (afterCommit).
     for (const [i, d] of options.disks.entries()) {
       const held = imagesBefore.get(d.name)
       const from = held !== undefined && held.point === latest?.id ? { record: held, changed: changedByDisk.get(d.name)! } : undefined
-      const image = await updateImage(store, d.name, point.id, {
-        from,
-        onProgress: p => options.onProgress?.({ ...p, phase: `image ${d.name}` })
+      const path = store.imagePath(d.name)
+      const what = `replica image of disk "${d.name}" not updated (the next command repairs it)`
+      const image = await afterCommit(point.id, CoreErrorCode.CORE_IMAGE_UPDATE_FAILED, what, { disk: d.name, path }, async () => {
+        return await updateImage(store, d.name, point.id, {
+          from,
+          signal,
+          onProgress: p => options.onProgress?.({ ...p, phase: `image ${d.name}` }),
+          ...(options.onStep === undefined ? {} : { afterBlock: async () => { await options.onStep!('image-block') } })
+        })
       })
       reports[i]!.imageWrittenBytes = image.writtenBytes
       reports[i]!.imageVerified = image.repaired
     }
     await options.onPhase?.('image-updated')
-    const pruned = await prune(store, retention, { onPhase: options.onPhase })
+    const pruned = await afterCommit(point.id, CoreErrorCode.CORE_RETENTION_FAILED, 'retention not applied (the next cycle or prune applies it)', { path: store.dir }, async () => {
+      throwIfAborted(signal)
+      return await prune(store, retention, { onPhase: options.onPhase })
+    })
     await options.onPhase?.('pruned')
     return { point, disks: reports, pruned }
   } catch (err) {
@@ -155,6 +183,32 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
     for (const v of views) await v.close().catch(() => {})
     throw err
   }
+}
+
+/**
+ * Runs a step that follows the commit of point `pointId`. The point is safe
+ * whatever happens there, so a failure says so: "recovery point 7
+ * committed; <what>: <cause> at <path>", with `code` (CORE_ABORTED stays
+ * CORE_ABORTED: an interrupt is not a failure of the step) and `details`
+ * carrying `point`, the `where` facts and the cause's code.
+ */
+async function afterCommit<T> (pointId: number, code: CoreErrorCode, what: string, where: { path: string, disk?: string }, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step()
+  } catch (err) {
+    const aborted = hasCode(err, CoreErrorCode.CORE_ABORTED)
+    const cause = rootCause(err)
+    const details = { point: pointId, ...where, cause: (cause as { code?: unknown }).code ?? (err as { code?: unknown }).code }
+    const reason = aborted ? 'interrupted' : `${cause.message} at ${where.path}`
+    throw new CoreError(aborted ? CoreErrorCode.CORE_ABORTED : code, `recovery point ${pointId} committed; ${what}: ${reason}`, { cause: err, details })
+  }
+}
+
+/** The innermost Error of a cause chain (the system error behind a CoreError, e.g. ENOSPC). */
+function rootCause (err: unknown): Error {
+  let e = err instanceof Error ? err : new Error(String(err))
+  while (e.cause instanceof Error) e = e.cause
+  return e
 }
 
 /**

@@ -12,6 +12,12 @@ export interface WriteBlocksOptions {
   signal?: AbortSignal
   onProgress?: ProgressListener
   phase?: string
+  /**
+   * Awaited after each block is written, before the next one starts (every
+   * block written so far is a safe place to stop). For tests that pause at
+   * a known moment, and fault injection.
+   */
+  afterBlock?: () => Promise<void> | void
 }
 
 /**
@@ -41,6 +47,7 @@ export async function writeBlocks (store: RecoveryPointStore, target: FileHandle
       }
       bytes += length
       options.onProgress?.({ phase: options.phase ?? 'write', done: bytes, total })
+      if (options.afterBlock !== undefined) await options.afterBlock()
     }
   }
   await Promise.all(Array.from({ length: READ_CONCURRENCY }, worker))

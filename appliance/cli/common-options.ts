@@ -35,7 +35,7 @@ export function keepOption (mandatory: boolean): Option {
 }
 
 export function intervalOption (): Option {
-  return new Option('--interval <duration>', 'at most one additional point per interval (0, 30s, 5m, 1h...); 0 keeps the N newest')
+  return new Option('--interval <duration>', 'one additional point per interval, the first of each (0, 30s, 5m, 1h...); 0 keeps the N newest')
     .argParser(parseDuration)
     .default(DEFAULT_POINT_INTERVAL_MS, '1h')
 }

@@ -8,7 +8,8 @@ import { Command, Option } from 'commander'
 import { prune, selectRetained, type RetentionPolicy } from '../../core/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { intervalOption, jsonOption, keepOption, storeOption } from './common-options.ts'
-import { formatBytes, isoTime, plural } from './format.ts'
+import { isoTime, plural } from './format.ts'
+import { prunedText, retentionRule } from './retention-rule.ts'
 import { withSession } from './session.ts'
 
 interface PruneOptions {
@@ -21,7 +22,7 @@ interface PruneOptions {
 
 export function pruneCommand (): Command {
   return new Command('prune')
-    .description('remove the recovery points outside a retention policy (latest + N, one per interval); needs --yes')
+    .description('remove the recovery points outside a retention policy (latest + the first of each of the last N intervals); needs --yes')
     .addOption(storeOption())
     .addOption(keepOption(true))
     .addOption(intervalOption())
@@ -39,13 +40,12 @@ export function pruneCommand (): Command {
           const what = doomed.length === 0
             ? 'prune would remove no recovery point'
             : `prune would remove ${plural(doomed.length, 'recovery point')}: ${doomed.map(p => `${p.id} (${isoTime(p.time)})`).join(', ')}`
-          throw new AppError(AppErrorCode.APP_CONFIRMATION_REQUIRED, `${what}; keeping ${[...kept].join(', ') || 'none'}. Run again with --yes to do it`)
+          throw new AppError(AppErrorCode.APP_CONFIRMATION_REQUIRED, `${what}; ${retentionRule(policy)}: ${[...kept].join(', ') || 'none'}. Run again with --yes to do it`)
         }
         const report = await prune(store, policy)
-        const doc = { ...report, keptPoints: (await store.listPoints()).map(p => p.id) }
-        session.output(doc, d => d.removedPoints.length === 0
-          ? `nothing to remove; kept ${d.keptPoints.join(', ') || 'none'}`
-          : `removed ${plural(d.removedPoints.length, 'recovery point')} (${d.removedPoints.join(', ')}), freed ${formatBytes(d.freedBytes)}; kept ${d.keptPoints.join(', ')}`)
+        const rule = retentionRule(policy)
+        const doc = { ...report, keptPoints: (await store.listPoints()).map(p => p.id), retention: { keep: policy.additional, intervalMs: policy.intervalMs, rule } }
+        session.output(doc, d => `${rule}: kept ${d.keptPoints.join(', ') || 'none'}; ${prunedText(d)}`)
       })
     })
 }

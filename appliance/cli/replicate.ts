@@ -5,12 +5,14 @@
  */
 import { Command, Option } from 'commander'
 import { basename, resolve } from 'node:path'
-import { DISK_NAME_PATTERN, FileDiskSource, replicateOnce, type CycleReport } from '../../core/index.ts'
+import { DISK_NAME_PATTERN, FileDiskSource, replicateOnce, type CycleReport, type RetentionPolicy } from '../../core/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { intervalOption, jsonOption, keepOption, progressOption, storeOption } from './common-options.ts'
 import { formatBytes, plural, pointJson, shortHash, type PointJson } from './format.ts'
 import { collect, parseByteSize } from './option-values.ts'
+import { prunedText, retentionRule } from './retention-rule.ts'
 import { withSession } from './session.ts'
+import { testPause } from './test-pause.ts'
 
 interface ReplicateOptions {
   store: string
@@ -20,6 +22,7 @@ interface ReplicateOptions {
   interval: number
   json?: boolean
   progress?: boolean
+  allowDiskChange?: boolean
 }
 
 export function replicateCommand (): Command {
@@ -29,6 +32,7 @@ export function replicateCommand (): Command {
     .addOption(storeOption())
     .addOption(new Option('--name <disk>', 'disk name for each image, in order (repeat the option); default: the file name').argParser(collect))
     .addOption(new Option('--block-size <bytes>', 'block size of a store created now (65536, 64K, 1M...); fixed for the store\'s life').argParser(parseByteSize))
+    .addOption(new Option('--allow-disk-change', 'accept disks whose names differ from the latest point\'s (a disk added, removed or renamed)'))
     .addOption(keepOption(false))
     .addOption(intervalOption())
     .addOption(jsonOption())
@@ -41,10 +45,12 @@ export function replicateCommand (): Command {
           pool: session.pool(),
           disks: images.map((path, i) => ({ name: names[i]!, source: new FileDiskSource(resolve(path)) })),
           retention: { additional: opts.keep, intervalMs: opts.interval },
+          allowDiskChange: opts.allowDiskChange === true,
           signal: session.signal,
-          onProgress: session.progress.listener
+          onProgress: session.progress.listener,
+          onStep: testPause(session.signal)
         })
-        session.output(replicateJson(store.dir, store.blockSize, report), replicateText)
+        session.output(replicateJson(store.dir, store.blockSize, { additional: opts.keep, intervalMs: opts.interval }, report), replicateText)
       })
     })
 }
@@ -79,14 +85,17 @@ interface ReplicateJson {
   blockSize: number
   point: PointJson
   disks: CycleReport['disks']
+  /** The retention policy applied, and its rule in words. */
+  retention: { keep: number, intervalMs: number, rule: string }
   pruned: CycleReport['pruned']
 }
 
-function replicateJson (dir: string, blockSize: number, r: CycleReport): ReplicateJson {
-  return { store: dir, blockSize, point: pointJson(r.point), disks: r.disks, pruned: r.pruned }
+function replicateJson (dir: string, blockSize: number, policy: RetentionPolicy, r: CycleReport): ReplicateJson {
+  const retention = { keep: policy.additional, intervalMs: policy.intervalMs, rule: retentionRule(policy) }
+  return { store: dir, blockSize, point: pointJson(r.point), disks: r.disks, retention, pruned: r.pruned }
 }
 
-function replicateText ({ point, disks, pruned }: ReplicateJson): string {
+function replicateText ({ point, disks, retention, pruned }: ReplicateJson): string {
   const lines = [`recovery point ${point.id} committed: ${point.time}, ${point.consistency}-consistent, root ${shortHash(point.root)}`]
   for (const d of disks) {
     const resized = d.previousSize === undefined ? '' : ` (was ${formatBytes(d.previousSize)})`
@@ -94,8 +103,6 @@ function replicateText ({ point, disks, pruned }: ReplicateJson): string {
       `${plural(d.storedBlocks, 'new block')} stored (${formatBytes(d.storedBytes)}), ${formatBytes(d.bytesRead)} read` +
       (d.healedBlocks > 0 ? `, ${plural(d.healedBlocks, 'damaged block')} healed` : ''))
   }
-  if (pruned.removedPoints.length > 0) {
-    lines.push(`  retention removed ${plural(pruned.removedPoints.length, 'older point')} (${pruned.removedPoints.join(', ')}), freed ${formatBytes(pruned.freedBytes)}`)
-  }
+  lines.push(`  retention: ${retention.rule}; ${prunedText(pruned)}`)
   return lines.join('\n')
 }

@@ -6,6 +6,7 @@ import {
   type ImageRecord, type RetentionPolicy
 } from '../../core/store/index.ts'
 import { badBlockSet, damagedIndices } from '../../core/store/bad-blocks.ts'
+import { checkSourceSanity } from '../../core/source-sanity.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { ReplicaPoint, ReplicaSink, ReplicaStage, ReplicaTarget } from '../../p2p/replication/index.ts'
 import type { Manifest, RecoveryPoint } from '../../core/types.ts'
@@ -156,6 +157,10 @@ class StoreReplicaTarget implements ReplicaTarget {
       abort: async () => { await cycle.abort() },
       commit: async point => {
         const base = point.basePoint === null ? undefined : await this.pointByRoot(point.basePoint)
+        // A disk become empty is refused as in a local cycle (CORE_SOURCE_EMPTY, P2P_REPLICA_FAILED on
+        // the wire). Another set of disk names is accepted: the primary's VM definition decides
+        // them, and the protocol has no way yet for its operator to confirm a change.
+        checkSourceSanity(await store.latestPoint(), point.disks.map(d => ({ name: d.name, size: d.manifest.size })), { allowDiskChange: true })
         for (const d of point.disks) cycle.setDisk(d.name, d.manifest, base === undefined || d.base === undefined ? undefined : { point: base.id, manifest: d.base })
         const images = new Map<string, ImageRecord | undefined>()
         for (const d of point.disks) images.set(d.name, await imageRecord(store, d.name))

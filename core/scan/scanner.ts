@@ -146,7 +146,14 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
         throwIfAborted(signal)
         const { offset, length } = tasks[next++]!
         const task = await makeTask(view, offset, length, options, signal)
-        inflight.push({ offset, length, result: pool.run(task, signal) })
+        const result = pool.run(task, signal)
+        // An abort rejects every pending task at once, while this loop may be
+        // awaiting something else (the sink's I/O, the next read): the
+        // rejection is observed later, in order, by `consume` or the
+        // allSettled below; marking it handled now keeps it from escaping
+        // as an unhandled AbortError (issue 11).
+        result.catch(() => {})
+        inflight.push({ offset, length, result })
       }
       await consume()
     }

@@ -24,8 +24,15 @@ export interface PruneReport {
   removedBlocks: number
   deletedPacks: number
   repackedPacks: number
-  /** Pack bytes given back (before LevelDB compaction). */
+  /** Bytes given back on disk: packs deleted whole, and what repacking saved (LevelDB's own files not counted). */
   freedBytes: number
+  /**
+   * Stored bytes no point references any more but still on disk, inside
+   * packs that also hold live blocks: given back when a later prune finds
+   * such a pack less than half live and rewrites it. The whole store's,
+   * not only this prune's.
+   */
+  unreferencedBytes: number
 }
 
 /**
@@ -40,9 +47,12 @@ export async function prune (store: RecoveryPointStore, policy: RetentionPolicy,
   const points = await store.listPoints()
   const keep = new Set(selectRetained(points, policy))
   const removed = points.filter(p => !keep.has(p.id))
-  const report: PruneReport = { removedPoints: removed.map(p => p.id), removedBlocks: 0, deletedPacks: 0, repackedPacks: 0, freedBytes: 0 }
+  const report: PruneReport = { removedPoints: removed.map(p => p.id), removedBlocks: 0, deletedPacks: 0, repackedPacks: 0, freedBytes: 0, unreferencedBytes: 0 }
   const pendingBefore = await store.db.get(SWEEP_NEEDED_KEY) !== undefined
-  if (removed.length === 0 && !pendingBefore) return report
+  if (removed.length === 0 && !pendingBefore) {
+    report.unreferencedBytes = await unreferencedBytes(store)
+    return report
+  }
 
   // The removed points' manifests are read before they are deleted: their
   // blocks are the only candidates for deletion.
@@ -71,7 +81,15 @@ export async function prune (store: RecoveryPointStore, policy: RetentionPolicy,
   await forgetUnreferencedBadBlocks(store)
   await store.db.del(SWEEP_NEEDED_KEY, { sync: true })
   await compactAll(store.db)
+  report.unreferencedBytes = await unreferencedBytes(store)
   return report
+}
+
+/** Dead bytes still inside packs (their data bytes minus their live ones), summed over every pack. */
+async function unreferencedBytes (store: RecoveryPointStore): Promise<number> {
+  let n = 0
+  for (const rec of (await store.packs()).values()) n += Math.max(0, rec.dataBytes - rec.liveBytes)
+  return n
 }
 
 /**

@@ -1,4 +1,4 @@
-import { open, unlink, type FileHandle } from 'node:fs/promises'
+import { open, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { HASH_LENGTH } from '../constants.ts'
 import { CoreError, CoreErrorCode, throwIfAborted } from '../errors.ts'
 import { equalHashes, hashBlock } from '../hash.ts'
@@ -23,14 +23,66 @@ import type { RecoveryPointStore } from './store.ts'
 export interface ImageRecord {
   state: 'ready' | 'updating'
   point: number
-  /** When ready: the image file's size and mtime then. Anything else later means someone wrote to it. */
+  /**
+   * When ready: the image file's size, mtime, ctime, inode and device then.
+   * Anything else later means someone wrote to it, changed it or replaced
+   * it: a write moves the ctime even when the size and mtime are put back
+   * (the ctime cannot be set from user space), a replaced file has another
+   * inode. Records written before these fields existed lack ctimeMs/ino/dev
+   * and are never trusted (the image is verified once, then recorded whole).
+   */
   size?: number
   mtimeMs?: number
+  ctimeMs?: number
+  ino?: number
+  dev?: number
+  /** Grows by one with every completed update of this disk's image: which write the file is. */
+  generation?: number
 }
+
+/** What the file's identity says of an image, without reading it (`checkImage`). */
+export type ImageStatus =
+  /** `ready` at the point asked, and the file is untouched since it was written. */
+  | 'ready'
+  /** Not (yet) brought to that point: never built, or an update was interrupted. */
+  | 'stale'
+  /** Recorded ready, but the file was written, changed or replaced since (or its record is too old to tell). */
+  | 'modified'
+  /** Recorded, but the file is gone. */
+  | 'missing'
 
 export async function imageRecord (store: RecoveryPointStore, disk: string): Promise<ImageRecord | undefined> {
   const v = await store.db.get(imageKey(disk))
   return v === undefined ? undefined : decodeRecord<ImageRecord>(v)
+}
+
+/**
+ * Pure: whether a file's stat still is what a `ready` record says. Size,
+ * mtime, ctime, inode and device must all match; a record without ctime or
+ * inode (an older format) never matches.
+ */
+export function statMatches (now: { size: number, mtimeMs: number, ctimeMs: number, ino: number, dev: number }, record: ImageRecord): boolean {
+  if (record.state !== 'ready' || record.size === undefined || record.mtimeMs === undefined ||
+    record.ctimeMs === undefined || record.ino === undefined || record.dev === undefined) return false
+  return now.size === record.size && now.mtimeMs === record.mtimeMs && now.ctimeMs === record.ctimeMs &&
+    now.ino === record.ino && now.dev === record.dev
+}
+
+/**
+ * A quick check of the replica image of `disk` against point `pointId`:
+ * its record and its file's identity (size, mtime, ctime, inode), no block
+ * read. Only `ready` means the file can be used as the point's image as it
+ * is; anything else calls for `updateImage`, which verifies and repairs.
+ */
+export async function checkImage (store: RecoveryPointStore, disk: string, pointId: number): Promise<ImageStatus> {
+  const record = await imageRecord(store, disk)
+  if (record === undefined || record.state !== 'ready' || record.point !== pointId) return 'stale'
+  const now = await stat(store.imagePath(disk)).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined
+    throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `cannot stat image ${store.imagePath(disk)}: ${err.message}`, { cause: err })
+  })
+  if (now === undefined) return 'missing'
+  return statMatches(now, record) ? 'ready' : 'modified'
 }
 
 export interface UpdateImageOptions {
@@ -41,6 +93,17 @@ export interface UpdateImageOptions {
   from?: { record: ImageRecord, changed: number[] }
   signal?: AbortSignal
   onProgress?: ProgressListener
+  /** Awaited after each block written (restore.ts `WriteBlocksOptions.afterBlock`). */
+  afterBlock?: () => Promise<void> | void
+}
+
+export interface UpdateImageResult {
+  /** Bytes of block data written into the image. */
+  writtenBytes: number
+  /** The image could not be trusted (new, interrupted, or changed since) and was verified block by block. */
+  repaired: boolean
+  /** When verified: the blocks that differed from the point and were rewritten. */
+  rewrittenBlocks: number
 }
 
 /**
@@ -48,9 +111,14 @@ export interface UpdateImageOptions {
  * after a crash. With `from` (the image was `ready` at the base point and
  * its file is untouched since) only the changed blocks are written; else
  * every block is verified and the differing ones rewritten.
+ *
+ * An abort (`signal`) stops it between blocks with CORE_ABORTED: every
+ * moment is a safe place, since the image's record is not `ready` at this
+ * point until the end, and `recoverImages` (or the next call) finishes it.
  */
-export async function updateImage (store: RecoveryPointStore, disk: string, pointId: number, options: UpdateImageOptions = {}): Promise<{ writtenBytes: number, repaired: boolean }> {
+export async function updateImage (store: RecoveryPointStore, disk: string, pointId: number, options: UpdateImageOptions = {}): Promise<UpdateImageResult> {
   const manifest = await store.manifest(pointId, disk)
+  const before = await imageRecord(store, disk)
   const path = store.imagePath(disk)
   let handle: FileHandle
   let fresh = false
@@ -74,16 +142,28 @@ export async function updateImage (store: RecoveryPointStore, disk: string, poin
       indices = await differingBlocks(handle, manifest, options)
       repaired = true
     }
+    const rewrittenBlocks = repaired ? indices.length : 0
     const writtenBytes = await writeBlocks(store, handle, manifest, indices, {
       skipZero: fresh,
       phase: 'image',
       signal: options.signal,
-      onProgress: options.onProgress
+      onProgress: options.onProgress,
+      afterBlock: options.afterBlock
     })
     await handle.datasync()
     const done = await handle.stat()
-    await store.db.put(imageKey(disk), encodeRecord({ state: 'ready', point: pointId, size: done.size, mtimeMs: done.mtimeMs } satisfies ImageRecord), { sync: true })
-    return { writtenBytes, repaired }
+    const record: ImageRecord = {
+      state: 'ready',
+      point: pointId,
+      size: done.size,
+      mtimeMs: done.mtimeMs,
+      ctimeMs: done.ctimeMs,
+      ino: done.ino,
+      dev: done.dev,
+      generation: (before?.generation ?? 0) + 1
+    }
+    await store.db.put(imageKey(disk), encodeRecord(record), { sync: true })
+    return { writtenBytes, repaired, rewrittenBlocks }
   } catch (err) {
     if (err instanceof CoreError) throw err
     throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `update of image ${path} failed: ${(err as Error).message}`, { cause: err })
@@ -117,15 +197,13 @@ export async function recoverImages (store: RecoveryPointStore, options: { signa
 }
 
 /**
- * True when the image file's size and mtime are what its `ready` record
- * says: nobody (a VM booted on it by mistake, an editor) wrote to it since,
+ * True when the image file's identity (statMatches) is what its `ready`
+ * record says: nobody (a VM booted on it by mistake, an editor) wrote to it since,
  * so writing only the changed blocks is enough. Otherwise the caller
  * verifies every block.
  */
 async function untouched (handle: FileHandle, record: ImageRecord): Promise<boolean> {
-  if (record.state !== 'ready' || record.size === undefined || record.mtimeMs === undefined) return false
-  const now = await handle.stat()
-  return now.mtimeMs === record.mtimeMs && now.size === record.size
+  return statMatches(await handle.stat(), record)
 }
 
 function allBlocks (m: Manifest): number[] {

@@ -2,9 +2,14 @@ import { DEFAULT_ADDITIONAL_POINTS, DEFAULT_POINT_INTERVAL_MS } from '../constan
 import { CoreError, CoreErrorCode } from '../errors.ts'
 
 /**
- * Which recovery points a store keeps: always the latest, plus up to
- * `additional` older points, at most one per `intervalMs` window (the newest
- * point of each window). `intervalMs` 0 keeps the `additional` newest points.
+ * Which recovery points a store keeps: always the latest, plus the first
+ * point (the lowest id) of each of the `additional` newest `intervalMs`
+ * windows that hold points other than the latest. A point kept as the first
+ * of its window stays kept until `additional` newer windows hold points: it
+ * is never dropped because cycles were frequent (issue 11), only because
+ * time went on. Windows without points do not count, so a store whose
+ * cycles stopped keeps its points. `intervalMs` 0 keeps the `additional`
+ * newest points besides the latest.
  */
 export interface RetentionPolicy {
   additional: number
@@ -27,21 +32,21 @@ export function checkRetention (p: RetentionPolicy): void {
 
 /**
  * Pure: the ids of the points to keep, ascending. `points` may come in any
- * order; the latest is the one with the highest id (ids grow with commits).
- * Windows are aligned to the epoch (hourly windows start on the hour, UTC).
+ * order; the latest is the one with the highest id (ids grow with commits),
+ * and so is "first" in a window the lowest id. Windows are aligned to the
+ * epoch (hourly windows start on the hour, UTC).
  */
 export function selectRetained (points: ReadonlyArray<{ id: number, time: number }>, policy: RetentionPolicy): number[] {
   if (points.length === 0) return []
   const newestFirst = [...points].sort((a, b) => b.id - a.id)
   const latest = newestFirst[0]!
-  const keep = [latest.id]
-  const windows = new Set<number>()
+  // The first (lowest id) point of each window, the latest excluded.
+  const firstOf = new Map<number, number>()
   for (const p of newestFirst.slice(1)) {
-    if (keep.length - 1 >= policy.additional) break
     const window = policy.intervalMs === 0 ? p.id : Math.floor(p.time / policy.intervalMs)
-    if (windows.has(window)) continue
-    windows.add(window)
-    keep.push(p.id)
+    const seen = firstOf.get(window)
+    if (seen === undefined || p.id < seen) firstOf.set(window, p.id)
   }
-  return keep.sort((a, b) => a - b)
+  const windows = [...firstOf.keys()].sort((a, b) => b - a).slice(0, policy.additional)
+  return [latest.id, ...windows.map(w => firstOf.get(w)!)].sort((a, b) => a - b)
 }

@@ -3,7 +3,9 @@
  * read-only commands still work (they write nothing to the store), a write
  * says CORE_WRITE_FAILED rather than CORE_STORE_UNAVAILABLE, and nothing
  * committed is lost. The store lives on a small tmpfs this test mounts
- * (needs root); without root the test fails, naming why, never skips.
+ * (needs root); without root the test fails, naming why, never skips. A
+ * disk that fills up after the commit is CORE_IMAGE_UPDATE_FAILED: the point
+ * is kept, and once space is back the next command repairs the image.
  */
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
@@ -66,4 +68,34 @@ t.test('a full store disk: points, verify and restore work; a cycle is CORE_WRIT
   t.equal(c.code, 'CORE_WRITE_FAILED', 'a cycle on the full disk')
   t.same(await readdir(join(store, 'packs')), packs, 'no pack lost or left behind')
   t.same((JSON.parse(await tandemOk(['points', '--store', store, '--json'])) as { points: Array<{ id: number }> }).points.map(p => p.id), [1])
+})
+
+t.test('the image update runs out of space: CORE_IMAGE_UPDATE_FAILED, the point is kept', async t => {
+  if (process.getuid?.() !== 0) {
+    t.fail('needs root to mount a tmpfs (run the suite as root, as .ci/run does)')
+    return
+  }
+  const dir = await tempDir(t)
+  const small = join(dir, 'small')
+  await mkdir(small)
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', small])
+  t.teardown(() => { execFileSync('umount', ['-l', small]) })
+  const src = join(dir, 'vm.img')
+  const store = join(small, 'store')
+  await sparseFile(src, 64 * MiB)
+  await writePatches(src, [{ offset: 0, length: 2 * MiB }])
+  await tandemOk(['replicate', src, '--store', store])
+  // 20 MiB of random data: its packs fit, the image's 20 MiB more do not.
+  await writePatches(src, [{ offset: 8 * MiB, length: 20 * MiB }])
+  const hash = await fileHash(src)
+  const full = await tandem(['replicate', src, '--store', store])
+  t.equal(full.status, 1)
+  t.equal(full.code, 'CORE_IMAGE_UPDATE_FAILED', 'not CORE_WRITE_FAILED: the point is safe and the message says so')
+  t.notMatch(full.stderr, /\n\s+at /, 'no stack trace')
+
+  execFileSync('mount', ['-o', 'remount,size=80m', small])
+  t.same((JSON.parse(await tandemOk(['points', '--store', store, '--json'])) as { points: Array<{ id: number }> }).points.map(p => p.id), [1, 2], 'point 2 was committed')
+  const image = (await tandemOk(['image', '--store', store])).trim()
+  t.equal(await fileHash(image), hash, 'the next command repaired the image')
+  await tandemOk(['verify', '--store', store, '--point', 'all', '--image'])
 })

@@ -3,6 +3,8 @@
  * (needs root; skipped otherwise). A cycle that runs out of space fails with
  * CORE_WRITE_FAILED and loses nothing: the points before it still verify,
  * and once space is back the store recovers and the next cycle succeeds.
+ * One that runs out after its commit says so: CORE_IMAGE_UPDATE_FAILED,
+ * with the committed point and the image's path.
  */
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
@@ -89,7 +91,8 @@ t.test('space for the packs but not the image: the point is kept, the image repa
   // 20 MiB of random data: its packs fit (24 MiB used of 40), the image's 20 MiB more do not.
   await writePatches(src, [{ offset: 8 * MiB, length: 20 * MiB }])
   const hash2 = await fileHash(src)
-  await t.rejects(cycle(store, pool, src), { code: 'CORE_WRITE_FAILED' })
+  // The failure says the point is committed and what was not done, where (issue 11).
+  await t.rejects(cycle(store, pool, src), { code: 'CORE_IMAGE_UPDATE_FAILED', details: { point: 2, disk: 'disk0', path: store.imagePath('disk0'), cause: 'ENOSPC' } })
   t.same((await store.listPoints()).map(p => p.id), [1, 2], 'the point was committed before the image update failed')
   t.ok((await verifyPoint(store, 2)).ok, 'and it is whole')
   await store.close()

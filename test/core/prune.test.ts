@@ -68,9 +68,14 @@ t.test('pruning shrinks the store on disk and keeps what the kept points need', 
   // (the base region), below the repack threshold, so it stays.
   t.ok(before - after >= 4 * MiB * 0.9, 'by at least the pack only a removed point used')
   t.equal(report.deletedPacks, 1)
+  // Issue 11: the report tells both truths: what left the disk, and what is dead but still there.
+  const near = (n: number, want: number): boolean => n >= want * 0.9 && n <= want * 1.1
+  t.ok(near(report.freedBytes, 4 * MiB), `freed: the deleted pack (${report.freedBytes} bytes)`)
+  t.ok(near(report.unreferencedBytes, 4 * MiB), `unreferenced until a repack: point 1's own region in its pack (${report.unreferencedBytes} bytes)`)
   const out = join(dir, 'p3.img')
   await materializePoint(store, 3, 'disk0', out)
   t.equal(await fileHash(out), hashes[2], 'the oldest kept point still restores exactly')
   const again = await prune(store, { additional: 3, intervalMs: 0 })
   t.same(again.removedPoints, [], 'pruning again is a no-op')
+  t.equal(again.unreferencedBytes, report.unreferencedBytes, 'and says the dead data is still waiting for a repack')
 })

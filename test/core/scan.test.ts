@@ -6,7 +6,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { FileDiskSource, type DiskSource, type DiskView } from '../../core/disk-view/index.ts'
-import { scanDisk } from '../../core/scan/index.ts'
+import { ScanPool, scanDisk } from '../../core/scan/index.ts'
 import { diskRoot } from '../../core/manifest.ts'
 import { replicateOnce } from '../../core/replicate.ts'
 import { sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
@@ -72,6 +72,35 @@ t.test('abort stops a cycle with CORE_ABORTED and commits nothing', async t => {
   }), { code: 'CORE_ABORTED' })
   t.same(await store.listPoints(), [], 'no point')
   await t.rejects(replicateOnce(store, { pool, disks: [{ name: 'disk0', source: new FileDiskSource(src) }], signal: controller.signal }), { code: 'CORE_ABORTED' }, 'an already-aborted signal is refused up front')
+})
+
+t.test('an abort while tasks wait in the pool leaves no rejection unhandled (issue 11, Ctrl-C during a scan)', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  await sparseFile(src, 64 * MiB)
+  await writePatches(src, [{ offset: 0, length: 64 * MiB }])
+  // One thread: when the first chunk's blocks arrive, later chunks are still running or queued.
+  const pool = new ScanPool({ threads: 1 })
+  t.teardown(async () => { await pool.stop() })
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+  const view = await new FileDiskSource(src).open()
+  t.teardown(async () => { await view.close() })
+  const controller = new AbortController()
+  await t.rejects(scanDisk(view, {
+    pool,
+    blockSize: 65536,
+    signal: controller.signal,
+    onChanged: async () => {
+      controller.abort()
+      // The sink does real I/O: the pending tasks' rejections land while it waits.
+      await new Promise(resolve => setImmediate(resolve))
+    }
+  }), { code: 'CORE_ABORTED' })
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(unhandled.map(e => (e as Error).name), [], 'no unhandled rejection')
 })
 
 t.test('an unreadable source fails with CORE_SOURCE_UNREADABLE', async t => {

@@ -57,7 +57,9 @@ export const P2pErrorCode = {
   /** The stream or connection ended before the exchange finished (a dropped link). A cycle resumes on the next one. */
   P2P_STREAM_CLOSED: 'P2P_STREAM_CLOSED',
   /** The transfer was cancelled through its AbortSignal. */
-  P2P_ABORTED: 'P2P_ABORTED'
+  P2P_ABORTED: 'P2P_ABORTED',
+  /** This box's own name is empty, longer than 64 characters, or holds a control, bidi-formatting or line-separator character (p2p/pairing/box-name.ts). */
+  P2P_BOX_NAME_INVALID: 'P2P_BOX_NAME_INVALID'
 } as const
 
 export type P2pErrorCode = typeof P2pErrorCode[keyof typeof P2pErrorCode]

@@ -3,6 +3,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { P2pError, P2pErrorCode } from '../errors.ts'
 import type { TandemNode } from '../node/node.ts'
 import { FramedStream } from '../wire/framed-stream.ts'
+import { isBoxName, MAX_NAME_CHARS } from './box-name.ts'
 import { hostFinish, hostRespond, joinerFinish, joinerStart, type BoxInfo, type PairingResult } from './handshake.ts'
 import {
   MAX_PAIRING_MESSAGE_BYTES, PAIRING_PROTOCOL, TIMEOUT_PAIRING_MS,
@@ -44,6 +45,11 @@ function codeOf (err: unknown): string {
   return typeof c === 'string' && c.startsWith('P2P_') ? c : P2pErrorCode.P2P_PAIRING_MALFORMED
 }
 
+/** The name this box gives must pass the same check the other box applies to it (box-name.ts). */
+function checkOwnName (me: BoxInfo): void {
+  if (!isBoxName(me.name)) throw new P2pError(P2pErrorCode.P2P_BOX_NAME_INVALID, `this box's name must be 1-${MAX_NAME_CHARS} characters without control, bidi-formatting or line-separator characters`)
+}
+
 function expectMessage<T extends PairingMessage['t']> (m: PairingMessage, t: T): Extract<PairingMessage, { t: T }> {
   if (m.t === 'error') throw new P2pError(m.code as P2pErrorCode, `the other box refused: ${m.code}`)
   if (m.t !== t) throw new P2pError(P2pErrorCode.P2P_PAIRING_MALFORMED, `expected ${t}`)
@@ -61,7 +67,9 @@ export class PairingHost {
   window: PairingWindow | undefined
   private readonly init: PairingHostInit
 
+  /** Throws P2P_BOX_NAME_INVALID when `init.me.name` is not a valid box name (box-name.ts). */
   constructor (init: PairingHostInit) {
+    checkOwnName(init.me)
     this.init = init
   }
 
@@ -132,6 +140,7 @@ export type JoinSecret = { pin: string } | { invite: PairingInvite }
  * P2P_PAIRING_TIMEOUT, P2P_PAIRING_MALFORMED.
  */
 export async function joinPairing (node: TandemNode, address: Multiaddr, secret: JoinSecret, me: BoxInfo, store: PairingStore, now: () => number = Date.now): Promise<PairedPeer & PairingResult> {
+  checkOwnName(me)
   const connection = await node.dial(address)
   if ('invite' in secret && connection.remotePeer.toString() !== secret.invite.peerId) {
     throw new P2pError(P2pErrorCode.P2P_PAIRING_FAILED, 'the box at that address is not the one in the QR code')

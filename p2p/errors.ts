@@ -59,7 +59,9 @@ export const P2pErrorCode = {
   /** The transfer was cancelled through its AbortSignal. */
   P2P_ABORTED: 'P2P_ABORTED',
   /** This box's own name is empty, longer than 64 characters, or holds a control, bidi-formatting or line-separator character (p2p/pairing/box-name.ts). */
-  P2P_BOX_NAME_INVALID: 'P2P_BOX_NAME_INVALID'
+  P2P_BOX_NAME_INVALID: 'P2P_BOX_NAME_INVALID',
+  /** Pairing: no box answers at the address (nothing listens, or it cannot be reached). */
+  P2P_PAIRING_UNREACHABLE: 'P2P_PAIRING_UNREACHABLE'
 } as const
 
 export type P2pErrorCode = typeof P2pErrorCode[keyof typeof P2pErrorCode]

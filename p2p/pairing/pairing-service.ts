@@ -40,9 +40,12 @@ const CODES = { timeout: P2pErrorCode.P2P_PAIRING_TIMEOUT, eof: P2pErrorCode.P2P
 const enc = new TextEncoder()
 const peerBytes = (p: PeerId): Uint8Array => p.toMultihash().bytes
 
+const KNOWN_CODES = new Set<string>(Object.values(P2pErrorCode))
+
+/** The code of a failed attempt, for the wire and the log: one of ours, never a string a peer made up. */
 function codeOf (err: unknown): string {
   const c = (err as { code?: unknown })?.code
-  return typeof c === 'string' && c.startsWith('P2P_') ? c : P2pErrorCode.P2P_PAIRING_MALFORMED
+  return typeof c === 'string' && KNOWN_CODES.has(c) ? c : P2pErrorCode.P2P_PAIRING_MALFORMED
 }
 
 /** The name this box gives must pass the same check the other box applies to it (box-name.ts). */
@@ -51,7 +54,8 @@ function checkOwnName (me: BoxInfo): void {
 }
 
 function expectMessage<T extends PairingMessage['t']> (m: PairingMessage, t: T): Extract<PairingMessage, { t: T }> {
-  if (m.t === 'error') throw new P2pError(m.code as P2pErrorCode, `the other box refused: ${m.code}`)
+  // Only a code this build knows is passed on (and logged); any other is the generic P2P_PAIRING_FAILED.
+  if (m.t === 'error') throw new P2pError(KNOWN_CODES.has(m.code) ? m.code as P2pErrorCode : P2pErrorCode.P2P_PAIRING_FAILED, 'the other box ended the attempt')
   if (m.t !== t) throw new P2pError(P2pErrorCode.P2P_PAIRING_MALFORMED, `expected ${t}`)
   return m as Extract<PairingMessage, { t: T }>
 }
@@ -130,22 +134,60 @@ async function refuse (io: FramedStream, code: string): Promise<void> {
   }
 }
 
+/** Socket errors that mean no connection was made: nothing listens there, or the address cannot be reached. */
+const UNREACHABLE_ERRNOS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'ETIMEDOUT', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
+
+/** True when `err`, its causes or the errors it aggregates carry one of UNREACHABLE_ERRNOS, or it is a dial timeout. */
+function unreachable (err: unknown, depth = 0): boolean {
+  if (typeof err !== 'object' || err === null || depth > 8) return false
+  const e = err as { code?: unknown, name?: unknown, cause?: unknown, errors?: unknown }
+  if (typeof e.code === 'string' && UNREACHABLE_ERRNOS.has(e.code)) return true
+  if (e.name === 'TimeoutError') return true
+  if (Array.isArray(e.errors) && e.errors.some(x => unreachable(x, depth + 1))) return true
+  return unreachable(e.cause, depth + 1)
+}
+
+/**
+ * Dials the host and opens the pairing stream. libp2p reports a refusal as
+ * transport errors (the host's gater drops a stranger right after the Noise
+ * handshake when no window is open, so the joiner sees the connection end:
+ * UnexpectedEOFError); they become pairing codes: P2P_PAIRING_UNREACHABLE
+ * when no connection could be made at all, P2P_PAIRING_CLOSED when the box
+ * answered and then hung up on us. P2P_PAIRING_FAILED when `expectedPeer`
+ * (the QR's peer id) is not the box that answered.
+ */
+async function openPairingStream (node: TandemNode, address: Multiaddr, expectedPeer: string | undefined): Promise<{ connection: Connection, stream: Stream }> {
+  let connection: Connection
+  try {
+    connection = await node.dial(address)
+  } catch (err) {
+    if (unreachable(err)) throw new P2pError(P2pErrorCode.P2P_PAIRING_UNREACHABLE, `no box answers at ${address.toString()}`, { cause: err })
+    throw new P2pError(P2pErrorCode.P2P_PAIRING_CLOSED, `the box at ${address.toString()} refused the connection: no pairing window is open`, { cause: err })
+  }
+  if (expectedPeer !== undefined && connection.remotePeer.toString() !== expectedPeer) {
+    throw new P2pError(P2pErrorCode.P2P_PAIRING_FAILED, 'the box at that address is not the one in the QR code')
+  }
+  try {
+    return { connection, stream: await connection.newStream(PAIRING_PROTOCOL) }
+  } catch (err) {
+    throw new P2pError(P2pErrorCode.P2P_PAIRING_CLOSED, `the box at ${address.toString()} refused the pairing stream: no pairing window is open`, { cause: err })
+  }
+}
+
 export type JoinSecret = { pin: string } | { invite: PairingInvite }
 
 /**
  * The joining side: dials the host, runs the handshake, stores the host on
  * success and returns its name, role, peer id and the confirmation code to
  * show. Throws P2P_PAIRING_FAILED (wrong secret, someone in the middle, or
- * the QR names another box), P2P_PAIRING_CLOSED / _BUSY (the host refused),
+ * the QR names another box), P2P_PAIRING_CLOSED / _BUSY (the host refused,
+ * or hung up right after the handshake: no window open),
+ * P2P_PAIRING_UNREACHABLE (nothing answers at the address), P2P_BOX_NAME_INVALID,
  * P2P_PAIRING_TIMEOUT, P2P_PAIRING_MALFORMED.
  */
 export async function joinPairing (node: TandemNode, address: Multiaddr, secret: JoinSecret, me: BoxInfo, store: PairingStore, now: () => number = Date.now): Promise<PairedPeer & PairingResult> {
   checkOwnName(me)
-  const connection = await node.dial(address)
-  if ('invite' in secret && connection.remotePeer.toString() !== secret.invite.peerId) {
-    throw new P2pError(P2pErrorCode.P2P_PAIRING_FAILED, 'the box at that address is not the one in the QR code')
-  }
-  const stream = await connection.newStream(PAIRING_PROTOCOL)
+  const { connection, stream } = await openPairingStream(node, address, 'invite' in secret ? secret.invite.peerId : undefined)
   const io = new FramedStream(stream, MAX_PAIRING_MESSAGE_BYTES)
   try {
     const mode = 'pin' in secret ? 'pin' : 'qr'

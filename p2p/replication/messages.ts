@@ -48,6 +48,12 @@ const u32 = (v: unknown, name: string): number => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw bad(`${name} must be a u32`)
   return v
 }
+/** A credit grant: at least one byte (a window of 0 would stall the sender for good). */
+const credit = (v: unknown): number => {
+  const n = u32(v, 'credit')
+  if (n === 0) throw bad('credit must be at least 1 byte')
+  return n
+}
 const size = (v: unknown, name: string): number => {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(`${name} must be a non-negative integer`)
   return v
@@ -138,7 +144,7 @@ export function decodeReplication (frame: Uint8Array): ReplicationMessage {
       return { t: 'cycle-begin', relationship: name(v.relationship, 'relationship'), cycle: cycleId(v.cycle), term: u32(v.term, 'term'), base: v.base === null ? null : root(v.base), time: size(v.time, 'time'), consistency: v.consistency, disks }
     }
     case 'cycle-accept':
-      return { t: 'cycle-accept', cycle: cycleId(v.cycle), resumeAfter: u32(v.resumeAfter, 'resumeAfter'), credit: u32(v.credit, 'credit') }
+      return { t: 'cycle-accept', cycle: cycleId(v.cycle), resumeAfter: u32(v.resumeAfter, 'resumeAfter'), credit: credit(v.credit) }
     case 'blocks': {
       const entries = list(v.entries, 'entries', MAX_BATCH_ENTRIES).map(entry)
       if (entries.length === 0) throw bad('an empty batch')
@@ -146,7 +152,7 @@ export function decodeReplication (frame: Uint8Array): ReplicationMessage {
       return { t: 'blocks', cycle: cycleId(v.cycle), seq: u32(v.seq, 'seq'), disk: name(v.disk, 'disk'), entries }
     }
     case 'ack':
-      return { t: 'ack', cycle: cycleId(v.cycle), seq: u32(v.seq, 'seq'), credit: u32(v.credit, 'credit') }
+      return { t: 'ack', cycle: cycleId(v.cycle), seq: u32(v.seq, 'seq'), credit: credit(v.credit) }
     case 'cycle-end': {
       const disks = list(v.disks, 'disks', MAX_DISKS).map(d => {
         const o = d as Record<string, unknown>

@@ -61,7 +61,9 @@ export const P2pErrorCode = {
   /** This box's own name is empty, longer than 64 characters, or holds a control, bidi-formatting or line-separator character (p2p/pairing/box-name.ts). */
   P2P_BOX_NAME_INVALID: 'P2P_BOX_NAME_INVALID',
   /** Pairing: no box answers at the address (nothing listens, or it cannot be reached). */
-  P2P_PAIRING_UNREACHABLE: 'P2P_PAIRING_UNREACHABLE'
+  P2P_PAIRING_UNREACHABLE: 'P2P_PAIRING_UNREACHABLE',
+  /** The replica refuses a cycle before allocating anything: its disks exceed the Replica's configured maximum, or their manifests alone exceed the free space of its store. */
+  P2P_REPLICA_NO_SPACE: 'P2P_REPLICA_NO_SPACE'
 } as const
 
 export type P2pErrorCode = typeof P2pErrorCode[keyof typeof P2pErrorCode]

@@ -1,8 +1,8 @@
 import { isPlainMap, packMessage as pack, unpackMessage as unpack } from '../wire/msgpack.ts'
 import { P2pError, P2pErrorCode } from '../errors.ts'
 import {
-  MAX_BATCH_DATA_BYTES, MAX_BATCH_ENTRIES, MAX_BLOCK_BYTES, MAX_CAPABILITIES, MAX_DISKS,
-  MAX_PAGE_HASHES, MAX_REPLICATION_FRAME_BYTES
+  MAX_BATCH_DATA_BYTES, MAX_BATCH_ENTRIES, MAX_BLOCK_BYTES, MAX_CAPABILITIES, MAX_CYCLE_BLOCKS, MAX_DISK_BYTES,
+  MAX_DISKS, MAX_PAGE_HASHES, MAX_REPLICATION_FRAME_BYTES
 } from './constants.ts'
 
 /**
@@ -57,6 +57,12 @@ const credit = (v: unknown): number => {
 const size = (v: unknown, name: string): number => {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(`${name} must be a non-negative integer`)
   return v
+}
+/** A disk's size in bytes: an exact integer up to MAX_DISK_BYTES. */
+const diskSize = (v: unknown): number => {
+  const n = size(v, 'size')
+  if (n > MAX_DISK_BYTES) throw bad(`a disk size must be at most ${MAX_DISK_BYTES} bytes`)
+  return n
 }
 const bytes = (v: unknown, name: string, min: number, max: number): Uint8Array => {
   if (!(v instanceof Uint8Array) || v.byteLength < min || v.byteLength > max) throw bad(`${name} must be ${min}..${max} bytes`)
@@ -128,7 +134,7 @@ export function decodeReplication (frame: Uint8Array): ReplicationMessage {
       return { t: 'manifest-page', disk: name(v.disk, 'disk'), page: u32(v.page, 'page'), hashes }
     }
     case 'manifest-end':
-      return { t: 'manifest-end', disk: name(v.disk, 'disk'), size: size(v.size, 'size'), blockSize: blockSize(v.blockSize), root: root(v.root) }
+      return { t: 'manifest-end', disk: name(v.disk, 'disk'), size: diskSize(v.size), blockSize: blockSize(v.blockSize), root: root(v.root) }
     case 'manifest-done':
       return { t: 'manifest-done', point: v.point === null ? null : root(v.point), term: u32(v.term, 'term') }
     case 'keepalive':
@@ -138,9 +144,11 @@ export function decodeReplication (frame: Uint8Array): ReplicationMessage {
       const disks = list(v.disks, 'disks', MAX_DISKS).map(d => {
         const o = d as Record<string, unknown>
         if (typeof o !== 'object' || o === null) throw bad('disk')
-        return { name: name(o.name, 'disk'), size: size(o.size, 'size'), blockSize: blockSize(o.blockSize) }
+        return { name: name(o.name, 'disk'), size: diskSize(o.size), blockSize: blockSize(o.blockSize) }
       })
       if (disks.length === 0) throw bad('a cycle needs a disk')
+      // What the Replica allocates on cycle-begin is bounded here, before anything is (MAX_CYCLE_BLOCKS).
+      if (disks.reduce((n, d) => n + Math.ceil(d.size / d.blockSize), 0) > MAX_CYCLE_BLOCKS) throw bad(`a cycle may declare at most ${MAX_CYCLE_BLOCKS} blocks`)
       return { t: 'cycle-begin', relationship: name(v.relationship, 'relationship'), cycle: cycleId(v.cycle), term: u32(v.term, 'term'), base: v.base === null ? null : root(v.base), time: size(v.time, 'time'), consistency: v.consistency, disks }
     }
     case 'cycle-accept':

@@ -7,6 +7,7 @@ import { CHECKPOINT_BYTES, DEFAULT_CREDIT_BYTES, REPLICATION_PROTOCOL, TIMEOUT_I
 import { sendManifests } from './manifest-exchange.ts'
 import { checkHello, HELLO, isLinkFailure, ReplicationStream, violation, wireCode } from './message-stream.ts'
 import { CreditGuard, CreditOverrunError } from './credit-guard.ts'
+import { checkCycleRoom } from './cycle-room.ts'
 import { ReceivingCycle } from './receive-cycle.ts'
 import type { ReplicaSink, ReplicaTarget } from './replica.ts'
 
@@ -16,6 +17,12 @@ export interface ReplicationReceiverInit {
   sink: ReplicaSink
   /** Credit granted to senders (bytes of unacknowledged `blocks` frames); default DEFAULT_CREDIT_BYTES. */
   credit?: number
+  /**
+   * Largest cycle this Replica takes: the declared sizes of its disks added
+   * up. A larger one is refused with P2P_REPLICA_NO_SPACE before anything is
+   * allocated. Default: only the protocol's bounds (MAX_DISK_BYTES, MAX_CYCLE_BLOCKS).
+   */
+  maxCycleBytes?: number
   /** Told how each session ended: 'committed', 'closed', or the error code (for the event log). */
   onSession?: (event: SessionEvent) => void
 }
@@ -52,6 +59,7 @@ export class ReplicationReceiver {
     this.init = init
     this.credit = init.credit ?? DEFAULT_CREDIT_BYTES
     if (!Number.isSafeInteger(this.credit) || this.credit <= 0) throw new TypeError('credit must be a positive integer')
+    if (init.maxCycleBytes !== undefined && (!Number.isSafeInteger(init.maxCycleBytes) || init.maxCycleBytes < 0)) throw new TypeError('maxCycleBytes must be a non-negative integer')
   }
 
   async start (): Promise<void> {
@@ -130,7 +138,9 @@ export class ReplicationReceiver {
           if (m.t === 'manifest-request') {
             await sendManifests(io, await openTarget(m.relationship))
           } else if (m.t === 'cycle-begin') {
-            cycle = await ReceivingCycle.open(await openTarget(m.relationship), m)
+            const replica = await openTarget(m.relationship)
+            await checkCycleRoom(m.disks, replica, this.init.maxCycleBytes)
+            cycle = await ReceivingCycle.open(replica, m)
             // Store work runs behind the loop: its failure ends the stream at once, and the catch below reports it.
             cycle.onFailure = err => { void io.fail(wireCode(err)) }
             guard = new CreditGuard(this.credit)

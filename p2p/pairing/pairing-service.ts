@@ -1,6 +1,7 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { P2pError, P2pErrorCode } from '../errors.ts'
+import { closeUnpairedConnections, type AdmissionPolicy } from '../gater/admission.ts'
 import type { TandemNode } from '../node/node.ts'
 import { FramedStream } from '../wire/framed-stream.ts'
 import { isBoxName, MAX_NAME_CHARS } from './box-name.ts'
@@ -34,6 +35,15 @@ export interface PairingHostInit {
   onPaired?: (peer: PairedPeer & { confirmationCode: string }) => void
   /** Told when an attempt ends: 'ok', or the code it failed with (for the event log). */
   onAttemptEnded?: (outcome: string) => void
+  /**
+   * The admission policy the node's gater uses. When given, every inbound
+   * connection of an unpaired peer is closed as soon as the window closes
+   * (used, expired, too many failures, cancelled, replaced by none): the
+   * gater judges a connection only when it is set up.
+   */
+  policy?: AdmissionPolicy
+  /** Told when the window closed and the strangers' connections were closed (how many). */
+  onWindowClosed?: (closedConnections: number) => void
 }
 
 const CODES = { timeout: P2pErrorCode.P2P_PAIRING_TIMEOUT, eof: P2pErrorCode.P2P_PAIRING_MALFORMED }
@@ -68,8 +78,10 @@ function expectMessage<T extends PairingMessage['t']> (m: PairingMessage, t: T):
  * start() registers the handler, stop() removes it.
  */
 export class PairingHost {
-  window: PairingWindow | undefined
   private readonly init: PairingHostInit
+  private current: PairingWindow | undefined
+  /** Fires at the current window's expiry. */
+  private expiry: NodeJS.Timeout | undefined
 
   /** Throws P2P_BOX_NAME_INVALID when `init.me.name` is not a valid box name (box-name.ts). */
   constructor (init: PairingHostInit) {
@@ -77,11 +89,52 @@ export class PairingHost {
     this.init = init
   }
 
+  /** The window pairing attempts are checked against; undefined when none is open. */
+  get window (): PairingWindow | undefined {
+    return this.current
+  }
+
+  /**
+   * Opens (or replaces) the window; undefined closes it. A window that
+   * ends, by use, failures, expiry or `cancelWindow`, closes the
+   * strangers' connections (see `policy`).
+   */
+  set window (w: PairingWindow | undefined) {
+    const had = this.current
+    this.current = w
+    clearTimeout(this.expiry)
+    this.expiry = undefined
+    if (w !== undefined && w.isOpen(this.now())) {
+      this.expiry = setTimeout(() => { this.windowEnded() }, Math.max(0, w.invite.expiresAt - this.now()))
+      this.expiry.unref()
+    } else if (had !== undefined) {
+      this.windowEnded()
+    }
+  }
+
+  /** Closes the window now (the operator cancelled it). */
+  cancelWindow (): void {
+    this.current?.cancel()
+    this.window = undefined
+  }
+
+  /** Once the window is closed: drop the strangers it let in. Never throws. */
+  private windowEnded (): void {
+    if (this.current?.isOpen(this.now()) === true) return
+    clearTimeout(this.expiry)
+    this.expiry = undefined
+    const policy = this.init.policy
+    if (policy === undefined) { this.init.onWindowClosed?.(0); return }
+    void closeUnpairedConnections(this.init.node, policy)
+      .then(n => { this.init.onWindowClosed?.(n) }, () => {})
+  }
+
   async start (): Promise<void> {
     await this.init.node.handle(PAIRING_PROTOCOL, async (stream, connection) => { await this.answer(stream, connection) }, { maxInboundStreams: 1 })
   }
 
   async stop (): Promise<void> {
+    clearTimeout(this.expiry)
     await this.init.node.unhandle(PAIRING_PROTOCOL)
   }
 
@@ -121,6 +174,9 @@ export class PairingHost {
       if (!done) window.recordFailure()
       await refuse(io, codeOf(err))
       this.init.onAttemptEnded?.(codeOf(err))
+    } finally {
+      // Used, or closed by its last failure: the strangers it admitted go.
+      if (window === this.current && !window.isOpen(this.now())) this.windowEnded()
     }
   }
 }

@@ -10,7 +10,7 @@ export const P2pErrorCode = {
    * as a failed attempt.
    */
   P2P_PAKE_INVALID_SHARE: 'P2P_PAKE_INVALID_SHARE',
-  /** The identity key file exists but is damaged, not Ed25519, or readable by others: never silently replaced. */
+  /** The identity key file exists but is not Ed25519, too large, or readable by others: never silently replaced. (Damage: P2P_IDENTITY_DAMAGED.) */
   P2P_IDENTITY_INVALID: 'P2P_IDENTITY_INVALID',
   /** A frame on the wire announced more bytes than the protocol allows. The stream is ended. */
   P2P_FRAME_TOO_LARGE: 'P2P_FRAME_TOO_LARGE',
@@ -63,7 +63,9 @@ export const P2pErrorCode = {
   /** Pairing: no box answers at the address (nothing listens, or it cannot be reached). */
   P2P_PAIRING_UNREACHABLE: 'P2P_PAIRING_UNREACHABLE',
   /** The replica refuses a cycle before allocating anything: its disks exceed the Replica's configured maximum, or their manifests alone exceed the free space of its store. */
-  P2P_REPLICA_NO_SPACE: 'P2P_REPLICA_NO_SPACE'
+  P2P_REPLICA_NO_SPACE: 'P2P_REPLICA_NO_SPACE',
+  /** The identity key file is damaged: its checksum does not match, it does not decode, or its public key is not its private key's. Never silently replaced. */
+  P2P_IDENTITY_DAMAGED: 'P2P_IDENTITY_DAMAGED'
 } as const
 
 export type P2pErrorCode = typeof P2pErrorCode[keyof typeof P2pErrorCode]

@@ -104,12 +104,18 @@ export class PairingHost {
     this.current = w
     clearTimeout(this.expiry)
     this.expiry = undefined
-    if (w !== undefined && w.isOpen(this.now())) {
-      this.expiry = setTimeout(() => { this.windowEnded() }, Math.max(0, w.invite.expiresAt - this.now()))
-      this.expiry.unref()
-    } else if (had !== undefined) {
-      this.windowEnded()
-    }
+    if (w !== undefined && w.isOpen(this.now())) this.armExpiry(w)
+    else if (had !== undefined) this.windowEnded()
+  }
+
+  /** Calls windowEnded once `w` has expired by `now()` (re-armed if a timer fires before that clock says so). */
+  private armExpiry (w: PairingWindow): void {
+    this.expiry = setTimeout(() => {
+      if (w !== this.current) return
+      if (w.isOpen(this.now()) && w.invite.expiresAt > this.now()) this.armExpiry(w)
+      else this.windowEnded()
+    }, Math.max(1, w.invite.expiresAt - this.now()))
+    this.expiry.unref()
   }
 
   /** Closes the window now (the operator cancelled it). */

@@ -10,7 +10,7 @@ export const P2pErrorCode = {
    * as a failed attempt.
    */
   P2P_PAKE_INVALID_SHARE: 'P2P_PAKE_INVALID_SHARE',
-  /** The identity key file exists but is damaged, not Ed25519, or readable by others: never silently replaced. */
+  /** The identity key file exists but is not Ed25519, too large, or readable by others: never silently replaced. (Damage: P2P_IDENTITY_DAMAGED.) */
   P2P_IDENTITY_INVALID: 'P2P_IDENTITY_INVALID',
   /** A frame on the wire announced more bytes than the protocol allows. The stream is ended. */
   P2P_FRAME_TOO_LARGE: 'P2P_FRAME_TOO_LARGE',
@@ -57,7 +57,15 @@ export const P2pErrorCode = {
   /** The stream or connection ended before the exchange finished (a dropped link). A cycle resumes on the next one. */
   P2P_STREAM_CLOSED: 'P2P_STREAM_CLOSED',
   /** The transfer was cancelled through its AbortSignal. */
-  P2P_ABORTED: 'P2P_ABORTED'
+  P2P_ABORTED: 'P2P_ABORTED',
+  /** This box's own name is empty, longer than 64 characters, or holds a control, bidi-formatting or line-separator character (p2p/pairing/box-name.ts). */
+  P2P_BOX_NAME_INVALID: 'P2P_BOX_NAME_INVALID',
+  /** Pairing: no box answers at the address (nothing listens, or it cannot be reached). */
+  P2P_PAIRING_UNREACHABLE: 'P2P_PAIRING_UNREACHABLE',
+  /** The replica refuses a cycle before allocating anything: its disks exceed the Replica's configured maximum, or their manifests alone exceed the free space of its store. */
+  P2P_REPLICA_NO_SPACE: 'P2P_REPLICA_NO_SPACE',
+  /** The identity key file is damaged: its checksum does not match, it does not decode, or its public key is not its private key's. Never silently replaced. */
+  P2P_IDENTITY_DAMAGED: 'P2P_IDENTITY_DAMAGED'
 } as const
 
 export type P2pErrorCode = typeof P2pErrorCode[keyof typeof P2pErrorCode]

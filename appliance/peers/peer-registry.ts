@@ -1,7 +1,8 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { open } from 'node:fs/promises'
 import type { PairedPeer, PairingStore } from '../../p2p/pairing/pairing-service.ts'
-import { MAX_NAME_CHARS, type BoxRole } from '../../p2p/pairing/messages.ts'
+import { isBoxName, MAX_NAME_CHARS } from '../../p2p/pairing/box-name.ts'
+import type { BoxRole } from '../../p2p/pairing/messages.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { writeFileAtomic } from '../fs-util.ts'
 
@@ -33,7 +34,7 @@ function isCanonicalPeerId (s: string): boolean {
 /** Why `p` is not a valid paired peer, or undefined when it is. */
 function invalidPeer (p: Record<string, unknown>): string | undefined {
   if (typeof p.peerId !== 'string' || !isCanonicalPeerId(p.peerId)) return 'peerId is not a libp2p peer id'
-  if (typeof p.name !== 'string' || p.name.length === 0 || p.name.length > MAX_NAME_CHARS || /[\u0000-\u001f]/.test(p.name)) return `name must be 1-${MAX_NAME_CHARS} printable characters`
+  if (!isBoxName(p.name)) return `name must be 1-${MAX_NAME_CHARS} printable characters`
   if (typeof p.role !== 'string' || !Object.hasOwn(ROLES, p.role)) return 'role is not a box role'
   if (typeof p.pairedAt !== 'number' || !Number.isSafeInteger(p.pairedAt) || p.pairedAt < 0) return 'pairedAt is not a time in ms'
   return undefined

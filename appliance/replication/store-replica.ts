@@ -1,5 +1,5 @@
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, statfs } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { isDirectory } from '../fs-util.ts'
 import {
   DEFAULT_RETENTION, imageRecord, prune, RecoveryPointStore, StagedCycle, updateImage,
@@ -129,6 +129,21 @@ class StoreReplicaTarget implements ReplicaTarget {
       if (id !== cycle) await (await StagedCycle.resume(store, id))?.cycle.abort()
     }
     return this.wrap(new StagedCycle(store, cycle))
+  }
+
+  /** Space available to this process on the filesystem of this replica's directory. */
+  async freeBytes (): Promise<number> {
+    // Before the first cycle the directory may not exist yet: ask its nearest existing ancestor.
+    let dir = this.dir
+    for (;;) {
+      try {
+        const s = await statfs(dir)
+        return s.bavail * s.bsize
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(dir) === dir) throw err
+        dir = dirname(dir)
+      }
+    }
   }
 
   async close (): Promise<void> {

@@ -1,1 +1,1 @@
-export { admissionGater, pairedOnly, type AdmissionPolicy } from './admission.ts'
+export { admissionGater, closeUnpairedConnections, enforceUnpairedLimit, pairedOnly, unpairedInbound, type AdmissionNode, type AdmissionPolicy } from './admission.ts'

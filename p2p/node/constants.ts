@@ -8,3 +8,11 @@ export const TIMEOUT_DIAL_MS = 10_000
 
 /** Inbound connections at once: two paired boxes need a handful; more is someone probing. */
 export const MAX_CONNECTIONS = 16
+
+/**
+ * Inbound connections from peers that are not paired, at once: they exist
+ * only while a pairing window is open, and one pairing needs one. The cap
+ * keeps MAX_CONNECTIONS - MAX_UNPAIRED_CONNECTIONS slots for paired peers,
+ * so strangers that connect during a window cannot lock the paired box out.
+ */
+export const MAX_UNPAIRED_CONNECTIONS = 4

@@ -1,5 +1,6 @@
 import { isPlainMap, packMessage as pack, unpackMessage as unpack } from '../wire/msgpack.ts'
 import { P2pError, P2pErrorCode } from '../errors.ts'
+import { isBoxName, MAX_NAME_CHARS } from './box-name.ts'
 import { CPACE_SHARE_BYTES } from './cpace-constants.ts'
 
 /** Pairing protocol id; the version changes with any incompatible message change. */
@@ -8,8 +9,7 @@ export const PAIRING_PROTOCOL = '/tandem/pair/1.0.0'
 export const MAX_PAIRING_MESSAGE_BYTES = 1024
 /** A pairing attempt must finish within this: a human typed the PIN before it started. */
 export const TIMEOUT_PAIRING_MS = 30_000
-/** Longest box name shown to the operator. */
-export const MAX_NAME_CHARS = 64
+export { MAX_NAME_CHARS } from './box-name.ts'
 export const SID_BYTES = 16
 export const CONFIRM_BYTES = 32
 
@@ -41,7 +41,7 @@ function bytes (v: unknown, length: number, name: string): Uint8Array {
 }
 
 function text (v: unknown, name: string): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > MAX_NAME_CHARS || /[\u0000-\u001f]/.test(v)) throw malformed(`${name} must be 1-${MAX_NAME_CHARS} printable characters`)
+  if (!isBoxName(v)) throw malformed(`${name} must be 1-${MAX_NAME_CHARS} printable characters (box-name.ts)`)
   return v
 }
 

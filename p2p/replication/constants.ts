@@ -20,6 +20,20 @@ export const MAX_BATCH_DATA_BYTES = Math.max(TARGET_BATCH_RAW_BYTES, MAX_BLOCK_B
 export const MAX_BATCH_ENTRIES = 4096
 /** Largest frame: a full batch plus its per-entry headers (~45 bytes each) and the map around them. */
 export const MAX_REPLICATION_FRAME_BYTES = MAX_BATCH_DATA_BYTES + MAX_BATCH_ENTRIES * 48 + 4096
+/**
+ * Largest disk a cycle or manifest may declare: 64 TiB. Far above any VM
+ * disk a branch-office box holds, far below 2^53-1 (where sizes stop being
+ * exact numbers); a larger size is malformed, checked at the boundary.
+ */
+export const MAX_DISK_BYTES = 64 * 1024 ** 4
+/**
+ * Blocks of all disks of one cycle: 32 Mi (2 TiB of 64 KiB blocks). On
+ * `cycle-begin` the Replica allocates 33 bytes per declared block (the
+ * manifest being rebuilt, 32, and which indices entries named, 1) before
+ * any data arrives, so the declared shape must bound that memory: ~1 GiB,
+ * the same bound as the manifests a sender accepts (MAX_MANIFEST_HASH_BYTES).
+ */
+export const MAX_CYCLE_BLOCKS = 32 * 1024 * 1024
 /** Disks per recovery point: a VM with more than 64 disks is not a branch office's. */
 export const MAX_DISKS = 64
 /** Hashes per `manifest-page` message: core's manifest page (1024 x 32 bytes). */

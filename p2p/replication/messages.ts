@@ -1,8 +1,8 @@
 import { isPlainMap, packMessage as pack, unpackMessage as unpack } from '../wire/msgpack.ts'
 import { P2pError, P2pErrorCode } from '../errors.ts'
 import {
-  MAX_BATCH_DATA_BYTES, MAX_BATCH_ENTRIES, MAX_BLOCK_BYTES, MAX_CAPABILITIES, MAX_DISKS,
-  MAX_HEAL_BLOCKS, MAX_PAGE_HASHES, MAX_REPLICATION_FRAME_BYTES
+  MAX_BATCH_DATA_BYTES, MAX_BATCH_ENTRIES, MAX_BLOCK_BYTES, MAX_CAPABILITIES, MAX_CYCLE_BLOCKS, MAX_DISK_BYTES,
+  MAX_DISKS, MAX_HEAL_BLOCKS, MAX_PAGE_HASHES, MAX_REPLICATION_FRAME_BYTES
 } from './constants.ts'
 
 /**
@@ -50,9 +50,21 @@ const u32 = (v: unknown, name: string): number => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw bad(`${name} must be a u32`)
   return v
 }
+/** A credit grant: at least one byte (a window of 0 would stall the sender for good). */
+const credit = (v: unknown): number => {
+  const n = u32(v, 'credit')
+  if (n === 0) throw bad('credit must be at least 1 byte')
+  return n
+}
 const size = (v: unknown, name: string): number => {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(`${name} must be a non-negative integer`)
   return v
+}
+/** A disk's size in bytes: an exact integer up to MAX_DISK_BYTES. */
+const diskSize = (v: unknown): number => {
+  const n = size(v, 'size')
+  if (n > MAX_DISK_BYTES) throw bad(`a disk size must be at most ${MAX_DISK_BYTES} bytes`)
+  return n
 }
 const bytes = (v: unknown, name: string, min: number, max: number): Uint8Array => {
   if (!(v instanceof Uint8Array) || v.byteLength < min || v.byteLength > max) throw bad(`${name} must be ${min}..${max} bytes`)
@@ -141,7 +153,7 @@ export function decodeReplication (frame: Uint8Array): ReplicationMessage {
       return { t: 'manifest-page', disk: name(v.disk, 'disk'), page: u32(v.page, 'page'), hashes }
     }
     case 'manifest-end':
-      return { t: 'manifest-end', disk: name(v.disk, 'disk'), size: size(v.size, 'size'), blockSize: blockSize(v.blockSize), root: root(v.root) }
+      return { t: 'manifest-end', disk: name(v.disk, 'disk'), size: diskSize(v.size), blockSize: blockSize(v.blockSize), root: root(v.root) }
     case 'manifest-done':
       return { t: 'manifest-done', point: v.point === null ? null : root(v.point), term: u32(v.term, 'term') }
     case 'keepalive':
@@ -151,13 +163,15 @@ export function decodeReplication (frame: Uint8Array): ReplicationMessage {
       const disks = list(v.disks, 'disks', MAX_DISKS).map(d => {
         const o = d as Record<string, unknown>
         if (typeof o !== 'object' || o === null) throw bad('disk')
-        return { name: name(o.name, 'disk'), size: size(o.size, 'size'), blockSize: blockSize(o.blockSize) }
+        return { name: name(o.name, 'disk'), size: diskSize(o.size), blockSize: blockSize(o.blockSize) }
       })
       if (disks.length === 0) throw bad('a cycle needs a disk')
+      // What the Replica allocates on cycle-begin is bounded here, before anything is (MAX_CYCLE_BLOCKS).
+      if (disks.reduce((n, d) => n + Math.ceil(d.size / d.blockSize), 0) > MAX_CYCLE_BLOCKS) throw bad(`a cycle may declare at most ${MAX_CYCLE_BLOCKS} blocks`)
       return { t: 'cycle-begin', relationship: name(v.relationship, 'relationship'), cycle: cycleId(v.cycle), term: u32(v.term, 'term'), base: v.base === null ? null : root(v.base), time: size(v.time, 'time'), consistency: v.consistency, disks }
     }
     case 'cycle-accept': {
-      const accept = { t: 'cycle-accept' as const, cycle: cycleId(v.cycle), resumeAfter: u32(v.resumeAfter, 'resumeAfter'), credit: u32(v.credit, 'credit') }
+      const accept = { t: 'cycle-accept' as const, cycle: cycleId(v.cycle), resumeAfter: u32(v.resumeAfter, 'resumeAfter'), credit: credit(v.credit) }
       // Optional: peers before healing neither send nor expect it.
       return v.heal === undefined ? accept : { ...accept, heal: healRequests(v.heal) }
     }
@@ -168,7 +182,7 @@ export function decodeReplication (frame: Uint8Array): ReplicationMessage {
       return { t: 'blocks', cycle: cycleId(v.cycle), seq: u32(v.seq, 'seq'), disk: name(v.disk, 'disk'), entries }
     }
     case 'ack':
-      return { t: 'ack', cycle: cycleId(v.cycle), seq: u32(v.seq, 'seq'), credit: u32(v.credit, 'credit') }
+      return { t: 'ack', cycle: cycleId(v.cycle), seq: u32(v.seq, 'seq'), credit: credit(v.credit) }
     case 'cycle-end': {
       const disks = list(v.disks, 'disks', MAX_DISKS).map(d => {
         const o = d as Record<string, unknown>

@@ -2,9 +2,12 @@ import type { Stream } from '@libp2p/interface'
 import { P2pError, P2pErrorCode } from '../errors.ts'
 import { pairedOnly, type AdmissionPolicy } from '../gater/admission.ts'
 import type { TandemNode } from '../node/node.ts'
+import { FRAME_HEADER_BYTES } from '../wire/frame.ts'
 import { CHECKPOINT_BYTES, DEFAULT_CREDIT_BYTES, REPLICATION_PROTOCOL, TIMEOUT_IDLE_MS } from './constants.ts'
 import { sendManifests } from './manifest-exchange.ts'
 import { checkHello, HELLO, isLinkFailure, ReplicationStream, violation, wireCode } from './message-stream.ts'
+import { CreditGuard, CreditOverrunError } from './credit-guard.ts'
+import { checkCycleRoom } from './cycle-room.ts'
 import { ReceivingCycle } from './receive-cycle.ts'
 import type { ReplicaSink, ReplicaTarget } from './replica.ts'
 
@@ -14,6 +17,12 @@ export interface ReplicationReceiverInit {
   sink: ReplicaSink
   /** Credit granted to senders (bytes of unacknowledged `blocks` frames); default DEFAULT_CREDIT_BYTES. */
   credit?: number
+  /**
+   * Largest cycle this Replica takes: the declared sizes of its disks added
+   * up. A larger one is refused with P2P_REPLICA_NO_SPACE before anything is
+   * allocated. Default: only the protocol's bounds (MAX_DISK_BYTES, MAX_CYCLE_BLOCKS).
+   */
+  maxCycleBytes?: number
   /** Told how each session ended: 'committed', 'closed', or the error code (for the event log). */
   onSession?: (event: SessionEvent) => void
 }
@@ -50,6 +59,7 @@ export class ReplicationReceiver {
     this.init = init
     this.credit = init.credit ?? DEFAULT_CREDIT_BYTES
     if (!Number.isSafeInteger(this.credit) || this.credit <= 0) throw new TypeError('credit must be a positive integer')
+    if (init.maxCycleBytes !== undefined && (!Number.isSafeInteger(init.maxCycleBytes) || init.maxCycleBytes < 0)) throw new TypeError('maxCycleBytes must be a non-negative integer')
   }
 
   async start (): Promise<void> {
@@ -69,13 +79,13 @@ export class ReplicationReceiver {
    * within ACK_DELAY_MS, checkpoints and acks first: a sender that used up
    * its credit waits for that, whatever the credit and batch sizes.
    */
-  private async nextOrAck (io: ReplicationStream, cycle: ReceivingCycle | undefined): ReturnType<ReplicationStream['next']> {
-    if (cycle !== undefined && cycle.unacknowledged > 0) {
+  private async nextOrAck (io: ReplicationStream, cycle: ReceivingCycle | undefined, guard: CreditGuard | undefined): ReturnType<ReplicationStream['next']> {
+    if (cycle !== undefined && guard !== undefined && cycle.unacknowledged > 0) {
       try {
         return await io.next(ACK_DELAY_MS)
       } catch (err) {
         if ((err as P2pError).code !== P2pErrorCode.P2P_TIMEOUT) throw err
-        this.acknowledge(io, cycle)
+        this.acknowledge(io, cycle, guard)
       }
     }
     return await io.next(TIMEOUT_IDLE_MS)
@@ -87,9 +97,13 @@ export class ReplicationReceiver {
    * order behind the staging). A failed checkpoint reaches the session
    * through the cycle's onFailure.
    */
-  private acknowledge (io: ReplicationStream, cycle: ReceivingCycle): void {
+  private acknowledge (io: ReplicationStream, cycle: ReceivingCycle, guard: CreditGuard): void {
+    const total = guard.total
     void cycle.checkpoint()
-      .then(async seq => { await io.send({ t: 'ack', cycle: cycle.begin.cycle, seq, credit: this.credit }) })
+      .then(async seq => {
+        guard.acknowledged(total)
+        await io.send({ t: 'ack', cycle: cycle.begin.cycle, seq, credit: this.credit })
+      })
       .catch(() => {})
   }
 
@@ -98,6 +112,7 @@ export class ReplicationReceiver {
     const event: SessionEvent = { peer, outcome: 'closed', receivedBytes: 0 }
     let target: ReplicaTarget | undefined
     let cycle: ReceivingCycle | undefined
+    let guard: CreditGuard | undefined
     this.active.add(stream)
     try {
       checkHello(await io.expect('hello'))
@@ -111,7 +126,7 @@ export class ReplicationReceiver {
       for (;;) {
         let next
         try {
-          next = await this.nextOrAck(io, cycle)
+          next = await this.nextOrAck(io, cycle, guard)
         } catch (err) {
           // The sender closing between exchanges is the normal end of a session.
           if (cycle === undefined && (err as P2pError).code === P2pErrorCode.P2P_STREAM_CLOSED) break
@@ -123,9 +138,12 @@ export class ReplicationReceiver {
           if (m.t === 'manifest-request') {
             await sendManifests(io, await openTarget(m.relationship))
           } else if (m.t === 'cycle-begin') {
-            cycle = await ReceivingCycle.open(await openTarget(m.relationship), m)
+            const replica = await openTarget(m.relationship)
+            await checkCycleRoom(m.disks, replica, this.init.maxCycleBytes)
+            cycle = await ReceivingCycle.open(replica, m)
             // Store work runs behind the loop: its failure ends the stream at once, and the catch below reports it.
             cycle.onFailure = err => { void io.fail(wireCode(err)) }
+            guard = new CreditGuard(this.credit)
             const heal = cycle.heal.length > 0 ? { heal: cycle.heal } : {}
             await io.send({ t: 'cycle-accept', cycle: m.cycle, resumeAfter: cycle.resumeAfter, credit: this.credit, ...heal })
           } else {
@@ -134,12 +152,14 @@ export class ReplicationReceiver {
           continue
         }
         if (m.t === 'blocks') {
+          guard!.admit(frameBytes - FRAME_HEADER_BYTES)
           await cycle.receive(m, frameBytes)
           // The checkpoint runs behind the loop, so receiving and verifying the next batches overlaps its fsync.
-          if (cycle.unacknowledged >= Math.min(CHECKPOINT_BYTES, this.credit / 2)) this.acknowledge(io, cycle)
+          if (cycle.unacknowledged >= Math.min(CHECKPOINT_BYTES, this.credit / 2)) this.acknowledge(io, cycle, guard!)
         } else if (m.t === 'cycle-end') {
           const root = await cycle.end(m)
           cycle = undefined
+          guard = undefined
           event.outcome = 'committed'
           event.root = root
           await io.send({ t: 'committed', cycle: m.cycle, root })
@@ -151,8 +171,11 @@ export class ReplicationReceiver {
       const code = wireCode(cycle?.failure ?? err)
       event.outcome = code
       if (code === P2pErrorCode.P2P_REPLICA_FAILED) event.cause = cycle?.failure ?? err
-      await cycle?.stop(isLinkFailure(code))
-      if (code !== P2pErrorCode.P2P_STREAM_CLOSED) await io.fail(code)
+      // The peer hears the code at once, not after the store work queued behind the loop (a slow fsync).
+      const told = code === P2pErrorCode.P2P_STREAM_CLOSED ? undefined : io.fail(code)
+      // A sender that overran its credit sent nothing unverified: what it staged durably is kept for a resume.
+      await cycle?.stop(isLinkFailure(code) || err instanceof CreditOverrunError)
+      await told
     } finally {
       this.active.delete(stream)
       // The store's own failure to close is the Replica's problem, reported with the session, never the peer's.

@@ -51,6 +51,12 @@ export interface ReplicaTarget {
    * P2P_REPLICA_INCOMPATIBLE when the replica uses another block size.
    */
   newStage: (cycle: string, blockSize: number) => Promise<ReplicaStage>
+  /**
+   * Bytes free for this replica's store (its filesystem's space available
+   * to this process). Optional: without it the Replica does not check free
+   * space before a cycle.
+   */
+  freeBytes?: () => Promise<number>
   /** Ends the session and frees the relationship (after any work the commit started, such as the replica image). */
   close: () => Promise<void>
 }

@@ -10,6 +10,7 @@ export function withWrappedStages (target: ReplicaTarget, wrap: (stage: ReplicaS
     points: async () => await target.points(),
     manifest: async (root, disk) => await target.manifest(root, disk),
     close: async () => { await target.close() },
+    ...(target.freeBytes === undefined ? {} : { freeBytes: target.freeBytes.bind(target) }),
     newStage: async (cycle, blockSize) => wrap(await target.newStage(cycle, blockSize)),
     resumeStage: async cycle => {
       const r = await target.resumeStage(cycle)

@@ -29,7 +29,7 @@ t.test('a damaged or exposed identity file is an error, never a new identity', a
   await t.rejects(loadOrCreateIdentity(path), { code: 'P2P_IDENTITY_INVALID' }, 'readable by others')
   await writeFile(path, 'not a key', { mode: 0o600 })
   await chmod(path, 0o600)
-  await t.rejects(loadOrCreateIdentity(path), { code: 'P2P_IDENTITY_INVALID' }, 'damaged')
+  await t.rejects(loadOrCreateIdentity(path), { code: 'P2P_IDENTITY_DAMAGED' }, 'damaged')
 })
 
 t.test('two nodes on loopback: Noise-authenticated peer ids, a stream both ways', async t => {

@@ -51,7 +51,15 @@ export const CoreErrorCode = {
   /** The NBD server did not finish the handshake or answer a request in time. */
   CORE_NBD_TIMEOUT: 'CORE_NBD_TIMEOUT',
   /** The connection to the NBD server could not be made, was lost, or was closed by the client. */
-  CORE_NBD_DISCONNECTED: 'CORE_NBD_DISCONNECTED'
+  CORE_NBD_DISCONNECTED: 'CORE_NBD_DISCONNECTED',
+  /** The store's index is missing, empty or damaged; `tandem store repair` rebuilds it from the packs. */
+  CORE_STORE_DAMAGED: 'CORE_STORE_DAMAGED',
+  /** A point file (`points/<id>.point`) fails its checksum, does not decode, or disagrees with the index. */
+  CORE_POINT_FILE_CORRUPT: 'CORE_POINT_FILE_CORRUPT',
+  /** A file in `packs/` that the index does not name (kept, never deleted; `tandem store repair` reads it). */
+  CORE_PACK_STRAY: 'CORE_PACK_STRAY',
+  /** A committed point the index lists has no point file (it cannot be rebuilt by `repair`). */
+  CORE_POINT_FILE_MISSING: 'CORE_POINT_FILE_MISSING'
 } as const
 
 export type CoreErrorCode = typeof CoreErrorCode[keyof typeof CoreErrorCode]

@@ -1,4 +1,4 @@
-import { open, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, stat, unlink } from 'node:fs/promises'
 import { MAX_PACK_BYTES } from '../constants.ts'
 import { CoreError, CoreErrorCode } from '../errors.ts'
 import { equalHashes, toHex } from '../hash.ts'
@@ -8,12 +8,14 @@ import type { Codec } from '../compress.ts'
 import type { Consistency, Manifest, PointDisk, RecoveryPoint } from '../types.ts'
 import { decodeRecord, encodeRecord } from './db.ts'
 import {
-  blockKey, imageKey, NEXT_POINT_KEY, packKey, pointKey,
+  blockKey, imageKey, NEXT_POINT_KEY, packKey, pendingPackKey, pendingPointKey, pointKey,
   stageBlockKey, stageJournalKey, stageMetaKey, stagePackKey, stageRange, STAGE_ID, STAGE_PACK_RANGE
 } from './keys.ts'
 import { putManifest } from './manifest-pages.ts'
 import { decodeLocation, encodeLocation, type BlockLocation } from './location.ts'
-import { PackWriter, packPath, packRecord, type PackRecord } from './pack.ts'
+import { type PackWriter, packPath, packRecord, type PackRecord } from './pack.ts'
+import { pointFilePath, writePointFile } from './point-file.ts'
+import { createPendingPack } from './sweep.ts'
 import { checkDiskName, type RecoveryPointStore } from './store.ts'
 
 /** One block handed to a cycle: its hash and its encoded bytes. */
@@ -168,6 +170,7 @@ export class StagedCycle {
     await open?.discard().catch(() => {})
     const unrecorded = [...this.sealed.map(p => p.id), ...(open === undefined ? [] : [open.id])].filter(p => !this.recordedPacks.has(p))
     for (const p of unrecorded) await unlink(packPath(this.store.packsDir, p)).catch(() => {})
+    await this.clearPending(unrecorded)
   }
 
   /**
@@ -218,19 +221,30 @@ export class StagedCycle {
     this.assertOpen()
     if (this.disks.size === 0) throw new CoreError(CoreErrorCode.CORE_INVALID_ARGUMENT, 'a recovery point needs at least one disk')
     await this.checkComplete()
+    const id = this.store.nextPointId
+    const disks: PointDisk[] = []
+    const pageLists: Record<string, Uint8Array> = {}
+    const batch = this.store.db.batch()
+    const pagesWritten = new Set<string>()
+    for (const [name, { manifest }] of this.disks) {
+      disks.push({ name, size: manifest.size, blockSize: manifest.blockSize, root: diskRoot(manifest) })
+      const { list, added } = await putManifest(this.store.db, batch, id, name, manifest)
+      pageLists[name] = list
+      // New manifest pages go into the pack too, so that the packs and the
+      // point files alone describe every point (repair.ts).
+      for (const p of added) {
+        const hex = toHex(p.hash)
+        if (pagesWritten.has(hex)) continue
+        pagesWritten.add(hex)
+        await (await this.currentWriter()).appendPage(p.hash, p.page)
+      }
+      // The image is stale until replica-image.ts brings it to this point.
+      batch.put(imageKey(name), encodeRecord({ state: 'updating', point: id }))
+    }
     await this.sealWriter()
     if (this.sealed.length > 0) await fsyncDir(this.store.packsDir)
     await this.onPhase?.('packs-sealed')
 
-    const id = this.store.nextPointId
-    const disks: PointDisk[] = []
-    const batch = this.store.db.batch()
-    for (const [name, { manifest }] of this.disks) {
-      disks.push({ name, size: manifest.size, blockSize: manifest.blockSize, root: diskRoot(manifest) })
-      await putManifest(this.store.db, batch, id, name, manifest)
-      // The image is stale until replica-image.ts brings it to this point.
-      batch.put(imageKey(name), encodeRecord({ state: 'updating', point: id }))
-    }
     const point: RecoveryPoint = {
       id,
       time: options.time,
@@ -240,7 +254,12 @@ export class StagedCycle {
       ...(options.term === undefined ? {} : { term: options.term }),
       root: pointRoot(disks)
     }
-    for (const p of this.sealed) batch.put(packKey(p.id), encodeRecord(p.record))
+    await this.writePointFile({ point, pages: pageLists })
+    batch.del(pendingPointKey(id))
+    for (const p of this.sealed) {
+      batch.put(packKey(p.id), encodeRecord(p.record))
+      batch.del(pendingPackKey(p.id))
+    }
     if (this.stageId !== undefined) await deleteStage(this.store, this.stageId, batch)
     for (const [hex, loc] of this.staged) batch.put(blockKey(hex), encodeLocation(loc))
     batch.put(pointKey(id), encodeRecord(point))
@@ -264,7 +283,8 @@ export class StagedCycle {
     if (this.finished) return
     this.finished = true
     await this.writer?.discard().catch(() => {})
-    const paths = [...this.sealed.map(p => packPath(this.store.packsDir, p.id)), ...(this.writer === undefined ? [] : [this.writer.path])]
+    const ids = [...this.sealed.map(p => p.id), ...(this.writer === undefined ? [] : [this.writer.id])]
+    const paths = ids.map(id => packPath(this.store.packsDir, id))
     this.writer = undefined
     if (this.stageId !== undefined) {
       const batch = this.store.db.batch()
@@ -272,6 +292,31 @@ export class StagedCycle {
       await batch.write({ sync: true }).catch(() => {})
     }
     for (const path of paths) await unlink(path).catch(() => {})
+    await this.clearPending(ids)
+  }
+
+  /** Clears the `pending/` keys of packs this cycle deleted itself; best effort (the sweep does it otherwise). */
+  private async clearPending (ids: string[]): Promise<void> {
+    if (ids.length === 0) return
+    const batch = this.store.db.batch()
+    for (const id of ids) batch.del(pendingPackKey(id))
+    await batch.write({ sync: true }).catch(() => {})
+  }
+
+  /**
+   * Writes the point's self-describing file, durably, before the commit
+   * batch: recorded as pending first, so a crash (or a failed batch) before
+   * the commit leaves a file the sweep deletes. A file of this id that is
+   * already pending is an earlier failed attempt of this process: replaced.
+   */
+  private async writePointFile (f: Parameters<typeof writePointFile>[1]): Promise<void> {
+    const key = pendingPointKey(f.point.id)
+    if (await this.store.db.get(key) !== undefined) await unlink(pointFilePath(this.store.pointsDir, f.point.id)).catch(() => {})
+    await this.store.db.put(key, new Uint8Array(0), { sync: true })
+    const created = await mkdir(this.store.pointsDir, { recursive: true, mode: 0o700 })
+    await writePointFile(this.store.pointsDir, f)
+    await fsyncDir(this.store.pointsDir)
+    if (created !== undefined) await fsyncDir(this.store.dir)
   }
 
   private async sealWriter (): Promise<void> {
@@ -307,7 +352,7 @@ export class StagedCycle {
   private async currentWriter (): Promise<PackWriter> {
     if (this.writer !== undefined && this.writer.size >= MAX_PACK_BYTES) await this.sealWriter()
     if (this.writer === undefined) {
-      this.writer = await PackWriter.create(this.store.packsDir)
+      this.writer = await createPendingPack(this.store)
       this.newPackFile = true
     }
     return this.writer

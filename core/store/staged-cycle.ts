@@ -36,7 +36,7 @@ export interface CommitOptions {
 }
 
 /** Phases a cycle passes through, for observers (progress, fault-injection tests). */
-export type CyclePhase = 'packs-sealed' | 'committed'
+export type CyclePhase = 'packs-sealed' | 'point-file-written' | 'committed'
 
 interface StagedDisk {
   manifest: Manifest
@@ -255,6 +255,7 @@ export class StagedCycle {
       root: pointRoot(disks)
     }
     await this.writePointFile({ point, pages: pageLists })
+    await this.onPhase?.('point-file-written')
     batch.del(pendingPointKey(id))
     for (const p of this.sealed) {
       batch.put(packKey(p.id), encodeRecord(p.record))

@@ -1,0 +1,277 @@
+import { blake3 } from '@napi-rs/blake-hash'
+import { Level } from 'level'
+import { open, readdir, rename, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { BlockCodec } from '../compress.ts'
+import { DEFAULT_BLOCK_SIZE, HASH_LENGTH } from '../constants.ts'
+import { CoreError, CoreErrorCode, throwIfAborted } from '../errors.ts'
+import { equalHashes, hashBlock, toHex } from '../hash.ts'
+import { blockCount, checkManifest, diskRoot, hashAt, isZeroBlock, pointRoot } from '../manifest.ts'
+import type { Manifest, RecoveryPoint } from '../types.ts'
+import { encodeRecord, openIndexDb, type IndexDb } from './db.ts'
+import { blockKey, imageKey, manifestKey, NEXT_POINT_KEY, packKey, pageKey, pointKey, SCHEMA_KEY } from './keys.ts'
+import { encodeLocation, PACK_ID_HEX_LENGTH, type BlockLocation } from './location.ts'
+import { decodePackHeader, PACK_HEADER_BYTES, readPackEntries, RecordType, type PackRecord } from './pack.ts'
+import { POINT_FILE_NAME, readPointFile, type PointFile } from './point-file.ts'
+import { STORE_SCHEMA_VERSION, type StoreSchema } from './store.ts'
+
+/** Index entries written per batch while rebuilding (bounded memory per write). */
+const REBUILD_BATCH_KEYS = 10_000
+
+/** A point file whose point could not be brought back, and why. */
+export interface LostPoint {
+  id: number
+  /** CORE_BLOCK_MISSING (blocks gone), CORE_MANIFEST_INVALID (pages gone or wrong), CORE_POINT_FILE_CORRUPT. */
+  code: string
+  missingBlocks: number
+  missingPages: number
+}
+
+export interface RepairReport {
+  /** Points listed again, oldest first. */
+  restored: number[]
+  /** Points whose point file is there but that could not be restored whole (their files are kept). */
+  lost: LostPoint[]
+  /** Point files that do not decode, by file name (kept). */
+  corruptPointFiles: string[]
+  packs: number
+  /** Pack records that failed their check, and packs whose walk stopped at a damaged header. */
+  badRecords: Array<{ file: string, offset?: number }>
+  /** Distinct blocks found intact in the packs. */
+  blocks: number
+  /** Where the old index was moved (never deleted), if there was one. */
+  movedAside: string | undefined
+}
+
+export interface RepairOptions {
+  signal?: AbortSignal
+  /** Clock for the name of the moved-aside index (tests). */
+  now?: () => number
+}
+
+/**
+ * Rebuilds a store's index from its packs and point files alone (restic's
+ * `rebuild-index` + snapshots): every intact block record and manifest page
+ * is found by walking the packs (each checked: header CRCs, data hashes); a
+ * point comes back when its point file is intact and every manifest page and
+ * every block it needs was found, its roots recomputed and equal. A point
+ * missing anything is reported in `lost` and not listed (a recovery point is
+ * whole or it does not exist); its point file and packs are kept, so a
+ * later repair, after the missing pack is put back, restores it.
+ *
+ * Crash-safe: the new index is built in `index.rebuild/` (a leftover one is
+ * discarded first), the old one is renamed to `index.damaged-<time>` (never
+ * deleted), then `index.rebuild/` is renamed to `index/`. A crash at any
+ * moment leaves a store this function repairs again. The image records are
+ * set to `updating`, so the next open's `recoverImages` checks the images.
+ * The store must not be open (CORE_STORE_UNAVAILABLE when its index is locked).
+ */
+export async function rebuildIndex (dir: string, options: RepairOptions = {}): Promise<RepairReport> {
+  const packsDir = join(dir, 'packs')
+  const pointsDir = join(dir, 'points')
+  if (!await isDirectory(packsDir)) throw new CoreError(CoreErrorCode.CORE_STORE_INCOMPATIBLE, `${dir} is not a Tandem store (no packs/)`)
+  await refuseIfLocked(join(dir, 'index'))
+  const rebuildDir = join(dir, 'index.rebuild')
+  await rm(rebuildDir, { recursive: true, force: true })
+
+  const report: RepairReport = { restored: [], lost: [], corruptPointFiles: [], packs: 0, badRecords: [], blocks: 0, movedAside: undefined }
+  const found = await scanPacks(packsDir, report, options.signal)
+  const files = await readPointFiles(pointsDir, report)
+  const db = await openIndexDb(rebuildDir)
+  try {
+    await writeIndex(db, found, files, report)
+  } finally {
+    await db.close()
+  }
+
+  const indexDir = join(dir, 'index')
+  if (await exists(indexDir)) {
+    const aside = join(dir, `index.damaged-${new Date((options.now ?? Date.now)()).toISOString().replace(/[:.]/g, '-')}`)
+    await rename(indexDir, aside)
+    report.movedAside = aside
+  }
+  await rename(rebuildDir, indexDir)
+  await fsyncDir(dir)
+  return report
+}
+
+interface FoundPack { record: PackRecord }
+
+interface Found {
+  blockSize: number | undefined
+  packs: Map<string, FoundPack>
+  blocks: Map<string, BlockLocation>
+  pages: Map<string, Uint8Array>
+}
+
+/** Walks every pack file, keeping every record that checks. */
+async function scanPacks (packsDir: string, report: RepairReport, signal: AbortSignal | undefined): Promise<Found> {
+  const found: Found = { blockSize: undefined, packs: new Map(), blocks: new Map(), pages: new Map() }
+  const codec = new BlockCodec()
+  for (const name of (await readdir(packsDir)).sort()) {
+    throwIfAborted(signal)
+    const id = name.endsWith('.pack') ? name.slice(0, -'.pack'.length) : ''
+    if (id.length !== PACK_ID_HEX_LENGTH || !/^[0-9a-f]+$/.test(id)) continue
+    const path = join(packsDir, name)
+    const header = await readHeader(path)
+    if (header === undefined || header.id !== id) { report.badRecords.push({ file: `packs/${name}`, offset: 0 }); continue }
+    found.blockSize ??= header.blockSize
+    const record: PackRecord = { bytes: (await stat(path)).size, blocks: 0, pages: 0, dataBytes: 0, liveBlocks: 0, liveBytes: 0 }
+    try {
+      for await (const e of readPackEntries(path)) {
+        const hex = toHex(e.hash)
+        if (e.type === RecordType.MANIFEST_PAGE) {
+          record.pages!++
+          if (!equalHashes(new Uint8Array(blake3(e.data)), 0, e.hash, 0)) { report.badRecords.push({ file: `packs/${name}`, offset: e.offset }); continue }
+          if (!found.pages.has(hex)) found.pages.set(hex, new Uint8Array(e.data))
+          continue
+        }
+        record.blocks++
+        record.dataBytes += e.data.byteLength
+        let ok = false
+        try { ok = equalHashes(hashBlock(codec.decode(e.codec, e.data, e.rawLength)), 0, e.hash, 0) } catch {}
+        if (!ok) { report.badRecords.push({ file: `packs/${name}`, offset: e.offset }); continue }
+        if (!found.blocks.has(hex)) found.blocks.set(hex, { pack: id, offset: e.offset, storedLength: e.data.byteLength, rawLength: e.rawLength, codec: e.codec })
+      }
+    } catch (err) {
+      if (!(err instanceof CoreError)) throw err
+      report.badRecords.push({ file: `packs/${name}`, offset: err.details?.offset as number | undefined })
+    }
+    found.packs.set(id, { record })
+    report.packs++
+  }
+  report.blocks = found.blocks.size
+  return found
+}
+
+async function readHeader (path: string): Promise<{ id: string, blockSize: number } | undefined> {
+  const h = await open(path, 'r')
+  try {
+    const buf = Buffer.alloc(PACK_HEADER_BYTES)
+    const { bytesRead } = await h.read(buf, 0, buf.byteLength, 0)
+    return bytesRead === buf.byteLength ? decodePackHeader(buf) : undefined
+  } finally {
+    await h.close()
+  }
+}
+
+async function readPointFiles (pointsDir: string, report: RepairReport): Promise<Map<number, PointFile>> {
+  const out = new Map<number, PointFile>()
+  const names = await readdir(pointsDir).catch(() => [] as string[])
+  for (const name of names.sort()) {
+    const m = POINT_FILE_NAME.exec(name)
+    if (m === null) continue
+    try {
+      const f = await readPointFile(join(pointsDir, name))
+      if (f.point.id !== Number(m[1])) throw new CoreError(CoreErrorCode.CORE_POINT_FILE_CORRUPT, `${name} holds point ${f.point.id}`)
+      out.set(f.point.id, f)
+    } catch (err) {
+      if (!(err instanceof CoreError)) throw err
+      report.corruptPointFiles.push(name)
+      report.lost.push({ id: Number(m[1]), code: CoreErrorCode.CORE_POINT_FILE_CORRUPT, missingBlocks: 0, missingPages: 0 })
+    }
+  }
+  return out
+}
+
+/** The manifest of one disk of a point file, from the pages found; undefined when a page is missing or it does not match its root. */
+function manifestOf (found: Found, f: PointFile, disk: RecoveryPoint['disks'][number]): { manifest?: Manifest, missingPages: number } {
+  const list = f.pages[disk.name]!
+  const pages: Uint8Array[] = []
+  let missingPages = 0
+  for (let at = 0; at < list.byteLength; at += HASH_LENGTH) {
+    const page = found.pages.get(toHex(list.subarray(at, at + HASH_LENGTH)))
+    if (page === undefined) missingPages++
+    else pages.push(page)
+  }
+  if (missingPages > 0) return { missingPages }
+  const manifest: Manifest = { size: disk.size, blockSize: disk.blockSize, hashes: new Uint8Array(Buffer.concat(pages)) }
+  try { checkManifest(manifest) } catch { return { missingPages: 1 } }
+  return diskRoot(manifest) === disk.root ? { manifest, missingPages: 0 } : { missingPages: 1 }
+}
+
+/** Writes the rebuilt index: the points that are whole, their pages and blocks, the packs with their live counts. */
+async function writeIndex (db: IndexDb, found: Found, files: Map<number, PointFile>, report: RepairReport): Promise<void> {
+  let batch = db.batch()
+  const put = async (key: string, value: Uint8Array): Promise<void> => {
+    batch.put(key, value)
+    if (batch.length >= REBUILD_BATCH_KEYS) { await batch.write({ sync: true }); batch = db.batch() }
+  }
+  const live = new Set<string>()
+  let latest: RecoveryPoint | undefined
+  for (const [id, f] of [...files].sort((a, b) => a[0] - b[0])) {
+    const manifests: Array<{ name: string, manifest: Manifest }> = []
+    let missingPages = 0
+    let missingBlocks = 0
+    for (const d of f.point.disks) {
+      const r = manifestOf(found, f, d)
+      missingPages += r.missingPages
+      if (r.manifest === undefined) continue
+      manifests.push({ name: d.name, manifest: r.manifest })
+      for (let i = 0; i < blockCount(d.size, d.blockSize); i++) {
+        if (!isZeroBlock(r.manifest, i) && !found.blocks.has(toHex(hashAt(r.manifest, i)))) missingBlocks++
+      }
+    }
+    if (pointRoot(f.point.disks) !== f.point.root) missingPages++
+    if (missingPages > 0 || missingBlocks > 0) {
+      report.lost.push({ id, code: missingPages > 0 ? CoreErrorCode.CORE_MANIFEST_INVALID : CoreErrorCode.CORE_BLOCK_MISSING, missingBlocks, missingPages })
+      continue
+    }
+    for (const { name, manifest } of manifests) {
+      const list = f.pages[name]!
+      await put(manifestKey(id, name), list)
+      for (let at = 0; at < list.byteLength; at += HASH_LENGTH) {
+        const hex = toHex(list.subarray(at, at + HASH_LENGTH))
+        await put(pageKey(hex), found.pages.get(hex)!)
+      }
+      for (let i = 0; i < blockCount(manifest.size, manifest.blockSize); i++) if (!isZeroBlock(manifest, i)) live.add(toHex(hashAt(manifest, i)))
+    }
+    await put(pointKey(id), encodeRecord(f.point))
+    report.restored.push(id)
+    latest = f.point
+  }
+  for (const hex of live) {
+    const loc = found.blocks.get(hex)!
+    await put(blockKey(hex), encodeLocation(loc))
+    const rec = found.packs.get(loc.pack)!.record
+    rec.liveBlocks++
+    rec.liveBytes += loc.storedLength
+  }
+  // Every readable pack is named, so none is a stray; packs no point needs
+  // keep liveBlocks 0 (kept: a point still lost may need them after a rerun).
+  for (const [id, { record }] of found.packs) await put(packKey(id), encodeRecord(record))
+  for (const d of latest?.disks ?? []) await put(imageKey(d.name), encodeRecord({ state: 'updating', point: latest!.id }))
+  const ids = [...files.keys(), ...report.lost.map(l => l.id)]
+  await put(NEXT_POINT_KEY, encodeRecord(ids.length === 0 ? 1 : Math.max(...ids) + 1))
+  const blockSize = found.blockSize ?? latest?.disks[0]?.blockSize ?? DEFAULT_BLOCK_SIZE
+  const schema: StoreSchema = { version: STORE_SCHEMA_VERSION, blockSize, created: Date.now() }
+  await put(SCHEMA_KEY, encodeRecord(schema))
+  await batch.write({ sync: true })
+}
+
+/** A store another process has open must not be repaired under it. */
+async function refuseIfLocked (indexDir: string): Promise<void> {
+  if (!await exists(indexDir)) return
+  const db = new Level(indexDir, { createIfMissing: false })
+  try {
+    await db.open()
+  } catch (err) {
+    const text = String((err as { cause?: Error }).cause?.message ?? (err as Error).message)
+    if (/lock/i.test(text)) throw new CoreError(CoreErrorCode.CORE_STORE_UNAVAILABLE, `store index ${indexDir} is in use by another process`, { cause: err })
+    return
+  }
+  await db.close()
+}
+
+async function exists (path: string): Promise<boolean> {
+  return await stat(path).then(() => true, () => false)
+}
+
+async function isDirectory (path: string): Promise<boolean> {
+  return await stat(path).then(s => s.isDirectory(), () => false)
+}
+
+async function fsyncDir (dir: string): Promise<void> {
+  const h = await open(dir, 'r')
+  try { await h.sync() } finally { await h.close() }
+}

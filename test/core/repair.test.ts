@@ -132,3 +132,12 @@ t.test('a crash during repair (index.rebuild/ half built, index/ gone) is repair
   t.same(report.restored, [1, 2, 3, 4])
   await expectWhole(t, b, [1, 2, 3, 4])
 })
+
+t.test('repair refuses a store another opener holds, and changes nothing', async t => {
+  const b = await build(t)
+  const store = await RecoveryPointStore.open(b.storeDir)
+  t.teardown(async () => { await store.close() })
+  await t.rejects(rebuildIndex(b.storeDir), { code: 'CORE_STORE_UNAVAILABLE' })
+  t.same((await readdir(b.storeDir)).filter(n => n.startsWith('index')), ['index'], 'the index stays where it is')
+  t.equal((await store.listPoints()).length, 4)
+})

@@ -7,7 +7,9 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { checkStore } from '../../core/store/index.ts'
+import { checkStore, RecoveryPointStore } from '../../core/store/index.ts'
+import { encodeRecord } from '../../core/store/db.ts'
+import { SCHEMA_KEY } from '../../core/store/keys.ts'
 import { PACK_HEADER_BYTES, RECORD_HEADER_BYTES, readPackEntries } from '../../core/store/pack.ts'
 import { pointFilePath } from '../../core/store/point-file.ts'
 import { verifyPoint } from '../../core/verify.ts'
@@ -89,4 +91,13 @@ t.test('a flipped record-header byte fails the point verify with CORE_BLOCK_CORR
   }
   await writeFile(path, good)
   t.ok((await verifyPoint(store, 1)).ok)
+})
+
+t.test('a schema-1 store (never released) is refused with CORE_STORE_INCOMPATIBLE', async t => {
+  const dir = await tempDir(t)
+  const storeDir = join(dir, 'store')
+  const store = await RecoveryPointStore.open(storeDir, { create: true })
+  await store.db.put(SCHEMA_KEY, encodeRecord({ version: 1, blockSize: BLOCK, created: 0 }))
+  await store.close()
+  await t.rejects(RecoveryPointStore.open(storeDir), { code: 'CORE_STORE_INCOMPATIBLE' })
 })

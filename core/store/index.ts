@@ -5,4 +5,4 @@ export { selectRetained, checkRetention, DEFAULT_RETENTION, type RetentionPolicy
 export { updateImage, recoverImages, imageRecord, type ImageRecord } from './replica-image.ts'
 export type { BlockLocation } from './location.ts'
 export { checkStore, MAX_STORE_PROBLEMS, type StoreCheckReport, type StoreProblem } from './store-check.ts'
-export { rebuildIndex, type RepairReport, type LostPoint } from './repair.ts'
+export { rebuildIndex, type RepairReport, type LostPoint, type RepairPhase } from './repair.ts'

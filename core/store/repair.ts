@@ -47,7 +47,11 @@ export interface RepairOptions {
   signal?: AbortSignal
   /** Clock for the name of the moved-aside index (tests). */
   now?: () => number
+  /** Called at each step, for fault-injection tests: the new index is built; the old one is moved aside. */
+  onPhase?: (phase: RepairPhase) => Promise<void> | void
 }
+
+export type RepairPhase = 'rebuilt' | 'moved-aside'
 
 /**
  * Rebuilds a store's index from its packs and point files alone (restic's
@@ -84,11 +88,14 @@ export async function rebuildIndex (dir: string, options: RepairOptions = {}): P
     await db.close()
   }
 
+  await options.onPhase?.('rebuilt')
   const indexDir = join(dir, 'index')
   if (await exists(indexDir)) {
     const aside = join(dir, `index.damaged-${new Date((options.now ?? Date.now)()).toISOString().replace(/[:.]/g, '-')}`)
     await rename(indexDir, aside)
+    await fsyncDir(dir)
     report.movedAside = aside
+    await options.onPhase?.('moved-aside')
   }
   await rename(rebuildDir, indexDir)
   await fsyncDir(dir)

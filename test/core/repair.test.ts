@@ -6,8 +6,11 @@
  * aside, never deleted; repair can run again, also after a crash mid-repair.
  */
 import t, { type Test } from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdir, readdir, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { hashAt, isZeroBlock } from '../../core/manifest.ts'
 import { compactAll } from '../../core/store/db.ts'
 import { checkStore, rebuildIndex, recoverImages, RecoveryPointStore } from '../../core/store/index.ts'
@@ -141,3 +144,24 @@ t.test('repair refuses a store another opener holds, and changes nothing', async
   t.same((await readdir(b.storeDir)).filter(n => n.startsWith('index')), ['index'], 'the index stays where it is')
   t.equal((await store.listPoints()).length, 4)
 })
+
+const repairChild = fileURLToPath(new URL('./fixtures/repair-child.ts', import.meta.url))
+
+for (const phase of ['rebuilt', 'moved-aside']) {
+  t.test(`kill -9 during repair (${phase}): the next repair finishes it, the damaged index is kept`, async t => {
+    const b = await build(t)
+    const indexDir = join(b.storeDir, 'index')
+    const tables = (await readdir(indexDir)).filter(f => f.endsWith('.ldb'))
+    for (const f of tables) await truncate(join(indexDir, f), 100)
+    const child = spawn(process.execPath, ['--import', 'tsx', repairChild, b.storeDir, phase], { stdio: 'ignore' })
+    const [, signal] = await once(child, 'exit') as [number | null, NodeJS.Signals | null]
+    t.equal(signal, 'SIGKILL', 'the repair died mid-way')
+    const report = await rebuildIndex(b.storeDir)
+    t.same(report.restored, [1, 2, 3, 4])
+    const damaged = (await readdir(b.storeDir)).filter(n => n.startsWith('index.damaged-'))
+    t.equal(damaged.length, 1, 'the damaged index was moved aside once, never deleted')
+    const kept = await readdir(join(b.storeDir, damaged[0]!))
+    t.ok(tables.every(f => kept.includes(f)), 'with its table files')
+    await expectWhole(t, b, [1, 2, 3, 4])
+  })
+}

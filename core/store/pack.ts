@@ -221,7 +221,7 @@ export class PackWriter {
     }
   }
 
-  /** Closes without making durable (the pack will be deleted as an orphan). */
+  /** Closes without making durable (the pack stays named pending; the sweep deletes it). */
   async discard (): Promise<void> {
     const handle = this.handle
     this.handle = undefined

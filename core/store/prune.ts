@@ -38,7 +38,8 @@ export interface PruneReport {
  * deleted, mostly-dead packs rewritten with their live blocks. Only this
  * function deletes data. Crash-safe at every step: a sweep interrupted is
  * redone in full by the next prune (the need is recorded in the same batch
- * as the point removal), and stray pack files are deleted on open.
+ * as the point removal), and packs or point files named garbage by a batch
+ * whose file deletion a crash cut off are deleted by the next open's sweep.
  */
 export async function prune (store: RecoveryPointStore, policy: RetentionPolicy, options: { onPhase?: (phase: 'points-removed') => Promise<void> | void } = {}): Promise<PruneReport> {
   const points = await store.listPoints()

@@ -47,8 +47,9 @@ interface StagedDisk {
  * One cycle being staged into a store: blocks go to new pack files (durable
  * before the commit), then `commit()` writes the recovery point, its
  * manifests and the block index in one synchronous LevelDB batch. Until that
- * batch lands nothing of the cycle is visible; after a crash its packs are
- * orphans that the next open deletes.
+ * batch lands nothing of the cycle is visible; each of its packs (and its
+ * point file) is recorded as pending before it is created, so after a crash
+ * the next open's sweep (sweep.ts) deletes them.
  *
  * Not safe for concurrent use; one cycle per store at a time.
  */
@@ -278,7 +279,7 @@ export class StagedCycle {
 
   /**
    * Drops the cycle and deletes its pack files. Idempotent; never throws (a
-   * file it cannot delete is an orphan that the next open deletes).
+   * file it cannot delete stays named pending: the next open's sweep deletes it).
    */
   async abort (): Promise<void> {
     if (this.finished) return

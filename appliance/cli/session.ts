@@ -58,6 +58,10 @@ export class Session {
   async openStore (dir: string, options: OpenOptions): Promise<RecoveryPointStore> {
     const store = await RecoveryPointStore.open(resolve(dir), { create: options.create === true, blockSize: options.blockSize })
     this.stores.push(store)
+    // Strays are never deleted (core/store/sweep.ts); the operator should know of them.
+    if (store.strays.length > 0) {
+      process.stderr.write(`warning: ${store.strays.length} file(s) in ${store.packsDir} that the index does not name are kept; \`tandem verify --all\` lists them, \`tandem store repair\` reads them\n`)
+    }
     if (options.write) await this.recover(store)
     return store
   }

@@ -121,6 +121,7 @@ async function scanPacks (packsDir: string, report: RepairReport, signal: AbortS
     if (id.length !== PACK_ID_HEX_LENGTH || !/^[0-9a-f]+$/.test(id)) continue
     const path = join(packsDir, name)
     const header = await readHeader(path)
+    if (header === 'schema-1') throw new CoreError(CoreErrorCode.CORE_STORE_INCOMPATIBLE, `${path} is a schema-1 pack (never released); repair reads schema ${STORE_SCHEMA_VERSION} only, nothing was changed`)
     if (header === undefined || header.id !== id) { report.badRecords.push({ file: `packs/${name}`, offset: 0 }); continue }
     found.blockSize ??= header.blockSize
     const record: PackRecord = { bytes: (await stat(path)).size, blocks: 0, pages: 0, dataBytes: 0, liveBlocks: 0, liveBytes: 0 }
@@ -151,11 +152,13 @@ async function scanPacks (packsDir: string, report: RepairReport, signal: AbortS
   return found
 }
 
-async function readHeader (path: string): Promise<{ id: string, blockSize: number } | undefined> {
+/** A pack's file header; 'schema-1' for the old magic (a store repair must not touch). */
+async function readHeader (path: string): Promise<{ id: string, blockSize: number } | 'schema-1' | undefined> {
   const h = await open(path, 'r')
   try {
     const buf = Buffer.alloc(PACK_HEADER_BYTES)
     const { bytesRead } = await h.read(buf, 0, buf.byteLength, 0)
+    if (buf.subarray(0, 8).toString('latin1') === 'TNDPACK1') return 'schema-1'
     return bytesRead === buf.byteLength ? decodePackHeader(buf) : undefined
   } finally {
     await h.close()

@@ -165,3 +165,13 @@ for (const phase of ['rebuilt', 'moved-aside']) {
     await expectWhole(t, b, [1, 2, 3, 4])
   })
 }
+
+t.test('repair refuses a schema-1 store (TNDPACK1 packs) and changes nothing', async t => {
+  const dir = await tempDir(t)
+  const storeDir = join(dir, 'store')
+  await mkdir(join(storeDir, 'packs'), { recursive: true })
+  await mkdir(join(storeDir, 'index'))
+  await writeFile(join(storeDir, 'packs', '0123456789abcdef.pack'), Buffer.concat([Buffer.from('TNDPACK1', 'latin1'), Buffer.alloc(100)]))
+  await t.rejects(rebuildIndex(storeDir), { code: 'CORE_STORE_INCOMPATIBLE' })
+  t.same((await readdir(storeDir)).sort(), ['index', 'packs'], 'nothing was moved or built')
+})

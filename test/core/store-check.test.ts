@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { checkStore, RecoveryPointStore } from '../../core/store/index.ts'
 import { encodeRecord } from '../../core/store/db.ts'
@@ -100,4 +100,21 @@ t.test('a schema-1 store (never released) is refused with CORE_STORE_INCOMPATIBL
   await store.db.put(SCHEMA_KEY, encodeRecord({ version: 1, blockSize: BLOCK, created: 0 }))
   await store.close()
   await t.rejects(RecoveryPointStore.open(storeDir), { code: 'CORE_STORE_INCOMPATIBLE' })
+})
+
+t.test('a deleted pack and a deleted point file are reported with their codes', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'disk.img')
+  await smallDisk(src)
+  const store = await openStore(t, join(dir, 'store'), BLOCK)
+  await cycle(store, scanPool(t), src)
+  const pack = (await readdir(store.packsDir))[0]!
+  await unlink(join(store.packsDir, pack))
+  await unlink(pointFilePath(store.pointsDir, 1))
+  const report = await checkStore(store)
+  t.notOk(report.ok)
+  const codes = new Set(report.problems.map(p => p.code))
+  t.ok(codes.has('CORE_BLOCK_MISSING'), 'the missing pack: CORE_BLOCK_MISSING')
+  t.ok(codes.has('CORE_POINT_FILE_MISSING'), 'the missing point file: CORE_POINT_FILE_MISSING')
+  t.ok(codes.has('CORE_MANIFEST_INVALID'), 'its manifest pages are in no pack: CORE_MANIFEST_INVALID')
 })

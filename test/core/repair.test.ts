@@ -175,3 +175,31 @@ t.test('repair refuses a schema-1 store (TNDPACK1 packs) and changes nothing', a
   await t.rejects(rebuildIndex(storeDir), { code: 'CORE_STORE_INCOMPATIBLE' })
   t.same((await readdir(storeDir)).sort(), ['index', 'packs'], 'nothing was moved or built')
 })
+
+t.test('after pruning emptied the first pack, the manifest pages it held survive: repair restores the retained points', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  const storeDir = join(dir, 'store')
+  const pool = scanPool(t)
+  // 4 KiB blocks: a manifest page covers 4 MiB, so the disk has 3 pages and
+  // the cycles below change only the first; the others stay listed from cycle 1.
+  await sparseFile(src, 10 * MiB)
+  const store = await RecoveryPointStore.open(storeDir, { create: true, blockSize: 4096 })
+  const hashes = new Map<number, string>()
+  let retired = 0
+  for (let i = 0; i < 5; i++) {
+    await writePatches(src, [{ offset: 0, length: MiB }])
+    const r = await cycle(store, pool, src, { retention: { additional: 1, intervalMs: 0 } })
+    retired += r.pruned.deletedPacks + r.pruned.repackedPacks
+    hashes.set(r.point.id, await fileHash(src))
+  }
+  const kept = (await store.listPoints()).map(p => p.id)
+  t.same(kept, [4, 5], 'pruning kept the latest two')
+  t.ok(retired > 0, 'and deleted or rewrote packs')
+  await store.close()
+  await rm(join(storeDir, 'index'), { recursive: true })
+  const report = await rebuildIndex(storeDir)
+  t.same(report.restored, [4, 5], 'both retained points come back')
+  t.same(report.lost, [])
+  await expectWhole(t, { dir, storeDir, src, hashes, pool }, [4, 5])
+})

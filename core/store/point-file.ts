@@ -70,7 +70,7 @@ export function decodePointFile (bytes: Uint8Array, where: string): PointFile {
  * before its commit batch). Exclusive create: a file already there belongs
  * to a point the index does not know (the caller recorded `pending-point/<id>`
  * first, and the sweep on open deletes pending files a crash left), so it is
- * never overwritten: CORE_WRITE_FAILED.
+ * never overwritten: CORE_STORE_DAMAGED (the index lost its points).
  */
 export async function writePointFile (pointsDir: string, f: PointFile): Promise<void> {
   const path = pointFilePath(pointsDir, f.point.id)
@@ -80,6 +80,10 @@ export async function writePointFile (pointsDir: string, f: PointFile): Promise<
     await handle.writeFile(encodePointFile(f))
     await handle.datasync()
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      // A committed point of a lost index: never overwritten.
+      throw new CoreError(CoreErrorCode.CORE_STORE_DAMAGED, `point file ${path} exists but the index has no point ${f.point.id}: the index was lost or replaced; run \`tandem store repair\``, { cause: err })
+    }
     throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `cannot write point file ${path}: ${(err as Error).message}`, { cause: err })
   } finally {
     await handle?.close()

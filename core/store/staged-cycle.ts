@@ -309,11 +309,19 @@ export class StagedCycle {
    * Writes the point's self-describing file, durably, before the commit
    * batch: recorded as pending first, so a crash (or a failed batch) before
    * the commit leaves a file the sweep deletes. A file of this id that is
-   * already pending is an earlier failed attempt of this process: replaced.
+   * already pending is an earlier failed attempt: replaced. One that is not
+   * belongs to a point this index does not know (the index was lost): it is
+   * never named pending (the sweep would delete it) and the cycle fails with
+   * CORE_STORE_DAMAGED.
    */
   private async writePointFile (f: Parameters<typeof writePointFile>[1]): Promise<void> {
     const key = pendingPointKey(f.point.id)
-    if (await this.store.db.get(key) !== undefined) await unlink(pointFilePath(this.store.pointsDir, f.point.id)).catch(() => {})
+    const path = pointFilePath(this.store.pointsDir, f.point.id)
+    if (await this.store.db.get(key) !== undefined) {
+      await unlink(path).catch(() => {})
+    } else if (await stat(path).then(() => true, () => false)) {
+      throw new CoreError(CoreErrorCode.CORE_STORE_DAMAGED, `point file ${path} exists but the index has no point ${f.point.id}: the index was lost or replaced; run \`tandem store repair\``)
+    }
     await this.store.db.put(key, new Uint8Array(0), { sync: true })
     const created = await mkdir(this.store.pointsDir, { recursive: true, mode: 0o700 })
     await writePointFile(this.store.pointsDir, f)

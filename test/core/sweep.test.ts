@@ -42,6 +42,8 @@ t.test('with index/ deleted, opening and replicating never deletes a pack', asyn
   const { storeDir, src } = await storeWithPoints(t, dir)
   const packs = await readdir(join(storeDir, 'packs'))
   t.ok(packs.length >= 3, 'the store has packs')
+  const pointFiles = (await readdir(join(storeDir, 'points'))).sort()
+  t.equal(pointFiles.length, 3)
   await rm(join(storeDir, 'index'), { recursive: true })
   // Whether open refuses (CORE_STORE_DAMAGED) or goes on is the open path's
   // business; either way no pack may go.
@@ -49,7 +51,8 @@ t.test('with index/ deleted, opening and replicating never deletes a pack', asyn
     const store = await RecoveryPointStore.open(storeDir, { create: true })
     try {
       t.same(store.strays.sort(), [...packs].sort(), 'every old pack is reported as a stray')
-      await cycle(store, scanPool(t), src).catch(() => {})
+      // The fresh index would reuse point id 1: the old point file stops it.
+      await t.rejects(cycle(store, scanPool(t), src), { code: 'CORE_STORE_DAMAGED' }, 'a cycle refuses to overwrite a point file of the lost index')
     } finally {
       await store.close()
     }
@@ -57,6 +60,7 @@ t.test('with index/ deleted, opening and replicating never deletes a pack', asyn
     await again.close()
   } catch {}
   for (const p of packs) await t.resolves(access(join(storeDir, 'packs', p)), `pack ${p} is still there`)
+  t.same((await readdir(join(storeDir, 'points'))).sort(), pointFiles, 'and every point file')
 })
 
 t.test('a stray file in packs/ is kept and reported', async t => {

@@ -95,7 +95,7 @@ type VerifyAllJson = { store: string } & StoreCheckReport
 export async function verifyAllAction (opts: { store: string, json?: boolean, progress?: boolean }): Promise<void> {
   await withSession(opts, async session => {
     const store = await session.openStore(opts.store, { write: false })
-    const doc: VerifyAllJson = { store: store.dir, ...await checkStore(store, { signal: session.signal }) }
+    const doc: VerifyAllJson = { store: store.dir, ...await checkStore(store, { signal: session.signal, onProgress: session.progress.listener }) }
     session.output(doc, verifyAllText)
     if (!doc.ok) {
       const codes = [...new Set(doc.problems.map(p => p.code))].join(', ')

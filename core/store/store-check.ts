@@ -9,6 +9,7 @@ import { BLOCK_RANGE, hashOfBlockKey } from './keys.ts'
 import { pageList } from './manifest-pages.ts'
 import { packPath, readPackEntries, RecordType } from './pack.ts'
 import { pointFileName, pointFilePath, readPointFile } from './point-file.ts'
+import type { ProgressListener } from '../types.ts'
 import type { RecoveryPointStore } from './store.ts'
 
 /** Most problems a store check lists; past this it only counts. */
@@ -53,7 +54,7 @@ export interface StoreCheckReport {
  * - files in packs/ the index does not name are reported (CORE_PACK_STRAY).
  * Read-only. Never throws for what it finds: it reports it.
  */
-export async function checkStore (store: RecoveryPointStore, options: { signal?: AbortSignal } = {}): Promise<StoreCheckReport> {
+export async function checkStore (store: RecoveryPointStore, options: { signal?: AbortSignal, onProgress?: ProgressListener } = {}): Promise<StoreCheckReport> {
   const report: StoreCheckReport = { ok: true, checkedPacks: 0, checkedRecords: 0, checkedPointFiles: 0, problemCount: 0, problems: [] }
   const add = (p: StoreProblem): void => {
     report.ok = false
@@ -64,11 +65,16 @@ export async function checkStore (store: RecoveryPointStore, options: { signal?:
   const packedPages = new Set<string>()
   const goodRecords = new Map<string, string>()
   const packs = await store.packs()
-  for (const id of packs.keys()) {
+  const total = [...packs.values()].reduce((n, p) => n + p.bytes, 0)
+  let done = 0
+  for (const [id, rec] of packs) {
     throwIfAborted(options.signal)
+    options.onProgress?.({ phase: 'verify packs', done, total })
     report.checkedPacks++
     await checkPackFile(store, id, codec, { packedPages, goodRecords }, report, add)
+    done += rec.bytes
   }
+  options.onProgress?.({ phase: 'verify packs', done: total, total })
   for (const name of store.strays) add({ code: CoreErrorCode.CORE_PACK_STRAY, file: `packs/${name}` })
   for await (const [key, value] of store.db.iterator(BLOCK_RANGE)) {
     throwIfAborted(options.signal)

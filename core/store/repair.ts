@@ -1,6 +1,6 @@
 import { blake3 } from '@napi-rs/blake-hash'
 import { Level } from 'level'
-import { open, readdir, rename, rm, stat } from 'node:fs/promises'
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BlockCodec } from '../compress.ts'
 import { DEFAULT_BLOCK_SIZE, HASH_LENGTH } from '../constants.ts'
@@ -259,18 +259,27 @@ async function writeIndex (db: IndexDb, found: Found, files: Map<number, PointFi
   await batch.write({ sync: true })
 }
 
-/** A store another process has open must not be repaired under it. */
+/**
+ * A store another process has open must not be repaired under it. LevelDB
+ * holds a POSIX lock on `index/LOCK`; Linux lists held locks, by inode, in
+ * /proc/locks, which tells without opening the damaged index (an open would
+ * rewrite its log and manifest). An inode match on another device only makes
+ * repair refuse: the safe side. Without /proc/locks the index is opened
+ * (no create) to test the lock.
+ */
 async function refuseIfLocked (indexDir: string): Promise<void> {
-  if (!await exists(indexDir)) return
-  const db = new Level(indexDir, { createIfMissing: false })
-  try {
-    await db.open()
-  } catch (err) {
-    const text = String((err as { cause?: Error }).cause?.message ?? (err as Error).message)
-    if (/lock/i.test(text)) throw new CoreError(CoreErrorCode.CORE_STORE_UNAVAILABLE, `store index ${indexDir} is in use by another process`, { cause: err })
-    return
+  const lock = await stat(join(indexDir, 'LOCK')).catch(() => undefined)
+  if (lock === undefined) return
+  const locks = await readFile('/proc/locks', 'utf8').catch(() => undefined)
+  let locked: boolean
+  if (locks !== undefined) {
+    locked = locks.split('\n').some(line => line.split(/\s+/).some(f => /^[0-9a-f]+:[0-9a-f]+:\d+$/i.test(f) && f.slice(f.lastIndexOf(':') + 1) === String(lock.ino)))
+  } else {
+    const db = new Level(indexDir, { createIfMissing: false })
+    locked = await db.open().then(async () => { await db.close(); return false }, (err: unknown) =>
+      /lock/i.test(String((err as { cause?: Error }).cause?.message ?? (err as Error).message)))
   }
-  await db.close()
+  if (locked) throw new CoreError(CoreErrorCode.CORE_STORE_UNAVAILABLE, `store index ${indexDir} is in use by another process`)
 }
 
 async function exists (path: string): Promise<boolean> {

@@ -9,8 +9,8 @@ import { equalHashes, hashBlock, toHex } from '../hash.ts'
 import { blockCount, checkManifest, diskRoot, hashAt, isZeroBlock, pointRoot } from '../manifest.ts'
 import type { Manifest, RecoveryPoint } from '../types.ts'
 import { encodeRecord, openIndexDb, type IndexDb } from './db.ts'
-import { blockKey, imageKey, manifestKey, NEXT_POINT_KEY, packKey, pageKey, pointKey, SCHEMA_KEY } from './keys.ts'
-import { encodeLocation, PACK_ID_HEX_LENGTH, type BlockLocation } from './location.ts'
+import { BLOCK_RANGE, blockKey, imageKey, manifestKey, NEXT_POINT_KEY, packKey, pageKey, pointKey, SCHEMA_KEY } from './keys.ts'
+import { decodeLocation, encodeLocation, PACK_ID_HEX_LENGTH } from './location.ts'
 import { decodePackHeader, PACK_HEADER_BYTES, readPackEntries, RecordType, type PackRecord } from './pack.ts'
 import { POINT_FILE_NAME, readPointFile, type PointFile } from './point-file.ts'
 import { STORE_SCHEMA_VERSION, type StoreSchema } from './store.ts'
@@ -79,14 +79,18 @@ export async function rebuildIndex (dir: string, options: RepairOptions = {}): P
   await rm(rebuildDir, { recursive: true, force: true })
 
   const report: RepairReport = { restored: [], lost: [], corruptPointFiles: [], packs: 0, badRecords: [], blocks: 0, movedAside: undefined }
-  const found = await scanPacks(packsDir, report, options.signal)
   const files = await readPointFiles(pointsDir, report)
   const db = await openIndexDb(rebuildDir)
   try {
+    const found = await scanPacks(packsDir, db, report, options.signal)
     await writeIndex(db, found, files, report)
-  } finally {
+  } catch (err) {
+    // Nothing was moved yet: drop the half-built scratch index, leave the store as it was.
     await db.close()
+    await rm(rebuildDir, { recursive: true, force: true })
+    throw err
   }
+  await db.close()
 
   await options.onPhase?.('rebuilt')
   const indexDir = join(dir, 'index')
@@ -107,13 +111,34 @@ interface FoundPack { record: PackRecord }
 interface Found {
   blockSize: number | undefined
   packs: Map<string, FoundPack>
-  blocks: Map<string, BlockLocation>
+  /** Manifest pages (one per 1024 blocks: small) by hash. */
   pages: Map<string, Uint8Array>
 }
 
-/** Walks every pack file, keeping every record that checks. */
-async function scanPacks (packsDir: string, report: RepairReport, signal: AbortSignal | undefined): Promise<Found> {
-  const found: Found = { blockSize: undefined, packs: new Map(), blocks: new Map(), pages: new Map() }
+/** Puts into an index, one synced batch per REBUILD_BATCH_KEYS entries. */
+class BatchedPuts {
+  private batch: ReturnType<IndexDb['batch']>
+  constructor (private readonly db: IndexDb) { this.batch = db.batch() }
+  async put (key: string, value: Uint8Array): Promise<void> {
+    this.batch.put(key, value)
+    if (this.batch.length >= REBUILD_BATCH_KEYS) await this.flush()
+  }
+
+  async flush (): Promise<void> {
+    await this.batch.write({ sync: true })
+    this.batch = this.db.batch()
+  }
+}
+
+/**
+ * Walks every pack file, keeping every record that checks: block locations go
+ * straight into the new index (memory does not grow with the store; of two
+ * intact copies of a block the later one is kept, either is right), pages
+ * and pack records are returned.
+ */
+async function scanPacks (packsDir: string, db: IndexDb, report: RepairReport, signal: AbortSignal | undefined): Promise<Found> {
+  const found: Found = { blockSize: undefined, packs: new Map(), pages: new Map() }
+  const puts = new BatchedPuts(db)
   const codec = new BlockCodec()
   for (const name of (await readdir(packsDir)).sort()) {
     throwIfAborted(signal)
@@ -139,7 +164,7 @@ async function scanPacks (packsDir: string, report: RepairReport, signal: AbortS
         let ok = false
         try { ok = equalHashes(hashBlock(codec.decode(e.codec, e.data, e.rawLength)), 0, e.hash, 0) } catch {}
         if (!ok) { report.badRecords.push({ file: `packs/${name}`, offset: e.offset }); continue }
-        if (!found.blocks.has(hex)) found.blocks.set(hex, { pack: id, offset: e.offset, storedLength: e.data.byteLength, rawLength: e.rawLength, codec: e.codec })
+        await puts.put(blockKey(hex), encodeLocation({ pack: id, offset: e.offset, storedLength: e.data.byteLength, rawLength: e.rawLength, codec: e.codec }))
       }
     } catch (err) {
       if (!(err instanceof CoreError)) throw err
@@ -148,7 +173,7 @@ async function scanPacks (packsDir: string, report: RepairReport, signal: AbortS
     found.packs.set(id, { record })
     report.packs++
   }
-  report.blocks = found.blocks.size
+  await puts.flush()
   return found
 }
 
@@ -200,14 +225,34 @@ function manifestOf (found: Found, f: PointFile, disk: RecoveryPoint['disks'][nu
   return diskRoot(manifest) === disk.root ? { manifest, missingPages: 0 } : { missingPages: 1 }
 }
 
-/** Writes the rebuilt index: the points that are whole, their pages and blocks, the packs with their live counts. */
-async function writeIndex (db: IndexDb, found: Found, files: Map<number, PointFile>, report: RepairReport): Promise<void> {
-  let batch = db.batch()
-  const put = async (key: string, value: Uint8Array): Promise<void> => {
-    batch.put(key, value)
-    if (batch.length >= REBUILD_BATCH_KEYS) { await batch.write({ sync: true }); batch = db.batch() }
+/** How many of a manifest's non-zero blocks the new index does not locate. */
+async function countMissing (db: IndexDb, m: Manifest): Promise<number> {
+  let missing = 0
+  let keys: string[] = []
+  const check = async (): Promise<void> => {
+    const values = await db.getMany(keys)
+    missing += values.filter(v => v === undefined).length
+    keys = []
   }
-  const live = new Set<string>()
+  for (let i = 0; i < blockCount(m.size, m.blockSize); i++) {
+    if (isZeroBlock(m, i)) continue
+    keys.push(blockKey(toHex(hashAt(m, i))))
+    if (keys.length >= 1024) await check()
+  }
+  if (keys.length > 0) await check()
+  return missing
+}
+
+/**
+ * Writes the rest of the rebuilt index: the points that are whole and their
+ * pages, the packs with their counts, the images, next point and schema.
+ * Every intact block stays indexed, also those no restored point needs (a
+ * lost point's, kept for a later repair): pruning never takes a block no
+ * removed point referenced, so they are kept, counted live in their packs.
+ */
+async function writeIndex (db: IndexDb, found: Found, files: Map<number, PointFile>, report: RepairReport): Promise<void> {
+  const puts = new BatchedPuts(db)
+  const put = async (key: string, value: Uint8Array): Promise<void> => { await puts.put(key, value) }
   let latest: RecoveryPoint | undefined
   for (const [id, f] of [...files].sort((a, b) => a[0] - b[0])) {
     const manifests: Array<{ name: string, manifest: Manifest }> = []
@@ -218,37 +263,33 @@ async function writeIndex (db: IndexDb, found: Found, files: Map<number, PointFi
       missingPages += r.missingPages
       if (r.manifest === undefined) continue
       manifests.push({ name: d.name, manifest: r.manifest })
-      for (let i = 0; i < blockCount(d.size, d.blockSize); i++) {
-        if (!isZeroBlock(r.manifest, i) && !found.blocks.has(toHex(hashAt(r.manifest, i)))) missingBlocks++
-      }
+      missingBlocks += await countMissing(db, r.manifest)
     }
     if (pointRoot(f.point.disks) !== f.point.root) missingPages++
     if (missingPages > 0 || missingBlocks > 0) {
       report.lost.push({ id, code: missingPages > 0 ? CoreErrorCode.CORE_MANIFEST_INVALID : CoreErrorCode.CORE_BLOCK_MISSING, missingBlocks, missingPages })
       continue
     }
-    for (const { name, manifest } of manifests) {
+    for (const { name } of manifests) {
       const list = f.pages[name]!
       await put(manifestKey(id, name), list)
       for (let at = 0; at < list.byteLength; at += HASH_LENGTH) {
         const hex = toHex(list.subarray(at, at + HASH_LENGTH))
         await put(pageKey(hex), found.pages.get(hex)!)
       }
-      for (let i = 0; i < blockCount(manifest.size, manifest.blockSize); i++) if (!isZeroBlock(manifest, i)) live.add(toHex(hashAt(manifest, i)))
     }
     await put(pointKey(id), encodeRecord(f.point))
     report.restored.push(id)
     latest = f.point
   }
-  for (const hex of live) {
-    const loc = found.blocks.get(hex)!
-    await put(blockKey(hex), encodeLocation(loc))
+  for await (const value of db.values(BLOCK_RANGE)) {
+    const loc = decodeLocation(value)
     const rec = found.packs.get(loc.pack)!.record
     rec.liveBlocks++
     rec.liveBytes += loc.storedLength
+    report.blocks++
   }
-  // Every readable pack is named, so none is a stray; packs no point needs
-  // keep liveBlocks 0 (kept: a point still lost may need them after a rerun).
+  // Every readable pack is named, so none is a stray.
   for (const [id, { record }] of found.packs) await put(packKey(id), encodeRecord(record))
   for (const d of latest?.disks ?? []) await put(imageKey(d.name), encodeRecord({ state: 'updating', point: latest!.id }))
   const ids = [...files.keys(), ...report.lost.map(l => l.id)]
@@ -256,7 +297,7 @@ async function writeIndex (db: IndexDb, found: Found, files: Map<number, PointFi
   const blockSize = found.blockSize ?? latest?.disks[0]?.blockSize ?? DEFAULT_BLOCK_SIZE
   const schema: StoreSchema = { version: STORE_SCHEMA_VERSION, blockSize, created: Date.now() }
   await put(SCHEMA_KEY, encodeRecord(schema))
-  await batch.write({ sync: true })
+  await puts.flush()
 }
 
 /**

@@ -106,19 +106,24 @@ export async function rebuildIndex (dir: string, options: RepairOptions = {}): P
   return report
 }
 
-interface FoundPack { record: PackRecord }
-
 interface Found {
   blockSize: number | undefined
-  packs: Map<string, FoundPack>
+  /** Index record of every readable pack. */
+  packs: Map<string, { record: PackRecord }>
   /** Manifest pages (one per 1024 blocks: small) by hash. */
   pages: Map<string, Uint8Array>
 }
 
 /** Puts into an index, one synced batch per REBUILD_BATCH_KEYS entries. */
 class BatchedPuts {
+  private readonly db: IndexDb
   private batch: ReturnType<IndexDb['batch']>
-  constructor (private readonly db: IndexDb) { this.batch = db.batch() }
+
+  constructor (db: IndexDb) {
+    this.db = db
+    this.batch = db.batch()
+  }
+
   async put (key: string, value: Uint8Array): Promise<void> {
     this.batch.put(key, value)
     if (this.batch.length >= REBUILD_BATCH_KEYS) await this.flush()

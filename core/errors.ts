@@ -65,7 +65,13 @@ export const CoreErrorCode = {
   /** A recovery point was committed, then bringing a replica image to it failed (disk full, I/O error); the point is safe, the next command repairs the image. `details`: point, disk, path, cause. */
   CORE_IMAGE_UPDATE_FAILED: 'CORE_IMAGE_UPDATE_FAILED',
   /** A recovery point was committed, then applying retention failed; the point is safe, the next cycle or prune applies retention. `details`: point, path, cause. */
-  CORE_RETENTION_FAILED: 'CORE_RETENTION_FAILED'
+  CORE_RETENTION_FAILED: 'CORE_RETENTION_FAILED',
+  /** A point file (`points/<id>.point`) fails its checksum, does not decode, or disagrees with the index. */
+  CORE_POINT_FILE_CORRUPT: 'CORE_POINT_FILE_CORRUPT',
+  /** A file in `packs/` that the index does not name (kept, never deleted; `tandem store repair` reads it). */
+  CORE_PACK_STRAY: 'CORE_PACK_STRAY',
+  /** A committed point the index lists has no point file (it cannot be rebuilt by `repair`). */
+  CORE_POINT_FILE_MISSING: 'CORE_POINT_FILE_MISSING'
 } as const
 
 export type CoreErrorCode = typeof CoreErrorCode[keyof typeof CoreErrorCode]

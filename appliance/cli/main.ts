@@ -20,6 +20,7 @@ import { pruneCommand } from './prune.ts'
 import { replicateCommand } from './replicate.ts'
 import { restoreCommand } from './restore.ts'
 import { seedCommand } from './seed.ts'
+import { storeCommand } from './store.ts'
 import { verifyCommand } from './verify.ts'
 
 export const EXIT_OK = 0
@@ -42,6 +43,7 @@ export function buildProgram (): Command {
     .addCommand(pruneCommand())
     .addCommand(seedCommand())
     .addCommand(imageCommand())
+    .addCommand(storeCommand())
   reportErrorsHere(program)
   return program
 }

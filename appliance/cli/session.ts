@@ -66,6 +66,10 @@ export class Session {
     if (dir.trim() === '') throw new AppError(AppErrorCode.APP_USAGE, 'the store path is empty: give --store <dir> or TANDEM_STORE a directory')
     const store = await RecoveryPointStore.open(resolve(dir), { create: options.create === true, blockSize: options.blockSize, readOnly: !options.write })
     this.stores.push(store)
+    // Strays are never deleted (core/store/sweep.ts); the operator should know of them.
+    if (store.strays.length > 0) {
+      process.stderr.write(`warning: ${store.strays.length} file(s) in ${store.packsDir} that the index does not name are kept; \`tandem verify --all\` lists them, \`tandem store repair\` reads them\n`)
+    }
     if (options.write) await this.recover(store)
     return store
   }

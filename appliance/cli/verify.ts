@@ -4,12 +4,16 @@
  * hashes the replica images against the latest point. Reads through a
  * read-only open; only when it finds bad blocks does it open the store
  * writable to record them in the index (`bad/` keys) so that the next cycle
- * heals them. Block data is never written.
+ * heals them. Block data is never written. `--all` checks every byte of every
+ * pack and point file instead (core checkStore), read-only.
  * Finding problems is APP_VERIFY_FAILED (exit status 3), after the report
  * is printed.
  */
 import { Command, Option } from 'commander'
-import { recordBadBlocks, type RecoveryPointStore, verifyImage, verifyPoint, type BlockProblem, type DamagedBlock, type RecoveryPoint } from '../../core/index.ts'
+import {
+  checkStore, recordBadBlocks, verifyImage, verifyPoint,
+  type BlockProblem, type DamagedBlock, type RecoveryPoint, type RecoveryPointStore, type StoreCheckReport
+} from '../../core/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { jsonOption, progressOption, storeOption } from './common-options.ts'
 import { plural } from './format.ts'
@@ -21,6 +25,7 @@ interface VerifyOptions {
   store: string
   point: PointSelector | 'all'
   image?: boolean
+  all?: boolean
   json?: boolean
   progress?: boolean
 }
@@ -46,9 +51,11 @@ export function verifyCommand (): Command {
     .addOption(storeOption())
     .addOption(new Option('--point <id|latest|all>', 'which points: an id, "latest" or "all" (reads shared blocks once per point)').argParser(parsePointOrAll).default('latest'))
     .addOption(new Option('--image', 'also hash the replica image of each disk against the latest point'))
+    .addOption(new Option('--all', 'check every byte of every pack and point file, and the index against them (ignores --point and --image)'))
     .addOption(jsonOption())
     .addOption(progressOption())
     .action(async (opts: VerifyOptions) => {
+      if (opts.all === true) { await verifyAllAction(opts); return }
       await withSession(opts, async session => {
         const store = await session.openStore(opts.store, { write: false })
         const points: RecoveryPoint[] = opts.point === 'all' ? await store.listPoints() : [await resolvePoint(store, opts.point)]
@@ -97,6 +104,34 @@ function verifyText (doc: VerifyJson): string {
   if (doc.points.length === 0) lines.push('no recovery points to verify')
   for (const c of doc.points) describe(`point ${c.point}`, c)
   for (const c of doc.images) describe(`replica image ${c.disk} (point ${c.point})`, c)
+  lines.push(doc.ok ? 'verify: ok' : 'verify: PROBLEMS FOUND')
+  return lines.join('\n')
+}
+
+/** The `--json` document of `verify --all` (and `store verify`): core's StoreCheckReport plus the store. */
+type VerifyAllJson = { store: string } & StoreCheckReport
+
+/** `verify --all`: every pack record, point file, indexed block; strays and missing blocks, each with a code. */
+export async function verifyAllAction (opts: { store: string, json?: boolean, progress?: boolean }): Promise<void> {
+  await withSession(opts, async session => {
+    const store = await session.openStore(opts.store, { write: false })
+    const doc: VerifyAllJson = { store: store.dir, ...await checkStore(store, { signal: session.signal, onProgress: session.progress.listener }) }
+    session.output(doc, verifyAllText)
+    if (!doc.ok) {
+      const codes = [...new Set(doc.problems.map(p => p.code))].join(', ')
+      throw new AppError(AppErrorCode.APP_VERIFY_FAILED, `${plural(doc.problemCount, 'problem')} found (${codes})`)
+    }
+  })
+}
+
+function verifyAllText (doc: VerifyAllJson): string {
+  const lines = [`store ${doc.store}: ${plural(doc.checkedPacks, 'pack')}, ${plural(doc.checkedRecords, 'record')}, ${plural(doc.checkedPointFiles, 'point file')} checked`]
+  for (const p of doc.problems) {
+    const where = [p.file, p.offset === undefined ? undefined : `offset ${p.offset}`, p.point === undefined ? undefined : `point ${p.point}`,
+      p.disk === undefined ? undefined : `disk ${p.disk}`, p.hash === undefined ? undefined : `block ${p.hash}`].filter(x => x !== undefined).join(' ')
+    lines.push(`  ${where}: ${p.code}`)
+  }
+  if (doc.problemCount > doc.problems.length) lines.push(`  ... and ${doc.problemCount - doc.problems.length} more`)
   lines.push(doc.ok ? 'verify: ok' : 'verify: PROBLEMS FOUND')
   return lines.join('\n')
 }

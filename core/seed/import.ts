@@ -43,7 +43,7 @@ export async function readHead (reader: SeedReader): Promise<SeedHeaderRecord> {
  * manifests call for; the point is committed only after the trailer's
  * whole-file BLAKE3 matched. On any failure before the commit nothing is
  * committed and the store keeps exactly the points it had (staged packs are
- * orphans, deleted at the next open). Errors: CORE_SEED_INVALID,
+ * named pending in the index, deleted by the next open's sweep). Errors: CORE_SEED_INVALID,
  * CORE_SEED_TRUNCATED, CORE_SEED_CORRUPT, CORE_INVALID_ARGUMENT (block size
  * differs from the store's), CORE_ABORTED, CORE_WRITE_FAILED.
  *

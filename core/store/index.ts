@@ -6,3 +6,5 @@ export { selectRetained, checkRetention, DEFAULT_RETENTION, type RetentionPolicy
 export { updateImage, recoverImages, imageRecord, checkImage, statMatches, type ImageRecord, type ImageStatus, type UpdateImageResult } from './replica-image.ts'
 export type { BlockLocation } from './location.ts'
 export { recordBadBlocks, listBadBlocks, badBlockSet, anyBadBlocks, damagedIndices, forgetUnreferencedBadBlocks, type BadBlock } from './bad-blocks.ts'
+export { checkStore, MAX_STORE_PROBLEMS, type StoreCheckReport, type StoreProblem } from './store-check.ts'
+export { rebuildIndex, type RepairReport, type LostPoint, type RepairPhase } from './repair.ts'

@@ -47,3 +47,21 @@ export const hashOfBadKey = (key: string): string => key.slice('bad/'.length)
 /** A pack some of whose records healing replaced (their damaged copies are dead): the next prune looks at it. */
 export const healedPackKey = (packId: string): string => `healed/${packId}`
 export const HEALED_PACK_RANGE = { gt: 'healed/', lt: 'healed/~' }
+/**
+ * Pack files the sweep may delete (sweep.ts). `pending/<pack>` is written
+ * (synced) before the pack file is created and cleared by the batch that
+ * commits the pack; `garbage/<pack>` is written by the batch in which pruning
+ * retires a pack and cleared once the file is gone. A pack file no key names
+ * is a stray: kept and reported, never deleted.
+ */
+export const pendingPackKey = (packId: string): string => `pending/${packId}`
+export const PENDING_PACK_RANGE = { gt: 'pending/', lt: 'pending/~' }
+export const garbagePackKey = (packId: string): string => `garbage/${packId}`
+export const GARBAGE_PACK_RANGE = { gt: 'garbage/', lt: 'garbage/~' }
+/** A point file (`points/<id>.point`) of a point pruning removed, deleted by the sweep. */
+export const garbagePointKey = (id: number): string => `garbage-point/${pad(id, 12)}`
+export const GARBAGE_POINT_RANGE = { gt: 'garbage-point/', lt: 'garbage-point/~' }
+/** A point file written for a commit that has not landed yet; the commit batch clears it, the sweep deletes the file otherwise. */
+export const pendingPointKey = (id: number): string => `pending-point/${pad(id, 12)}`
+export const PENDING_POINT_RANGE = { gt: 'pending-point/', lt: 'pending-point/~' }
+export const pointIdOfKey = (key: string): number => Number(key.slice(key.lastIndexOf('/') + 1))

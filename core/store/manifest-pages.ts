@@ -20,23 +20,34 @@ function pagesOf (m: Manifest): Uint8Array[] {
   return out
 }
 
+/** A manifest page and its BLAKE3 hash. */
+export interface ManifestPage {
+  hash: Uint8Array
+  page: Uint8Array
+}
+
 /**
  * Adds to `batch` what the index needs to hold a manifest: its page list,
  * and the pages it does not hold yet (looked up, not rewritten: unchanged
- * regions cost nothing).
+ * regions cost nothing). Returns the page list and the pages added, which
+ * the caller also writes into a pack (the packs describe every point).
  */
-export async function putManifest (db: IndexDb, batch: ReturnType<IndexDb['batch']>, pointId: number, disk: string, m: Manifest): Promise<void> {
+export async function putManifest (db: IndexDb, batch: ReturnType<IndexDb['batch']>, pointId: number, disk: string, m: Manifest): Promise<{ list: Uint8Array, added: ManifestPage[] }> {
   const pages = pagesOf(m)
   const hashes = pages.map(p => new Uint8Array(blake3(p)))
   const keys = hashes.map(h => pageKey(toHex(h)))
   const present = keys.length === 0 ? [] : await db.getMany(keys)
   const written = new Set<string>()
+  const added: ManifestPage[] = []
   pages.forEach((page, i) => {
     if (present[i] !== undefined || written.has(keys[i]!)) return
     written.add(keys[i]!)
     batch.put(keys[i]!, page)
+    added.push({ hash: hashes[i]!, page })
   })
-  batch.put(manifestKey(pointId, disk), Buffer.concat(hashes))
+  const list = new Uint8Array(Buffer.concat(hashes))
+  batch.put(manifestKey(pointId, disk), list)
+  return { list, added }
 }
 
 /** The page list of a point's disk (the hashes of its pages, back to back). */

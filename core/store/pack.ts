@@ -1,19 +1,89 @@
 import { randomBytes } from 'node:crypto'
-import { open, type FileHandle } from 'node:fs/promises'
+import { open, readFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
+import { crc32 } from 'node:zlib'
 import { HASH_LENGTH } from '../constants.ts'
 import { CoreError, CoreErrorCode } from '../errors.ts'
 import type { Codec } from '../compress.ts'
 import type { BlockLocation } from './location.ts'
 
 /**
- * Pack files hold block data, written once, never modified; only pruning
- * deletes them. Layout (docs/store-format.md): the 8-byte magic "TNDPACK1",
- * then records [codec u8][stored length u32 LE][raw length u32 LE][hash 32][data].
- * A pack becomes part of the store only when a committed index batch names it.
+ * Pack files hold block data and manifest pages, written once, never
+ * modified; only pruning deletes them. Every byte is covered by a check
+ * (docs/store-format.md, "Pack files"): the file header by its CRC-32, each
+ * record header by its CRC-32, each record's data by the BLAKE3 hash its
+ * header carries. A pack becomes part of the store only when a committed
+ * index batch names it.
+ *
+ *   file header: "TNDPACK2" (8) | pack id (8) | block size u32 LE | CRC-32 u32 LE of the 20 bytes before
+ *   record:      type u8 | codec u8 | stored length u32 LE | raw length u32 LE | hash (32) | CRC-32 u32 LE of the 42 bytes before | data
  */
-export const PACK_MAGIC = Buffer.from('TNDPACK1', 'latin1')
-export const RECORD_HEADER_BYTES = 1 + 4 + 4 + HASH_LENGTH
+export const PACK_MAGIC = Buffer.from('TNDPACK2', 'latin1')
+export const PACK_HEADER_BYTES = 8 + 8 + 4 + 4
+export const RECORD_HEADER_BYTES = 1 + 1 + 4 + 4 + HASH_LENGTH + 4
+const RECORD_CRC_AT = RECORD_HEADER_BYTES - 4
+
+/** What a record holds. Unknown types make the record (and verify) fail: a newer format. */
+export const RecordType = {
+  /** A block of a disk; hash = BLAKE3 of the decoded bytes. */
+  BLOCK: 0,
+  /** A manifest page (up to 1024 block hashes); hash = BLAKE3 of the page. */
+  MANIFEST_PAGE: 1
+} as const
+export type RecordType = typeof RecordType[keyof typeof RecordType]
+
+/** A record header, decoded and checked. */
+export interface RecordHeader {
+  type: RecordType
+  codec: Codec
+  storedLength: number
+  rawLength: number
+  hash: Uint8Array
+}
+
+export function encodePackHeader (id: string, blockSize: number): Buffer {
+  const b = Buffer.alloc(PACK_HEADER_BYTES)
+  PACK_MAGIC.copy(b, 0)
+  b.write(id, 8, 8, 'hex')
+  b.writeUInt32LE(blockSize, 16)
+  b.writeUInt32LE(crc32(b.subarray(0, 20)), 20)
+  return b
+}
+
+/** Decodes a pack's file header; undefined when the magic or the CRC is wrong. */
+export function decodePackHeader (bytes: Uint8Array): { id: string, blockSize: number } | undefined {
+  if (bytes.byteLength < PACK_HEADER_BYTES) return undefined
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, PACK_HEADER_BYTES)
+  if (!b.subarray(0, 8).equals(PACK_MAGIC)) return undefined
+  if (b.readUInt32LE(20) !== crc32(b.subarray(0, 20))) return undefined
+  return { id: b.toString('hex', 8, 16), blockSize: b.readUInt32LE(16) }
+}
+
+export function encodeRecordHeader (h: RecordHeader): Buffer {
+  const b = Buffer.alloc(RECORD_HEADER_BYTES)
+  b.writeUInt8(h.type, 0)
+  b.writeUInt8(h.codec, 1)
+  b.writeUInt32LE(h.storedLength, 2)
+  b.writeUInt32LE(h.rawLength, 6)
+  b.set(h.hash, 10)
+  b.writeUInt32LE(crc32(b.subarray(0, RECORD_CRC_AT)), RECORD_CRC_AT)
+  return b
+}
+
+/** Decodes a record header; undefined when its CRC fails or its type is unknown. */
+export function decodeRecordHeader (bytes: Uint8Array): RecordHeader | undefined {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, RECORD_HEADER_BYTES)
+  if (b.readUInt32LE(RECORD_CRC_AT) !== crc32(b.subarray(0, RECORD_CRC_AT))) return undefined
+  const type = b.readUInt8(0)
+  if (type !== RecordType.BLOCK && type !== RecordType.MANIFEST_PAGE) return undefined
+  return {
+    type,
+    codec: b.readUInt8(1) as Codec,
+    storedLength: b.readUInt32LE(2),
+    rawLength: b.readUInt32LE(6),
+    hash: new Uint8Array(b.subarray(10, 10 + HASH_LENGTH))
+  }
+}
 
 /** Bytes gathered before one write() call: fewer syscalls (and thread-pool round trips) for small blocks. */
 const WRITE_BUFFER_BYTES = 4 * 1024 * 1024
@@ -34,6 +104,8 @@ export function newPackId (): string {
 export interface PackRecord {
   bytes: number
   blocks: number
+  /** Manifest-page records in the pack (pruning keeps a pack while a page of it is still listed). */
+  pages?: number
   dataBytes: number
   liveBlocks: number
   liveBytes: number
@@ -48,6 +120,8 @@ export class PackWriter {
   private pendingBytes = 0
   private written = 0
   blocks = 0
+  /** Manifest-page records. */
+  pages = 0
   /** Sum of the records' stored data lengths (headers excluded). */
   dataBytes = 0
 
@@ -57,8 +131,11 @@ export class PackWriter {
     this.handle = handle
   }
 
-  static async create (dir: string): Promise<PackWriter> {
-    const id = newPackId()
+  /**
+   * Creates the pack file `id` (newPackId(); the caller records the id as
+   * pending in the index first, see sweep.ts) and queues its file header.
+   */
+  static async create (dir: string, id: string, blockSize: number): Promise<PackWriter> {
     const path = packPath(dir, id)
     let handle: FileHandle
     try {
@@ -67,8 +144,9 @@ export class PackWriter {
       throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `cannot create pack ${path}: ${(err as Error).message}`, { cause: err })
     }
     const w = new PackWriter(id, path, handle)
-    w.pending.push(PACK_MAGIC)
-    w.pendingBytes = PACK_MAGIC.byteLength
+    const header = encodePackHeader(id, blockSize)
+    w.pending.push(header)
+    w.pendingBytes = header.byteLength
     return w
   }
 
@@ -77,18 +155,25 @@ export class PackWriter {
     return this.written + this.pendingBytes
   }
 
-  /** Appends one record; returns where its data will be. */
+  /** Appends one block record; returns where its data will be. */
   async append (hash: Uint8Array, codec: Codec, rawLength: number, data: Uint8Array): Promise<BlockLocation> {
-    const header = Buffer.alloc(RECORD_HEADER_BYTES)
-    header.writeUInt8(codec, 0)
-    header.writeUInt32LE(data.byteLength, 1)
-    header.writeUInt32LE(rawLength, 5)
-    header.set(hash, 9)
+    const location = await this.appendRecord(RecordType.BLOCK, hash, codec, rawLength, data)
+    this.blocks++
+    this.dataBytes += data.byteLength
+    return location
+  }
+
+  /** Appends one manifest page (stored raw; `hash` is its BLAKE3) so the pack describes the points too. */
+  async appendPage (hash: Uint8Array, page: Uint8Array): Promise<void> {
+    await this.appendRecord(RecordType.MANIFEST_PAGE, hash, 0, page.byteLength, page)
+    this.pages++
+  }
+
+  private async appendRecord (type: RecordType, hash: Uint8Array, codec: Codec, rawLength: number, data: Uint8Array): Promise<BlockLocation> {
+    const header = encodeRecordHeader({ type, codec, storedLength: data.byteLength, rawLength, hash })
     const offset = this.size + RECORD_HEADER_BYTES
     this.pending.push(header, Buffer.from(data.buffer, data.byteOffset, data.byteLength))
     this.pendingBytes += RECORD_HEADER_BYTES + data.byteLength
-    this.blocks++
-    this.dataBytes += data.byteLength
     if (this.pendingBytes >= WRITE_BUFFER_BYTES) await this.flush()
     return { pack: this.id, offset, storedLength: data.byteLength, rawLength, codec }
   }
@@ -136,7 +221,7 @@ export class PackWriter {
     }
   }
 
-  /** Closes without making durable (the pack will be deleted as an orphan). */
+  /** Closes without making durable (the pack stays named pending; the sweep deletes it). */
   async discard (): Promise<void> {
     const handle = this.handle
     this.handle = undefined
@@ -146,11 +231,12 @@ export class PackWriter {
 
 /** The index record of a pack just sealed: every record live. */
 export function packRecord (w: PackWriter): PackRecord {
-  return { bytes: w.size, blocks: w.blocks, dataBytes: w.dataBytes, liveBlocks: w.blocks, liveBytes: w.dataBytes }
+  return { bytes: w.size, blocks: w.blocks, pages: w.pages, dataBytes: w.dataBytes, liveBlocks: w.blocks, liveBytes: w.dataBytes }
 }
 
 /** One record found by walking a pack file. */
 export interface PackEntry {
+  type: RecordType
   hash: Uint8Array
   codec: Codec
   rawLength: number
@@ -160,28 +246,26 @@ export interface PackEntry {
 }
 
 /**
- * Walks a pack's records in order (for repacking and checks). Stops with
- * CORE_BLOCK_CORRUPT at a bad magic or a record that runs past the end.
+ * Walks a pack's records in order (for repacking, checks and repair).
+ * Throws CORE_BLOCK_CORRUPT at a bad file header, a record header that
+ * fails its CRC, or a record that runs past the end: after a damaged header
+ * the following records cannot be found safely. Record data is not checked
+ * here (the caller decodes and hashes it).
  */
 export async function * readPackEntries (path: string): AsyncGenerator<PackEntry> {
-  const { readFile } = await import('node:fs/promises')
   const bytes = await readFile(path)
-  if (!bytes.subarray(0, PACK_MAGIC.byteLength).equals(PACK_MAGIC)) {
-    throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `${path} is not a pack file`)
+  if (decodePackHeader(bytes) === undefined) {
+    throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `${path}: pack file header is damaged`, { details: { offset: 0 } })
   }
-  let at = PACK_MAGIC.byteLength
+  let at = PACK_HEADER_BYTES
   while (at < bytes.byteLength) {
-    if (at + RECORD_HEADER_BYTES > bytes.byteLength) throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `${path}: record header cut at ${at}`)
-    const stored = bytes.readUInt32LE(at + 1)
+    const corrupt = (why: string): CoreError => new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `${path}: record at ${at} ${why}`, { details: { offset: at } })
+    if (at + RECORD_HEADER_BYTES > bytes.byteLength) throw corrupt('has its header cut')
+    const h = decodeRecordHeader(bytes.subarray(at, at + RECORD_HEADER_BYTES))
+    if (h === undefined) throw corrupt('has a damaged header')
     const offset = at + RECORD_HEADER_BYTES
-    if (offset + stored > bytes.byteLength) throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `${path}: record at ${at} runs past the end`)
-    yield {
-      codec: bytes.readUInt8(at) as Codec,
-      rawLength: bytes.readUInt32LE(at + 5),
-      hash: bytes.subarray(at + 9, at + 9 + HASH_LENGTH),
-      offset,
-      data: bytes.subarray(offset, offset + stored)
-    }
-    at = offset + stored
+    if (offset + h.storedLength > bytes.byteLength) throw corrupt('runs past the end')
+    yield { type: h.type, codec: h.codec, rawLength: h.rawLength, hash: h.hash, offset, data: bytes.subarray(offset, offset + h.storedLength) }
+    at = offset + h.storedLength
   }
 }

@@ -5,14 +5,19 @@ import { toHex } from '../hash.ts'
 import { blockCount, isZeroBlock } from '../manifest.ts'
 import type { Manifest } from '../types.ts'
 import { compactAll, encodeRecord } from './db.ts'
-import { BLOCK_RANGE, HEALED_PACK_RANGE, PAGE_RANGE, blockKey, hashOfBlockKey, hashOfPageKey, packKey, pageKey, pointKey, pointManifestsRange } from './keys.ts'
+import {
+  BLOCK_RANGE, HEALED_PACK_RANGE, PAGE_RANGE, blockKey, garbagePackKey, garbagePointKey, hashOfBlockKey, hashOfPageKey, packKey, pageKey,
+  pendingPackKey, pointKey, pointManifestsRange
+} from './keys.ts'
 import { forgetUnreferencedBadBlocks } from './bad-blocks.ts'
 import { pageList } from './manifest-pages.ts'
 import { decodeLocation, encodeLocation, type BlockLocation } from './location.ts'
-import { PackWriter, packPath, packRecord, readPackEntries, type PackRecord } from './pack.ts'
+import { packPath, packRecord, readPackEntries, RecordType, type PackRecord } from './pack.ts'
+import { pointFilePath } from './point-file.ts'
 import { selectRetained, type RetentionPolicy } from './retention.ts'
 import { fsyncDir } from './staged-cycle.ts'
 import type { RecoveryPointStore } from './store.ts'
+import { createPendingPack } from './sweep.ts'
 
 const SWEEP_NEEDED_KEY = 'meta/sweep-needed'
 
@@ -41,7 +46,8 @@ export interface PruneReport {
  * deleted, mostly-dead packs rewritten with their live blocks. Only this
  * function deletes data. Crash-safe at every step: a sweep interrupted is
  * redone in full by the next prune (the need is recorded in the same batch
- * as the point removal), and stray pack files are deleted on open.
+ * as the point removal), and packs or point files named garbage by a batch
+ * whose file deletion a crash cut off are deleted by the next open's sweep.
  */
 export async function prune (store: RecoveryPointStore, policy: RetentionPolicy, options: { onPhase?: (phase: 'points-removed') => Promise<void> | void } = {}): Promise<PruneReport> {
   const points = await store.listPoints()
@@ -68,16 +74,20 @@ export async function prune (store: RecoveryPointStore, policy: RetentionPolicy,
     const batch = store.db.batch()
     for (const p of removed) {
       batch.del(pointKey(p.id))
+      batch.put(garbagePointKey(p.id), new Uint8Array(0))
       for await (const key of store.db.keys(pointManifestsRange(p.id))) batch.del(key)
     }
     batch.put(SWEEP_NEEDED_KEY, encodeRecord(true))
     await batch.write({ sync: true })
     await options.onPhase?.('points-removed')
+    await dropPointFiles(store, removed.map(p => p.id))
   }
 
   const dead = pendingBefore ? await deadBlocksFull(store) : await deadBlocksAmong(store, removedManifests)
-  await dropBlocks(store, dead, report)
+  // Pages first: whether a pack still holds a listed page decides below
+  // whether it may be deleted.
   await dropPages(store, pendingBefore ? undefined : removedPageLists)
+  await dropBlocks(store, dead, report)
   await forgetUnreferencedBadBlocks(store)
   await store.db.del(SWEEP_NEEDED_KEY, { sync: true })
   await compactAll(store.db)
@@ -190,7 +200,31 @@ async function dropPages (store: RecoveryPointStore, removed: Uint8Array[] | und
   else await batch.close()
 }
 
-/** Deletes dead blocks' index entries, then empty packs; rewrites packs mostly dead. */
+/** Deletes the point files of removed points (named `garbage-point/` by the removal batch; the sweep finishes a crash). */
+async function dropPointFiles (store: RecoveryPointStore, ids: number[]): Promise<void> {
+  const batch = store.db.batch()
+  for (const id of ids) {
+    await unlink(pointFilePath(store.pointsDir, id)).catch(() => {})
+    batch.del(garbagePointKey(id))
+  }
+  await batch.write({ sync: true })
+}
+
+/** Manifest-page records of a pack whose page the index still holds (some point lists it). */
+async function livePagesIn (store: RecoveryPointStore, id: string, rec: PackRecord): Promise<number> {
+  if ((rec.pages ?? 0) === 0) return 0
+  let n = 0
+  for await (const e of readPackEntries(packPath(store.packsDir, id))) {
+    if (e.type === RecordType.MANIFEST_PAGE && await store.db.get(pageKey(toHex(e.hash))) !== undefined) n++
+  }
+  return n
+}
+
+/**
+ * Deletes dead blocks' index entries, then empty packs (named `garbage/` in
+ * the same batch, so a crash leaves them to the sweep); rewrites packs mostly
+ * dead, or empty of blocks but still holding a listed manifest page.
+ */
 async function dropBlocks (store: RecoveryPointStore, dead: Map<string, BlockLocation>, report: PruneReport): Promise<void> {
   const packs = await store.packs()
   const touched = new Set<string>()
@@ -208,13 +242,16 @@ async function dropBlocks (store: RecoveryPointStore, dead: Map<string, BlockLoc
     batch.del(key)
   }
   const emptied: string[] = []
+  const keptForPages = new Set<string>()
   for (const id of touched) {
     const rec = packs.get(id)!
-    if (rec.liveBlocks <= 0) {
+    if (rec.liveBlocks <= 0 && await livePagesIn(store, id, rec) === 0) {
       batch.del(packKey(id))
+      batch.put(garbagePackKey(id), new Uint8Array(0))
       emptied.push(id)
       report.freedBytes += rec.bytes
     } else {
+      if (rec.liveBlocks <= 0) keptForPages.add(id)
       batch.put(packKey(id), encodeRecord(rec))
     }
   }
@@ -223,23 +260,29 @@ async function dropBlocks (store: RecoveryPointStore, dead: Map<string, BlockLoc
   report.deletedPacks = emptied.length
   for (const id of touched) {
     const rec = packs.get(id)!
-    if (rec.liveBlocks <= 0 || rec.liveBytes >= rec.dataBytes * REPACK_LIVE_FRACTION) continue
+    if (emptied.includes(id)) continue
+    if (!keptForPages.has(id) && rec.liveBytes >= rec.dataBytes * REPACK_LIVE_FRACTION) continue
     report.freedBytes += rec.bytes - await repack(store, id)
     report.repackedPacks++
   }
 }
 
 /**
- * Copies a pack's live records (those the index still points at) into a new
- * pack, fsyncs it, switches the index in one batch, then deletes the old
- * pack. Returns the new pack's size.
+ * Copies a pack's live records (the blocks the index still points at, the
+ * manifest pages it still holds) into a new pack, fsyncs it, switches the
+ * index in one batch (the new pack committed, the old one named garbage),
+ * then deletes the old pack. Returns the new pack's size.
  */
 async function repack (store: RecoveryPointStore, oldId: string): Promise<number> {
-  const writer = await PackWriter.create(store.packsDir)
+  const writer = await createPendingPack(store)
   const batch = store.db.batch()
   try {
     for await (const e of readPackEntries(packPath(store.packsDir, oldId))) {
       const hex = toHex(e.hash)
+      if (e.type === RecordType.MANIFEST_PAGE) {
+        if (await store.db.get(pageKey(hex)) !== undefined) await writer.appendPage(e.hash, e.data)
+        continue
+      }
       const v = await store.db.get(blockKey(hex))
       if (v === undefined) continue
       const loc = decodeLocation(v)
@@ -254,13 +297,17 @@ async function repack (store: RecoveryPointStore, oldId: string): Promise<number
     throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `repack of ${oldId} failed: ${(err as Error).message}`, { cause: err })
   }
   batch.put(packKey(writer.id), encodeRecord(packRecord(writer)))
+  batch.del(pendingPackKey(writer.id))
   batch.del(packKey(oldId))
+  batch.put(garbagePackKey(oldId), new Uint8Array(0))
   await batch.write({ sync: true })
   await deletePack(store, oldId)
   return writer.size
 }
 
+/** Deletes a pack file the index already names as garbage, then clears that key. */
 async function deletePack (store: RecoveryPointStore, id: string): Promise<void> {
   store.forgetPack(id)
   await unlink(packPath(store.packsDir, id)).catch(() => {})
+  await store.db.del(garbagePackKey(id), { sync: true })
 }

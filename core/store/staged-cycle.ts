@@ -1,4 +1,4 @@
-import { open, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, stat, unlink } from 'node:fs/promises'
 import { MAX_PACK_BYTES } from '../constants.ts'
 import { CoreError, CoreErrorCode } from '../errors.ts'
 import { equalHashes, toHex } from '../hash.ts'
@@ -8,13 +8,15 @@ import type { Codec } from '../compress.ts'
 import type { Consistency, Manifest, PointDisk, RecoveryPoint } from '../types.ts'
 import { decodeRecord, encodeRecord } from './db.ts'
 import {
-  badBlockKey, blockKey, healedPackKey, imageKey, NEXT_POINT_KEY, packKey, pointKey,
+  badBlockKey, blockKey, healedPackKey, imageKey, NEXT_POINT_KEY, packKey, pendingPackKey, pendingPointKey, pointKey,
   stageBlockKey, stageJournalKey, stageMetaKey, stagePackKey, stageRange, STAGE_ID, STAGE_PACK_RANGE
 } from './keys.ts'
 import { badBlockSet } from './bad-blocks.ts'
 import { putManifest } from './manifest-pages.ts'
 import { decodeLocation, encodeLocation, type BlockLocation } from './location.ts'
-import { PackWriter, packPath, packRecord, type PackRecord } from './pack.ts'
+import { type PackWriter, packPath, packRecord, type PackRecord } from './pack.ts'
+import { pointFilePath, writePointFile } from './point-file.ts'
+import { createPendingPack } from './sweep.ts'
 import { checkDiskName, type RecoveryPointStore } from './store.ts'
 
 /** One block handed to a cycle: its hash and its encoded bytes. */
@@ -35,7 +37,7 @@ export interface CommitOptions {
 }
 
 /** Phases a cycle passes through, for observers (progress, fault-injection tests). */
-export type CyclePhase = 'packs-sealed' | 'committed'
+export type CyclePhase = 'packs-sealed' | 'point-file-written' | 'committed'
 
 interface StagedDisk {
   manifest: Manifest
@@ -46,8 +48,9 @@ interface StagedDisk {
  * One cycle being staged into a store: blocks go to new pack files (durable
  * before the commit), then `commit()` writes the recovery point, its
  * manifests and the block index in one synchronous LevelDB batch. Until that
- * batch lands nothing of the cycle is visible; after a crash its packs are
- * orphans that the next open deletes.
+ * batch lands nothing of the cycle is visible; each of its packs (and its
+ * point file) is recorded as pending before it is created, so after a crash
+ * the next open's sweep (sweep.ts) deletes them.
  *
  * Not safe for concurrent use; one cycle per store at a time.
  */
@@ -173,6 +176,7 @@ export class StagedCycle {
     await open?.discard().catch(() => {})
     const unrecorded = [...this.sealed.map(p => p.id), ...(open === undefined ? [] : [open.id])].filter(p => !this.recordedPacks.has(p))
     for (const p of unrecorded) await unlink(packPath(this.store.packsDir, p)).catch(() => {})
+    await this.clearPending(unrecorded)
   }
 
   /**
@@ -229,19 +233,30 @@ export class StagedCycle {
     this.assertOpen()
     if (this.disks.size === 0) throw new CoreError(CoreErrorCode.CORE_INVALID_ARGUMENT, 'a recovery point needs at least one disk')
     await this.checkComplete()
+    const id = this.store.nextPointId
+    const disks: PointDisk[] = []
+    const pageLists: Record<string, Uint8Array> = {}
+    const batch = this.store.db.batch()
+    const pagesWritten = new Set<string>()
+    for (const [name, { manifest }] of this.disks) {
+      disks.push({ name, size: manifest.size, blockSize: manifest.blockSize, root: diskRoot(manifest) })
+      const { list, added } = await putManifest(this.store.db, batch, id, name, manifest)
+      pageLists[name] = list
+      // New manifest pages go into the pack too, so that the packs and the
+      // point files alone describe every point (repair.ts).
+      for (const p of added) {
+        const hex = toHex(p.hash)
+        if (pagesWritten.has(hex)) continue
+        pagesWritten.add(hex)
+        await (await this.currentWriter()).appendPage(p.hash, p.page)
+      }
+      // The image is stale until replica-image.ts brings it to this point.
+      batch.put(imageKey(name), encodeRecord({ state: 'updating', point: id }))
+    }
     await this.sealWriter()
     if (this.sealed.length > 0) await fsyncDir(this.store.packsDir)
     await this.onPhase?.('packs-sealed')
 
-    const id = this.store.nextPointId
-    const disks: PointDisk[] = []
-    const batch = this.store.db.batch()
-    for (const [name, { manifest }] of this.disks) {
-      disks.push({ name, size: manifest.size, blockSize: manifest.blockSize, root: diskRoot(manifest) })
-      await putManifest(this.store.db, batch, id, name, manifest)
-      // The image is stale until replica-image.ts brings it to this point.
-      batch.put(imageKey(name), encodeRecord({ state: 'updating', point: id }))
-    }
     const point: RecoveryPoint = {
       id,
       time: options.time,
@@ -251,7 +266,13 @@ export class StagedCycle {
       ...(options.term === undefined ? {} : { term: options.term }),
       root: pointRoot(disks)
     }
-    for (const p of this.sealed) batch.put(packKey(p.id), encodeRecord(p.record))
+    await this.writePointFile({ point, pages: pageLists })
+    await this.onPhase?.('point-file-written')
+    batch.del(pendingPointKey(id))
+    for (const p of this.sealed) {
+      batch.put(packKey(p.id), encodeRecord(p.record))
+      batch.del(pendingPackKey(p.id))
+    }
     await this.healInto(batch)
     if (this.stageId !== undefined) await deleteStage(this.store, this.stageId, batch)
     for (const [hex, loc] of this.staged) batch.put(blockKey(hex), encodeLocation(loc))
@@ -270,13 +291,14 @@ export class StagedCycle {
 
   /**
    * Drops the cycle and deletes its pack files. Idempotent; never throws (a
-   * file it cannot delete is an orphan that the next open deletes).
+   * file it cannot delete stays named pending: the next open's sweep deletes it).
    */
   async abort (): Promise<void> {
     if (this.finished) return
     this.finished = true
     await this.writer?.discard().catch(() => {})
-    const paths = [...this.sealed.map(p => packPath(this.store.packsDir, p.id)), ...(this.writer === undefined ? [] : [this.writer.path])]
+    const ids = [...this.sealed.map(p => p.id), ...(this.writer === undefined ? [] : [this.writer.id])]
+    const paths = ids.map(id => packPath(this.store.packsDir, id))
     this.writer = undefined
     if (this.stageId !== undefined) {
       const batch = this.store.db.batch()
@@ -284,6 +306,39 @@ export class StagedCycle {
       await batch.write({ sync: true }).catch(() => {})
     }
     for (const path of paths) await unlink(path).catch(() => {})
+    await this.clearPending(ids)
+  }
+
+  /** Clears the `pending/` keys of packs this cycle deleted itself; best effort (the sweep does it otherwise). */
+  private async clearPending (ids: string[]): Promise<void> {
+    if (ids.length === 0) return
+    const batch = this.store.db.batch()
+    for (const id of ids) batch.del(pendingPackKey(id))
+    await batch.write({ sync: true }).catch(() => {})
+  }
+
+  /**
+   * Writes the point's self-describing file, durably, before the commit
+   * batch: recorded as pending first, so a crash (or a failed batch) before
+   * the commit leaves a file the sweep deletes. A file of this id that is
+   * already pending is an earlier failed attempt: replaced. One that is not
+   * belongs to a point this index does not know (the index was lost): it is
+   * never named pending (the sweep would delete it) and the cycle fails with
+   * CORE_STORE_DAMAGED.
+   */
+  private async writePointFile (f: Parameters<typeof writePointFile>[1]): Promise<void> {
+    const key = pendingPointKey(f.point.id)
+    const path = pointFilePath(this.store.pointsDir, f.point.id)
+    if (await this.store.db.get(key) !== undefined) {
+      await unlink(path).catch(() => {})
+    } else if (await stat(path).then(() => true, () => false)) {
+      throw new CoreError(CoreErrorCode.CORE_STORE_DAMAGED, `point file ${path} exists but the index has no point ${f.point.id}: the index was lost or replaced; run \`tandem store repair\``)
+    }
+    await this.store.db.put(key, new Uint8Array(0), { sync: true })
+    const created = await mkdir(this.store.pointsDir, { recursive: true, mode: 0o700 })
+    await writePointFile(this.store.pointsDir, f)
+    await fsyncDir(this.store.pointsDir)
+    if (created !== undefined) await fsyncDir(this.store.dir)
   }
 
   /**
@@ -354,7 +409,7 @@ export class StagedCycle {
   private async currentWriter (): Promise<PackWriter> {
     if (this.writer !== undefined && this.writer.size >= MAX_PACK_BYTES) await this.sealWriter()
     if (this.writer === undefined) {
-      this.writer = await PackWriter.create(this.store.packsDir)
+      this.writer = await createPendingPack(this.store)
       this.newPackFile = true
     }
     return this.writer

@@ -10,7 +10,7 @@ import { CoreError, CoreErrorCode } from '../errors.ts'
 import { repairHint } from './db.ts'
 
 /** Entries only a store has; one of them without `index/` means the index was lost. */
-const STORE_PARTS = ['packs', 'images']
+const STORE_PARTS = ['packs', 'images', 'points']
 
 export type StoreDirState =
   /** Nothing at the path: a store may be created there. */

@@ -1,4 +1,4 @@
-import { readdir, unlink } from 'node:fs/promises'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BlockCodec } from '../compress.ts'
 import { DEFAULT_BLOCK_SIZE, DISK_NAME_PATTERN } from '../constants.ts'
@@ -10,16 +10,17 @@ import type { BlockHash, Manifest, RecoveryPoint } from '../types.ts'
 import { decodeRecord, encodeRecord, indexError, openIndexDb, repairHint, type IndexDb } from './db.ts'
 import { snapshotIndex, type IndexSnapshot } from './index-snapshot.ts'
 import {
-  BLOCK_RANGE, NEXT_POINT_KEY, PACK_RANGE, POINT_RANGE, SCHEMA_KEY, STAGE_PACK_RANGE,
+  BLOCK_RANGE, NEXT_POINT_KEY, PACK_RANGE, POINT_RANGE, SCHEMA_KEY,
   blockKey, pointKey
 } from './keys.ts'
-import { decodeLocation, PACK_ID_HEX_LENGTH, type BlockLocation } from './location.ts'
-import { RECORD_HEADER_BYTES, type PackRecord } from './pack.ts'
+import { decodeLocation, type BlockLocation } from './location.ts'
+import { decodeRecordHeader, RECORD_HEADER_BYTES, RecordType, type PackRecord } from './pack.ts'
 import { PackHandles } from './pack-handles.ts'
 import { createStoreDir, ensureStoreParts, fsCall, inspectStoreDir, tightenModes } from './store-dir.ts'
+import { sweep } from './sweep.ts'
 
 /** Version of the on-disk format (docs/store-format.md). Bumped on any incompatible change. */
-export const STORE_SCHEMA_VERSION = 1
+export const STORE_SCHEMA_VERSION = 2
 
 /** Pack file handles kept open for reads; older ones are closed first. */
 const MAX_OPEN_PACKS = 32
@@ -63,6 +64,13 @@ export class RecoveryPointStore {
   readonly blockSize: number
   readonly packsDir: string
   readonly imagesDir: string
+  /** Self-describing files of the committed points (point-file.ts). */
+  readonly pointsDir: string
+  /**
+   * Files in packs/ that the index does not name, found by the sweep at
+   * open: kept (never deleted), for the operator and `repair` to look at.
+   */
+  strays: string[] = []
   /** @internal for the cycle, pruning and image modules of this folder. */
   readonly db: IndexDb
   /** @internal */
@@ -81,12 +89,14 @@ export class RecoveryPointStore {
     this.nextPointId = nextPointId
     this.packsDir = join(dir, 'packs')
     this.imagesDir = join(dir, 'images')
+    this.pointsDir = join(dir, 'points')
     this.packHandles = new PackHandles(this.packsDir, MAX_OPEN_PACKS)
   }
 
   /**
    * Opens (or creates) a store. A writable open then finishes what a crash
-   * left: pack files no committed batch names are deleted. Image repair is
+   * left: the sweep (sweep.ts) deletes the pack and point files the index
+   * names as pending or garbage, and lists strays in `strays`. Image repair is
    * the caller's next step (`recoverImages` in replica-image.ts), since it
    * may take long.
    *
@@ -129,7 +139,7 @@ export class RecoveryPointStore {
         if (!isNew) await store.checkPacksDir()
         await ensureStoreParts(dir)
         await tightenModes(dir)
-        await store.deleteOrphanPacks()
+        store.strays = (await sweep(store)).strays
       }
       return store
     } catch (err) {
@@ -212,7 +222,7 @@ export class RecoveryPointStore {
     const location = await this.locate(hash)
     if (location === undefined) throw new CoreError(CoreErrorCode.CORE_BLOCK_MISSING, `block ${hex} is not in the store`, { details: { hash: hex } })
     const details = { hash: hex, pack: location.pack, offset: location.offset }
-    const stored = await this.readStored(location)
+    const stored = await this.readStored(location, hash)
     let raw: Uint8Array
     try {
       raw = this.codec.decode(location.codec, stored, location.rawLength)
@@ -230,12 +240,23 @@ export class RecoveryPointStore {
     return (await this.readVerified(hash)).raw
   }
 
-  /** The stored (encoded) bytes of a block, unverified. For copying blocks between stores. */
-  async readStored (loc: BlockLocation): Promise<Uint8Array> {
+  /**
+   * The stored (encoded) bytes of a block, with its record header checked
+   * (CRC, type, lengths and codec as the index says, and the hash when
+   * `hash` is given); the data itself is not hashed. Throws CORE_BLOCK_CORRUPT.
+   * For copying blocks between stores, and for readVerified.
+   */
+  async readStored (loc: BlockLocation, hash?: BlockHash): Promise<Uint8Array> {
     const buf = Buffer.allocUnsafe(loc.storedLength + RECORD_HEADER_BYTES)
+    const details = { pack: loc.pack, offset: loc.offset }
     const { bytesRead } = await this.packHandles.use(loc.pack, async h => await h.read(buf, 0, buf.byteLength, loc.offset - RECORD_HEADER_BYTES))
     if (bytesRead !== buf.byteLength) {
-      throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `pack ${loc.pack} is shorter than its index says`, { details: { pack: loc.pack, offset: loc.offset } })
+      throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `pack ${loc.pack} is shorter than its index says`, { details })
+    }
+    const h = decodeRecordHeader(buf)
+    if (h === undefined || h.type !== RecordType.BLOCK || h.storedLength !== loc.storedLength || h.rawLength !== loc.rawLength ||
+      h.codec !== loc.codec || (hash !== undefined && !equalHashes(h.hash, 0, hash, 0))) {
+      throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `record header in pack ${loc.pack} before ${loc.offset} is damaged or not the indexed block`, { details })
     }
     return buf.subarray(RECORD_HEADER_BYTES)
   }
@@ -270,20 +291,6 @@ export class RecoveryPointStore {
     if (await fsCall(this.packsDir, async () => await readdir(this.packsDir)) !== undefined) return
     const named = (await this.packs()).size
     if (named > 0) throw new CoreError(CoreErrorCode.CORE_STORE_DAMAGED, `${this.packsDir} is missing while the index names ${named} packs; nothing was changed`)
-  }
-
-  /** Pack files that no committed batch names are leftovers of an interrupted cycle or prune. */
-  private async deleteOrphanPacks (): Promise<void> {
-    const known = new Set((await this.packs()).keys())
-    // Packs of resumable cycles' durable staging are kept for their resume.
-    for await (const key of this.db.keys(STAGE_PACK_RANGE)) {
-      if (key.includes('/pack/')) known.add(key.slice(key.lastIndexOf('/') + 1))
-    }
-    for (const name of await readdir(this.packsDir)) {
-      const id = name.endsWith('.pack') ? name.slice(0, -'.pack'.length) : undefined
-      if (id !== undefined && id.length === PACK_ID_HEX_LENGTH && known.has(id)) continue
-      await unlink(join(this.packsDir, name))
-    }
   }
 }
 

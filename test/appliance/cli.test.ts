@@ -7,9 +7,10 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { open, readdir } from 'node:fs/promises'
+import { open, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { PACK_HEADER_BYTES, RECORD_HEADER_BYTES } from '../../core/store/pack.ts'
 import { fileHash, sparseFile, tempDir, touchedBlocks, writePatches, type Patch } from '../helpers/fixtures.ts'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -142,9 +143,10 @@ async function flipByteInFirstBlock (packsDir: string): Promise<void> {
   const name = (await readdir(packsDir)).filter(n => n.endsWith('.pack')).sort()[0]!
   const h = await open(join(packsDir, name), 'r+')
   try {
-    const header = Buffer.alloc(8 + 41)
+    const header = Buffer.alloc(PACK_HEADER_BYTES + RECORD_HEADER_BYTES)
     await h.read(header, 0, header.byteLength, 0)
-    const at = header.byteLength + Math.floor(header.readUInt32LE(8 + 1) / 2)
+    // The record header: type u8, codec u8, stored length u32 LE, ...
+    const at = header.byteLength + Math.floor(header.readUInt32LE(PACK_HEADER_BYTES + 2) / 2)
     const b = Buffer.alloc(1)
     await h.read(b, 0, 1, at)
     b[0] = b[0]! ^ 0xff
@@ -238,4 +240,44 @@ t.test('seed export and import carry a point (and its block size) to a new store
   const notSeed = await tandem(['seed', 'import', src, '--store', join(dir, 'store3')])
   t.equal(notSeed.status, 1)
   t.equal(notSeed.code, 'CORE_SEED_INVALID', 'a file that is not a seed is refused')
+})
+
+interface RepairDoc { restored: number[], lost: Array<{ id: number, code: string }>, movedAside?: string }
+interface VerifyAllDoc { ok: boolean, problems: Array<{ code: string, file?: string }> }
+
+t.test('store repair rebuilds a deleted index; verify --all finds a flipped header byte and a stray', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  const store = join(dir, 'store')
+  await makeImage(src, FIRST)
+  const hash1 = await fileHash(src)
+  await ok(['replicate', src, '--store', store])
+  await writePatches(src, SECOND)
+  await ok(['replicate', src, '--store', store])
+  await ok(['verify', '--store', store, '--all'])
+
+  await rm(join(store, 'index'), { recursive: true })
+  const repaired = await okJson<RepairDoc>(['store', 'repair', '--store', store])
+  t.same(repaired.restored, [1, 2], 'both points come back')
+  t.same(repaired.lost, [])
+  t.same(ids(await okJson<PointsDoc>(['points', '--store', store])), [1, 2])
+  const out = join(dir, 'p1.img')
+  await ok(['restore', '--store', store, '--point', '1', '--out', out])
+  t.equal(await fileHash(out), hash1, 'point 1 restores byte for byte after the repair')
+  await ok(['store', 'verify', '--store', store])
+
+  // A byte of the first record's header (its raw length field).
+  const name = (await readdir(join(store, 'packs'))).sort()[0]!
+  const h = await open(join(store, 'packs', name), 'r+')
+  await h.write(Buffer.from([0x7f]), 0, 1, PACK_HEADER_BYTES + 7)
+  await h.close()
+  await writeFile(join(store, 'packs', 'stray.pack'), 'not ours')
+  const bad = await tandem(['verify', '--store', store, '--all', '--json'])
+  t.equal(bad.status, 3, 'verify --all exits 3')
+  t.equal(bad.code, 'APP_VERIFY_FAILED')
+  const doc = JSON.parse(bad.stdout) as VerifyAllDoc
+  const codes = new Set(doc.problems.map(p => p.code))
+  t.ok(codes.has('CORE_BLOCK_CORRUPT'), 'the damaged header is reported')
+  t.ok(doc.problems.some(p => p.code === 'CORE_PACK_STRAY' && p.file === 'packs/stray.pack'), 'the stray is reported')
+  t.ok(await readFile(join(store, 'packs', 'stray.pack')), 'and kept')
 })

@@ -10,6 +10,8 @@ import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { RecoveryPointStore, recoverImages } from '../../core/store/index.ts'
+import { GARBAGE_PACK_RANGE, GARBAGE_POINT_RANGE, PENDING_PACK_RANGE, PENDING_POINT_RANGE } from '../../core/store/keys.ts'
+import { pointFileName } from '../../core/store/point-file.ts'
 import { materializePoint } from '../../core/restore.ts'
 import { verifyImage, verifyPoint } from '../../core/verify.ts'
 import { listedPages, referencedBlockCount, storedPages } from '../helpers/store-facts.ts'
@@ -35,9 +37,19 @@ async function runChild (storeDir: string, image: string, moment: string, killAf
   })
 }
 
+/** Keys the sweep acts on; none may outlive the open that follows a crash. */
+async function sweepKeys (store: RecoveryPointStore): Promise<string[]> {
+  const out: string[] = []
+  for (const range of [PENDING_PACK_RANGE, GARBAGE_PACK_RANGE, PENDING_POINT_RANGE, GARBAGE_POINT_RANGE]) {
+    for await (const key of store.db.keys(range)) out.push(key)
+  }
+  return out
+}
+
 const moments: Array<{ moment: string, committed: boolean, repaired: string[] }> = [
   { moment: 'scan', committed: false, repaired: [] },
   { moment: 'packs-sealed', committed: false, repaired: [] },
+  { moment: 'point-file-written', committed: false, repaired: [] },
   { moment: 'committed', committed: true, repaired: ['disk0'] },
   { moment: 'image', committed: true, repaired: ['disk0'] },
   { moment: 'image-updated', committed: true, repaired: [] },
@@ -88,6 +100,10 @@ for (const row of [...moments, ...random]) {
     const packs = await store.packs()
     const files = (await readdir(store.packsDir)).map(f => f.replace(/\.pack$/, ''))
     t.same(files.sort(), [...packs.keys()].sort(), 'no orphan pack files remain')
+    t.same(store.strays, [], 'and no strays: every pack a crash left was named pending or garbage')
+    const pointFiles = (await readdir(store.pointsDir)).sort()
+    t.same(pointFiles, ids.map(pointFileName), 'a point file for each committed point, none other')
+    t.same(await sweepKeys(store), [], 'no pending or garbage key is left')
 
     const next = await cycle(store, pool, src)
     t.equal(next.point.id, latest.id + 1, 'the next cycle succeeds')

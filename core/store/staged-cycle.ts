@@ -82,6 +82,7 @@ export class StagedCycle {
     if (stageId !== undefined && !STAGE_ID.test(stageId)) throw new TypeError('stage id must be 32 lowercase hex digits')
     this.store = store
     this.stageId = stageId
+    store.openCycles.add(this)
   }
 
   /**
@@ -163,6 +164,7 @@ export class StagedCycle {
     if (this.stageId === undefined) { await this.abort(); return }
     if (this.finished) return
     this.finished = true
+    this.store.openCycles.delete(this)
     const open = this.writer
     this.writer = undefined
     await open?.discard().catch(() => {})
@@ -252,6 +254,7 @@ export class StagedCycle {
     }
     this.store.nextPointId = id + 1
     this.finished = true
+    this.store.openCycles.delete(this)
     await this.onPhase?.('committed')
     return point
   }
@@ -263,6 +266,7 @@ export class StagedCycle {
   async abort (): Promise<void> {
     if (this.finished) return
     this.finished = true
+    this.store.openCycles.delete(this)
     await this.writer?.discard().catch(() => {})
     const paths = [...this.sealed.map(p => packPath(this.store.packsDir, p.id)), ...(this.writer === undefined ? [] : [this.writer.path])]
     this.writer = undefined

@@ -4,12 +4,14 @@
  */
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { dirname, join, resolve } from 'node:path'
+import { readdirSync, readFileSync } from 'node:fs'
+import { basename, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { requireTools, toolPackages, toolPresent } from './tools.ts'
 import { tempDir } from './fixtures.ts'
 
-const FIXTURE = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'needs-tools.ts')
+const TEST_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const FIXTURE = join(TEST_DIR, 'fixtures', 'needs-tools.ts')
 
 interface Run { status: number | null, stdout: string, stderr: string }
 
@@ -71,4 +73,32 @@ t.test('the table: every line names a package; lookups follow PATH and absolute 
   t.equal(toolPresent('tandem-no-such-tool'), false)
   t.equal(toolPresent('node', dirname(process.execPath)), true, 'a name on the given PATH')
   t.equal(toolPresent('node', join(dirname(process.execPath), 'no-such-dir')), false)
+})
+
+/** Every .ts file under test/, relative to it. */
+function testSources (dir = TEST_DIR): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap(e => e.isDirectory()
+    ? testSources(join(dir, e.name))
+    : e.name.endsWith('.ts') ? [relative(TEST_DIR, join(dir, e.name))] : [])
+}
+
+t.test('every test file that spawns a tool of the table, itself or through a test helper, calls requireTools', async t => {
+  const tools = [...toolPackages().keys()]
+  const spawnsTool = (text: string): boolean => tools.some(tool => text.includes(`'${tool}'`))
+  const files = testSources().filter(f => !f.startsWith('bench/') && !f.startsWith('fixtures/') && f !== join('helpers', 'tools.test.ts'))
+  const text = new Map(files.map(f => [f, readFileSync(join(TEST_DIR, f), 'utf8')]))
+  const imports = (body: string, file: string): boolean => new RegExp(`from '[^']*/${basename(file).replace('.', '\\.')}'`).test(body)
+  // Helpers that spawn a tool, or import a helper that does (to a fixpoint).
+  const helpers = files.filter(f => !f.endsWith('.test.ts') && f !== join('helpers', 'tools.ts') && spawnsTool(text.get(f)!))
+  for (let grew = true; grew;) {
+    const more = files.filter(f => !f.endsWith('.test.ts') && !helpers.includes(f) && helpers.some(h => imports(text.get(f)!, h)))
+    helpers.push(...more)
+    grew = more.length > 0
+  }
+  t.ok(helpers.length > 0, `helpers that spawn tools: ${helpers.join(', ')}`)
+  for (const f of files.filter(f => f.endsWith('.test.ts'))) {
+    const body = text.get(f)!
+    if (!spawnsTool(body) && !helpers.some(h => imports(body, h))) continue
+    t.match(body, /^requireTools\(t, \[/m, `${f} calls requireTools`)
+  }
 })

@@ -18,12 +18,11 @@ table="$here/system-packages.txt"
 check_only=0
 [ "${1:-}" = "--check" ] && check_only=1
 
-# sbin directories too: a non-root PATH often lacks them (sshd).
-search_path="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+# As spawn() finds a tool: an absolute path, or a name on PATH.
 present () {
   case "$1" in
     /*) [ -x "$1" ] ;;
-    *) PATH="$search_path" command -v "$1" >/dev/null 2>&1 ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }
 

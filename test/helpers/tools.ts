@@ -31,14 +31,14 @@ export function toolPackages (table = TOOLS_TABLE): Map<string, string> {
 }
 
 /**
- * Whether `tool` can be run: an absolute path that is executable, or a name
- * found executable on PATH (plus the sbin directories, which a non-root PATH
- * often lacks, as scripts/system-packages.sh also does).
+ * Whether `tool` can be run the way spawn() runs it: an absolute path that is
+ * executable, or a name found executable on PATH (as scripts/system-packages.sh
+ * checks too).
  */
 export function toolPresent (tool: string, path = process.env.PATH ?? ''): boolean {
   const candidates = isAbsolute(tool)
     ? [tool]
-    : [...path.split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'].filter(d => d !== '').map(d => join(d, tool))
+    : path.split(delimiter).filter(d => d !== '').map(d => join(d, tool))
   return candidates.some(file => {
     try { accessSync(file, constants.X_OK); return true } catch { return false }
   })

@@ -1,29 +1,59 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Tandem's tests and benchmarks need, idempotently:
-# nothing is done when every command is already present.
-#   b3sum, rsync: reference tools of `npm run bench:core`
-#   openssh-server, openssh-client, openssl: rsync-over-ssh and TLS references of `npm run bench:p2p`
-#     (the benchmark runs its own sshd on 127.0.0.1; the package's system service is not used)
-#   qemu-utils (qemu-img, qemu-nbd, qemu-io, qemu-storage-daemon), qemu-system-x86:
-#     the VM tests run real QEMU processes; libnbd-bin (nbdinfo) and nbdkit: reference NBD peers;
-#   cpio, busybox-static: the small test guest's initramfs (test/helpers)
+# Installs the Debian packages whose tools Tandem's tests and benchmarks run.
+# The table of tool -> package is scripts/system-packages.txt (the tests read the
+# same table to name the package of a missing tool).
+#
+# Contract:
+#   - idempotent: checks every tool first and installs only the packages of the
+#     missing ones; when nothing is missing it installs nothing and runs no apt;
+#   - runs apt-get as root, or through sudo when not root; without either it
+#     fails, naming the packages to install by hand;
+#   - prints the packages it installs, and which tool each one is for.
+# Options: --check  only report what is missing (exit 1 if anything is).
+# `npm test` runs this first (the `pretest` script), so a fresh machine needs
+# nothing by hand.
 set -euo pipefail
-need=()
-command -v b3sum >/dev/null || need+=(b3sum)
-command -v rsync >/dev/null || need+=(rsync)
-command -v openssl >/dev/null || need+=(openssl)
-command -v ssh >/dev/null || need+=(openssh-client)
-[ -x /usr/sbin/sshd ] || need+=(openssh-server)
-command -v qemu-img >/dev/null || need+=(qemu-utils)
-command -v qemu-storage-daemon >/dev/null || need+=(qemu-utils)
-command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
-command -v nbdinfo >/dev/null || need+=(libnbd-bin)
-command -v nbdkit >/dev/null || need+=(nbdkit)
-command -v cpio >/dev/null || need+=(cpio)
-[ -x /bin/busybox ] || need+=(busybox-static)
-if [ "${#need[@]}" -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+here=$(cd "$(dirname "$0")" && pwd)
+table="$here/system-packages.txt"
+check_only=0
+[ "${1:-}" = "--check" ] && check_only=1
+
+# As spawn() finds a tool: an absolute path, or a name on PATH.
+present () {
+  case "$1" in
+    /*) [ -x "$1" ] ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
+}
+
+packages=()
+declare -A tools_of=()
+while read -r tool package _; do
+  case "$tool" in ''|'#'*) continue ;; esac
+  present "$tool" && continue
+  [ -n "${tools_of[$package]:-}" ] || packages+=("$package")
+  tools_of[$package]="${tools_of[$package]:-}${tools_of[$package]:+ }$tool"
+done < "$table"
+
+if [ "${#packages[@]}" -eq 0 ]; then
+  echo "system packages: every tool in scripts/system-packages.txt is present"
+  exit 0
 fi
+for p in "${packages[@]}"; do echo "system packages: $p (for ${tools_of[$p]})"; done
+if [ "$check_only" -eq 1 ]; then
+  echo "system packages: missing: ${packages[*]}"
+  exit 1
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+  as_root=(sudo)
+else
+  echo "system packages: not root and no sudo: run as root: apt-get install ${packages[*]}" >&2
+  exit 1
+fi
+echo "system packages: installing ${packages[*]}"
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"
+echo "system packages: installed ${packages[*]}"

@@ -79,7 +79,7 @@ interface NamedNode { 'node-name': string, image: { 'virtual-size': number }, 'd
 
 /**
  * Change tracking and point-in-time views for one disk of a running QEMU
- * (a VM or qemu-storage-daemon), following shared/notes/qemu.md: a
+ * (a VM or qemu-storage-daemon), following docs/platform-notes.md: a
  * persistent dirty bitmap records writes; each point is one QMP
  * transaction (add the next bitmap, disable the current one, start a
  * copy-before-write "fleece" of the disk into a temporary node), optionally

@@ -10,7 +10,7 @@ import { imageInfo, qemuImg } from './qemu-img.ts'
  * (`data_file_raw=on`: the raw file stays plain raw, byte for byte). QEMU
  * then opens the sidecar as the disk, and its bitmaps live in the sidecar.
  *
- * The trap (shared/notes/qemu.md): `qemu-img create -o data_file=DISK.raw`
+ * The trap (docs/platform-notes.md): `qemu-img create -o data_file=DISK.raw`
  * zeroes an existing data file. So the sidecar is created against a
  * throw-away sparse file of the same size, then pointed at the real disk
  * with `qemu-img amend`, which does not write the data file. The sidecar is

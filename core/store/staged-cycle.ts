@@ -90,6 +90,7 @@ export class StagedCycle {
     if (stageId !== undefined && !STAGE_ID.test(stageId)) throw new TypeError('stage id must be 32 lowercase hex digits')
     this.store = store
     this.stageId = stageId
+    store.openCycles.add(this)
   }
 
   /**
@@ -171,6 +172,7 @@ export class StagedCycle {
     if (this.stageId === undefined) { await this.abort(); return }
     if (this.finished) return
     this.finished = true
+    this.store.openCycles.delete(this)
     const open = this.writer
     this.writer = undefined
     await open?.discard().catch(() => {})
@@ -285,6 +287,7 @@ export class StagedCycle {
     }
     this.store.nextPointId = id + 1
     this.finished = true
+    this.store.openCycles.delete(this)
     await this.onPhase?.('committed')
     return point
   }
@@ -296,6 +299,7 @@ export class StagedCycle {
   async abort (): Promise<void> {
     if (this.finished) return
     this.finished = true
+    this.store.openCycles.delete(this)
     await this.writer?.discard().catch(() => {})
     const ids = [...this.sealed.map(p => p.id), ...(this.writer === undefined ? [] : [this.writer.id])]
     const paths = ids.map(id => packPath(this.store.packsDir, id))

@@ -75,6 +75,12 @@ export class RecoveryPointStore {
   readonly db: IndexDb
   /** @internal */
   nextPointId: number
+  /**
+   * @internal Cycles not yet committed, aborted or released (staged-cycle.ts
+   * adds and removes itself). `close` releases them, so no open pack outlives
+   * the store.
+   */
+  readonly openCycles = new Set<{ release: () => Promise<void> }>()
   private readonly codec = new BlockCodec()
   private readonly packHandles: PackHandles
   /** The private copy of the index a read-only store reads; undefined when writable. */
@@ -159,10 +165,15 @@ export class RecoveryPointStore {
     return await this.snapshot?.changed() ?? false
   }
 
-  /** Closes the store; idempotent. */
+  /**
+   * Closes the store; idempotent. Cycles still in flight are released first
+   * (as after a dropped link: a resumable cycle keeps its last checkpoint,
+   * any other is aborted), which closes their open pack files.
+   */
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    for (const cycle of [...this.openCycles]) await cycle.release()
     await this.packHandles.closeAll()
     await this.db.close()
     if (this.snapshot !== undefined) await this.snapshot.remove()

@@ -1,7 +1,7 @@
 /**
  * What Node 20 lacks and libp2p 3 uses: Promise.withResolvers (Node 22+).
  * Without it the first inbound connection fails inside the Noise upgrade
- * (shared/notes/stack.md). Imported once, by node.ts, before libp2p runs.
+ * (docs/platform-notes.md). Imported once, by node.ts, before libp2p runs.
  */
 interface Resolvers<T> { promise: Promise<T>, resolve: (value: T | PromiseLike<T>) => void, reject: (reason?: unknown) => void }
 

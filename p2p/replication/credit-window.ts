@@ -4,7 +4,7 @@ import { P2pError, P2pErrorCode } from '../errors.ts'
  * The sender's side of the credit window: at most `credit` bytes of block
  * data may be sent and not yet acknowledged as durably staged by the
  * receiver. libp2p gives no read-side backpressure (yamux grants window on
- * arrival, not on consumption: shared/notes/stack.md), so this is what
+ * arrival, not on consumption: docs/platform-notes.md), so this is what
  * bounds memory on both sides, and what limits a resend after a dropped
  * link to one window.
  *

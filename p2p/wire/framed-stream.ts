@@ -32,7 +32,7 @@ export class FramedStream {
   /**
    * Sends one payload and, when the transport's buffer is full, waits for
    * its 'drain' event (never `onDrain()`, which stays resolved after the
-   * first drain: shared/notes/stack.md). Rejects with `closedCode` when the
+   * first drain: docs/platform-notes.md). Rejects with `closedCode` when the
    * stream closes first, P2P_ABORTED on abort.
    */
   async write (payload: Uint8Array | Uint8ArrayList, closedCode: P2pErrorCode, signal?: AbortSignal): Promise<void> {

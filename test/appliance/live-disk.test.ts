@@ -25,6 +25,9 @@ import { tempDir } from '../helpers/fixtures.ts'
 import { openStore, scanPool } from '../helpers/engine.ts'
 import { startStorageDaemon, type StorageDaemon } from '../helpers/storage-daemon.ts'
 import type { ScanPool } from '../../core/scan/index.ts'
+import { requireTools } from '../helpers/tools.ts'
+
+requireTools(t, ['qemu-img', 'qemu-io', 'qemu-storage-daemon'])
 
 const run = promisify(execFile)
 const MiB = 2 ** 20

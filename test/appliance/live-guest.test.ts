@@ -20,6 +20,9 @@ import { tempDir } from '../helpers/fixtures.ts'
 import { openStore, scanPool } from '../helpers/engine.ts'
 import { MARKER, TestGuestError, ensureTestGuest, type TestGuest } from '../helpers/guest/build-guest.ts'
 import { DISK_NODE, startTestGuest } from '../helpers/guest/run-guest.ts'
+import { requireTools, TEST_GUEST_TOOLS } from '../helpers/tools.ts'
+
+requireTools(t, ['qemu-img', ...TEST_GUEST_TOOLS])
 
 const run = promisify(execFile)
 const MiB = 2 ** 20

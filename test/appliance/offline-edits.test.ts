@@ -20,6 +20,9 @@ import { loadTrackingState } from '../../appliance/tracking/tracking-state.ts'
 import { tempDir } from '../helpers/fixtures.ts'
 import { openStore, scanPool } from '../helpers/engine.ts'
 import { startStorageDaemon, type StorageDaemon } from '../helpers/storage-daemon.ts'
+import { requireTools } from '../helpers/tools.ts'
+
+requireTools(t, ['qemu-img', 'qemu-io', 'qemu-storage-daemon'])
 
 const MiB = 2 ** 20
 const BS = 65536

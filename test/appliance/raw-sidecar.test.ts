@@ -10,6 +10,9 @@ import { join } from 'node:path'
 import { ensureRawSidecar } from '../../appliance/tracking/raw-sidecar.ts'
 import { imageInfo, qemuImg } from '../../appliance/tracking/qemu-img.ts'
 import { prng, tempDir } from '../helpers/fixtures.ts'
+import { requireTools } from '../helpers/tools.ts'
+
+requireTools(t, ['qemu-img'])
 
 const MiB = 2 ** 20
 const sha256 = async (path: string): Promise<string> => createHash('sha256').update(await readFile(path)).digest('hex')

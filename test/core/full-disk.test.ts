@@ -16,6 +16,9 @@ import { RecoveryPointStore, recoverImages } from '../../core/store/index.ts'
 import { verifyImage, verifyPoint } from '../../core/verify.ts'
 import { fileHash, sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
 import { cycle, scanPool } from '../helpers/engine.ts'
+import { requireTools } from '../helpers/tools.ts'
+
+requireTools(t, ['mount', 'umount'])
 
 const MiB = 2 ** 20
 

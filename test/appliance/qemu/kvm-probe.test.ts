@@ -9,6 +9,9 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { probeBootSector, probeKvm, probeTcg, PROBE_EXIT_STATUS } from '../../../appliance/qemu/index.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
+import { requireTools } from '../../helpers/tools.ts'
+
+requireTools(t, ['qemu-system-x86_64'])
 
 t.test('the boot sector: the guest code, zero padding, the boot signature', async t => {
   const sector = probeBootSector()

@@ -12,6 +12,9 @@ import { AppErrorCode } from '../../../appliance/errors.ts'
 import { QmpClient, type QmpEvent } from '../../../appliance/qemu/index.ts'
 import { tempDir, type Teardown } from '../../helpers/fixtures.ts'
 import { startStorageDaemon } from './qemu-processes.ts'
+import { requireTools } from '../../helpers/tools.ts'
+
+requireTools(t, ['qemu-img', 'qemu-storage-daemon'])
 
 const run = promisify(execFile)
 

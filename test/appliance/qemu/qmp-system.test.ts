@@ -8,6 +8,9 @@ import { AppErrorCode } from '../../../appliance/errors.ts'
 import { QmpClient } from '../../../appliance/qemu/index.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
 import { startDisklessVm } from './qemu-processes.ts'
+import { requireTools } from '../../helpers/tools.ts'
+
+requireTools(t, ['qemu-system-x86_64'])
 
 t.test('query-status, stop/cont events, quit', async t => {
   const vm = await startDisklessVm(t, await tempDir(t))

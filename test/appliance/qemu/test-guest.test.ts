@@ -9,6 +9,9 @@ import { join } from 'node:path'
 import { sparseFile, tempDir } from '../../helpers/fixtures.ts'
 import { TestGuestError, ensureTestGuest, type TestGuest } from '../../helpers/guest/build-guest.ts'
 import { startTestGuest } from '../../helpers/guest/run-guest.ts'
+import { requireTools, TEST_GUEST_TOOLS } from '../../helpers/tools.ts'
+
+requireTools(t, [...TEST_GUEST_TOOLS])
 
 const MiB = 1024 * 1024
 const PAGE = 4096

@@ -13,6 +13,9 @@ import { bootRecoveryPoint, QemuDriver, vmRunPaths } from '../../../appliance/vm
 import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
 import { sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
 import { processExists, sha256File, waitForSerial } from './vm-helpers.ts'
+import { requireTools, TEST_GUEST_TOOLS } from '../../helpers/tools.ts'
+
+requireTools(t, ['qemu-img', ...TEST_GUEST_TOOLS])
 
 t.test('a test failover leaves the replica image unchanged', async t => {
   const dir = await tempDir(t)

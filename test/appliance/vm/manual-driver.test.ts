@@ -14,6 +14,9 @@ import { AppErrorCode } from '../../../appliance/errors.ts'
 import { diskInUse, openManualDisk } from '../../../appliance/vm/index.ts'
 import { sparseFile, tempDir, type Teardown } from '../../helpers/fixtures.ts'
 import { startStorageDaemon, type StorageDaemon } from '../../helpers/storage-daemon.ts'
+import { requireTools } from '../../helpers/tools.ts'
+
+requireTools(t, ['qemu-img', 'qemu-io', 'qemu-storage-daemon'])
 
 const run = promisify(execFile)
 

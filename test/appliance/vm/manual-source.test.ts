@@ -16,6 +16,9 @@ import { ManualDiskSource } from '../../../appliance/vm/manual-source.ts'
 import { tempDir, writePatches, sparseFile } from '../../helpers/fixtures.ts'
 import { openStore, scanPool } from '../../helpers/engine.ts'
 import { startStorageDaemon, type StorageDaemon } from '../../helpers/storage-daemon.ts'
+import { requireTools } from '../../helpers/tools.ts'
+
+requireTools(t, ['qemu-img', 'qemu-io', 'qemu-nbd', 'qemu-storage-daemon'])
 
 const run = promisify(execFile)
 const MiB = 2 ** 20

@@ -15,6 +15,9 @@ import { AppErrorCode } from '../../../appliance/errors.ts'
 import { QemuDriver, vmRunPaths } from '../../../appliance/vm/index.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
 import { processExists, sha256File, testGuestDefinition, waitForSerial } from './vm-helpers.ts'
+import { requireTools, TEST_GUEST_TOOLS } from '../../helpers/tools.ts'
+
+requireTools(t, ['qemu-img', ...TEST_GUEST_TOOLS])
 
 const run = promisify(execFile)
 

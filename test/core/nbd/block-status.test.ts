@@ -9,6 +9,9 @@ import { join } from 'node:path'
 import { NbdClient, NBD_STATE_DIRTY, NBD_STATE_HOLE, NBD_STATE_ZERO, mergeExtents, type NbdExtent } from '../../../core/nbd/index.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
 import { nbdinfoMap, nbdkit, qcow2, qemuNbd, type RunningServer, type Teardown } from './servers.ts'
+import { requireTools } from '../../helpers/tools.ts'
+
+requireTools(t, ['qemu-img', 'qemu-io', 'qemu-nbd', 'nbdkit', 'nbdinfo'])
 
 const MiB = 2 ** 20
 const GiB = 2 ** 30

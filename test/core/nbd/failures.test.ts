@@ -10,6 +10,9 @@ import { join } from 'node:path'
 import { NbdClient } from '../../../core/nbd/index.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
 import { chunk, fakeServer, IHAVEOPT, NBDMAGIC, nbdkit, optionReply, qcow2, qemuNbd, type Teardown } from './servers.ts'
+import { requireTools } from '../../helpers/tools.ts'
+
+requireTools(t, ['qemu-img', 'qemu-io', 'qemu-nbd', 'nbdkit'])
 
 const MiB = 2 ** 20
 

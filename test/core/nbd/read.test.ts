@@ -8,6 +8,9 @@ import { join } from 'node:path'
 import { NbdClient } from '../../../core/nbd/index.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
 import { nbdkit, qcow2, qemuNbd, rawBytes, storageDaemon, type Teardown } from './servers.ts'
+import { requireTools } from '../../helpers/tools.ts'
+
+requireTools(t, ['qemu-img', 'qemu-io', 'qemu-nbd', 'qemu-storage-daemon', 'nbdkit'])
 
 const MiB = 2 ** 20
 const WRITES = ['write -P 0xaa 1M 64k', 'write -P 0x55 3M 1000', 'write -P 0x01 40M 5M', 'write -P 0xfe 79M 1M']

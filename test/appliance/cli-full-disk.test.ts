@@ -13,6 +13,9 @@ import { mkdir, open, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileHash, sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
 import { tandem, tandemOk } from '../helpers/tandem-cli.ts'
+import { requireTools } from '../helpers/tools.ts'
+
+requireTools(t, ['mount', 'umount'])
 
 const MiB = 2 ** 20
 

@@ -146,6 +146,8 @@ export class RecoveryPointStore {
         await ensureStoreParts(dir)
         await tightenModes(dir)
         store.strays = (await sweep(store)).strays
+      } else {
+        store.strays = (await sweep(store, { dryRun: true })).strays
       }
       return store
     } catch (err) {

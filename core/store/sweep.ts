@@ -31,8 +31,13 @@ export interface SweepTarget {
   pointsDir: string
 }
 
-/** Runs the sweep. Idempotent; a crash during it is finished by the next one. */
-export async function sweep (store: SweepTarget): Promise<SweepReport> {
+/**
+ * Runs the sweep. Idempotent; a crash during it is finished by the next one.
+ * `dryRun` (a read-only store) deletes and writes nothing: it only finds the
+ * strays, and `deletedPacks` lists what a writable open would delete.
+ */
+export async function sweep (store: SweepTarget, options: { dryRun?: boolean } = {}): Promise<SweepReport> {
+  const dryRun = options.dryRun === true
   const committed = new Set<string>()
   for await (const key of store.db.keys(PACK_RANGE)) committed.add(key.slice('pack/'.length))
   const staged = new Set<string>()
@@ -51,7 +56,7 @@ export async function sweep (store: SweepTarget): Promise<SweepReport> {
       // Committed and pending at once cannot happen (the commit batch clears
       // `pending/`); if it ever did, the committed record wins.
       if (!committed.has(id)) {
-        await unlink(join(store.packsDir, `${id}.pack`)).catch(ignoreMissing)
+        if (!dryRun) await unlink(join(store.packsDir, `${id}.pack`)).catch(ignoreMissing)
         report.deletedPacks.push(id)
       }
       clear.del(key)
@@ -59,11 +64,11 @@ export async function sweep (store: SweepTarget): Promise<SweepReport> {
   }
   for (const range of [PENDING_POINT_RANGE, GARBAGE_POINT_RANGE]) {
     for await (const key of store.db.keys(range)) {
-      await unlink(pointFilePath(store.pointsDir, pointIdOfKey(key))).catch(ignoreMissing)
+      if (!dryRun) await unlink(pointFilePath(store.pointsDir, pointIdOfKey(key))).catch(ignoreMissing)
       clear.del(key)
     }
   }
-  if (clear.length > 0) await clear.write({ sync: true })
+  if (clear.length > 0 && !dryRun) await clear.write({ sync: true })
   else await clear.close()
   const files = await readdir(store.packsDir).catch(() => [] as string[])
   for (const name of files) {

@@ -119,7 +119,7 @@ t.test('index/ missing: replicate says CORE_STORE_DAMAGED and deletes no pack', 
   t.equal(r.status, 1)
   t.equal(r.code, 'CORE_STORE_DAMAGED')
   t.same(await readdir(join(store, 'packs')), packs, 'every pack is still there')
-  t.same(await readdir(store), ['images', 'packs'], 'no new index')
+  t.same(await readdir(store), ['images', 'packs', 'points'], 'no new index')
 })
 
 t.test('a damaged index table: CORE_STORE_DAMAGED, not APP_UNEXPECTED', async t => {

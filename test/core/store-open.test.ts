@@ -202,7 +202,7 @@ t.test('packs/ missing under an index that names packs: CORE_STORE_DAMAGED, no e
   const storeDir = await storeWithPoints(t)
   await rm(join(storeDir, 'packs'), { recursive: true })
   await t.rejects(RecoveryPointStore.open(storeDir, { create: true }), { code: 'CORE_STORE_DAMAGED' })
-  t.same((await readdir(storeDir)).sort(), ['images', 'index'])
+  t.same((await readdir(storeDir)).sort(), ['images', 'index', 'points'])
 })
 
 t.test('a read-only store knows when a writer opened the store after it', async t => {

@@ -8,7 +8,7 @@ import { compactAll, encodeRecord } from './db.ts'
 import { BLOCK_RANGE, PAGE_RANGE, blockKey, hashOfBlockKey, hashOfPageKey, packKey, pageKey, pointKey, pointManifestsRange } from './keys.ts'
 import { pageList } from './manifest-pages.ts'
 import { decodeLocation, encodeLocation, type BlockLocation } from './location.ts'
-import { PackWriter, packPath, packRecord, readPackEntries, type PackRecord } from './pack.ts'
+import { PackWriter, packPath, packRecord, readPackEntries, type PackEntry, type PackRecord } from './pack.ts'
 import { selectRetained, type RetentionPolicy } from './retention.ts'
 import { fsyncDir } from './staged-cycle.ts'
 import type { RecoveryPointStore } from './store.ts'
@@ -198,7 +198,9 @@ async function dropBlocks (store: RecoveryPointStore, dead: Map<string, BlockLoc
   for (const id of touched) {
     const rec = packs.get(id)!
     if (rec.liveBlocks <= 0 || rec.liveBytes >= rec.dataBytes * REPACK_LIVE_FRACTION) continue
-    report.freedBytes += rec.bytes - await repack(store, id)
+    const size = await repack(store, id)
+    if (size === undefined) continue
+    report.freedBytes += rec.bytes - size
     report.repackedPacks++
   }
 }
@@ -206,23 +208,32 @@ async function dropBlocks (store: RecoveryPointStore, dead: Map<string, BlockLoc
 /**
  * Copies a pack's live records (those the index still points at) into a new
  * pack, fsyncs it, switches the index in one batch, then deletes the old
- * pack. Returns the new pack's size.
+ * pack. Returns the new pack's size, or undefined when the old pack cannot
+ * be read whole (deleted, cut short): it is left as it is, since repacking
+ * only saves space, and a damaged pack must not stop pruning (verify
+ * reports its blocks). Throws CORE_WRITE_FAILED when the new pack cannot be
+ * written.
  */
-async function repack (store: RecoveryPointStore, oldId: string): Promise<number> {
+async function repack (store: RecoveryPointStore, oldId: string): Promise<number | undefined> {
+  const live: PackEntry[] = []
+  try {
+    for await (const e of readPackEntries(packPath(store.packsDir, oldId))) {
+      const v = await store.db.get(blockKey(toHex(e.hash)))
+      if (v === undefined) continue
+      const loc = decodeLocation(v)
+      if (loc.pack === oldId && loc.offset === e.offset) live.push(e)
+    }
+  } catch {
+    return undefined
+  }
   const writer = await PackWriter.create(store.packsDir)
   const batch = store.db.batch()
   try {
-    for await (const e of readPackEntries(packPath(store.packsDir, oldId))) {
-      const hex = toHex(e.hash)
-      const v = await store.db.get(blockKey(hex))
-      if (v === undefined) continue
-      const loc = decodeLocation(v)
-      if (loc.pack !== oldId || loc.offset !== e.offset) continue
-      batch.put(blockKey(hex), encodeLocation(await writer.append(e.hash, e.codec, e.rawLength, e.data)))
-    }
+    for (const e of live) batch.put(blockKey(toHex(e.hash)), encodeLocation(await writer.append(e.hash, e.codec, e.rawLength, e.data)))
     await writer.seal()
     await fsyncDir(store.packsDir)
   } catch (err) {
+    await batch.close()
     await writer.discard()
     await unlink(writer.path).catch(() => {})
     throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `repack of ${oldId} failed: ${(err as Error).message}`, { cause: err })

@@ -155,3 +155,27 @@ t.test('a replica image written to behind the store\'s back is repaired by the n
   t.equal(result.disks[0]!.imageVerified, true, 'the touched image is not trusted')
   t.equal(await fileHash(store.imagePath('disk0')), await fileHash(src), 'the stray write is gone: the image equals the latest point')
 })
+
+/**
+ * Found again by the torture test (`npm run torture -- --header-flips`), as
+ * issue 11 item 2 says: verify reads only a record's data, so a flipped byte
+ * in its header (codec, lengths, hash) goes unseen, and an index rebuilt from
+ * such a pack would be wrong. Todo until pack records carry a checksum over
+ * header and data (issue 11, "Every byte of a pack is covered by a checksum").
+ */
+t.test('a flipped byte in a record header is found by verify', { todo: 'issue 11 item 2: record headers are not covered by a checksum yet' }, async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  const pool = scanPool(t)
+  const store = await openStore(t, join(dir, 'store'))
+  await sparseFile(src, 8 * MiB)
+  await writePatches(src, [{ offset: 3 * BS, length: BS }]) // exactly one stored block: block 3
+  await cycle(store, pool, src)
+  const packs = await readdir(store.packsDir)
+  for (const [field, at] of [['codec', 0], ['stored length', 1], ['raw length', 5], ['hash', 9 + 17]] as const) {
+    await flipByte(join(store.packsDir, packs[0]!), 8 + at)
+    const report = await verifyPoint(store, 1)
+    t.same(report.problems.map(p => [p.block, p.code]), [[3, 'CORE_BLOCK_CORRUPT']], `a flip in the ${field} is reported`)
+    await flipByte(join(store.packsDir, packs[0]!), 8 + at)
+  }
+})

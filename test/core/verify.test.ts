@@ -163,7 +163,8 @@ t.test('a replica image written to behind the store\'s back is repaired by the n
  * such a pack would be wrong. Todo until pack records carry a checksum over
  * header and data (issue 11, "Every byte of a pack is covered by a checksum").
  */
-t.test('a flipped byte in a record header is found by verify', { todo: 'issue 11 item 2: record headers are not covered by a checksum yet' }, async t => {
+const HEADER_TODO = 'issue 11 item 2: record headers are not covered by a checksum yet'
+t.test('a flipped byte in a record header is found by verify', async t => {
   const dir = await tempDir(t)
   const src = join(dir, 'vm.img')
   const pool = scanPool(t)
@@ -175,7 +176,7 @@ t.test('a flipped byte in a record header is found by verify', { todo: 'issue 11
   for (const [field, at] of [['codec', 0], ['stored length', 1], ['raw length', 5], ['hash', 9 + 17]] as const) {
     await flipByte(join(store.packsDir, packs[0]!), 8 + at)
     const report = await verifyPoint(store, 1)
-    t.same(report.problems.map(p => [p.block, p.code]), [[3, 'CORE_BLOCK_CORRUPT']], `a flip in the ${field} is reported`)
+    t.same(report.problems.map(p => [p.block, p.code]), [[3, 'CORE_BLOCK_CORRUPT']], `a flip in the ${field} is reported`, { todo: HEADER_TODO })
     await flipByte(join(store.packsDir, packs[0]!), 8 + at)
   }
 })

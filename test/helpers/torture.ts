@@ -559,7 +559,7 @@ class Torture {
     const orphans = (await readdir(join(this.storeDir, 'packs'))).filter(f => !known.has(f.replace(/\.pack$/, '')))
     if (orphans.length > 0) throw this.fail(`pack files no committed batch names: ${orphans.join(' ')}`)
     const latest = [...this.points.values()].sort((a, b) => b.id - a.id)[0]
-    if (latest !== undefined && !latest.lost) {
+    if (latest !== undefined && !latest.blocks.some(h => h !== null && this.destroyed.has(h))) {
       const rec = await imageRecord(store, 'disk0')
       if (rec?.state !== 'ready' || rec.point !== latest.id) throw this.fail(`replica image record is ${JSON.stringify(rec)}; latest point is ${latest.id}`)
       if (sha256(await readFile(store.imagePath('disk0'))) !== latest.sha256) throw this.fail(`replica image differs from point ${latest.id}`)

@@ -183,8 +183,8 @@ class Torture {
       this.repairedThisStep = false
       const op = this.points.size === 0 ? 'cycle' : this.pickOp()
       try {
-        await this.apply(op)
-        await this.check()
+        await this.apply(op).catch(async err => { await this.repairIfDamaged(err) })
+        await this.check().catch(async err => { await this.repairIfDamaged(err); await this.check() })
       } catch (err) {
         if (err instanceof TortureBreak) throw err
         throw this.fail(`${op} threw ${(err as { code?: string }).code ?? ''} ${(err as Error).message}`, err)
@@ -409,6 +409,13 @@ class Torture {
       await this.repair()
       return await RecoveryPointStore.open(this.storeDir)
     }
+  }
+
+  /** Rethrows `err` unless it is CORE_STORE_DAMAGED and a repair function was given: then repairs and reopens. */
+  private async repairIfDamaged (err: unknown): Promise<void> {
+    if (!hasCode(err, 'CORE_STORE_DAMAGED') || this.o.repair === undefined) throw err
+    await this.repair()
+    await this.reopen()
   }
 
   private async repair (): Promise<void> {

@@ -20,12 +20,10 @@
  * Deterministic from the seed: all randomness comes from `prng`, packs are
  * picked by content (their first record's hash), not by their random ids.
  */
-import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdir, open, readdir, readFile, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { hasCode } from '../../core/errors.ts'
 import { FileDiskSource } from '../../core/disk-view/index.ts'
 import { hashBlock, isZero, toHex, fromHex } from '../../core/hash.ts'
@@ -34,13 +32,12 @@ import { materializePoint } from '../../core/restore.ts'
 import { exportSeed, importSeed } from '../../core/seed/index.ts'
 import type { ScanPool } from '../../core/scan/index.ts'
 import { RecoveryPointStore, imageRecord, prune, recoverImages } from '../../core/store/index.ts'
-import { PACK_MAGIC, RECORD_HEADER_BYTES } from '../../core/store/pack.ts'
+import { RECORD_HEADER_BYTES } from '../../core/store/pack.ts'
 import { verifyPoint } from '../../core/verify.ts'
 import { prng } from './fixtures.ts'
+import { childCode, childError, parsePack, runChild, type PackRecordAt } from './torture-io.ts'
 
 const KiB = 1024
-const CHILD = fileURLToPath(new URL('../core/fixtures/torture-child.ts', import.meta.url))
-const REPO = fileURLToPath(new URL('../..', import.meta.url))
 
 /** Rebuilds a store's index from its packs (`tandem store repair`); called after index damage and CORE_STORE_DAMAGED. */
 export type RepairFn = (dir: string) => Promise<void>
@@ -574,54 +571,10 @@ class Torture {
   }
 }
 
-interface PackRecordAt {
-  hash: string
-  dataOffset: number
-  storedLength: number
-}
-
-/** The records of a pack file, parsed here (not by the engine) so that damage lands where the harness says. Stops at a cut record. */
-function parsePack (bytes: Buffer): PackRecordAt[] {
-  const out: PackRecordAt[] = []
-  if (!bytes.subarray(0, PACK_MAGIC.byteLength).equals(PACK_MAGIC)) return out
-  let at = PACK_MAGIC.byteLength
-  while (at + RECORD_HEADER_BYTES <= bytes.byteLength) {
-    const stored = bytes.readUInt32LE(at + 1)
-    const dataOffset = at + RECORD_HEADER_BYTES
-    if (stored === 0 || dataOffset + stored > bytes.byteLength) break
-    out.push({ hash: bytes.toString('hex', at + 9, at + 9 + 32), dataOffset, storedLength: stored })
-    at = dataOffset + stored
-  }
-  return out
-}
-
 function sha256 (b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex')
 }
 
 function sameIds (a: number[], b: number[]): boolean {
   return a.length === b.length && [...a].sort((x, y) => x - y).every((x, i) => x === [...b].sort((p, q) => p - q)[i])
-}
-
-async function runChild (args: string[]): Promise<{ code: number | null, signal: NodeJS.Signals | null, stderr: string }> {
-  const p = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  p.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  return await new Promise((resolve, reject) => {
-    p.on('error', reject)
-    p.on('close', (code, signal) => { resolve({ code, signal, stderr }) })
-  })
-}
-
-/** The error code the child died with, if any. */
-function childCode (stderr: string): string | undefined {
-  return /code: '([A-Z_]+)'/.exec(stderr)?.[1]
-}
-
-/** The child's error in one line: its first error line and its code, if any. */
-function childError (stderr: string): string {
-  const lines = stderr.split('\n').map(l => l.trim()).filter(l => l !== '')
-  const first = lines.find(l => /Error/.test(l)) ?? lines[0] ?? ''
-  const code = lines.find(l => /^code: /.test(l)) ?? ''
-  return `${first} ${code}`.trim()
 }

@@ -12,7 +12,7 @@ import {
 import { forgetUnreferencedBadBlocks } from './bad-blocks.ts'
 import { pageList } from './manifest-pages.ts'
 import { decodeLocation, encodeLocation, type BlockLocation } from './location.ts'
-import { packPath, packRecord, readPackEntries, RecordType, type PackRecord } from './pack.ts'
+import { packPath, packRecord, readPackEntries, RecordType, type PackEntry, type PackRecord } from './pack.ts'
 import { pointFilePath } from './point-file.ts'
 import { selectRetained, type RetentionPolicy } from './retention.ts'
 import { fsyncDir } from './staged-cycle.ts'
@@ -262,7 +262,9 @@ async function dropBlocks (store: RecoveryPointStore, dead: Map<string, BlockLoc
     const rec = packs.get(id)!
     if (emptied.includes(id)) continue
     if (!keptForPages.has(id) && rec.liveBytes >= rec.dataBytes * REPACK_LIVE_FRACTION) continue
-    report.freedBytes += rec.bytes - await repack(store, id)
+    const size = await repack(store, id)
+    if (size === undefined) continue
+    report.freedBytes += rec.bytes - size
     report.repackedPacks++
   }
 }
@@ -271,27 +273,40 @@ async function dropBlocks (store: RecoveryPointStore, dead: Map<string, BlockLoc
  * Copies a pack's live records (the blocks the index still points at, the
  * manifest pages it still holds) into a new pack, fsyncs it, switches the
  * index in one batch (the new pack committed, the old one named garbage),
- * then deletes the old pack. Returns the new pack's size.
+ * then deletes the old pack. Returns the new pack's size, or undefined when
+ * the old pack cannot be read whole (deleted, cut short, a damaged header):
+ * it is left as it is, since repacking only saves space, and a damaged pack
+ * must not stop pruning (verify reports its blocks). Throws CORE_WRITE_FAILED
+ * when the new pack cannot be written.
  */
-async function repack (store: RecoveryPointStore, oldId: string): Promise<number> {
-  const writer = await createPendingPack(store)
-  const batch = store.db.batch()
+async function repack (store: RecoveryPointStore, oldId: string): Promise<number | undefined> {
+  const live: PackEntry[] = []
   try {
     for await (const e of readPackEntries(packPath(store.packsDir, oldId))) {
       const hex = toHex(e.hash)
       if (e.type === RecordType.MANIFEST_PAGE) {
-        if (await store.db.get(pageKey(hex)) !== undefined) await writer.appendPage(e.hash, e.data)
+        if (await store.db.get(pageKey(hex)) !== undefined) live.push(e)
         continue
       }
       const v = await store.db.get(blockKey(hex))
       if (v === undefined) continue
       const loc = decodeLocation(v)
-      if (loc.pack !== oldId || loc.offset !== e.offset) continue
-      batch.put(blockKey(hex), encodeLocation(await writer.append(e.hash, e.codec, e.rawLength, e.data)))
+      if (loc.pack === oldId && loc.offset === e.offset) live.push(e)
+    }
+  } catch {
+    return undefined
+  }
+  const writer = await createPendingPack(store)
+  const batch = store.db.batch()
+  try {
+    for (const e of live) {
+      if (e.type === RecordType.MANIFEST_PAGE) await writer.appendPage(e.hash, e.data)
+      else batch.put(blockKey(toHex(e.hash)), encodeLocation(await writer.append(e.hash, e.codec, e.rawLength, e.data)))
     }
     await writer.seal()
     await fsyncDir(store.packsDir)
   } catch (err) {
+    await batch.close()
     await writer.discard()
     await unlink(writer.path).catch(() => {})
     throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `repack of ${oldId} failed: ${(err as Error).message}`, { cause: err })

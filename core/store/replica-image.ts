@@ -1,6 +1,6 @@
 import { open, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { HASH_LENGTH } from '../constants.ts'
-import { CoreError, CoreErrorCode, throwIfAborted } from '../errors.ts'
+import { CoreError, CoreErrorCode, hasCode, throwIfAborted } from '../errors.ts'
 import { equalHashes, hashBlock } from '../hash.ts'
 import { blockCount, blockLength } from '../manifest.ts'
 import { writeBlocks } from '../restore.ts'
@@ -176,6 +176,12 @@ export async function updateImage (store: RecoveryPointStore, disk: string, poin
  * After a crash: every image not `ready` at the latest point is verified
  * block by block and repaired from the store; images of disks the latest
  * point does not have are deleted. Returns the disks repaired.
+ *
+ * An image that needs a block the store cannot read (CORE_BLOCK_CORRUPT,
+ * CORE_BLOCK_MISSING: the latest point is damaged) stays `updating` and is
+ * not listed: the image is only a cache, verify reports the damage, and the
+ * next cycle rewrites every block that differs. Throwing here would stop
+ * every open, and so every cycle that could replace the damaged point.
  */
 export async function recoverImages (store: RecoveryPointStore, options: { signal?: AbortSignal, onProgress?: ProgressListener } = {}): Promise<string[]> {
   const latest = await store.latestPoint()
@@ -190,7 +196,12 @@ export async function recoverImages (store: RecoveryPointStore, options: { signa
       continue
     }
     if (record.state === 'ready' && record.point === latest!.id) continue
-    await updateImage(store, disk, latest!.id, options)
+    try {
+      await updateImage(store, disk, latest!.id, options)
+    } catch (err) {
+      if (hasCode(err, CoreErrorCode.CORE_BLOCK_CORRUPT) || hasCode(err, CoreErrorCode.CORE_BLOCK_MISSING)) continue
+      throw err
+    }
     repaired.push(disk)
   }
   return repaired

@@ -4,9 +4,9 @@
  * kept point still restoring exactly.
  */
 import t from 'tap'
-import { readdir, stat } from 'node:fs/promises'
+import { readdir, stat, truncate, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { prune } from '../../core/store/index.ts'
+import { RecoveryPointStore, prune } from '../../core/store/index.ts'
 import { materializePoint } from '../../core/restore.ts'
 import { verifyPoint } from '../../core/verify.ts'
 import { fileHash, sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
@@ -79,3 +79,38 @@ t.test('pruning shrinks the store on disk and keeps what the kept points need', 
   t.same(again.removedPoints, [], 'pruning again is a no-op')
   t.equal(again.unreferencedBytes, report.unreferencedBytes, 'and says the dead data is still waiting for a repack')
 })
+
+/**
+ * Found by the torture test: a pack that pruning would rewrite (mostly dead)
+ * but whose file is gone or cut short made every prune, and so every cycle
+ * after its commit, fail with CORE_WRITE_FAILED. A damaged pack is left as
+ * it is (verify reports its blocks; repair deals with it); pruning goes on.
+ */
+for (const damage of ['deleted', 'cut short'] as const) {
+  t.test(`a prune whose repack candidate is ${damage} still removes the points and finishes`, async t => {
+    const dir = await tempDir(t)
+    const src = join(dir, 'vm.img')
+    const pool = scanPool(t)
+    let store = await openStore(t, join(dir, 'store'), 4096)
+    await sparseFile(src, 64 * 1024)
+    await writePatches(src, [{ offset: 0, length: 64 * 1024 }])
+    await cycle(store, pool, src)
+    const [first] = [...(await store.packs()).keys()]
+    await writePatches(src, [{ offset: 0, length: 48 * 1024 }])
+    await cycle(store, pool, src)
+    const path = join(store.packsDir, `${first!}.pack`)
+    if (damage === 'deleted') await unlink(path)
+    else await truncate(path, (await stat(path)).size - 100)
+    // Reopened, so that no cached handle still reads the deleted file.
+    await store.close()
+    store = await RecoveryPointStore.open(join(dir, 'store'))
+    t.teardown(async () => { await store.close() })
+
+    const report = await prune(store, { additional: 0, intervalMs: 0 })
+    t.same(report.removedPoints, [1], 'the point outside retention is removed')
+    t.equal(report.repackedPacks, 0, 'the damaged pack is not rewritten')
+    t.same((await store.listPoints()).map(p => p.id), [2])
+    t.equal((await verifyPoint(store, 2)).ok, false, 'verify still reports the blocks the damage took')
+    t.same((await prune(store, { additional: 0, intervalMs: 0 })).removedPoints, [], 'the next prune works too')
+  })
+}

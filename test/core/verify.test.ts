@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { materializePoint } from '../../core/restore.ts'
 import { verifyImage, verifyPoint } from '../../core/verify.ts'
 import { RecoveryPointStore } from '../../core/store/index.ts'
+import { PACK_HEADER_BYTES } from '../../core/store/pack.ts'
 import { FileDiskSource, type DiskSource } from '../../core/disk-view/index.ts'
 import { replicateOnce } from '../../core/replicate.ts'
 import { fileHash, sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
@@ -154,4 +155,26 @@ t.test('a replica image written to behind the store\'s back is repaired by the n
   t.equal(result.disks[0]!.changedBlocks, 1)
   t.equal(result.disks[0]!.imageVerified, true, 'the touched image is not trusted')
   t.equal(await fileHash(store.imagePath('disk0')), await fileHash(src), 'the stray write is gone: the image equals the latest point')
+})
+
+/**
+ * Found again by the torture test (header flips), as issue 11 item 2 says:
+ * a flipped byte in a record header (type, codec, lengths, hash, its CRC)
+ * must be reported like a flipped data byte (docs/store-format.md, schema 2).
+ */
+t.test('a flipped byte in a record header is found by verify', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  const pool = scanPool(t)
+  const store = await openStore(t, join(dir, 'store'))
+  await sparseFile(src, 8 * MiB)
+  await writePatches(src, [{ offset: 3 * BS, length: BS }]) // exactly one stored block: block 3
+  await cycle(store, pool, src)
+  const packs = await readdir(store.packsDir)
+  for (const [field, at] of [['type', 0], ['codec', 1], ['stored length', 2], ['raw length', 6], ['hash', 10 + 17], ['CRC', 42]] as const) {
+    await flipByte(join(store.packsDir, packs[0]!), PACK_HEADER_BYTES + at)
+    const report = await verifyPoint(store, 1, { record: false })
+    t.same(report.problems.map(p => [p.block, p.code]), [[3, 'CORE_BLOCK_CORRUPT']], `a flip in the ${field} is reported`)
+    await flipByte(join(store.packsDir, packs[0]!), PACK_HEADER_BYTES + at)
+  }
 })

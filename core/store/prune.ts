@@ -214,8 +214,14 @@ async function dropPointFiles (store: RecoveryPointStore, ids: number[]): Promis
 async function livePagesIn (store: RecoveryPointStore, id: string, rec: PackRecord): Promise<number> {
   if ((rec.pages ?? 0) === 0) return 0
   let n = 0
-  for await (const e of readPackEntries(packPath(store.packsDir, id))) {
-    if (e.type === RecordType.MANIFEST_PAGE && await store.db.get(pageKey(toHex(e.hash))) !== undefined) n++
+  try {
+    for await (const e of readPackEntries(packPath(store.packsDir, id))) {
+      if (e.type === RecordType.MANIFEST_PAGE && await store.db.get(pageKey(toHex(e.hash))) !== undefined) n++
+    }
+  } catch {
+    // Unreadable (deleted, cut short, damaged): it cannot be shown to hold no
+    // listed page, so it counts as holding one and is kept (never deleted on a guess).
+    return Math.max(n, 1)
   }
   return n
 }

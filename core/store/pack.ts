@@ -269,3 +269,39 @@ export async function * readPackEntries (path: string): AsyncGenerator<PackEntry
     at = offset + h.storedLength
   }
 }
+
+/** What salvagePackEntries finds: a readable record, or a stretch it had to skip. */
+export type SalvagedEntry = { entry: PackEntry } | { damagedAt: number }
+
+/**
+ * Walks a pack's records like readPackEntries, but past damage (for repair):
+ * at a record header that fails its CRC, or runs past the end, it reports
+ * `damagedAt` and searches forward, byte by byte, for the next offset that
+ * holds a valid record header whose data fits in the file, and goes on from
+ * there. A false match (a CRC-32 that happens to hold, about 1 in 2^32 per
+ * offset) is caught by the caller, which hashes every record's data. So one
+ * flipped byte costs one record, not the rest of the pack. The file header
+ * is not needed: records start right after it either way.
+ */
+export async function * salvagePackEntries (path: string): AsyncGenerator<SalvagedEntry> {
+  const bytes = await readFile(path)
+  const recordAt = (at: number): PackEntry | undefined => {
+    if (at + RECORD_HEADER_BYTES > bytes.byteLength) return undefined
+    const h = decodeRecordHeader(bytes.subarray(at, at + RECORD_HEADER_BYTES))
+    const offset = at + RECORD_HEADER_BYTES
+    if (h === undefined || offset + h.storedLength > bytes.byteLength) return undefined
+    return { type: h.type, codec: h.codec, rawLength: h.rawLength, hash: h.hash, offset, data: bytes.subarray(offset, offset + h.storedLength) }
+  }
+  let at = PACK_HEADER_BYTES
+  while (at < bytes.byteLength) {
+    let e = recordAt(at)
+    if (e === undefined) {
+      yield { damagedAt: at }
+      let next = at + 1
+      while (next < bytes.byteLength && (e = recordAt(next)) === undefined) next++
+      if (e === undefined) return
+    }
+    yield { entry: e }
+    at = e.offset + e.data.byteLength
+  }
+}

@@ -11,7 +11,7 @@ import type { Manifest, RecoveryPoint } from '../types.ts'
 import { encodeRecord, openIndexDb, type IndexDb } from './db.ts'
 import { BLOCK_RANGE, blockKey, imageKey, manifestKey, NEXT_POINT_KEY, packKey, pageKey, pointKey, SCHEMA_KEY } from './keys.ts'
 import { decodeLocation, encodeLocation, PACK_ID_HEX_LENGTH } from './location.ts'
-import { decodePackHeader, PACK_HEADER_BYTES, readPackEntries, RecordType, type PackRecord } from './pack.ts'
+import { decodePackHeader, PACK_HEADER_BYTES, RecordType, salvagePackEntries, type PackRecord } from './pack.ts'
 import { POINT_FILE_NAME, readPointFile, type PointFile } from './point-file.ts'
 import { STORE_SCHEMA_VERSION, type StoreSchema } from './store.ts'
 
@@ -155,25 +155,22 @@ async function scanPacks (packsDir: string, db: IndexDb, report: RepairReport, s
     if (header === undefined || header.id !== id) { report.badRecords.push({ file: `packs/${name}`, offset: 0 }); continue }
     found.blockSize ??= header.blockSize
     const record: PackRecord = { bytes: (await stat(path)).size, blocks: 0, pages: 0, dataBytes: 0, liveBlocks: 0, liveBytes: 0 }
-    try {
-      for await (const e of readPackEntries(path)) {
-        const hex = toHex(e.hash)
-        if (e.type === RecordType.MANIFEST_PAGE) {
-          record.pages!++
-          if (!equalHashes(new Uint8Array(blake3(e.data)), 0, e.hash, 0)) { report.badRecords.push({ file: `packs/${name}`, offset: e.offset }); continue }
-          if (!found.pages.has(hex)) found.pages.set(hex, new Uint8Array(e.data))
-          continue
-        }
-        record.blocks++
-        record.dataBytes += e.data.byteLength
-        let ok = false
-        try { ok = equalHashes(hashBlock(codec.decode(e.codec, e.data, e.rawLength)), 0, e.hash, 0) } catch {}
-        if (!ok) { report.badRecords.push({ file: `packs/${name}`, offset: e.offset }); continue }
-        await puts.put(blockKey(hex), encodeLocation({ pack: id, offset: e.offset, storedLength: e.data.byteLength, rawLength: e.rawLength, codec: e.codec }))
+    for await (const found_ of salvagePackEntries(path)) {
+      if ('damagedAt' in found_) { report.badRecords.push({ file: `packs/${name}`, offset: found_.damagedAt }); continue }
+      const e = found_.entry
+      const hex = toHex(e.hash)
+      if (e.type === RecordType.MANIFEST_PAGE) {
+        record.pages!++
+        if (!equalHashes(new Uint8Array(blake3(e.data)), 0, e.hash, 0)) { report.badRecords.push({ file: `packs/${name}`, offset: e.offset }); continue }
+        if (!found.pages.has(hex)) found.pages.set(hex, new Uint8Array(e.data))
+        continue
       }
-    } catch (err) {
-      if (!(err instanceof CoreError)) throw err
-      report.badRecords.push({ file: `packs/${name}`, offset: err.details?.offset as number | undefined })
+      record.blocks++
+      record.dataBytes += e.data.byteLength
+      let ok = false
+      try { ok = equalHashes(hashBlock(codec.decode(e.codec, e.data, e.rawLength)), 0, e.hash, 0) } catch {}
+      if (!ok) { report.badRecords.push({ file: `packs/${name}`, offset: e.offset }); continue }
+      await puts.put(blockKey(hex), encodeLocation({ pack: id, offset: e.offset, storedLength: e.data.byteLength, rawLength: e.rawLength, codec: e.codec }))
     }
     found.packs.set(id, { record })
     report.packs++

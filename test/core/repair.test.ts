@@ -8,11 +8,12 @@
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdir, readdir, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { hashAt, isZeroBlock } from '../../core/manifest.ts'
 import { compactAll } from '../../core/store/db.ts'
+import { RECORD_HEADER_BYTES } from '../../core/store/pack.ts'
 import { checkStore, rebuildIndex, recoverImages, RecoveryPointStore } from '../../core/store/index.ts'
 import { materializePoint } from '../../core/restore.ts'
 import { verifyImage, verifyPoint } from '../../core/verify.ts'
@@ -209,4 +210,47 @@ t.test('after pruning emptied the first pack, the manifest pages it held survive
   t.same(report.restored, [4, 5], 'both retained points come back')
   t.same(report.lost, [])
   await expectWhole(t, { dir, storeDir, src, hashes, pool }, [4, 5])
+})
+
+/**
+ * Found by the torture test: a flipped byte in a record header's length made
+ * repair stop reading the pack there, so every later record of that pack was
+ * lost too, and points that needed none of the damaged data were not listed.
+ * Repair now skips the damaged record and finds the next one.
+ */
+t.test('a damaged record header costs that record only: repair finds the records after it', async t => {
+  const b = await build(t)
+  let store = await RecoveryPointStore.open(b.storeDir)
+  const m = await store.manifest(1, 'disk0')
+  const stored: Array<{ block: number, pack: string, offset: number }> = []
+  for (let i = 0; i < m.hashes.byteLength / 32; i++) {
+    if (isZeroBlock(m, i)) continue
+    const loc = await store.locate(hashAt(m, i))
+    if (loc !== undefined) stored.push({ block: i, pack: loc.pack, offset: loc.offset })
+  }
+  await store.close()
+  // The first record of point 1's first pack: its stored length, low byte.
+  const pack = stored[0]!.pack
+  const first = Math.min(...stored.filter(s => s.pack === pack).map(s => s.offset))
+  t.ok(stored.filter(s => s.pack === pack).length > 1, 'that pack holds more blocks after the damaged one')
+  const path = join(b.storeDir, 'packs', `${pack}.pack`)
+  const h = await open(path, 'r+')
+  const byte = Buffer.alloc(1)
+  await h.read(byte, 0, 1, first - RECORD_HEADER_BYTES + 2)
+  byte[0] = byte[0]! ^ 0x40
+  await h.write(byte, 0, 1, first - RECORD_HEADER_BYTES + 2)
+  await h.close()
+  await rm(join(b.storeDir, 'index'), { recursive: true })
+
+  const report = await rebuildIndex(b.storeDir)
+  t.same(report.badRecords.map(r => r.file), [`packs/${pack}.pack`], 'the damaged record is reported')
+  store = await RecoveryPointStore.open(b.storeDir)
+  t.teardown(async () => { await store.close() })
+  for (const s of stored.filter(s => s.pack === pack && s.offset !== first)) {
+    t.ok(await store.locate(hashAt(m, s.block)) !== undefined, `block ${s.block}, after the damaged record, is found again`)
+  }
+  // Only points that need the damaged block may be lost.
+  for (const l of report.lost) t.same([l.code, l.missingBlocks, l.missingPages], ['CORE_BLOCK_MISSING', 1, 0], `point ${l.id} lacks only the damaged block`)
+  for (const id of report.restored) t.ok((await verifyPoint(store, id)).ok, `point ${id} verifies`)
+  t.equal(report.restored.length + report.lost.length, 4, 'every point is restored or reported')
 })

@@ -89,6 +89,8 @@ export interface TortureCounts {
   /** Points lost although none of their blocks was destroyed: must stay 0 (a break is thrown first). */
   pointsLostUndamaged: number
   repairs: number
+  /** Points a repair lost (destroyed data) that a later repair brought back whole, after healing. */
+  pointsBackAfterRepair: number
   heals: number
   /** Cycles that failed after their commit because the new point reuses a destroyed block (healing: false only). */
   cyclesFailedOnDamage: number
@@ -142,7 +144,7 @@ export async function runTorture (options: TortureOptions): Promise<TortureCount
 class Torture {
   readonly counts: TortureCounts = {
     steps: 0, cycles: 0, kills: 0, killRunsCompleted: 0, prunes: 0, seeds: 0, damages: 0, harmlessDamages: 0,
-    indexDamages: 0, destroyedBlocks: 0, pointsLost: 0, pointsLostUndamaged: 0, repairs: 0, heals: 0, cyclesFailedOnDamage: 0
+    indexDamages: 0, destroyedBlocks: 0, pointsLost: 0, pointsLostUndamaged: 0, repairs: 0, pointsBackAfterRepair: 0, heals: 0, cyclesFailedOnDamage: 0
   }
 
   private readonly o: TortureOptions
@@ -157,6 +159,12 @@ class Torture {
   private readonly destroyed = new Set<string>()
   /** Manifest pages whose pack copy the harness destroyed (a deleted pack): a repair cannot bring back a point that lists one. */
   private readonly destroyedPages = new Set<string>()
+  /**
+   * Points a repair could not bring back (they needed destroyed data). Their
+   * point files stay, so a later repair brings one back once healing stored
+   * its blocks again: then it must be whole (checked like any other point).
+   */
+  private readonly lostByRepair = new Map<number, ModelPoint>()
   /** Highest point id the store ever committed (ids are never reused). */
   private lastId = 0
   private step = 0
@@ -184,6 +192,7 @@ class Torture {
       this.healable = new Set()
       this.repairedThisStep = false
       const op = this.points.size === 0 ? 'cycle' : this.pickOp()
+      if (process.env.TORTURE_TRACE === '1') console.error(`step ${this.step}: ${op} points [${[...this.points.keys()].join(',')}]`)
       try {
         await this.apply(op).catch(async err => { await this.repairIfDamaged(err) })
         await this.check().catch(async err => { await this.repairIfDamaged(err); await this.check() })
@@ -544,6 +553,13 @@ class Torture {
     const listed = await store.listPoints()
     const listedIds = new Set(listed.map(p => p.id))
     for (const p of listed) {
+      const back = this.lostByRepair.get(p.id)
+      if (back !== undefined && this.repairedThisStep) {
+        this.lostByRepair.delete(p.id)
+        this.points.set(p.id, { ...back, lost: false })
+        this.counts.pointsBackAfterRepair++
+        continue
+      }
       if (!this.points.has(p.id)) throw this.fail(`phantom point ${p.id} is listed; the model has [${[...this.points.keys()].join(',')}]`)
     }
     for (const m of [...this.points.values()]) {
@@ -554,6 +570,7 @@ class Torture {
         if ((bad.length > 0 || pageGone) && this.repairedThisStep) {
           if (bad.length === 0) this.counts.pointsLost++
           this.points.delete(m.id)
+          this.lostByRepair.set(m.id, m)
           continue
         }
         this.counts.pointsLostUndamaged += bad.length === 0 ? 1 : 0

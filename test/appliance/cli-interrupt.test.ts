@@ -8,14 +8,14 @@
 import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { fileHash, sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
-import { ok, okJson, start } from '../helpers/cli-run.ts'
+import { tandemOk, tandemJson, start } from '../helpers/tandem-cli.ts'
 
 const MiB = 1024 * 1024
 
 interface PointsDoc { points: Array<{ id: number }> }
 
 async function interrupted (t: Test, args: string[], step: 'scan' | 'image'): Promise<void> {
-  const run = start(args, { TANDEM_TEST_PAUSE_AT: step })
+  const run = start(args, { env: { TANDEM_TEST_PAUSE_AT: step } })
   await run.waitFor(`TANDEM_TEST_PAUSED ${step}`)
   run.child.kill('SIGINT')
   const r = await run.done
@@ -31,14 +31,14 @@ t.test('Ctrl-C during a scan: CORE_ABORTED, nothing committed', async t => {
   const store = join(dir, 'store')
   await sparseFile(src, 48 * MiB)
   await writePatches(src, [{ offset: 0, length: MiB }])
-  await ok(['replicate', src, '--store', store])
+  await tandemOk(['replicate', src, '--store', store])
   // Random data everywhere: every chunk has changed blocks, several are in flight at the pause.
   await writePatches(src, [{ offset: 0, length: 48 * MiB }])
   for (let i = 0; i < 3; i++) await interrupted(t, ['replicate', src, '--store', store], 'scan')
-  t.same((await okJson<PointsDoc>(['points', '--store', store])).points.map(p => p.id), [1], 'no point was added')
-  await ok(['verify', '--store', store, '--point', 'all', '--image'])
-  await ok(['replicate', src, '--store', store])
-  const image = (await ok(['image', '--store', store])).trim()
+  t.same((await tandemJson<PointsDoc>(['points', '--store', store])).points.map(p => p.id), [1], 'no point was added')
+  await tandemOk(['verify', '--store', store, '--point', 'all', '--image'])
+  await tandemOk(['replicate', src, '--store', store])
+  const image = (await tandemOk(['image', '--store', store])).trim()
   t.equal(await fileHash(image), await fileHash(src), 'the next cycle goes through')
 })
 
@@ -48,12 +48,12 @@ t.test('Ctrl-C during the image update: CORE_ABORTED, the point is kept, the nex
   const store = join(dir, 'store')
   await sparseFile(src, 32 * MiB)
   await writePatches(src, [{ offset: 0, length: MiB }])
-  await ok(['replicate', src, '--store', store])
+  await tandemOk(['replicate', src, '--store', store])
   await writePatches(src, [{ offset: 0, length: 32 * MiB }])
   const hash = await fileHash(src)
   await interrupted(t, ['replicate', src, '--store', store], 'image')
-  t.same((await okJson<PointsDoc>(['points', '--store', store])).points.map(p => p.id), [1, 2], 'the point was committed before the interrupt')
-  const image = (await ok(['image', '--store', store])).trim()
+  t.same((await tandemJson<PointsDoc>(['points', '--store', store])).points.map(p => p.id), [1, 2], 'the point was committed before the interrupt')
+  const image = (await tandemOk(['image', '--store', store])).trim()
   t.equal(await fileHash(image), hash, 'the next command brought the image to the point')
-  await ok(['verify', '--store', store, '--point', 'all', '--image'])
+  await tandemOk(['verify', '--store', store, '--point', 'all', '--image'])
 })

@@ -1,11 +1,14 @@
 /**
  * Runs the real `tandem` command (node bin/tandem.js) as a child process,
- * for tests that check exit statuses and error codes. TANDEM_STORE comes
- * only from `env`, so the caller's environment never leaks in.
+ * for tests that check exit statuses and error codes, and can stop it at a
+ * test pause point (TANDEM_TEST_PAUSE_AT, appliance/cli/test-pause.ts) to
+ * signal it there. TANDEM_STORE and TANDEM_TEST_PAUSE_AT come only from
+ * `env`, so the caller's environment never leaks in.
  */
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { once } from 'node:events'
 import { dirname, join, resolve } from 'node:path'
+import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -21,15 +24,23 @@ export interface CliRun {
 
 export interface CliOptions {
   env?: Record<string, string>
-  /** Working directory (default: the project root). */
+  /** Working directory (default: the project root, where core's scan workers find tsx). */
   cwd?: string
   /** Run as this user and group (the parent must be root). */
   uid?: number
   gid?: number
 }
 
-export async function tandem (args: string[], options: CliOptions = {}): Promise<CliRun> {
-  const { TANDEM_STORE: _ignored, ...base } = process.env
+/** A running CLI; `done` resolves when it has exited and its output is closed. */
+export interface StartedCli {
+  child: ChildProcessByStdio<null, Readable, Readable>
+  /** Resolves once stderr has shown `marker`; rejects if the CLI exits first. */
+  waitFor: (marker: string) => Promise<void>
+  done: Promise<CliRun>
+}
+
+export function start (args: string[], options: CliOptions = {}): StartedCli {
+  const { TANDEM_STORE: _store, TANDEM_TEST_PAUSE_AT: _pause, ...base } = process.env
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...base, ...options.env },
@@ -39,10 +50,31 @@ export async function tandem (args: string[], options: CliOptions = {}): Promise
   })
   let stdout = ''
   let stderr = ''
+  const waiters: Array<{ marker: string, resolve: () => void }> = []
   child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
-  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-  const [status] = await once(child, 'close') as [number | null]
-  return { status, stdout, stderr, code: /^error ([A-Z0-9_]+):/m.exec(stderr)?.[1] }
+  child.stderr.setEncoding('utf8').on('data', (s: string) => {
+    stderr += s
+    for (const w of waiters.splice(0)) {
+      if (stderr.includes(w.marker)) w.resolve()
+      else waiters.push(w)
+    }
+  })
+  const done = (async (): Promise<CliRun> => {
+    const [status] = await once(child, 'close') as [number | null]
+    return { status, stdout, stderr, code: /^error ([A-Z0-9_]+):/m.exec(stderr)?.[1] }
+  })()
+  const waitFor = async (marker: string): Promise<void> => {
+    if (stderr.includes(marker)) return
+    await Promise.race([
+      new Promise<void>(resolve => { waiters.push({ marker, resolve }) }),
+      done.then(r => { throw new Error(`tandem exited (${r.status}) before printing ${marker}: ${r.stderr}`) })
+    ])
+  }
+  return { child, waitFor, done }
+}
+
+export async function tandem (args: string[], options: CliOptions = {}): Promise<CliRun> {
+  return await start(args, options).done
 }
 
 /** Runs the CLI and returns stdout; any exit status but 0 throws with the CLI's stderr. */
@@ -50,4 +82,9 @@ export async function tandemOk (args: string[], options: CliOptions = {}): Promi
   const r = await tandem(args, options)
   if (r.status !== 0) throw new Error(`tandem ${args.join(' ')} exited with ${r.status}: ${r.stderr}`)
   return r.stdout
+}
+
+/** Like `tandemOk`, with `--json`: the parsed document. */
+export async function tandemJson<T> (args: string[], options: CliOptions = {}): Promise<T> {
+  return JSON.parse(await tandemOk([...args, '--json'], options)) as T
 }

@@ -29,6 +29,16 @@ export interface OpenOptions {
   blockSize?: number
 }
 
+/**
+ * The store directory of `--store` / TANDEM_STORE, made absolute. An empty
+ * path is APP_USAGE: it would otherwise mean the working directory. Every
+ * command that takes a store goes through it.
+ */
+export function storePath (dir: string): string {
+  if (dir.trim() === '') throw new AppError(AppErrorCode.APP_USAGE, 'the store path is empty: give --store <dir> or TANDEM_STORE a directory')
+  return resolve(dir)
+}
+
 export class Session {
   readonly json: boolean
   readonly progress: ProgressLine
@@ -63,8 +73,7 @@ export class Session {
    * TANDEM_STORE) is APP_USAGE: it would otherwise mean the working directory.
    */
   async openStore (dir: string, options: OpenOptions): Promise<RecoveryPointStore> {
-    if (dir.trim() === '') throw new AppError(AppErrorCode.APP_USAGE, 'the store path is empty: give --store <dir> or TANDEM_STORE a directory')
-    const store = await RecoveryPointStore.open(resolve(dir), { create: options.create === true, blockSize: options.blockSize, readOnly: !options.write })
+    const store = await RecoveryPointStore.open(storePath(dir), { create: options.create === true, blockSize: options.blockSize, readOnly: !options.write })
     this.stores.push(store)
     // Strays are never deleted (core/store/sweep.ts); the operator should know of them.
     if (store.strays.length > 0) {

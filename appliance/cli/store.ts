@@ -6,12 +6,11 @@
  * `tandem store verify --store <dir>` is `tandem verify --all`.
  */
 import { Command } from 'commander'
-import { resolve } from 'node:path'
 import { rebuildIndex, type RepairReport } from '../../core/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { jsonOption, progressOption, storeOption } from './common-options.ts'
 import { plural } from './format.ts'
-import { withSession } from './session.ts'
+import { storePath, withSession } from './session.ts'
 import { verifyAllAction } from './verify.ts'
 
 interface RepairOptions {
@@ -38,7 +37,7 @@ function repairCommand (): Command {
     .addOption(jsonOption())
     .action(async (opts: RepairOptions) => {
       await withSession(opts, async session => {
-        const report = await rebuildIndex(resolve(opts.store), { signal: session.signal })
+        const report = await rebuildIndex(storePath(opts.store), { signal: session.signal })
         session.output(report, repairText)
         if (report.lost.length > 0) {
           throw new AppError(AppErrorCode.APP_VERIFY_FAILED, `${plural(report.lost.length, 'recovery point')} could not be restored whole (${[...new Set(report.lost.map(l => l.code))].join(', ')})`)

@@ -62,7 +62,7 @@ t.test('read-only commands change no file of the store', async t => {
 t.test('an empty store path is a usage error and creates nothing', async t => {
   const { image } = await makeStore(t)
   const cwd = await tempDir(t)
-  for (const args of [['points', '--store', ''], ['replicate', image, '--store', '']]) {
+  for (const args of [['points', '--store', ''], ['replicate', image, '--store', ''], ['store', 'repair', '--store', ''], ['store', 'verify', '--store', '']]) {
     const r = await tandem(args, { cwd })
     t.equal(r.status, 2, `${args.join(' ')}`)
     t.equal(r.code, 'APP_USAGE')

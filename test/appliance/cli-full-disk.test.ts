@@ -8,11 +8,11 @@
  * is kept, and once space is back the next command repairs the image.
  */
 import t from 'tap'
-import { execFileSync } from 'node:child_process'
-import { mkdir, open, readdir } from 'node:fs/promises'
+import { open, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileHash, sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
 import { tandem, tandemOk } from '../helpers/tandem-cli.ts'
+import { resizeDisk, smallDisk } from '../helpers/tmpfs.ts'
 import { requireTools } from '../helpers/tools.ts'
 
 requireTools(t, ['mount', 'umount'])
@@ -36,15 +36,9 @@ async function fill (path: string): Promise<void> {
 }
 
 t.test('a full store disk: points, verify and restore work; a cycle is CORE_WRITE_FAILED', async t => {
-  if (process.getuid?.() !== 0) {
-    t.fail('needs root to mount a tmpfs (run the suite as root, as .ci/run does)')
-    return
-  }
   const dir = await tempDir(t)
-  const small = join(dir, 'small')
-  await mkdir(small)
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', small])
-  t.teardown(() => { execFileSync('umount', ['-l', small]) })
+  const small = await smallDisk(t, '16m')
+  if (small === undefined) return
 
   const image = join(dir, 'vm.img')
   const store = join(small, 'store')
@@ -74,15 +68,9 @@ t.test('a full store disk: points, verify and restore work; a cycle is CORE_WRIT
 })
 
 t.test('the image update runs out of space: CORE_IMAGE_UPDATE_FAILED, the point is kept', async t => {
-  if (process.getuid?.() !== 0) {
-    t.fail('needs root to mount a tmpfs (run the suite as root, as .ci/run does)')
-    return
-  }
   const dir = await tempDir(t)
-  const small = join(dir, 'small')
-  await mkdir(small)
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', small])
-  t.teardown(() => { execFileSync('umount', ['-l', small]) })
+  const small = await smallDisk(t, '40m')
+  if (small === undefined) return
   const src = join(dir, 'vm.img')
   const store = join(small, 'store')
   await sparseFile(src, 64 * MiB)
@@ -96,7 +84,7 @@ t.test('the image update runs out of space: CORE_IMAGE_UPDATE_FAILED, the point 
   t.equal(full.code, 'CORE_IMAGE_UPDATE_FAILED', 'not CORE_WRITE_FAILED: the point is safe and the message says so')
   t.notMatch(full.stderr, /\n\s+at /, 'no stack trace')
 
-  execFileSync('mount', ['-o', 'remount,size=80m', small])
+  resizeDisk(small, '80m')
   t.same((JSON.parse(await tandemOk(['points', '--store', store, '--json'])) as { points: Array<{ id: number }> }).points.map(p => p.id), [1, 2], 'point 2 was committed')
   const image = (await tandemOk(['image', '--store', store])).trim()
   t.equal(await fileHash(image), hash, 'the next command repaired the image')

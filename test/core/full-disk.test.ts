@@ -1,52 +1,29 @@
 /**
  * A full disk: the store lives on a small tmpfs this test mounts itself
- * (needs root; skipped otherwise). A cycle that runs out of space fails with
+ * (test/helpers/tmpfs.ts: needs root; fails, naming why, otherwise). A cycle that runs out of space fails with
  * CORE_WRITE_FAILED and loses nothing: the points before it still verify,
  * and once space is back the store recovers and the next cycle succeeds.
  * One that runs out after its commit says so: CORE_IMAGE_UPDATE_FAILED,
  * with the committed point and the image's path.
  */
 import t from 'tap'
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { mkdir, readdir } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { RecoveryPointStore, recoverImages } from '../../core/store/index.ts'
 import { verifyImage, verifyPoint } from '../../core/verify.ts'
 import { fileHash, sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
 import { cycle, scanPool } from '../helpers/engine.ts'
+import { resizeDisk, smallDisk } from '../helpers/tmpfs.ts'
 import { requireTools } from '../helpers/tools.ts'
 
 requireTools(t, ['mount', 'umount'])
 
 const MiB = 2 ** 20
 
-function mountTmpfs (dir: string, size: string): void {
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' })
-}
-
-/** Whether this process may mount a tmpfs (root); the tests are skipped, with the reason, if not. */
-function canMount (): boolean {
-  const probe = mkdtempSync(join(tmpdir(), 'tandem-mount-probe-'))
-  try {
-    mountTmpfs(probe, '1m')
-    execFileSync('umount', [probe])
-    return true
-  } catch {
-    return false
-  } finally {
-    rmSync(probe, { recursive: true, force: true })
-  }
-}
-const skip = canMount() ? false : 'needs root to mount a tmpfs'
-
-t.test('running out of space mid-cycle loses nothing', { skip }, async t => {
+t.test('running out of space mid-cycle loses nothing', async t => {
   const dir = await tempDir(t)
-  const small = join(dir, 'small')
-  await mkdir(small)
-  mountTmpfs(small, '24m')
-  t.teardown(() => { execFileSync('umount', ['-l', small]) })
+  const small = await smallDisk(t, '24m')
+  if (small === undefined) return
 
   const src = join(dir, 'vm.img')
   const pool = scanPool(t)
@@ -78,12 +55,10 @@ t.test('running out of space mid-cycle loses nothing', { skip }, async t => {
   t.equal(await fileHash(store.imagePath('disk0')), hash2)
 })
 
-t.test('space for the packs but not the image: the point is kept, the image repaired later', { skip }, async t => {
+t.test('space for the packs but not the image: the point is kept, the image repaired later', async t => {
   const dir = await tempDir(t)
-  const small = join(dir, 'small')
-  await mkdir(small)
-  mountTmpfs(small, '40m')
-  t.teardown(() => { execFileSync('umount', ['-l', small]) })
+  const small = await smallDisk(t, '40m')
+  if (small === undefined) return
 
   const src = join(dir, 'vm.img')
   const pool = scanPool(t)
@@ -100,7 +75,7 @@ t.test('space for the packs but not the image: the point is kept, the image repa
   t.ok((await verifyPoint(store, 2)).ok, 'and it is whole')
   await store.close()
 
-  execFileSync('mount', ['-o', 'remount,size=80m', small])
+  resizeDisk(small, '80m')
   store = await RecoveryPointStore.open(join(small, 'store'))
   t.teardown(async () => { await store.close().catch(() => {}) })
   t.same(await recoverImages(store), ['disk0'], 'the half-written image is repaired at the next open')

@@ -4,7 +4,7 @@
  * them again, and every point that shares them verifies and restores good.
  */
 import t, { type Test } from 'tap'
-import { open, readFile, stat } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Codec } from '../../core/compress.ts'
 import { FileDiskSource, type DiskSource } from '../../core/disk-view/index.ts'
@@ -16,25 +16,10 @@ import { packPath } from '../../core/store/pack.ts'
 import { verifyPoint } from '../../core/verify.ts'
 import { cycle, openStore, scanPool } from '../helpers/engine.ts'
 import { fileHash, sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
+import { damageStoredBlock } from '../helpers/store-facts.ts'
 
 const MiB = 2 ** 20
 const BS = 65536
-
-/** Flips a byte inside the stored data of block `index` of point `pointId`; returns the block's hash (hex). */
-async function damage (store: RecoveryPointStore, pointId: number, index: number): Promise<string> {
-  const hash = hashAt(await store.manifest(pointId, 'disk0'), index)
-  const loc = (await store.locate(hash))!
-  const h = await open(packPath(store.packsDir, loc.pack), 'r+')
-  try {
-    const b = Buffer.alloc(1)
-    await h.read(b, 0, 1, loc.offset + 100)
-    b[0] = b[0]! ^ 0x40
-    await h.write(b, 0, 1, loc.offset + 100)
-  } finally {
-    await h.close()
-  }
-  return Buffer.from(hash).toString('hex')
-}
 
 async function restoresExactly (t: Test, store: RecoveryPointStore, pointId: number, expected: string, dir: string): Promise<void> {
   const out = join(dir, `restore-${pointId}-${Math.random().toString(16).slice(2)}.img`)
@@ -56,7 +41,7 @@ t.test('a damaged block is recorded by verify and healed by the next cycle: both
   const pool = scanPool(t)
   const store = await openStore(t, join(dir, 'store'))
   const image = await onePoint(store, src, pool)
-  const hex = await damage(store, 1, 3)
+  const hex = await damageStoredBlock(store, 1, 3)
   const damagedPack = (await store.locate(Buffer.from(hex, 'hex')))!.pack
   const liveBefore = (await store.packs()).get(damagedPack)!.liveBlocks
 
@@ -87,7 +72,7 @@ t.test('heals a block that change tracking says is unchanged', async t => {
   const pool = scanPool(t)
   const store = await openStore(t, join(dir, 'store'))
   const image = await onePoint(store, src, pool)
-  await damage(store, 1, 5)
+  await damageStoredBlock(store, 1, 5)
   await verifyPoint(store, 1)
   // A source whose tracking vouches that nothing changed since the base.
   const file = new FileDiskSource(src)
@@ -112,7 +97,7 @@ t.test('the source no longer holds the content: nothing healed, still reported b
   const pool = scanPool(t)
   const store = await openStore(t, join(dir, 'store'))
   await onePoint(store, src, pool)
-  const hex = await damage(store, 1, 3)
+  const hex = await damageStoredBlock(store, 1, 3)
   await verifyPoint(store, 1)
   await writePatches(src, [{ offset: 3 * BS, length: BS }]) // block 3 now holds other data
   const c2 = await cycle(store, pool, src)
@@ -134,7 +119,7 @@ t.test('a resumed (staged) cycle heals', async t => {
   const pool = scanPool(t)
   const store = await openStore(t, join(dir, 'store'))
   const image = await onePoint(store, src, pool)
-  await damage(store, 1, 2)
+  await damageStoredBlock(store, 1, 2)
   await verifyPoint(store, 1)
   const manifest = await store.manifest(1, 'disk0')
   const good = (await readFile(src)).subarray(2 * BS, 3 * BS)
@@ -159,7 +144,7 @@ t.test('data that does not hash right heals nothing: a block is staged only unde
   const pool = scanPool(t)
   const store = await openStore(t, join(dir, 'store'))
   await onePoint(store, src, pool)
-  const hex = await damage(store, 1, 4)
+  const hex = await damageStoredBlock(store, 1, 4)
   await verifyPoint(store, 1)
   // Another block's data (under its own hash) arrives: the damaged one stays recorded.
   const other = (await readFile(src)).subarray(1 * BS, 2 * BS)
@@ -181,7 +166,7 @@ t.test('a pack whose only block was healed is deleted by the next prune', async 
   await writePatches(src, [{ offset: 3 * BS, length: BS }]) // one stored block: one pack
   await cycle(store, pool, src)
   const [damagedPack] = [...(await store.packs()).keys()]
-  await damage(store, 1, 3)
+  await damageStoredBlock(store, 1, 3)
   await verifyPoint(store, 1)
   t.equal(await anyBadBlocks(store), true)
   t.equal((await cycle(store, pool, src)).disks[0]!.healedBlocks, 1)
@@ -200,7 +185,7 @@ t.test('verify with record: false reports without recording', async t => {
   const pool = scanPool(t)
   const store = await openStore(t, join(dir, 'store'))
   await onePoint(store, src, pool)
-  await damage(store, 1, 2)
+  await damageStoredBlock(store, 1, 2)
   t.notOk((await verifyPoint(store, 1, { record: false })).ok)
   t.equal(await anyBadBlocks(store), false)
 })

@@ -4,28 +4,19 @@
  * cycles behaves as documented (docs/store-format.md, "Disk size changes").
  */
 import t from 'tap'
-import { open, readdir, unlink, appendFile } from 'node:fs/promises'
+import { readdir, unlink, appendFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { materializePoint } from '../../core/restore.ts'
 import { verifyImage, verifyPoint } from '../../core/verify.ts'
 import { RecoveryPointStore } from '../../core/store/index.ts'
-import { PACK_HEADER_BYTES } from '../../core/store/pack.ts'
+import { PACK_HEADER_BYTES, RECORD_HEADER_BYTES } from '../../core/store/pack.ts'
 import { FileDiskSource, type DiskSource } from '../../core/disk-view/index.ts'
 import { replicateOnce } from '../../core/replicate.ts'
-import { fileHash, sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
+import { fileHash, flipByte, sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
 import { cycle, openStore, scanPool } from '../helpers/engine.ts'
 
 const MiB = 2 ** 20
 const BS = 65536
-
-async function flipByte (path: string, position: number): Promise<void> {
-  const h = await open(path, 'r+')
-  const b = Buffer.alloc(1)
-  await h.read(b, 0, 1, position)
-  b[0] = b[0]! ^ 0x40
-  await h.write(b, 0, 1, position)
-  await h.close()
-}
 
 t.test('a flipped byte in a pack is found by verify, and restore refuses it', async t => {
   const dir = await tempDir(t)
@@ -37,7 +28,7 @@ t.test('a flipped byte in a pack is found by verify, and restore refuses it', as
   await cycle(store, pool, src)
   const packs = await readdir(store.packsDir)
   t.equal(packs.length, 1)
-  await flipByte(join(store.packsDir, packs[0]!), 8 + 41 + 100) // inside the block's data
+  await flipByte(join(store.packsDir, packs[0]!), PACK_HEADER_BYTES + RECORD_HEADER_BYTES + 100) // inside the first block's data
   const report = await verifyPoint(store, 1)
   t.notOk(report.ok)
   t.same(report.problems, [{ disk: 'disk0', block: 3, offset: 3 * BS, code: 'CORE_BLOCK_CORRUPT' }])

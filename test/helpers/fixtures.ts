@@ -95,3 +95,16 @@ export function scatteredPatches (seed: number, size: number, count: number, max
   const rnd = prng(seed)
   return Array.from({ length: count }, () => ({ offset: Math.floor(rnd() * (size - maxLength)), length: 1 + Math.floor(rnd() * maxLength) }))
 }
+
+/** Flips bits of the byte at `position` of a file (XOR with `mask`): damage a test then expects to be found. */
+export async function flipByte (path: string, position: number, mask = 0x40): Promise<void> {
+  const h = await open(path, 'r+')
+  try {
+    const b = Buffer.alloc(1)
+    await h.read(b, 0, 1, position)
+    b[0] = b[0]! ^ mask
+    await h.write(b, 0, 1, position)
+  } finally {
+    await h.close()
+  }
+}

@@ -3,7 +3,9 @@ import { toHex } from '../../core/hash.ts'
 import { blockCount, hashAt, isZeroBlock } from '../../core/manifest.ts'
 import { PAGE_RANGE, pageKey } from '../../core/store/keys.ts'
 import { pageList } from '../../core/store/manifest-pages.ts'
+import { packPath } from '../../core/store/pack.ts'
 import type { RecoveryPointStore } from '../../core/store/store.ts'
+import { flipByte } from './fixtures.ts'
 
 /** Keys of every manifest page the index holds. */
 export async function storedPages (store: RecoveryPointStore): Promise<Set<string>> {
@@ -34,4 +36,16 @@ export async function referencedBlockCount (store: RecoveryPointStore): Promise<
     }
   }
   return refs.size
+}
+
+/**
+ * Flips a byte inside the stored data of block `index` of a point's disk
+ * (`offset` bytes into the record's data); returns the block's hash (hex).
+ */
+export async function damageStoredBlock (store: RecoveryPointStore, pointId: number, index: number, offset = 100, disk = 'disk0'): Promise<string> {
+  const hash = hashAt(await store.manifest(pointId, disk), index)
+  const loc = await store.locate(hash)
+  if (loc === undefined) throw new Error(`block ${index} of point ${pointId} is not stored`)
+  await flipByte(packPath(store.packsDir, loc.pack), loc.offset + offset)
+  return toHex(hash)
 }

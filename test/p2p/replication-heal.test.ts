@@ -9,12 +9,11 @@
  */
 import t, { type Test } from 'tap'
 import { join } from 'node:path'
-import { open, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { diskRoot, hashAt } from '../../core/manifest.ts'
 import { materializePoint } from '../../core/restore.ts'
 import { listBadBlocks, recordBadBlocks } from '../../core/store/bad-blocks.ts'
-import { packPath } from '../../core/store/pack.ts'
 import { verifyPoint } from '../../core/verify.ts'
 import type { RecoveryPointStore } from '../../core/store/index.ts'
 import { P2pErrorCode } from '../../p2p/errors.ts'
@@ -25,25 +24,10 @@ import { replicateToPeer, type ReplicateToPeerInit } from '../../appliance/repli
 import { fileHash, sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
 import { scanPool } from '../helpers/engine.ts'
 import { loopbackAddress, startNode, startReplica, type ReplicaBox } from '../helpers/boxes.ts'
+import { damageStoredBlock } from '../helpers/store-facts.ts'
 
 const BS = 65536
 const SIZE = 64 * BS
-
-/** Flips a byte in the stored data of block `index` of the point; returns the block's hash (hex). */
-async function damage (store: RecoveryPointStore, pointId: number, index: number): Promise<string> {
-  const hash = hashAt(await store.manifest(pointId, 'disk0'), index)
-  const loc = (await store.locate(hash))!
-  const h = await open(packPath(store.packsDir, loc.pack), 'r+')
-  try {
-    const b = Buffer.alloc(1)
-    await h.read(b, 0, 1, loc.offset + 7)
-    b[0] = b[0]! ^ 0x01
-    await h.write(b, 0, 1, loc.offset + 7)
-  } finally {
-    await h.close()
-  }
-  return Buffer.from(hash).toString('hex')
-}
 
 interface Rig { dir: string, image: string, replica: ReplicaBox, peer: string, init: ReplicateToPeerInit }
 
@@ -82,7 +66,7 @@ async function restoresTo (r: Rig, store: RecoveryPointStore, pointId: number): 
 t.test('the Replica asks for its damaged blocks; the primary sends them; both points verify and restore', async t => {
   const r = await rig(t)
   const hexes = await withStore(r, async store => {
-    const damaged = [await damage(store, 1, 4), await damage(store, 1, 11)]
+    const damaged = [await damageStoredBlock(store, 1, 4, 7), await damageStoredBlock(store, 1, 11, 7)]
     const report = await verifyPoint(store, 1)
     t.same(report.problems.map(p => [p.block, p.code]), [[4, 'CORE_BLOCK_CORRUPT'], [11, 'CORE_BLOCK_CORRUPT']])
     return damaged
@@ -110,7 +94,7 @@ t.test('the Replica asks for its damaged blocks; the primary sends them; both po
 t.test('the primary no longer holds the content: nothing healed, still recorded bad', async t => {
   const r = await rig(t)
   const hex = await withStore(r, async store => {
-    const h = await damage(store, 1, 6)
+    const h = await damageStoredBlock(store, 1, 6, 7)
     await verifyPoint(store, 1)
     return h
   })
@@ -131,7 +115,7 @@ t.test('the primary no longer holds the content: nothing healed, still recorded 
 t.test('a resumed cycle asks for the heal list it recorded, whatever the store records since, and heals', async t => {
   const r = await rig(t)
   await withStore(r, async store => {
-    await damage(store, 1, 3)
+    await damageStoredBlock(store, 1, 3, 7)
     await verifyPoint(store, 1)
   })
   const target = await r.replica.sink.open(r.peer, 'vm1')

@@ -53,12 +53,6 @@ export async function badBlockSet (store: RecoveryPointStore): Promise<Set<strin
   return out
 }
 
-/** Whether any damaged block is recorded (cheap: one seek). */
-export async function anyBadBlocks (store: RecoveryPointStore): Promise<boolean> {
-  for await (const _ of store.db.keys({ ...BAD_RANGE, limit: 1 })) return true
-  return false
-}
-
 /** Indices (ascending) of the blocks of `manifest` whose hash is in `bad`: what a cycle must read again to heal. */
 export function damagedIndices (manifest: Manifest, bad: Set<string>): number[] {
   const out: number[] = []

@@ -1,0 +1,111 @@
+import { spawn } from 'node:child_process'
+import { access, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { FileDiskSource, type DiskSource, type DiskView } from '../../../core/disk-view/index.ts'
+import { CoreError, CoreErrorCode } from '../../../core/errors.ts'
+import { NbdClient } from '../../../core/nbd/index.ts'
+import { AppError, AppErrorCode } from '../../errors.ts'
+import { openManualDisk } from './manual-driver.ts'
+import type { DiskFormat } from '../qemu/vm-definition.ts'
+
+/** How long qemu-nbd may take to open a qcow2 disk and listen. */
+const TIMEOUT_QEMU_NBD_START_MS = 10_000
+
+/**
+ * A disk whose VM Tandem does not run, as core's DiskSource: a view opens
+ * only while no QEMU holds the disk (APP_DISK_IN_USE otherwise); when
+ * anything opens or changes the disk while it is read, reads are cut short
+ * as soon as the guard sees it, or closing the view notices, either way with
+ * CORE_SOURCE_CHANGED (its cause: APP_DISK_IN_USE), so the cycle commits
+ * nothing from it (core closes views before it commits). Raw disks are read as files (scan workers read them directly);
+ * qcow2 disks through a read-only qemu-nbd of our own with image locking
+ * off (no lock taken, so a VM can still start, and the guard then notices it).
+ */
+export class ManualDiskSource implements DiskSource {
+  readonly path: string
+  readonly format: DiskFormat
+  readonly description: string
+  private readonly intervalMs: number | undefined
+
+  constructor (path: string, format: DiskFormat, options: { intervalMs?: number } = {}) {
+    this.path = path
+    this.format = format
+    this.intervalMs = options.intervalMs
+    this.description = `manual ${format} disk ${path}`
+  }
+
+  async open (signal?: AbortSignal): Promise<DiskView> {
+    const guard = await openManualDisk(this.path, this.format, { intervalMs: this.intervalMs, signal })
+    let inner: DiskView
+    try {
+      inner = this.format === 'raw' ? await new FileDiskSource(this.path).open(signal) : await openQcow2View(this.path, signal)
+    } catch (err) {
+      await guard.release().catch(() => undefined)
+      throw err
+    }
+    return {
+      size: inner.size,
+      ...(inner.fd === undefined ? {} : { fd: inner.fd }),
+      read: async (offset, length, into, readSignal) => {
+        try {
+          await inner.read(offset, length, into, readSignal === undefined ? guard.signal : AbortSignal.any([readSignal, guard.signal]))
+        } catch (err) {
+          if (guard.signal.aborted) throw takenWhileRead(guard.signal.reason)
+          throw err
+        }
+      },
+      close: async () => {
+        let failure: unknown
+        await inner.close().catch(err => { failure = err })
+        await guard.release().catch(err => { throw takenWhileRead(err) })
+        if (failure !== undefined) throw failure
+      }
+    }
+  }
+}
+
+/** The disk was taken (or changed) while it was read: what was read is not one moment of it. */
+function takenWhileRead (cause: unknown): CoreError {
+  return new CoreError(CoreErrorCode.CORE_SOURCE_CHANGED, `the disk was opened or changed while it was read: ${(cause as Error)?.message ?? String(cause)}`, { cause })
+}
+
+/** A qcow2 image's virtual disk through a private read-only qemu-nbd on a unix socket; closing stops that qemu-nbd (by its pid). */
+async function openQcow2View (path: string, signal?: AbortSignal): Promise<DiskView> {
+  const dir = await mkdtemp(join(tmpdir(), 'tandem-manual-'))
+  const socket = join(dir, 'nbd.sock')
+  // locking=off: our reader takes no image lock (qemu-nbd 7.2 has no --force-share), so a VM can still start; the guard then sees it.
+  const opts = `driver=qcow2,file.driver=file,file.filename=${path.replaceAll(',', ',,')},file.locking=off`
+  const child = spawn('qemu-nbd', ['--read-only', '--image-opts', opts, '--socket', socket, '--export-name', 'disk'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4096) })
+  const exited = new Promise<void>(resolve => { child.once('close', () => { resolve() }) })
+  child.once('error', () => {})
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    await exited
+    await rm(dir, { recursive: true, force: true })
+  }
+  try {
+    const until = performance.now() + TIMEOUT_QEMU_NBD_START_MS
+    while (!await access(socket).then(() => true, () => false)) {
+      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
+        throw new AppError(AppErrorCode.APP_QEMU_IMG_FAILED, `qemu-nbd could not serve ${path}: ${stderr.trim() || 'it exited'}`)
+      }
+      if (performance.now() > until) throw new AppError(AppErrorCode.APP_QEMU_IMG_FAILED, `qemu-nbd did not start serving ${path}`)
+      await new Promise(resolve => setTimeout(resolve, 10))
+    }
+    const client = await NbdClient.connect({ socketPath: socket, exportName: 'disk', signal })
+    return {
+      size: client.size,
+      read: async (offset, length, into, readSignal) => { await client.read(offset, length, into.subarray(0, length), readSignal) },
+      close: async () => {
+        await client.close()
+        await stop()
+      }
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}

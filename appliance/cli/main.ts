@@ -14,6 +14,7 @@
 import { Command, CommanderError } from 'commander'
 import { readFileSync } from 'node:fs'
 import { AppErrorCode } from '../errors.ts'
+import { completionCommand } from './completion.ts'
 import { imageCommand } from './image.ts'
 import { pointsCommand } from './points.ts'
 import { pruneCommand } from './prune.ts'
@@ -44,6 +45,7 @@ export function buildProgram (): Command {
     .addCommand(seedCommand())
     .addCommand(imageCommand())
     .addCommand(storeCommand())
+  program.addCommand(completionCommand(() => program))
   reportErrorsHere(program)
   return program
 }

@@ -43,6 +43,12 @@ export const AppErrorCode = {
   APP_VM_ALREADY_RUNNING: 'APP_VM_ALREADY_RUNNING',
   /** Another process holds the disk open for writing (QEMU's image lock), or opened or changed it while it was being read. */
   APP_DISK_IN_USE: 'APP_DISK_IN_USE',
+  /** The VM inventory file exists but is not a valid version 1 document; it is never reset (that would forget every VM). */
+  APP_INVENTORY_CORRUPT: 'APP_INVENTORY_CORRUPT',
+  /** A VM of that name is already in the inventory. */
+  APP_VM_EXISTS: 'APP_VM_EXISTS',
+  /** A disk file (or sidecar) given for a VM already belongs to another VM of the inventory. */
+  APP_DISK_TAKEN: 'APP_DISK_TAKEN',
   /** A failure no layer classified (a bug, or an unforeseen system error); the message says what failed. */
   APP_UNEXPECTED: 'APP_UNEXPECTED'
 } as const

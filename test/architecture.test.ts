@@ -1,5 +1,5 @@
 /**
- * The dependency direction of DESIGN.md, enforced: core imports nothing of
+ * The dependency direction of docs/design.md, enforced: core imports nothing of
  * ours outside core/; p2p imports only core's types and pure codecs;
  * appliance composes; web sees only appliance's service interface.
  */

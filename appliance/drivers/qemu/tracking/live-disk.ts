@@ -80,7 +80,7 @@ interface NamedNode { 'node-name': string, image: { 'virtual-size': number }, 'd
  * NBD with the disabled bitmap as a meta context, so a cycle reads only the
  * dirty extents of an unchanging view.
  *
- * Nothing is ever skipped (invariant 3): when the bitmap cannot be trusted
+ * Nothing is ever skipped (docs/design.md invariant 3): when the bitmap cannot be trusted
  * (first cycle, missing, inconsistent after a QEMU crash, size change) the
  * point has no `tracking` and the caller compares every block by hash. The
  * state file is written before each QEMU step that matters, so an

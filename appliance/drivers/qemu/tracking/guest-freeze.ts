@@ -1,11 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises'
-
 /**
  * Quiescing a guest around a point: freeze its filesystems through the
  * guest agent, and thaw them again whatever happened. A guest left frozen
  * is the worst outcome (its disk I/O stalls), so thawing never throws and
  * retries within a hard limit.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 
 /** The guest agent calls a quiesced point needs (appliance/drivers/qemu/qmp's GuestAgentClient). */
 export interface FreezeAgent {

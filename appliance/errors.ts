@@ -2,6 +2,8 @@
  * Errors raised by appliance/ (the CLI and, later, the daemon). Stable
  * upper-case codes, listed in docs/errors.md.
  */
+import { TandemError, type TandemErrorOptions } from '../core/errors.ts'
+
 export const AppErrorCode = {
   /** A command-line argument or option is missing or malformed. */
   APP_USAGE: 'APP_USAGE',
@@ -55,14 +57,11 @@ export const AppErrorCode = {
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]
 
-export class AppError extends Error {
-  readonly code: AppErrorCode
-  /** Structured facts for logs and callers (e.g. QEMU's error class); never needed to classify the error, the code does that. */
-  readonly details: Record<string, unknown> | undefined
-  constructor (code: AppErrorCode, message: string, options: { cause?: unknown, details?: Record<string, unknown> } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+/** An appliance error: a TandemError (core/errors.ts) with an APP_* code; `details` holds structured facts such as QEMU's error class. */
+export class AppError extends TandemError {
+  declare readonly code: AppErrorCode
+  constructor (code: AppErrorCode, message: string, options: TandemErrorOptions = {}) {
+    super(code, message, options)
     this.name = 'AppError'
-    this.code = code
-    this.details = options.details
   }
 }

@@ -1,4 +1,30 @@
 /**
+ * The base of every error Tandem raises on purpose: a stable upper-case
+ * `code` from one folder's registry (CORE_*, P2P_*, APP_*, later WEB_*),
+ * the message for people, optional `details` for the operator, and the
+ * `cause`. Each folder extends it with its own class and code registry
+ * (CoreError below, P2pError, AppError); none throws a TandemError itself.
+ * Whoever reports errors (the CLI's exit status, later HTTP) tests
+ * `instanceof TandemError` and passes the code on unchanged; anything else
+ * is unexpected. Lives in core because core imports nothing of ours and
+ * every folder may import core/errors.ts.
+ */
+export abstract class TandemError extends Error {
+  readonly code: string
+  /** Extra facts for the operator (block index, offsets, QEMU's error class...), never needed to branch on: the code does that. */
+  readonly details: Record<string, unknown> | undefined
+
+  constructor (code: string, message: string, options: TandemErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'TandemError'
+    this.code = code
+    this.details = options.details
+  }
+}
+
+export interface TandemErrorOptions { cause?: unknown, details?: Record<string, unknown> }
+
+/**
  * Errors raised by core/. Each carries a stable upper-case `code` (listed in
  * docs/errors.md, kept in step by test/errors.test.ts). Codes never change;
  * messages may. Programmer mistakes (wrong argument types) are plain TypeErrors.
@@ -76,16 +102,12 @@ export const CoreErrorCode = {
 
 export type CoreErrorCode = typeof CoreErrorCode[keyof typeof CoreErrorCode]
 
-export class CoreError extends Error {
-  readonly code: CoreErrorCode
-  /** Extra facts for the operator (block index, offsets...), never needed to branch on. */
-  readonly details: Record<string, unknown> | undefined
+export class CoreError extends TandemError {
+  declare readonly code: CoreErrorCode
 
-  constructor (code: CoreErrorCode, message: string, options: { cause?: unknown, details?: Record<string, unknown> } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+  constructor (code: CoreErrorCode, message: string, options: TandemErrorOptions = {}) {
+    super(code, message, options)
     this.name = 'CoreError'
-    this.code = code
-    this.details = options.details
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * The replication engine: no network, no HTTP, imports nothing of ours
- * outside this folder. See docs/store-format.md and DESIGN.md's data path.
+ * outside this folder. See docs/store-format.md and docs/design.md's data path.
  */
 export * from './types.ts'
 export * from './errors.ts'

@@ -23,7 +23,8 @@ export function isZeroBlock (m: Manifest, index: number): boolean {
   return equalHashes(m.hashes, index * HASH_LENGTH, zeroHash(blockLength(m, index)), 0)
 }
 
-function validBlockSize (blockSize: number): boolean {
+/** True when `blockSize` is a power of two from MIN_BLOCK_SIZE to MAX_BLOCK_SIZE. */
+export function validBlockSize (blockSize: number): boolean {
   return Number.isInteger(blockSize) && blockSize >= MIN_BLOCK_SIZE && blockSize <= MAX_BLOCK_SIZE && (blockSize & (blockSize - 1)) === 0
 }
 

@@ -3,6 +3,8 @@
  * protocol). Stable upper-case codes, listed in docs/errors.md; across the
  * wire only the code travels.
  */
+import { TandemError, type TandemErrorOptions } from '../core/errors.ts'
+
 export const P2pErrorCode = {
   /**
    * The peer's PAKE share is not a valid group element encoding, or the shared
@@ -70,11 +72,11 @@ export const P2pErrorCode = {
 
 export type P2pErrorCode = typeof P2pErrorCode[keyof typeof P2pErrorCode]
 
-export class P2pError extends Error {
-  readonly code: P2pErrorCode
-  constructor (code: P2pErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+/** A p2p error: a TandemError (core/errors.ts) with a P2P_* code. */
+export class P2pError extends TandemError {
+  declare readonly code: P2pErrorCode
+  constructor (code: P2pErrorCode, message: string, options: TandemErrorOptions = {}) {
+    super(code, message, options)
     this.name = 'P2pError'
-    this.code = code
   }
 }

@@ -2,13 +2,16 @@
  * The documentation stays inside the repository and agrees with it: every link
  * in README.md and the other markdown files points at a file of the repository
  * that exists (and at a heading that exists, for `page.md#anchor`); a path to a
- * .md file mentioned in text names one too; the README's test command is what
- * .ci/run runs; the README's Node.js minimum is package.json's.
+ * .md file mentioned in text names one too; no comment in the code cites the
+ * project's private notes outside the repository (what the code relies on is
+ * written under docs/); the README's test command is what .ci/run runs; the
+ * README's Node.js minimum is package.json's.
  */
 import t from 'tap'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { sourceComments, sourceFiles } from './helpers/source-files.ts'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const SKIP_DIRS = new Set(['node_modules', '.git', '.tap', 'tmp'])
@@ -41,7 +44,7 @@ function linkTargets (text: string): string[] {
 
 /**
  * Paths to .md files written in the text (plain or in code spans), such as
- * `../shared/DESIGN.md`; links to other sites, text included, are not mentions.
+ * `../elsewhere/notes.md`; links to other sites, text included, are not mentions.
  */
 function mentionedMarkdownPaths (text: string): string[] {
   const local = prose(text).replace(/\[[^\]]*\]\(\s*[a-z][a-z0-9+.-]*:[^)]*\)/gi, '')
@@ -100,6 +103,29 @@ t.test('every .md path written in the text names a file inside the repository', 
   }
 })
 
+/**
+ * Citations in a comment of notes kept outside the repository: the parent
+ * folder's shared notes, its upper-case design and style pages (docs/design.md
+ * is the repository's own), or an absolute path into the machine's work
+ * folder. Public specifications cited by their project (NBD's doc/proto.md)
+ * are fine.
+ */
+const OUTSIDE_CITATION = /\.\.\/shared\b|\bshared\/(?:notes|DESIGN|STYLE)\b|(?<![\w-])notes\/[\w-]+(?:\.[\w-]+)*|\/work\/|\b(?:DESIGN|STYLE)\.md\b/g
+
+function outsideCitations (comment: string): string[] {
+  return [...comment.matchAll(OUTSIDE_CITATION)].map(m => m[0])
+}
+
+t.test('no source comment cites notes outside the repository', async t => {
+  let files = 0
+  for (const file of sourceFiles(ROOT)) {
+    files++
+    const cited = sourceComments(readFileSync(file, 'utf8'), file).flatMap(outsideCitations)
+    t.same(cited, [], `${relative(ROOT, file)}: cite docs/ instead`)
+  }
+  t.ok(files > 100, 'the sources were read')
+})
+
 t.test('the checks catch what they are for', async t => {
   t.same(linkTargets('See [design](../shared/DESIGN.md) and [x](https://example.org).\n[ref]: docs/a.md\n'), ['../shared/DESIGN.md', 'https://example.org', 'docs/a.md'])
   t.same(linkTargets('`[not](a link)` and\n```\n[no](link.md)\n```\n'), [])
@@ -110,6 +136,14 @@ t.test('the checks catch what they are for', async t => {
   t.equal(problem('README.md', 'docs/no-such-page.md', false), 'missing file')
   t.equal(problem('README.md', 'docs/cli.md#no-such-heading', false), 'no heading #no-such-heading')
   t.equal(problem('README.md', 'docs/cli.md', false), undefined)
+  const code = [
+    '/** Backpressure: ../shared/notes/stack.md. */',
+    "const s = '../shared/notes/x.md' // a string is not a comment; see DESIGN.md",
+    'const r = /notes\\/x/ /* STYLE.md: ok? */',
+    'function f () {', '  return 1', '  // before the brace: shared/notes/qemu.md', '}',
+    '// docs/design.md and docs/platform-notes.md are ours; doc/proto.md of NBD is public'
+  ].join('\n')
+  t.same(sourceComments(code).flatMap(outsideCitations), ['../shared', 'notes/stack.md', 'DESIGN.md', 'STYLE.md', 'shared/notes'])
 })
 
 t.test('.ci/run runs exactly the README\'s test command', async t => {

@@ -1,7 +1,7 @@
 /**
  * `tandem prune --store <dir> --keep <N> [--interval <dur>] --yes`: applies a
  * retention policy now. It deletes recovery points, so it refuses without
- * `--yes` (APP_CONFIRMATION_REQUIRED, DESIGN.md invariant 4) and says what it
+ * `--yes` (APP_CONFIRMATION_REQUIRED, docs/design.md invariant 4) and says what it
  * would remove; the store is not changed then, not even repaired.
  */
 import { Command, Option } from 'commander'

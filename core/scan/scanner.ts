@@ -51,7 +51,7 @@ export interface ScanOptions {
    * differ from `base`, which is then required and must have the view's
    * size. Only the blocks these ranges touch are read; every other block
    * keeps the base's hash. Callers pass this only when tracking can be
-   * trusted; otherwise they scan everything (invariant 3).
+   * trusted; otherwise they scan everything (docs/design.md invariant 3).
    */
   changedExtents?: Extent[]
   /**

@@ -1,4 +1,5 @@
 import { Uint8ArrayList } from 'uint8arraylist'
+import { HASH_LENGTH } from '../../core/constants.ts'
 import type { BlockEntry } from './messages.ts'
 
 /**
@@ -16,7 +17,7 @@ import type { BlockEntry } from './messages.ts'
  */
 export function encodeBlocks (m: { cycle: Uint8Array, seq: number, disk: string, entries: BlockEntry[] }): Uint8ArrayList {
   const disk = Buffer.from(m.disk, 'utf8')
-  const w = new MetaWriter(64 + m.cycle.byteLength + disk.byteLength + m.entries.length * (ENTRY_META_BYTES + 32))
+  const w = new MetaWriter(64 + m.cycle.byteLength + disk.byteLength + m.entries.length * (ENTRY_META_BYTES + HASH_LENGTH))
   w.byte(0xde); w.u16(5)
   w.str(T); w.str(BLOCKS)
   w.str(CYCLE); w.bin(m.cycle)

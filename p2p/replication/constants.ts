@@ -1,4 +1,9 @@
-/** The replication protocol's id, limits and timeouts, each with its reason (docs/replication-protocol.md). */
+/**
+ * The replication protocol's id, limits and timeouts, each with its reason
+ * (docs/replication-protocol.md). Limits that are core's (block sizes, hash
+ * length, manifest page, disk names) come from core/constants.ts, never restated.
+ */
+import { MANIFEST_PAGE_HASHES, MAX_BLOCK_SIZE } from '../../core/constants.ts'
 
 /** Protocol id; the version changes with any incompatible message change. */
 export const REPLICATION_PROTOCOL = '/tandem/replicate/1.0.0'
@@ -12,10 +17,8 @@ export const PROTOCOL_VERSIONS = [1] as const
  * interleaved runs, docs/benchmarks.md); the 8 MiB credit still holds three.
  */
 export const TARGET_BATCH_RAW_BYTES = 2 * 1024 * 1024
-/** Largest block a relationship may use (core's MAX_BLOCK_SIZE); a batch always fits one. */
-export const MAX_BLOCK_BYTES = 4 * 1024 * 1024
-/** Block data per `blocks` message: a target batch, or one block of the largest size. */
-export const MAX_BATCH_DATA_BYTES = Math.max(TARGET_BATCH_RAW_BYTES, MAX_BLOCK_BYTES)
+/** Block data per `blocks` message: a target batch, or one block of the largest size (core's MAX_BLOCK_SIZE). */
+export const MAX_BATCH_DATA_BYTES = Math.max(TARGET_BATCH_RAW_BYTES, MAX_BLOCK_SIZE)
 /** Entries per `blocks` message: a batch of 4 KiB blocks (512) with room to spare, or a run of zero blocks that carry no data. */
 export const MAX_BATCH_ENTRIES = 4096
 /** Largest frame: a full batch plus its per-entry headers (~45 bytes each) and the map around them. */
@@ -36,8 +39,12 @@ export const MAX_DISK_BYTES = 64 * 1024 ** 4
 export const MAX_CYCLE_BLOCKS = 32 * 1024 * 1024
 /** Disks per recovery point: a VM with more than 64 disks is not a branch office's. */
 export const MAX_DISKS = 64
-/** Hashes per `manifest-page` message: core's manifest page (1024 x 32 bytes). */
-export const MAX_PAGE_HASHES = 1024
+/**
+ * Hashes per `manifest-page` message: core's manifest page, so a stored page
+ * travels as one message. A change of core's page size changes what this
+ * protocol version accepts: it needs a new protocol version.
+ */
+export const MAX_PAGE_HASHES = MANIFEST_PAGE_HASHES
 /** Capabilities listed in `hello`. */
 export const MAX_CAPABILITIES = 32
 

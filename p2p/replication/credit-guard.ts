@@ -14,7 +14,7 @@ export class CreditOverrunError extends P2pError {
  * and not yet acknowledged, and refuses a sender that goes beyond it.
  * Without this a sender that ignores acks pushes data as fast as the link
  * carries it, and the Replica buffers it all (libp2p gives no read-side
- * backpressure: shared/notes/stack.md).
+ * backpressure: docs/platform-notes.md, "libp2p 3 streams").
  *
  * The same rule as the sender's: a batch fits when what is outstanding
  * plus the batch is within the credit, or when nothing is outstanding (one

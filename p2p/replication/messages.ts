@@ -1,7 +1,10 @@
 import { isPlainMap, packMessage as pack, unpackMessage as unpack } from '../wire/msgpack.ts'
 import { P2pError, P2pErrorCode } from '../errors.ts'
+import { DISK_NAME_PATTERN, HASH_LENGTH, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../../core/constants.ts'
+import { validBlockSize } from '../../core/manifest.ts'
+import { Codec } from '../../core/compress.ts'
 import {
-  MAX_BATCH_DATA_BYTES, MAX_BATCH_ENTRIES, MAX_BLOCK_BYTES, MAX_CAPABILITIES, MAX_CYCLE_BLOCKS, MAX_DISK_BYTES,
+  MAX_BATCH_DATA_BYTES, MAX_BATCH_ENTRIES, MAX_CAPABILITIES, MAX_CYCLE_BLOCKS, MAX_DISK_BYTES,
   MAX_DISKS, MAX_HEAL_BLOCKS, MAX_PAGE_HASHES, MAX_REPLICATION_FRAME_BYTES
 } from './constants.ts'
 
@@ -12,8 +15,8 @@ import {
  * block sizes, hashes) is checked by the session layer.
  */
 
-/** Block encodings on the wire: core's codecs plus ZERO (no data; the block is all zeros). */
-export const WireCodec = { RAW: 0, ZSTD: 1, ZERO: 2 } as const
+/** Block encodings on the wire: core's codecs (their values are the wire's) plus ZERO (no data; the block is all zeros). */
+export const WireCodec = { RAW: Codec.RAW, ZSTD: Codec.ZSTD, ZERO: 2 } as const
 export type WireCodec = typeof WireCodec[keyof typeof WireCodec]
 
 export interface DiskShape { name: string, size: number, blockSize: number }
@@ -70,9 +73,9 @@ const bytes = (v: unknown, name: string, min: number, max: number): Uint8Array =
   if (!(v instanceof Uint8Array) || v.byteLength < min || v.byteLength > max) throw bad(`${name} must be ${min}..${max} bytes`)
   return new Uint8Array(v.buffer, v.byteOffset, v.byteLength) // a plain view of msgpackr's Buffer, no copy
 }
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+/** Disk and relationship names: core's DISK_NAME_PATTERN (names become file names and store keys). */
 const name = (v: unknown, what: string): string => {
-  if (typeof v !== 'string' || !NAME.test(v)) throw bad(`${what} must be a disk or relationship name`)
+  if (typeof v !== 'string' || !DISK_NAME_PATTERN.test(v)) throw bad(`${what} must be a disk or relationship name`)
   return v
 }
 const root = (v: unknown): string => {
@@ -86,7 +89,7 @@ const list = (v: unknown, what: string, max: number): unknown[] => {
 }
 const blockSize = (v: unknown): number => {
   const n = u32(v, 'blockSize')
-  if (n < 4096 || n > MAX_BLOCK_BYTES || (n & (n - 1)) !== 0) throw bad('blockSize must be a power of two from 4 KiB to 4 MiB')
+  if (!validBlockSize(n)) throw bad(`blockSize must be a power of two from ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE} bytes`)
   return n
 }
 const KNOWN_CODES = new Set<string>(Object.values(P2pErrorCode))
@@ -97,12 +100,12 @@ function entry (v: unknown): BlockEntry {
   const codec = u32(e[2], 'codec')
   if (codec !== WireCodec.RAW && codec !== WireCodec.ZSTD && codec !== WireCodec.ZERO) throw bad('unknown codec')
   const rawLength = u32(e[3], 'rawLength')
-  if (rawLength === 0 || rawLength > MAX_BLOCK_BYTES) throw bad('rawLength out of range')
+  if (rawLength === 0 || rawLength > MAX_BLOCK_SIZE) throw bad('rawLength out of range')
   const data = bytes(e[4], 'data', 0, MAX_BATCH_DATA_BYTES)
   if (codec === WireCodec.ZERO && data.byteLength !== 0) throw bad('a zero block carries no data')
   if (codec === WireCodec.RAW && data.byteLength !== rawLength) throw bad('a raw block carries exactly rawLength bytes')
   if (codec === WireCodec.ZSTD && (data.byteLength === 0 || data.byteLength >= rawLength)) throw bad('a compressed block is shorter than its raw length')
-  return { index: u32(e[0], 'index'), hash: bytes(e[1], 'hash', 32, 32), codec: codec as WireCodec, rawLength, data }
+  return { index: u32(e[0], 'index'), hash: bytes(e[1], 'hash', HASH_LENGTH, HASH_LENGTH), codec: codec as WireCodec, rawLength, data }
 }
 
 /**
@@ -148,8 +151,8 @@ export function decodeReplication (frame: Uint8Array): ReplicationMessage {
     case 'manifest-request':
       return { t: 'manifest-request', relationship: name(v.relationship, 'relationship') }
     case 'manifest-page': {
-      const hashes = bytes(v.hashes, 'hashes', 32, MAX_PAGE_HASHES * 32)
-      if (hashes.byteLength % 32 !== 0) throw bad('hashes must be whole 32-byte hashes')
+      const hashes = bytes(v.hashes, 'hashes', HASH_LENGTH, MAX_PAGE_HASHES * HASH_LENGTH)
+      if (hashes.byteLength % HASH_LENGTH !== 0) throw bad('hashes must be whole hashes')
       return { t: 'manifest-page', disk: name(v.disk, 'disk'), page: u32(v.page, 'page'), hashes }
     }
     case 'manifest-end':

@@ -4,7 +4,8 @@ import type { Consistency, Manifest, PointDisk } from '../../core/types.ts'
 /**
  * The receiving side's storage, declared here and implemented by appliance
  * over core's recovery-point store. The wire layer owns these interfaces
- * and never imports their implementation (STYLE.md: Syncthing's protocol).
+ * and never imports their implementation (docs/design.md, Architecture; as
+ * Syncthing's lib/protocol owns the interface its sync logic implements).
  */
 export interface ReplicaSink {
   /**

@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AppError, AppErrorCode } from '../../../errors.ts'
+import { freezeGuest, thawGuest, TIMEOUT_FREEZE_MS, TIMEOUT_THAW_MS, type FreezeAgent } from './guest-freeze.ts'
 import { qemuImg } from './qemu-img.ts'
 import { initialTrackingState, loadTrackingState, saveTrackingState, type TrackingState } from './tracking-state.ts'
 
@@ -9,11 +10,7 @@ export interface QmpExecutor {
   execute: <T = unknown>(command: string, args?: Record<string, unknown>, options?: { timeoutMs?: number, signal?: AbortSignal }) => Promise<T>
 }
 
-/** The guest agent calls a quiesced point needs (appliance/drivers/qemu/qmp's GuestAgentClient). */
-export interface FreezeAgent {
-  fsfreezeFreeze: (options?: { timeoutMs?: number }) => Promise<number>
-  fsfreezeThaw: (options?: { timeoutMs?: number }) => Promise<unknown>
-}
+export type { FreezeAgent } from './guest-freeze.ts'
 
 export interface LiveDiskInit {
   qmp: QmpExecutor
@@ -65,10 +62,6 @@ export interface LivePoint {
   complete: (outcome: { ok: true, root: string } | { ok: false }) => Promise<void>
 }
 
-/** A freeze longer than this is given up (the guest's I/O stalls while frozen); the point is then crash-consistent. */
-export const TIMEOUT_FREEZE_MS = 10_000
-/** Thaw is retried within this limit; a guest left frozen is the worst outcome. */
-export const TIMEOUT_THAW_MS = 10_000
 /** A QMP command of a cycle (transaction, node add/remove). */
 const TIMEOUT_QMP_MS = 30_000
 /** How long a cancelled fleece job may take to go away before its node is removed anyway. */
@@ -87,7 +80,7 @@ interface NamedNode { 'node-name': string, image: { 'virtual-size': number }, 'd
  * NBD with the disabled bitmap as a meta context, so a cycle reads only the
  * dirty extents of an unchanging view.
  *
- * Nothing is ever skipped (invariant 3): when the bitmap cannot be trusted
+ * Nothing is ever skipped (docs/design.md invariant 3): when the bitmap cannot be trusted
  * (first cycle, missing, inconsistent after a QEMU crash, size change) the
  * point has no `tracking` and the caller compares every block by hash. The
  * state file is written before each QEMU step that matters, so an
@@ -150,11 +143,13 @@ export class LiveDisk {
 
       const started = performance.now()
       const limits = { freezeMs: this.init.freezeTimeoutMs ?? TIMEOUT_FREEZE_MS, thawMs: this.init.thawTimeoutMs ?? TIMEOUT_THAW_MS }
-      const frozen = options.agent === undefined ? undefined : await freeze(options.agent, limits)
+      const frozen = options.agent === undefined ? undefined : await freezeGuest(options.agent, limits)
       try {
         await qmp.execute('transaction', { actions }, { timeoutMs: TIMEOUT_QMP_MS, signal })
       } finally {
-        if (frozen?.ok === true) consistencyNote = await thaw(options.agent!, limits.thawMs)
+        // Not the cycle's signal: a cancelled cycle (or a stopping daemon) still retries the
+        // thaw for its whole limit, since a guest left frozen is worse than a slower stop.
+        if (frozen?.ok === true) consistencyNote = await thawGuest(options.agent!, limits.thawMs)
         pauseMs = performance.now() - started
       }
       if (frozen !== undefined) {
@@ -288,31 +283,3 @@ async function findNode (qmp: QmpExecutor, name: string, signal?: AbortSignal): 
 }
 
 const bitmapOf = (node: NamedNode, name: string): NodeBitmap | undefined => node['dirty-bitmaps']?.find(b => b.name === name)
-
-/** Freezes the guest's filesystems; a failure or a hang is an answer (the point is then crash-consistent), never thrown. */
-async function freeze (agent: FreezeAgent, limits: { freezeMs: number, thawMs: number }): Promise<{ ok: true, count: number } | { ok: false, reason: string }> {
-  try {
-    return { ok: true, count: await agent.fsfreezeFreeze({ timeoutMs: limits.freezeMs }) }
-  } catch (err) {
-    // A freeze that timed out may still complete in the guest: thaw regardless.
-    await thaw(agent, limits.thawMs)
-    return { ok: false, reason: `guest freeze failed (${codeOf(err)}): crash-consistent` }
-  }
-}
-
-/** Thaws, retrying within `limitMs`; resolves to a note when the guest may still be frozen. */
-async function thaw (agent: FreezeAgent, limitMs: number): Promise<string | undefined> {
-  const until = performance.now() + limitMs
-  let last: unknown
-  while (performance.now() < until) {
-    try {
-      await agent.fsfreezeThaw({ timeoutMs: Math.max(1, Math.ceil(until - performance.now())) })
-      return undefined
-    } catch (err) {
-      last = err
-    }
-  }
-  return `guest thaw failed (${codeOf(last)}): the guest may still be frozen`
-}
-
-const codeOf = (err: unknown): string => (err as { code?: string })?.code ?? (err as Error)?.message ?? String(err)

@@ -10,7 +10,7 @@ import { loadTrackingState, saveTrackingState } from './tracking-state.ts'
  * modified at or after its sidecar's time may have been written by someone
  * else (times are coarse: a tie counts as an edit). Then the
  * tracking state is marked distrusted with the reason, and the next point
- * compares every block by hash (invariant 3).
+ * compares every block by hash (docs/design.md invariant 3).
  *
  * Resolves to the reason when it distrusted tracking, else undefined. A
  * disk with no tracking state yet needs no check (its first cycle hashes

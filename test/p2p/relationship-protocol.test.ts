@@ -14,28 +14,27 @@ import { pack } from 'msgpackr'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import {
   decodeRelationship, encodeRelationship, MAX_RELATIONSHIP_FRAME_BYTES, RELATIONSHIP_PROTOCOL, RelationshipReceiver,
-  sendOffer, sendRemove, sendUpdate, type RelationshipReceiverInit, type RequestEvent
+  sendOffer, sendRemove, sendUpdate, type RelationshipReceiverInit, type RelationshipRegistrar, type RequestEvent
 } from '../../p2p/relationship/index.ts'
 import { FramedStream } from '../../p2p/wire/framed-stream.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
 import { tempDir, type Teardown } from '../helpers/fixtures.ts'
 import { loopbackAddress, startNode, TestPolicy } from '../helpers/boxes.ts'
-import { RecordingRegistrar, sampleDescription } from './fixtures/relationship.ts'
+import { MemoryRegistrar, RecordingRegistrar, sampleDescription } from './fixtures/relationship.ts'
 
-interface ReplicaBox {
+interface ReplicaBox<R extends RelationshipRegistrar> {
   node: TandemNode
   policy: TestPolicy
-  registrar: RecordingRegistrar
+  registrar: R
   receiver: RelationshipReceiver
   events: RequestEvent[]
   /** Waits for the next request's end on the Replica. */
   nextRequest: () => Promise<RequestEvent>
 }
 
-async function startReplicaBox (t: Teardown, keyFile: string, timeouts?: RelationshipReceiverInit['timeouts']): Promise<ReplicaBox> {
+async function startReplicaBox<R extends RelationshipRegistrar> (t: Teardown, keyFile: string, registrar: R, timeouts?: RelationshipReceiverInit['timeouts']): Promise<ReplicaBox<R>> {
   const policy = new TestPolicy()
   const node = await startNode(t, keyFile, policy)
-  const registrar = new RecordingRegistrar()
   const events: RequestEvent[] = []
   let waiters: Array<(e: RequestEvent) => void> = []
   const receiver = new RelationshipReceiver({
@@ -74,7 +73,7 @@ const framed = (payload: Uint8Array): Uint8Array => frame(payload.byteLength, pa
 
 t.test('an offer, an update and a removal are delivered and recorded', async t => {
   const dir = await tempDir(t)
-  const replica = await startReplicaBox(t, join(dir, 'replica.key'))
+  const replica = await startReplicaBox(t, join(dir, 'replica.key'), new RecordingRegistrar())
   const primary = await startNode(t, join(dir, 'primary.key'))
   const peer = primary.peerId.toString()
   replica.policy.paired.add(peer)
@@ -100,7 +99,7 @@ t.test('an offer, an update and a removal are delivered and recorded', async t =
 
 t.test('a registrar\'s refusal reaches the primary as its code; anything else as P2P_RELATIONSHIP_FAILED', async t => {
   const dir = await tempDir(t)
-  const replica = await startReplicaBox(t, join(dir, 'replica.key'))
+  const replica = await startReplicaBox(t, join(dir, 'replica.key'), new RecordingRegistrar())
   const primary = await startNode(t, join(dir, 'primary.key'))
   replica.policy.paired.add(primary.peerId.toString())
   const address = loopbackAddress(replica.node)
@@ -124,9 +123,27 @@ t.test('a registrar\'s refusal reaches the primary as its code; anything else as
   t.same(replica.registrar.calls, [], 'nothing was recorded')
 })
 
+t.test('with the reference registrar: an id held for another primary is refused over the wire, a stale term too', async t => {
+  const dir = await tempDir(t)
+  const replica = await startReplicaBox(t, join(dir, 'replica.key'), new MemoryRegistrar())
+  const first = await startNode(t, join(dir, 'first.key'))
+  const second = await startNode(t, join(dir, 'second.key'))
+  for (const n of [first, second]) replica.policy.paired.add(n.peerId.toString())
+  const address = loopbackAddress(replica.node)
+
+  t.same(await sendOffer(first, address, sampleDescription({ term: 3 })), { t: 'accepted' })
+  t.equal(await codeOf(sendOffer(second, address, sampleDescription({ vm: { ...sampleDescription().vm, name: 'db' } }))), 'P2P_RELATIONSHIP_REFUSED', 'another primary cannot take the id')
+  t.equal(await codeOf(sendUpdate(second, address, sampleDescription())), 'P2P_RELATIONSHIP_UNKNOWN', 'nor change it')
+  t.equal(await codeOf(sendUpdate(first, address, sampleDescription({ term: 2, suspended: true }))), 'P2P_STALE_TERM', 'a lower term changes nothing')
+  t.equal(replica.registrar.held.get('web-1')?.peer, first.peerId.toString())
+  t.same(replica.registrar.held.get('web-1')?.description, sampleDescription({ term: 3 }), 'what the Replica holds is the first offer, whole')
+  t.same(await sendRemove(first, address, { relationship: 'web-1', term: 3 }), { t: 'accepted' })
+  t.equal(replica.registrar.held.size, 0)
+})
+
 t.test('a registrar that does not finish in time: P2P_RELATIONSHIP_FAILED, and its signal is aborted', async t => {
   const dir = await tempDir(t)
-  const replica = await startReplicaBox(t, join(dir, 'replica.key'), { recordMs: 200 })
+  const replica = await startReplicaBox(t, join(dir, 'replica.key'), new RecordingRegistrar(), { recordMs: 200 })
   const primary = await startNode(t, join(dir, 'primary.key'))
   replica.policy.paired.add(primary.peerId.toString())
   replica.registrar.hold = true
@@ -136,7 +153,7 @@ t.test('a registrar that does not finish in time: P2P_RELATIONSHIP_FAILED, and i
 
 t.test('an unpaired peer is refused and reaches nothing', async t => {
   const dir = await tempDir(t)
-  const replica = await startReplicaBox(t, join(dir, 'replica.key'))
+  const replica = await startReplicaBox(t, join(dir, 'replica.key'), new RecordingRegistrar())
   const stranger = await startNode(t, join(dir, 'stranger.key'))
   const address = loopbackAddress(replica.node)
 
@@ -150,7 +167,7 @@ t.test('an unpaired peer is refused and reaches nothing', async t => {
 
 t.test('hostile and malformed requests each get their code and leave the registrar untouched', async t => {
   const dir = await tempDir(t)
-  const replica = await startReplicaBox(t, join(dir, 'replica.key'), { requestMs: 300 })
+  const replica = await startReplicaBox(t, join(dir, 'replica.key'), new RecordingRegistrar(), { requestMs: 300 })
   const primary = await startNode(t, join(dir, 'primary.key'))
   replica.policy.paired.add(primary.peerId.toString())
   const address = loopbackAddress(replica.node)
@@ -248,7 +265,7 @@ t.test('the primary\'s side: a silent, garbled, absent or cancelling Replica giv
 
 t.test('stop() aborts the registrar calls in flight, ends their streams and removes the handler', async t => {
   const dir = await tempDir(t)
-  const replica = await startReplicaBox(t, join(dir, 'replica.key'))
+  const replica = await startReplicaBox(t, join(dir, 'replica.key'), new RecordingRegistrar())
   const primary = await startNode(t, join(dir, 'primary.key'))
   replica.policy.paired.add(primary.peerId.toString())
   const address = loopbackAddress(replica.node)

@@ -103,11 +103,12 @@ export class RelationshipReceiver {
     const timer = setTimeout(() => { late.abort(new P2pError(P2pErrorCode.P2P_RELATIONSHIP_FAILED, `the registrar took longer than ${this.recordMs} ms`)) }, this.recordMs)
     const signal = AbortSignal.any([late.signal, this.stopping.signal])
     const { registrar } = this.init
-    const work = request.t === 'remove'
-      ? registrar.remove(peer, { relationship: request.relationship, term: request.term }, signal)
-      : registrar[request.t](peer, withoutType(request), signal)
+    let work: Promise<void> | undefined
     let onAbort: (() => void) | undefined
     try {
+      work = request.t === 'remove'
+        ? registrar.remove(peer, { relationship: request.relationship, term: request.term }, signal)
+        : registrar[request.t](peer, withoutType(request), signal)
       // A registrar that ignores the signal is not waited for: the primary hears P2P_RELATIONSHIP_FAILED.
       await Promise.race([work, new Promise<never>((_resolve, reject) => {
         onAbort = () => { reject(signal.reason) }
@@ -117,7 +118,7 @@ export class RelationshipReceiver {
     } finally {
       clearTimeout(timer)
       if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
-      work.catch(() => {}) // settled late after an abort: already answered
+      work?.catch(() => {}) // settled late after an abort: already answered
     }
   }
 }

@@ -64,6 +64,9 @@ export const MAX_DISK_BYTES = Number.MAX_SAFE_INTEGER
 /** Default number of additional recovery points kept besides the latest (Hyper-V's maximum is 24). */
 export const DEFAULT_ADDITIONAL_POINTS = 24
 
+/** Most additional recovery points a retention policy may keep: far above Hyper-V's 24, and a store's point list stays small enough to list at once. */
+export const MAX_ADDITIONAL_POINTS = 10_000
+
 /** Default spacing of additional recovery points: one per hour, like Hyper-V. */
 export const DEFAULT_POINT_INTERVAL_MS = 60 * 60 * 1000
 

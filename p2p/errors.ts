@@ -67,7 +67,15 @@ export const P2pErrorCode = {
   /** The replica refuses a cycle before allocating anything: its disks exceed the Replica's configured maximum, or their manifests alone exceed the free space of its store. */
   P2P_REPLICA_NO_SPACE: 'P2P_REPLICA_NO_SPACE',
   /** The identity key file is damaged: its checksum does not match, it does not decode, or its public key is not its private key's. Never silently replaced. */
-  P2P_IDENTITY_DAMAGED: 'P2P_IDENTITY_DAMAGED'
+  P2P_IDENTITY_DAMAGED: 'P2P_IDENTITY_DAMAGED',
+  /** The Replica refuses a relationship offer: it holds that relationship id for another peer, or its policy does not take what was offered. Nothing changed. */
+  P2P_RELATIONSHIP_REFUSED: 'P2P_RELATIONSHIP_REFUSED',
+  /** An update or removal of a relationship the Replica does not hold for this peer. Nothing changed; a removal may take it as done. */
+  P2P_RELATIONSHIP_UNKNOWN: 'P2P_RELATIONSHIP_UNKNOWN',
+  /** The Replica could not record a relationship request (its disk failed, or it took too long). Retry; requests are whole and idempotent. */
+  P2P_RELATIONSHIP_FAILED: 'P2P_RELATIONSHIP_FAILED',
+  /** No stream to the peer could be opened: it cannot be reached, or it hung up (a box that does not hold this one as paired cuts it off). */
+  P2P_PEER_UNREACHABLE: 'P2P_PEER_UNREACHABLE'
 } as const
 
 export type P2pErrorCode = typeof P2pErrorCode[keyof typeof P2pErrorCode]

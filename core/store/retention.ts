@@ -1,4 +1,4 @@
-import { DEFAULT_ADDITIONAL_POINTS, DEFAULT_POINT_INTERVAL_MS } from '../constants.ts'
+import { DEFAULT_ADDITIONAL_POINTS, DEFAULT_POINT_INTERVAL_MS, MAX_ADDITIONAL_POINTS } from '../constants.ts'
 import { CoreError, CoreErrorCode } from '../errors.ts'
 
 /**
@@ -22,8 +22,8 @@ export const DEFAULT_RETENTION: RetentionPolicy = {
 }
 
 export function checkRetention (p: RetentionPolicy): void {
-  if (!Number.isInteger(p.additional) || p.additional < 0 || p.additional > 10_000) {
-    throw new CoreError(CoreErrorCode.CORE_INVALID_ARGUMENT, `additional recovery points must be an integer from 0 to 10000, got ${p.additional}`)
+  if (!Number.isInteger(p.additional) || p.additional < 0 || p.additional > MAX_ADDITIONAL_POINTS) {
+    throw new CoreError(CoreErrorCode.CORE_INVALID_ARGUMENT, `additional recovery points must be an integer from 0 to ${MAX_ADDITIONAL_POINTS}, got ${p.additional}`)
   }
   if (!Number.isFinite(p.intervalMs) || p.intervalMs < 0) {
     throw new CoreError(CoreErrorCode.CORE_INVALID_ARGUMENT, `recovery point interval must be >= 0 ms, got ${p.intervalMs}`)

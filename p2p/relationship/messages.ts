@@ -1,0 +1,219 @@
+import { DISK_NAME_PATTERN, MAX_ADDITIONAL_POINTS } from '../../core/constants.ts'
+import { P2pError, P2pErrorCode } from '../errors.ts'
+import { MAX_DISK_BYTES, MAX_DISKS } from '../replication/constants.ts'
+import { isPlainMap, packMessage, unpackMessage } from '../wire/msgpack.ts'
+import {
+  MAX_APP_CONSISTENT_MS, MAX_BANDWIDTH_BYTES_PER_SECOND, MAX_FREQUENCY_MS, MAX_MEMORY_MIB, MAX_NICS,
+  MAX_RELATIONSHIP_FRAME_BYTES, MAX_VCPUS, NIC_MODEL_PATTERN
+} from './constants.ts'
+
+/**
+ * Relationship protocol v1 messages (docs/relationship-protocol.md). This
+ * file is the boundary: every message from a peer is decoded and checked
+ * here, once, for type, shape and bounds, and comes out as a new object
+ * holding only the fields this version knows (unknown fields are dropped,
+ * never passed on). What depends on what the Replica holds (terms, which
+ * peer holds an id) is the registrar's to check.
+ */
+
+export type DriverKind = 'qemu' | 'manual'
+/** How the VM boots: firmware (`bios`, `uefi`) or a kernel given directly (`kernel`); null when not known (a manual-driver VM). */
+export type BootKind = 'bios' | 'uefi' | 'kernel'
+export type DiskFormat = 'raw' | 'qcow2'
+
+/** One disk of the protected VM. Its path is the primary's own and does not travel. */
+export interface ProtectedDisk {
+  /** The disk's name in recovery points (core's DISK_NAME_PATTERN). */
+  name: string
+  /** Bytes, 0..MAX_DISK_BYTES. */
+  size: number
+  format: DiskFormat
+}
+
+/** One NIC: its device model only; addresses, bridges and MACs are each box's own. */
+export interface ProtectedNic { model: string }
+
+/** What the Replica needs to show the VM and to start it on its own in a failover. */
+export interface ProtectedVm {
+  /** DISK_NAME_PATTERN. */
+  name: string
+  driver: DriverKind
+  vcpus: number
+  memoryMiB: number
+  boot: BootKind | null
+  /** 1..MAX_DISKS, names unique. */
+  disks: ProtectedDisk[]
+  /** 0..MAX_NICS. */
+  nics: ProtectedNic[]
+}
+
+/**
+ * How the first full copy is made: over the network now or at a time (ms
+ * since the epoch), from a seed file imported on the Replica (its path is
+ * the Replica's own), or from a copy already on the Replica.
+ */
+export type InitialReplication = { mode: 'now' } | { mode: 'at', at: number } | { mode: 'seed' } | { mode: 'existing' }
+
+export interface ProtectionSettings {
+  /** Milliseconds between cycle starts (1..MAX_FREQUENCY_MS), or back-to-back cycles. */
+  frequency: number | 'continuous'
+  /** Additional recovery points kept besides the latest (0..MAX_ADDITIONAL_POINTS). */
+  recoveryPoints: number
+  /** Milliseconds between app-consistent points (1..MAX_APP_CONSISTENT_MS), or null for crash-consistent points only. */
+  appConsistentEvery: number | null
+  /** Bytes per second the primary may send (1..MAX_BANDWIDTH_BYTES_PER_SECOND), or null for no limit. */
+  bandwidth: number | null
+  initial: InitialReplication
+}
+
+/**
+ * A whole relationship as the primary holds it. `offer` and `update` both
+ * carry all of it, never a difference: applying one twice is applying it
+ * once, and a lost update is repaired by the next.
+ */
+export interface RelationshipDescription {
+  /** The replication protocol's relationship name (DISK_NAME_PATTERN), the same on both boxes. */
+  relationship: string
+  /** u32; raised by every failover. */
+  term: number
+  /** Replication suspended by the operator (the Replica shows it; no cycles come). */
+  suspended: boolean
+  vm: ProtectedVm
+  settings: ProtectionSettings
+}
+
+/** The primary stops protecting the VM. The Replica keeps its recovery points until its operator removes them. */
+export interface RelationshipRemoval {
+  relationship: string
+  term: number
+}
+
+export type RelationshipRequest =
+  | ({ t: 'offer' } & RelationshipDescription)
+  | ({ t: 'update' } & RelationshipDescription)
+  | ({ t: 'remove' } & RelationshipRemoval)
+
+export type RelationshipAnswer = { t: 'accepted' } | { t: 'error', code: P2pErrorCode }
+
+export type RelationshipMessage = RelationshipRequest | RelationshipAnswer
+
+export function encodeRelationship (m: RelationshipMessage): Uint8Array {
+  return packMessage(m)
+}
+
+const bad = (why: string): P2pError => new P2pError(P2pErrorCode.P2P_MESSAGE_MALFORMED, `malformed relationship message: ${why}`)
+
+const map = (v: unknown, what: string): Record<string, unknown> => {
+  if (!isPlainMap(v)) throw bad(`${what} must be a map`)
+  return v
+}
+/** An exact integer in min..max (msgpack's 64-bit integers beyond 2^53 decode as bigint and are refused here). */
+const int = (v: unknown, what: string, min: number, max: number): number => {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw bad(`${what} must be an integer from ${min} to ${max}`)
+  return v
+}
+const u32 = (v: unknown, what: string): number => int(v, what, 0, 0xffffffff)
+const name = (v: unknown, what: string): string => {
+  if (typeof v !== 'string' || !DISK_NAME_PATTERN.test(v)) throw bad(`${what} must match ${String(DISK_NAME_PATTERN)}`)
+  return v
+}
+const oneOf = <T extends string>(v: unknown, what: string, values: readonly T[]): T => {
+  if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) throw bad(`${what} must be one of ${values.join(', ')}`)
+  return v as T
+}
+const list = (v: unknown, what: string, min: number, max: number): unknown[] => {
+  if (!Array.isArray(v) || v.length < min || v.length > max) throw bad(`${what} must be a list of ${min} to ${max}`)
+  return v
+}
+const orNull = <T>(v: unknown, check: (v: unknown) => T): T | null => v === null ? null : check(v)
+const bool = (v: unknown, what: string): boolean => {
+  if (typeof v !== 'boolean') throw bad(`${what} must be true or false`)
+  return v
+}
+
+function disk (v: unknown): ProtectedDisk {
+  const d = map(v, 'a disk')
+  return { name: name(d.name, 'a disk name'), size: int(d.size, 'a disk size', 0, MAX_DISK_BYTES), format: oneOf(d.format, 'a disk format', ['raw', 'qcow2']) }
+}
+
+function vm (v: unknown): ProtectedVm {
+  const o = map(v, 'vm')
+  const disks = list(o.disks, 'disks', 1, MAX_DISKS).map(disk)
+  if (new Set(disks.map(d => d.name)).size !== disks.length) throw bad('disk names must be unique')
+  const nics = list(o.nics, 'nics', 0, MAX_NICS).map(n => {
+    const model = map(n, 'a nic').model
+    if (typeof model !== 'string' || !NIC_MODEL_PATTERN.test(model)) throw bad(`a nic model must match ${String(NIC_MODEL_PATTERN)}`)
+    return { model }
+  })
+  return {
+    name: name(o.name, 'the vm name'),
+    driver: oneOf(o.driver, 'driver', ['qemu', 'manual']),
+    vcpus: int(o.vcpus, 'vcpus', 1, MAX_VCPUS),
+    memoryMiB: int(o.memoryMiB, 'memoryMiB', 1, MAX_MEMORY_MIB),
+    boot: orNull(o.boot, b => oneOf(b, 'boot', ['bios', 'uefi', 'kernel'])),
+    disks,
+    nics
+  }
+}
+
+function initial (v: unknown): InitialReplication {
+  const o = map(v, 'initial')
+  const mode = oneOf(o.mode, 'initial mode', ['now', 'at', 'seed', 'existing'])
+  return mode === 'at' ? { mode, at: int(o.at, 'initial at', 0, Number.MAX_SAFE_INTEGER) } : { mode }
+}
+
+function settings (v: unknown): ProtectionSettings {
+  const o = map(v, 'settings')
+  return {
+    frequency: o.frequency === 'continuous' ? 'continuous' : int(o.frequency, 'frequency', 1, MAX_FREQUENCY_MS),
+    recoveryPoints: int(o.recoveryPoints, 'recoveryPoints', 0, MAX_ADDITIONAL_POINTS),
+    appConsistentEvery: orNull(o.appConsistentEvery, x => int(x, 'appConsistentEvery', 1, MAX_APP_CONSISTENT_MS)),
+    bandwidth: orNull(o.bandwidth, x => int(x, 'bandwidth', 1, MAX_BANDWIDTH_BYTES_PER_SECOND)),
+    initial: initial(o.initial)
+  }
+}
+
+function description (o: Record<string, unknown>): RelationshipDescription {
+  return {
+    relationship: name(o.relationship, 'relationship'),
+    term: u32(o.term, 'term'),
+    suspended: bool(o.suspended, 'suspended'),
+    vm: vm(o.vm),
+    settings: settings(o.settings)
+  }
+}
+
+const KNOWN_CODES = new Set<string>(Object.values(P2pErrorCode))
+
+/**
+ * Decodes one frame from a peer. Throws P2P_MESSAGE_MALFORMED (not plain
+ * msgpack, not a map, a field missing, of the wrong type or out of bounds,
+ * an error code this build does not know) or P2P_MESSAGE_UNKNOWN (a `t`
+ * this version does not know), never anything else. Which side may send
+ * which message is the caller's check.
+ */
+export function decodeRelationship (frame: Uint8Array): RelationshipMessage {
+  if (frame.byteLength > MAX_RELATIONSHIP_FRAME_BYTES) throw bad('frame too large')
+  let v: unknown
+  try {
+    v = unpackMessage(frame)
+  } catch {
+    throw bad('not plain msgpack')
+  }
+  const o = map(v, 'a message')
+  switch (o.t) {
+    case 'offer':
+      return { t: 'offer', ...description(o) }
+    case 'update':
+      return { t: 'update', ...description(o) }
+    case 'remove':
+      return { t: 'remove', relationship: name(o.relationship, 'relationship'), term: u32(o.term, 'term') }
+    case 'accepted':
+      return { t: 'accepted' }
+    case 'error':
+      if (typeof o.code !== 'string' || !KNOWN_CODES.has(o.code)) throw bad('error code')
+      return { t: 'error', code: o.code as P2pErrorCode }
+    default:
+      throw new P2pError(P2pErrorCode.P2P_MESSAGE_UNKNOWN, `unknown relationship message type ${String(o.t).slice(0, 32)}`)
+  }
+}

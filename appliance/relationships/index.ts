@@ -7,3 +7,4 @@ export {
 } from './settings.ts'
 export type { TransitionInput, TransitionInputKind, TransitionResult, StateEvent } from './state-machine.ts'
 export { transition, transitionOrThrow, TRANSITION_INPUTS } from './state-machine.ts'
+export { RelationshipTable, RELATIONSHIPS_FILE_VERSION, MAX_RELATIONSHIPS_FILE_BYTES } from './relationship-table.ts'

@@ -12,3 +12,5 @@ export { health, staleAfterMs, WARNING_MISSED_FRACTION, CRITICAL_MISSED_FRACTION
 export type { AchievedRpo, DataAtRisk, Eta, Forecast, ForecastCause, ForecastInput } from './figures.ts'
 export { achievedRpo, dataAtRisk, eta, forecast, targetRpoMs, CONTINUOUS_TARGET_RPO_MS, ETA_RATE_WINDOW_MS, FORECAST_WINDOW_MS, LIMIT_BINDS_FRACTION } from './figures.ts'
 export { durationText, bytesText, rateText } from './figure-text.ts'
+export { stateEventInput } from './state-events.ts'
+export { CYCLE_KIND, cycleEndInput, cycleRecordOf, cycleRecordsFrom } from './cycle-events.ts'

@@ -34,7 +34,17 @@ export interface AchievedRpo {
  * b.end - a.start over consecutive successful cycles a, b with b ending in
  * the window (the age of a's point just before b's landed), and of current.
  */
-export function achievedRpo (lastPointAt: number | undefined, cycles: readonly CycleRecord[], frequency: Frequency, now: number, windowStart: number): AchievedRpo {
+export interface AchievedRpoInput {
+  /** Snapshot time of the newest point (the relationship's lastPointAt). */
+  lastPointAt: number | undefined
+  cycles: readonly CycleRecord[]
+  frequency: Frequency
+  now: number
+  /** Start of the monitoring window the worst age is taken over. */
+  windowStart: number
+}
+
+export function achievedRpo ({ lastPointAt, cycles, frequency, now, windowStart }: AchievedRpoInput): AchievedRpo {
   const ok = cycles.filter(c => c.outcome === 'ok' && c.end <= now).sort((a, b) => a.end - b.end)
   const current = lastPointAt === undefined ? null : now - lastPointAt
   let worst = current

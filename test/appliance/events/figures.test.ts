@@ -24,11 +24,11 @@ t.test('the RPO target is two intervals', async t => {
 t.test('achieved RPO: now, and the worst in the window', async t => {
   const cycles = [ok(NOW - 200 * S, NOW - 190 * S), ok(NOW - 170 * S, NOW - 120 * S), ok(NOW - 100 * S, NOW - 95 * S), ok(NOW - 70 * S, NOW - 65 * S)]
   // the newest point's age just before each next one landed: 200-120 = 80 s, 170-95 = 75 s, 100-65 = 35 s
-  t.same(achievedRpo(NOW - 70 * S, cycles, 30 * S, NOW, NOW - 300 * S), { currentMs: 70 * S, worstMs: 80 * S, targetMs: 60 * S, met: false })
-  t.same(achievedRpo(NOW - 70 * S, cycles, 40 * S, NOW - 60 * S, NOW - 110 * S), { currentMs: 10 * S, worstMs: 75 * S, targetMs: 80 * S, met: true }, 'the 80 s gap closed before the window')
-  t.same(achievedRpo(NOW - 70 * S, cycles, 30 * S, NOW - 60 * S, NOW - 110 * S), { currentMs: 10 * S, worstMs: 75 * S, targetMs: 60 * S, met: false }, 'a tighter target is missed')
-  t.same(achievedRpo(NOW - 70 * S, cycles, 30 * S, NOW - 60 * S, NOW - 90 * S), { currentMs: 10 * S, worstMs: 35 * S, targetMs: 60 * S, met: true }, 'only the last gap in a short window')
-  t.same(achievedRpo(undefined, [], 30 * S, NOW, NOW - 300 * S), { currentMs: null, worstMs: null, targetMs: 60 * S, met: false }, 'no point yet')
+  t.same(achievedRpo({ lastPointAt: NOW - 70 * S, cycles, frequency: 30 * S, now: NOW, windowStart: NOW - 300 * S }), { currentMs: 70 * S, worstMs: 80 * S, targetMs: 60 * S, met: false })
+  t.same(achievedRpo({ lastPointAt: NOW - 70 * S, cycles, frequency: 40 * S, now: NOW - 60 * S, windowStart: NOW - 110 * S }), { currentMs: 10 * S, worstMs: 75 * S, targetMs: 80 * S, met: true }, 'the 80 s gap closed before the window')
+  t.same(achievedRpo({ lastPointAt: NOW - 70 * S, cycles, frequency: 30 * S, now: NOW - 60 * S, windowStart: NOW - 110 * S }), { currentMs: 10 * S, worstMs: 75 * S, targetMs: 60 * S, met: false }, 'a tighter target is missed')
+  t.same(achievedRpo({ lastPointAt: NOW - 70 * S, cycles, frequency: 30 * S, now: NOW - 60 * S, windowStart: NOW - 90 * S }), { currentMs: 10 * S, worstMs: 35 * S, targetMs: 60 * S, met: true }, 'only the last gap in a short window')
+  t.same(achievedRpo({ lastPointAt: undefined, cycles: [], frequency: 30 * S, now: NOW, windowStart: NOW - 300 * S }), { currentMs: null, worstMs: null, targetMs: 60 * S, met: false }, 'no point yet')
 })
 
 t.test('data at risk', async t => {

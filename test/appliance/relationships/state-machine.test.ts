@@ -41,7 +41,6 @@ const INPUTS: Record<TransitionInputKind, TransitionInput> = {
 type Outcome = RelationshipState | 'same' | 'refuse'
 type Row = Record<RelationshipState, Outcome>
 
-/* eslint-disable @stylistic/key-spacing */
 const TABLE: Array<[TransitionInputKind, RelationshipRole, Row]> = [
   ['enable', 'primary', { 'not-enabled': 'waiting-initial-replication', 'waiting-initial-replication': 'refuse', replicating: 'refuse', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'refuse' }],
   ['initial-done', 'primary', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'replicating', replicating: 'refuse', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'refuse' }],

@@ -2,6 +2,7 @@ import { mkdir, open, rename, truncate, type FileHandle } from 'node:fs/promises
 import { join } from 'node:path'
 import { AppErrorCode } from '../errors.ts'
 import { oneLine } from '../relationships/relationship.ts'
+import { SerialQueue } from '../serial-queue.ts'
 import { invalidEvent, invalidInput, type EndInput, type EventInput, type LogEvent } from './log-event.ts'
 
 /** The file events are appended to, and the one it becomes when full (docs/events.md). */
@@ -178,7 +179,7 @@ export class EventLog {
   private nextSeq: number
   /** Begun work not yet ended, by the seq of its begin event. */
   private readonly begun: Map<number, LogEvent>
-  private tail: Promise<unknown> = Promise.resolve()
+  private readonly writes = new SerialQueue()
   /** A write failed after it may have written part of a line: cut back to `size` before the next one. */
   private dirty = false
 
@@ -262,25 +263,19 @@ export class EventLog {
 
   /** Reads the log after every append called before it has landed. */
   async read (query: EventQuery = {}): Promise<EventRead> {
-    return await this.queue(async () => await readEventLog(this.dir, query, this.maxFileBytes))
+    return await this.writes.run(async () => await readEventLog(this.dir, query, this.maxFileBytes))
   }
 
   /** Waits for pending appends, then closes the file; later appends are TypeErrors. Idempotent. */
   async close (): Promise<void> {
-    await this.queue(async () => {
+    await this.writes.run(async () => {
       await this.handle?.close()
       this.handle = undefined
     })
   }
 
-  private async queue<T> (work: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(work)
-    this.tail = run.catch(() => undefined)
-    return await run
-  }
-
   private async write (make: (seq: number) => LogEvent): Promise<LogEvent> {
-    return await this.queue(async () => {
+    return await this.writes.run(async () => {
       if (this.handle === undefined) throw new TypeError('the event log is closed')
       const event = make(this.nextSeq)
       const line = Buffer.from(JSON.stringify(event) + '\n')

@@ -1,5 +1,6 @@
 import { AppError, AppErrorCode } from '../errors.ts'
 import { readBoundedIfExists, writeFileAtomic } from '../fs-util.ts'
+import { SerialQueue } from '../serial-queue.ts'
 import { copyRelationship, invalidRelationship, type Relationship } from './relationship.ts'
 
 /** The format version written and the only one read (docs/relationships.md#the-relationships-file). */
@@ -59,7 +60,7 @@ function encode (rels: Iterable<Relationship>): string {
 export class RelationshipTable {
   readonly file: string
   private rels: ReadonlyMap<string, Relationship>
-  private tail: Promise<unknown> = Promise.resolve()
+  private readonly writes = new SerialQueue()
 
   private constructor (file: string, rels: ReadonlyMap<string, Relationship>) {
     this.file = file
@@ -120,14 +121,12 @@ export class RelationshipTable {
 
   /** Runs `edit` on a copy after every earlier change; when it returns true, writes the copy and then adopts it. */
   private async change (edit: (rels: Map<string, Relationship>) => boolean): Promise<boolean> {
-    const run = this.tail.then(async () => {
+    return await this.writes.run(async () => {
       const next = new Map(this.rels)
       if (!edit(next)) return false
       await writeFileAtomic(this.file, encode(next.values()))
       this.rels = next
       return true
     })
-    this.tail = run.catch(() => undefined)
-    return await run
   }
 }

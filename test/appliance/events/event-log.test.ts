@@ -201,3 +201,34 @@ t.test('rotation keeps the log bounded to two files, seq and open work carry on'
   t.equal((await again.append({ kind: 'note', reason: 'x' })).seq, 203)
   await again.close()
 })
+
+t.test('a failed append takes no seq and leaves no partial line for the next one', async t => {
+  const fs = await import('node:fs/promises')
+  let failNext = false
+  /** Fault injection: the next write of an appending handle writes half its line, then fails with EIO. */
+  const open = async (...args: Parameters<typeof fs.open>): Promise<Awaited<ReturnType<typeof fs.open>>> => {
+    const h = await fs.open(...args)
+    if (args[1] !== 'a') return h
+    const write = h.write.bind(h) as (b: Buffer) => Promise<unknown>
+    return Object.assign(h, {
+      write: async (b: Buffer) => {
+        if (!failNext) return await write(b)
+        failNext = false
+        await write(b.subarray(0, b.length >> 1))
+        throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })
+      }
+    })
+  }
+  const { EventLog: FaultyLog } = await t.mockImport<typeof import('../../../appliance/events/index.ts')>('../../../appliance/events/index.ts', {
+    'node:fs/promises': { ...fs, open }
+  })
+  const dir = await tempDir(t)
+  const log = await FaultyLog.open(dir, { now: clock() })
+  await log.append({ kind: 'note', reason: 'one' })
+  failNext = true
+  await t.rejects(log.append({ kind: 'note', reason: 'lost' }), { code: 'EIO' })
+  t.equal((await log.append({ kind: 'note', reason: 'two' })).seq, 2, 'the failed append took no seq')
+  await log.close()
+  t.same((await lines(dir)).map(e => [e.seq, e.reason]), [[1, 'one'], [2, 'two']], 'the half line was cut off before the next append')
+  t.same((await readEventLog(dir)).problems, [])
+})

@@ -52,7 +52,15 @@ export const AppErrorCode = {
   /** A disk file (or sidecar) given for a VM already belongs to another VM of the inventory. */
   APP_DISK_TAKEN: 'APP_DISK_TAKEN',
   /** A failure no layer classified (a bug, or an unforeseen system error); the message says what failed. */
-  APP_UNEXPECTED: 'APP_UNEXPECTED'
+  APP_UNEXPECTED: 'APP_UNEXPECTED',
+  /** A relationship setting (frequency, recovery points, app-consistent interval, bandwidth, initial replication) is malformed or out of range; `details.setting` names it. */
+  APP_SETTING_INVALID: 'APP_SETTING_INVALID',
+  /** The relationship's state does not allow what was asked (e.g. resume while replicating); nothing changed. `details`: `state`, `input`. */
+  APP_INVALID_STATE: 'APP_INVALID_STATE',
+  /** The relationships file exists but is not a valid version 1 document; it is never silently reset (that would forget what this box protects). */
+  APP_RELATIONSHIPS_CORRUPT: 'APP_RELATIONSHIPS_CORRUPT',
+  /** The event log had a cut-short or unreadable line (a crash while writing, or damage); the line is skipped and reported, never fatal. */
+  APP_EVENT_LOG_DAMAGED: 'APP_EVENT_LOG_DAMAGED'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

@@ -42,3 +42,26 @@ export async function writeFileAtomic (file: string, data: Uint8Array | string):
   const d = await open(dirname(file), 'r')
   try { await d.sync() } finally { await d.close() }
 }
+
+/**
+ * The file's bytes, or undefined when it does not exist. A file larger than
+ * `maxBytes` is not read: `tooLarge(size)` is thrown instead, so a damaged or
+ * foreign file cannot make the caller read gigabytes. Other I/O errors are
+ * thrown as they are.
+ */
+export async function readBoundedIfExists (file: string, maxBytes: number, tooLarge: (size: number) => Error): Promise<Uint8Array | undefined> {
+  let h
+  try {
+    h = await open(file, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  try {
+    const { size } = await h.stat()
+    if (size > maxBytes) throw tooLarge(size)
+    return await h.readFile()
+  } finally {
+    await h.close()
+  }
+}

@@ -1,10 +1,10 @@
 import { peerIdFromString } from '@libp2p/peer-id'
-import { open } from 'node:fs/promises'
 import type { PairedPeer, PairingStore } from '../../p2p/pairing/pairing-service.ts'
 import { isBoxName, MAX_NAME_CHARS } from '../../p2p/pairing/box-name.ts'
 import type { BoxRole } from '../../p2p/pairing/messages.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
-import { writeFileAtomic } from '../fs-util.ts'
+import { readBoundedIfExists, writeFileAtomic } from '../fs-util.ts'
+import { SerialQueue } from '../serial-queue.ts'
 
 /** The format version written and the only one read (docs/peers.md). */
 export const PEERS_FILE_VERSION = 1
@@ -72,24 +72,6 @@ function encode (peers: Iterable<PairedPeer>): string {
   return JSON.stringify({ version: PEERS_FILE_VERSION, peers: [...peers].map(copy) }, null, 2) + '\n'
 }
 
-/** The file's bytes, or undefined when it does not exist. Other I/O errors are thrown as they are. */
-async function readBounded (file: string): Promise<Uint8Array | undefined> {
-  let h
-  try {
-    h = await open(file, 'r')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
-  try {
-    const { size } = await h.stat()
-    if (size > MAX_PEERS_FILE_BYTES) throw new AppError(AppErrorCode.APP_PEERS_CORRUPT, `peers file ${file} is damaged: ${size} bytes, more than ${MAX_PEERS_FILE_BYTES}`)
-    return await h.readFile()
-  } finally {
-    await h.close()
-  }
-}
-
 /**
  * The boxes this one is paired with, persisted in one small JSON file
  * (docs/peers.md). Reads (`get`, `list`, `isPaired`) are synchronous, from
@@ -103,7 +85,7 @@ async function readBounded (file: string): Promise<Uint8Array | undefined> {
 export class PeerRegistry implements PairingStore {
   readonly file: string
   private peers: ReadonlyMap<string, PairedPeer>
-  private tail: Promise<unknown> = Promise.resolve()
+  private readonly writes = new SerialQueue()
 
   private constructor (file: string, peers: ReadonlyMap<string, PairedPeer>) {
     this.file = file
@@ -117,7 +99,8 @@ export class PeerRegistry implements PairingStore {
    * would silently unpair every box. Other I/O errors are thrown as they are.
    */
   static async open (file: string): Promise<PeerRegistry> {
-    const bytes = await readBounded(file)
+    const bytes = await readBoundedIfExists(file, MAX_PEERS_FILE_BYTES, size =>
+      new AppError(AppErrorCode.APP_PEERS_CORRUPT, `peers file ${file} is damaged: ${size} bytes, more than ${MAX_PEERS_FILE_BYTES}`))
     return new PeerRegistry(file, bytes === undefined ? new Map() : decode(file, bytes))
   }
 
@@ -150,14 +133,12 @@ export class PeerRegistry implements PairingStore {
 
   /** Runs `edit` on a copy of the peers after every earlier change; when it returns true, writes the copy and then adopts it. */
   private async change (edit: (peers: Map<string, PairedPeer>) => boolean): Promise<boolean> {
-    const run = this.tail.then(async () => {
+    return await this.writes.run(async () => {
       const next = new Map(this.peers)
       if (!edit(next)) return false
       await writeFileAtomic(this.file, encode(next.values()))
       this.peers = next
       return true
     })
-    this.tail = run.catch(() => undefined)
-    return await run
   }
 }

@@ -5,9 +5,8 @@
  * the caller's code and left untouched: resetting it would silently lose
  * what it held (docs/vm-inventory.md).
  */
-import { open } from 'node:fs/promises'
 import { AppError, type AppErrorCode } from './errors.ts'
-import { writeFileAtomic } from './fs-util.ts'
+import { readBoundedIfExists, writeFileAtomic } from './fs-util.ts'
 
 export interface JsonFileKind {
   /** What the file is, for messages ("VM inventory"). */
@@ -33,21 +32,8 @@ export function damaged (kind: JsonFileKind, file: string, why: string, cause?: 
  * UTF-8 JSON, not an object or of another version; other I/O errors as they are.
  */
 export async function readJsonFile (file: string, kind: JsonFileKind): Promise<Record<string, unknown> | undefined> {
-  let h
-  try {
-    h = await open(file, 'r')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
-  let bytes: Uint8Array
-  try {
-    const { size } = await h.stat()
-    if (size > kind.maxBytes) throw damaged(kind, file, `${size} bytes, more than ${kind.maxBytes}`)
-    bytes = await h.readFile()
-  } finally {
-    await h.close()
-  }
+  const bytes = await readBoundedIfExists(file, kind.maxBytes, size => damaged(kind, file, `${size} bytes, more than ${kind.maxBytes}`))
+  if (bytes === undefined) return undefined
   let doc: unknown
   try {
     doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
@@ -63,18 +49,4 @@ export async function readJsonFile (file: string, kind: JsonFileKind): Promise<R
 /** Writes `body` with `kind.version` to `file`, atomically (fs-util.ts writeFileAtomic), mode 0600. */
 export async function writeJsonFile (file: string, kind: JsonFileKind, body: Record<string, unknown>): Promise<void> {
   await writeFileAtomic(file, JSON.stringify({ version: kind.version, ...body }, null, 2) + '\n')
-}
-
-/**
- * Runs changes one at a time in call order. A change that rejects does not
- * block the ones after it. For the one process that owns a file.
- */
-export class SerialQueue {
-  private tail: Promise<unknown> = Promise.resolve()
-
-  async run<T> (change: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(change)
-    this.tail = run.catch(() => undefined)
-    return await run
-  }
 }

@@ -1,6 +1,7 @@
 import { checkVmDefinition, type CheckedVmDefinition } from '../drivers/qemu/vm-definition.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
-import { damaged, isObject, readJsonFile, SerialQueue, writeJsonFile, type JsonFileKind } from '../json-file.ts'
+import { damaged, isObject, readJsonFile, writeJsonFile, type JsonFileKind } from '../json-file.ts'
+import { SerialQueue } from '../serial-queue.ts'
 
 /** Which driver runs a VM: Tandem runs it under QEMU, or it runs elsewhere and Tandem only reads its disks. */
 export type DriverKind = 'qemu' | 'manual'

@@ -3,7 +3,7 @@ import type { PairedPeer, PairingStore } from '../../p2p/pairing/pairing-service
 import { isBoxName, MAX_NAME_CHARS } from '../../p2p/pairing/box-name.ts'
 import type { BoxRole } from '../../p2p/pairing/messages.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
-import { readBoundedIfExists, writeFileAtomic } from '../fs-util.ts'
+import { damaged, isObject, readJsonFile, writeJsonFile, type JsonFileKind } from '../json-file.ts'
 import { SerialQueue } from '../serial-queue.ts'
 
 /** The format version written and the only one read (docs/peers.md). */
@@ -18,9 +18,7 @@ export const MAX_PEERS_FILE_BYTES = 1024 * 1024
 /** Every role BoxRole allows; a Record so the compiler fails when BoxRole changes. */
 const ROLES: Record<BoxRole, true> = { primary: true, replica: true, both: true }
 const PEER_FIELDS = ['peerId', 'name', 'role', 'pairedAt']
-const DOC_FIELDS = ['version', 'peers']
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** True for a peer id in libp2p's canonical text form (the form `PeerId.toString()` gives, which isPaired is asked with). */
 function isCanonicalPeerId (s: string): boolean {
@@ -42,18 +40,12 @@ function invalidPeer (p: Record<string, unknown>): string | undefined {
 
 const copy = (p: PairedPeer): PairedPeer => ({ peerId: p.peerId, name: p.name, role: p.role, pairedAt: p.pairedAt })
 
-/** Parses and checks a whole peers file; throws APP_PEERS_CORRUPT naming the first problem. */
-function decode (file: string, bytes: Uint8Array): Map<string, PairedPeer> {
-  const corrupt = (why: string): AppError => new AppError(AppErrorCode.APP_PEERS_CORRUPT, `peers file ${file} is damaged: ${why}`)
-  let doc: unknown
-  try {
-    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
-  } catch (err) {
-    throw new AppError(AppErrorCode.APP_PEERS_CORRUPT, `peers file ${file} is damaged: not UTF-8 JSON`, { cause: err })
-  }
-  if (!isObject(doc)) throw corrupt('not a JSON object')
-  if (doc.version !== PEERS_FILE_VERSION) throw corrupt(`version ${String(doc.version).slice(0, 16)} is not ${PEERS_FILE_VERSION}`)
-  if (Object.keys(doc).some(k => !DOC_FIELDS.includes(k))) throw corrupt('unknown top-level field')
+export const PEERS_FILE: JsonFileKind = { what: 'peers file', version: PEERS_FILE_VERSION, maxBytes: MAX_PEERS_FILE_BYTES, code: AppErrorCode.APP_PEERS_CORRUPT }
+
+/** Checks a whole peers document (json-file.ts read it); throws APP_PEERS_CORRUPT naming the first problem. */
+function decode (file: string, doc: Record<string, unknown>): Map<string, PairedPeer> {
+  const corrupt = (why: string): AppError => damaged(PEERS_FILE, file, why)
+  if (Object.keys(doc).some(k => k !== 'peers')) throw corrupt('unknown top-level field')
   if (!Array.isArray(doc.peers)) throw corrupt('peers is not an array')
   const peers = new Map<string, PairedPeer>()
   for (const [i, p] of doc.peers.entries()) {
@@ -66,10 +58,6 @@ function decode (file: string, bytes: Uint8Array): Map<string, PairedPeer> {
     peers.set(peer.peerId, copy(peer))
   }
   return peers
-}
-
-function encode (peers: Iterable<PairedPeer>): string {
-  return JSON.stringify({ version: PEERS_FILE_VERSION, peers: [...peers].map(copy) }, null, 2) + '\n'
 }
 
 /**
@@ -99,9 +87,8 @@ export class PeerRegistry implements PairingStore {
    * would silently unpair every box. Other I/O errors are thrown as they are.
    */
   static async open (file: string): Promise<PeerRegistry> {
-    const bytes = await readBoundedIfExists(file, MAX_PEERS_FILE_BYTES, size =>
-      new AppError(AppErrorCode.APP_PEERS_CORRUPT, `peers file ${file} is damaged: ${size} bytes, more than ${MAX_PEERS_FILE_BYTES}`))
-    return new PeerRegistry(file, bytes === undefined ? new Map() : decode(file, bytes))
+    const doc = await readJsonFile(file, PEERS_FILE)
+    return new PeerRegistry(file, doc === undefined ? new Map() : decode(file, doc))
   }
 
   /** Stores `peer`, replacing an entry with the same peerId. A peer with invalid fields is a programmer mistake: TypeError. */
@@ -136,7 +123,7 @@ export class PeerRegistry implements PairingStore {
     return await this.writes.run(async () => {
       const next = new Map(this.peers)
       if (!edit(next)) return false
-      await writeFileAtomic(this.file, encode(next.values()))
+      await writeJsonFile(this.file, PEERS_FILE, { peers: [...next.values()].map(copy) })
       this.peers = next
       return true
     })

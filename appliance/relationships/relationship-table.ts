@@ -1,5 +1,5 @@
 import { AppError, AppErrorCode } from '../errors.ts'
-import { readBoundedIfExists, writeFileAtomic } from '../fs-util.ts'
+import { damaged, readJsonFile, writeJsonFile, type JsonFileKind } from '../json-file.ts'
 import { SerialQueue } from '../serial-queue.ts'
 import { copyRelationship, invalidRelationship, type Relationship } from './relationship.ts'
 
@@ -13,22 +13,12 @@ export const RELATIONSHIPS_FILE_VERSION = 1
  */
 export const MAX_RELATIONSHIPS_FILE_BYTES = 4 * 1024 * 1024
 
-const DOC_FIELDS = ['version', 'relationships']
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+export const RELATIONSHIPS_FILE: JsonFileKind = { what: 'relationships file', version: RELATIONSHIPS_FILE_VERSION, maxBytes: MAX_RELATIONSHIPS_FILE_BYTES, code: AppErrorCode.APP_RELATIONSHIPS_CORRUPT }
 
-/** Parses and checks a whole relationships file; throws APP_RELATIONSHIPS_CORRUPT naming the first problem. */
-function decode (file: string, bytes: Uint8Array): Map<string, Relationship> {
-  const corrupt = (why: string, cause?: unknown): AppError =>
-    new AppError(AppErrorCode.APP_RELATIONSHIPS_CORRUPT, `relationships file ${file} is damaged: ${why}`, cause === undefined ? {} : { cause })
-  let doc: unknown
-  try {
-    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
-  } catch (err) {
-    throw corrupt('not UTF-8 JSON', err)
-  }
-  if (!isObject(doc)) throw corrupt('not a JSON object')
-  if (doc.version !== RELATIONSHIPS_FILE_VERSION) throw corrupt(`version ${String(doc.version).slice(0, 16)} is not ${RELATIONSHIPS_FILE_VERSION}`)
-  if (Object.keys(doc).some(k => !DOC_FIELDS.includes(k))) throw corrupt('unknown top-level field')
+/** Checks a whole relationships document (json-file.ts read it); throws APP_RELATIONSHIPS_CORRUPT naming the first problem. */
+function decode (file: string, doc: Record<string, unknown>): Map<string, Relationship> {
+  const corrupt = (why: string): AppError => damaged(RELATIONSHIPS_FILE, file, why)
+  if (Object.keys(doc).some(k => k !== 'relationships')) throw corrupt('unknown top-level field')
   if (!Array.isArray(doc.relationships)) throw corrupt('relationships is not an array')
   const table = new Map<string, Relationship>()
   const vms = new Set<string>()
@@ -42,10 +32,6 @@ function decode (file: string, bytes: Uint8Array): Map<string, Relationship> {
     vms.add(rel.vm)
   }
   return table
-}
-
-function encode (rels: Iterable<Relationship>): string {
-  return JSON.stringify({ version: RELATIONSHIPS_FILE_VERSION, relationships: [...rels].map(copyRelationship) }, null, 2) + '\n'
 }
 
 /**
@@ -75,9 +61,8 @@ export class RelationshipTable {
    * thrown as they are.
    */
   static async open (file: string): Promise<RelationshipTable> {
-    const bytes = await readBoundedIfExists(file, MAX_RELATIONSHIPS_FILE_BYTES, size =>
-      new AppError(AppErrorCode.APP_RELATIONSHIPS_CORRUPT, `relationships file ${file} is damaged: ${size} bytes, more than ${MAX_RELATIONSHIPS_FILE_BYTES}`))
-    return new RelationshipTable(file, bytes === undefined ? new Map() : decode(file, bytes))
+    const doc = await readJsonFile(file, RELATIONSHIPS_FILE)
+    return new RelationshipTable(file, doc === undefined ? new Map() : decode(file, doc))
   }
 
   get (id: string): Relationship | undefined {
@@ -124,7 +109,7 @@ export class RelationshipTable {
     return await this.writes.run(async () => {
       const next = new Map(this.rels)
       if (!edit(next)) return false
-      await writeFileAtomic(this.file, encode(next.values()))
+      await writeJsonFile(this.file, RELATIONSHIPS_FILE, { relationships: [...next.values()].map(copyRelationship) })
       this.rels = next
       return true
     })

@@ -2,6 +2,7 @@
  * The scheduler's arithmetic, pure (tested with tables in
  * test/appliance/scheduler/plan.test.ts).
  */
+import { missedIntervals } from '../events/missed-intervals.ts'
 import { RETRY_FACTOR, RETRY_INITIAL_MS, RETRY_MAX_MS } from './constants.ts'
 
 /** A relationship's frequency in ms; 0 is `continuous`. */
@@ -22,7 +23,7 @@ export interface NextCycle {
  */
 export function nextCycle (due: number, end: number, frequencyMs: FrequencyMs): NextCycle {
   if (frequencyMs <= 0) return { due: end, missed: 0 }
-  const missed = Math.max(0, Math.ceil((end - due) / frequencyMs) - 1)
+  const missed = missedIntervals(frequencyMs, due, end)
   return { due: due + (missed + 1) * frequencyMs, missed }
 }
 

@@ -1,3 +1,4 @@
+import { missedIntervals } from '../events/missed-intervals.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { CONTINUOUS_PAUSE_MS } from './constants.ts'
 import { CycleSlots } from './cycle-slots.ts'
@@ -147,7 +148,7 @@ export class RelationshipSchedule {
     if (network) {
       this.attempt++
       const at = end + retryDelay(this.attempt)
-      const missed = this.frequencyMs > 0 ? Math.max(0, Math.ceil((at - due) / this.frequencyMs) - 1) : 0
+      const missed = this.frequencyMs > 0 ? missedIntervals(this.frequencyMs, due, at) : 0
       this.due = at
       return { ...base, retry: this.attempt, missed, nextDue: at }
     }

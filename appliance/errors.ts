@@ -44,7 +44,9 @@ export const AppErrorCode = {
   /** Another process holds the disk open for writing (QEMU's image lock), or opened or changed it while it was being read. */
   APP_DISK_IN_USE: 'APP_DISK_IN_USE',
   /** A failure no layer classified (a bug, or an unforeseen system error); the message says what failed. */
-  APP_UNEXPECTED: 'APP_UNEXPECTED'
+  APP_UNEXPECTED: 'APP_UNEXPECTED',
+  /** Tandem does not run this VM (manual driver): it cannot start or stop it, only read its disks while no process holds them. */
+  APP_VM_NOT_MANAGED: 'APP_VM_NOT_MANAGED'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

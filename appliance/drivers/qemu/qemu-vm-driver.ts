@@ -209,14 +209,15 @@ export class QemuVmDriver implements VmDriver {
     const cached = this.live.get(def.name)
     if (cached?.qmp === qmp && def.disks.every(d => cached.disks.has(d.name))) return cached.disks
     const disks = new Map<string, LiveDisk>()
-    for (const d of def.disks) {
+    for (const [i, d] of def.disks.entries()) {
       disks.set(d.name, await LiveDisk.open({
         qmp,
         node: d.node,
         stateFile: this.stateFile(def.name, d.name),
         workDir: this.vmDir(def.name),
         nbdSocket: join(this.vmDir(def.name), 'nbd.sock'),
-        granularity: this.blockSize
+        granularity: this.blockSize,
+        fleeceTag: String(i)
       }, signal))
     }
     this.live.set(def.name, { qmp, disks })

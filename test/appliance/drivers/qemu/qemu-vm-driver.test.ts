@@ -90,7 +90,7 @@ async function startFromDyingDaemon (t: Test, vmsDir: string, vm: VmDefinition):
   return status
 }
 
-t.test('a restarted daemon finds its running VM again, and can cycle and stop it', async t => {
+t.test('a restarted daemon finds its running VM again, cycles it, and sees it crash', async t => {
   const r = await rig(t, 'guest-adopt')
   const vmsDir = join(r.dir, 'vms')
   const first = await startFromDyingDaemon(t, vmsDir, r.vm)
@@ -104,10 +104,13 @@ t.test('a restarted daemon finds its running VM again, and can cycle and stop it
   const cycle = await driver.diskSources(r.vm)
   t.equal(cycle.mode, 'live', 'the adopted VM replicates live')
   await cycle.complete({ ok: false })
-  const stopped = await driver.stop(r.vm, STOP)
-  t.equal(stopped.state, 'stopped')
-  t.ok(await gone(first.pid!), 'QEMU is gone')
+  // not our child, so no exit event: its end shows through QMP and /proc
+  killQemu(first.pid!)
+  const after = await driver.driver.exited(r.vm.name)
+  t.equal(after.state, 'crashed', 'killed without being asked: crashed')
+  t.equal(after.pid, undefined)
   t.notOk(await stat(vmRunPaths(driver.vmDir(r.vm.name)).pidFile).then(() => true, () => false), 'its pid file removed')
+  t.equal((await driver.stop(r.vm, STOP)).state, 'crashed', 'stop of the crashed VM is a no-op')
 })
 
 t.test('a VM that ended while no daemon watched is crashed; a reused pid is not taken for it', async t => {

@@ -7,7 +7,7 @@ import type { DiskSourcesOpts, OfflineEdit, VmCapabilities, VmCycle, VmDriver, V
 import { holdFreeze } from './held-freeze.ts'
 import { GuestAgentClient, type QmpClient } from './qmp/index.ts'
 import { QemuDriver, type VmStatus } from './qemu-driver.ts'
-import { LiveDisk, type LivePoint } from './tracking/live-disk.ts'
+import { LiveDisk, TIMEOUT_FREEZE_MS, type LivePoint } from './tracking/live-disk.ts'
 import { LivePointSource } from './tracking/live-source.ts'
 import { checkOfflineEdits } from './tracking/offline-edits.ts'
 import { ensureRawSidecar } from './tracking/raw-sidecar.ts'
@@ -79,7 +79,7 @@ export class QemuVmDriver implements VmDriver {
   /** Makes missing sidecars, checks for offline edits (before QEMU opens the disks), then QemuDriver.start. */
   async start (vm: VmDefinition, opts: VmStartOpts = {}): Promise<VmDriverStatus> {
     const def = this.effective(vm)
-    if (ACTIVE.has(this.driver.status(def.name).state)) return await this.driver.start(def, { runDir: this.vmDir(def.name) }).then(toStatus)
+    // a VM already active is refused by QemuDriver.start (APP_VM_ALREADY_RUNNING); the steps before it are harmless then
     await mkdir(this.vmDir(def.name), { recursive: true })
     for (const d of def.disks) {
       if (d.sidecar !== undefined) await ensureRawSidecar(d.path, d.sidecar, opts.signal)
@@ -169,6 +169,8 @@ export class QemuVmDriver implements VmDriver {
     let thawNote: string | undefined
     try {
       const pause = def.disks.length > 1 && this.driver.status(def.name).state === 'running'
+      // the agent runs in the guest: freeze before the vCPUs stop (the points then share this freeze), thaw after they run again
+      if (pause && held !== undefined) await held.agent.fsfreezeFreeze({ timeoutMs: TIMEOUT_FREEZE_MS }).catch(() => undefined)
       if (pause) await qmp.execute('stop', undefined, { signal })
       try {
         for (const d of def.disks) points.push(await disks.get(d.name)!.takePoint({ agent: held?.agent, signal }))

@@ -167,3 +167,21 @@ t.test('a raw disk written while the VM was stopped: tracking distrusted before 
     await next.complete({ ok: false })
   }
 })
+
+t.test('an app-consistent cycle asked of a guest whose agent does not answer is crash-consistent, saying why', async t => {
+  const r = await rig(t, 'guest-agentless')
+  const vm: VmDefinition = { ...r.vm, guestAgent: true }
+  const driver = new QemuVmDriver({ dir: join(r.dir, 'vms') })
+  t.teardown(async () => { await driver.stop(vm, STOP) })
+  t.equal(driver.capabilities(vm).appConsistent, true, 'a definition with an agent can ask')
+  await driver.start(vm, { accel: 'tcg' })
+  const cycle = await driver.diskSources(vm, { appConsistent: true })
+  try {
+    t.equal(cycle.mode, 'live')
+    t.equal(cycle.consistency, 'crash', 'never labelled app-consistent without a freeze')
+    t.match(cycle.consistencyNote, /APP_AGENT_UNAVAILABLE/, 'the note names why')
+  } finally {
+    await cycle.complete({ ok: false })
+  }
+  t.equal((await driver.status(vm)).state, 'running', 'the VM runs on')
+})

@@ -6,7 +6,9 @@
  * after the daemon that started it died (adopt by pid file, /proc cmdline
  * and QMP), reporting a VM that ended unseen or whose pid was reused as
  * crashed without signalling anything, and distrusting the change tracking
- * of a raw disk edited while the VM was stopped.
+ * of a raw disk edited while the VM was stopped, an app-consistent cycle
+ * without an answering agent labelled crash-consistent, and two cycles
+ * through the interface into a store (the second tracked on both disks).
  */
 import t, { type Test } from 'tap'
 import { execFile, spawn } from 'node:child_process'
@@ -19,6 +21,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { QemuVmDriver, type VmDriverStatus } from '../../../../appliance/drivers/index.ts'
 import { vmRunPaths, type VmDefinition } from '../../../../appliance/drivers/qemu/index.ts'
 import { vmDriverCompliance } from '../../../helpers/compliance/vm-driver.ts'
+import { openStore, scanPool } from '../../../helpers/engine.ts'
+import { replicateOnce } from '../../../../core/replicate.ts'
+import { materializePoint } from '../../../../core/restore.ts'
+import { diskRoot } from '../../../../core/manifest.ts'
 import { tempDir } from '../../../helpers/fixtures.ts'
 import { requireTools, TEST_GUEST_TOOLS } from '../../../helpers/tools.ts'
 import { testGuestDefinition } from './vm-helpers.ts'
@@ -184,4 +190,33 @@ t.test('an app-consistent cycle asked of a guest whose agent does not answer is 
     await cycle.complete({ ok: false })
   }
   t.equal((await driver.status(vm)).state, 'running', 'the VM runs on')
+})
+
+t.test('cycles through the interface into a store: the second is tracked on every disk', async t => {
+  const r = await rig(t, 'guest-cycles')
+  const driver = new QemuVmDriver({ dir: join(r.dir, 'vms') })
+  t.teardown(async () => { await driver.stop(r.vm, STOP) })
+  const store = await openStore(t, join(r.dir, 'store'))
+  const pool = scanPool(t)
+  await driver.start(r.vm, { accel: 'tcg' })
+  const reports = []
+  for (let i = 0; i < 2; i++) {
+    const cycle = await driver.diskSources(r.vm)
+    try {
+      const report = await replicateOnce(store, { pool, disks: [...cycle.disks], consistency: cycle.consistency })
+      const roots = Object.fromEntries(await Promise.all(r.vm.disks.map(async d => [d.name, diskRoot(await store.manifest(report.point.id, d.name))] as const)))
+      await cycle.complete({ ok: true, roots })
+      reports.push(report)
+    } catch (err) {
+      await cycle.complete({ ok: false })
+      throw err
+    }
+  }
+  t.same(reports[0]!.disks.map(d => d.tracked), [false, false], 'the first cycle hashes every block')
+  t.same(reports[1]!.disks.map(d => d.tracked), [true, true], 'the second reads only what the bitmaps name')
+  const out = join(r.dir, 'data.out')
+  await materializePoint(store, reports[1]!.point.id, 'data', out)
+  const expected = join(r.dir, 'data.expected')
+  await run('qemu-img', ['convert', '-q', '-U', '-f', 'qcow2', '-O', 'raw', r.data, expected])
+  t.ok((await readFile(out)).equals(await readFile(expected)), 'the disk the guest leaves alone restores byte-exact')
 })

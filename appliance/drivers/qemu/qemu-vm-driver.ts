@@ -171,8 +171,9 @@ export class QemuVmDriver implements VmDriver {
       const pause = def.disks.length > 1 && this.driver.status(def.name).state === 'running'
       // the agent runs in the guest: freeze before the vCPUs stop (the points then share this freeze), thaw after they run again
       if (pause && held !== undefined) await held.agent.fsfreezeFreeze({ timeoutMs: TIMEOUT_FREEZE_MS }).catch(() => undefined)
-      if (pause) await qmp.execute('stop', undefined, { signal })
       try {
+        // inside the try: a stop that timed out or was aborted may still have paused the VM, and cont must follow
+        if (pause) await qmp.execute('stop', undefined, { signal })
         for (const d of def.disks) points.push(await disks.get(d.name)!.takePoint({ agent: held?.agent, signal }))
       } finally {
         if (pause) await qmp.execute('cont')

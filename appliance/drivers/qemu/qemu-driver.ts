@@ -110,6 +110,7 @@ export class QemuDriver {
   private readonly entries = new Map<string, Entry>()
   private readonly created = new Date()
   private kvmProbe: Promise<AccelProbeResult> | undefined
+  private readonly adopting = new Map<string, Promise<VmStatus>>()
 
   constructor (init: QemuDriverInit = {}) {
     this.qemuBinary = init.qemuBinary ?? 'qemu-system-x86_64'
@@ -228,12 +229,21 @@ export class QemuDriver {
    *   any more: QEMU ended while no driver watched it, how is unknown. The
    *   stale pid file is removed.
    * A name this driver already watches resolves with its status and changes
-   * nothing. APP_QMP_* when the process is this VM's QEMU but its QMP does
+   * nothing; concurrent calls for one name share one adoption. APP_QMP_* when the process is this VM's QEMU but its QMP does
    * not answer (the VM is left alone); APP_VM_INVALID, CORE_ABORTED.
    */
   async adopt (definition: VmDefinition, options: VmAdoptOptions): Promise<VmStatus> {
     const def = checkVmDefinition(definition)
     if (!isAbsolute(options.runDir)) throw new TypeError(`runDir must be an absolute path, got ${options.runDir}`)
+    // QEMU serves one QMP client at a time: a second connection would wait for the first to end
+    const pending = this.adopting.get(def.name)
+    if (pending !== undefined) return await pending
+    const adopting = this.adoptOnce(def, options).finally(() => { this.adopting.delete(def.name) })
+    this.adopting.set(def.name, adopting)
+    return await adopting
+  }
+
+  private async adoptOnce (def: CheckedVmDefinition, options: VmAdoptOptions): Promise<VmStatus> {
     const current = this.entries.get(def.name)
     if (current !== undefined && ACTIVE.has(current.status.state)) return this.status(def.name)
     const paths = vmRunPaths(options.runDir)

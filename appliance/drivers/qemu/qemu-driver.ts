@@ -373,11 +373,19 @@ export class QemuDriver {
       await sleep(QMP_SOCKET_POLL_MS)
     }
     let qmp: QmpClient
-    try {
-      qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: Math.max(1, deadline - Date.now()), signal })
-    } catch (err) {
-      await Promise.race([vm.exited, sleep(100)])
-      throw this.startFailed(def, vm, vm.hasExited ? 'QEMU exited during start' : `QMP did not answer: ${(err as Error).message}`, err)
+    for (;;) {
+      try {
+        qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: Math.max(1, deadline - Date.now()), signal })
+        break
+      } catch (err) {
+        // QEMU binds the socket (the file appears) a moment before it listens: a connect in between is refused, so try again
+        if (refused(err) && !vm.hasExited && Date.now() <= deadline && signal?.aborted !== true) {
+          await sleep(QMP_SOCKET_POLL_MS)
+          continue
+        }
+        await Promise.race([vm.exited, sleep(100)])
+        throw this.startFailed(def, vm, vm.hasExited ? 'QEMU exited during start' : `QMP did not answer: ${(err as Error).message}`, err)
+      }
     }
     vm.qmp = qmp
     qmp.onEvent(e => { this.onQmpEvent(entry, vm, e) })
@@ -507,6 +515,11 @@ async function exitedWithin (vm: RunningVm, ms: number): Promise<boolean> {
   ])
   timer.abort()
   return exited
+}
+
+/** A connect that found the socket file with nobody listening on it yet. */
+function refused (err: unknown): boolean {
+  return ((err as { cause?: { code?: string } })?.cause?.code) === 'ECONNREFUSED'
 }
 
 /** Whether the VM's pid still runs this VM's QEMU (not gone, not a zombie, not reused). */

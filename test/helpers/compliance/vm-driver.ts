@@ -138,6 +138,7 @@ export async function vmDriverCompliance (t: Test, factory: VmDriverFactory): Pr
     try {
       t.equal(cycle.mode, 'offline')
       t.same(cycle.disks.map(d => d.name), vm.disks.map(d => d.name), 'one source per disk, in order')
+      await t.rejects(driver.diskSources(vm), TypeError, 'one cycle per VM at a time')
       t.equal(cycle.consistency, 'crash', 'nothing quiesced a VM that does not run')
       if (!caps.appConsistent) t.match(cycle.consistencyNote, /\S/, 'and the note says why')
       read = await readCycle(cycle)

@@ -60,7 +60,9 @@ export const AppErrorCode = {
   /** The relationships file exists but is not a valid version 1 document; it is never silently reset (that would forget what this box protects). */
   APP_RELATIONSHIPS_CORRUPT: 'APP_RELATIONSHIPS_CORRUPT',
   /** The event log had a cut-short or unreadable line (a crash while writing, or damage); the line is skipped and reported, never fatal. */
-  APP_EVENT_LOG_DAMAGED: 'APP_EVENT_LOG_DAMAGED'
+  APP_EVENT_LOG_DAMAGED: 'APP_EVENT_LOG_DAMAGED',
+  /** Tandem does not run this VM (manual driver): it cannot start or stop it, only read its disks while no process holds them. */
+  APP_VM_NOT_MANAGED: 'APP_VM_NOT_MANAGED'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

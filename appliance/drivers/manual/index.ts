@@ -5,4 +5,5 @@
  */
 export { diskInUse, openManualDisk, type DiskUse, type ManualDiskGuard } from './manual-driver.ts'
 export { ManualDiskSource } from './manual-source.ts'
+export { ManualVmDriver, type ManualVmDriverInit } from './manual-vm-driver.ts'
 export { MANUAL_GUARD_INTERVAL_MS } from './constants.ts'

@@ -36,3 +36,12 @@ export const QMP_SOCKET_POLL_MS = 20
 /** Longest unix socket path Linux accepts (sun_path is 108 bytes with the terminating NUL). */
 export const MAX_UNIX_SOCKET_PATH_BYTES = 107
 
+/** Greeting and first answer of a QEMU found again after a restart: QEMU answers at once; more means its monitor is stuck or held. */
+export const TIMEOUT_ADOPT_QMP_MS = 5_000
+/**
+ * Interval between checks that an adopted QEMU (not our child, so no exit
+ * notification) has gone, once its QMP connection closed. QEMU closes the
+ * monitor as it exits, so the first check or two see it gone. Not bounded:
+ * it watches a process for its whole life, as a child's exit event would.
+ */
+export const ADOPTED_EXIT_POLL_MS = 50

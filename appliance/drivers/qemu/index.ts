@@ -7,7 +7,8 @@
  */
 export { checkVmDefinition, defaultDiskNode, type CheckedVmDefinition, type DiskFormat, type NicMode, type VmBoot, type VmDefinition, type VmDisk, type VmNic } from './vm-definition.ts'
 export { buildQemuArgs, diskDeviceId, vmRunPaths, GUEST_AGENT_PORT, type Accel, type QemuArgsOptions, type VmRunPaths } from './qemu-args.ts'
-export { QemuDriver, type QemuDriverInit, type VmStartOptions, type VmState, type VmStatus, type VmStopOptions } from './qemu-driver.ts'
+export { QemuDriver, type QemuDriverInit, type VmAdoptOptions, type VmStartOptions, type VmState, type VmStatus, type VmStopOptions } from './qemu-driver.ts'
+export { QemuVmDriver, type QemuVmDriverInit } from './qemu-vm-driver.ts'
 export { bootRecoveryPoint, OVERLAY_FILE, type BootedRecoveryPoint, type BootRecoveryPointInit } from './boot-point.ts'
 export {
   MAX_VM_DISKS, MAX_VM_MEMORY_MIB, MAX_VM_NICS, MAX_VM_VCPUS, MIN_VM_MEMORY_MIB,

@@ -7,9 +7,10 @@ import { GuestAgentClient, keepTail, QmpClient, probeKvm, type AccelProbeResult,
 import { abortedError } from '../../../core/errors.ts'
 import { checkTimeout } from '../../../core/deadline.ts'
 import {
-  MAX_QEMU_STDERR_BYTES, MAX_UNIX_SOCKET_PATH_BYTES, QMP_SOCKET_POLL_MS, TIMEOUT_AGENT_SHUTDOWN_MS,
-  TIMEOUT_VM_KILL_MS, TIMEOUT_VM_QUIT_MS, TIMEOUT_VM_START_MS, TIMEOUT_VM_STOP_MS
+  ADOPTED_EXIT_POLL_MS, MAX_QEMU_STDERR_BYTES, MAX_UNIX_SOCKET_PATH_BYTES, QMP_SOCKET_POLL_MS, TIMEOUT_ADOPT_QMP_MS,
+  TIMEOUT_AGENT_SHUTDOWN_MS, TIMEOUT_VM_KILL_MS, TIMEOUT_VM_QUIT_MS, TIMEOUT_VM_START_MS, TIMEOUT_VM_STOP_MS
 } from './constants.ts'
+import { accelOf, isVmQemu, processArgs, readPidFile } from './qemu-process.ts'
 import { buildQemuArgs, vmRunPaths, type Accel, type VmRunPaths } from './qemu-args.ts'
 import { checkVmDefinition, type CheckedVmDefinition, type VmDefinition } from './vm-definition.ts'
 
@@ -49,6 +50,12 @@ export interface VmStartOptions {
   signal?: AbortSignal
 }
 
+export interface VmAdoptOptions {
+  /** The run directory the VM was started with (its `qemu.pid` and `qmp.sock`). */
+  runDir: string
+  signal?: AbortSignal
+}
+
 export interface VmStopOptions {
   /** The graceful window (TIMEOUT_VM_STOP_MS by default) before QMP `quit`, then SIGKILL. */
   timeoutMs?: number
@@ -57,7 +64,8 @@ export interface VmStopOptions {
 interface RunningVm {
   def: CheckedVmDefinition
   paths: VmRunPaths
-  child: ChildProcess
+  /** Undefined for a QEMU found again by adopt(): another process started it. */
+  child: ChildProcess | undefined
   pid: number
   accel: Accel
   accelReason: string
@@ -102,6 +110,7 @@ export class QemuDriver {
   private readonly entries = new Map<string, Entry>()
   private readonly created = new Date()
   private kvmProbe: Promise<AccelProbeResult> | undefined
+  private readonly adopting = new Map<string, Promise<VmStatus>>()
 
   constructor (init: QemuDriverInit = {}) {
     this.qemuBinary = init.qemuBinary ?? 'qemu-system-x86_64'
@@ -205,6 +214,92 @@ export class QemuDriver {
     return this.status(name)
   }
 
+  /**
+   * Finds again a VM that a driver started before the appliance restarted
+   * (QEMU outlives its manager): the pid in `<runDir>/qemu.pid` must be a
+   * live process whose command line is this VM's QEMU (its `-name` and QMP
+   * socket: a reused pid is never taken for it), and a QMP greeting must
+   * come on that socket. Resolves with the status:
+   * - `running` or `paused`: found; the driver now watches it as if it had
+   *   started it (stop, qmp, exited work; its exit status cannot be known,
+   *   only whether it was asked to stop or the guest powered off);
+   * - `stopped`: no pid file (never started, or it ended under a driver,
+   *   which removes the file);
+   * - `crashed`: a pid file whose process is gone or is not this VM's QEMU
+   *   any more: QEMU ended while no driver watched it, how is unknown. The
+   *   stale pid file is removed.
+   * A name this driver already watches resolves with its status and changes
+   * nothing; concurrent calls for one name share one adoption. APP_QMP_* when the process is this VM's QEMU but its QMP does
+   * not answer (the VM is left alone); APP_VM_INVALID, CORE_ABORTED.
+   */
+  async adopt (definition: VmDefinition, options: VmAdoptOptions): Promise<VmStatus> {
+    const def = checkVmDefinition(definition)
+    if (!isAbsolute(options.runDir)) throw new TypeError(`runDir must be an absolute path, got ${options.runDir}`)
+    // QEMU serves one QMP client at a time: a second connection would wait for the first to end
+    const pending = this.adopting.get(def.name)
+    if (pending !== undefined) return await pending
+    const adopting = this.adoptOnce(def, options).finally(() => { this.adopting.delete(def.name) })
+    this.adopting.set(def.name, adopting)
+    return await adopting
+  }
+
+  private async adoptOnce (def: CheckedVmDefinition, options: VmAdoptOptions): Promise<VmStatus> {
+    const current = this.entries.get(def.name)
+    if (current !== undefined && ACTIVE.has(current.status.state)) return this.status(def.name)
+    const paths = vmRunPaths(options.runDir)
+    const pid = await readPidFile(paths.pidFile)
+    if (pid === undefined) return this.status(def.name)
+    const args = await processArgs(pid)
+    const entry: Entry = { status: this.status(def.name), vm: undefined, starting: undefined }
+    if (args === undefined || !isVmQemu(args, def.name, paths.qmpSocket)) {
+      await rm(paths.pidFile, { force: true })
+      this.entries.set(def.name, entry)
+      this.setState(entry, 'crashed', args === undefined
+        ? `QEMU (pid ${pid}) ended while no driver watched it; how is unknown`
+        : `pid ${pid} is no longer this VM's QEMU (QEMU ended while no driver watched it and the pid was reused)`)
+      return this.status(def.name)
+    }
+    const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: TIMEOUT_ADOPT_QMP_MS, signal: options.signal })
+    let running: boolean
+    try {
+      running = (await qmp.execute<{ running: boolean }>('query-status', undefined, { timeoutMs: TIMEOUT_ADOPT_QMP_MS, signal: options.signal })).running
+    } catch (err) {
+      await qmp.close()
+      throw err
+    }
+    const accel = accelOf(args) ?? 'tcg'
+    const vm: RunningVm = {
+      def,
+      paths,
+      child: undefined,
+      pid,
+      accel,
+      accelReason: `found again after a restart (started under ${accel.toUpperCase()})`,
+      qmp,
+      exited: Promise.resolve(),
+      hasExited: false,
+      exitCode: null,
+      exitSignal: null,
+      stderr: () => '',
+      stopRequested: false,
+      stopHow: '',
+      guestShutdown: false,
+      stopping: undefined
+    }
+    // Not our child: its end shows as the QMP connection closing, then the pid going away.
+    vm.exited = qmp.closed.then(async () => {
+      while (await stillVmQemu(vm)) await sleep(ADOPTED_EXIT_POLL_MS)
+      vm.hasExited = true
+      await rm(paths.pidFile, { force: true }).catch(() => undefined)
+      this.onExit(entry, vm)
+    })
+    entry.vm = vm
+    this.entries.set(def.name, entry)
+    qmp.onEvent(e => { this.onQmpEvent(entry, vm, e) })
+    this.setState(entry, running ? 'running' : 'paused', `found again after a restart: pid ${pid}, QMP answered`)
+    return this.status(def.name)
+  }
+
   private runningVm (name: string): RunningVm {
     const entry = this.entries.get(name)
     const state = entry?.status.state
@@ -278,11 +373,19 @@ export class QemuDriver {
       await sleep(QMP_SOCKET_POLL_MS)
     }
     let qmp: QmpClient
-    try {
-      qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: Math.max(1, deadline - Date.now()), signal })
-    } catch (err) {
-      await Promise.race([vm.exited, sleep(100)])
-      throw this.startFailed(def, vm, vm.hasExited ? 'QEMU exited during start' : `QMP did not answer: ${(err as Error).message}`, err)
+    for (;;) {
+      try {
+        qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: Math.max(1, deadline - Date.now()), signal })
+        break
+      } catch (err) {
+        // QEMU binds the socket (the file appears) a moment before it listens: a connect in between is refused, so try again
+        if (refused(err) && !vm.hasExited && Date.now() <= deadline && signal?.aborted !== true) {
+          await sleep(QMP_SOCKET_POLL_MS)
+          continue
+        }
+        await Promise.race([vm.exited, sleep(100)])
+        throw this.startFailed(def, vm, vm.hasExited ? 'QEMU exited during start' : `QMP did not answer: ${(err as Error).message}`, err)
+      }
     }
     vm.qmp = qmp
     qmp.onEvent(e => { this.onQmpEvent(entry, vm, e) })
@@ -361,7 +464,7 @@ export class QemuDriver {
     if (entry.vm !== vm || entry.status.state === 'starting') return
     if (vm.stopRequested) {
       this.setState(entry, 'stopped', vm.stopHow)
-    } else if (vm.guestShutdown && vm.exitCode === 0) {
+    } else if (vm.guestShutdown && (vm.exitCode === 0 || vm.child === undefined)) {
       this.setState(entry, 'stopped', 'the guest powered off')
     } else {
       const last = lastLines(vm.stderr(), 5)
@@ -383,7 +486,8 @@ export class QemuDriver {
     if (await exitedWithin(vm, TIMEOUT_VM_QUIT_MS)) return this.status(entry.status.name)
 
     vm.stopHow = `the guest did not shut down within ${timeoutMs} ms and QEMU did not quit within ${TIMEOUT_VM_QUIT_MS} ms; killed (SIGKILL)`
-    if (!vm.hasExited && vm.pid > 0) process.kill(vm.pid, 'SIGKILL')
+    // An adopted QEMU is not our child: its pid is signalled only while it still is this VM's QEMU.
+    if (!vm.hasExited && vm.pid > 0 && (vm.child !== undefined || await stillVmQemu(vm))) process.kill(vm.pid, 'SIGKILL')
     if (await exitedWithin(vm, TIMEOUT_VM_KILL_MS)) return this.status(entry.status.name)
     throw new AppError(AppErrorCode.APP_UNEXPECTED, `VM ${entry.status.name}: QEMU (pid ${vm.pid}) did not exit after SIGKILL`)
   }
@@ -413,7 +517,19 @@ async function exitedWithin (vm: RunningVm, ms: number): Promise<boolean> {
   return exited
 }
 
+/** A connect that found the socket file with nobody listening on it yet. */
+function refused (err: unknown): boolean {
+  return ((err as { cause?: { code?: string } })?.cause?.code) === 'ECONNREFUSED'
+}
+
+/** Whether the VM's pid still runs this VM's QEMU (not gone, not a zombie, not reused). */
+async function stillVmQemu (vm: RunningVm): Promise<boolean> {
+  const args = await processArgs(vm.pid)
+  return args !== undefined && isVmQemu(args, vm.def.name, vm.paths.qmpSocket)
+}
+
 function exitText (vm: RunningVm): string {
+  if (vm.child === undefined) return 'found again after a restart, so its exit status is unknown'
   return vm.exitSignal !== null ? `killed by ${vm.exitSignal}` : `exit status ${String(vm.exitCode)}`
 }
 

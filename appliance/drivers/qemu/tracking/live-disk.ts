@@ -24,6 +24,14 @@ export interface LiveDiskInit {
   nbdSocket: string
   /** Bitmap granularity: Tandem's block size, so a dirty extent is whole blocks. */
   granularity: number
+  /**
+   * Tells this disk's temporary nodes (and scratch files) from those of the
+   * other disks of the same QEMU: node names are per QEMU, and every disk's
+   * generation counts from 1. Required when one QEMU has several tracked
+   * disks (e.g. the disk's index); FLEECE_TAG. Names: `tandem-fleece-<tag>-<n>`,
+   * without a tag `tandem-fleece-<n>`.
+   */
+  fleeceTag?: string
   /** Limit of a guest freeze (default TIMEOUT_FREEZE_MS); past it the point is crash-consistent. */
   freezeTimeoutMs?: number
   /** Limit of the thaw's retries (default TIMEOUT_THAW_MS). */
@@ -62,6 +70,9 @@ export interface LivePoint {
   complete: (outcome: { ok: true, root: string } | { ok: false }) => Promise<void>
 }
 
+/** A fleece tag: short, so `tandem-fleece-<tag>-<n>` stays within QEMU's 31-character node names. */
+export const FLEECE_TAG = /^[a-z0-9]{1,3}$/
+
 /** A QMP command of a cycle (transaction, node add/remove). */
 const TIMEOUT_QMP_MS = 30_000
 /** How long a cancelled fleece job may take to go away before its node is removed anyway. */
@@ -98,6 +109,7 @@ export class LiveDisk {
 
   /** Loads the disk's tracking state and cleans up after a point that a crash interrupted. */
   static async open (init: LiveDiskInit, signal?: AbortSignal): Promise<LiveDisk> {
+    if (init.fleeceTag !== undefined && !FLEECE_TAG.test(init.fleeceTag)) throw new TypeError(`fleeceTag must match ${String(FLEECE_TAG)}`)
     const node = await findNode(init.qmp, init.node, signal)
     const state = await loadTrackingState(init.stateFile) ?? initialTrackingState(node.image['virtual-size'])
     const disk = new LiveDisk(init, state)
@@ -120,7 +132,7 @@ export class LiveDisk {
 
     const generation = this.state.generation + 1
     const next = `tandem-${generation}`
-    const fleece = `tandem-fleece-${generation}`
+    const fleece = this.init.fleeceTag === undefined ? `tandem-fleece-${generation}` : `tandem-fleece-${this.init.fleeceTag}-${generation}`
     const scratch = join(this.init.workDir, `${fleece}.qcow2`)
     await rm(scratch, { force: true })
     await qemuImg(['create', '-q', '-f', 'qcow2', scratch, String(size)], signal)

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { abortedError } from '../../../../core/errors.ts'
 import { AppError, AppErrorCode } from '../../../errors.ts'
 
 /** How long one qemu-img call may take: metadata work on local files (create, amend, info, bitmap). */
@@ -9,12 +10,14 @@ const MAX_QEMU_IMG_OUTPUT_BYTES = 4 * 1024 * 1024
 /**
  * Runs `qemu-img` with `args` (never through a shell) and resolves to its
  * stdout. APP_QEMU_IMG_FAILED when it is missing, exits non-zero (its
- * stderr in the message) or exceeds the time limit.
+ * stderr in the message) or exceeds the time limit; CORE_ABORTED when
+ * `signal` aborts it (it is killed), like every other aborted operation.
  */
 export async function qemuImg (args: string[], signal?: AbortSignal): Promise<string> {
   return await new Promise((resolve, reject) => {
     execFile('qemu-img', args, { timeout: TIMEOUT_QEMU_IMG_MS, maxBuffer: MAX_QEMU_IMG_OUTPUT_BYTES, signal, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err === null) { resolve(stdout); return }
+      if (signal?.aborted === true) { reject(abortedError(signal)); return }
       const why = stderr.trim() !== '' ? stderr.trim() : err.message
       reject(new AppError(AppErrorCode.APP_QEMU_IMG_FAILED, `qemu-img ${args[0] ?? ''} failed: ${why}`, { cause: err }))
     })

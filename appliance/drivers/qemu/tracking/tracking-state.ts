@@ -69,5 +69,5 @@ export async function saveTrackingState (file: string, state: TrackingState): Pr
   await writeFileAtomic(file, JSON.stringify(state, null, 2) + '\n')
 }
 
-/** Names Tandem gives bitmaps and nodes: tandem-<generation>, tandem-fleece-<generation>. */
-export const BITMAP_NAME = /^tandem-(?:fleece-)?[0-9]{1,15}$/
+/** Names Tandem gives bitmaps and nodes: tandem-<generation>, tandem-fleece-[<tag>-]<generation> (live-disk.ts FLEECE_TAG). */
+export const BITMAP_NAME = /^tandem-(?:fleece-(?:[a-z0-9]{1,3}-)?)?[0-9]{1,15}$/

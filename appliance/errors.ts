@@ -44,7 +44,21 @@ export const AppErrorCode = {
   /** Another process holds the disk open for writing (QEMU's image lock), or opened or changed it while it was being read. */
   APP_DISK_IN_USE: 'APP_DISK_IN_USE',
   /** A failure no layer classified (a bug, or an unforeseen system error); the message says what failed. */
-  APP_UNEXPECTED: 'APP_UNEXPECTED'
+  APP_UNEXPECTED: 'APP_UNEXPECTED',
+  /** Another daemon already runs on this data directory (it holds the directory's lock). */
+  APP_DAEMON_RUNNING: 'APP_DAEMON_RUNNING',
+  /** The command needs the daemon and none answers on the data directory's API socket; start it with `tandem start`. */
+  APP_DAEMON_NOT_RUNNING: 'APP_DAEMON_NOT_RUNNING',
+  /** The data directory has no `config.json`: run `tandem init` first. */
+  APP_DATA_NOT_INITIALIZED: 'APP_DATA_NOT_INITIALIZED',
+  /** `tandem init` was run on a data directory that already holds a `config.json`; nothing was changed. */
+  APP_DATA_ALREADY_INITIALIZED: 'APP_DATA_ALREADY_INITIALIZED',
+  /** The data directory's `config.json` is not a valid version 1 document (the message names the field); it is never rewritten silently. */
+  APP_CONFIG_INVALID: 'APP_CONFIG_INVALID',
+  /** The peer is not paired with this box. */
+  APP_PEER_NOT_FOUND: 'APP_PEER_NOT_FOUND',
+  /** The local API answered with something that is not a valid answer (too large, not JSON, no code) or did not answer in time. */
+  APP_API_FAILED: 'APP_API_FAILED'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

@@ -15,7 +15,7 @@ const allowed: Record<string, Array<string | RegExp>> = {
   core: [/^core\//],
   p2p: [/^p2p\//, 'core/types.ts', 'core/errors.ts', 'core/manifest.ts', 'core/compress.ts', 'core/constants.ts', 'core/hash.ts'],
   appliance: [/^appliance\//, /^core\//, /^p2p\//],
-  web: [/^web\//, 'appliance/service.ts', 'appliance/errors.ts'],
+  web: [/^web\//, /^appliance\/service\//],
   image: [/^image\//]
 }
 

@@ -1,0 +1,22 @@
+/**
+ * An error that came through the service boundary with only its code and
+ * message (the API client rebuilds them from `{ code, message }`): the code
+ * may be any folder's (CORE_, P2P_, APP_, WEB_), so it is a plain string.
+ */
+export class ServiceError extends Error {
+  readonly code: string
+  constructor (code: string, message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'ServiceError'
+    this.code = code
+  }
+}
+
+/** A stable error code of ours: upper case, with a folder prefix. */
+export const ERROR_CODE_PATTERN = /^(CORE|P2P|APP|WEB)_[A-Z0-9_]+$/
+
+/** The code of `err` when it carries one of ours, else undefined. */
+export function errorCodeOf (err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && ERROR_CODE_PATTERN.test(code) ? code : undefined
+}

@@ -61,7 +61,7 @@ export class ApiClient implements ApplianceService {
         let size = 0
         res.on('data', (chunk: Buffer) => {
           size += chunk.byteLength
-          if (size > max) { req.destroy(failed(`answered more than ${max} bytes`)); return }
+          if (size > max) { reject(failed(`answered more than ${max} bytes`)); req.destroy(); return }
           chunks.push(chunk)
         })
         res.on('end', () => { resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }) })

@@ -37,6 +37,8 @@ export interface StartedCli {
   child: ChildProcessByStdio<null, Readable, Readable>
   /** Resolves once stderr has shown `marker`; rejects if the CLI exits first. */
   waitFor: (marker: string) => Promise<void>
+  /** What it has written to stdout so far (a daemon's log). */
+  stdout: () => string
   done: Promise<CliRun>
 }
 
@@ -71,7 +73,7 @@ export function start (args: string[], options: CliOptions = {}): StartedCli {
       done.then(r => { throw new Error(`tandem exited (${r.status}) before printing ${marker}: ${r.stderr}`) })
     ])
   }
-  return { child, waitFor, done }
+  return { child, waitFor, done, stdout: () => stdout }
 }
 
 export async function tandem (args: string[], options: CliOptions = {}): Promise<CliRun> {

@@ -4,11 +4,14 @@
  * (web/) and runs the daemon for `tandem start` (bin/daemon.ts). Running
  * this module runs the CLI on process.argv and sets process.exitCode.
  */
-import { initDataDir, offlineStatus, dataLayout } from '../appliance/daemon/index.ts'
 import { main, version } from '../appliance/cli/main.ts'
+// The modules themselves, not the folders' index.ts: these need neither libp2p's node nor
+// fastify, which only `tandem start` loads (below), so every other command starts faster.
+import { dataLayout } from '../appliance/daemon/data-dir.ts'
+import { initDataDir } from '../appliance/daemon/init.ts'
+import { offlineStatus } from '../appliance/daemon/offline-status.ts'
 import type { LocalBox } from '../appliance/service/index.ts'
-import { ApiClient } from '../web/index.ts'
-import { runDaemon } from './daemon.ts'
+import { ApiClient } from '../web/api-client.ts'
 
 export function localBox (): LocalBox {
   const v = version()
@@ -16,7 +19,11 @@ export function localBox (): LocalBox {
     init: initDataDir,
     offlineStatus: async dataDir => await offlineStatus(dataDir, v),
     connect: async dataDir => new ApiClient({ socketPath: dataLayout(dataDir).socket }),
-    run: async (dataDir, signal, onReady) => { await runDaemon({ dataDir, signal, version: v, onReady }) }
+    // Loaded only by `tandem start`: the other commands do not need fastify or the node.
+    run: async (dataDir, signal, onReady) => {
+      const { runDaemon } = await import('./daemon.ts')
+      await runDaemon({ dataDir, signal, version: v, onReady })
+    }
   }
 }
 

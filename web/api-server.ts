@@ -28,6 +28,9 @@ export function buildApiServer (service: ApplianceService, options: ApiServerOpt
     // One line per request would drown the daemon's log; failures are logged below.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_REQUEST_BYTES,
+    // close() must not wait for a call in flight (a pairing join can take minutes): its
+    // connection is cut, and the daemon's own stop ends the work behind it.
+    forceCloseConnections: true,
     // Refuse, never repair: no property removed, no type coerced.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } }
   })

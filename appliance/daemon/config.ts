@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os'
 import { multiaddr } from '@multiformats/multiaddr'
-import { DEFAULT_LISTEN } from '../../p2p/node/index.ts'
+import { DEFAULT_LISTEN } from '../../p2p/node/constants.ts'
 import { isBoxName, MAX_NAME_CHARS } from '../../p2p/pairing/box-name.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { readTextIfExists, writeFileAtomic } from '../fs-util.ts'

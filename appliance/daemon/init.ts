@@ -1,6 +1,6 @@
 import { chmod, mkdir } from 'node:fs/promises'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { loadOrCreateIdentity } from '../../p2p/node/index.ts'
+import { loadOrCreateIdentity } from '../../p2p/node/identity.ts'
 import { isBoxName, MAX_NAME_CHARS } from '../../p2p/pairing/box-name.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import type { InitOptions, InitResult } from '../service/index.ts'

@@ -1,6 +1,6 @@
 import { access } from 'node:fs/promises'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { loadOrCreateIdentity } from '../../p2p/node/index.ts'
+import { loadOrCreateIdentity } from '../../p2p/node/identity.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import type { StatusInfo } from '../service/index.ts'
 import { requireConfig } from './config.ts'

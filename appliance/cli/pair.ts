@@ -18,6 +18,11 @@ interface Opts { data: string, json?: boolean }
 export function pairCommand (box: LocalBox): Command {
   return new Command('pair')
     .description('pair this box with another one (PIN or invite), list and remove paired boxes')
+    .addHelpText('after', examples([
+      'tandem pair open                       # on the box that shows the PIN',
+      'tandem pair join --pin 12345678 --addr /ip4/192.0.2.10/tcp/7450   # on the other box',
+      'tandem pair list'
+    ]))
     .addCommand(openCommand(box))
     .addCommand(joinCommand(box))
     .addCommand(listCommand(box))

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { Level } from 'level'
 import { AppError, AppErrorCode } from '../errors.ts'
 
@@ -25,7 +26,7 @@ export class DataLock {
       await db.open()
     } catch (err) {
       const locked = (err as { cause?: { code?: unknown } }).cause?.code === 'LEVEL_LOCKED'
-      if (locked) throw new AppError(AppErrorCode.APP_DAEMON_RUNNING, `a daemon already runs on ${path.replace(/\/[^/]*$/, '')}`, { cause: err })
+      if (locked) throw new AppError(AppErrorCode.APP_DAEMON_RUNNING, `a daemon already runs on ${dirname(path)}`, { cause: err })
       throw err
     }
     return new DataLock(db)

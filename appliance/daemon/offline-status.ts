@@ -10,8 +10,9 @@ import { dataLayout } from './data-dir.ts'
  * What `tandem status` shows while no daemon runs: the config's facts and
  * the peer id of the identity, with state 'stopped', no bound addresses and
  * no peer counts (the peers file is the daemon's alone). Reads config.json
- * and the identity, never creates or changes anything: a data directory
- * without its identity is APP_DATA_NOT_INITIALIZED.
+ * and the identity and creates nothing (a data directory without its
+ * identity is APP_DATA_NOT_INITIALIZED); the one write is p2p's upgrade of a
+ * first-format identity file to the checksummed one, the same key.
  */
 export async function offlineStatus (dataDir: string, version = '0.0.0'): Promise<StatusInfo> {
   const layout = dataLayout(dataDir)

@@ -58,7 +58,9 @@ export const AppErrorCode = {
   /** The peer is not paired with this box. */
   APP_PEER_NOT_FOUND: 'APP_PEER_NOT_FOUND',
   /** The local API answered with something that is not a valid answer (too large, not JSON, no code) or did not answer in time. */
-  APP_API_FAILED: 'APP_API_FAILED'
+  APP_API_FAILED: 'APP_API_FAILED',
+  /** The daemon could not listen on a configured address (in use by another process, not an address of this host, or not allowed). */
+  APP_LISTEN_FAILED: 'APP_LISTEN_FAILED'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

@@ -104,8 +104,13 @@ export class Appliance implements ApplianceService {
       let host: PairingHost | undefined
       const policy = registryPolicy(registry, () => host?.window?.isOpen(now()) === true)
       const node = await createTandemNode({ privateKey, listen: config.listen, policy })
-      await node.start()
       stops.push({ part: 'node', stop: async () => { await node.stop() } })
+      try {
+        await node.start()
+      } catch (err) {
+        // libp2p names the addresses and the system's reason (EADDRINUSE...) in its message.
+        throw new AppError(AppErrorCode.APP_LISTEN_FAILED, `cannot listen on ${config.listen.join(', ')}: ${(err as Error).message.replace(/\n\s+at [^\n]*/g, '').trim()}`, { cause: err })
+      }
       host = new PairingHost({
         node,
         me: { name: config.name, role: config.role },

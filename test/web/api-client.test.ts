@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { ApiClient, buildApiServer, listenOnSocket } from '../../web/index.ts'
 import { tempDir } from '../helpers/fixtures.ts'
-import { FakeService, PEER, PEER_ID, STATUS } from './fake-service.ts'
+import { FakeService, PEER, PEER_ID, STATUS } from './fixtures/fake-service.ts'
 
 async function served (t: Test): Promise<{ service: FakeService, client: ApiClient }> {
   const path = join(await tempDir(t), 'api.sock')

@@ -8,7 +8,7 @@
 import t, { type Test } from 'tap'
 import type { InjectOptions } from 'fastify'
 import { buildApiServer } from '../../web/index.ts'
-import { FakeService, PEER, PEER_ID, STATUS } from './fake-service.ts'
+import { FakeService, PEER, PEER_ID, STATUS } from './fixtures/fake-service.ts'
 
 function setup (t: Test): { service: FakeService, app: ReturnType<typeof buildApiServer> } {
   const service = new FakeService()

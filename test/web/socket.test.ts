@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { buildApiServer, listenOnSocket, socketIsLive } from '../../web/index.ts'
 import { tempDir } from '../helpers/fixtures.ts'
-import { FakeService } from './fake-service.ts'
+import { FakeService } from './fixtures/fake-service.ts'
 
 t.test('the socket is 0600 and removed on close', async t => {
   const path = join(await tempDir(t), 'api.sock')

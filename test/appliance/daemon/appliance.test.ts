@@ -7,6 +7,7 @@
  */
 import t, { type Test } from 'tap'
 import { PassThrough } from 'node:stream'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Appliance, initDataDir } from '../../../appliance/daemon/index.ts'
@@ -91,3 +92,15 @@ t.test('service errors carry their codes', async t => {
   await t.rejects(app.pairOpen({ ttl: 10 }), { code: 'APP_USAGE' })
   await t.rejects(app.pairJoin({ pin: '12345678', addr: '/ip4/127.0.0.1/tcp/1' }), { code: 'P2P_PAIRING_UNREACHABLE' })
 })
+
+t.test('a listen address in use is APP_LISTEN_FAILED, and the failed start releases the directory', async t => {
+  const taken = createServer()
+  await new Promise<void>(resolve => { taken.listen(0, '127.0.0.1', resolve) })
+  t.teardown(() => { taken.close() })
+  const port = (taken.address() as { port: number }).port
+  const dataDir = join(await tempDir(t), 'data')
+  await initDataDir(dataDir, { listen: [`/ip4/127.0.0.1/tcp/${port}`] })
+  await t.rejects(Appliance.start({ dataDir, log: new PassThrough() }), { code: 'APP_LISTEN_FAILED' })
+  await t.rejects(Appliance.start({ dataDir, log: new PassThrough() }), { code: 'APP_LISTEN_FAILED' }, 'again: not APP_DAEMON_RUNNING, the lock was released')
+})
+

@@ -38,9 +38,11 @@ export const statusSchema = object({
 })
 
 /** ttl in ms: 1 s to a day (appliance's MIN_ / MAX_PAIRING_TTL_MS, which check it again). */
-export const pairOpenBody = object({ ttl: { type: 'integer', minimum: 1000, maximum: 86_400_000 } }, [])
+const secrets = { type: 'string', enum: ['pin', 'invite', 'both'] } as const
 
-export const pairOpenSchema = object({ pin: str, invite: str, addresses: strings, expiresAt: str })
+export const pairOpenBody = object({ mode: secrets, ttl: { type: 'integer', minimum: 1000, maximum: 86_400_000 } }, [])
+
+export const pairOpenSchema = object({ mode: secrets, pin: nullableStr, invite: nullableStr, addresses: strings, expiresAt: str })
 
 /**
  * A PIN of 8 digits (p2p's PIN_DIGITS) and a multiaddr, or an invite (at

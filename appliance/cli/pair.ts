@@ -6,7 +6,7 @@
 import { Command, Option } from 'commander'
 import {
   AppError, AppErrorCode,
-  type LocalBox, type PairJoinRequest, type PairJoinResult, type PairOpenResult, type PeerInfo
+  type LocalBox, type PairingSecrets, type PairJoinRequest, type PairJoinResult, type PairOpenResult, type PeerInfo
 } from '../service/index.ts'
 import { dataOption, dataPath, examples, yesOption } from './box-options.ts'
 import { jsonOption } from './common-options.ts'
@@ -34,24 +34,25 @@ function openCommand (box: LocalBox): Command {
     .description('open a pairing window: prints a PIN and an invite for the other box (one pairing, 5 wrong PINs close it)')
     .addOption(dataOption())
     .addOption(new Option('--ttl <duration>', 'how long the window stays open (default 10m)').argParser(parseDuration))
+    .addOption(new Option('--mode <secrets>', 'which secret the window accepts: the PIN, the invite (no PIN to guess), or both').choices(['pin', 'invite', 'both']).default('both'))
     .addOption(jsonOption())
-    .addHelpText('after', examples(['tandem pair open', 'tandem pair open --ttl 30m --json']))
-    .action(async (opts: Opts & { ttl?: number }) => {
+    .addHelpText('after', examples(['tandem pair open', 'tandem pair open --ttl 30m --json', 'tandem pair open --mode invite   # no PIN: pair with the invite only']))
+    .action(async (opts: Opts & { ttl?: number, mode: PairingSecrets }) => {
       const service = await box.connect(dataPath(opts.data))
-      const result = await service.pairOpen(opts.ttl === undefined ? {} : { ttl: opts.ttl })
+      const result = await service.pairOpen({ mode: opts.mode, ...(opts.ttl === undefined ? {} : { ttl: opts.ttl }) })
       new Session(opts).output(result, openText)
     })
 }
 
 function openText (r: PairOpenResult): string {
   return [
-    `PIN       ${r.pin}`,
+    ...(r.pin === null ? [] : [`PIN       ${r.pin}`]),
     `expires   ${r.expiresAt}`,
-    `invite    ${r.invite}`,
+    ...(r.invite === null ? [] : [`invite    ${r.invite}`]),
     ...r.addresses.map(a => `address   ${a}`),
-    'on the other box run one of:',
-    `  tandem pair join --pin ${r.pin} --addr ${r.addresses[0] ?? 'ADDRESS'}`,
-    `  tandem pair join --invite ${r.invite}`,
+    'on the other box run:',
+    ...(r.pin === null ? [] : [`  tandem pair join --pin ${r.pin} --addr ${r.addresses[0] ?? 'ADDRESS'}`]),
+    ...(r.invite === null ? [] : [`  tandem pair join --invite ${r.invite}`]),
     'the confirmation code of the pairing appears in this daemon\'s log'
   ].join('\n')
 }

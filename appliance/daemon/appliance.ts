@@ -181,10 +181,18 @@ export class Appliance implements ApplianceService {
       throw new AppError(AppErrorCode.APP_USAGE, `the pairing window must last ${MIN_PAIRING_TTL_MS} ms to ${MAX_PAIRING_TTL_MS} ms`)
     }
     const addresses = this.node.getMultiaddrs().map(String).filter(a => a.length <= MAX_INVITE_ADDRESS_CHARS).slice(0, MAX_INVITE_ADDRESSES)
-    const window = PairingWindow.open({ peerId: this.node.peerId.toString(), addresses, now: this.now(), ...(ttl === undefined ? {} : { durationMs: ttl }) })
+    const mode = request.mode ?? 'both'
+    const accepts = mode === 'invite' ? 'qr' : mode
+    const window = PairingWindow.open({ peerId: this.node.peerId.toString(), addresses, now: this.now(), accepts, ...(ttl === undefined ? {} : { durationMs: ttl }) })
     this.host.window = window
-    this.logger.info({ expiresAt: isoTime(window.invite.expiresAt) }, 'pairing window opened')
-    return { pin: window.pin, invite: encodeInvite(window.invite), addresses, expiresAt: isoTime(window.invite.expiresAt) }
+    this.logger.info({ mode, expiresAt: isoTime(window.invite.expiresAt) }, 'pairing window opened')
+    return {
+      mode,
+      pin: window.accepts('pin') ? window.pin : null,
+      invite: window.accepts('qr') ? encodeInvite(window.invite) : null,
+      addresses,
+      expiresAt: isoTime(window.invite.expiresAt)
+    }
   }
 
   async pairJoin (request: PairJoinRequest): Promise<PairJoinResult> {

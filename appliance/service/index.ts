@@ -5,7 +5,7 @@
  */
 export type { ApplianceService } from './appliance-service.ts'
 export type {
-  BoxRole, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
+  BoxRole, PairingSecrets, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from './types.ts'
 export { DATA_ENV, DEFAULT_DATA_DIR, type InitOptions, type InitResult, type LocalBox } from './local-box.ts'
 export { ServiceError, ERROR_CODE_PATTERN, errorCodeOf } from './service-error.ts'

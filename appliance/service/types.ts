@@ -36,18 +36,24 @@ export interface StatusInfo {
   pid: number | null
 }
 
+/** Which secret a pairing window accepts: the PIN, the invite's, or both (default). */
+export type PairingSecrets = 'pin' | 'invite' | 'both'
+
 /** `pairOpen` arguments. */
 export interface PairOpenRequest {
+  /** 'invite' opens a window with no PIN to guess at all; 'pin' one whose invite secret is refused. */
+  mode?: PairingSecrets
   /** How long the window stays open, in ms (default: p2p's DEFAULT_WINDOW_MS, 10 min). */
   ttl?: number
 }
 
 /** `tandem pair open`: what the operator carries to the other box. */
 export interface PairOpenResult {
-  /** 8 digits, for `tandem pair join --pin PIN --addr ADDRESS` on the other box. */
-  pin: string
-  /** The QR payload (`tandem-pair:1:...`), for `tandem pair join --invite PAYLOAD`. */
-  invite: string
+  mode: PairingSecrets
+  /** 8 digits, for `tandem pair join --pin PIN --addr ADDRESS` on the other box; null when the window accepts only the invite. */
+  pin: string | null
+  /** The QR payload (`tandem-pair:1:...`), for `tandem pair join --invite PAYLOAD`; null when the window accepts only the PIN. */
+  invite: string | null
   /** Addresses the other box may dial (also inside the invite). */
   addresses: string[]
   expiresAt: string

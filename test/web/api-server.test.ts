@@ -27,6 +27,8 @@ t.test('each route calls its method and answers its JSON', async t => {
   t.same(r.json().pin, '12345678')
   r = await app.inject({ method: 'POST', url: '/v1/pairing', payload: {} })
   t.equal(r.statusCode, 200, 'ttl is optional')
+  r = await app.inject({ method: 'POST', url: '/v1/pairing', payload: { mode: 'invite' } })
+  t.equal(r.statusCode, 200, 'a mode')
   r = await app.inject({ method: 'POST', url: '/v1/pairing/join', payload: { pin: '12345678', addr: '/ip4/127.0.0.1/tcp/1' } })
   t.equal(r.statusCode, 200)
   t.same(r.json(), { peer: PEER, confirmationCode: '123456' })
@@ -40,6 +42,7 @@ t.test('each route calls its method and answers its JSON', async t => {
     ['status', undefined],
     ['pairOpen', { ttl: 60_000 }],
     ['pairOpen', {}],
+    ['pairOpen', { mode: 'invite' }],
     ['pairJoin', { pin: '12345678', addr: '/ip4/127.0.0.1/tcp/1' }],
     ['pairJoin', { invite: 'tandem-pair:1:abc' }],
     ['pairList', undefined],
@@ -50,7 +53,8 @@ t.test('each route calls its method and answers its JSON', async t => {
 t.test('schemas refuse bad requests with WEB_BAD_REQUEST (400) before the service is called', async t => {
   const { service, app } = setup(t)
   const bad: Array<[string, InjectOptions]> = [
-    ['an unknown property', { method: 'POST', url: '/v1/pairing', payload: { ttl: 60_000, mode: 'pin' } }],
+    ['an unknown property', { method: 'POST', url: '/v1/pairing', payload: { ttl: 60_000, colour: 'red' } }],
+    ['an unknown mode', { method: 'POST', url: '/v1/pairing', payload: { mode: 'qr' } }],
     ['a ttl given as a string (no coercion)', { method: 'POST', url: '/v1/pairing', payload: { ttl: '60000' } }],
     ['a ttl below a second', { method: 'POST', url: '/v1/pairing', payload: { ttl: 10 } }],
     ['a ttl above a day', { method: 'POST', url: '/v1/pairing', payload: { ttl: 86_400_001 } }],

@@ -13,6 +13,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { Appliance, initDataDir } from '../../../appliance/daemon/index.ts'
 import { replicateToPeer } from '../../../appliance/replication/replicate-to-peer.ts'
 import { joinPairing } from '../../../p2p/pairing/pairing-service.ts'
+import { decodeInvite } from '../../../p2p/pairing/window.ts'
 import { materializePoint } from '../../../core/restore.ts'
 import { RecoveryPointStore } from '../../../core/store/index.ts'
 import { fileHash, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
@@ -51,7 +52,7 @@ t.test('a paired primary replicates into the data directory\'s store', async t =
   await t.rejects(replicateToPeer(cycle), 'an unpaired primary cannot replicate')
 
   const open = await app.pairOpen()
-  const paired = await joinPairing(primary, address, { pin: open.pin }, { name: 'primary-box', role: 'primary' }, { add: async () => {} })
+  const paired = await joinPairing(primary, address, { pin: open.pin! }, { name: 'primary-box', role: 'primary' }, { add: async () => {} })
   t.equal(paired.peerId, status.peerId)
   t.same((await app.pairList()).map(p => [p.peerId, p.name, p.role]), [[primary.peerId.toString(), 'primary-box', 'primary']])
   t.ok(logs.some(l => l.confirmationCode === paired.confirmationCode), 'the pairing and its confirmation code are logged')
@@ -82,6 +83,23 @@ t.test('one Appliance per data directory; stop releases it', async t => {
   const again = await Appliance.start({ dataDir, log: new PassThrough() })
   t.teardown(async () => { await again.stop() })
   t.equal((await again.status()).peerId, before.peerId, 'same identity after a restart')
+})
+
+t.test('an invite-only window shows no PIN and refuses one', async t => {
+  const root = await tempDir(t)
+  const { app } = await appliance(t, join(root, 'data'))
+  const address = multiaddr((await app.status()).addresses[0]!)
+  const joiner = await startNode(t, join(root, 'joiner.key'))
+  const me = { name: 'joiner', role: 'primary' as const }
+  const open = await app.pairOpen({ mode: 'invite' })
+  t.equal(open.mode, 'invite')
+  t.equal(open.pin, null, 'no PIN shown')
+  await t.rejects(joinPairing(joiner, address, { pin: '12345678' }, me, { add: async () => {} }), { code: 'P2P_PAIRING_FAILED' }, 'a PIN is refused')
+  const invite = decodeInvite(open.invite!)
+  t.equal((await joinPairing(joiner, address, { invite }, me, { add: async () => {} })).peerId, (await app.status()).peerId, 'the invite pairs')
+  const pinOnly = await app.pairOpen({ mode: 'pin' })
+  t.match(pinOnly, { mode: 'pin', invite: null })
+  t.match(pinOnly.pin, /^\d{8}$/)
 })
 
 t.test('service errors carry their codes', async t => {

@@ -82,7 +82,7 @@ t.test('after kill -9 a restart keeps the identity and the pairings and replaces
   running(t, await startDaemon(b))
   const before = await json<StatusInfo>(a, ['status'])
   const open = await json<PairOpenResult>(a, ['pair', 'open'])
-  await json(b, ['pair', 'join', '--pin', open.pin, '--addr', open.addresses[0]!])
+  await json(b, ['pair', 'join', '--pin', open.pin!, '--addr', open.addresses[0]!])
   const peersBefore = await json<PeerInfo[]>(a, ['pair', 'list'])
   t.equal(peersBefore.length, 1)
 

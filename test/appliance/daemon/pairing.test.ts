@@ -53,7 +53,7 @@ t.test('two boxes pair through the CLI', async t => {
   t.equal(wrong.code, 'P2P_PAIRING_FAILED')
   t.same(await json<PeerInfo[]>(b.dir, ['pair', 'list']), [], 'nothing was paired')
 
-  const joined = await json<PairJoinResult>(b.dir, ['pair', 'join', '--pin', open.pin, '--addr', open.addresses[0]!])
+  const joined = await json<PairJoinResult>(b.dir, ['pair', 'join', '--pin', open.pin!, '--addr', open.addresses[0]!])
   t.match(joined, { peer: { peerId: statusA.peerId, name: 'box-a', role: 'both' } })
   t.match(joined.confirmationCode, /^\d{6}$/)
   t.ok(a.daemon.stdout().includes(`"confirmationCode":"${joined.confirmationCode}"`), 'the host logs the same confirmation code')
@@ -77,12 +77,12 @@ t.test('two boxes pair through the CLI', async t => {
   const again = await tandemAt(a.dir, ['pair', 'remove', statusB.peerId, '--yes'])
   t.equal(again.code, 'APP_PEER_NOT_FOUND')
 
-  const closed = await tandemAt(b.dir, ['pair', 'join', '--pin', open.pin, '--addr', open.addresses[0]!])
+  const closed = await tandemAt(b.dir, ['pair', 'join', '--pin', open.pin!, '--addr', open.addresses[0]!])
   t.equal(closed.status, 1, 'the used window is closed')
   t.match(closed.code, /^P2P_PAIRING_(CLOSED|FAILED)$/)
 
   const invite = await json<PairOpenResult>(a.dir, ['pair', 'open'])
-  const byInvite = await json<PairJoinResult>(b.dir, ['pair', 'join', '--invite', invite.invite])
+  const byInvite = await json<PairJoinResult>(b.dir, ['pair', 'join', '--invite', invite.invite!])
   t.equal(byInvite.peer.peerId, statusA.peerId, 'pairs again with the invite')
   t.same((await json<PeerInfo[]>(a.dir, ['pair', 'list'])).map(p => p.peerId), [statusB.peerId])
 })

@@ -62,7 +62,23 @@ export const AppErrorCode = {
   /** The event log had a cut-short or unreadable line (a crash while writing, or damage); the line is skipped and reported, never fatal. */
   APP_EVENT_LOG_DAMAGED: 'APP_EVENT_LOG_DAMAGED',
   /** Tandem does not run this VM (manual driver): it cannot start or stop it, only read its disks while no process holds them. */
-  APP_VM_NOT_MANAGED: 'APP_VM_NOT_MANAGED'
+  APP_VM_NOT_MANAGED: 'APP_VM_NOT_MANAGED',
+  /** Another daemon already runs on this data directory (it holds the directory's lock). */
+  APP_DAEMON_RUNNING: 'APP_DAEMON_RUNNING',
+  /** The command needs the daemon and none answers on the data directory's API socket; start it with `tandem start`. */
+  APP_DAEMON_NOT_RUNNING: 'APP_DAEMON_NOT_RUNNING',
+  /** The data directory has no `config.json`: run `tandem init` first. */
+  APP_DATA_NOT_INITIALIZED: 'APP_DATA_NOT_INITIALIZED',
+  /** `tandem init` was run on a data directory that already holds a `config.json`; nothing was changed. */
+  APP_DATA_ALREADY_INITIALIZED: 'APP_DATA_ALREADY_INITIALIZED',
+  /** The data directory's `config.json` is not a valid version 1 document (the message names the field); it is never rewritten silently. */
+  APP_CONFIG_INVALID: 'APP_CONFIG_INVALID',
+  /** The peer is not paired with this box. */
+  APP_PEER_NOT_FOUND: 'APP_PEER_NOT_FOUND',
+  /** The local API answered with something that is not a valid answer (too large, not JSON, no code) or did not answer in time. */
+  APP_API_FAILED: 'APP_API_FAILED',
+  /** The daemon could not listen on a configured address (in use by another process, not an address of this host, or not allowed). */
+  APP_LISTEN_FAILED: 'APP_LISTEN_FAILED'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

@@ -5,4 +5,4 @@
 import { register } from 'tsx/esm/api'
 
 register()
-await import('../appliance/cli/main.ts')
+await import('./cli-main.ts')

@@ -9,9 +9,10 @@ import { fileURLToPath } from 'node:url'
 import { CoreError, CoreErrorCode, TandemError } from '../core/errors.ts'
 import { AppError, AppErrorCode } from '../appliance/errors.ts'
 import { P2pError, P2pErrorCode } from '../p2p/errors.ts'
+import { WebErrorCode } from '../web/errors.ts'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const registries: Record<string, Record<string, string>> = { core: CoreErrorCode, p2p: P2pErrorCode, appliance: AppErrorCode }
+const registries: Record<string, Record<string, string>> = { core: CoreErrorCode, p2p: P2pErrorCode, appliance: AppErrorCode, web: WebErrorCode }
 
 t.test('docs/errors.md and the code list the same codes', async t => {
   const doc = await readFile(resolve(root, 'docs/errors.md'), 'utf8')
@@ -31,6 +32,7 @@ t.test('codes carry their folder prefix', async t => {
   for (const code of Object.values(CoreErrorCode)) t.match(code, /^CORE_[A-Z0-9_]+$/)
   for (const code of Object.values(P2pErrorCode)) t.match(code, /^P2P_[A-Z0-9_]+$/)
   for (const code of Object.values(AppErrorCode)) t.match(code, /^APP_[A-Z0-9_]+$/)
+  for (const code of Object.values(WebErrorCode)) t.match(code, /^WEB_[A-Z0-9_]+$/)
 })
 
 t.test('every folder\'s error is a TandemError with its code, details and cause', async t => {

@@ -11,7 +11,7 @@
  */
 import { CommanderError } from 'commander'
 import { TandemError } from '../../core/errors.ts'
-import { AppErrorCode } from '../errors.ts'
+import { AppErrorCode } from '../service/index.ts'
 
 export const EXIT_OK = 0
 export const EXIT_FAILED = 1

@@ -1,32 +1,53 @@
 /**
  * The `tandem` command line: the program definition and the one place where
  * errors are reported, with the exit statuses of exit-status.ts
- * (docs/errors.md, docs/cli.md). Importing this module runs the CLI on
- * process.argv (bin/tandem.js does that); it sets process.exitCode and lets the process end by itself, which
- * it does because every command releases its store and threads.
+ * (docs/errors.md, docs/cli.md). The composition root (bin/cli-main.ts)
+ * runs `main` with the LocalBox that reaches the daemon; this folder never
+ * knows how the daemon or its API are built. The process ends by itself
+ * once a command is done, because every command releases its store,
+ * threads and sockets.
  */
 import { Command } from 'commander'
 import { readFileSync } from 'node:fs'
-import { AppErrorCode } from '../errors.ts'
+import { AppErrorCode, type LocalBox } from '../service/index.ts'
 import { completionCommand } from './completion.ts'
 import { classify, EXIT_OK } from './exit-status.ts'
 import { imageCommand } from './image.ts'
+import { initCommand } from './init.ts'
+import { pairCommand } from './pair.ts'
 import { pointsCommand } from './points.ts'
 import { pruneCommand } from './prune.ts'
 import { replicateCommand } from './replicate.ts'
 import { restoreCommand } from './restore.ts'
 import { seedCommand } from './seed.ts'
+import { startCommand } from './start.ts'
+import { statusCommand } from './status.ts'
 import { storeCommand } from './store.ts'
 import { verifyCommand } from './verify.ts'
 
 /** Set to print the stack of unexpected errors. */
 const DEBUG_ENV = 'TANDEM_DEBUG'
 
-export function buildProgram (): Command {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+/** The project's version (package.json). */
+export function version (): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+}
+
+/**
+ * The commands in two groups on one help page: the box's (through its
+ * daemon, `--data`) and the offline tools that work on a bare store
+ * (`--store`).
+ */
+export function buildProgram (box: LocalBox): Command {
   const program = new Command('tandem')
-    .description('Tandem: replicate VM disk images into recovery points, restore, verify, carry seeds')
-    .version(pkg.version)
+    .description('Tandem: a box replicates VMs to a paired box (daemon commands, --data DIR); offline tools work on a bare store (--store DIR)')
+    .version(version())
+    .commandsGroup('Box commands (talk to the daemon of --data DIR / TANDEM_DATA):')
+    .addCommand(initCommand(box))
+    .addCommand(startCommand(box))
+    .addCommand(statusCommand(box))
+    .addCommand(pairCommand(box))
+    .commandsGroup('Offline tools (work on a bare store, --store DIR / TANDEM_STORE):')
     .addCommand(replicateCommand())
     .addCommand(pointsCommand())
     .addCommand(restoreCommand())
@@ -48,9 +69,9 @@ function reportErrorsHere (command: Command): void {
 }
 
 /** Runs the CLI on `argv` (node-style: program and script first) and returns the exit status. */
-export async function main (argv: string[], stderr: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function main (argv: string[], box: LocalBox, stderr: NodeJS.WritableStream = process.stderr): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv)
+    await buildProgram(box).parseAsync(argv)
     return EXIT_OK
   } catch (err) {
     const { status, code, message } = classify(err)
@@ -59,5 +80,3 @@ export async function main (argv: string[], stderr: NodeJS.WritableStream = proc
     return status
   }
 }
-
-process.exitCode = await main(process.argv)

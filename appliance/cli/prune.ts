@@ -6,7 +6,7 @@
  */
 import { Command, Option } from 'commander'
 import { prune, selectRetained, type RetentionPolicy } from '../../core/index.ts'
-import { AppError, AppErrorCode } from '../errors.ts'
+import { AppError, AppErrorCode } from '../service/index.ts'
 import { intervalOption, jsonOption, keepOption, storeOption } from './common-options.ts'
 import { isoTime, plural } from './format.ts'
 import { prunedText, retentionRule } from './retention-rule.ts'

@@ -6,7 +6,7 @@
 import { Command, Option } from 'commander'
 import { basename, resolve } from 'node:path'
 import { DISK_NAME_PATTERN, FileDiskSource, replicateOnce, type CycleReport, type RetentionPolicy } from '../../core/index.ts'
-import { AppError, AppErrorCode } from '../errors.ts'
+import { AppError, AppErrorCode } from '../service/index.ts'
 import { intervalOption, jsonOption, keepOption, progressOption, storeOption } from './common-options.ts'
 import { formatBytes, plural, pointJson, shortHash, type PointJson } from './format.ts'
 import { collect, parseByteSize } from './option-values.ts'

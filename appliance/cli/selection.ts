@@ -3,7 +3,7 @@
  * into a recovery point and one of its disks.
  */
 import { CoreError, CoreErrorCode, type PointDisk, type RecoveryPoint, type RecoveryPointStore } from '../../core/index.ts'
-import { AppError, AppErrorCode } from '../errors.ts'
+import { AppError, AppErrorCode } from '../service/index.ts'
 import type { PointSelector } from './option-values.ts'
 
 /** The chosen point; CORE_POINT_NOT_FOUND when there is no such point (or none at all for `latest`). */

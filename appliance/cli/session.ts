@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path'
 import { CoreError, CoreErrorCode, RecoveryPointStore, ScanPool, recoverImages, storeFailure } from '../../core/index.ts'
-import { AppError, AppErrorCode } from '../errors.ts'
+import { AppError, AppErrorCode } from '../service/index.ts'
 import { ProgressLine } from './progress-line.ts'
 
 /** Options every command accepts (see common-options.ts). */

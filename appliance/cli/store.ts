@@ -7,7 +7,7 @@
  */
 import { Command } from 'commander'
 import { rebuildIndex, type RepairReport } from '../../core/index.ts'
-import { AppError, AppErrorCode } from '../errors.ts'
+import { AppError, AppErrorCode } from '../service/index.ts'
 import { jsonOption, progressOption, storeOption } from './common-options.ts'
 import { plural } from './format.ts'
 import { storePath, withSession } from './session.ts'

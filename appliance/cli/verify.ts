@@ -14,7 +14,7 @@ import {
   checkStore, recordBadBlocks, verifyImage, verifyPoint,
   type BlockProblem, type DamagedBlock, type RecoveryPoint, type RecoveryPointStore, type StoreCheckReport
 } from '../../core/index.ts'
-import { AppError, AppErrorCode } from '../errors.ts'
+import { AppError, AppErrorCode } from '../service/index.ts'
 import { jsonOption, progressOption, storeOption } from './common-options.ts'
 import { plural } from './format.ts'
 import { parsePointOrAll, type PointSelector } from './option-values.ts'

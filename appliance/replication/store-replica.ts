@@ -33,6 +33,7 @@ const DEFAULT_BUSY_WAIT_MS = 10 * 60_000
 export class StoreReplicaSink implements ReplicaSink {
   private readonly init: StoreReplicaSinkInit
   private readonly locks = new Map<string, Promise<void>>()
+  private closing = false
 
   constructor (init: StoreReplicaSinkInit) {
     this.init = init
@@ -44,6 +45,7 @@ export class StoreReplicaSink implements ReplicaSink {
   }
 
   async open (peer: string, relationship: string, signal?: AbortSignal): Promise<ReplicaTarget> {
+    if (this.closing) throw new P2pError(P2pErrorCode.P2P_STREAM_CLOSED, 'the replica is stopping')
     const key = `${peer}/${relationship}`
     const release = await this.lock(key, signal)
     try {
@@ -53,6 +55,21 @@ export class StoreReplicaSink implements ReplicaSink {
     } catch (err) {
       release()
       throw err
+    }
+  }
+
+  /**
+   * Refuses new sessions, then resolves once every open target is closed
+   * (its store closed, its image update and pruning done), or when `signal`
+   * aborts (what is left is finished by the store's next writer). The
+   * daemon calls it after the receiver stopped, so no session opens a store
+   * after it. Idempotent.
+   */
+  async close (signal?: AbortSignal): Promise<void> {
+    this.closing = true
+    while (this.locks.size > 0 && signal?.aborted !== true) {
+      const aborted = signal === undefined ? [] : [new Promise<void>(resolve => { signal.addEventListener('abort', () => { resolve() }, { once: true }) })]
+      await Promise.race([Promise.all([...this.locks.values()]), ...aborted])
     }
   }
 

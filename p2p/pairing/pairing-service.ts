@@ -162,6 +162,7 @@ export class PairingHost {
     let done = false
     try {
       const m1 = expectMessage(decodePairing(await io.read(TIMEOUT_PAIRING_MS, CODES), 'pair1'), 'pair1')
+      if (!window.accepts(m1.mode)) throw new P2pError(P2pErrorCode.P2P_PAIRING_FAILED, `this window does not accept a ${m1.mode} secret`)
       const secret = m1.mode === 'pin' ? enc.encode(window.pin) : new Uint8Array(Buffer.from(window.invite.secret, 'base64url'))
       const view = { self: peerBytes(this.init.node.peerId), remote: peerBytes(connection.remotePeer) }
       const { state, message } = hostRespond(secret, m1, view, this.init.me)

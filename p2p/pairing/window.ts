@@ -1,5 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto'
 import { P2pError, P2pErrorCode } from '../errors.ts'
+import type { PairingMode } from './messages.ts'
 
 /** PIN length: 8 digits = 10^8 values; with a PAKE an attacker gets one online guess per attempt. */
 export const PIN_DIGITS = 8
@@ -25,7 +26,15 @@ export interface OpenWindowInit {
   addresses: string[]
   now: number
   durationMs?: number
+  /**
+   * The secrets the window accepts: the PIN, the invite's (QR) secret, or
+   * both (default). An invite-only window has no PIN to guess at all.
+   */
+  accepts?: WindowSecrets
 }
+
+/** Which secrets a pairing window accepts. */
+export type WindowSecrets = PairingMode | 'both'
 
 /**
  * A pairing window on the box that shows the PIN and QR. Pure state plus an
@@ -39,13 +48,20 @@ export interface OpenWindowInit {
 export class PairingWindow {
   readonly pin: string
   readonly invite: PairingInvite
+  readonly secrets: WindowSecrets
   private failures = 0
   private state: 'open' | 'attempt' | 'closed' = 'open'
   private closedBecause: string | undefined
 
-  private constructor (pin: string, invite: PairingInvite) {
+  private constructor (pin: string, invite: PairingInvite, secrets: WindowSecrets) {
     this.pin = pin
     this.invite = invite
+    this.secrets = secrets
+  }
+
+  /** True when an attempt with `mode`'s secret may go on; the host counts any other as a failed attempt. */
+  accepts (mode: PairingMode): boolean {
+    return this.secrets === 'both' || this.secrets === mode
   }
 
   static open (init: OpenWindowInit): PairingWindow {
@@ -57,7 +73,7 @@ export class PairingWindow {
       addresses: [...init.addresses],
       secret: randomBytes(QR_SECRET_BYTES).toString('base64url'),
       expiresAt: init.now + duration
-    })
+    }, init.accepts ?? 'both')
   }
 
   get failedAttempts (): number {

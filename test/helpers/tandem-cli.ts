@@ -2,8 +2,9 @@
  * Runs the real `tandem` command (node bin/tandem.js) as a child process,
  * for tests that check exit statuses and error codes, and can stop it at a
  * test pause point (TANDEM_TEST_PAUSE_AT, appliance/cli/test-pause.ts) to
- * signal it there. TANDEM_STORE and TANDEM_TEST_PAUSE_AT come only from
- * `env`, so the caller's environment never leaks in.
+ * signal it there. TANDEM_STORE, TANDEM_DATA, TANDEM_LOG_LEVEL and
+ * TANDEM_TEST_PAUSE_AT come only from `env`, so the caller's environment
+ * never leaks in. `startDaemon` runs `tandem start` as a long-lived child.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { once } from 'node:events'
@@ -36,11 +37,13 @@ export interface StartedCli {
   child: ChildProcessByStdio<null, Readable, Readable>
   /** Resolves once stderr has shown `marker`; rejects if the CLI exits first. */
   waitFor: (marker: string) => Promise<void>
+  /** What it has written to stdout so far (a daemon's log). */
+  stdout: () => string
   done: Promise<CliRun>
 }
 
 export function start (args: string[], options: CliOptions = {}): StartedCli {
-  const { TANDEM_STORE: _store, TANDEM_TEST_PAUSE_AT: _pause, ...base } = process.env
+  const { TANDEM_STORE: _store, TANDEM_DATA: _data, TANDEM_LOG_LEVEL: _level, TANDEM_TEST_PAUSE_AT: _pause, ...base } = process.env
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...base, ...options.env },
@@ -70,7 +73,7 @@ export function start (args: string[], options: CliOptions = {}): StartedCli {
       done.then(r => { throw new Error(`tandem exited (${r.status}) before printing ${marker}: ${r.stderr}`) })
     ])
   }
-  return { child, waitFor, done }
+  return { child, waitFor, done, stdout: () => stdout }
 }
 
 export async function tandem (args: string[], options: CliOptions = {}): Promise<CliRun> {
@@ -88,3 +91,32 @@ export async function tandemOk (args: string[], options: CliOptions = {}): Promi
 export async function tandemJson<T> (args: string[], options: CliOptions = {}): Promise<T> {
   return JSON.parse(await tandemOk([...args, '--json'], options)) as T
 }
+
+/** What `tandem start` prints on stderr once its API serves (appliance/cli/start.ts READY_LINE). */
+export const READY_LINE = 'tandem: ready'
+
+/** A `tandem start` child; `stop` signals it and resolves with how it ended. */
+export interface RunningDaemon extends StartedCli {
+  dataDir: string
+  stop: (signal?: NodeJS.Signals) => Promise<CliRun>
+}
+
+/** Runs `tandem start --data dataDir` and resolves once it is ready (rejects if it exits first). */
+export async function startDaemon (dataDir: string, options: CliOptions = {}): Promise<RunningDaemon> {
+  const started = start(['start', '--data', dataDir], options)
+  await started.waitFor(READY_LINE)
+  return {
+    ...started,
+    dataDir,
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (started.child.exitCode === null && started.child.signalCode === null) started.child.kill(signal)
+      return await started.done
+    }
+  }
+}
+
+/** Runs `tandem` with `--data dataDir` appended. */
+export async function tandemAt (dataDir: string, args: string[], options: CliOptions = {}): Promise<CliRun> {
+  return await tandem([...args, '--data', dataDir], options)
+}
+

@@ -111,6 +111,26 @@ t.test('pair by QR; a QR for another box is refused', async t => {
   t.equal(await codeOf(joinPairing(other!.node, addrOf(joiner!.node), { invite: w2.invite }, me, other!.store)), 'P2P_PAIRING_FAILED', 'the address answers with another peer id')
 })
 
+t.test('a window that accepts one kind of secret refuses the other, as a failed attempt', async t => {
+  const [host, joiner] = await boxes(t, ['head-office', 'branch'])
+  const addresses = [addrOf(host!.node).toString()]
+  const qrOnly = PairingWindow.open({ peerId: host!.node.peerId.toString(), addresses, now: Date.now(), accepts: 'qr' })
+  host!.host.window = qrOnly
+  let ended = nextAttempt(host!)
+  t.equal(await codeOf(joinPairing(joiner!.node, addrOf(host!.node), { pin: qrOnly.pin }, me, joiner!.store)), 'P2P_PAIRING_FAILED', 'even the right PIN is refused')
+  t.equal(await ended, 'P2P_PAIRING_FAILED')
+  t.equal(qrOnly.failedAttempts, 1, 'and counted')
+  t.equal((await joinPairing(joiner!.node, addrOf(host!.node), { invite: qrOnly.invite }, me, joiner!.store)).peerId, host!.node.peerId.toString(), 'the invite pairs')
+
+  const pinOnly = PairingWindow.open({ peerId: host!.node.peerId.toString(), addresses, now: Date.now(), accepts: 'pin' })
+  host!.host.window = pinOnly
+  ended = nextAttempt(host!)
+  t.equal(await codeOf(joinPairing(joiner!.node, addrOf(host!.node), { invite: pinOnly.invite }, me, joiner!.store)), 'P2P_PAIRING_FAILED', 'the invite is refused')
+  t.equal(await ended, 'P2P_PAIRING_FAILED')
+  t.ok(pinOnly.accepts('pin'))
+  t.notOk(pinOnly.accepts('qr'))
+})
+
 t.test('a relay in the middle with its own Noise sessions fails to pair', async t => {
   const [host, joiner, relay] = await boxes(t, ['head-office', 'branch', 'mallory'])
   const w = openWindow(host!)

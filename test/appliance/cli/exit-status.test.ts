@@ -10,6 +10,7 @@ import { CoreError, CoreErrorCode } from '../../../core/errors.ts'
 import { P2pError, P2pErrorCode } from '../../../p2p/errors.ts'
 import { IdentityError } from '../../../p2p/node/identity.ts'
 import { AppError, AppErrorCode } from '../../../appliance/errors.ts'
+import { ServiceError } from '../../../appliance/service/index.ts'
 import { classify, EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED } from '../../../appliance/cli/exit-status.ts'
 
 t.test('each error is reported with its status and code', async t => {
@@ -21,6 +22,9 @@ t.test('each error is reported with its status and code', async t => {
     ['an APP_* error keeps its code', new AppError(AppErrorCode.APP_PEERS_CORRUPT, 'x'), EXIT_FAILED, 'APP_PEERS_CORRUPT'],
     ['APP_USAGE is a usage error', new AppError(AppErrorCode.APP_USAGE, 'x'), EXIT_USAGE, 'APP_USAGE'],
     ['APP_VERIFY_FAILED has its own status', new AppError(AppErrorCode.APP_VERIFY_FAILED, 'x'), EXIT_VERIFY_FAILED, 'APP_VERIFY_FAILED'],
+    ['a code that came back through the API keeps it', new ServiceError('P2P_PAIRING_FAILED', 'x'), EXIT_FAILED, 'P2P_PAIRING_FAILED'],
+    ['a WEB_* code through the API too', new ServiceError('WEB_BAD_REQUEST', 'x'), EXIT_FAILED, 'WEB_BAD_REQUEST'],
+    ['APP_USAGE through the API is a usage error', new ServiceError('APP_USAGE', 'x'), EXIT_USAGE, 'APP_USAGE'],
     ['a plain Error is unexpected', new Error('x'), EXIT_FAILED, 'APP_UNEXPECTED'],
     ['a code on an error no layer raised is not trusted', withCode('P2P_TIMEOUT'), EXIT_FAILED, 'APP_UNEXPECTED'],
     ['nor a CORE_-looking one', withCode('CORE_POINT_NOT_FOUND'), EXIT_FAILED, 'APP_UNEXPECTED'],

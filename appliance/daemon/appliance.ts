@@ -1,0 +1,264 @@
+import { mkdir } from 'node:fs/promises'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { createTandemNode, loadOrCreateIdentity, type TandemNode } from '../../p2p/node/index.ts'
+import { PairingHost, joinPairing, type JoinSecret, type PairedPeer } from '../../p2p/pairing/pairing-service.ts'
+import { PairingWindow, decodeInvite, encodeInvite } from '../../p2p/pairing/window.ts'
+import { P2pErrorCode } from '../../p2p/errors.ts'
+import { ReplicationReceiver } from '../../p2p/replication/index.ts'
+import { AppError, AppErrorCode } from '../errors.ts'
+import { PeerRegistry, registryPolicy, unpair } from '../peers/index.ts'
+import { StoreReplicaSink } from '../replication/store-replica.ts'
+import type {
+  ApplianceService, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
+} from '../service/index.ts'
+import { requireConfig, type Config } from './config.ts'
+import {
+  MAX_INVITE_ADDRESS_CHARS, MAX_INVITE_ADDRESSES, MAX_PAIRING_TTL_MS, MIN_PAIRING_TTL_MS, TIMEOUT_STORES_CLOSE_MS
+} from './constants.ts'
+import { DataLock } from './data-lock.ts'
+import { dataLayout, type DataLayout } from './data-dir.ts'
+import { createLogger, logLevel, type Logger } from './logger.ts'
+
+export interface ApplianceInit {
+  /** The data directory (made absolute); it must hold a config.json (`tandem init`). */
+  dataDir: string
+  /** Where the logs go (one JSON object per line); default stdout. */
+  log?: NodeJS.WritableStream
+  /** Reported by status(). */
+  version?: string
+  now?: () => number
+}
+
+const isoTime = (ms: number): string => new Date(ms).toISOString()
+
+/**
+ * The daemon: one per data directory, composing the parts of a box and
+ * serving the ApplianceService.
+ *
+ * start() brings the parts up in this order, each needing the ones before:
+ *   1. config.json (defaults filled in; APP_DATA_NOT_INITIALIZED without one)
+ *   2. the data directory's lock (APP_DAEMON_RUNNING when another daemon holds it)
+ *   3. the identity (the peer id other boxes trust)
+ *   4. the peers file (who is paired)
+ *   5. the Replica's stores (`store/`, opened per session by the sink)
+ *   6. the libp2p node, listening, with the admission gater: paired peers,
+ *      plus strangers while a pairing window is open, capped at
+ *      MAX_UNPAIRED_CONNECTIONS
+ *   7. the pairing host (answers the pairing protocol while a window is open)
+ *   8. the replication receiver (paired peers replicate into the stores)
+ * The local API around it is started last by the composition root (bin/).
+ * stop() takes them down in the reverse order, so nothing is reached after
+ * the part it needs is gone: no stream arrives once the receiver and the
+ * node are stopped, and the gater and node are closed before the stores. A
+ * start() that fails stops what it had started, in the same reverse order.
+ */
+export class Appliance implements ApplianceService {
+  readonly layout: DataLayout
+  readonly config: Config
+  readonly logger: Logger
+  private readonly node: TandemNode
+  private readonly registry: PeerRegistry
+  private readonly host: PairingHost
+  private readonly version: string
+  private readonly now: () => number
+  private readonly startedAt: number
+  /** The started parts' stops, in start order; stop() runs them backwards. */
+  private readonly stops: Array<{ part: string, stop: () => Promise<void> }>
+  private stopping: Promise<void> | undefined
+
+  private constructor (fields: {
+    layout: DataLayout, config: Config, logger: Logger, node: TandemNode, registry: PeerRegistry, host: PairingHost,
+    version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
+  }) {
+    this.layout = fields.layout
+    this.config = fields.config
+    this.logger = fields.logger
+    this.node = fields.node
+    this.registry = fields.registry
+    this.host = fields.host
+    this.version = fields.version
+    this.now = fields.now
+    this.stops = fields.stops
+    this.startedAt = fields.now()
+  }
+
+  /** Starts a daemon on `init.dataDir` (see the class comment for the order). */
+  static async start (init: ApplianceInit): Promise<Appliance> {
+    const now = init.now ?? Date.now
+    const layout = dataLayout(init.dataDir)
+    const config = await requireConfig(layout.config)
+    const logger = createLogger(logLevel(config.logLevel), init.log)
+    const stops: Array<{ part: string, stop: () => Promise<void> }> = []
+    try {
+      const lock = await DataLock.take(layout.lock)
+      stops.push({ part: 'lock', stop: async () => { await lock.release() } })
+      const privateKey = await loadOrCreateIdentity(layout.identity)
+      const registry = await PeerRegistry.open(layout.peers)
+      await mkdir(layout.store, { recursive: true, mode: 0o700 })
+      const sink = new StoreReplicaSink({
+        dir: layout.store,
+        onBackgroundError: (err, where) => { logger.error({ err, ...where }, 'replica image update or pruning failed; the point is committed') }
+      })
+      stops.push({ part: 'stores', stop: async () => { await sink.close(AbortSignal.timeout(TIMEOUT_STORES_CLOSE_MS)) } })
+      let host: PairingHost | undefined
+      const policy = registryPolicy(registry, () => host?.window?.isOpen(now()) === true)
+      const node = await createTandemNode({ privateKey, listen: config.listen, policy })
+      stops.push({ part: 'node', stop: async () => { await node.stop() } })
+      try {
+        await node.start()
+      } catch (err) {
+        // libp2p names the addresses and the system's reason (EADDRINUSE...) in its message.
+        throw new AppError(AppErrorCode.APP_LISTEN_FAILED, `cannot listen on ${config.listen.join(', ')}: ${(err as Error).message.replace(/\n\s+at [^\n]*/g, '').trim()}`, { cause: err })
+      }
+      host = new PairingHost({
+        node,
+        me: { name: config.name, role: config.role },
+        store: registry,
+        policy,
+        now,
+        onPaired: p => { logger.info({ peerId: p.peerId, name: p.name, role: p.role, confirmationCode: p.confirmationCode }, 'paired: a box joined; compare the confirmation code with the one it shows') },
+        onAttemptEnded: outcome => { logger.info({ outcome }, 'pairing attempt ended') },
+        onWindowClosed: closed => { logger.info({ closedConnections: closed }, 'pairing window closed') }
+      })
+      const pairingHost = host
+      await pairingHost.start()
+      stops.push({ part: 'pairing', stop: async () => { pairingHost.cancelWindow(); await pairingHost.stop() } })
+      const receiver = new ReplicationReceiver({
+        node,
+        policy,
+        sink,
+        ...(config.maxCycleBytes === null ? {} : { maxCycleBytes: config.maxCycleBytes }),
+        onSession: e => { logger.info({ peer: e.peer, relationship: e.relationship, outcome: e.outcome, receivedBytes: e.receivedBytes, root: e.root, err: e.cause }, 'replication session ended') }
+      })
+      await receiver.start()
+      stops.push({ part: 'receiver', stop: async () => { await receiver.stop() } })
+      const appliance = new Appliance({ layout, config, logger, node, registry, host: pairingHost, version: init.version ?? '0.0.0', now, stops })
+      logger.info({ dataDir: layout.dir, peerId: node.peerId.toString(), addresses: node.getMultiaddrs().map(String) }, 'daemon started')
+      return appliance
+    } catch (err) {
+      logger.error({ err }, 'daemon failed to start')
+      await runStops(stops, logger)
+      throw err
+    }
+  }
+
+  /** Stops every part in the reverse order of start. Idempotent; concurrent calls share one stop. */
+  async stop (): Promise<void> {
+    this.stopping ??= (async () => {
+      this.logger.info('daemon stopping')
+      await runStops(this.stops, this.logger)
+      this.logger.info('daemon stopped')
+    })()
+    await this.stopping
+  }
+
+  async status (): Promise<StatusInfo> {
+    const window = this.host.window
+    const open = window?.isOpen(this.now()) === true
+    return {
+      state: 'running',
+      name: this.config.name,
+      peerId: this.node.peerId.toString(),
+      role: this.config.role,
+      dataDir: this.layout.dir,
+      listen: [...this.config.listen],
+      addresses: this.node.getMultiaddrs().map(String),
+      api: this.layout.socket,
+      httpsApi: this.config.api,
+      peers: this.registry.list().length,
+      connectedPeers: this.registry.list().filter(p => this.connected(p.peerId)).length,
+      pairing: { open, expiresAt: open ? isoTime(window!.invite.expiresAt) : null },
+      version: this.version,
+      startedAt: isoTime(this.startedAt),
+      pid: process.pid
+    }
+  }
+
+  async pairOpen (request: PairOpenRequest = {}): Promise<PairOpenResult> {
+    const ttl = request.ttl
+    if (ttl !== undefined && (!Number.isSafeInteger(ttl) || ttl < MIN_PAIRING_TTL_MS || ttl > MAX_PAIRING_TTL_MS)) {
+      throw new AppError(AppErrorCode.APP_USAGE, `the pairing window must last ${MIN_PAIRING_TTL_MS} ms to ${MAX_PAIRING_TTL_MS} ms`)
+    }
+    const addresses = this.node.getMultiaddrs().map(String).filter(a => a.length <= MAX_INVITE_ADDRESS_CHARS).slice(0, MAX_INVITE_ADDRESSES)
+    const mode = request.mode ?? 'both'
+    const accepts = mode === 'invite' ? 'qr' : mode
+    const window = PairingWindow.open({ peerId: this.node.peerId.toString(), addresses, now: this.now(), accepts, ...(ttl === undefined ? {} : { durationMs: ttl }) })
+    this.host.window = window
+    this.logger.info({ mode, expiresAt: isoTime(window.invite.expiresAt) }, 'pairing window opened')
+    return {
+      mode,
+      pin: window.accepts('pin') ? window.pin : null,
+      invite: window.accepts('qr') ? encodeInvite(window.invite) : null,
+      addresses,
+      expiresAt: isoTime(window.invite.expiresAt)
+    }
+  }
+
+  async pairJoin (request: PairJoinRequest): Promise<PairJoinResult> {
+    const { targets, secret } = joinTargets(request)
+    const me = { name: this.config.name, role: this.config.role }
+    let failure: unknown
+    for (const address of targets) {
+      this.logger.info({ address: address.toString(), with: 'invite' in secret ? 'invite' : 'pin' }, 'pairing: joining')
+      try {
+        const joined = await joinPairing(this.node, address, secret, me, this.registry, this.now)
+        this.logger.info({ peerId: joined.peerId, name: joined.name, confirmationCode: joined.confirmationCode }, 'paired: joined a box; compare the confirmation code with the one it shows')
+        return { peer: this.peerInfo(joined), confirmationCode: joined.confirmationCode }
+      } catch (err) {
+        this.logger.warn({ address: address.toString(), code: (err as { code?: unknown }).code }, 'pairing: join failed')
+        failure = err
+        // Another address of the invite may answer; any other failure is final.
+        if ((err as { code?: unknown }).code !== P2pErrorCode.P2P_PAIRING_UNREACHABLE) break
+      }
+    }
+    throw failure
+  }
+
+  async pairList (): Promise<PeerInfo[]> {
+    return this.registry.list().map(p => this.peerInfo(p))
+  }
+
+  async pairRemove (peerId: string): Promise<PairRemoveResult> {
+    if (!this.registry.isPaired(peerId)) throw new AppError(AppErrorCode.APP_PEER_NOT_FOUND, `${peerId} is not paired with this box`)
+    await unpair(this.node, this.registry, peerId)
+    this.logger.info({ peerId }, 'unpaired')
+    return { peerId, removed: true }
+  }
+
+  private peerInfo (p: PairedPeer): PeerInfo {
+    return { peerId: p.peerId, name: p.name, role: p.role, pairedAt: isoTime(p.pairedAt), connected: this.connected(p.peerId) }
+  }
+
+  private connected (peerId: string): boolean {
+    return this.node.getConnections(peerIdFromString(peerId)).length > 0
+  }
+}
+
+/** The addresses to dial and the secret, from a join request. Throws APP_USAGE or P2P_INVITE_INVALID. */
+function joinTargets (request: PairJoinRequest): { targets: Multiaddr[], secret: JoinSecret } {
+  if ('invite' in request) {
+    const invite = decodeInvite(request.invite)
+    if (invite.addresses.length === 0) throw new AppError(AppErrorCode.APP_USAGE, 'the invite names no address to dial')
+    return { targets: invite.addresses.map(a => multiaddr(a)), secret: { invite } }
+  }
+  let target: Multiaddr
+  try {
+    if (!request.addr.startsWith('/')) throw new TypeError('not a multiaddr')
+    target = multiaddr(request.addr)
+  } catch (err) {
+    throw new AppError(AppErrorCode.APP_USAGE, `${request.addr.slice(0, 80)} is not a multiaddr (such as /ip4/192.0.2.1/tcp/7450)`, { cause: err })
+  }
+  return { targets: [target], secret: { pin: request.pin } }
+}
+
+/** Runs `stops` backwards, emptying it; a failing stop is logged and the rest still run. */
+async function runStops (stops: Array<{ part: string, stop: () => Promise<void> }>, logger: Logger): Promise<void> {
+  for (let s = stops.pop(); s !== undefined; s = stops.pop()) {
+    try {
+      await s.stop()
+    } catch (err) {
+      logger.error({ err, part: s.part }, 'a part failed to stop')
+    }
+  }
+}

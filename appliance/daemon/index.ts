@@ -1,0 +1,7 @@
+export { Appliance, type ApplianceInit } from './appliance.ts'
+export { initDataDir, initialConfig } from './init.ts'
+export { offlineStatus } from './offline-status.ts'
+export { dataLayout, DATA_ENV, DEFAULT_DATA_DIR, type DataLayout } from './data-dir.ts'
+export { CONFIG_VERSION, defaultConfig, parseConfig, readConfig, type Config } from './config.ts'
+export { LOG_LEVEL_ENV } from './logger.ts'
+export * from './constants.ts'

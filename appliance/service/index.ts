@@ -1,0 +1,12 @@
+/**
+ * The face of appliance/ for the CLI and web/: the ApplianceService, its
+ * JSON types, the LocalBox seam the composition root gives the CLI, and the
+ * error codes. Nothing else of appliance/ may be imported by cli/ or web/.
+ */
+export type { ApplianceService } from './appliance-service.ts'
+export type {
+  BoxRole, PairingSecrets, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
+} from './types.ts'
+export { DATA_ENV, DEFAULT_DATA_DIR, type InitOptions, type InitResult, type LocalBox } from './local-box.ts'
+export { ServiceError, ERROR_CODE_PATTERN, errorCodeOf } from './service-error.ts'
+export { AppError, AppErrorCode } from '../errors.ts'

@@ -1,0 +1,45 @@
+import type { ApplianceService } from './appliance-service.ts'
+import type { StatusInfo } from './types.ts'
+
+/** Environment variable naming the data directory when `--data` is not given. */
+export const DATA_ENV = 'TANDEM_DATA'
+
+/** The data directory when neither `--data` nor TANDEM_DATA names one: the appliance image's place for it. */
+export const DEFAULT_DATA_DIR = '/var/lib/tandem'
+
+/** `tandem init` options. */
+export interface InitOptions {
+  name?: string
+  listen?: string[]
+  /** HOST:PORT of the HTTPS API (later release). */
+  api?: string
+}
+
+export interface InitResult {
+  name: string
+  peerId: string
+  dataDir: string
+}
+
+/**
+ * What the CLI needs from the box it runs on, beyond the service: given by
+ * the composition root (bin/), so that appliance/cli/ never knows how the
+ * daemon or the API are built. `dataDir` is always absolute.
+ */
+export interface LocalBox {
+  /** Creates the data directory, its config and identity; APP_DATA_ALREADY_INITIALIZED when it holds a config. */
+  init: (dataDir: string, options: InitOptions) => Promise<InitResult>
+  /**
+   * Runs the daemon until `signal` aborts, then stops it; resolves once it
+   * has stopped. `onReady` is called once it serves its API.
+   */
+  run: (dataDir: string, signal: AbortSignal, onReady: (status: StatusInfo) => void) => Promise<void>
+  /** The running daemon's service; APP_DAEMON_NOT_RUNNING when none answers. */
+  connect: (dataDir: string) => Promise<ApplianceService>
+  /**
+   * The facts known without the daemon (name, peer id from the identity,
+   * configured addresses), with state 'stopped'. Reads only config.json and
+   * the identity, never the store or the peers file.
+   */
+  offlineStatus: (dataDir: string) => Promise<StatusInfo>
+}

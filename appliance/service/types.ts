@@ -1,0 +1,85 @@
+/**
+ * The JSON-able values the ApplianceService takes and returns. They cross
+ * the local API unchanged (web/ gives each a JSON schema), so they hold only
+ * strings, numbers, booleans, arrays and plain objects: times are ISO 8601
+ * strings, durations milliseconds. docs/cli.md documents each as the `--json`
+ * output of its command.
+ */
+
+/** The role a box announces when it pairs (p2p's BoxRole). */
+export type BoxRole = 'primary' | 'replica' | 'both'
+
+/** `tandem status`. */
+export interface StatusInfo {
+  /** 'running' from the daemon; 'stopped' when the CLI answers from the data directory alone. */
+  state: 'running' | 'stopped'
+  name: string
+  peerId: string
+  role: BoxRole
+  dataDir: string
+  /** The multiaddrs configured to listen on (config.json). */
+  listen: string[]
+  /** The multiaddrs the node is bound to (ports resolved), each ending in /p2p/<peerId>; empty when stopped. */
+  addresses: string[]
+  /** The local API: the unix socket's path. */
+  api: string
+  /** The HTTPS API address configured for browsers (HOST:PORT), or null; recorded, served by a later release. */
+  httpsApi: string | null
+  /** Paired peers, and how many of them are connected now (0 when stopped). */
+  peers: number
+  connectedPeers: number
+  /** The pairing window, when one is open. */
+  pairing: { open: boolean, expiresAt: string | null }
+  version: string
+  /** When the daemon started (ISO), or null when stopped. */
+  startedAt: string | null
+  pid: number | null
+}
+
+/** Which secret a pairing window accepts: the PIN, the invite's, or both (default). */
+export type PairingSecrets = 'pin' | 'invite' | 'both'
+
+/** `pairOpen` arguments. */
+export interface PairOpenRequest {
+  /** 'invite' opens a window with no PIN to guess at all; 'pin' one whose invite secret is refused. */
+  mode?: PairingSecrets
+  /** How long the window stays open, in ms (default: p2p's DEFAULT_WINDOW_MS, 10 min). */
+  ttl?: number
+}
+
+/** `tandem pair open`: what the operator carries to the other box. */
+export interface PairOpenResult {
+  mode: PairingSecrets
+  /** 8 digits, for `tandem pair join --pin PIN --addr ADDRESS` on the other box; null when the window accepts only the invite. */
+  pin: string | null
+  /** The QR payload (`tandem-pair:1:...`), for `tandem pair join --invite PAYLOAD`; null when the window accepts only the PIN. */
+  invite: string | null
+  /** Addresses the other box may dial (also inside the invite). */
+  addresses: string[]
+  expiresAt: string
+}
+
+/** `pairJoin` arguments: a PIN and the host's address, or the host's invite payload. */
+export type PairJoinRequest = { pin: string, addr: string } | { invite: string }
+
+/** A paired box, as `tandem pair list` shows it. */
+export interface PeerInfo {
+  peerId: string
+  name: string
+  role: BoxRole
+  pairedAt: string
+  /** True while a connection to it is open. */
+  connected: boolean
+}
+
+/** `tandem pair join`: the box now paired, and the code both boxes show. */
+export interface PairJoinResult {
+  peer: PeerInfo
+  /** Six digits the host logs too: the operator compares them. */
+  confirmationCode: string
+}
+
+export interface PairRemoveResult {
+  peerId: string
+  removed: true
+}

@@ -1,0 +1,71 @@
+/**
+ * config.json: defaults fill what is left out, every bad field is
+ * APP_CONFIG_INVALID (a typo is never ignored), init's options are checked
+ * (APP_USAGE) before anything is written, and the file round-trips.
+ */
+import t from 'tap'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CONFIG_VERSION, defaultConfig, parseConfig, readConfig } from '../../../appliance/daemon/index.ts'
+import { initDataDir, initialConfig } from '../../../appliance/daemon/init.ts'
+import { logLevel } from '../../../appliance/daemon/logger.ts'
+import { tempDir } from '../../helpers/fixtures.ts'
+
+t.test('a version alone is a complete config', async t => {
+  t.same(parseConfig({ version: 1 }), defaultConfig())
+  t.equal(defaultConfig().version, CONFIG_VERSION)
+  t.same(defaultConfig().listen, ['/ip4/0.0.0.0/tcp/7450'])
+})
+
+t.test('bad fields are APP_CONFIG_INVALID', async t => {
+  const bad: Array<[string, unknown]> = [
+    ['not an object', []],
+    ['null', null],
+    ['no version', { name: 'x' }],
+    ['another version', { version: 2 }],
+    ['an unknown field', { version: 1, nmae: 'typo' }],
+    ['an empty name', { version: 1, name: '' }],
+    ['a name with a control character', { version: 1, name: 'a\u0007b' }],
+    ['an unknown role', { version: 1, role: 'leader' }],
+    ['listen not an array', { version: 1, listen: '/ip4/0.0.0.0/tcp/1' }],
+    ['listen empty', { version: 1, listen: [] }],
+    ['listen not a multiaddr', { version: 1, listen: ['0.0.0.0:7450'] }],
+    ['api not HOST:PORT', { version: 1, api: 'localhost' }],
+    ['api port out of range', { version: 1, api: 'localhost:70000' }],
+    ['an unknown log level', { version: 1, logLevel: 'loud' }],
+    ['maxCycleBytes not positive', { version: 1, maxCycleBytes: 0 }],
+    ['maxCycleBytes not whole', { version: 1, maxCycleBytes: 1.5 }]
+  ]
+  for (const [what, doc] of bad) t.throws(() => parseConfig(doc), { code: 'APP_CONFIG_INVALID' }, what)
+})
+
+t.test('good values are kept', async t => {
+  const doc = { version: 1, name: 'shop', role: 'replica', listen: ['/ip4/127.0.0.1/tcp/0', '/ip6/::1/tcp/7450'], api: '[::1]:8443', logLevel: 'debug', maxCycleBytes: 1024 }
+  t.same(parseConfig(doc), doc)
+})
+
+t.test('TANDEM_LOG_LEVEL overrides the config when it names a level', async t => {
+  t.equal(logLevel('info', {}), 'info')
+  t.equal(logLevel('info', { TANDEM_LOG_LEVEL: 'debug' }), 'debug')
+  t.equal(logLevel('info', { TANDEM_LOG_LEVEL: 'loud' }), 'info')
+})
+
+t.test('init options are checked before anything is written', async t => {
+  t.throws(() => initialConfig({ name: '' }), { code: 'APP_USAGE' })
+  t.throws(() => initialConfig({ listen: ['nope'] }), { code: 'APP_USAGE' })
+  t.throws(() => initialConfig({ api: 'x' }), { code: 'APP_USAGE' })
+  t.same(initialConfig({ name: 'a', listen: ['/ip4/127.0.0.1/tcp/0'], api: 'box.local:8443' }), { ...defaultConfig(), name: 'a', listen: ['/ip4/127.0.0.1/tcp/0'], api: 'box.local:8443' })
+  const dir = join(await tempDir(t), 'data')
+  await t.rejects(initDataDir(dir, { listen: ['nope'] }), { code: 'APP_USAGE' })
+  await t.rejects(readFile(join(dir, 'config.json')), { code: 'ENOENT' })
+})
+
+t.test('init writes a config that reads back; a damaged one refuses a second init', async t => {
+  const dir = join(await tempDir(t), 'data')
+  const r = await initDataDir(dir, { name: 'shop' })
+  t.equal(r.name, 'shop')
+  t.same(await readConfig(join(dir, 'config.json')), { ...defaultConfig(), name: 'shop' })
+  await writeFile(join(dir, 'config.json'), '{ damaged')
+  await t.rejects(readConfig(join(dir, 'config.json')), { code: 'APP_CONFIG_INVALID' })
+  await t.rejects(initDataDir(dir, {}), { code: 'APP_DATA_ALREADY_INITIALIZED' }, 'a damaged config is not overwritten')
+})

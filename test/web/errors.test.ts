@@ -1,0 +1,33 @@
+/**
+ * The HTTP status of each error code: the table in web/errors.ts, and 500
+ * for any code it does not list.
+ */
+import t from 'tap'
+import { DEFAULT_ERROR_STATUS, HTTP_STATUS, httpStatusOf } from '../../web/errors.ts'
+
+t.test('codes map to their statuses', async t => {
+  const table: Array<[string, number]> = [
+    ['WEB_BAD_REQUEST', 400],
+    ['WEB_NOT_FOUND', 404],
+    ['APP_USAGE', 400],
+    ['APP_CONFIRMATION_REQUIRED', 400],
+    ['APP_PEER_NOT_FOUND', 404],
+    ['APP_DATA_NOT_INITIALIZED', 409],
+    ['P2P_INVITE_INVALID', 400],
+    ['P2P_PAIRING_FAILED', 403],
+    ['P2P_PAIRING_CLOSED', 409],
+    ['P2P_PAIRING_BUSY', 409],
+    ['P2P_BOX_NAME_INVALID', 409],
+    ['P2P_PAIRING_UNREACHABLE', 502],
+    ['P2P_PAIRING_MALFORMED', 502],
+    ['P2P_PAIRING_TIMEOUT', 504],
+    ['APP_UNEXPECTED', 500],
+    ['CORE_WRITE_FAILED', 500],
+    ['NOT_A_CODE', 500],
+    ['constructor', 500],
+    ['toString', 500]
+  ]
+  for (const [code, status] of table) t.equal(httpStatusOf(code), status, `${code} -> ${status}`)
+  t.equal(DEFAULT_ERROR_STATUS, 500)
+  t.same(Object.keys(HTTP_STATUS).sort(), table.filter(([, s]) => s !== 500).map(([c]) => c).sort(), 'the table above covers every listed code')
+})

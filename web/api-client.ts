@@ -1,0 +1,91 @@
+import { request as httpRequest } from 'node:http'
+import {
+  AppErrorCode, ServiceError, errorCodeOf,
+  type ApplianceService, type PairJoinRequest, type PairJoinResult, type PairOpenRequest, type PairOpenResult,
+  type PairRemoveResult, type PeerInfo, type StatusInfo
+} from '../appliance/service/index.ts'
+
+/**
+ * How long a call may take: the longest is a pairing join, a dial (10 s)
+ * and three handshake steps of at most 30 s each, so 2 min covers it with
+ * room; a daemon that answers nothing in that time is stuck.
+ */
+export const TIMEOUT_API_MS = 120_000
+
+/** Largest answer read: a status or a peer list is a few KiB; anything this large is not an answer of ours. */
+export const MAX_RESPONSE_BYTES = 1024 * 1024
+
+export interface ApiClientInit {
+  /** The daemon's API socket (DATA/api.sock). */
+  socketPath: string
+  timeoutMs?: number
+  maxResponseBytes?: number
+}
+
+/** Socket errors that mean no daemon listens there. */
+const NOT_RUNNING = new Set(['ENOENT', 'ECONNREFUSED'])
+
+/**
+ * The ApplianceService of a daemon, over its local API socket. An API
+ * error `{ code, message }` becomes a ServiceError with that code; no
+ * daemon on the socket is APP_DAEMON_NOT_RUNNING; an answer too large, not
+ * JSON, without a code, or late is APP_API_FAILED. Every call is
+ * independent; they may run concurrently.
+ */
+export class ApiClient implements ApplianceService {
+  private readonly init: ApiClientInit
+
+  constructor (init: ApiClientInit) {
+    this.init = init
+  }
+
+  async status (): Promise<StatusInfo> { return await this.call('GET', '/v1/status') }
+  async pairOpen (request: PairOpenRequest = {}): Promise<PairOpenResult> { return await this.call('POST', '/v1/pairing', request) }
+  async pairJoin (request: PairJoinRequest): Promise<PairJoinResult> { return await this.call('POST', '/v1/pairing/join', request) }
+  async pairList (): Promise<PeerInfo[]> { return await this.call('GET', '/v1/peers') }
+  async pairRemove (peerId: string): Promise<PairRemoveResult> { return await this.call('DELETE', `/v1/peers/${encodeURIComponent(peerId)}`) }
+
+  private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
+    const max = this.init.maxResponseBytes ?? MAX_RESPONSE_BYTES
+    const payload = body === undefined ? undefined : JSON.stringify(body)
+    const failed = (why: string, cause?: unknown): ServiceError => new ServiceError(AppErrorCode.APP_API_FAILED, `the daemon's API ${why} (${method} ${path})`, { cause })
+    const { status, text } = await new Promise<{ status: number, text: string }>((resolve, reject) => {
+      const req = httpRequest({
+        socketPath: this.init.socketPath,
+        method,
+        path,
+        headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        signal: AbortSignal.timeout(this.init.timeoutMs ?? TIMEOUT_API_MS)
+      }, res => {
+        const chunks: Buffer[] = []
+        let size = 0
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.byteLength
+          if (size > max) { reject(failed(`answered more than ${max} bytes`)); req.destroy(); return }
+          chunks.push(chunk)
+        })
+        res.on('end', () => { resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }) })
+        res.on('error', reject)
+      })
+      req.on('error', err => {
+        const code = (err as NodeJS.ErrnoException).code
+        if (err instanceof ServiceError) reject(err)
+        else if (code !== undefined && NOT_RUNNING.has(code)) reject(new ServiceError(AppErrorCode.APP_DAEMON_NOT_RUNNING, `no daemon answers on ${this.init.socketPath}; start it with \`tandem start\``, { cause: err }))
+        else if (err.name === 'TimeoutError' || err.name === 'AbortError') reject(failed('did not answer in time', err))
+        else reject(failed(`failed: ${err.message}`, err))
+      })
+      req.end(payload)
+    })
+    let doc: unknown
+    try {
+      doc = JSON.parse(text)
+    } catch (err) {
+      throw failed('answered something that is not JSON', err)
+    }
+    if (status >= 200 && status < 300) return doc as T
+    const code = errorCodeOf(doc)
+    const message = (doc as { message?: unknown } | null)?.message
+    if (code === undefined || typeof message !== 'string') throw failed(`answered ${status} without an error code`)
+    throw new ServiceError(code, message)
+  }
+}

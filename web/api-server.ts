@@ -1,0 +1,70 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
+import { AppErrorCode, errorCodeOf, type ApplianceService, type PairJoinRequest, type PairOpenRequest } from '../appliance/service/index.ts'
+import { WebErrorCode, httpStatusOf } from './errors.ts'
+import {
+  errorSchema, pairJoinBody, pairJoinSchema, pairOpenBody, pairOpenSchema, pairRemoveSchema, peerParams, peersSchema, statusSchema
+} from './schemas.ts'
+
+/** Largest request body: the biggest request (a join with an invite) is under 3 KiB. */
+export const MAX_REQUEST_BYTES = 16 * 1024
+
+export interface ApiServerOptions {
+  /** Logs errors that no layer classified; default: none. */
+  logger?: FastifyBaseLogger
+}
+
+/** Every route's error answers. */
+const errors = { '4xx': errorSchema, '5xx': errorSchema }
+
+/**
+ * The local API around an ApplianceService (docs/api.md): JSON in and out,
+ * every request and response under a schema, errors as `{ code, message }`
+ * with the status of errors.ts. Returns the fastify instance without
+ * listening: the caller listens (socket.ts) or injects requests (tests).
+ */
+export function buildApiServer (service: ApplianceService, options: ApiServerOptions = {}): FastifyInstance {
+  const app = Fastify({
+    ...(options.logger === undefined ? {} : { loggerInstance: options.logger }),
+    // One line per request would drown the daemon's log; failures are logged below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: MAX_REQUEST_BYTES,
+    // close() must not wait for a call in flight (a pairing join can take minutes): its
+    // connection is cut, and the daemon's own stop ends the work behind it.
+    forceCloseConnections: true,
+    // Refuse, never repair: no property removed, no type coerced.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } }
+  })
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err.validation !== undefined) {
+      return reply.status(httpStatusOf(WebErrorCode.WEB_BAD_REQUEST)).send({ code: WebErrorCode.WEB_BAD_REQUEST, message: err.message })
+    }
+    const code = errorCodeOf(err)
+    if (code !== undefined) return reply.status(httpStatusOf(code)).send({ code, message: err.message })
+    // fastify's own refusals (not JSON, too large, wrong content type) carry FST_ codes and a 4xx.
+    if (typeof err.code === 'string' && err.code.startsWith('FST_') && (err.statusCode ?? 500) < 500) {
+      return reply.status(httpStatusOf(WebErrorCode.WEB_BAD_REQUEST)).send({ code: WebErrorCode.WEB_BAD_REQUEST, message: err.message })
+    }
+    request.log.error({ err }, 'unclassified failure in the API')
+    return reply.status(httpStatusOf(AppErrorCode.APP_UNEXPECTED)).send({ code: AppErrorCode.APP_UNEXPECTED, message: err.message })
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    return reply.status(httpStatusOf(WebErrorCode.WEB_NOT_FOUND)).send({ code: WebErrorCode.WEB_NOT_FOUND, message: `no route ${request.method} ${request.url.slice(0, 100)}` })
+  })
+
+  app.get('/v1/status', { schema: { response: { 200: statusSchema, ...errors } } }, async () => await service.status())
+
+  app.post('/v1/pairing', { schema: { body: pairOpenBody, response: { 200: pairOpenSchema, ...errors } } },
+    async request => await service.pairOpen(request.body as PairOpenRequest))
+
+  app.post('/v1/pairing/join', { schema: { body: pairJoinBody, response: { 200: pairJoinSchema, ...errors } } },
+    async request => await service.pairJoin(request.body as PairJoinRequest))
+
+  app.get('/v1/peers', { schema: { response: { 200: peersSchema, ...errors } } }, async () => await service.pairList())
+
+  app.delete('/v1/peers/:peerId', { schema: { params: peerParams, response: { 200: pairRemoveSchema, ...errors } } },
+    async request => await service.pairRemove((request.params as { peerId: string }).peerId))
+
+  return app
+}

@@ -1,0 +1,50 @@
+/**
+ * The API's own error codes, and the one place where an error code becomes
+ * an HTTP status (docs/api.md "Errors"). Errors travel as `{ code, message }`;
+ * clients match the code, the status is for HTTP tools and browsers.
+ */
+export const WebErrorCode = {
+  /** The request does not match its route's schema (an unknown property, a wrong type, a missing field), is not JSON, or is too large. */
+  WEB_BAD_REQUEST: 'WEB_BAD_REQUEST',
+  /** No route has that method and path. */
+  WEB_NOT_FOUND: 'WEB_NOT_FOUND',
+  /** The API socket's path holds something that is not a socket; it is left as it is. */
+  WEB_SOCKET_PATH_INVALID: 'WEB_SOCKET_PATH_INVALID'
+} as const
+
+export type WebErrorCode = typeof WebErrorCode[keyof typeof WebErrorCode]
+
+/** The status a code is answered with; any code not listed is 500. */
+export const HTTP_STATUS: Readonly<Record<string, number>> = {
+  WEB_BAD_REQUEST: 400,
+  WEB_NOT_FOUND: 404,
+  APP_USAGE: 400,
+  APP_CONFIRMATION_REQUIRED: 400,
+  APP_PEER_NOT_FOUND: 404,
+  APP_DATA_NOT_INITIALIZED: 409,
+  P2P_INVITE_INVALID: 400,
+  P2P_PAIRING_FAILED: 403,
+  P2P_PAIRING_CLOSED: 409,
+  P2P_PAIRING_BUSY: 409,
+  P2P_BOX_NAME_INVALID: 409,
+  P2P_PAIRING_UNREACHABLE: 502,
+  P2P_PAIRING_MALFORMED: 502,
+  P2P_PAIRING_TIMEOUT: 504
+}
+
+/** A failure nothing classified (a bug): the server's fault. */
+export const DEFAULT_ERROR_STATUS = 500
+
+/** Pure. */
+export function httpStatusOf (code: string): number {
+  return Object.hasOwn(HTTP_STATUS, code) ? HTTP_STATUS[code]! : DEFAULT_ERROR_STATUS
+}
+
+export class WebError extends Error {
+  readonly code: WebErrorCode
+  constructor (code: WebErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'WebError'
+    this.code = code
+  }
+}

@@ -9,6 +9,12 @@ import { ReplicationReceiver } from '../../p2p/replication/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { PeerRegistry, registryPolicy, unpair } from '../peers/index.ts'
 import { StoreReplicaSink } from '../replication/store-replica.ts'
+import { ManualVmDriver, QemuVmDriver, type VmDriver } from '../drivers/index.ts'
+import type { DriverKind } from '../inventory/index.ts'
+import { VmInventory } from '../inventory/index.ts'
+import { RelationshipTable } from '../relationships/index.ts'
+import { EventLog } from '../events/index.ts'
+import { Scheduler } from '../scheduler/index.ts'
 import type {
   ApplianceService, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from '../service/index.ts'
@@ -40,13 +46,16 @@ const isoTime = (ms: number): string => new Date(ms).toISOString()
  *   1. config.json (defaults filled in; APP_DATA_NOT_INITIALIZED without one)
  *   2. the data directory's lock (APP_DAEMON_RUNNING when another daemon holds it)
  *   3. the identity (the peer id other boxes trust)
- *   4. the peers file (who is paired)
- *   5. the Replica's stores (`store/`, opened per session by the sink)
+ *   4. the peers file (who is paired), the VM inventory, the relationships
+ *      and the event log (work a crash interrupted is closed as interrupted)
+ *   5. the Replica's stores (`store/`, opened per session by the sink) and
+ *      the VM drivers
  *   6. the libp2p node, listening, with the admission gater: paired peers,
  *      plus strangers while a pairing window is open, capped at
  *      MAX_UNPAIRED_CONNECTIONS
  *   7. the pairing host (answers the pairing protocol while a window is open)
  *   8. the replication receiver (paired peers replicate into the stores)
+ *   9. the scheduler (this box's cycles as a primary)
  * The local API around it is started last by the composition root (bin/).
  * stop() takes them down in the reverse order, so nothing is reached after
  * the part it needs is gone: no stream arrives once the receiver and the
@@ -57,9 +66,17 @@ export class Appliance implements ApplianceService {
   readonly layout: DataLayout
   readonly config: Config
   readonly logger: Logger
-  private readonly node: TandemNode
-  private readonly registry: PeerRegistry
-  private readonly host: PairingHost
+  readonly node: TandemNode
+  readonly registry: PeerRegistry
+  readonly host: PairingHost
+  /** The VMs this box knows (vms.json). */
+  readonly inventory: VmInventory
+  /** This box's relationships, as primary and as Replica (relationships.json). */
+  readonly relationships: RelationshipTable
+  readonly events: EventLog
+  /** The driver of each kind; a VM's entry in the inventory names its kind. */
+  readonly drivers: Readonly<Record<DriverKind, VmDriver>>
+  readonly scheduler: Scheduler
   private readonly version: string
   private readonly now: () => number
   private readonly startedAt: number
@@ -69,6 +86,7 @@ export class Appliance implements ApplianceService {
 
   private constructor (fields: {
     layout: DataLayout, config: Config, logger: Logger, node: TandemNode, registry: PeerRegistry, host: PairingHost,
+    inventory: VmInventory, relationships: RelationshipTable, events: EventLog, drivers: Record<DriverKind, VmDriver>, scheduler: Scheduler,
     version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
   }) {
     this.layout = fields.layout
@@ -77,6 +95,11 @@ export class Appliance implements ApplianceService {
     this.node = fields.node
     this.registry = fields.registry
     this.host = fields.host
+    this.inventory = fields.inventory
+    this.relationships = fields.relationships
+    this.events = fields.events
+    this.drivers = fields.drivers
+    this.scheduler = fields.scheduler
     this.version = fields.version
     this.now = fields.now
     this.stops = fields.stops
@@ -95,7 +118,15 @@ export class Appliance implements ApplianceService {
       stops.push({ part: 'lock', stop: async () => { await lock.release() } })
       const privateKey = await loadOrCreateIdentity(layout.identity)
       const registry = await PeerRegistry.open(layout.peers)
+      const inventory = await VmInventory.open(layout.vms)
+      const relationships = await RelationshipTable.open(layout.relationships)
+      const events = await EventLog.open(layout.events, { now })
+      stops.push({ part: 'events', stop: async () => { await events.close() } })
+      if (events.recovery.interrupted.length > 0) logger.warn({ interrupted: events.recovery.interrupted.length }, 'event log: work a stop or crash interrupted was closed as interrupted')
       await mkdir(layout.store, { recursive: true, mode: 0o700 })
+      await mkdir(layout.vmRuns, { recursive: true, mode: 0o700 })
+      await mkdir(layout.primary, { recursive: true, mode: 0o700 })
+      const drivers: Record<DriverKind, VmDriver> = { qemu: new QemuVmDriver({ dir: layout.vmRuns }), manual: new ManualVmDriver() }
       const sink = new StoreReplicaSink({
         dir: layout.store,
         onBackgroundError: (err, where) => { logger.error({ err, ...where }, 'replica image update or pruning failed; the point is committed') }
@@ -133,7 +164,13 @@ export class Appliance implements ApplianceService {
       })
       await receiver.start()
       stops.push({ part: 'receiver', stop: async () => { await receiver.stop() } })
-      const appliance = new Appliance({ layout, config, logger, node, registry, host: pairingHost, version: init.version ?? '0.0.0', now, stops })
+      const scheduler = new Scheduler()
+      scheduler.start()
+      stops.push({ part: 'scheduler', stop: async () => { await scheduler.stop() } })
+      const appliance = new Appliance({
+        layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler,
+        version: init.version ?? '0.0.0', now, stops
+      })
       logger.info({ dataDir: layout.dir, peerId: node.peerId.toString(), addresses: node.getMultiaddrs().map(String) }, 'daemon started')
       return appliance
     } catch (err) {

@@ -24,6 +24,16 @@ export interface DataLayout {
   socket: string
   /** A LevelDB directory whose LOCK is the daemon's lock on the whole data directory (data-lock.ts). */
   lock: string
+  /** The VM inventory (appliance/inventory, docs/vm-inventory.md). */
+  vms: string
+  /** One folder per VM the qemu driver runs: QEMU's run files, tracking state, sidecars (docs/vms.md). */
+  vmRuns: string
+  /** This box's relationships, both roles (appliance/relationships, docs/relationships.md). */
+  relationships: string
+  /** The primary's per-relationship replication state: `primary/<relationship>/` (docs/primary-state.md). */
+  primary: string
+  /** The event log (appliance/events, docs/events.md). */
+  events: string
 }
 
 /** The layout of `dir`, made absolute. An empty path is APP_USAGE: it would otherwise mean the working directory. */
@@ -37,6 +47,11 @@ export function dataLayout (dir: string): DataLayout {
     peers: join(abs, 'peers.json'),
     store: join(abs, 'store'),
     socket: join(abs, 'api.sock'),
-    lock: join(abs, 'daemon.lock')
+    lock: join(abs, 'daemon.lock'),
+    vms: join(abs, 'vms.json'),
+    vmRuns: join(abs, 'vms'),
+    relationships: join(abs, 'relationships.json'),
+    primary: join(abs, 'primary'),
+    events: join(abs, 'events')
   }
 }

@@ -44,7 +44,9 @@ export const AppErrorCode = {
   /** Another process holds the disk open for writing (QEMU's image lock), or opened or changed it while it was being read. */
   APP_DISK_IN_USE: 'APP_DISK_IN_USE',
   /** A failure no layer classified (a bug, or an unforeseen system error); the message says what failed. */
-  APP_UNEXPECTED: 'APP_UNEXPECTED'
+  APP_UNEXPECTED: 'APP_UNEXPECTED',
+  /** No Node.js that can run Tandem: the project's own is not installed (run `npm install`) and this one cannot strip TypeScript types, or type stripping is turned off. Raised by bin/tandem.js before any TypeScript loads. */
+  APP_RUNTIME_UNAVAILABLE: 'APP_RUNTIME_UNAVAILABLE'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

@@ -24,7 +24,7 @@ export interface CliRun {
 
 export interface CliOptions {
   env?: Record<string, string>
-  /** Working directory (default: the project root, where core's scan workers find tsx). */
+  /** Working directory (default: the project root). */
   cwd?: string
   /** Run as this user and group (the parent must be root). */
   uid?: number

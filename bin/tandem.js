@@ -11,7 +11,8 @@
 // shell line's fallback), this file runs the CLI in a child process on the
 // project's Node. The CLI is TypeScript that Node runs by stripping its types.
 import { spawn } from 'node:child_process'
-import { createRequire } from 'node:module'
+// A namespace import: Node 20 has no enableCompileCache, and must still load this file.
+import * as nodeModule from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -20,7 +21,7 @@ const RUNTIME_UNAVAILABLE = 'APP_RUNTIME_UNAVAILABLE'
 
 /** The project's Node (binary and version), or undefined before `npm install`. */
 function projectNode () {
-  const require = createRequire(import.meta.url)
+  const require = nodeModule.createRequire(import.meta.url)
   let manifest
   try {
     manifest = require.resolve('node/package.json')
@@ -64,6 +65,12 @@ const own = projectNode()
 if (own !== undefined && process.version !== own.version) {
   relaunch(own.path)
 } else if (process.features.typescript) {
+  // Node keeps each module's compiled code (types stripped) here and reuses it
+  // while the file is unchanged: start-up takes a third of the CPU (docs/benchmarks.md
+  // "CLI start-up"). In the checkout, not the shared temp directory, where
+  // another user could plant code; when it cannot be written, nothing is cached.
+  // NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+  nodeModule.enableCompileCache(fileURLToPath(new URL('../node_modules/.cache/node-compile-cache', import.meta.url)))
   await import('../appliance/cli/main.ts')
 } else if (own === undefined) {
   fail(`Node ${process.version} cannot run TypeScript and the project's Node is not installed: run \`npm install\` in ${fileURLToPath(new URL('..', import.meta.url))}`)

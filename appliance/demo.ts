@@ -40,7 +40,6 @@ function say (text: string): void {
  */
 async function tandem (args: string[], expect = 0, echo = true): Promise<string> {
   process.stdout.write(`$ tandem ${shown(args.join(' '))}\n`)
-  // From the project root: core's scan workers load tsx relative to the working directory.
   const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s })

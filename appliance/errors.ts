@@ -78,7 +78,9 @@ export const AppErrorCode = {
   /** The local API answered with something that is not a valid answer (too large, not JSON, no code) or did not answer in time. */
   APP_API_FAILED: 'APP_API_FAILED',
   /** The daemon could not listen on a configured address (in use by another process, not an address of this host, or not allowed). */
-  APP_LISTEN_FAILED: 'APP_LISTEN_FAILED'
+  APP_LISTEN_FAILED: 'APP_LISTEN_FAILED',
+  /** No Node.js that can run Tandem: the project's own is not installed (run `npm install`) and this one cannot strip TypeScript types, or type stripping is turned off. Raised by bin/tandem.js before any TypeScript loads. */
+  APP_RUNTIME_UNAVAILABLE: 'APP_RUNTIME_UNAVAILABLE'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

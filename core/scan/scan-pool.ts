@@ -3,6 +3,8 @@ import { Piscina } from 'piscina'
 import { MAX_SPARE_RESULTS, SCAN_TASKS_PER_THREAD } from '../constants.ts'
 import { decodeResult, type ScanTask, type ScanTaskResult } from './scan-task.ts'
 
+type PiscinaTransferList = NonNullable<Parameters<Piscina['run']>[1]>['transferList']
+
 export interface ScanPoolInit {
   /** Worker threads; default: one per core. */
   threads?: number
@@ -22,8 +24,8 @@ export class ScanPool {
     this.threads = Math.max(1, init.threads ?? availableParallelism())
     this.piscina = new Piscina({
       filename: new URL('./scan-worker.ts', import.meta.url).href,
-      // Workers load TypeScript through tsx, whatever loader the parent uses.
-      execArgv: ['--import', import.meta.resolve('tsx')],
+      // The worker is TypeScript: Node strips its types as it loads it (the
+      // runtime the project pins does that by default; no loader needed).
       minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: 30_000,
@@ -45,7 +47,12 @@ export class ScanPool {
     const transferList: ArrayBuffer[] = task.data !== undefined ? [task.data.buffer as ArrayBuffer] : []
     const room = this.spare.pop()
     if (room !== undefined) transferList.push(room)
-    return decodeResult(await this.piscina.run(room === undefined ? task : { ...task, room }, { transferList, signal }))
+    // piscina derives the type of `transferList` from MessagePort.postMessage's
+    // last overload, which @types/node 26 made the options object; at run time
+    // piscina requires an array (it rejects anything else), so the array goes
+    // in under that type.
+    const options = { transferList: transferList as unknown as PiscinaTransferList, signal }
+    return decodeResult(await this.piscina.run(room === undefined ? task : { ...task, room }, options))
   }
 
   /**

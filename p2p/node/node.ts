@@ -1,4 +1,3 @@
-import './polyfill.ts'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'

@@ -142,7 +142,7 @@ t.test('a damaged index table: CORE_STORE_DAMAGED, not APP_UNEXPECTED', async t 
 
 t.test('a store in use by another process: CORE_STORE_UNAVAILABLE for readers and writers', async t => {
   const { store, image } = await makeStore(t)
-  const holder = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/appliance/fixtures/hold-store.ts'), store], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
+  const holder = spawn(process.execPath, [join(ROOT, 'test/appliance/fixtures/hold-store.ts'), store], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] })
   t.teardown(async () => {
     holder.stdin.end()
     if (holder.exitCode === null) await once(holder, 'exit')

@@ -29,8 +29,7 @@ interface Run {
 
 /**
  * Runs the CLI; TANDEM_STORE only when given, so the caller's environment
- * never leaks in. From the project root: core's scan workers load tsx
- * relative to the working directory (core/scan/scan-pool.ts).
+ * never leaks in.
  */
 async function tandem (args: string[], env: Record<string, string> = {}): Promise<Run> {
   const { TANDEM_STORE: _ignored, ...base } = process.env

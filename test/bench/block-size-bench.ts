@@ -1,6 +1,6 @@
 /**
  * Block size trade-off (docs/block-size.md):
- *   node --import tsx test/bench/block-size-bench.ts
+ *   npx node test/bench/block-size-bench.ts
  *
  * On one generated VM-like image, for each block size: the full scan rate
  * (scanDisk, no base, page cache warm, median of 5 rounds that interleave

@@ -1,6 +1,6 @@
 /**
  * Per-block compression on the VM-like image (docs/compression.md):
- *   node --import tsx test/bench/compression-bench.ts
+ *   npx node test/bench/compression-bench.ts
  *
  * Compresses every non-zero block of a generated image (in memory, no file)
  * with zstd level 1 and level 3 (zstd-napi, one reused context, one thread,

@@ -1,7 +1,7 @@
 /**
  * Writes a VM-like image (vm-image.ts) in its own process, so that the
  * generator's buffers never count in the benchmark process's peak memory:
- *   node --import tsx test/bench/make-image.ts <path> <bytes> <seed>
+ *   npx node test/bench/make-image.ts <path> <bytes> <seed>
  */
 import { makePools, planRegions, writeImage } from './vm-image.ts'
 

@@ -83,7 +83,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
  */
 export async function makeImage (path: string, bytes: number, seed: number): Promise<number> {
   const script = fileURLToPath(new URL('./make-image.ts', import.meta.url))
-  return (await runTool(process.execPath, ['--import', 'tsx', script, path, String(bytes), String(seed)])).seconds
+  return (await runTool(process.execPath, [script, path, String(bytes), String(seed)])).seconds
 }
 
 /**

@@ -65,7 +65,7 @@ function cpuWithin (trace: CpuTrace, [from, to]: number[]): Record<string, numbe
 function startBox (mode: 'replica' | 'primary', args: object): { child: ChildProcess, next: (pred: (l: Line) => boolean) => Promise<Line>, exited: Promise<number | null> } {
   // Boxes run with the V8 options a Tandem process is launched with (appliance/v8-flags.ts).
   const extra = (process.env.TANDEM_BENCH_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
-  const child = spawn(process.execPath, [...V8_FLAGS, ...extra, '--import', 'tsx', BOX, mode, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...V8_FLAGS, ...extra, BOX, mode, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] })
   const lines: Line[] = []
   let waiters: Array<() => void> = []
   createInterface({ input: child.stdout! }).on('line', text => {

@@ -4,7 +4,7 @@
  * socket (the floor any encrypted transport pays), and rsync over ssh to a
  * private sshd (what an administrator would otherwise use).
  *
- * Self-check: node --import tsx test/bench/p2p-reference.ts [sizeMiB]
+ * Self-check: npx node test/bench/p2p-reference.ts [sizeMiB]
  * prints both timings for a temporary file of sizeMiB (default 256) as JSON.
  */
 import { spawn } from 'node:child_process'

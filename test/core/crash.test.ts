@@ -27,7 +27,7 @@ const patches = (seed: number, n: number): Patch[] => scatteredPatches(seed, SIZ
 
 /** Runs the child; resolves with its exit signal. `killAfterMs` kills it from outside once it is ready. */
 async function runChild (storeDir: string, image: string, moment: string, killAfterMs?: number): Promise<NodeJS.Signals | null> {
-  const p = spawn(process.execPath, ['--import', 'tsx', child, storeDir, image, moment], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const p = spawn(process.execPath, [child, storeDir, image, moment], { stdio: ['ignore', 'pipe', 'inherit'] })
   p.stdout.on('data', (d: Buffer) => {
     if (killAfterMs !== undefined && d.toString().includes('ready')) setTimeout(() => { p.kill('SIGKILL') }, killAfterMs)
   })

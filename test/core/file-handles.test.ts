@@ -18,7 +18,7 @@ import { tempDir } from '../helpers/fixtures.ts'
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'handle-scenarios.ts')
 
 async function runScenario (scenario: string, dir: string): Promise<{ status: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', CHILD, scenario, dir], {
+  const child = spawn(process.execPath, ['--expose-gc', CHILD, scenario, dir], {
     env: { ...process.env, NODE_OPTIONS: '' },
     stdio: ['ignore', 'pipe', 'pipe']
   })

@@ -161,7 +161,7 @@ for (const phase of ['rebuilt', 'moved-aside']) {
     const indexDir = join(b.storeDir, 'index')
     const tables = (await readdir(indexDir)).filter(f => f.endsWith('.ldb'))
     for (const f of tables) await truncate(join(indexDir, f), 100)
-    const child = spawn(process.execPath, ['--import', 'tsx', repairChild, b.storeDir, phase], { stdio: 'ignore' })
+    const child = spawn(process.execPath, [repairChild, b.storeDir, phase], { stdio: 'ignore' })
     const [, signal] = await once(child, 'exit') as [number | null, NodeJS.Signals | null]
     t.equal(signal, 'SIGKILL', 'the repair died mid-way')
     const report = await rebuildIndex(b.storeDir)

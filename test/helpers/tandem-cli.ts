@@ -25,11 +25,15 @@ export interface CliRun {
 
 export interface CliOptions {
   env?: Record<string, string>
-  /** Working directory (default: the project root, where core's scan workers find tsx). */
+  /** Working directory (default: the project root). */
   cwd?: string
   /** Run as this user and group (the parent must be root). */
   uid?: number
   gid?: number
+  /** The Node that starts bin/tandem.js (default: the one running the test). */
+  node?: string
+  /** In a process group of its own, so that a test can signal the group, as a terminal's Ctrl-C does. */
+  detached?: boolean
 }
 
 /** A running CLI; `done` resolves when it has exited and its output is closed. */
@@ -44,12 +48,13 @@ export interface StartedCli {
 
 export function start (args: string[], options: CliOptions = {}): StartedCli {
   const { TANDEM_STORE: _store, TANDEM_DATA: _data, TANDEM_LOG_LEVEL: _level, TANDEM_TEST_PAUSE_AT: _pause, ...base } = process.env
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(options.node ?? process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...base, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     uid: options.uid,
-    gid: options.gid
+    gid: options.gid,
+    detached: options.detached ?? false
   })
   let stdout = ''
   let stderr = ''

@@ -17,7 +17,7 @@ interface Run { status: number | null, stdout: string, stderr: string }
 
 /** Runs the fixture test file needing `tools`, with PATH set to `path`. */
 async function runFixture (tools: string[], path: string): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, JSON.stringify(tools)], {
+  const child = spawn(process.execPath, [FIXTURE, JSON.stringify(tools)], {
     env: { ...process.env, PATH: path, TAP: '0' },
     stdio: ['ignore', 'pipe', 'pipe']
   })

@@ -40,7 +40,7 @@ export function parsePack (bytes: Buffer): PackRecordAt[] {
 
 /** Runs the child (test/core/fixtures/torture-child.ts) with `args`; resolves with how it ended and its stderr. */
 export async function runChild (args: string[]): Promise<{ code: number | null, signal: NodeJS.Signals | null, stderr: string }> {
-  const p = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] })
+  const p = spawn(process.execPath, [CHILD, ...args], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   p.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
   return await new Promise((resolve, reject) => {

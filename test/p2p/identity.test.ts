@@ -64,7 +64,7 @@ t.test('a first-format file loads under its peer id and gains a checksum', async
 t.test('three processes starting at once on an empty directory share the identity on disk', async t => {
   const dir = await tempDir(t)
   const path = join(dir, 'identity.key')
-  const children = [0, 1, 2].map(() => spawn(process.execPath, ['--import', 'tsx', SCRIPT, path], { stdio: ['pipe', 'pipe', 'inherit'] }))
+  const children = [0, 1, 2].map(() => spawn(process.execPath, [SCRIPT, path], { stdio: ['pipe', 'pipe', 'inherit'] }))
   const outputs = children.map(c => createInterface({ input: c.stdout! })[Symbol.asyncIterator]())
   // All ready (modules loaded), then all go at once.
   for (const o of outputs) t.equal((await o.next()).value, 'ready')

@@ -28,7 +28,8 @@ const CREDIT = 256 * 1024
 class HeldSink implements ReplicaSink {
   private open_ = false
   private readonly waiting: Array<() => void> = []
-  constructor (private readonly inner: ReplicaSink) {}
+  private readonly inner: ReplicaSink
+  constructor (inner: ReplicaSink) { this.inner = inner }
   release (): void { this.open_ = true; for (const w of this.waiting.splice(0)) w() }
   private async gate (): Promise<void> { if (!this.open_) await new Promise<void>(resolve => { this.waiting.push(resolve) }) }
   async open (peer: string, relationship: string, signal?: AbortSignal): Promise<ReplicaTarget> {

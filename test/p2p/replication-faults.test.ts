@@ -25,7 +25,12 @@ const MIB = 1024 * 1024
 class FailingSink implements ReplicaSink {
   armed = true
   calls = 0
-  constructor (private readonly inner: ReplicaSink, private readonly failAfter: number) {}
+  private readonly inner: ReplicaSink
+  private readonly failAfter: number
+  constructor (inner: ReplicaSink, failAfter: number) {
+    this.inner = inner
+    this.failAfter = failAfter
+  }
 
   async open (peer: string, relationship: string, signal?: AbortSignal): Promise<ReplicaTarget> {
     const target = await this.inner.open(peer, relationship, signal)

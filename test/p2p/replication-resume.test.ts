@@ -23,7 +23,7 @@ interface Line { batch?: number, bytes?: number, done?: { resumed: boolean, resu
 
 /** Starts the sender process; `onLine` sees each JSON line; resolves with every line and the exit. */
 function runSender (args: object, onLine: (l: Line, child: ChildProcess) => void): { child: ChildProcess, ended: Promise<{ lines: Line[], code: number | null, signal: NodeJS.Signals | null }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [SCRIPT, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] })
   const lines: Line[] = []
   createInterface({ input: child.stdout! }).on('line', text => {
     const l = JSON.parse(text) as Line

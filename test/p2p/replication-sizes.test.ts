@@ -56,7 +56,8 @@ t.test('sizes at the boundary', async t => {
 /** A sink whose targets report `free` bytes free (fault injection: a nearly full store). */
 class FreeSpaceSink implements ReplicaSink {
   free: number | undefined
-  constructor (private readonly inner: ReplicaSink) {}
+  private readonly inner: ReplicaSink
+  constructor (inner: ReplicaSink) { this.inner = inner }
   async open (peer: string, relationship: string, signal?: AbortSignal): Promise<ReplicaTarget> {
     const target = await this.inner.open(peer, relationship, signal)
     const free = this.free

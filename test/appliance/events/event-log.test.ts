@@ -141,7 +141,7 @@ t.test('damaged and oversized lines in the middle are skipped and reported, neve
 
 t.test('kill -9 with work in progress: the next open ends it as interrupted', async t => {
   const dir = await tempDir(t)
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/begin-then-wait.ts', import.meta.url)), dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./fixtures/begin-then-wait.ts', import.meta.url)), dir], { stdio: ['ignore', 'pipe', 'inherit'] })
   const begun = await new Promise<number>((resolve, reject) => {
     let out = ''
     child.stdout.on('data', (d: Buffer) => {

@@ -168,7 +168,7 @@ export async function fakeServer (t: Teardown, dir: string, script: FakeScript):
       return g
     })()
     socket.write(greeting)
-    socket.on('data', d => {
+    socket.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d])
       for (;;) {
         if (phase === 'flags') {

@@ -86,7 +86,7 @@ t.test('compliance', async t => {
 
 /** Starts the VM from a child process that then exits: QEMU outlives the daemon that started it. */
 async function startFromDyingDaemon (t: Test, vmsDir: string, vm: VmDefinition): Promise<VmDriverStatus> {
-  const p = spawn(process.execPath, ['--import', 'tsx', child, vmsDir, JSON.stringify(vm)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const p = spawn(process.execPath, [child, vmsDir, JSON.stringify(vm)], { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   p.stdout.on('data', (d: Buffer) => { out += d.toString() })
   const code = await new Promise<number | null>(resolve => { p.once('close', c => { resolve(c) }) })

@@ -11,6 +11,7 @@
 // shell line's fallback), this file runs the CLI in a child process on the
 // project's Node. The CLI is TypeScript that Node runs by stripping its types.
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 // A namespace import: Node 20 has no enableCompileCache, and must still load this file.
 import * as nodeModule from 'node:module'
 import { dirname, join } from 'node:path'
@@ -28,7 +29,7 @@ function projectNode () {
   } catch {
     return undefined
   }
-  return { path: join(dirname(manifest), 'bin', 'node'), version: `v${require(manifest).version}` }
+  return { path: join(dirname(manifest), 'bin', 'node'), version: `v${JSON.parse(readFileSync(manifest, 'utf8')).version}` }
 }
 
 function fail (message) {

@@ -11,7 +11,9 @@ import { accelOf, isVmQemu, processArgs, readPidFile } from '../../../../applian
 import { tempDir } from '../../../helpers/fixtures.ts'
 
 const def: VmDefinition = { name: 'web-1', vcpus: 1, memoryMiB: 256, disks: [{ name: 'sys', path: '/vms/sys.qcow2', format: 'qcow2' }], nics: [], guestAgent: false }
-const argv = (runDir: string, accel: 'kvm' | 'tcg' = 'tcg', name = def.name): string[] => ['qemu-system-x86_64', ...buildQemuArgs({ ...def, name }, { accel, runDir })]
+/** argv[0] as a path: this file runs no QEMU (only its command line is read), so it needs no requireTools. */
+const QEMU = '/usr/bin/qemu-system-x86_64'
+const argv = (runDir: string, accel: 'kvm' | 'tcg' = 'tcg', name = def.name): string[] => [QEMU, ...buildQemuArgs({ ...def, name }, { accel, runDir })]
 
 t.test('isVmQemu', async t => {
   const cases: Array<{ what: string, args: string[], name: string, runDir: string, is: boolean }> = [
@@ -20,7 +22,7 @@ t.test('isVmQemu', async t => {
     { what: 'another VM of the same run directory', args: argv('/run/t/web-1', 'tcg', 'web-2'), name: 'web-1', runDir: '/run/t/web-1', is: false },
     { what: 'the same name from another run directory', args: argv('/run/other/web-1'), name: 'web-1', runDir: '/run/t/web-1', is: false },
     { what: 'an unrelated process', args: ['/usr/bin/node', 'server.js'], name: 'web-1', runDir: '/run/t/web-1', is: false },
-    { what: 'nothing after -name', args: ['qemu-system-x86_64', '-name'], name: 'web-1', runDir: '/run/t/web-1', is: false }
+    { what: 'nothing after -name', args: [QEMU, '-name'], name: 'web-1', runDir: '/run/t/web-1', is: false }
   ]
   for (const c of cases) t.equal(isVmQemu(c.args, c.name, vmRunPaths(c.runDir).qmpSocket), c.is, c.what)
 })
@@ -28,8 +30,8 @@ t.test('isVmQemu', async t => {
 t.test('accelOf', async t => {
   t.equal(accelOf(argv('/run/t/web-1', 'kvm')), 'kvm')
   t.equal(accelOf(argv('/run/t/web-1', 'tcg')), 'tcg')
-  t.equal(accelOf(['qemu-system-x86_64', '-accel', 'hvf']), undefined)
-  t.equal(accelOf(['qemu-system-x86_64']), undefined)
+  t.equal(accelOf([QEMU, '-accel', 'hvf']), undefined)
+  t.equal(accelOf([QEMU]), undefined)
 })
 
 t.test('readPidFile and processArgs', async t => {

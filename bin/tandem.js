@@ -43,8 +43,9 @@ function fail (message) {
  *
  * Ctrl-C (SIGINT, SIGQUIT) and a terminal hang-up reach the whole foreground
  * process group, so the child gets them from the terminal: this process only
- * outlives them. Passing them on as well would deliver them twice, and the
- * second SIGINT would end the CLI before its clean abort. SIGTERM is usually
+ * outlives them. Passing them on as well would deliver them twice, and a
+ * second SIGINT that arrives after the CLI's handler has run ends it before
+ * its clean abort. SIGTERM is usually
  * sent to this process alone (kill PID, a service manager): it is passed on.
  */
 function relaunch (node) {
@@ -67,8 +68,8 @@ if (own !== undefined && process.version !== own.version) {
   relaunch(own.path)
 } else if (process.features.typescript) {
   // Node keeps each module's compiled code (types stripped) here and reuses it
-  // while the file is unchanged: start-up takes a third of the CPU (docs/benchmarks.md
-  // "CLI start-up"). In the checkout, not the shared temp directory, where
+  // while the file is unchanged: start-up needs ~40% of the CPU it needs without
+  // (docs/benchmarks.md "CLI start-up"). In the checkout, not the shared temp directory, where
   // another user could plant code; when it cannot be written, nothing is cached.
   // NODE_DISABLE_COMPILE_CACHE=1 turns it off.
   nodeModule.enableCompileCache(fileURLToPath(new URL('../node_modules/.cache/node-compile-cache', import.meta.url)))

@@ -5,7 +5,7 @@ import { createTandemNode, loadOrCreateIdentity, type TandemNode } from '../../p
 import { PairingHost, joinPairing, type JoinSecret, type PairedPeer } from '../../p2p/pairing/pairing-service.ts'
 import { PairingWindow, decodeInvite, encodeInvite } from '../../p2p/pairing/window.ts'
 import { P2pErrorCode } from '../../p2p/errors.ts'
-import { ReplicationReceiver } from '../../p2p/replication/index.ts'
+import { ReplicationReceiver, type SessionEvent } from '../../p2p/replication/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { PeerRegistry, registryPolicy, unpair } from '../peers/index.ts'
 import { StoreReplicaSink } from '../replication/store-replica.ts'
@@ -34,6 +34,8 @@ export interface ApplianceInit {
   /** Reported by status(). */
   version?: string
   now?: () => number
+  /** Told of every replication session's end on the Replica side, after it is logged (benchmarks and tests watch sessions with it). */
+  onReplicationSession?: (session: SessionEvent) => void
 }
 
 const isoTime = (ms: number): string => new Date(ms).toISOString()
@@ -160,7 +162,10 @@ export class Appliance implements ApplianceService {
         policy,
         sink,
         ...(config.maxCycleBytes === null ? {} : { maxCycleBytes: config.maxCycleBytes }),
-        onSession: e => { logger.info({ peer: e.peer, relationship: e.relationship, outcome: e.outcome, receivedBytes: e.receivedBytes, root: e.root, err: e.cause }, 'replication session ended') }
+        onSession: e => {
+          logger.info({ peer: e.peer, relationship: e.relationship, outcome: e.outcome, receivedBytes: e.receivedBytes, root: e.root, err: e.cause }, 'replication session ended')
+          init.onReplicationSession?.(e)
+        }
       })
       await receiver.start()
       stops.push({ part: 'receiver', stop: async () => { await receiver.stop() } })

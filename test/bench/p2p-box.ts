@@ -2,7 +2,7 @@
  * One Tandem box in its own process for `npm run bench:p2p`, so each side's
  * memory is its own. Prints JSON lines on stdout.
  *
- *   replica <json: dir, primaryPeer>   serves replication into <dir>/replicas until stdin closes;
+ *   replica <json: dir, primaryPeer>   a daemon on data directory <dir> (primaryPeer paired) serves replication until stdin closes;
  *                                      prints { address }, then { session, receivedBytes, endedAt, cpuTrace } per session,
  *                                      and { peakRssMib } when stdin closes
  *   primary <json: keyFile, stateDir, image, replica, relationship?>
@@ -16,15 +16,14 @@ import { readdirSync, readFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance as perfHooks } from 'node:perf_hooks'
 import { multiaddr } from '@multiformats/multiaddr'
-import type { PeerId } from '@libp2p/interface'
 import { DEFAULT_BLOCK_SIZE } from '../../core/constants.ts'
 import { ScanPool, scanDisk } from '../../core/scan/index.ts'
 import { FileDiskSource } from '../../core/disk-view/index.ts'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
-import { admissionGater } from '../../p2p/gater/index.ts'
+import { createWriteStream } from 'node:fs'
 import { createTandemNode, loadOrCreateIdentity } from '../../p2p/node/index.ts'
-import { ReplicationReceiver } from '../../p2p/replication/index.ts'
-import { StoreReplicaSink } from '../../appliance/replication/store-replica.ts'
+import { Appliance, dataLayout, initDataDir } from '../../appliance/daemon/index.ts'
+import { PeerRegistry } from '../../appliance/peers/index.ts'
 import { replicateToPeer } from '../../appliance/replication/replicate-to-peer.ts'
 import { peakRssMib } from './measure.ts'
 
@@ -73,22 +72,19 @@ let trace: Array<[number, Record<string, number>]> = []
 setInterval(() => { trace.push([monotonicUs(), threadCpu()]); if (trace.length > 4000) trace = trace.slice(-2000) }, 250).unref()
 
 if (mode === 'replica') {
-  const policy = { isPaired: (p: PeerId) => p.toString() === args.primaryPeer, pairingWindowOpen: () => false }
-  const node = await createTandemNode({ privateKey: await loadOrCreateIdentity(join(args.dir!, 'replica.key')), listen: ['/ip4/127.0.0.1/tcp/0'], gater: admissionGater(policy) })
-  await node.start()
-  const receiver = new ReplicationReceiver({
-    node,
-    policy,
-    sink: new StoreReplicaSink({ dir: join(args.dir!, 'replicas'), onBackgroundError: err => { line({ backgroundError: String(err) }) } }),
-    onSession: e => { line({ session: e.outcome, receivedBytes: e.receivedBytes, endedAt: Date.now(), cpuTrace: trace }); trace = [] }
+  // The Replica is a real daemon (the composition root), its primary paired by hand; its logs are not wanted here.
+  await initDataDir(args.dir!, { name: 'bench-replica', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  await (await PeerRegistry.open(dataLayout(args.dir!).peers)).add({ peerId: args.primaryPeer!, name: 'bench-primary', role: 'primary', pairedAt: Date.now() })
+  const appliance = await Appliance.start({
+    dataDir: args.dir!,
+    log: createWriteStream('/dev/null'),
+    onReplicationSession: e => { line({ session: e.outcome, receivedBytes: e.receivedBytes, endedAt: Date.now(), cpuTrace: trace }); trace = [] }
   })
-  await receiver.start()
-  line({ address: node.getMultiaddrs().find(m => m.toString().includes('/127.0.0.1/'))!.toString() })
+  line({ address: appliance.node.getMultiaddrs().find(m => m.toString().includes('/127.0.0.1/'))!.toString() })
   process.stdin.resume()
   process.stdin.on('end', () => {
     void (async () => {
-      await receiver.stop()
-      await node.stop()
+      await appliance.stop()
       line({ peakRssMib: peakRssMib(), cpuSeconds: cpuSeconds() })
       process.exit(0)
     })()

@@ -8,7 +8,7 @@ import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { RelationshipDescription, RelationshipRegistrar, RelationshipRemoval } from '../../p2p/relationship/index.ts'
 import type { EventInput } from '../events/index.ts'
 import { stateEventInput } from '../events/index.ts'
-import type { Relationship, RelationshipTable } from '../relationships/index.ts'
+import { transition, type Relationship, type RelationshipTable } from '../relationships/index.ts'
 import { SerialQueue } from '../serial-queue.ts'
 import { applyDescription, sameRecord } from './replica-record.ts'
 
@@ -23,7 +23,10 @@ export interface ReplicaRegistrarInit {
 }
 
 /** Event kinds of the Replica's relationship changes (docs/events.md). */
-export const REPLICA_EVENT_KINDS = { added: 'replica-added', updated: 'replica-updated', removed: 'replica-removed' } as const
+export const REPLICA_EVENT_KINDS = { added: 'replica-added', updated: 'replica-updated', removed: 'replica-removed', point: 'point-received' } as const
+
+/** What the registrar needs of a committed point. */
+export interface CommittedPoint { id: number, time: number, consistency: string }
 
 const refuse = (why: string): P2pError => new P2pError(P2pErrorCode.P2P_RELATIONSHIP_REFUSED, why)
 const stale = (held: Relationship): P2pError => new P2pError(P2pErrorCode.P2P_STALE_TERM, `this box holds relationship ${held.id} with term ${held.term}`)
@@ -78,6 +81,35 @@ export class ReplicaRegistrar implements RelationshipRegistrar {
         reason: `the primary stopped protecting ${held.vm}; its recovery points are kept in store/${peer}/${held.id}/ until this box's operator deletes them`,
         data: { peer, term: held.term, from: held.state }
       })
+    })
+  }
+
+  /**
+   * A replication cycle from `peer` committed `point` into the store of
+   * `relationship`. The record held for that peer notes it: the first point
+   * ends the initial replication (state replicating), every point is the
+   * newest (lastPointAt, lastReplicationAt); an event tells of it. A store
+   * of a relationship this box does not hold for that peer changes no
+   * record. Serialized with the primary's requests; a failure is thrown
+   * (the caller logs it: the point itself is committed).
+   */
+  async pointCommitted (peer: string, relationship: string, point: CommittedPoint): Promise<void> {
+    await this.queue.run(async () => {
+      const held = this.init.relationships.get(relationship)
+      if (held === undefined || held.peer !== peer || held.role !== 'replica') return
+      const now = this.init.now()
+      const kind = held.state === 'waiting-initial-replication' ? 'initial-done' : 'cycle-ok'
+      const r = transition(held, { kind, point: point.time }, now)
+      const next = r.ok ? r.next : { ...held, lastPointAt: point.time, lastReplicationAt: now }
+      await this.init.relationships.put(next)
+      await this.event({
+        relationship: held.id,
+        vm: held.vm,
+        kind: REPLICA_EVENT_KINDS.point,
+        reason: `recovery point ${point.id} committed (${point.consistency}-consistent)`,
+        data: { point: point.id, time: point.time, consistency: point.consistency }
+      })
+      if (r.ok && r.event !== null) await this.event(stateEventInput(next, r.event))
     })
   }
 

@@ -15,6 +15,16 @@ export interface StoreReplicaSinkInit {
   /** Replicas live in `<dir>/<peer id>/<relationship>/` (a core store each). */
   dir: string
   retention?: RetentionPolicy
+  /**
+   * The retention of one relationship's store, read after each commit
+   * (its setting may have changed since the session began); undefined:
+   * `retention`, else DEFAULT_RETENTION.
+   */
+  retentionFor?: (peer: string, relationship: string) => RetentionPolicy | undefined
+  /** Point ids pruning must keep whatever the retention says (points in use); read at each prune. */
+  pinned?: (peer: string, relationship: string) => Iterable<number>
+  /** Told once a point is committed (before the image update and pruning that follow it). Must not throw. */
+  onCommitted?: (where: { peer: string, relationship: string }, point: RecoveryPoint) => void
   /** How long a session waits for another session of the same relationship. */
   busyWaitMs?: number
   /** Told when a background step after a commit (image update, pruning) fails; the point itself is committed. */
@@ -33,6 +43,8 @@ const DEFAULT_BUSY_WAIT_MS = 10 * 60_000
 export class StoreReplicaSink implements ReplicaSink {
   private readonly init: StoreReplicaSinkInit
   private readonly locks = new Map<string, Promise<void>>()
+  /** The open session's target of each relationship, by `peer/relationship`. */
+  private readonly targets = new Map<string, StoreReplicaTarget>()
   private closing = false
 
   constructor (init: StoreReplicaSinkInit) {
@@ -51,10 +63,44 @@ export class StoreReplicaSink implements ReplicaSink {
     try {
       const dir = this.replicaDir(peer, relationship)
       const store = await isDirectory(join(dir, 'index')) ? await RecoveryPointStore.open(dir) : undefined
-      return new StoreReplicaTarget(dir, store, this.init, { peer, relationship }, release)
+      const target = new StoreReplicaTarget(dir, store, this.init, { peer, relationship }, () => {
+        if (this.targets.get(key) === target) this.targets.delete(key)
+        release()
+      })
+      this.targets.set(key, target)
+      return target
     } catch (err) {
       release()
       throw err
+    }
+  }
+
+  /**
+   * Runs `read` on `peer`'s store of `relationship`, as the daemon's own
+   * reads (the points a Replica shows) must: never behind a session's back.
+   * While a session has the store open, on that open store (its close waits
+   * for the read); otherwise under the relationship's lock, on a read-only
+   * open (a private snapshot of the index), so no session opens it
+   * meanwhile. Resolves undefined when no store exists yet. Waits at most
+   * until `signal` aborts for a session that is opening or closing.
+   */
+  async readStore<T> (peer: string, relationship: string, read: (store: RecoveryPointStore) => Promise<T>, signal?: AbortSignal): Promise<T | undefined> {
+    if (this.closing) throw new P2pError(P2pErrorCode.P2P_STREAM_CLOSED, 'the replica is stopping')
+    const key = `${peer}/${relationship}`
+    const during = this.targets.get(key)?.read(read)
+    if (during !== undefined) return await during
+    const release = await this.lock(key, signal)
+    try {
+      const dir = this.replicaDir(peer, relationship)
+      if (!await isDirectory(join(dir, 'index'))) return undefined
+      const store = await RecoveryPointStore.open(dir, { readOnly: true })
+      try {
+        return await read(store)
+      } finally {
+        await store.close()
+      }
+    } finally {
+      release()
     }
   }
 
@@ -99,6 +145,7 @@ class StoreReplicaTarget implements ReplicaTarget {
   private readonly where: { peer: string, relationship: string }
   private readonly release: () => void
   private afterCommit: Promise<void> = Promise.resolve()
+  private readonly reads = new Set<Promise<unknown>>()
   private closed = false
 
   constructor (dir: string, store: RecoveryPointStore | undefined, init: StoreReplicaSinkInit, where: { peer: string, relationship: string }, release: () => void) {
@@ -163,11 +210,26 @@ class StoreReplicaTarget implements ReplicaTarget {
     }
   }
 
+  /**
+   * Runs `read` on the open store, or returns undefined (synchronously
+   * decided) when there is none or the target is closing; close() waits for
+   * the reads it let in.
+   */
+  read<T> (read: (store: RecoveryPointStore) => Promise<T>): Promise<T> | undefined {
+    if (this.closed || this.store === undefined) return undefined
+    const running = read(this.store)
+    const settled = running.then(() => {}, () => {})
+    this.reads.add(settled)
+    void settled.then(() => { this.reads.delete(settled) })
+    return running
+  }
+
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
     try {
       await this.afterCommit
+      await Promise.all([...this.reads])
       await this.store?.close()
     } finally {
       this.release()
@@ -197,6 +259,7 @@ class StoreReplicaTarget implements ReplicaTarget {
         const images = new Map<string, ImageRecord | undefined>()
         for (const d of point.disks) images.set(d.name, await imageRecord(store, d.name))
         const committed = await cycle.commit({ time: point.time, consistency: point.consistency, term: point.term })
+        this.init.onCommitted?.(this.where, committed)
         // The point is durable: bring the replica images to it and apply retention before the next session.
         this.afterCommit = (async () => {
           for (const d of point.disks) {
@@ -204,7 +267,9 @@ class StoreReplicaTarget implements ReplicaTarget {
             const from = held?.state === 'ready' && base !== undefined && held.point === base.id ? { record: held, changed: d.changed } : undefined
             await updateImage(store, d.name, committed.id, { from })
           }
-          await prune(store, this.init.retention ?? DEFAULT_RETENTION)
+          const { peer, relationship } = this.where
+          const policy = this.init.retentionFor?.(peer, relationship) ?? this.init.retention ?? DEFAULT_RETENTION
+          await prune(store, policy, { pinned: this.init.pinned?.(peer, relationship) ?? [] })
         })().catch(err => { this.init.onBackgroundError?.(err, this.where) })
         return { root: committed.root }
       }

@@ -211,13 +211,15 @@ class StoreReplicaTarget implements ReplicaTarget {
   }
 
   /**
-   * Runs `read` on the open store, or returns undefined (synchronously
-   * decided) when there is none or the target is closing; close() waits for
-   * the reads it let in.
+   * Runs `read` on the open store once the work after its last commit
+   * (image update, retention) is done, so a read sees the points retention
+   * kept; or returns undefined (synchronously decided) when there is no
+   * store or the target is closing. close() waits for the reads it let in.
    */
   read<T> (read: (store: RecoveryPointStore) => Promise<T>): Promise<T> | undefined {
-    if (this.closed || this.store === undefined) return undefined
-    const running = read(this.store)
+    const store = this.store
+    if (this.closed || store === undefined) return undefined
+    const running = this.afterCommit.then(async () => await read(store))
     const settled = running.then(() => {}, () => {})
     this.reads.add(settled)
     void settled.then(() => { this.reads.delete(settled) })

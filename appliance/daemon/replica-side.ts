@@ -68,8 +68,8 @@ export class ReplicaSide {
         return rel?.role === 'replica' && rel.peer === peer ? retentionOf(rel.settings.recoveryPoints) : undefined
       },
       pinned: (peer, id) => this.pins.pinned(peer, id),
-      onCommitted: (where, point) => {
-        this.registrar.pointCommitted(where.peer, where.relationship, point)
+      onCommitted: async (where, point) => {
+        await this.registrar.pointCommitted(where.peer, where.relationship, point)
           .catch(err => { logger.error({ err, ...where, point: point.id }, 'a point is committed but its relationship record could not be updated') })
       }
     })

@@ -23,8 +23,12 @@ export interface StoreReplicaSinkInit {
   retentionFor?: (peer: string, relationship: string) => RetentionPolicy | undefined
   /** Point ids pruning must keep whatever the retention says (points in use); read at each prune. */
   pinned?: (peer: string, relationship: string) => Iterable<number>
-  /** Told once a point is committed (before the image update and pruning that follow it). Must not throw. */
-  onCommitted?: (where: { peer: string, relationship: string }, point: RecoveryPoint) => void
+  /**
+   * Told once a point is committed, first of the work after the commit
+   * (then the image update and pruning): reads through the session, and the
+   * next session, wait for it. A rejection is reported to onBackgroundError.
+   */
+  onCommitted?: (where: { peer: string, relationship: string }, point: RecoveryPoint) => Promise<void>
   /** How long a session waits for another session of the same relationship. */
   busyWaitMs?: number
   /** Told when a background step after a commit (image update, pruning) fails; the point itself is committed. */
@@ -261,9 +265,9 @@ class StoreReplicaTarget implements ReplicaTarget {
         const images = new Map<string, ImageRecord | undefined>()
         for (const d of point.disks) images.set(d.name, await imageRecord(store, d.name))
         const committed = await cycle.commit({ time: point.time, consistency: point.consistency, term: point.term })
-        this.init.onCommitted?.(this.where, committed)
         // The point is durable: bring the replica images to it and apply retention before the next session.
         this.afterCommit = (async () => {
+          await this.init.onCommitted?.(this.where, committed).catch(err => { this.init.onBackgroundError?.(err, this.where) })
           for (const d of point.disks) {
             const held = images.get(d.name)
             const from = held?.state === 'ready' && base !== undefined && held.point === base.id ? { record: held, changed: d.changed } : undefined

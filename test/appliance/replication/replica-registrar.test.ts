@@ -83,3 +83,24 @@ t.test('an aborted signal changes nothing', async t => {
   await t.rejects(registrar.offer(A, sampleDescription(), c.signal))
   t.same(table.list(), [])
 })
+
+t.test('concurrent offers of one id from two peers: exactly one holds it', async t => {
+  const { registrar, table } = await parts(t)
+  const B = '12D3KooWPrimaryB'
+  const outcomes = await Promise.all([A, B].map(async p => await registrar.offer(p, sampleDescription(), signal).then(() => 'accepted', (err: { code?: string }) => err.code)))
+  t.same(outcomes.sort(), ['P2P_RELATIONSHIP_REFUSED', 'accepted'])
+  t.equal(table.list().length, 1)
+})
+
+t.test('a committed point: the first ends the initial replication, later ones are noted; another peer\'s store changes nothing', async t => {
+  const { registrar, table, events } = await parts(t)
+  await registrar.offer(A, sampleDescription(), signal)
+  await registrar.pointCommitted('12D3KooWPrimaryB', 'web-1', { id: 1, time: 1000, consistency: 'crash' })
+  t.equal(table.get('web-1')!.lastPointAt, undefined, 'not that peer\'s relationship')
+  await registrar.pointCommitted(A, 'web-1', { id: 1, time: 1000, consistency: 'crash' })
+  t.match(table.get('web-1'), { state: 'replicating', lastPointAt: 1000, initialDoneAt: Number })
+  await registrar.pointCommitted(A, 'web-1', { id: 2, time: 2000, consistency: 'app' })
+  t.match(table.get('web-1'), { state: 'replicating', lastPointAt: 2000 })
+  const kinds = (await events.read({ relationship: 'web-1' })).events.map(e => e.kind)
+  t.same(kinds, ['replica-added', 'state', 'point-received', 'state', 'point-received'])
+})

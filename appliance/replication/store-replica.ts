@@ -92,6 +92,8 @@ export class StoreReplicaSink implements ReplicaSink {
     if (this.closing) throw new P2pError(P2pErrorCode.P2P_STREAM_CLOSED, 'the replica is stopping')
     const key = `${peer}/${relationship}`
     const during = this.targets.get(key)?.read(read)
+    // A session whose store does not exist yet (its first cycle is staging): no point yet, and no waiting for it.
+    if (during === 'no-store') return undefined
     if (during !== undefined) return await during
     const release = await this.lock(key, signal)
     try {
@@ -217,12 +219,14 @@ class StoreReplicaTarget implements ReplicaTarget {
   /**
    * Runs `read` on the open store once the work after its last commit
    * (image update, retention) is done, so a read sees the points retention
-   * kept; or returns undefined (synchronously decided) when there is no
-   * store or the target is closing. close() waits for the reads it let in.
+   * kept; or returns (synchronously decided) `no-store` when the session
+   * has not created its store yet, undefined when the target is closing.
+   * close() waits for the reads it let in.
    */
-  read<T> (read: (store: RecoveryPointStore) => Promise<T>): Promise<T> | undefined {
+  read<T> (read: (store: RecoveryPointStore) => Promise<T>): Promise<T> | 'no-store' | undefined {
     const store = this.store
-    if (this.closed || store === undefined) return undefined
+    if (this.closed) return undefined
+    if (store === undefined) return 'no-store'
     const running = this.afterCommit.then(async () => await read(store))
     const settled = running.then(() => {}, () => {})
     this.reads.add(settled)

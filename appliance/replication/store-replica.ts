@@ -49,6 +49,8 @@ export class StoreReplicaSink implements ReplicaSink {
   private readonly locks = new Map<string, Promise<void>>()
   /** The open session's target of each relationship, by `peer/relationship`. */
   private readonly targets = new Map<string, StoreReplicaTarget>()
+  /** Sessions that hold the lock and are opening their store; undefined when the open failed. */
+  private readonly opening = new Map<string, Promise<StoreReplicaTarget | undefined>>()
   private closing = false
 
   constructor (init: StoreReplicaSinkInit) {
@@ -64,7 +66,7 @@ export class StoreReplicaSink implements ReplicaSink {
     if (this.closing) throw new P2pError(P2pErrorCode.P2P_STREAM_CLOSED, 'the replica is stopping')
     const key = `${peer}/${relationship}`
     const release = await this.lock(key, signal)
-    try {
+    const made = (async () => {
       const dir = this.replicaDir(peer, relationship)
       const store = await isDirectory(join(dir, 'index')) ? await RecoveryPointStore.open(dir) : undefined
       const target = new StoreReplicaTarget(dir, store, this.init, { peer, relationship }, () => {
@@ -73,9 +75,15 @@ export class StoreReplicaSink implements ReplicaSink {
       })
       this.targets.set(key, target)
       return target
+    })()
+    this.opening.set(key, made.catch(() => undefined))
+    try {
+      return await made
     } catch (err) {
       release()
       throw err
+    } finally {
+      this.opening.delete(key)
     }
   }
 
@@ -91,7 +99,8 @@ export class StoreReplicaSink implements ReplicaSink {
   async readStore<T> (peer: string, relationship: string, read: (store: RecoveryPointStore) => Promise<T>, signal?: AbortSignal): Promise<T | undefined> {
     if (this.closing) throw new P2pError(P2pErrorCode.P2P_STREAM_CLOSED, 'the replica is stopping')
     const key = `${peer}/${relationship}`
-    const during = this.targets.get(key)?.read(read)
+    const target = this.targets.get(key) ?? await this.opening.get(key)
+    const during = target?.read(read)
     // A session whose store does not exist yet (its first cycle is staging): no point yet, and no waiting for it.
     if (during === 'no-store') return undefined
     if (during !== undefined) return await during

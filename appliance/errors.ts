@@ -80,7 +80,9 @@ export const AppErrorCode = {
   /** The daemon could not listen on a configured address (in use by another process, not an address of this host, or not allowed). */
   APP_LISTEN_FAILED: 'APP_LISTEN_FAILED',
   /** No Node.js that can run Tandem: the project's own is not installed (run `npm install`) and this one cannot strip TypeScript types, or type stripping is turned off. Raised by bin/tandem.js before any TypeScript loads. */
-  APP_RUNTIME_UNAVAILABLE: 'APP_RUNTIME_UNAVAILABLE'
+  APP_RUNTIME_UNAVAILABLE: 'APP_RUNTIME_UNAVAILABLE',
+  /** No relationship by that name that this box holds as Replica (nor a removed one's kept points), or this box is its primary: its points are on the Replica. */
+  APP_RELATIONSHIP_NOT_FOUND: 'APP_RELATIONSHIP_NOT_FOUND'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

@@ -2,7 +2,8 @@ import { request as httpRequest } from 'node:http'
 import {
   AppErrorCode, ServiceError, errorCodeOf,
   type ApplianceService, type PairJoinRequest, type PairJoinResult, type PairOpenRequest, type PairOpenResult,
-  type PairRemoveResult, type PeerInfo, type StatusInfo
+  type PairRemoveResult, type PeerInfo, type StatusInfo,
+  type EventsRequest, type EventsResult, type PointsResult, type ReplicaStatusInfo
 } from '../appliance/service/index.ts'
 
 /**
@@ -44,6 +45,18 @@ export class ApiClient implements ApplianceService {
   async pairJoin (request: PairJoinRequest): Promise<PairJoinResult> { return await this.call('POST', '/v1/pairing/join', request) }
   async pairList (): Promise<PeerInfo[]> { return await this.call('GET', '/v1/peers') }
   async pairRemove (peerId: string): Promise<PairRemoveResult> { return await this.call('DELETE', `/v1/peers/${encodeURIComponent(peerId)}`) }
+
+  // ReplicaApi
+  async points (name: string): Promise<PointsResult> { return await this.call('GET', `/v1/points/${encodeURIComponent(name)}`) }
+  async listEvents (request: EventsRequest = {}): Promise<EventsResult> {
+    const query = new URLSearchParams()
+    if (request.name !== undefined) query.set('name', request.name)
+    if (request.last !== undefined) query.set('last', String(request.last))
+    const q = query.toString()
+    return await this.call('GET', `/v1/events${q === '' ? '' : `?${q}`}`)
+  }
+
+  async replicaStatus (): Promise<ReplicaStatusInfo[]> { return await this.call('GET', '/v1/replica/relationships') }
 
   private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
     const max = this.init.maxResponseBytes ?? MAX_RESPONSE_BYTES

@@ -11,6 +11,7 @@ import { Command } from 'commander'
 import { readFileSync } from 'node:fs'
 import { AppErrorCode, type LocalBox } from '../service/index.ts'
 import { completionCommand } from './completion.ts'
+import { eventsCommand } from './events.ts'
 import { classify, EXIT_OK } from './exit-status.ts'
 import { imageCommand } from './image.ts'
 import { initCommand } from './init.ts'
@@ -47,9 +48,10 @@ export function buildProgram (box: LocalBox): Command {
     .addCommand(startCommand(box))
     .addCommand(statusCommand(box))
     .addCommand(pairCommand(box))
+    .addCommand(eventsCommand(box))
     .commandsGroup('Offline tools (work on a bare store, --store DIR / TANDEM_STORE):')
     .addCommand(replicateCommand())
-    .addCommand(pointsCommand())
+    .addCommand(pointsCommand(box))
     .addCommand(restoreCommand())
     .addCommand(verifyCommand())
     .addCommand(pruneCommand())

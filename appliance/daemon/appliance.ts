@@ -8,7 +8,6 @@ import { P2pErrorCode } from '../../p2p/errors.ts'
 import { ReplicationReceiver, type SessionEvent } from '../../p2p/replication/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { PeerRegistry, registryPolicy, unpair } from '../peers/index.ts'
-import { StoreReplicaSink } from '../replication/store-replica.ts'
 import { ManualVmDriver, QemuVmDriver, type VmDriver } from '../drivers/index.ts'
 import type { DriverKind } from '../inventory/index.ts'
 import { VmInventory } from '../inventory/index.ts'
@@ -16,7 +15,7 @@ import { RelationshipTable } from '../relationships/index.ts'
 import { EventLog } from '../events/index.ts'
 import { Scheduler } from '../scheduler/index.ts'
 import type {
-  ApplianceService, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
+  ApplianceService, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from '../service/index.ts'
 import { requireConfig, type Config } from './config.ts'
 import {
@@ -25,6 +24,7 @@ import {
 import { DataLock } from './data-lock.ts'
 import { dataLayout, type DataLayout } from './data-dir.ts'
 import { createLogger, logLevel, type Logger } from './logger.ts'
+import { ReplicaSide } from './replica-side.ts'
 
 export interface ApplianceInit {
   /** The data directory (made absolute); it must hold a config.json (`tandem init`). */
@@ -56,7 +56,9 @@ const isoTime = (ms: number): string => new Date(ms).toISOString()
  *      plus strangers while a pairing window is open, capped at
  *      MAX_UNPAIRED_CONNECTIONS
  *   7. the pairing host (answers the pairing protocol while a window is open)
- *   8. the replication receiver (paired peers replicate into the stores)
+ *   8. the replication receiver (paired peers replicate into the stores),
+ *      then the relationship receiver (paired primaries tell what they
+ *      protect here: ReplicaSide)
  *   9. the scheduler (this box's cycles as a primary)
  * The local API around it is started last by the composition root (bin/).
  * stop() takes them down in the reverse order, so nothing is reached after
@@ -79,6 +81,8 @@ export class Appliance implements ApplianceService {
   /** The driver of each kind; a VM's entry in the inventory names its kind. */
   readonly drivers: Readonly<Record<DriverKind, VmDriver>>
   readonly scheduler: Scheduler
+  /** What paired primaries protect here: their relationship records, stores, retention and pins. */
+  readonly replica: ReplicaSide
   private readonly version: string
   private readonly now: () => number
   private readonly startedAt: number
@@ -89,7 +93,7 @@ export class Appliance implements ApplianceService {
   private constructor (fields: {
     layout: DataLayout, config: Config, logger: Logger, node: TandemNode, registry: PeerRegistry, host: PairingHost,
     inventory: VmInventory, relationships: RelationshipTable, events: EventLog, drivers: Record<DriverKind, VmDriver>, scheduler: Scheduler,
-    version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
+    replica: ReplicaSide, version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
   }) {
     this.layout = fields.layout
     this.config = fields.config
@@ -102,6 +106,7 @@ export class Appliance implements ApplianceService {
     this.events = fields.events
     this.drivers = fields.drivers
     this.scheduler = fields.scheduler
+    this.replica = fields.replica
     this.version = fields.version
     this.now = fields.now
     this.stops = fields.stops
@@ -129,10 +134,8 @@ export class Appliance implements ApplianceService {
       await mkdir(layout.vmRuns, { recursive: true, mode: 0o700 })
       await mkdir(layout.primary, { recursive: true, mode: 0o700 })
       const drivers: Record<DriverKind, VmDriver> = { qemu: new QemuVmDriver({ dir: layout.vmRuns }), manual: new ManualVmDriver() }
-      const sink = new StoreReplicaSink({
-        dir: layout.store,
-        onBackgroundError: (err, where) => { logger.error({ err, ...where }, 'replica image update or pruning failed; the point is committed') }
-      })
+      const replica = new ReplicaSide({ storeDir: layout.store, relationships, events, inventory, logger, now })
+      const sink = replica.sink
       stops.push({ part: 'stores', stop: async () => { await sink.close(AbortSignal.timeout(TIMEOUT_STORES_CLOSE_MS)) } })
       let host: PairingHost | undefined
       const policy = registryPolicy(registry, () => host?.window?.isOpen(now()) === true)
@@ -169,11 +172,13 @@ export class Appliance implements ApplianceService {
       })
       await receiver.start()
       stops.push({ part: 'receiver', stop: async () => { await receiver.stop() } })
+      await replica.startReceiver(node, policy)
+      stops.push({ part: 'relationship receiver', stop: async () => { await replica.stopReceiver() } })
       const scheduler = new Scheduler()
       scheduler.start()
       stops.push({ part: 'scheduler', stop: async () => { await scheduler.stop() } })
       const appliance = new Appliance({
-        layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler,
+        layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler, replica,
         version: init.version ?? '0.0.0', now, stops
       })
       logger.info({ dataDir: layout.dir, peerId: node.peerId.toString(), addresses: node.getMultiaddrs().map(String) }, 'daemon started')
@@ -266,6 +271,18 @@ export class Appliance implements ApplianceService {
     await unpair(this.node, this.registry, peerId)
     this.logger.info({ peerId }, 'unpaired')
     return { peerId, removed: true }
+  }
+
+  async points (name: string): Promise<PointsResult> {
+    return await this.replica.points(name)
+  }
+
+  async listEvents (request?: EventsRequest): Promise<EventsResult> {
+    return await this.replica.events(request)
+  }
+
+  async replicaStatus (): Promise<ReplicaStatusInfo[]> {
+    return await this.replica.status()
   }
 
   private peerInfo (p: PairedPeer): PeerInfo {

@@ -6,6 +6,7 @@
  */
 import { DISK_NAME_PATTERN } from '../../core/constants.ts'
 import type { RelationshipState } from '../../core/types.ts'
+import { copyProtectedVm, invalidProtectedVm, type ProtectedVm } from './protected-vm.ts'
 import { copySettings, invalidSettings, type RelationshipSettings } from './settings.ts'
 
 export type { RelationshipState }
@@ -41,6 +42,12 @@ export interface Relationship {
   lastPointAt?: number
   /** When the last successful cycle ended (Hyper-V's "last replication time"). */
   lastReplicationAt?: number
+  /**
+   * Replica only: the VM as its primary last described it (offer or update
+   * of the relationship protocol), so that this box can show it and start
+   * it in a failover without asking the primary. `vm` is its name.
+   */
+  protectedVm?: ProtectedVm
 }
 
 /** Every state, in the order docs/relationships.md lists them; a Record so the compiler fails when RelationshipState changes. */
@@ -70,7 +77,7 @@ export function oneLine (text: string): string {
 export const CODE_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/
 /** A peer id in text form (base58 or base32 letters and digits); it was checked when the peer was paired. */
 const PEER_ID_PATTERN = /^[A-Za-z0-9]{1,128}$/
-const FIELDS = ['id', 'vm', 'role', 'peer', 'term', 'state', 'reason', 'code', 'needsResync', 'settings', 'createdAt', 'changedAt', 'initialDoneAt', 'lastPointAt', 'lastReplicationAt']
+const FIELDS = ['id', 'vm', 'role', 'peer', 'term', 'state', 'reason', 'code', 'needsResync', 'settings', 'createdAt', 'changedAt', 'initialDoneAt', 'lastPointAt', 'lastReplicationAt', 'protectedVm']
 const OPTIONAL_TIMES = ['initialDoneAt', 'lastPointAt', 'lastReplicationAt'] as const
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -93,6 +100,11 @@ export function invalidRelationship (r: unknown): string | undefined {
   if (why !== undefined) return why
   if (!isTime(r.createdAt) || !isTime(r.changedAt)) return 'createdAt or changedAt is not a time in ms'
   if (OPTIONAL_TIMES.some(k => r[k] !== undefined && !isTime(r[k]))) return 'a time is not a time in ms'
+  if (r.protectedVm !== undefined) {
+    const vmWhy = invalidProtectedVm(r.protectedVm)
+    if (vmWhy !== undefined) return vmWhy
+    if (r.role !== 'replica' || (r.protectedVm as ProtectedVm).name !== r.vm) return 'protectedVm is held only by a Replica, under the record\'s VM name'
+  }
   return undefined
 }
 
@@ -113,6 +125,7 @@ export function copyRelationship (r: Relationship): Relationship {
   }
   if (r.code !== undefined) c.code = r.code
   for (const k of OPTIONAL_TIMES) if (r[k] !== undefined) c[k] = r[k]
+  if (r.protectedVm !== undefined) c.protectedVm = copyProtectedVm(r.protectedVm)
   return c
 }
 

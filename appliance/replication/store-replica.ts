@@ -15,6 +15,20 @@ export interface StoreReplicaSinkInit {
   /** Replicas live in `<dir>/<peer id>/<relationship>/` (a core store each). */
   dir: string
   retention?: RetentionPolicy
+  /**
+   * The retention of one relationship's store, read after each commit
+   * (its setting may have changed since the session began); undefined:
+   * `retention`, else DEFAULT_RETENTION.
+   */
+  retentionFor?: (peer: string, relationship: string) => RetentionPolicy | undefined
+  /** Point ids pruning must keep whatever the retention says (points in use); read at each prune. */
+  pinned?: (peer: string, relationship: string) => Iterable<number>
+  /**
+   * Told once a point is committed, first of the work after the commit
+   * (then the image update and pruning): reads through the session, and the
+   * next session, wait for it. A rejection is reported to onBackgroundError.
+   */
+  onCommitted?: (where: { peer: string, relationship: string }, point: RecoveryPoint) => Promise<void>
   /** How long a session waits for another session of the same relationship. */
   busyWaitMs?: number
   /** Told when a background step after a commit (image update, pruning) fails; the point itself is committed. */
@@ -33,6 +47,10 @@ const DEFAULT_BUSY_WAIT_MS = 10 * 60_000
 export class StoreReplicaSink implements ReplicaSink {
   private readonly init: StoreReplicaSinkInit
   private readonly locks = new Map<string, Promise<void>>()
+  /** The open session's target of each relationship, by `peer/relationship`. */
+  private readonly targets = new Map<string, StoreReplicaTarget>()
+  /** Sessions that hold the lock and are opening their store; undefined when the open failed. */
+  private readonly opening = new Map<string, Promise<StoreReplicaTarget | undefined>>()
   private closing = false
 
   constructor (init: StoreReplicaSinkInit) {
@@ -48,13 +66,56 @@ export class StoreReplicaSink implements ReplicaSink {
     if (this.closing) throw new P2pError(P2pErrorCode.P2P_STREAM_CLOSED, 'the replica is stopping')
     const key = `${peer}/${relationship}`
     const release = await this.lock(key, signal)
-    try {
+    const made = (async () => {
       const dir = this.replicaDir(peer, relationship)
       const store = await isDirectory(join(dir, 'index')) ? await RecoveryPointStore.open(dir) : undefined
-      return new StoreReplicaTarget(dir, store, this.init, { peer, relationship }, release)
+      const target = new StoreReplicaTarget(dir, store, this.init, { peer, relationship }, () => {
+        if (this.targets.get(key) === target) this.targets.delete(key)
+        release()
+      })
+      this.targets.set(key, target)
+      return target
+    })()
+    this.opening.set(key, made.catch(() => undefined))
+    try {
+      return await made
     } catch (err) {
       release()
       throw err
+    } finally {
+      this.opening.delete(key)
+    }
+  }
+
+  /**
+   * Runs `read` on `peer`'s store of `relationship`, as the daemon's own
+   * reads (the points a Replica shows) must: never behind a session's back.
+   * While a session has the store open, on that open store (its close waits
+   * for the read); otherwise under the relationship's lock, on a read-only
+   * open (a private snapshot of the index), so no session opens it
+   * meanwhile. Resolves undefined when no store exists yet. Waits at most
+   * until `signal` aborts for a session that is opening or closing.
+   */
+  async readStore<T> (peer: string, relationship: string, read: (store: RecoveryPointStore) => Promise<T>, signal?: AbortSignal): Promise<T | undefined> {
+    if (this.closing) throw new P2pError(P2pErrorCode.P2P_STREAM_CLOSED, 'the replica is stopping')
+    const key = `${peer}/${relationship}`
+    const target = this.targets.get(key) ?? await this.opening.get(key)
+    const during = target?.read(read)
+    // A session whose store does not exist yet (its first cycle is staging): no point yet, and no waiting for it.
+    if (during === 'no-store') return undefined
+    if (during !== undefined) return await during
+    const release = await this.lock(key, signal)
+    try {
+      const dir = this.replicaDir(peer, relationship)
+      if (!await isDirectory(join(dir, 'index'))) return undefined
+      const store = await RecoveryPointStore.open(dir, { readOnly: true })
+      try {
+        return await read(store)
+      } finally {
+        await store.close()
+      }
+    } finally {
+      release()
     }
   }
 
@@ -99,6 +160,7 @@ class StoreReplicaTarget implements ReplicaTarget {
   private readonly where: { peer: string, relationship: string }
   private readonly release: () => void
   private afterCommit: Promise<void> = Promise.resolve()
+  private readonly reads = new Set<Promise<unknown>>()
   private closed = false
 
   constructor (dir: string, store: RecoveryPointStore | undefined, init: StoreReplicaSinkInit, where: { peer: string, relationship: string }, release: () => void) {
@@ -163,11 +225,30 @@ class StoreReplicaTarget implements ReplicaTarget {
     }
   }
 
+  /**
+   * Runs `read` on the open store once the work after its last commit
+   * (image update, retention) is done, so a read sees the points retention
+   * kept; or returns (synchronously decided) `no-store` when the session
+   * has not created its store yet, undefined when the target is closing.
+   * close() waits for the reads it let in.
+   */
+  read<T> (read: (store: RecoveryPointStore) => Promise<T>): Promise<T> | 'no-store' | undefined {
+    const store = this.store
+    if (this.closed) return undefined
+    if (store === undefined) return 'no-store'
+    const running = this.afterCommit.then(async () => await read(store))
+    const settled = running.then(() => {}, () => {})
+    this.reads.add(settled)
+    void settled.then(() => { this.reads.delete(settled) })
+    return running
+  }
+
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
     try {
       await this.afterCommit
+      await Promise.all([...this.reads])
       await this.store?.close()
     } finally {
       this.release()
@@ -199,12 +280,15 @@ class StoreReplicaTarget implements ReplicaTarget {
         const committed = await cycle.commit({ time: point.time, consistency: point.consistency, term: point.term })
         // The point is durable: bring the replica images to it and apply retention before the next session.
         this.afterCommit = (async () => {
+          await this.init.onCommitted?.(this.where, committed).catch(err => { this.init.onBackgroundError?.(err, this.where) })
           for (const d of point.disks) {
             const held = images.get(d.name)
             const from = held?.state === 'ready' && base !== undefined && held.point === base.id ? { record: held, changed: d.changed } : undefined
             await updateImage(store, d.name, committed.id, { from })
           }
-          await prune(store, this.init.retention ?? DEFAULT_RETENTION)
+          const { peer, relationship } = this.where
+          const policy = this.init.retentionFor?.(peer, relationship) ?? this.init.retention ?? DEFAULT_RETENTION
+          await prune(store, policy, { pinned: this.init.pinned?.(peer, relationship) ?? [] })
         })().catch(err => { this.init.onBackgroundError?.(err, this.where) })
         return { root: committed.root }
       }

@@ -7,6 +7,8 @@ export type { ApplianceService } from './appliance-service.ts'
 export type {
   BoxRole, PairingSecrets, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from './types.ts'
+export type { ReplicaApi } from './replica-api.ts'
+export { DEFAULT_EVENTS_SHOWN, MAX_EVENTS_SHOWN, type EventInfo, type EventsRequest, type EventsResult, type PointInfo, type PointsResult, type ReplicaStatusInfo } from './replica-types.ts'
 export { DATA_ENV, DEFAULT_DATA_DIR, type InitOptions, type InitResult, type LocalBox } from './local-box.ts'
 export { ServiceError, ERROR_CODE_PATTERN, errorCodeOf } from './service-error.ts'
 export { AppError, AppErrorCode } from '../errors.ts'

@@ -40,8 +40,15 @@ export interface PruneReport {
   unreferencedBytes: number
 }
 
+export interface PruneOptions {
+  /** Test hook: called after the removal batch, before the sweep. */
+  onPhase?: (phase: 'points-removed') => Promise<void> | void
+  /** Point ids kept whatever the policy says (a point in use, such as one a test failover runs from). */
+  pinned?: Iterable<number>
+}
+
 /**
- * Applies a retention policy. Points outside it are removed in one atomic
+ * Applies a retention policy; points in `options.pinned` are kept too. Points outside it are removed in one atomic
  * batch; then the data no remaining point references is swept: whole packs
  * deleted, mostly-dead packs rewritten with their live blocks. Only this
  * function deletes data. Crash-safe at every step: a sweep interrupted is
@@ -49,9 +56,9 @@ export interface PruneReport {
  * as the point removal), and packs or point files named garbage by a batch
  * whose file deletion a crash cut off are deleted by the next open's sweep.
  */
-export async function prune (store: RecoveryPointStore, policy: RetentionPolicy, options: { onPhase?: (phase: 'points-removed') => Promise<void> | void } = {}): Promise<PruneReport> {
+export async function prune (store: RecoveryPointStore, policy: RetentionPolicy, options: PruneOptions = {}): Promise<PruneReport> {
   const points = await store.listPoints()
-  const keep = new Set(selectRetained(points, policy))
+  const keep = new Set([...selectRetained(points, policy), ...(options.pinned ?? [])])
   const removed = points.filter(p => !keep.has(p.id))
   const report: PruneReport = { removedPoints: removed.map(p => p.id), removedBlocks: 0, deletedPacks: 0, repackedPacks: 0, freedBytes: 0, unreferencedBytes: 0 }
   const pendingBefore = await store.db.get(SWEEP_NEEDED_KEY) !== undefined

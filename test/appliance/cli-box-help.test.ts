@@ -25,7 +25,7 @@ function find (program: Command, path: string[]): Command {
 
 t.test('every box command has examples', async t => {
   const program = buildProgram(box)
-  for (const path of [['init'], ['start'], ['status'], ['pair'], ['pair', 'open'], ['pair', 'join'], ['pair', 'list'], ['pair', 'remove']]) {
+  for (const path of [['init'], ['start'], ['status'], ['pair'], ['pair', 'open'], ['pair', 'join'], ['pair', 'list'], ['pair', 'remove'], ['events'], ['points']]) {
     const text = help(find(program, path))
     t.match(text, /Examples:\n {2}\$ tandem /, `tandem ${path.join(' ')} --help`)
     t.match(text, path[0] === 'pair' && path.length === 1 ? /open/ : /--data <dir>/, `tandem ${path.join(' ')} --help names its options`)
@@ -36,4 +36,13 @@ t.test('one help page shows both kinds of commands', async t => {
   const text = help(buildProgram(box))
   t.match(text, /Box commands[^\n]*\n(?:.*\n)*? {2}init/)
   t.match(text, /Offline tools[^\n]*\n(?:.*\n)*? {2}replicate/)
+})
+
+t.test('tandem points --help explains both ways: NAME from the daemon, --store offline', async t => {
+  const text = help(find(buildProgram(box), ['points']))
+  t.match(text, /\[name\]/)
+  t.match(text, /--store <dir>/)
+  t.match(text, /--data <dir>/)
+  t.match(text, /tandem points web/)
+  t.match(text, /tandem points --store/)
 })

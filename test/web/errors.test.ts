@@ -12,6 +12,7 @@ t.test('codes map to their statuses', async t => {
     ['APP_USAGE', 400],
     ['APP_CONFIRMATION_REQUIRED', 400],
     ['APP_PEER_NOT_FOUND', 404],
+    ['APP_RELATIONSHIP_NOT_FOUND', 404],
     ['APP_DATA_NOT_INITIALIZED', 409],
     ['P2P_INVITE_INVALID', 400],
     ['P2P_PAIRING_FAILED', 403],

@@ -1,0 +1,192 @@
+/**
+ * The Replica side of a box: what paired primaries protect here. It owns
+ * the registrar of the relationship protocol (records with role `replica`),
+ * the replication sink (the stores under DATA/store/<peer>/<relationship>/,
+ * pruned by each relationship's `recoveryPoints`, pinned points kept), the
+ * relationship receiver, and the reads the ReplicaApi serves
+ * (docs/relationships.md "On the Replica").
+ */
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { DISK_NAME_PATTERN } from '../../core/constants.ts'
+import type { RecoveryPoint } from '../../core/types.ts'
+import type { AdmissionPolicy } from '../../p2p/gater/admission.ts'
+import type { TandemNode } from '../../p2p/node/index.ts'
+import { RelationshipReceiver } from '../../p2p/relationship/index.ts'
+import { AppError, AppErrorCode } from '../errors.ts'
+import type { EventLog, LogEvent } from '../events/index.ts'
+import { isDirectory } from '../fs-util.ts'
+import type { VmInventory } from '../inventory/index.ts'
+import type { Relationship, RelationshipTable } from '../relationships/index.ts'
+import { ReplicaRegistrar } from '../replication/replica-registrar.ts'
+import { PointPins, retentionOf } from '../replication/replica-retention.ts'
+import { StoreReplicaSink } from '../replication/store-replica.ts'
+import {
+  DEFAULT_EVENTS_SHOWN, MAX_EVENTS_SHOWN,
+  type EventInfo, type EventsRequest, type EventsResult, type PointInfo, type PointsResult, type ReplicaStatusInfo
+} from '../service/index.ts'
+import type { Logger } from './logger.ts'
+
+/** How long `points` waits for a session of the same relationship that is opening or closing its store. */
+export const TIMEOUT_POINTS_MS = 30_000
+
+export interface ReplicaSideInit {
+  /** DATA/store/. */
+  storeDir: string
+  relationships: RelationshipTable
+  events: EventLog
+  inventory: Pick<VmInventory, 'get'>
+  logger: Logger
+  now: () => number
+}
+
+const isoTime = (ms: number): string => new Date(ms).toISOString()
+
+export class ReplicaSide {
+  readonly registrar: ReplicaRegistrar
+  readonly sink: StoreReplicaSink
+  /** Points in use (a test failover's, issue 13): pruning keeps them. */
+  readonly pins = new PointPins()
+  private readonly init: ReplicaSideInit
+  private receiver: RelationshipReceiver | undefined
+
+  constructor (init: ReplicaSideInit) {
+    this.init = init
+    const { logger, relationships } = init
+    this.registrar = new ReplicaRegistrar({
+      relationships,
+      events: init.events,
+      now: init.now,
+      hasLocalVm: name => init.inventory.get(name) !== undefined,
+      onEventError: err => { logger.error({ err }, 'a Replica relationship change is recorded but its event could not be logged') }
+    })
+    this.sink = new StoreReplicaSink({
+      dir: init.storeDir,
+      onBackgroundError: (err, where) => { logger.error({ err, ...where }, 'replica image update or pruning failed; the point is committed') },
+      retentionFor: (peer, id) => {
+        const rel = relationships.get(id)
+        return rel?.role === 'replica' && rel.peer === peer ? retentionOf(rel.settings.recoveryPoints) : undefined
+      },
+      pinned: (peer, id) => this.pins.pinned(peer, id),
+      onCommitted: async (where, point) => {
+        await this.registrar.pointCommitted(where.peer, where.relationship, point)
+          .catch(err => { logger.error({ err, ...where, point: point.id }, 'a point is committed but its relationship record could not be updated') })
+      }
+    })
+  }
+
+  /** Starts answering the relationship protocol (after the replication receiver: docs/daemon.md). */
+  async startReceiver (node: Pick<TandemNode, 'handle' | 'unhandle'>, policy: AdmissionPolicy): Promise<void> {
+    const { logger } = this.init
+    this.receiver = new RelationshipReceiver({
+      node,
+      policy,
+      registrar: this.registrar,
+      onRequest: e => { logger.info({ peer: e.peer, request: e.request, relationship: e.relationship, outcome: e.outcome, err: e.cause }, 'relationship request ended') }
+    })
+    await this.receiver.start()
+  }
+
+  /** Stops answering; requests in flight are aborted (the primary hears P2P_RELATIONSHIP_FAILED and sends again). */
+  async stopReceiver (): Promise<void> {
+    await this.receiver?.stop()
+    this.receiver = undefined
+  }
+
+  async points (name: string): Promise<PointsResult> {
+    const { peer, relationship, rel } = await this.resolve(name)
+    const points = await this.sink.readStore(peer, relationship, async store => await store.listPoints(), AbortSignal.timeout(TIMEOUT_POINTS_MS)) ?? []
+    return { relationship, vm: rel?.vm ?? null, peer, removed: rel === undefined, store: this.sink.replicaDir(peer, relationship), points: points.map(pointInfo) }
+  }
+
+  async events (request: EventsRequest = {}): Promise<EventsResult> {
+    const last = request.last ?? DEFAULT_EVENTS_SHOWN
+    if (!Number.isSafeInteger(last) || last < 1 || last > MAX_EVENTS_SHOWN) throw new AppError(AppErrorCode.APP_USAGE, `last must be a whole number from 1 to ${MAX_EVENTS_SHOWN}`)
+    const name = request.name
+    if (name !== undefined && !DISK_NAME_PATTERN.test(name)) throw new AppError(AppErrorCode.APP_USAGE, `${name.slice(0, 80)} is not a VM name or relationship id`)
+    const read = await this.init.events.read()
+    const matching = name === undefined ? read.events : read.events.filter(e => e.relationship === name || e.vm === name)
+    return { events: matching.slice(-last).map(eventInfo), problems: read.problems.length }
+  }
+
+  async status (): Promise<ReplicaStatusInfo[]> {
+    const now = this.init.now()
+    return this.init.relationships.list().filter(r => r.role === 'replica').map(r => replicaStatusOf(r, now))
+  }
+
+  /**
+   * The store `name` names: a relationship held here as Replica (by VM name,
+   * then id), else the kept store of a removed one (`RELATIONSHIP`, or
+   * `PEER/RELATIONSHIP` when several peers' are kept).
+   */
+  private async resolve (name: string): Promise<{ peer: string, relationship: string, rel: Relationship | undefined }> {
+    const [first, second, ...more] = name.split('/')
+    const valid = (s: string | undefined): s is string => s !== undefined && DISK_NAME_PATTERN.test(s)
+    if (!valid(first) || more.length > 0 || (second !== undefined && !valid(second))) {
+      throw new AppError(AppErrorCode.APP_USAGE, `${name.slice(0, 80)} is not a VM name, a relationship id, or PEER/RELATIONSHIP`)
+    }
+    const { relationships } = this.init
+    if (second === undefined) {
+      const rel = relationships.byVm(first) ?? relationships.get(first)
+      if (rel?.role === 'primary') throw notFound(`this box is the primary of ${rel.vm}; its recovery points are on the Replica (${rel.peer}): run \`tandem points ${rel.vm}\` there`)
+      if (rel !== undefined) return { peer: rel.peer, relationship: rel.id, rel }
+    } else {
+      const rel = relationships.get(second)
+      if (rel?.role === 'replica' && rel.peer === first) return { peer: first, relationship: second, rel }
+    }
+    const peers = (await this.keptPeers(second ?? first)).filter(p => second === undefined || p === first)
+    if (peers.length === 1) return { peer: peers[0]!, relationship: second ?? first, rel: undefined }
+    if (peers.length > 1) throw new AppError(AppErrorCode.APP_USAGE, `points of ${first} are kept for several primaries: name one as PEER/${first} (${peers.join(', ')})`)
+    throw notFound(`this box holds no relationship ${name} as Replica, and keeps no points under that name`)
+  }
+
+  /** The peers under DATA/store/ that have a store directory for relationship `id`. */
+  private async keptPeers (id: string): Promise<string[]> {
+    const peers = await readdir(this.init.storeDir).catch(() => [] as string[])
+    const out: string[] = []
+    for (const p of peers.sort()) if (await isDirectory(join(this.init.storeDir, p, id, 'index'))) out.push(p)
+    return out
+  }
+}
+
+function notFound (message: string): AppError {
+  return new AppError(AppErrorCode.APP_RELATIONSHIP_NOT_FOUND, message)
+}
+
+/** Pure: a Replica relationship as replicaStatus shows it (the primary's `replication status` may list these beside its own). */
+export function replicaStatusOf (r: Relationship, now: number): ReplicaStatusInfo {
+  const vm = r.protectedVm
+  return {
+    relationship: r.id,
+    vm: r.vm,
+    role: 'replica',
+    peer: r.peer,
+    term: r.term,
+    state: r.state,
+    reason: r.reason,
+    recoveryPoints: r.settings.recoveryPoints,
+    frequency: r.settings.frequency,
+    lastPointTime: r.lastPointAt === undefined ? null : isoTime(r.lastPointAt),
+    lastReplicationTime: r.lastReplicationAt === undefined ? null : isoTime(r.lastReplicationAt),
+    achievedRpoMs: r.lastPointAt === undefined ? null : Math.max(0, now - r.lastPointAt),
+    vmShape: vm === undefined ? null : { driver: vm.driver, vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, disks: vm.disks.map(d => ({ ...d })) }
+  }
+}
+
+function pointInfo (p: RecoveryPoint): PointInfo {
+  return {
+    id: p.id,
+    time: isoTime(p.time),
+    consistency: p.consistency,
+    ...(p.consistencyNote === undefined ? {} : { consistencyNote: p.consistencyNote }),
+    size: p.disks.reduce((n, d) => n + d.size, 0),
+    term: p.term ?? 0,
+    root: p.root,
+    disks: p.disks.map(d => ({ name: d.name, size: d.size }))
+  }
+}
+
+function eventInfo (e: LogEvent): EventInfo {
+  const { seq, time, ...rest } = e
+  return { seq, time: isoTime(time), ...rest }
+}

@@ -1,0 +1,50 @@
+/**
+ * What a Replica keeps of the VM it protects (the relationship protocol's
+ * `vm`, docs/relationship-protocol.md): enough to show it and to start it
+ * here in a failover with the primary gone. Paths, bridges and addresses
+ * are each box's own and are not part of it.
+ */
+import { DISK_NAME_PATTERN } from '../../core/constants.ts'
+import { MAX_MEMORY_MIB, MAX_NICS, MAX_VCPUS, NIC_MODEL_PATTERN, type ProtectedVm } from '../../p2p/relationship/index.ts'
+import { MAX_DISK_BYTES, MAX_DISKS } from '../../p2p/replication/constants.ts'
+
+export type { ProtectedVm }
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const isInt = (v: unknown, min: number, max: number): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max
+const hasOnly = (o: Record<string, unknown>, keys: string[]): boolean => Object.keys(o).every(k => keys.includes(k)) && keys.every(k => Object.hasOwn(o, k))
+
+/** Why `v` is not a valid stored VM description (the wire's bounds), or undefined when it is. */
+export function invalidProtectedVm (v: unknown): string | undefined {
+  if (!isObject(v) || !hasOnly(v, ['name', 'driver', 'vcpus', 'memoryMiB', 'boot', 'disks', 'nics'])) return 'protectedVm is not a VM description'
+  if (typeof v.name !== 'string' || !DISK_NAME_PATTERN.test(v.name)) return 'protectedVm.name is not a VM name'
+  if (v.driver !== 'qemu' && v.driver !== 'manual') return 'protectedVm.driver is not qemu or manual'
+  if (!isInt(v.vcpus, 1, MAX_VCPUS) || !isInt(v.memoryMiB, 1, MAX_MEMORY_MIB)) return 'protectedVm.vcpus or memoryMiB is out of range'
+  if (v.boot !== null && v.boot !== 'bios' && v.boot !== 'uefi' && v.boot !== 'kernel') return 'protectedVm.boot is not bios, uefi, kernel or null'
+  if (!Array.isArray(v.disks) || v.disks.length < 1 || v.disks.length > MAX_DISKS) return 'protectedVm.disks is not a list of 1 to 64'
+  const names = new Set<string>()
+  for (const d of v.disks as unknown[]) {
+    if (!isObject(d) || !hasOnly(d, ['name', 'size', 'format'])) return 'a protectedVm disk is not { name, size, format }'
+    if (typeof d.name !== 'string' || !DISK_NAME_PATTERN.test(d.name) || names.has(d.name)) return 'a protectedVm disk name is invalid or repeated'
+    if (!isInt(d.size, 0, MAX_DISK_BYTES) || (d.format !== 'raw' && d.format !== 'qcow2')) return 'a protectedVm disk size or format is invalid'
+    names.add(d.name)
+  }
+  if (!Array.isArray(v.nics) || v.nics.length > MAX_NICS) return 'protectedVm.nics is not a list of at most 16'
+  for (const n of v.nics as unknown[]) {
+    if (!isObject(n) || !hasOnly(n, ['model']) || typeof n.model !== 'string' || !NIC_MODEL_PATTERN.test(n.model)) return 'a protectedVm nic is not { model }'
+  }
+  return undefined
+}
+
+/** A deep copy with only the description's own fields. */
+export function copyProtectedVm (v: ProtectedVm): ProtectedVm {
+  return {
+    name: v.name,
+    driver: v.driver,
+    vcpus: v.vcpus,
+    memoryMiB: v.memoryMiB,
+    boot: v.boot,
+    disks: v.disks.map(d => ({ name: d.name, size: d.size, format: d.format })),
+    nics: v.nics.map(n => ({ model: n.model }))
+  }
+}

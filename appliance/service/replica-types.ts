@@ -1,0 +1,96 @@
+/**
+ * The JSON-able values of the ReplicaApi (replica-api.ts): what a Replica
+ * shows of the relationships it holds, their recovery points, and the event
+ * log. docs/cli.md documents each as a `--json` output.
+ */
+
+/** One recovery point of a relationship held here as Replica. */
+export interface PointInfo {
+  id: number
+  /** The point's snapshot time (ISO 8601). */
+  time: string
+  consistency: 'crash' | 'app'
+  /** Why a point is crash-consistent when app-consistency was asked for. */
+  consistencyNote?: string
+  /** Bytes: the sum of its disks' sizes. */
+  size: number
+  /** The relationship's term when the point was made (0 when not recorded). */
+  term: number
+  /** Root hash over the disks' roots, hex. */
+  root: string
+  disks: Array<{ name: string, size: number }>
+}
+
+/** `tandem points NAME`: the points of one relationship this box holds as Replica, oldest first. */
+export interface PointsResult {
+  relationship: string
+  /** The protected VM's name; null for the store of a removed relationship (its record is gone). */
+  vm: string | null
+  /** The primary's peer id. */
+  peer: string
+  /** True when the primary removed the relationship: its points are kept until this box's operator deletes them. */
+  removed: boolean
+  /** The store's directory. */
+  store: string
+  points: PointInfo[]
+}
+
+/** `events` arguments. */
+export interface EventsRequest {
+  /** A relationship id or a VM name: only its events. */
+  name?: string
+  /** Only the newest `last` events (default DEFAULT_EVENTS_SHOWN, at most MAX_EVENTS_SHOWN). */
+  last?: number
+}
+
+/** Events shown when `last` is not given. */
+export const DEFAULT_EVENTS_SHOWN = 200
+/** Most events one call returns: at under 1 KiB an event, the answer stays far below the API client's 1 MiB limit. */
+export const MAX_EVENTS_SHOWN = 1000
+
+/** One event of the log (docs/events.md), its time as ISO 8601. */
+export interface EventInfo {
+  seq: number
+  time: string
+  relationship?: string
+  vm?: string
+  kind: string
+  reason: string
+  code?: string
+  phase?: 'begin' | 'end'
+  begin?: number
+  outcome?: 'ok' | 'failed' | 'interrupted'
+  data?: Record<string, string | number | boolean | null>
+}
+
+/** `tandem events [NAME]`: oldest first, newest last. */
+export interface EventsResult {
+  events: EventInfo[]
+  /** Lines of the log that could not be read (damaged, cut short), skipped. */
+  problems: number
+}
+
+/** A relationship held here as Replica, from its record alone (no store is opened). */
+export interface ReplicaStatusInfo {
+  relationship: string
+  vm: string
+  role: 'replica'
+  /** The primary's peer id. */
+  peer: string
+  term: number
+  state: string
+  /** Why it is in its state. */
+  reason: string
+  /** Additional recovery points kept besides the latest (the relationship's setting; retention applies it here). */
+  recoveryPoints: number
+  /** Milliseconds between cycles, or 'continuous'. */
+  frequency: number | 'continuous'
+  /** Snapshot time of the newest point received (ISO), or null. */
+  lastPointTime: string | null
+  /** When the last cycle committed here (ISO), or null. */
+  lastReplicationTime: string | null
+  /** The age of the newest point now, in ms (the RPO achieved so far), or null before the first point. */
+  achievedRpoMs: number | null
+  /** The VM as its primary described it. */
+  vmShape: { driver: 'qemu' | 'manual', vcpus: number, memoryMiB: number, disks: Array<{ name: string, size: number, format: 'raw' | 'qcow2' }> } | null
+}

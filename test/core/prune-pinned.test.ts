@@ -1,0 +1,27 @@
+/** prune keeps the points it is given as pinned, whatever the policy, and they still restore exactly. */
+import t from 'tap'
+import { join } from 'node:path'
+import { prune } from '../../core/store/index.ts'
+import { materializePoint } from '../../core/restore.ts'
+import { fileHash, sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
+import { cycle, openStore, scanPool } from '../helpers/engine.ts'
+
+t.test('pinned points survive a prune that keeps only the latest', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  const pool = scanPool(t)
+  const store = await openStore(t, join(dir, 'store'))
+  await sparseFile(src, 4 * 2 ** 20)
+  const hashes: string[] = []
+  for (let i = 0; i < 4; i++) {
+    await writePatches(src, [{ offset: i * 2 ** 20, length: 2 ** 20 }])
+    hashes.push(await fileHash(src))
+    await cycle(store, pool, src)
+  }
+  const report = await prune(store, { additional: 0, intervalMs: 0 }, { pinned: [2] })
+  t.same(report.removedPoints, [1, 3])
+  t.same((await store.listPoints()).map(p => p.id), [2, 4])
+  await materializePoint(store, 2, 'disk0', join(dir, 'p2.img'))
+  t.equal(await fileHash(join(dir, 'p2.img')), hashes[1], 'the pinned point restores exactly')
+  t.same((await prune(store, { additional: 0, intervalMs: 0 })).removedPoints, [2], 'unpinned, it goes')
+})

@@ -1,0 +1,85 @@
+/**
+ * JSON schemas of the Replica routes (routes/replica.ts, docs/api.md
+ * "Replica"). As in schemas.ts: nothing unknown, nothing coerced.
+ */
+
+const str = { type: 'string' } as const
+const int = { type: 'integer' } as const
+const nullableStr = { type: ['string', 'null'] } as const
+
+function object (properties: Record<string, unknown>, required: string[] = Object.keys(properties)): Record<string, unknown> {
+  return { type: 'object', additionalProperties: false, required, properties }
+}
+
+/** A VM name or relationship id (core's DISK_NAME_PATTERN), or PEER/RELATIONSHIP; checked again behind the API. */
+export const pointsParams = object({ name: { type: 'string', minLength: 1, maxLength: 200 } })
+
+const pointSchema = object({
+  id: int,
+  time: str,
+  consistency: { type: 'string', enum: ['crash', 'app'] },
+  consistencyNote: str,
+  size: int,
+  term: int,
+  root: str,
+  disks: { type: 'array', items: object({ name: str, size: int }) }
+}, ['id', 'time', 'consistency', 'size', 'term', 'root', 'disks'])
+
+export const pointsSchema = object({
+  relationship: str,
+  vm: nullableStr,
+  peer: str,
+  removed: { type: 'boolean' },
+  store: str,
+  points: { type: 'array', items: pointSchema }
+})
+
+/** `name` a VM name or relationship id, `last` 1..MAX_EVENTS_SHOWN (1000; checked again behind the API). */
+export const eventsQuery = object({ name: { type: 'string', minLength: 1, maxLength: 64 }, last: { type: 'string', pattern: '^[0-9]{1,4}$' } }, [])
+
+const dataValue = { type: ['string', 'number', 'boolean', 'null'] }
+
+const eventSchema = object({
+  seq: int,
+  time: str,
+  relationship: str,
+  vm: str,
+  kind: str,
+  reason: str,
+  code: str,
+  phase: { type: 'string', enum: ['begin', 'end'] },
+  begin: int,
+  outcome: { type: 'string', enum: ['ok', 'failed', 'interrupted'] },
+  data: { type: 'object', additionalProperties: dataValue }
+}, ['seq', 'time', 'kind', 'reason'])
+
+export const eventsSchema = object({ events: { type: 'array', items: eventSchema }, problems: int })
+
+export const replicaStatusSchema = {
+  type: 'array',
+  items: object({
+    relationship: str,
+    vm: str,
+    role: { type: 'string', const: 'replica' },
+    peer: str,
+    term: int,
+    state: str,
+    reason: str,
+    recoveryPoints: int,
+    frequency: { anyOf: [int, { type: 'string', const: 'continuous' }] },
+    lastPointTime: nullableStr,
+    lastReplicationTime: nullableStr,
+    achievedRpoMs: { type: ['integer', 'null'] },
+    vmShape: {
+      anyOf: [
+        { type: 'null' },
+        object({
+          driver: { type: 'string', enum: ['qemu', 'manual'] },
+          vcpus: int,
+          memoryMiB: int,
+          disks: { type: 'array', items: object({ name: str, size: int, format: { type: 'string', enum: ['raw', 'qcow2'] } }) }
+        })
+      ]
+    }
+  })
+}

@@ -80,7 +80,15 @@ export const AppErrorCode = {
   /** The daemon could not listen on a configured address (in use by another process, not an address of this host, or not allowed). */
   APP_LISTEN_FAILED: 'APP_LISTEN_FAILED',
   /** No Node.js that can run Tandem: the project's own is not installed (run `npm install`) and this one cannot strip TypeScript types, or type stripping is turned off. Raised by bin/tandem.js before any TypeScript loads. */
-  APP_RUNTIME_UNAVAILABLE: 'APP_RUNTIME_UNAVAILABLE'
+  APP_RUNTIME_UNAVAILABLE: 'APP_RUNTIME_UNAVAILABLE',
+  /** No VM of that name is in this box's inventory. */
+  APP_VM_NOT_FOUND: 'APP_VM_NOT_FOUND',
+  /** The VM has no replication relationship on this box (`replication enable` makes one). */
+  APP_RELATIONSHIP_NOT_FOUND: 'APP_RELATIONSHIP_NOT_FOUND',
+  /** The VM already has a replication relationship (one per VM); `replication remove` ends it first. */
+  APP_RELATIONSHIP_EXISTS: 'APP_RELATIONSHIP_EXISTS',
+  /** Initial replication from a seed file is not available yet: use `now`, `at:TIME` or `existing`. */
+  APP_INITIAL_UNSUPPORTED: 'APP_INITIAL_UNSUPPORTED'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

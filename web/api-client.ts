@@ -2,7 +2,8 @@ import { request as httpRequest } from 'node:http'
 import {
   AppErrorCode, ServiceError, errorCodeOf,
   type ApplianceService, type PairJoinRequest, type PairJoinResult, type PairOpenRequest, type PairOpenResult,
-  type PairRemoveResult, type PeerInfo, type StatusInfo
+  type PairRemoveResult, type PeerInfo, type StatusInfo,
+  type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo, type ReplicationRemoveResult
 } from '../appliance/service/index.ts'
 
 /**
@@ -21,6 +22,8 @@ export interface ApiClientInit {
   timeoutMs?: number
   maxResponseBytes?: number
 }
+
+const vmPath = (name: string): string => `/v1/replication/${encodeURIComponent(name)}`
 
 /** Socket errors that mean no daemon listens there. */
 const NOT_RUNNING = new Set(['ENOENT', 'ECONNREFUSED'])
@@ -44,6 +47,15 @@ export class ApiClient implements ApplianceService {
   async pairJoin (request: PairJoinRequest): Promise<PairJoinResult> { return await this.call('POST', '/v1/pairing/join', request) }
   async pairList (): Promise<PeerInfo[]> { return await this.call('GET', '/v1/peers') }
   async pairRemove (peerId: string): Promise<PairRemoveResult> { return await this.call('DELETE', `/v1/peers/${encodeURIComponent(peerId)}`) }
+
+  // replication (web/routes/replication.ts)
+  async replicationEnable (name: string, request: ReplicationEnableRequest): Promise<ReplicationInfo> { return await this.call('PUT', vmPath(name), request) }
+  async replicationStatus (name?: string): Promise<ReplicationInfo[]> { return await this.call('GET', name === undefined ? '/v1/replication' : vmPath(name)) }
+  async replicationMeasure (name: string): Promise<ReplicationMeasureInfo> { return await this.call('GET', `${vmPath(name)}/measure`) }
+  async replicationSuspend (name: string): Promise<ReplicationInfo> { return await this.call('POST', `${vmPath(name)}/suspend`, {}) }
+  async replicationResume (name: string): Promise<ReplicationInfo> { return await this.call('POST', `${vmPath(name)}/resume`, {}) }
+  async replicationResync (name: string): Promise<ReplicationInfo> { return await this.call('POST', `${vmPath(name)}/resync`, {}) }
+  async replicationRemove (name: string): Promise<ReplicationRemoveResult> { return await this.call('DELETE', vmPath(name)) }
 
   private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
     const max = this.init.maxResponseBytes ?? MAX_RESPONSE_BYTES

@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { AppErrorCode, errorCodeOf, type ApplianceService, type PairJoinRequest, type PairOpenRequest } from '../appliance/service/index.ts'
 import { WebErrorCode, httpStatusOf } from './errors.ts'
+import { replicationRoutes } from './routes/replication.ts'
 import {
   errorSchema, pairJoinBody, pairJoinSchema, pairOpenBody, pairOpenSchema, pairRemoveSchema, peerParams, peersSchema, statusSchema
 } from './schemas.ts'
@@ -65,6 +66,8 @@ export function buildApiServer (service: ApplianceService, options: ApiServerOpt
 
   app.delete('/v1/peers/:peerId', { schema: { params: peerParams, response: { 200: pairRemoveSchema, ...errors } } },
     async request => await service.pairRemove((request.params as { peerId: string }).peerId))
+
+  replicationRoutes(app, service)
 
   return app
 }

@@ -135,6 +135,7 @@ export class PrimaryReplication {
   /** When each relationship last got an app-consistent point (ms), from the log at start. */
   private readonly lastApp = new Map<string, number>()
   private readonly changing = new Map<string, Promise<unknown>>()
+  private readonly listeners = new Set<(relationship: string, record: CycleRecord) => void>()
 
   constructor (init: PrimaryReplicationInit) {
     this.init = init
@@ -151,6 +152,16 @@ export class PrimaryReplication {
       if (app !== undefined) this.lastApp.set(rel.id, app.start)
       await this.schedule(rel)
     }
+  }
+
+  /**
+   * Calls `listener` after each cycle that succeeded or failed, once its
+   * record is in the log and its transition applied (a live view, a test's
+   * wait). Returns the unsubscribe. A listener that throws is ignored.
+   */
+  onCycle (listener: (relationship: string, record: CycleRecord) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
   }
 
   async stop (): Promise<void> {
@@ -430,11 +441,17 @@ export class PrimaryReplication {
         ? { kind: 'initial-done', point: record.start }
         : state === 'resynchronizing' ? { kind: 'resync-done', point: record.start } : { kind: 'cycle-ok', point: record.start }
       await this.serial(rel.vm, async () => await this.apply(id, input)).catch(err => { logger.warn({ relationship: id, err }, 'cycle committed; recording it in the relationship failed') })
+      this.tellCycle(id, record)
       return
     }
     logger.warn({ relationship: id, code: record.code, failure: record.failure }, 'replication cycle failed')
     await this.serial(rel.vm, async () => await this.apply(id, { kind: 'cycle-failed', code: record.code! })).catch(() => {})
+    this.tellCycle(id, record)
     throw failure
+  }
+
+  private tellCycle (id: string, record: CycleRecord): void {
+    for (const l of this.listeners) try { l(id, { ...record }) } catch {}
   }
 
   /** The limiter of a relationship with a bandwidth setting; none without one. */

@@ -15,6 +15,7 @@ import { classify, EXIT_OK } from './exit-status.ts'
 import { imageCommand } from './image.ts'
 import { initCommand } from './init.ts'
 import { pairCommand } from './pair.ts'
+import { replicationCommand } from './replication.ts'
 import { pointsCommand } from './points.ts'
 import { pruneCommand } from './prune.ts'
 import { replicateCommand } from './replicate.ts'
@@ -47,6 +48,7 @@ export function buildProgram (box: LocalBox): Command {
     .addCommand(startCommand(box))
     .addCommand(statusCommand(box))
     .addCommand(pairCommand(box))
+    .addCommand(replicationCommand(box))
     .commandsGroup('Offline tools (work on a bare store, --store DIR / TANDEM_STORE):')
     .addCommand(replicateCommand())
     .addCommand(pointsCommand())

@@ -6,7 +6,7 @@
  * every cycle is a `cycle` work item in the log whose end carries its
  * record (measure, health and the figures read them back).
  */
-import { open, rm, stat } from 'node:fs/promises'
+import { mkdir, open, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { DEFAULT_BLOCK_SIZE } from '../../core/constants.ts'
@@ -24,6 +24,8 @@ import type { PeerRegistry } from '../peers/index.ts'
 import {
   newRelationship, parseSettings, transitionOrThrow, type Relationship, type RelationshipSettings, type RelationshipTable, type TransitionInput
 } from '../relationships/index.ts'
+import { IN_FLIGHT_FILE } from '../replication/primary-state.ts'
+import { rememberReplicaAddresses, restoreReplicaAddresses } from '../replication/replica-addresses.ts'
 import { replicateToPeer } from '../replication/replicate-to-peer.ts'
 import { isNetworkFailure, type Scheduler } from '../scheduler/index.ts'
 import type { ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult } from '../service/replication-types.ts'
@@ -187,6 +189,8 @@ export class PrimaryReplication {
       await sendOffer(this.init.node, peerIdFromString(next.peer), await description(next, vm), { timeoutMs: TIMEOUT_RELATIONSHIP_REQUEST_MS })
       // A fresh start: no state of an earlier relationship of the same id is resumed.
       await rm(join(this.init.primaryDir, next.id), { recursive: true, force: true })
+      await mkdir(join(this.init.primaryDir, next.id), { recursive: true, mode: 0o700 })
+      await rememberReplicaAddresses(join(this.init.primaryDir, next.id), this.init.node, peerIdFromString(next.peer))
       await relationships.put(next)
       if (event !== null) await this.init.events.append(stateEventInput(next, event))
       this.init.logger.info({ relationship: next.id, peer: next.peer }, 'replication enabled')
@@ -252,6 +256,7 @@ export class PrimaryReplication {
       const { event } = transitionOrThrow(rel, { kind: 'remove' }, now)
       let replicaTold = true
       try {
+        await restoreReplicaAddresses(join(this.init.primaryDir, rel.id), this.init.node, peerIdFromString(rel.peer))
         await sendRemove(this.init.node, peerIdFromString(rel.peer), { relationship: rel.id, term: rel.term }, { timeoutMs: TIMEOUT_RELATIONSHIP_REQUEST_MS })
       } catch (err) {
         // Already gone there is done; an unreachable Replica still keeps its points, and learns of the removal when it asks.
@@ -281,6 +286,7 @@ export class PrimaryReplication {
     const vm = this.init.inventory.get(rel.vm)
     if (vm === undefined) return
     try {
+      await restoreReplicaAddresses(join(this.init.primaryDir, rel.id), this.init.node, peerIdFromString(rel.peer))
       await sendUpdate(this.init.node, peerIdFromString(rel.peer), await description(rel, vm), { timeoutMs: TIMEOUT_RELATIONSHIP_REQUEST_MS })
     } catch (err) {
       this.init.logger.warn({ relationship: rel.id, code: codeOf(err) }, 'the Replica could not be told of the change')
@@ -346,10 +352,15 @@ export class PrimaryReplication {
     }
   }
 
-  /** Adds the relationship's schedule: its first cycle when initial replication is due, or one interval after its newest point. */
+  /**
+   * Adds the relationship's schedule: its first cycle when initial
+   * replication is due, or one interval after its newest point; at once
+   * when a cycle was in flight (a stop or crash cut it short: it resumes).
+   */
   private async schedule (rel: Relationship): Promise<void> {
     const initial = rel.settings.initial
-    const firstDue = rel.initialDoneAt === undefined
+    const inFlight = await stat(join(this.init.primaryDir, rel.id, IN_FLIGHT_FILE)).then(() => true, () => false)
+    const firstDue = inFlight ? undefined : rel.initialDoneAt === undefined
       ? (typeof initial === 'object' && 'at' in initial ? initial.at : undefined)
       : rel.lastPointAt === undefined || rel.settings.frequency === 'continuous' ? undefined : rel.lastPointAt + rel.settings.frequency
     await this.init.scheduler.add({
@@ -390,14 +401,17 @@ export class PrimaryReplication {
         const reason = edits.map(e => `${e.disk}: ${e.reason}`).join('; ')
         rel = await this.serial(rel.vm, async () => { await this.apply(id, { kind: 'tracking-lost', reason }); return await this.apply(id, { kind: 'resync-start' }) })
       }
+      const stateDir = join(this.init.primaryDir, id)
+      const replica = peerIdFromString(rel.peer)
+      await restoreReplicaAddresses(stateDir, this.init.node, replica)
       const cycle = await driver.diskSources(vm.definition, { appConsistent: appWanted, signal })
       let roots: Record<string, string> | undefined
       try {
         const sent = await replicateToPeer({
           node: this.init.node,
-          replica: peerIdFromString(rel.peer),
+          replica,
           relationship: id,
-          stateDir: join(this.init.primaryDir, id),
+          stateDir,
           disks: [...cycle.disks],
           pool: this.pool,
           blockSize: this.blockSize,
@@ -415,6 +429,7 @@ export class PrimaryReplication {
         record.consistency = sent.consistency
         record.appConsistentSucceeded = sent.consistency === 'app'
         record.outcome = 'ok'
+        await rememberReplicaAddresses(stateDir, this.init.node, replica).catch(() => {})
       } finally {
         await cycle.complete(roots === undefined ? { ok: false } : { ok: true, roots })
       }

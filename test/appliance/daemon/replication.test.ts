@@ -15,10 +15,11 @@
  */
 import t, { type Test } from 'tap'
 import { PassThrough } from 'node:stream'
+import { watch } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { Appliance, initDataDir } from '../../../appliance/daemon/index.ts'
-import type { CycleRecord } from '../../../appliance/events/index.ts'
+import { readEventLog, type CycleRecord } from '../../../appliance/events/index.ts'
 import { registryPolicy } from '../../../appliance/peers/index.ts'
 import { RelationshipReceiver } from '../../../p2p/relationship/index.ts'
 import { materializePoint } from '../../../core/restore.ts'
@@ -216,4 +217,63 @@ t.test('a Replica that refuses the offer: the enable fails and nothing is kept',
   t.same(primary.relationships.list(), [])
   t.equal(primary.scheduler.get('vm1'), undefined)
   t.same((await primary.events.read()).events.filter(e => e.kind === 'state'), [])
+})
+
+t.test('a primary stopped mid-cycle goes on after restart; every retained point verifies', async t => {
+  const root = await tempDir(t)
+  const pDir = join(root, 'p')
+  const rDir = join(root, 'r')
+  await initDataDir(pDir, { name: 'p', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  await initDataDir(rDir, { name: 'r', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  let primary = await startBox(t, pDir)
+  const replica = await startBox(t, rDir)
+  await serveRegistrar(t, replica, new MemoryRegistrar())
+  const open = await replica.pairOpen()
+  await primary.pairJoin({ pin: open.pin!, addr: open.addresses[0]! })
+  const size = 64 * 1024 * 1024
+  const disk = join(root, 'd.img')
+  await sparseFile(disk, size)
+  await writePatches(disk, scatteredPatches(2, size, 8, BS))
+  await primary.inventory.add({ driver: 'manual', definition: { name: 'vm1', vcpus: 1, memoryMiB: 256, disks: [{ name: 'disk0', path: disk, format: 'raw', node: 'disk0' }], nics: [], guestAgent: false }, addedAt: Date.now() })
+  const expected = new Map<number, string>()
+  let hash = await fileHash(disk)
+  const first = nextCycles(primary, 1)
+  await primary.replicationEnable('vm1', { to: 'r', frequency: '1h' })
+  const [initial] = await first
+  t.equal(initial!.outcome, 'ok')
+  expected.set(initial!.start, hash)
+
+  // A large change, and the daemon stops as soon as the cycle is in flight (its record is on disk).
+  await writePatches(disk, scatteredPatches(3, size, 64, 8 * BS))
+  hash = await fileHash(disk)
+  const stateDir = join(pDir, 'primary', 'vm1')
+  const inFlight = new Promise<void>(resolve => {
+    const w = watch(stateDir, (_e, f) => { if (f === 'inflight.json') { w.close(); resolve() } })
+  })
+  primary.scheduler.get('vm1')!.runNow()
+  await inFlight
+  await primary.stop()
+  const { events } = await readEventLog(join(pDir, 'events'), { relationship: 'vm1' })
+  t.ok(events.some(e => e.kind === 'cycle' && e.phase === 'end' && e.outcome === 'interrupted'), 'the cycle cut short is closed as interrupted')
+
+  // Restarted, the relationship picks up where it stood: the cycle runs again at once and commits.
+  primary = await startBox(t, pDir)
+  const [again] = await nextCycles(primary, 1)
+  t.equal(again!.outcome, 'ok')
+  expected.set(again!.start, hash)
+  const [status] = await primary.replicationStatus('vm1')
+  t.equal(status!.state, 'replicating')
+  t.equal(status!.nextCycleAt !== null, true, 'scheduled again')
+
+  await replica.stop()
+  const store = await RecoveryPointStore.open(join(rDir, 'store', primary.node.peerId.toString(), 'vm1'))
+  try {
+    for (const p of await store.listPoints()) {
+      const out = join(root, `restored-${p.id}.img`)
+      await materializePoint(store, p.id, 'disk0', out)
+      t.equal(await fileHash(out), expected.get(p.time), `point ${p.id} restores byte-exact`)
+    }
+  } finally {
+    await store.close()
+  }
 })

@@ -456,6 +456,7 @@ export class PrimaryReplication {
         ? { kind: 'initial-done', point: record.start }
         : state === 'resynchronizing' ? { kind: 'resync-done', point: record.start } : { kind: 'cycle-ok', point: record.start }
       await this.serial(rel.vm, async () => await this.apply(id, input)).catch(err => { logger.warn({ relationship: id, err }, 'cycle committed; recording it in the relationship failed') })
+      logger.info({ relationship: id, point: iso(record.start), consistency: record.consistency, bytesSent: record.bytesSent, missedIntervals: record.missedIntervals }, 'replication cycle committed')
       this.tellCycle(id, record)
       return
     }

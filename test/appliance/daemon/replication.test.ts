@@ -277,3 +277,57 @@ t.test('a primary stopped mid-cycle goes on after restart; every retained point 
     await store.close()
   }
 })
+
+t.test('app-consistent asked of a manual VM, resync, tracking lost, initial at a time', async t => {
+  const root = await tempDir(t)
+  await initDataDir(join(root, 'p'), { name: 'p', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  await initDataDir(join(root, 'r'), { name: 'r', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const primary = await startBox(t, join(root, 'p'))
+  const replica = await startBox(t, join(root, 'r'))
+  await serveRegistrar(t, replica, new MemoryRegistrar())
+  const open = await replica.pairOpen()
+  await primary.pairJoin({ pin: open.pin!, addr: open.addresses[0]! })
+  for (const name of ['vm1', 'vm2']) {
+    const disk = join(root, `${name}.img`)
+    await sparseFile(disk, 8 * BS)
+    await writePatches(disk, scatteredPatches(name.length, 8 * BS, 4, BS))
+    await primary.inventory.add({ driver: 'manual', definition: { name, vcpus: 1, memoryMiB: 256, disks: [{ name: 'disk0', path: disk, format: 'raw', node: 'disk0' }], nics: [], guestAgent: false }, addedAt: Date.now() })
+  }
+  const states = async (): Promise<unknown[]> => (await primary.events.read({ relationship: 'vm1' })).events.filter(e => e.kind === 'state').map(e => e.data?.to)
+
+  // The manual driver cannot quiesce a guest: the point is crash-consistent and measure counts the failure.
+  const first = nextCycles(primary, 1)
+  await primary.replicationEnable('vm1', { to: 'r', frequency: '1h', appConsistentEvery: '1m', initial: 'existing' })
+  const [initial] = await first
+  t.match(initial, { outcome: 'ok', appConsistentRequested: true, appConsistentSucceeded: false, consistency: 'crash' })
+  t.equal((await primary.replicationMeasure('vm1')).appConsistentFailureCount, 1)
+
+  // resync: a cycle at once, diffing against the Replica's manifests, back to replicating.
+  const resyncCycle = nextCycles(primary, 1)
+  t.equal((await primary.replicationResync('vm1')).state, 'resynchronizing')
+  t.equal((await resyncCycle)[0]!.outcome, 'ok')
+  t.equal((await primary.replicationStatus('vm1'))[0]!.state, 'replicating')
+
+  // The driver reports the disk written while nothing tracked it: resynchronization required, then resynchronizing.
+  const driver = primary.drivers.manual
+  const checkOfflineEdits = driver.checkOfflineEdits.bind(driver)
+  driver.checkOfflineEdits = async () => { driver.checkOfflineEdits = checkOfflineEdits; return [{ disk: 'disk0', reason: 'written while the VM was stopped' }] }
+  const lost = nextCycles(primary, 1)
+  primary.scheduler.get('vm1')!.runNow()
+  t.equal((await lost)[0]!.outcome, 'ok')
+  t.same(await states(), [
+    'waiting-initial-replication', 'replicating',
+    'resynchronizing', 'replicating',
+    'resynchronization-required', 'resynchronizing', 'replicating'
+  ], 'every transition is an event')
+  await t.rejects(primary.replicationResume('vm1'), { code: 'APP_INVALID_STATE' }, 'resume while replicating is refused')
+
+  // Initial replication at a time: scheduled for then, nothing runs before.
+  const at = new Date(Date.now() + 3_600_000)
+  at.setMilliseconds(0)
+  const later = await primary.replicationEnable('vm2', { to: 'r', initial: `at:${at.toISOString()}` })
+  t.equal(later.state, 'waiting-initial-replication')
+  t.equal(later.settings.initial, `at:${at.toISOString()}`)
+  t.equal(later.nextCycleAt, at.toISOString())
+  t.equal(later.health, 'warning', 'initial replication not finished')
+})

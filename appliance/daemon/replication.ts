@@ -147,10 +147,10 @@ export class PrimaryReplication {
 
   /** Schedules every relationship this box is the primary of, each where it stood. */
   async start (): Promise<void> {
-    const { events } = this.init
+    const events = (await this.init.events.read()).events
     for (const rel of this.init.relationships.list()) {
       if (rel.role !== 'primary' || !SCHEDULED.has(rel.state)) continue
-      const app = cycleRecordsFrom((await events.read({ relationship: rel.id })).events).filter(c => c.outcome === 'ok' && c.consistency === 'app').at(-1)
+      const app = cycleRecordsFrom(events.filter(e => e.relationship === rel.id)).filter(c => c.outcome === 'ok' && c.consistency === 'app').at(-1)
       if (app !== undefined) this.lastApp.set(rel.id, app.start)
       await this.schedule(rel)
     }
@@ -201,9 +201,9 @@ export class PrimaryReplication {
 
   async status (name?: string): Promise<ReplicationInfo[]> {
     const rels = name === undefined ? this.init.relationships.list() : [this.relationship(name)]
-    const out: ReplicationInfo[] = []
-    for (const rel of rels) out.push(this.info(rel, await this.cycles(rel.id)))
-    return out
+    // One read of the log for all of them: it may hold megabytes.
+    const events = (await this.init.events.read(name === undefined ? {} : { relationship: rels[0]!.id })).events
+    return rels.map(rel => this.info(rel, cycleRecordsFrom(events.filter(e => e.relationship === rel.id))))
   }
 
   async measure (name: string): Promise<ReplicationMeasureInfo> {
@@ -249,9 +249,9 @@ export class PrimaryReplication {
 
   async remove (name: string): Promise<ReplicationRemoveResult> {
     // The schedule ends first, outside the queue: a cycle ending meanwhile records itself through the queue.
-    await this.init.scheduler.remove(this.relationship(name).id)
+    await this.init.scheduler.remove(this.primaryRelationship(name).id)
     return await this.serial(name, async () => {
-      const rel = this.relationship(name)
+      const rel = this.primaryRelationship(name)
       const now = this.init.now()
       const { event } = transitionOrThrow(rel, { kind: 'remove' }, now)
       let replicaTold = true
@@ -274,7 +274,7 @@ export class PrimaryReplication {
   /** Applies an operator's input, then `after`, and tells the Replica (an unreachable one learns at the next update). */
   private async change (name: string, input: TransitionInput, after: (rel: Relationship) => void | Promise<void>): Promise<ReplicationInfo> {
     return await this.serial(name, async () => {
-      const rel = await this.apply(this.relationship(name).id, input)
+      const rel = await this.apply(this.primaryRelationship(name).id, input)
       await after(rel)
       await this.tell(rel)
       return this.info(rel, await this.cycles(rel.id))
@@ -319,6 +319,13 @@ export class PrimaryReplication {
   private relationship (name: string): Relationship {
     const rel = this.init.relationships.byVm(name) ?? this.init.relationships.get(name)
     if (rel === undefined) throw new AppError(AppErrorCode.APP_RELATIONSHIP_NOT_FOUND, `VM ${name} has no replication relationship on this box`)
+    return rel
+  }
+
+  /** The relationship of VM `name` that this box is the primary of: the operator changes replication where it starts. */
+  private primaryRelationship (name: string): Relationship {
+    const rel = this.relationship(name)
+    if (rel.role !== 'primary') throw new AppError(AppErrorCode.APP_INVALID_STATE, `this box is the Replica of ${name}: replication is changed on its primary`, { details: { state: rel.state, role: rel.role } })
     return rel
   }
 

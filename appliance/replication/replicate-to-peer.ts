@@ -55,6 +55,8 @@ export interface ReplicationReport extends SentCycle {
  */
 export async function replicateToPeer (init: ReplicateToPeerInit): Promise<ReplicationReport> {
   const state = await PrimaryState.open(init.stateDir)
+  // A cycle begun app-consistent cannot be finished from a view that is not: it starts again, labelled as it is now.
+  if (state.inFlight?.consistency === 'app' && init.consistency !== 'app') await state.abandon()
   const resumed = state.inFlight !== undefined
   let resynced = false
   if (init.fromReplica === true && !resumed) {

@@ -91,6 +91,7 @@ async function protectedVm (vm: InventoryVm): Promise<ProtectedVm> {
     memoryMiB: def.memoryMiB,
     boot: vm.driver === 'manual' ? null : def.boot === undefined ? 'bios' : 'kernel',
     disks,
+    // the device model qemu-args.ts gives every NIC; a manual VM's NICs are whatever its hypervisor made, and it has none listed
     nics: def.nics.map(() => ({ model: 'virtio-net-pci' }))
   }
 }

@@ -6,9 +6,9 @@
  */
 import t, { type Test } from 'tap'
 import { join } from 'node:path'
-import { ApiClient, buildApiServer, listenOnSocket } from '../../web/index.ts'
-import { tempDir } from '../helpers/fixtures.ts'
-import { FakeService, MEASURE, REPLICATION } from './fixtures/fake-service.ts'
+import { ApiClient, buildApiServer, listenOnSocket } from '../../../web/index.ts'
+import { tempDir } from '../../helpers/fixtures.ts'
+import { FakeService, MEASURE, REPLICATION } from '../fixtures/fake-service.ts'
 
 function setup (t: Test): { service: FakeService, app: ReturnType<typeof buildApiServer> } {
   const service = new FakeService()

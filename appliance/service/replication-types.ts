@@ -3,7 +3,7 @@
  * `tandem replication ...` sends and shows (docs/cli.md, docs/api.md).
  * Times are ISO 8601 strings, durations milliseconds, sizes bytes.
  */
-import type { RelationshipState } from '../../core/types.ts'
+import type { Health, RelationshipState } from '../../core/types.ts'
 
 /** `replication enable`: the settings as the operator typed them (docs/relationships.md#settings); any left out takes its default. */
 export interface ReplicationEnableRequest {
@@ -45,7 +45,7 @@ export interface ReplicationInfo {
   /** Why the relationship is in its state. */
   stateReason: string
   /** Normal, Warning or Critical, and the rule that decided it (docs/health.md). */
-  health: 'normal' | 'warning' | 'critical'
+  health: Health
   healthRule: string
   /** Why the health is what it is: one line. */
   reason: string

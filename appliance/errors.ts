@@ -81,8 +81,14 @@ export const AppErrorCode = {
   APP_LISTEN_FAILED: 'APP_LISTEN_FAILED',
   /** No Node.js that can run Tandem: the project's own is not installed (run `npm install`) and this one cannot strip TypeScript types, or type stripping is turned off. Raised by bin/tandem.js before any TypeScript loads. */
   APP_RUNTIME_UNAVAILABLE: 'APP_RUNTIME_UNAVAILABLE',
-  /** No relationship by that name that this box holds as Replica (nor a removed one's kept points), or this box is its primary: its points are on the Replica. */
-  APP_RELATIONSHIP_NOT_FOUND: 'APP_RELATIONSHIP_NOT_FOUND'
+  /** No relationship by that name on this box: none protects that VM here (as primary: `replication enable` makes one), nor does this box hold one by that name as Replica (nor a removed one's kept points). */
+  APP_RELATIONSHIP_NOT_FOUND: 'APP_RELATIONSHIP_NOT_FOUND',
+  /** No VM of that name is in this box's inventory. */
+  APP_VM_NOT_FOUND: 'APP_VM_NOT_FOUND',
+  /** The VM already has a replication relationship (one per VM); `replication remove` ends it first. */
+  APP_RELATIONSHIP_EXISTS: 'APP_RELATIONSHIP_EXISTS',
+  /** Initial replication from a seed file is not available yet: use `now`, `at:TIME` or `existing`. */
+  APP_INITIAL_UNSUPPORTED: 'APP_INITIAL_UNSUPPORTED'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

@@ -3,7 +3,8 @@ import {
   AppErrorCode, ServiceError, errorCodeOf,
   type ApplianceService, type PairJoinRequest, type PairJoinResult, type PairOpenRequest, type PairOpenResult,
   type PairRemoveResult, type PeerInfo, type StatusInfo,
-  type EventsRequest, type EventsResult, type PointsResult, type ReplicaStatusInfo
+  type EventsRequest, type EventsResult, type PointsResult, type ReplicaStatusInfo,
+  type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo, type ReplicationRemoveResult
 } from '../appliance/service/index.ts'
 
 /**
@@ -22,6 +23,8 @@ export interface ApiClientInit {
   timeoutMs?: number
   maxResponseBytes?: number
 }
+
+const vmPath = (name: string): string => `/v1/replication/${encodeURIComponent(name)}`
 
 /** Socket errors that mean no daemon listens there. */
 const NOT_RUNNING = new Set(['ENOENT', 'ECONNREFUSED'])
@@ -57,6 +60,15 @@ export class ApiClient implements ApplianceService {
   }
 
   async replicaStatus (): Promise<ReplicaStatusInfo[]> { return await this.call('GET', '/v1/replica/relationships') }
+
+  // replication (web/routes/replication.ts)
+  async replicationEnable (name: string, request: ReplicationEnableRequest): Promise<ReplicationInfo> { return await this.call('PUT', vmPath(name), request) }
+  async replicationStatus (name?: string): Promise<ReplicationInfo[]> { return await this.call('GET', name === undefined ? '/v1/replication' : vmPath(name)) }
+  async replicationMeasure (name: string): Promise<ReplicationMeasureInfo> { return await this.call('GET', `${vmPath(name)}/measure`) }
+  async replicationSuspend (name: string): Promise<ReplicationInfo> { return await this.call('POST', `${vmPath(name)}/suspend`, {}) }
+  async replicationResume (name: string): Promise<ReplicationInfo> { return await this.call('POST', `${vmPath(name)}/resume`, {}) }
+  async replicationResync (name: string): Promise<ReplicationInfo> { return await this.call('POST', `${vmPath(name)}/resync`, {}) }
+  async replicationRemove (name: string): Promise<ReplicationRemoveResult> { return await this.call('DELETE', vmPath(name)) }
 
   private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
     const max = this.init.maxResponseBytes ?? MAX_RESPONSE_BYTES

@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { AppErrorCode, errorCodeOf, type ApplianceService, type PairJoinRequest, type PairOpenRequest } from '../appliance/service/index.ts'
 import { WebErrorCode, httpStatusOf } from './errors.ts'
+import { replicationRoutes } from './routes/replication.ts'
 import {
   errorSchema, pairJoinBody, pairJoinSchema, pairOpenBody, pairOpenSchema, pairRemoveSchema, peerParams, peersSchema, statusSchema
 } from './schemas.ts'
@@ -68,6 +69,7 @@ export function buildApiServer (service: ApplianceService, options: ApiServerOpt
     async request => await service.pairRemove((request.params as { peerId: string }).peerId))
 
   registerReplicaRoutes(app, service, errors)
+  replicationRoutes(app, service)
 
   return app
 }

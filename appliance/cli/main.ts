@@ -16,6 +16,7 @@ import { classify, EXIT_OK } from './exit-status.ts'
 import { imageCommand } from './image.ts'
 import { initCommand } from './init.ts'
 import { pairCommand } from './pair.ts'
+import { replicationCommand } from './replication.ts'
 import { pointsCommand } from './points.ts'
 import { pruneCommand } from './prune.ts'
 import { replicateCommand } from './replicate.ts'
@@ -49,6 +50,7 @@ export function buildProgram (box: LocalBox): Command {
     .addCommand(statusCommand(box))
     .addCommand(pairCommand(box))
     .addCommand(eventsCommand(box))
+    .addCommand(replicationCommand(box))
     .commandsGroup('Offline tools (work on a bare store, --store DIR / TANDEM_STORE):')
     .addCommand(replicateCommand())
     .addCommand(pointsCommand(box))

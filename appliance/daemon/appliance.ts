@@ -15,6 +15,9 @@ import { RelationshipTable } from '../relationships/index.ts'
 import { EventLog } from '../events/index.ts'
 import { Scheduler } from '../scheduler/index.ts'
 import type {
+  ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult
+} from '../service/replication-types.ts'
+import type {
   ApplianceService, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from '../service/index.ts'
 import { requireConfig, type Config } from './config.ts'
@@ -25,6 +28,7 @@ import { DataLock } from './data-lock.ts'
 import { dataLayout, type DataLayout } from './data-dir.ts'
 import { createLogger, logLevel, type Logger } from './logger.ts'
 import { ReplicaSide } from './replica-side.ts'
+import { PrimaryReplication } from './replication.ts'
 
 export interface ApplianceInit {
   /** The data directory (made absolute); it must hold a config.json (`tandem init`). */
@@ -59,7 +63,9 @@ const isoTime = (ms: number): string => new Date(ms).toISOString()
  *   8. the replication receiver (paired peers replicate into the stores),
  *      then the relationship receiver (paired primaries tell what they
  *      protect here: ReplicaSide)
- *   9. the scheduler (this box's cycles as a primary)
+ *   9. the scheduler, then the primary's replication (replication.ts):
+ *      a schedule per relationship this box is the primary of, each where
+ *      it stood (a cycle a stop or crash cut short resumes)
  * The local API around it is started last by the composition root (bin/).
  * stop() takes them down in the reverse order, so nothing is reached after
  * the part it needs is gone: no stream arrives once the receiver and the
@@ -83,6 +89,8 @@ export class Appliance implements ApplianceService {
   readonly scheduler: Scheduler
   /** What paired primaries protect here: their relationship records, stores, retention and pins. */
   readonly replica: ReplicaSide
+  /** This box's replication as a primary (replication.ts). */
+  readonly replication: PrimaryReplication
   private readonly version: string
   private readonly now: () => number
   private readonly startedAt: number
@@ -93,7 +101,7 @@ export class Appliance implements ApplianceService {
   private constructor (fields: {
     layout: DataLayout, config: Config, logger: Logger, node: TandemNode, registry: PeerRegistry, host: PairingHost,
     inventory: VmInventory, relationships: RelationshipTable, events: EventLog, drivers: Record<DriverKind, VmDriver>, scheduler: Scheduler,
-    replica: ReplicaSide, version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
+    replica: ReplicaSide, replication: PrimaryReplication, version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
   }) {
     this.layout = fields.layout
     this.config = fields.config
@@ -107,6 +115,7 @@ export class Appliance implements ApplianceService {
     this.drivers = fields.drivers
     this.scheduler = fields.scheduler
     this.replica = fields.replica
+    this.replication = fields.replication
     this.version = fields.version
     this.now = fields.now
     this.stops = fields.stops
@@ -177,8 +186,11 @@ export class Appliance implements ApplianceService {
       const scheduler = new Scheduler()
       scheduler.start()
       stops.push({ part: 'scheduler', stop: async () => { await scheduler.stop() } })
+      const replication = new PrimaryReplication({ node, registry, inventory, relationships, events, drivers, scheduler, primaryDir: layout.primary, logger, now })
+      stops.push({ part: 'replication', stop: async () => { await replication.stop() } })
+      await replication.start()
       const appliance = new Appliance({
-        layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler, replica,
+        layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler, replica, replication,
         version: init.version ?? '0.0.0', now, stops
       })
       logger.info({ dataDir: layout.dir, peerId: node.peerId.toString(), addresses: node.getMultiaddrs().map(String) }, 'daemon started')
@@ -284,6 +296,14 @@ export class Appliance implements ApplianceService {
   async replicaStatus (): Promise<ReplicaStatusInfo[]> {
     return await this.replica.status()
   }
+
+  async replicationEnable (name: string, request: ReplicationEnableRequest): Promise<ReplicationInfo> { return await this.replication.enable(name, request) }
+  async replicationStatus (name?: string): Promise<ReplicationInfo[]> { return await this.replication.status(name) }
+  async replicationMeasure (name: string): Promise<ReplicationMeasureInfo> { return await this.replication.measure(name) }
+  async replicationSuspend (name: string): Promise<ReplicationInfo> { return await this.replication.suspend(name) }
+  async replicationResume (name: string): Promise<ReplicationInfo> { return await this.replication.resume(name) }
+  async replicationResync (name: string): Promise<ReplicationInfo> { return await this.replication.resync(name) }
+  async replicationRemove (name: string): Promise<ReplicationRemoveResult> { return await this.replication.remove(name) }
 
   private peerInfo (p: PairedPeer): PeerInfo {
     return { peerId: p.peerId, name: p.name, role: p.role, pairedAt: isoTime(p.pairedAt), connected: this.connected(p.peerId) }

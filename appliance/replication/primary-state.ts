@@ -22,6 +22,9 @@ export interface InFlightCycle {
   consistency: Consistency
 }
 
+/** The record of the cycle in flight, in the state directory; its presence means a cycle is to be resumed. */
+export const IN_FLIGHT_FILE = 'inflight.json'
+
 interface ReplicatedFile { version: 1, root: string, term: number, disks: Array<{ name: string, file: string }> }
 
 /**
@@ -51,7 +54,7 @@ export class PrimaryState {
         for (const d of rec.disks) manifests.set(d.name, decodeManifest(await readFile(join(dir, d.file))))
         s.replicated = { root: rec.root, term: rec.term, manifests }
       }
-      s.inFlight = await readJson<InFlightCycle>(join(dir, 'inflight.json'))
+      s.inFlight = await readJson<InFlightCycle>(join(dir, IN_FLIGHT_FILE))
     } catch (err) {
       throw new AppError(AppErrorCode.APP_STATE_CORRUPT, `the replication state in ${dir} is damaged: ${(err as Error).message}`, { cause: err })
     }
@@ -61,7 +64,7 @@ export class PrimaryState {
   /** Starts (and records) a new cycle diffed against what the Replica holds now. */
   async begin (time: number, term: number, consistency: Consistency): Promise<InFlightCycle> {
     const c: InFlightCycle = { cycle: randomBytes(16).toString('hex'), base: this.replicated?.root ?? null, time, term, consistency }
-    await writeFileAtomic(join(this.dir, 'inflight.json'), JSON.stringify(c))
+    await writeFileAtomic(join(this.dir, IN_FLIGHT_FILE), JSON.stringify(c))
     this.inFlight = c
     return c
   }
@@ -81,7 +84,7 @@ export class PrimaryState {
 
   /** Forgets the cycle in flight (it will not be resumed). */
   async abandon (): Promise<void> {
-    await unlink(join(this.dir, 'inflight.json')).catch(() => {})
+    await unlink(join(this.dir, IN_FLIGHT_FILE)).catch(() => {})
     this.inFlight = undefined
   }
 }

@@ -1,11 +1,12 @@
 import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { FileDiskSource, type DiskSource } from '../../core/disk-view/index.ts'
 import type { ScanPool } from '../../core/scan/index.ts'
 import type { Consistency, ProgressListener } from '../../core/types.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
 import { fetchManifests, REPLICATION_PROTOCOL, sendCycle, type RateLimiter, type SentCycle } from '../../p2p/replication/index.ts'
-import { openFileCycleSource } from './cycle-source.ts'
+import { openCycleSource } from './cycle-source.ts'
 import { PrimaryState } from './primary-state.ts'
 
 export interface ReplicateToPeerInit {
@@ -15,11 +16,18 @@ export interface ReplicateToPeerInit {
   relationship: string
   /** The primary's state directory for this relationship (primary-state.ts). */
   stateDir: string
-  disks: Array<{ name: string, path: string }>
+  /** The disks: image files of a stopped VM by path, or any driver's sources (VmDriver's `diskSources`). */
+  disks: Array<{ name: string, path: string } | { name: string, source: DiskSource }>
   pool: ScanPool
   blockSize: number
   term?: number
   consistency?: Consistency
+  /**
+   * Diff against what the Replica holds, not against this box's record of
+   * it: its manifests are fetched first (a resynchronization, or initial
+   * replication onto a copy already there). A cycle in flight is resumed as it is.
+   */
+  fromReplica?: boolean
   limiter?: RateLimiter
   signal?: AbortSignal
   onProgress?: ProgressListener
@@ -31,10 +39,14 @@ export interface ReplicationReport extends SentCycle {
   resumed: boolean
   /** The Replica did not hold the expected base: its manifests were fetched and the cycle diffed against them. */
   resynced: boolean
+  /** The committed point's snapshot time (ms; a resumed cycle keeps the time it began with), term and consistency. */
+  time: number
+  term: number
+  consistency: Consistency
 }
 
 /**
- * One cycle of file disks to a paired Replica, resumable across dropped
+ * One cycle of a VM's disks (files, or a driver's sources) to a paired Replica, resumable across dropped
  * links and restarts: a cycle in flight is resumed with the same id (the
  * Replica skips what it holds durably); P2P_RESYNC_REQUIRED fetches the
  * Replica's manifests and diffs against them. On success the committed
@@ -43,12 +55,18 @@ export interface ReplicationReport extends SentCycle {
  */
 export async function replicateToPeer (init: ReplicateToPeerInit): Promise<ReplicationReport> {
   const state = await PrimaryState.open(init.stateDir)
+  // A cycle begun app-consistent cannot be finished from a view that is not: it starts again, labelled as it is now.
+  if (state.inFlight?.consistency === 'app' && init.consistency !== 'app') await state.abandon()
   const resumed = state.inFlight !== undefined
   let resynced = false
+  if (init.fromReplica === true && !resumed) {
+    await adoptReplicaManifests(init, state)
+    resynced = true
+  }
   for (let attempt = 0; ; attempt++) {
     const cycle = state.inFlight ?? await state.begin(Date.now(), init.term ?? state.replicated?.term ?? 1, init.consistency ?? 'crash')
     const base = cycle.base === null || state.replicated?.root !== cycle.base ? null : { root: cycle.base, manifests: state.replicated.manifests }
-    const source = await openFileCycleSource(init.pool, init.disks, init.blockSize, init.signal)
+    const source = await openCycleSource(init.pool, init.disks.map(d => 'path' in d ? { name: d.name, source: new FileDiskSource(d.path) } : d), init.blockSize, init.signal)
     try {
       const sent = await sendCycle({
         stream: await init.node.dialProtocol(init.replica, REPLICATION_PROTOCOL, { signal: init.signal }),
@@ -65,14 +83,11 @@ export async function replicateToPeer (init: ReplicateToPeerInit): Promise<Repli
         onBatch: init.onBatch
       })
       await state.commit({ root: sent.root, term: cycle.term, manifests: new Map(sent.disks.map(d => [d.name, d.manifest])) })
-      return { ...sent, resumed, resynced }
+      return { ...sent, resumed, resynced, time: cycle.time, term: cycle.term, consistency: cycle.consistency }
     } catch (err) {
       const code = (err as P2pError).code
       if (code === P2pErrorCode.P2P_RESYNC_REQUIRED && attempt === 0) {
-        const found = await fetchManifests(await init.node.dialProtocol(init.replica, REPLICATION_PROTOCOL, { signal: init.signal }), init.relationship)
-        await state.abandon()
-        if (found.point === null) state.replicated = undefined
-        else await state.commit({ root: found.point, term: found.term, manifests: found.manifests })
+        await adoptReplicaManifests(init, state)
         resynced = true
         continue
       }
@@ -83,4 +98,12 @@ export async function replicateToPeer (init: ReplicateToPeerInit): Promise<Repli
       await source.close()
     }
   }
+}
+
+/** Takes the Replica's latest point (or none) as the base of the next cycle, dropping a cycle in flight. */
+async function adoptReplicaManifests (init: ReplicateToPeerInit, state: PrimaryState): Promise<void> {
+  const found = await fetchManifests(await init.node.dialProtocol(init.replica, REPLICATION_PROTOCOL, { signal: init.signal }), init.relationship)
+  await state.abandon()
+  if (found.point === null) state.replicated = undefined
+  else await state.commit({ root: found.point, term: found.term, manifests: found.manifests })
 }

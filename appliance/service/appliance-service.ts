@@ -1,3 +1,4 @@
+import type { ReplicationApi } from './replication-api.ts'
 import type {
   PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from './types.ts'
@@ -11,7 +12,7 @@ import type { ReplicaApi } from './replica-api.ts'
  * called concurrently. Failures are errors with a stable `code`
  * (docs/errors.md); only the code is meant to be matched on.
  */
-export interface ApplianceService extends ReplicaApi {
+export interface ApplianceService extends ReplicaApi, ReplicationApi {
   /** Who this box is and what it listens on. */
   status: () => Promise<StatusInfo>
   /**

@@ -4,6 +4,8 @@
  * error codes. Nothing else of appliance/ may be imported by cli/ or web/.
  */
 export type { ApplianceService } from './appliance-service.ts'
+export type { ReplicationApi } from './replication-api.ts'
+export type { ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult, ReplicationSettingsInfo } from './replication-types.ts'
 export type {
   BoxRole, PairingSecrets, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from './types.ts'

@@ -1,0 +1,141 @@
+/**
+ * `tandem replication enable | status | measure | suspend | resume | resync
+ * | remove`: replication of this box's VMs to a paired box, through the
+ * daemon (docs/cli.md "tandem replication"). Settings are sent as typed
+ * and parsed by the daemon (APP_SETTING_INVALID names the bad one).
+ * `remove` ends the protection of the VM: it needs `--yes` (the Replica
+ * keeps its recovery points, but no new ones come).
+ */
+import { Command } from 'commander'
+import {
+  AppError, AppErrorCode,
+  type LocalBox, type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo
+} from '../service/index.ts'
+import { dataOption, dataPath, examples, yesOption } from './box-options.ts'
+import { jsonOption } from './common-options.ts'
+import { Session } from './session.ts'
+
+interface Opts { data: string, json?: boolean }
+
+export function replicationCommand (box: LocalBox): Command {
+  return new Command('replication')
+    .description('replicate a VM of this box to a paired box: enable, status, measure, suspend, resume, resync, remove')
+    .addHelpText('after', examples([
+      'tandem replication enable web1 --to replica-box --frequency 30s',
+      'tandem replication status',
+      'tandem replication measure web1 --json'
+    ]))
+    .addCommand(enableCommand(box))
+    .addCommand(statusCommand(box))
+    .addCommand(measureCommand(box))
+    .addCommand(changeCommand(box, 'suspend', 'stop starting cycles (one in flight finishes) until resume', (s, n) => s.replicationSuspend(n)))
+    .addCommand(changeCommand(box, 'resume', 'start cycles again (a resynchronization first if tracking was lost meanwhile)', (s, n) => s.replicationResume(n)))
+    .addCommand(changeCommand(box, 'resync', 'compare every block with the Replica\'s copy and send those that differ (recovery points are kept)', (s, n) => s.replicationResync(n)))
+    .addCommand(removeCommand(box))
+}
+
+function enableCommand (box: LocalBox): Command {
+  return new Command('enable')
+    .description('protect a VM of the inventory on a paired box: the Replica records it, then cycles run at the frequency')
+    .argument('<name>', 'the VM\'s name (see tandem vm list)')
+    .requiredOption('--to <peer>', 'the paired box: its name or peer id (see tandem pair list)')
+    .option('--frequency <every>', 'time between cycles: 30s, 5m, 15m, continuous, or any duration from 1s to 1h (default 5m)')
+    .option('--recovery-points <n>', 'additional hourly recovery points kept besides the latest (default 24)')
+    .option('--app-consistent-every <duration>', 'freeze the guest for an app-consistent point this often (1m to 1d), or none (default)')
+    .option('--bandwidth <rate>', 'bytes per second this relationship may send: 500k, 10M, 1G, 64Ki..., or none (default)')
+    .option('--initial <how>', 'initial replication: now (default), at:TIME (ISO 8601 with a zone), existing (only blocks that differ from a copy on the Replica); seed:PATH is not available yet')
+    .addOption(dataOption())
+    .addOption(jsonOption())
+    .addHelpText('after', examples([
+      'tandem replication enable web1 --to replica-box',
+      'tandem replication enable web1 --to replica-box --frequency 30s --recovery-points 4 --bandwidth 10M',
+      'tandem replication enable db1 --to 12D3KooW... --app-consistent-every 1h --initial at:2026-12-08T02:00:00Z'
+    ]))
+    .action(async (name: string, opts: Opts & { to: string, frequency?: string, recoveryPoints?: string, appConsistentEvery?: string, bandwidth?: string, initial?: string }) => {
+      const request: ReplicationEnableRequest = { to: opts.to }
+      for (const k of ['frequency', 'recoveryPoints', 'appConsistentEvery', 'bandwidth', 'initial'] as const) if (opts[k] !== undefined) request[k] = opts[k]
+      const info = await (await box.connect(dataPath(opts.data))).replicationEnable(name, request)
+      new Session(opts).output(info, i => `replication of ${i.vm} to ${i.peer} enabled\n${statusText([i])}`)
+    })
+}
+
+function statusCommand (box: LocalBox): Command {
+  return new Command('status')
+    .description('state, health and figures of every relationship, or of one VM\'s')
+    .argument('[name]', 'the VM\'s name')
+    .addOption(dataOption())
+    .addOption(jsonOption())
+    .addHelpText('after', examples(['tandem replication status', 'tandem replication status web1 --json']))
+    .action(async (name: string | undefined, opts: Opts) => {
+      const list = await (await box.connect(dataPath(opts.data))).replicationStatus(name)
+      new Session(opts).output(list, statusText)
+    })
+}
+
+function measureCommand (box: LocalBox): Command {
+  return new Command('measure')
+    .description('the monitoring window\'s figures (Measure-VMReplication\'s): successes, misses, latency, size, failures')
+    .argument('<name>', 'the VM\'s name')
+    .addOption(dataOption())
+    .addOption(jsonOption())
+    .addHelpText('after', examples(['tandem replication measure web1', 'tandem replication measure web1 --json']))
+    .action(async (name: string, opts: Opts) => {
+      const m = await (await box.connect(dataPath(opts.data))).replicationMeasure(name)
+      new Session(opts).output(m, measureText)
+    })
+}
+
+function changeCommand (box: LocalBox, verb: 'suspend' | 'resume' | 'resync', description: string, call: (s: Awaited<ReturnType<LocalBox['connect']>>, name: string) => Promise<ReplicationInfo>): Command {
+  return new Command(verb)
+    .description(description)
+    .argument('<name>', 'the VM\'s name')
+    .addOption(dataOption())
+    .addOption(jsonOption())
+    .addHelpText('after', examples([`tandem replication ${verb} web1`]))
+    .action(async (name: string, opts: Opts) => {
+      const info = await call(await box.connect(dataPath(opts.data)), name)
+      new Session(opts).output(info, i => statusText([i]))
+    })
+}
+
+function removeCommand (box: LocalBox): Command {
+  return new Command('remove')
+    .description('stop protecting a VM (needs --yes): this box forgets the relationship; the Replica keeps its recovery points')
+    .argument('<name>', 'the VM\'s name')
+    .addOption(dataOption())
+    .addOption(yesOption())
+    .addOption(jsonOption())
+    .addHelpText('after', examples(['tandem replication remove web1 --yes']))
+    .action(async (name: string, opts: Opts & { yes?: boolean }) => {
+      if (opts.yes !== true) throw new AppError(AppErrorCode.APP_CONFIRMATION_REQUIRED, `removing replication of ${name} ends its protection: no new recovery points; add --yes to confirm`)
+      const r = await (await box.connect(dataPath(opts.data))).replicationRemove(name)
+      new Session(opts).output(r, x => `replication of ${x.vm} removed${x.replicaTold ? '' : ' (the Replica could not be told now; it keeps its recovery points)'}`)
+    })
+}
+
+const ms = (v: number | null): string => v === null ? '-' : v < 1000 ? `${Math.round(v)} ms` : `${(v / 1000).toFixed(1)} s`
+
+export function statusText (list: ReplicationInfo[]): string {
+  if (list.length === 0) return 'no replication relationships'
+  return list.map(i => [
+    `${i.vm}  ${i.role} → ${i.peer}`,
+    `  state     ${i.state}: ${i.stateReason}`,
+    `  health    ${i.health}: ${i.reason}`,
+    `  last      ${i.lastReplicationTime ?? 'never'}`,
+    `  RPO       ${ms(i.achievedRpo.currentMs)} now, ${ms(i.achievedRpo.worstMs)} at worst, target ${ms(i.achievedRpo.targetMs)}${i.achievedRpo.met ? '' : ' (missed)'}`,
+    `  at risk   ${i.dataAtRisk.seconds === null ? '-' : `${i.dataAtRisk.seconds.toFixed(0)} s`} of writes`,
+    `  forecast  ${i.forecast.message}`,
+    `  next      ${i.running ? 'running now' : i.nextCycleAt ?? '-'}`
+  ].join('\n')).join('\n')
+}
+
+function measureText (m: ReplicationMeasureInfo): string {
+  return [
+    `${m.vm}  ${m.windowStart} → ${m.windowEnd}`,
+    `  successes ${m.successCount}, misses ${m.missCount}`,
+    `  latency   ${ms(m.averageLatencyMs)} average, ${ms(m.maxLatencyMs)} max`,
+    `  size      ${m.averageSizeBytes === null ? '-' : Math.round(m.averageSizeBytes)} B average, ${m.maxSizeBytes ?? '-'} B max, ${m.pendingSizeBytes} B pending`,
+    `  failures  ${m.networkFailureCount} network, ${m.replicationFailureCount} replication, ${m.appConsistentFailureCount} app-consistent`,
+    `  last      ${m.lastReplicationTime ?? 'never'}`
+  ].join('\n')
+}

@@ -1,0 +1,32 @@
+import type { ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult } from './replication-types.ts'
+
+/**
+ * Replication of this box's VMs to a paired Replica (docs/relationships.md,
+ * docs/cli.md "tandem replication"). `name` is the VM's name. Every change
+ * goes through the relationship state machine and is an event in the log;
+ * a change the state does not allow is APP_INVALID_STATE and changes
+ * nothing. APP_RELATIONSHIP_NOT_FOUND when the VM has no relationship.
+ */
+export interface ReplicationApi {
+  /**
+   * Protects VM `name` (in the inventory) on the paired box `request.to`:
+   * the Replica is offered the relationship and records it, then cycles run
+   * at the frequency. Throws APP_VM_NOT_FOUND, APP_PEER_NOT_FOUND,
+   * APP_RELATIONSHIP_EXISTS, APP_SETTING_INVALID, APP_INITIAL_UNSUPPORTED (seed:PATH),
+   * or the Replica's refusal (P2P_RELATIONSHIP_REFUSED, P2P_PEER_UNREACHABLE...):
+   * then nothing is kept.
+   */
+  replicationEnable: (name: string, request: ReplicationEnableRequest) => Promise<ReplicationInfo>
+  /** Every relationship of this box (oldest first), or only VM `name`'s. */
+  replicationStatus: (name?: string) => Promise<ReplicationInfo[]>
+  /** The monitoring window's figures of VM `name`'s relationship. */
+  replicationMeasure: (name: string) => Promise<ReplicationMeasureInfo>
+  /** No cycle starts until resume (one in flight finishes); the Replica is told. */
+  replicationSuspend: (name: string) => Promise<ReplicationInfo>
+  /** Cycles start again (a resynchronization first when tracking was lost meanwhile). */
+  replicationResume: (name: string) => Promise<ReplicationInfo>
+  /** The next cycle compares every block with the Replica's copy and sends only those that differ; recovery points are kept. */
+  replicationResync: (name: string) => Promise<ReplicationInfo>
+  /** Stops protecting the VM: this box forgets the relationship and its replication state; the Replica keeps its recovery points. */
+  replicationRemove: (name: string) => Promise<ReplicationRemoveResult>
+}

@@ -1,0 +1,96 @@
+/**
+ * The JSON-able values of the ReplicationApi (replication-api.ts): what
+ * `tandem replication ...` sends and shows (docs/cli.md, docs/api.md).
+ * Times are ISO 8601 strings, durations milliseconds, sizes bytes.
+ */
+import type { Health, RelationshipState } from '../../core/types.ts'
+
+/** `replication enable`: the settings as the operator typed them (docs/relationships.md#settings); any left out takes its default. */
+export interface ReplicationEnableRequest {
+  /** The paired Replica: its peer id or its name (as `pair list` shows them). */
+  to: string
+  /** `30s`, `5m`, `15m`, `continuous` or any duration from 1s to 1h. */
+  frequency?: string
+  /** Additional recovery points kept besides the latest. */
+  recoveryPoints?: string
+  /** A duration, or `none`. */
+  appConsistentEvery?: string
+  /** Bytes per second (`10M`, `500k`), or `none`. */
+  bandwidth?: string
+  /** `now`, `at:TIME` (ISO 8601 with a zone), `existing` (diff against the Replica's copy); `seed:PATH` is refused for now (APP_INITIAL_UNSUPPORTED). */
+  initial?: string
+}
+
+/** The settings as stored, in JSON. */
+export interface ReplicationSettingsInfo {
+  /** ms between cycle starts, or `continuous`. */
+  frequency: number | 'continuous'
+  recoveryPoints: number
+  appConsistentEvery: number | null
+  bandwidth: number | null
+  /** `now`, `existing`, `at:TIME` or `seed:PATH`. */
+  initial: string
+}
+
+/** Where one relationship stands (`replication status`). */
+export interface ReplicationInfo {
+  /** The relationship's id (the VM's name on the primary). */
+  relationship: string
+  vm: string
+  role: 'primary' | 'replica'
+  /** The other box's peer id. */
+  peer: string
+  term: number
+  state: RelationshipState
+  /** Why the relationship is in its state. */
+  stateReason: string
+  /** Normal, Warning or Critical, and the rule that decided it (docs/health.md). */
+  health: Health
+  healthRule: string
+  /** Why the health is what it is: one line. */
+  reason: string
+  /** The error code behind the state, or null. */
+  code: string | null
+  /** End of the last successful cycle, or null. */
+  lastReplicationTime: string | null
+  /** Snapshot time of the newest recovery point on the Replica, or null. */
+  lastPointTime: string | null
+  /** The newest point's age now and at worst in the monitoring window, against the target (docs/health.md#achieved-rpo). */
+  achievedRpo: { currentMs: number | null, worstMs: number | null, targetMs: number, met: boolean }
+  /** What a failover now would lose (docs/health.md#data-at-risk). */
+  dataAtRisk: { bytes: number, seconds: number | null }
+  /** "at this change rate and link speed, RPO breach in ~N min" and its cause, or why there is none. */
+  forecast: { breachInMs: number | null, cause: string | null, message: string }
+  settings: ReplicationSettingsInfo
+  /** When the next cycle is due (null while suspended or not scheduled); a cycle in flight is `running`. */
+  nextCycleAt: string | null
+  running: boolean
+}
+
+/** Measure-VMReplication's figures over the monitoring window (`replication measure`, docs/health.md#measure). */
+export interface ReplicationMeasureInfo {
+  relationship: string
+  vm: string
+  windowStart: string
+  windowEnd: string
+  successCount: number
+  missCount: number
+  averageLatencyMs: number | null
+  maxLatencyMs: number | null
+  averageSizeBytes: number | null
+  maxSizeBytes: number | null
+  pendingSizeBytes: number
+  networkFailureCount: number
+  replicationFailureCount: number
+  appConsistentFailureCount: number
+  lastReplicationTime: string | null
+}
+
+/** `replication remove`. */
+export interface ReplicationRemoveResult {
+  relationship: string
+  vm: string
+  removed: true
+  /** The Replica was told (it keeps its recovery points); false when it could not be reached: it learns at its next contact. */
+  replicaTold: boolean
+}

@@ -1,0 +1,148 @@
+/**
+ * Replication end-to-end: two `tandem start` processes on loopback, driven
+ * only through the CLI. The primary protects a manual-driver VM whose disk
+ * changes between cycles; the Replica daemon is killed (-9) in the middle of
+ * a cycle and restarted, then the primary daemon is: the relationship goes
+ * on each time, and every retained point on the Replica verifies and
+ * restores byte-exact to one of the disk's states, the newest to the last.
+ *
+ * The VM is written into the primary's inventory file before `tandem
+ * start`: `tandem vm add` is not on this branch. The Replica must record
+ * relationship offers (its registrar): until its daemon serves the
+ * relationship protocol, `replication enable` fails with
+ * P2P_VERSION_UNSUPPORTED and the test is skipped.
+ */
+import t, { type Test } from 'tap'
+import { watch } from 'node:fs'
+import { readFile, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import type { PairOpenResult, ReplicationInfo, ReplicationMeasureInfo, StatusInfo } from '../../../appliance/service/index.ts'
+import { fileHash, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
+import { startDaemon, tandem, tandemAt, type RunningDaemon } from '../../helpers/tandem-cli.ts'
+
+const BS = 65536
+const SIZE = 64 * 1024 * 1024
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  await new Promise<void>(resolve => server.close(() => { resolve() }))
+  return port
+}
+
+async function json<T> (dir: string, args: string[]): Promise<T> {
+  const r = await tandemAt(dir, [...args, '--json'])
+  if (r.status !== 0) throw new Error(`tandem ${args.join(' ')}: ${r.stderr}`)
+  return JSON.parse(r.stdout) as T
+}
+
+/** Resolves once the event log of `dataDir` holds a line matching `match` after its first `skip` lines; woken by the file's changes, never a timer. */
+async function eventLine (dataDir: string, match: (e: Record<string, unknown>) => boolean, skip: number): Promise<number> {
+  const file = join(dataDir, 'events', 'events.jsonl')
+  const check = async (): Promise<number | undefined> => {
+    const lines = (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(l => l !== '')
+    for (let i = skip; i < lines.length; i++) {
+      try { if (match(JSON.parse(lines[i]!) as Record<string, unknown>)) return i + 1 } catch {}
+    }
+    return undefined
+  }
+  return await new Promise<number>((resolve, reject) => {
+    const w = watch(join(dataDir, 'events'), () => {
+      check().then(n => { if (n !== undefined) { w.close(); resolve(n) } }, reject)
+    })
+    check().then(n => { if (n !== undefined) { w.close(); resolve(n) } }, reject)
+  })
+}
+
+const lineCount = async (dataDir: string): Promise<number> => (await readFile(join(dataDir, 'events', 'events.jsonl'), 'utf8').catch(() => '')).split('\n').filter(l => l !== '').length
+const cycleBegin = (e: Record<string, unknown>): boolean => e.kind === 'cycle' && e.phase === 'begin'
+const cycleOk = (e: Record<string, unknown>): boolean => e.kind === 'cycle' && e.phase === 'end' && e.outcome === 'ok'
+
+t.test('replication through the CLI survives kill -9 of either daemon mid-cycle', async (t: Test) => {
+  const root = await tempDir(t)
+  const p = join(root, 'primary')
+  const r = join(root, 'replica')
+  const [pPort, rPort] = [await freePort(), await freePort()]
+  t.equal((await tandemAt(p, ['init', '--name', 'box-p', '--listen', `/ip4/127.0.0.1/tcp/${pPort}`])).status, 0)
+  t.equal((await tandemAt(r, ['init', '--name', 'box-r', '--listen', `/ip4/127.0.0.1/tcp/${rPort}`])).status, 0)
+
+  const disk = join(root, 'disk0.img')
+  await sparseFile(disk, SIZE)
+  await writePatches(disk, scatteredPatches(1, SIZE, 16, BS))
+  const states = new Set([await fileHash(disk)])
+  await writeFile(join(p, 'vms.json'), JSON.stringify({ version: 1, vms: [{ driver: 'manual', definition: { name: 'vm1', vcpus: 1, memoryMiB: 256, disks: [{ name: 'disk0', path: disk, format: 'raw' }], nics: [], guestAgent: false }, addedAt: Date.now() }] }), { mode: 0o600 })
+
+  const daemons: { p?: RunningDaemon, r?: RunningDaemon } = {}
+  t.teardown(async () => { await daemons.p?.stop(); await daemons.r?.stop() })
+  daemons.p = await startDaemon(p)
+  daemons.r = await startDaemon(r)
+  const open = await json<PairOpenResult>(r, ['pair', 'open'])
+  t.equal((await tandemAt(p, ['pair', 'join', '--pin', open.pin!, '--addr', open.addresses[0]!])).status, 0)
+
+  const usage = await tandemAt(p, ['replication', 'enable', 'vm1'])
+  t.equal(usage.status, 2, 'enable without --to is a usage error')
+  const badSetting = await tandemAt(p, ['replication', 'enable', 'vm1', '--to', 'box-r', '--frequency', 'often'])
+  t.equal(badSetting.code, 'APP_SETTING_INVALID')
+
+  const enable = await tandemAt(p, ['replication', 'enable', 'vm1', '--to', 'box-r', '--frequency', '2s', '--json'])
+  if (enable.code === 'P2P_VERSION_UNSUPPORTED') {
+    t.comment('skipped: the Replica daemon does not serve the relationship protocol yet (its registrar is another part of the issue)')
+    return
+  }
+  t.equal(enable.status, 0, enable.stderr)
+  t.equal((JSON.parse(enable.stdout) as ReplicationInfo).state, 'waiting-initial-replication')
+  let seen = await eventLine(p, cycleOk, 0)
+  t.equal((await json<ReplicationInfo[]>(p, ['replication', 'status', 'vm1']))[0]!.state, 'replicating')
+
+  // A large change; the Replica is killed as soon as the next cycle begins, then started again.
+  await writePatches(disk, scatteredPatches(2, SIZE, 64, 8 * BS))
+  states.add(await fileHash(disk))
+  seen = await eventLine(p, cycleBegin, seen)
+  daemons.r.child.kill('SIGKILL')
+  await daemons.r.done
+  daemons.r = await startDaemon(r)
+  seen = await eventLine(p, cycleOk, seen)
+
+  // Again, killing the primary this time; after restart its relationship goes on.
+  await writePatches(disk, scatteredPatches(3, SIZE, 64, 8 * BS))
+  states.add(await fileHash(disk))
+  seen = await eventLine(p, cycleBegin, seen)
+  daemons.p.child.kill('SIGKILL')
+  await daemons.p.done
+  daemons.p = await startDaemon(p)
+  seen = await eventLine(p, cycleOk, await lineCount(p))
+  const [status] = await json<ReplicationInfo[]>(p, ['replication', 'status'])
+  t.equal(status!.state, 'replicating', 'the relationship goes on after the restart')
+
+  // The disk stops changing; one more cycle holds its last state.
+  await eventLine(p, cycleOk, seen)
+  const last = await fileHash(disk)
+  const m = await json<ReplicationMeasureInfo>(p, ['replication', 'measure', 'vm1'])
+  t.ok(m.successCount >= 3, 'measure counts the successful cycles')
+  const text = await tandemAt(p, ['replication', 'status'])
+  t.match(text.stdout, /vm1 .*box|vm1/, 'the text status names the VM')
+
+  const unconfirmed = await tandemAt(p, ['replication', 'remove', 'vm1'])
+  t.equal(unconfirmed.code, 'APP_CONFIRMATION_REQUIRED')
+  await daemons.p.stop()
+  await daemons.r.stop()
+
+  // Every retained point verifies and restores to one of the disk's states; the newest to the last.
+  const peerId = (await json<StatusInfo>(p, ['status'])).peerId
+  const store = join(r, 'store', peerId, 'vm1')
+  const verify = await tandem(['verify', '--store', store])
+  t.equal(verify.status, 0, `every retained point verifies: ${verify.stdout}${verify.stderr}`)
+  const { points } = JSON.parse((await tandem(['points', '--store', store, '--json'])).stdout) as { points: Array<{ id: number }> }
+  t.ok(points.length >= 1)
+  for (const point of points) {
+    const out = join(root, `restored-${point.id}.img`)
+    const restored = await tandem(['restore', '--store', store, '--point', String(point.id), '--out', out])
+    t.equal(restored.status, 0, restored.stderr)
+    t.ok(states.has(await fileHash(out)), `point ${point.id} is one of the disk's states`)
+  }
+  const newest = join(root, 'restored-latest.img')
+  t.equal((await tandem(['restore', '--store', store, '--point', 'latest', '--out', newest])).status, 0)
+  t.equal(await fileHash(newest), last, 'the newest point is the disk as it is now')
+})

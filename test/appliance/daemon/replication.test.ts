@@ -1,0 +1,333 @@
+/**
+ * The primary's replication in-process: two Appliances on loopback, paired
+ * through the service, a manual-driver VM in the primary's inventory.
+ * Enable offers the relationship to the Replica and schedules it; cycles
+ * (started with runNow, waited for through onCycle: no sleeps) make points
+ * on the Replica that restore byte-exact to the disk as it was at each
+ * cycle; suspend stops cycles and resume restarts them; a Replica that is
+ * down makes cycles fail as network failures that the scheduler retries on
+ * its own, and they succeed once it is back; status and measure match the
+ * cycles that happened.
+ *
+ * The Replica side of the relationship protocol (recording offers) is not
+ * part of the daemon on this branch: the test serves it on the Replica's
+ * node with the reference in-memory registrar.
+ */
+import t, { type Test } from 'tap'
+import { PassThrough } from 'node:stream'
+import { watch } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { Appliance, initDataDir } from '../../../appliance/daemon/index.ts'
+import { readEventLog, type CycleRecord } from '../../../appliance/events/index.ts'
+import { registryPolicy } from '../../../appliance/peers/index.ts'
+import { RelationshipReceiver } from '../../../p2p/relationship/index.ts'
+import { materializePoint } from '../../../core/restore.ts'
+import { RecoveryPointStore } from '../../../core/store/index.ts'
+import { fileHash, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
+import { MemoryRegistrar } from '../../p2p/fixtures/relationship.ts'
+
+const BS = 65536
+const DISK_BYTES = 32 * BS
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  await new Promise<void>(resolve => server.close(() => { resolve() }))
+  return port
+}
+
+async function startBox (t: Test, dir: string): Promise<Appliance> {
+  const app = await Appliance.start({ dataDir: dir, log: new PassThrough().resume() })
+  t.teardown(async () => { await app.stop() })
+  return app
+}
+
+/** The Replica's relationship protocol, served by the reference registrar (see the file comment). */
+async function serveRegistrar (t: Test, app: Appliance, registrar: MemoryRegistrar): Promise<void> {
+  const receiver = new RelationshipReceiver({ node: app.node, policy: registryPolicy(app.registry, () => false), registrar })
+  await receiver.start()
+  t.teardown(async () => { await receiver.stop() })
+}
+
+/** Resolves with the next `n` cycle records of the primary. */
+function nextCycles (app: Appliance, n: number): Promise<CycleRecord[]> {
+  const got: CycleRecord[] = []
+  return new Promise(resolve => {
+    const off = app.replication.onCycle((_id, record) => {
+      got.push(record)
+      if (got.length === n) { off(); resolve(got) }
+    })
+  })
+}
+
+t.test('enable, cycles, suspend/resume, a Replica down and back, status and measure', async t => {
+  const root = await tempDir(t)
+  const primaryDir = join(root, 'primary')
+  const replicaDir = join(root, 'replica')
+  const replicaPort = await freePort()
+  await initDataDir(primaryDir, { name: 'primary-box', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  await initDataDir(replicaDir, { name: 'replica-box', listen: [`/ip4/127.0.0.1/tcp/${replicaPort}`] })
+  const primary = await startBox(t, primaryDir)
+  let replica = await startBox(t, replicaDir)
+  const registrar = new MemoryRegistrar()
+  await serveRegistrar(t, replica, registrar)
+
+  const open = await replica.pairOpen()
+  await primary.pairJoin({ pin: open.pin!, addr: open.addresses[0]! })
+
+  const disk = join(root, 'disk0.img')
+  await sparseFile(disk, DISK_BYTES)
+  await writePatches(disk, scatteredPatches(1, DISK_BYTES, 20, 3 * BS))
+  await primary.inventory.add({
+    driver: 'manual',
+    definition: { name: 'vm1', vcpus: 1, memoryMiB: 256, disks: [{ name: 'disk0', path: disk, format: 'raw', node: 'disk0' }], nics: [], guestAgent: false },
+    addedAt: Date.now()
+  })
+
+  await t.rejects(primary.replicationEnable('nope', { to: 'replica-box' }), { code: 'APP_VM_NOT_FOUND' })
+  await t.rejects(primary.replicationEnable('vm1', { to: 'someone-else' }), { code: 'APP_PEER_NOT_FOUND' })
+  await t.rejects(primary.replicationEnable('vm1', { to: 'replica-box', frequency: '10' }), { code: 'APP_SETTING_INVALID' })
+  await t.rejects(primary.replicationEnable('vm1', { to: 'replica-box', initial: 'seed:/x.seed' }), { code: 'APP_INITIAL_UNSUPPORTED' })
+  t.same(primary.relationships.list(), [], 'refused enables keep nothing')
+
+  /** Snapshot time of each point → the disk's hash when its cycle ran. */
+  const expected = new Map<number, string>()
+  const oks: CycleRecord[] = []
+  const failures: CycleRecord[] = []
+  primary.replication.onCycle((_id, r) => { (r.outcome === 'ok' ? oks : failures).push(r) })
+
+  // Enable: the Replica records the offer; the first cycle (initial replication) runs at once.
+  let hash = await fileHash(disk)
+  const first = nextCycles(primary, 1)
+  const enabled = await primary.replicationEnable('vm1', { to: 'replica-box', frequency: '1h' })
+  t.equal(enabled.state, 'waiting-initial-replication')
+  t.equal(registrar.held.get('vm1')?.peer, primary.node.peerId.toString(), 'the Replica holds the relationship')
+  t.same(registrar.held.get('vm1')?.description.vm.disks, [{ name: 'disk0', size: DISK_BYTES, format: 'raw' }])
+  const [initial] = await first
+  t.equal(initial!.outcome, 'ok')
+  expected.set(initial!.start, hash)
+  await t.rejects(primary.replicationEnable('vm1', { to: 'replica-box' }), { code: 'APP_RELATIONSHIP_EXISTS' })
+
+  let [status] = await primary.replicationStatus('vm1')
+  t.equal(status!.state, 'replicating', 'initial replication done')
+  t.equal(status!.lastPointTime, new Date(initial!.start).toISOString())
+
+  // Change the disk between cycles: each cycle's point holds the disk as it was.
+  for (let i = 0; i < 2; i++) {
+    await writePatches(disk, scatteredPatches(10 + i, DISK_BYTES, 5, BS))
+    hash = await fileHash(disk)
+    const next = nextCycles(primary, 1)
+    primary.scheduler.get('vm1')!.runNow()
+    const [r] = await next
+    t.equal(r!.outcome, 'ok')
+    expected.set(r!.start, hash)
+  }
+
+  // Suspend: no cycle starts, even asked for; resume: cycles start again.
+  const suspended = await primary.replicationSuspend('vm1')
+  t.equal(suspended.state, 'suspended')
+  t.equal(suspended.nextCycleAt, null)
+  t.equal(registrar.held.get('vm1')?.description.suspended, true, 'the Replica was told')
+  await t.rejects(primary.replicationSuspend('vm1'), { code: 'APP_INVALID_STATE' })
+  const before = oks.length
+  primary.scheduler.get('vm1')!.runNow()
+  t.equal(primary.scheduler.get('vm1')!.suspended, true)
+  await writePatches(disk, scatteredPatches(20, DISK_BYTES, 5, BS))
+  hash = await fileHash(disk)
+  t.equal(oks.length, before, 'no cycle while suspended')
+  const resumedCycle = nextCycles(primary, 1)
+  t.equal((await primary.replicationResume('vm1')).state, 'replicating')
+  const [afterResume] = await resumedCycle
+  t.equal(afterResume!.outcome, 'ok', 'resume starts a cycle')
+  expected.set(afterResume!.start, hash)
+
+  // The Replica goes down: the cycle fails on the network, and the scheduler retries on its own once it is back.
+  await replica.stop()
+  await writePatches(disk, scatteredPatches(30, DISK_BYTES, 5, BS))
+  hash = await fileHash(disk)
+  const down = nextCycles(primary, 1)
+  primary.scheduler.get('vm1')!.runNow()
+  const [failed] = await down
+  t.equal(failed!.outcome, 'failed')
+  t.equal(failed!.failure, 'network', 'an unreachable Replica is a network failure')
+  const back = nextCycles(primary, 1)
+  replica = await startBox(t, replicaDir)
+  const [retried] = await back
+  t.equal(retried!.outcome, 'ok', 'the retry succeeds once the Replica is back')
+  expected.set(retried!.start, hash)
+
+  // status and measure match what happened.
+  ;[status] = await primary.replicationStatus()
+  t.equal(status!.state, 'replicating')
+  t.equal(status!.health, 'normal')
+  t.equal(status!.lastPointTime, new Date(retried!.start).toISOString())
+  const m = await primary.replicationMeasure('vm1')
+  t.equal(m.successCount, oks.length)
+  t.equal(m.networkFailureCount, failures.filter(f => f.failure === 'network').length)
+  t.equal(m.replicationFailureCount, 0)
+  t.equal(m.maxSizeBytes, Math.max(...oks.map(c => c.bytesSent)))
+  t.equal(m.lastReplicationTime, new Date(Math.max(...oks.map(c => c.end))).toISOString())
+  const { events } = await primary.events.read({ relationship: 'vm1' })
+  t.same(events.filter(e => e.kind === 'state').map(e => e.data?.to), ['waiting-initial-replication', 'replicating', 'suspended', 'replicating'], 'every transition is an event')
+
+  // Every retained point restores byte-exact to the disk at its cycle.
+  await replica.stop()
+  const store = await RecoveryPointStore.open(join(replicaDir, 'store', primary.node.peerId.toString(), 'vm1'))
+  try {
+    const points = await store.listPoints()
+    t.ok(points.length >= 1)
+    for (const p of points) {
+      t.ok(expected.has(p.time), `point ${p.id} is one of the cycles`)
+      const out = join(root, `restored-${p.id}.img`)
+      await materializePoint(store, p.id, 'disk0', out)
+      t.equal(await fileHash(out), expected.get(p.time), `point ${p.id} restores byte-exact`)
+    }
+  } finally {
+    await store.close()
+  }
+
+  // Remove: the relationship is gone here; the Replica forgets it.
+  replica = await startBox(t, replicaDir)
+  await serveRegistrar(t, replica, registrar)
+  const removed = await primary.replicationRemove('vm1')
+  t.same(removed, { relationship: 'vm1', vm: 'vm1', removed: true, replicaTold: true })
+  t.equal(registrar.held.has('vm1'), false)
+  t.same(await primary.replicationStatus(), [])
+  await t.rejects(primary.replicationStatus('vm1'), { code: 'APP_RELATIONSHIP_NOT_FOUND' })
+})
+
+t.test('a Replica that refuses the offer: the enable fails and nothing is kept', async t => {
+  const root = await tempDir(t)
+  await initDataDir(join(root, 'p'), { name: 'p', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  await initDataDir(join(root, 'r'), { name: 'r', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const primary = await startBox(t, join(root, 'p'))
+  const replica = await startBox(t, join(root, 'r'))
+  const registrar = new MemoryRegistrar()
+  await serveRegistrar(t, replica, registrar)
+  // The Replica already protects a VM of that name for another box.
+  registrar.held.set('other', { peer: '12D3KooWOther', description: { relationship: 'other', term: 1, suspended: false, vm: { name: 'vm1', driver: 'manual', vcpus: 1, memoryMiB: 256, boot: null, disks: [{ name: 'disk0', size: BS, format: 'raw' }], nics: [] }, settings: { frequency: 300000, recoveryPoints: 1, appConsistentEvery: null, bandwidth: null, initial: { mode: 'now' } } } })
+  const open = await replica.pairOpen()
+  await primary.pairJoin({ pin: open.pin!, addr: open.addresses[0]! })
+  const disk = join(root, 'd.img')
+  await sparseFile(disk, 4 * BS)
+  await primary.inventory.add({ driver: 'manual', definition: { name: 'vm1', vcpus: 1, memoryMiB: 256, disks: [{ name: 'disk0', path: disk, format: 'raw', node: 'disk0' }], nics: [], guestAgent: false }, addedAt: Date.now() })
+  await t.rejects(primary.replicationEnable('vm1', { to: 'r' }), { code: 'P2P_RELATIONSHIP_REFUSED' })
+  t.same(primary.relationships.list(), [])
+  t.equal(primary.scheduler.get('vm1'), undefined)
+  t.same((await primary.events.read()).events.filter(e => e.kind === 'state'), [])
+})
+
+t.test('a primary stopped mid-cycle goes on after restart; every retained point verifies', async t => {
+  const root = await tempDir(t)
+  const pDir = join(root, 'p')
+  const rDir = join(root, 'r')
+  await initDataDir(pDir, { name: 'p', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  await initDataDir(rDir, { name: 'r', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  let primary = await startBox(t, pDir)
+  const replica = await startBox(t, rDir)
+  await serveRegistrar(t, replica, new MemoryRegistrar())
+  const open = await replica.pairOpen()
+  await primary.pairJoin({ pin: open.pin!, addr: open.addresses[0]! })
+  const size = 64 * 1024 * 1024
+  const disk = join(root, 'd.img')
+  await sparseFile(disk, size)
+  await writePatches(disk, scatteredPatches(2, size, 8, BS))
+  await primary.inventory.add({ driver: 'manual', definition: { name: 'vm1', vcpus: 1, memoryMiB: 256, disks: [{ name: 'disk0', path: disk, format: 'raw', node: 'disk0' }], nics: [], guestAgent: false }, addedAt: Date.now() })
+  const expected = new Map<number, string>()
+  let hash = await fileHash(disk)
+  const first = nextCycles(primary, 1)
+  await primary.replicationEnable('vm1', { to: 'r', frequency: '1h' })
+  const [initial] = await first
+  t.equal(initial!.outcome, 'ok')
+  expected.set(initial!.start, hash)
+
+  // A large change, and the daemon stops as soon as the cycle is in flight (its record is on disk).
+  await writePatches(disk, scatteredPatches(3, size, 64, 8 * BS))
+  hash = await fileHash(disk)
+  const stateDir = join(pDir, 'primary', 'vm1')
+  const inFlight = new Promise<void>(resolve => {
+    const w = watch(stateDir, (_e, f) => { if (f === 'inflight.json') { w.close(); resolve() } })
+  })
+  primary.scheduler.get('vm1')!.runNow()
+  await inFlight
+  await primary.stop()
+  const { events } = await readEventLog(join(pDir, 'events'), { relationship: 'vm1' })
+  t.ok(events.some(e => e.kind === 'cycle' && e.phase === 'end' && e.outcome === 'interrupted'), 'the cycle cut short is closed as interrupted')
+
+  // Restarted, the relationship picks up where it stood: the cycle runs again at once and commits.
+  primary = await startBox(t, pDir)
+  const [again] = await nextCycles(primary, 1)
+  t.equal(again!.outcome, 'ok')
+  expected.set(again!.start, hash)
+  const [status] = await primary.replicationStatus('vm1')
+  t.equal(status!.state, 'replicating')
+  t.equal(status!.nextCycleAt !== null, true, 'scheduled again')
+
+  await replica.stop()
+  const store = await RecoveryPointStore.open(join(rDir, 'store', primary.node.peerId.toString(), 'vm1'))
+  try {
+    for (const p of await store.listPoints()) {
+      const out = join(root, `restored-${p.id}.img`)
+      await materializePoint(store, p.id, 'disk0', out)
+      t.equal(await fileHash(out), expected.get(p.time), `point ${p.id} restores byte-exact`)
+    }
+  } finally {
+    await store.close()
+  }
+})
+
+t.test('app-consistent asked of a manual VM, resync, tracking lost, initial at a time', async t => {
+  const root = await tempDir(t)
+  await initDataDir(join(root, 'p'), { name: 'p', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  await initDataDir(join(root, 'r'), { name: 'r', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const primary = await startBox(t, join(root, 'p'))
+  const replica = await startBox(t, join(root, 'r'))
+  await serveRegistrar(t, replica, new MemoryRegistrar())
+  const open = await replica.pairOpen()
+  await primary.pairJoin({ pin: open.pin!, addr: open.addresses[0]! })
+  for (const name of ['vm1', 'vm2']) {
+    const disk = join(root, `${name}.img`)
+    await sparseFile(disk, 8 * BS)
+    await writePatches(disk, scatteredPatches(name.length, 8 * BS, 4, BS))
+    await primary.inventory.add({ driver: 'manual', definition: { name, vcpus: 1, memoryMiB: 256, disks: [{ name: 'disk0', path: disk, format: 'raw', node: 'disk0' }], nics: [], guestAgent: false }, addedAt: Date.now() })
+  }
+  const states = async (): Promise<unknown[]> => (await primary.events.read({ relationship: 'vm1' })).events.filter(e => e.kind === 'state').map(e => e.data?.to)
+
+  // The manual driver cannot quiesce a guest: the point is crash-consistent and measure counts the failure.
+  const first = nextCycles(primary, 1)
+  await primary.replicationEnable('vm1', { to: 'r', frequency: '1h', appConsistentEvery: '1m', initial: 'existing' })
+  const [initial] = await first
+  t.match(initial, { outcome: 'ok', appConsistentRequested: true, appConsistentSucceeded: false, consistency: 'crash' })
+  t.equal((await primary.replicationMeasure('vm1')).appConsistentFailureCount, 1)
+
+  // resync: a cycle at once, diffing against the Replica's manifests, back to replicating.
+  const resyncCycle = nextCycles(primary, 1)
+  t.equal((await primary.replicationResync('vm1')).state, 'resynchronizing')
+  t.equal((await resyncCycle)[0]!.outcome, 'ok')
+  t.equal((await primary.replicationStatus('vm1'))[0]!.state, 'replicating')
+
+  // The driver reports the disk written while nothing tracked it: resynchronization required, then resynchronizing.
+  const driver = primary.drivers.manual
+  const checkOfflineEdits = driver.checkOfflineEdits.bind(driver)
+  driver.checkOfflineEdits = async () => { driver.checkOfflineEdits = checkOfflineEdits; return [{ disk: 'disk0', reason: 'written while the VM was stopped' }] }
+  const lost = nextCycles(primary, 1)
+  primary.scheduler.get('vm1')!.runNow()
+  t.equal((await lost)[0]!.outcome, 'ok')
+  t.same(await states(), [
+    'waiting-initial-replication', 'replicating',
+    'resynchronizing', 'replicating',
+    'resynchronization-required', 'resynchronizing', 'replicating'
+  ], 'every transition is an event')
+  await t.rejects(primary.replicationResume('vm1'), { code: 'APP_INVALID_STATE' }, 'resume while replicating is refused')
+
+  // Initial replication at a time: scheduled for then, nothing runs before.
+  const at = new Date(Date.now() + 3_600_000)
+  at.setMilliseconds(0)
+  const later = await primary.replicationEnable('vm2', { to: 'r', initial: `at:${at.toISOString()}` })
+  t.equal(later.state, 'waiting-initial-replication')
+  t.equal(later.settings.initial, `at:${at.toISOString()}`)
+  t.equal(later.nextCycleAt, at.toISOString())
+  t.equal(later.health, 'warning', 'initial replication not finished')
+})

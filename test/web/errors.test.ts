@@ -23,7 +23,6 @@ t.test('codes map to their statuses', async t => {
     ['P2P_PAIRING_MALFORMED', 502],
     ['P2P_PAIRING_TIMEOUT', 504],
     ['APP_VM_NOT_FOUND', 404],
-    ['APP_RELATIONSHIP_NOT_FOUND', 404],
     ['APP_RELATIONSHIP_EXISTS', 409],
     ['APP_INVALID_STATE', 409],
     ['APP_SETTING_INVALID', 400],

@@ -7,10 +7,8 @@
  * restores byte-exact to one of the disk's states, the newest to the last.
  *
  * The VM is written into the primary's inventory file before `tandem
- * start`: `tandem vm add` is not on this branch. The Replica must record
- * relationship offers (its registrar): until its daemon serves the
- * relationship protocol, `replication enable` fails with
- * P2P_VERSION_UNSUPPORTED and the test is skipped.
+ * start` (the inventory's own format, docs/vm-inventory.md); the Replica
+ * records the relationship offer before the first cycle.
  */
 import t, { type Test } from 'tap'
 import { watch } from 'node:fs'
@@ -87,10 +85,6 @@ t.test('replication through the CLI survives kill -9 of either daemon mid-cycle'
   t.equal(badSetting.code, 'APP_SETTING_INVALID')
 
   const enable = await tandemAt(p, ['replication', 'enable', 'vm1', '--to', 'box-r', '--frequency', '2s', '--json'])
-  if (enable.code === 'P2P_VERSION_UNSUPPORTED') {
-    t.comment('skipped: the Replica daemon does not serve the relationship protocol yet (its registrar is another part of the issue)')
-    return
-  }
   t.equal(enable.status, 0, enable.stderr)
   t.equal((JSON.parse(enable.stdout) as ReplicationInfo).state, 'waiting-initial-replication')
   let seen = await eventLine(p, cycleOk, 0)

@@ -9,9 +9,8 @@
  * its own, and they succeed once it is back; status and measure match the
  * cycles that happened.
  *
- * The Replica side of the relationship protocol (recording offers) is not
- * part of the daemon on this branch: the test serves it on the Replica's
- * node with the reference in-memory registrar.
+ * The Replica is a whole daemon too: its ReplicaSide records the offers
+ * (appliance/replication/replica-registrar.ts).
  */
 import t, { type Test } from 'tap'
 import { PassThrough } from 'node:stream'
@@ -20,12 +19,9 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { Appliance, initDataDir } from '../../../appliance/daemon/index.ts'
 import { readEventLog, type CycleRecord } from '../../../appliance/events/index.ts'
-import { registryPolicy } from '../../../appliance/peers/index.ts'
-import { RelationshipReceiver } from '../../../p2p/relationship/index.ts'
 import { materializePoint } from '../../../core/restore.ts'
 import { RecoveryPointStore } from '../../../core/store/index.ts'
 import { fileHash, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
-import { MemoryRegistrar } from '../../p2p/fixtures/relationship.ts'
 
 const BS = 65536
 const DISK_BYTES = 32 * BS
@@ -42,13 +38,6 @@ async function startBox (t: Test, dir: string): Promise<Appliance> {
   const app = await Appliance.start({ dataDir: dir, log: new PassThrough().resume() })
   t.teardown(async () => { await app.stop() })
   return app
-}
-
-/** The Replica's relationship protocol, served by the reference registrar (see the file comment). */
-async function serveRegistrar (t: Test, app: Appliance, registrar: MemoryRegistrar): Promise<void> {
-  const receiver = new RelationshipReceiver({ node: app.node, policy: registryPolicy(app.registry, () => false), registrar })
-  await receiver.start()
-  t.teardown(async () => { await receiver.stop() })
 }
 
 /** Resolves with the next `n` cycle records of the primary. */
@@ -71,8 +60,6 @@ t.test('enable, cycles, suspend/resume, a Replica down and back, status and meas
   await initDataDir(replicaDir, { name: 'replica-box', listen: [`/ip4/127.0.0.1/tcp/${replicaPort}`] })
   const primary = await startBox(t, primaryDir)
   let replica = await startBox(t, replicaDir)
-  const registrar = new MemoryRegistrar()
-  await serveRegistrar(t, replica, registrar)
 
   const open = await replica.pairOpen()
   await primary.pairJoin({ pin: open.pin!, addr: open.addresses[0]! })
@@ -103,8 +90,8 @@ t.test('enable, cycles, suspend/resume, a Replica down and back, status and meas
   const first = nextCycles(primary, 1)
   const enabled = await primary.replicationEnable('vm1', { to: 'replica-box', frequency: '1h' })
   t.equal(enabled.state, 'waiting-initial-replication')
-  t.equal(registrar.held.get('vm1')?.peer, primary.node.peerId.toString(), 'the Replica holds the relationship')
-  t.same(registrar.held.get('vm1')?.description.vm.disks, [{ name: 'disk0', size: DISK_BYTES, format: 'raw' }])
+  t.equal(replica.relationships.get('vm1')?.peer, primary.node.peerId.toString(), 'the Replica holds the relationship')
+  t.same(replica.relationships.get('vm1')?.protectedVm?.disks, [{ name: 'disk0', size: DISK_BYTES, format: 'raw' }])
   const [initial] = await first
   t.equal(initial!.outcome, 'ok')
   expected.set(initial!.start, hash)
@@ -129,7 +116,7 @@ t.test('enable, cycles, suspend/resume, a Replica down and back, status and meas
   const suspended = await primary.replicationSuspend('vm1')
   t.equal(suspended.state, 'suspended')
   t.equal(suspended.nextCycleAt, null)
-  t.equal(registrar.held.get('vm1')?.description.suspended, true, 'the Replica was told')
+  t.equal(replica.relationships.get('vm1')?.state, 'suspended', 'the Replica was told')
   await t.rejects(primary.replicationSuspend('vm1'), { code: 'APP_INVALID_STATE' })
   const before = oks.length
   primary.scheduler.get('vm1')!.runNow()
@@ -190,10 +177,9 @@ t.test('enable, cycles, suspend/resume, a Replica down and back, status and meas
 
   // Remove: the relationship is gone here; the Replica forgets it.
   replica = await startBox(t, replicaDir)
-  await serveRegistrar(t, replica, registrar)
   const removed = await primary.replicationRemove('vm1')
   t.same(removed, { relationship: 'vm1', vm: 'vm1', removed: true, replicaTold: true })
-  t.equal(registrar.held.has('vm1'), false)
+  t.equal(replica.relationships.get('vm1'), undefined, 'the Replica forgot the relationship')
   t.same(await primary.replicationStatus(), [])
   await t.rejects(primary.replicationStatus('vm1'), { code: 'APP_RELATIONSHIP_NOT_FOUND' })
 })
@@ -204,10 +190,10 @@ t.test('a Replica that refuses the offer: the enable fails and nothing is kept',
   await initDataDir(join(root, 'r'), { name: 'r', listen: ['/ip4/127.0.0.1/tcp/0'] })
   const primary = await startBox(t, join(root, 'p'))
   const replica = await startBox(t, join(root, 'r'))
-  const registrar = new MemoryRegistrar()
-  await serveRegistrar(t, replica, registrar)
-  // The Replica already protects a VM of that name for another box.
-  registrar.held.set('other', { peer: '12D3KooWOther', description: { relationship: 'other', term: 1, suspended: false, vm: { name: 'vm1', driver: 'manual', vcpus: 1, memoryMiB: 256, boot: null, disks: [{ name: 'disk0', size: BS, format: 'raw' }], nics: [] }, settings: { frequency: 300000, recoveryPoints: 1, appConsistentEvery: null, bandwidth: null, initial: { mode: 'now' } } } })
+  // The Replica has a VM of that name of its own: it refuses to protect another under that name.
+  const own = join(root, 'own.img')
+  await sparseFile(own, BS)
+  await replica.inventory.add({ driver: 'manual', definition: { name: 'vm1', vcpus: 1, memoryMiB: 256, disks: [{ name: 'disk0', path: own, format: 'raw', node: 'disk0' }], nics: [], guestAgent: false }, addedAt: Date.now() })
   const open = await replica.pairOpen()
   await primary.pairJoin({ pin: open.pin!, addr: open.addresses[0]! })
   const disk = join(root, 'd.img')
@@ -227,7 +213,6 @@ t.test('a primary stopped mid-cycle goes on after restart; every retained point 
   await initDataDir(rDir, { name: 'r', listen: ['/ip4/127.0.0.1/tcp/0'] })
   let primary = await startBox(t, pDir)
   const replica = await startBox(t, rDir)
-  await serveRegistrar(t, replica, new MemoryRegistrar())
   const open = await replica.pairOpen()
   await primary.pairJoin({ pin: open.pin!, addr: open.addresses[0]! })
   const size = 64 * 1024 * 1024
@@ -284,7 +269,6 @@ t.test('app-consistent asked of a manual VM, resync, tracking lost, initial at a
   await initDataDir(join(root, 'r'), { name: 'r', listen: ['/ip4/127.0.0.1/tcp/0'] })
   const primary = await startBox(t, join(root, 'p'))
   const replica = await startBox(t, join(root, 'r'))
-  await serveRegistrar(t, replica, new MemoryRegistrar())
   const open = await replica.pairOpen()
   await primary.pairJoin({ pin: open.pin!, addr: open.addresses[0]! })
   for (const name of ['vm1', 'vm2']) {

@@ -80,7 +80,19 @@ export const AppErrorCode = {
   /** The daemon could not listen on a configured address (in use by another process, not an address of this host, or not allowed). */
   APP_LISTEN_FAILED: 'APP_LISTEN_FAILED',
   /** No Node.js that can run Tandem: the project's own is not installed (run `npm install`) and this one cannot strip TypeScript types, or type stripping is turned off. Raised by bin/tandem.js before any TypeScript loads. */
-  APP_RUNTIME_UNAVAILABLE: 'APP_RUNTIME_UNAVAILABLE'
+  APP_RUNTIME_UNAVAILABLE: 'APP_RUNTIME_UNAVAILABLE',
+  /** No VM of that name is in the inventory (`tandem vm list` shows them). */
+  APP_VM_NOT_FOUND: 'APP_VM_NOT_FOUND',
+  /** A disk path given for a VM does not exist, or is not a regular file or a block device. */
+  APP_DISK_NOT_FOUND: 'APP_DISK_NOT_FOUND',
+  /** A disk image is neither raw nor qcow2 (what `qemu-img info` probed); `details.format` names it. */
+  APP_DISK_FORMAT_UNSUPPORTED: 'APP_DISK_FORMAT_UNSUPPORTED',
+  /** The VM runs under Tandem (qemu driver): stop it first (`tandem vm stop`). */
+  APP_VM_RUNNING: 'APP_VM_RUNNING',
+  /** A replication relationship protects the VM: remove it first (`tandem replication remove`). `details.relationship` names it. */
+  APP_VM_PROTECTED: 'APP_VM_PROTECTED',
+  /** The guest did not shut down within the stop's window; the VM still runs (add `--force` to end it). */
+  APP_VM_STOP_TIMEOUT: 'APP_VM_STOP_TIMEOUT'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

@@ -2,7 +2,8 @@ import { request as httpRequest } from 'node:http'
 import {
   AppErrorCode, ServiceError, errorCodeOf,
   type ApplianceService, type PairJoinRequest, type PairJoinResult, type PairOpenRequest, type PairOpenResult,
-  type PairRemoveResult, type PeerInfo, type StatusInfo
+  type PairRemoveResult, type PeerInfo, type StatusInfo,
+  type VmAddRequest, type VmInfo, type VmRemoveResult, type VmStopRequest
 } from '../appliance/service/index.ts'
 
 /**
@@ -44,6 +45,12 @@ export class ApiClient implements ApplianceService {
   async pairJoin (request: PairJoinRequest): Promise<PairJoinResult> { return await this.call('POST', '/v1/pairing/join', request) }
   async pairList (): Promise<PeerInfo[]> { return await this.call('GET', '/v1/peers') }
   async pairRemove (peerId: string): Promise<PairRemoveResult> { return await this.call('DELETE', `/v1/peers/${encodeURIComponent(peerId)}`) }
+
+  async vmAdd (request: VmAddRequest): Promise<VmInfo> { return await this.call('POST', '/v1/vms', request) }
+  async vmList (): Promise<VmInfo[]> { return await this.call('GET', '/v1/vms') }
+  async vmStart (name: string): Promise<VmInfo> { return await this.call('POST', `/v1/vms/${encodeURIComponent(name)}/start`) }
+  async vmStop (name: string, request: VmStopRequest = {}): Promise<VmInfo> { return await this.call('POST', `/v1/vms/${encodeURIComponent(name)}/stop`, request) }
+  async vmRemove (name: string): Promise<VmRemoveResult> { return await this.call('DELETE', `/v1/vms/${encodeURIComponent(name)}`) }
 
   private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
     const max = this.init.maxResponseBytes ?? MAX_RESPONSE_BYTES

@@ -4,6 +4,7 @@ import { WebErrorCode, httpStatusOf } from './errors.ts'
 import {
   errorSchema, pairJoinBody, pairJoinSchema, pairOpenBody, pairOpenSchema, pairRemoveSchema, peerParams, peersSchema, statusSchema
 } from './schemas.ts'
+import { registerVmRoutes } from './routes/vms.ts'
 
 /** Largest request body: the biggest request (a join with an invite) is under 3 KiB. */
 export const MAX_REQUEST_BYTES = 16 * 1024
@@ -65,6 +66,8 @@ export function buildApiServer (service: ApplianceService, options: ApiServerOpt
 
   app.delete('/v1/peers/:peerId', { schema: { params: peerParams, response: { 200: pairRemoveSchema, ...errors } } },
     async request => await service.pairRemove((request.params as { peerId: string }).peerId))
+
+  registerVmRoutes(app, service)
 
   return app
 }

@@ -13,7 +13,7 @@ const role = { type: 'string', enum: ['primary', 'replica', 'both'] } as const
 /** A libp2p peer id in its text form (base58btc, as PeerId.toString() gives it). */
 const peerId = { type: 'string', pattern: '^[1-9A-HJ-NP-Za-km-z]{40,64}$' } as const
 
-function object (properties: Record<string, unknown>, required: string[] = Object.keys(properties)): Record<string, unknown> {
+export function object (properties: Record<string, unknown>, required: string[] = Object.keys(properties)): Record<string, unknown> {
   return { type: 'object', additionalProperties: false, required, properties }
 }
 

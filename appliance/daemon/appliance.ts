@@ -16,7 +16,7 @@ import { RelationshipTable } from '../relationships/index.ts'
 import { EventLog } from '../events/index.ts'
 import { Scheduler } from '../scheduler/index.ts'
 import type {
-  ApplianceService, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
+  ApplianceService, VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from '../service/index.ts'
 import { requireConfig, type Config } from './config.ts'
 import {
@@ -25,6 +25,7 @@ import {
 import { DataLock } from './data-lock.ts'
 import { dataLayout, type DataLayout } from './data-dir.ts'
 import { createLogger, logLevel, type Logger } from './logger.ts'
+import { VmControl } from './vms.ts'
 
 export interface ApplianceInit {
   /** The data directory (made absolute); it must hold a config.json (`tandem init`). */
@@ -49,7 +50,8 @@ const isoTime = (ms: number): string => new Date(ms).toISOString()
  *   4. the peers file (who is paired), the VM inventory, the relationships
  *      and the event log (work a crash interrupted is closed as interrupted)
  *   5. the Replica's stores (`store/`, opened per session by the sink) and
- *      the VM drivers
+ *      the VM drivers; the qemu VMs of the inventory are found again (or
+ *      reported crashed) before anything may cycle them
  *   6. the libp2p node, listening, with the admission gater: paired peers,
  *      plus strangers while a pairing window is open, capped at
  *      MAX_UNPAIRED_CONNECTIONS
@@ -77,6 +79,8 @@ export class Appliance implements ApplianceService {
   /** The driver of each kind; a VM's entry in the inventory names its kind. */
   readonly drivers: Readonly<Record<DriverKind, VmDriver>>
   readonly scheduler: Scheduler
+  /** The VMs through their drivers (daemon/vms.ts). */
+  readonly vms: VmControl
   private readonly version: string
   private readonly now: () => number
   private readonly startedAt: number
@@ -87,7 +91,7 @@ export class Appliance implements ApplianceService {
   private constructor (fields: {
     layout: DataLayout, config: Config, logger: Logger, node: TandemNode, registry: PeerRegistry, host: PairingHost,
     inventory: VmInventory, relationships: RelationshipTable, events: EventLog, drivers: Record<DriverKind, VmDriver>, scheduler: Scheduler,
-    version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
+    vms: VmControl, version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
   }) {
     this.layout = fields.layout
     this.config = fields.config
@@ -100,6 +104,7 @@ export class Appliance implements ApplianceService {
     this.events = fields.events
     this.drivers = fields.drivers
     this.scheduler = fields.scheduler
+    this.vms = fields.vms
     this.version = fields.version
     this.now = fields.now
     this.stops = fields.stops
@@ -127,6 +132,8 @@ export class Appliance implements ApplianceService {
       await mkdir(layout.vmRuns, { recursive: true, mode: 0o700 })
       await mkdir(layout.primary, { recursive: true, mode: 0o700 })
       const drivers: Record<DriverKind, VmDriver> = { qemu: new QemuVmDriver({ dir: layout.vmRuns }), manual: new ManualVmDriver() }
+      const vms = new VmControl({ inventory, relationships, events, drivers, logger, vmRuns: layout.vmRuns })
+      await vms.adoptAll()
       const sink = new StoreReplicaSink({
         dir: layout.store,
         onBackgroundError: (err, where) => { logger.error({ err, ...where }, 'replica image update or pruning failed; the point is committed') }
@@ -169,7 +176,7 @@ export class Appliance implements ApplianceService {
       stops.push({ part: 'scheduler', stop: async () => { await scheduler.stop() } })
       const appliance = new Appliance({
         layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler,
-        version: init.version ?? '0.0.0', now, stops
+        vms, version: init.version ?? '0.0.0', now, stops
       })
       logger.info({ dataDir: layout.dir, peerId: node.peerId.toString(), addresses: node.getMultiaddrs().map(String) }, 'daemon started')
       return appliance
@@ -262,6 +269,12 @@ export class Appliance implements ApplianceService {
     this.logger.info({ peerId }, 'unpaired')
     return { peerId, removed: true }
   }
+
+  async vmAdd (request: VmAddRequest): Promise<VmInfo> { return await this.vms.add(request) }
+  async vmList (): Promise<VmInfo[]> { return await this.vms.list() }
+  async vmStart (name: string): Promise<VmInfo> { return await this.vms.start(name) }
+  async vmStop (name: string, request: VmStopRequest = {}): Promise<VmInfo> { return await this.vms.stop(name, request) }
+  async vmRemove (name: string): Promise<VmRemoveResult> { return await this.vms.remove(name) }
 
   private peerInfo (p: PairedPeer): PeerInfo {
     return { peerId: p.peerId, name: p.name, role: p.role, pairedAt: isoTime(p.pairedAt), connected: this.connected(p.peerId) }

@@ -49,6 +49,12 @@ export interface VmStartOpts {
 export interface VmStopOpts {
   /** The graceful window before the driver forces the VM off. */
   timeoutMs?: number
+  /**
+   * true (default): a guest still running after the window is forced off
+   * (QEMU: QMP `quit`, then SIGKILL). false: the stop is refused instead
+   * (APP_VM_STOP_TIMEOUT) and the VM keeps running.
+   */
+  force?: boolean
 }
 
 export interface DiskSourcesOpts {

@@ -1,6 +1,7 @@
 import type {
   PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from './types.ts'
+import type { VmApi } from './vm-api.ts'
 
 /**
  * What a Tandem box does, as one interface: the daemon implements it
@@ -10,7 +11,7 @@ import type {
  * called concurrently. Failures are errors with a stable `code`
  * (docs/errors.md); only the code is meant to be matched on.
  */
-export interface ApplianceService {
+export interface ApplianceService extends VmApi {
   /** Who this box is and what it listens on. */
   status: () => Promise<StatusInfo>
   /**

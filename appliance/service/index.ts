@@ -7,6 +7,8 @@ export type { ApplianceService } from './appliance-service.ts'
 export type {
   BoxRole, PairingSecrets, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from './types.ts'
+export type { VmApi } from './vm-api.ts'
+export type { VmAddRequest, VmBootRequest, VmDiskInfo, VmDriverName, VmInfo, VmNicRequest, VmProtection, VmRemoveResult, VmStateName, VmStopRequest } from './vm-types.ts'
 export { DATA_ENV, DEFAULT_DATA_DIR, type InitOptions, type InitResult, type LocalBox } from './local-box.ts'
 export { ServiceError, ERROR_CODE_PATTERN, errorCodeOf } from './service-error.ts'
 export { AppError, AppErrorCode } from '../errors.ts'

@@ -25,10 +25,11 @@ function find (program: Command, path: string[]): Command {
 
 t.test('every box command has examples', async t => {
   const program = buildProgram(box)
-  for (const path of [['init'], ['start'], ['status'], ['pair'], ['pair', 'open'], ['pair', 'join'], ['pair', 'list'], ['pair', 'remove']]) {
+  for (const path of [['init'], ['start'], ['status'], ['pair'], ['pair', 'open'], ['pair', 'join'], ['pair', 'list'], ['pair', 'remove'],
+    ['vm'], ['vm', 'add'], ['vm', 'list'], ['vm', 'start'], ['vm', 'stop'], ['vm', 'remove']]) {
     const text = help(find(program, path))
     t.match(text, /Examples:\n {2}\$ tandem /, `tandem ${path.join(' ')} --help`)
-    t.match(text, path[0] === 'pair' && path.length === 1 ? /open/ : /--data <dir>/, `tandem ${path.join(' ')} --help names its options`)
+    t.match(text, path.length === 1 && path[0] === 'pair' ? /open/ : path.length === 1 && path[0] === 'vm' ? /add/ : /--data <dir>/, `tandem ${path.join(' ')} --help names its options`)
   }
 })
 

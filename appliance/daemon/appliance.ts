@@ -59,7 +59,8 @@ const isoTime = (ms: number): string => new Date(ms).toISOString()
  *   8. the replication receiver (paired peers replicate into the stores)
  *   9. the scheduler (this box's cycles as a primary)
  * The local API around it is started last by the composition root (bin/).
- * stop() takes them down in the reverse order, so nothing is reached after
+ * stop() takes them down in the reverse order (the drivers let go of
+ * their VMs without stopping them), so nothing is reached after
  * the part it needs is gone: no stream arrives once the receiver and the
  * node are stopped, and the gater and node are closed before the stores. A
  * start() that fails stops what it had started, in the same reverse order.
@@ -132,6 +133,8 @@ export class Appliance implements ApplianceService {
       await mkdir(layout.vmRuns, { recursive: true, mode: 0o700 })
       await mkdir(layout.primary, { recursive: true, mode: 0o700 })
       const drivers: Record<DriverKind, VmDriver> = { qemu: new QemuVmDriver({ dir: layout.vmRuns }), manual: new ManualVmDriver() }
+      // stopping lets go of the VMs without stopping them: they run on, and the next start adopts them
+      stops.push({ part: 'drivers', stop: async () => { for (const driver of Object.values(drivers)) driver.release() } })
       const vms = new VmControl({ inventory, relationships, events, drivers, logger, vmRuns: layout.vmRuns })
       await vms.adoptAll()
       const sink = new StoreReplicaSink({

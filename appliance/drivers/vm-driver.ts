@@ -109,6 +109,7 @@ export interface VmCycle {
  *   that its own running VM holds.
  * - `diskSources` gives one cycle's sources; one cycle per VM at a time
  *   (a second call before `complete` is a TypeError).
+ * - `release` lets go of the VMs without stopping them.
  */
 export interface VmDriver {
   readonly kind: VmDriverKind
@@ -119,4 +120,10 @@ export interface VmDriver {
   adopt: (vm: VmDefinition, opts?: { signal?: AbortSignal }) => Promise<VmDriverStatus>
   checkOfflineEdits: (vm: VmDefinition) => Promise<OfflineEdit[]>
   diskSources: (vm: VmDefinition, opts?: DiskSourcesOpts) => Promise<VmCycle>
+  /**
+   * Lets go of every VM without stopping it (the daemon stops; its VMs run
+   * on, and the next daemon adopts them): nothing the driver holds keeps
+   * the process alive afterwards. The driver is not used after it.
+   */
+  release: () => void
 }

@@ -51,6 +51,9 @@ export class ManualVmDriver implements VmDriver {
     return await this.status(vm)
   }
 
+  /** Nothing to let go of: Tandem runs none of these VMs. */
+  release (): void {}
+
   /** Nothing to check: manual disks have no change tracking; each cycle hashes every block. */
   async checkOfflineEdits (vm: VmDefinition): Promise<OfflineEdit[]> {
     checkVmDefinition(vm)

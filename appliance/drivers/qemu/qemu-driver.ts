@@ -119,6 +119,8 @@ export class QemuDriver {
   private readonly created = new Date()
   private kvmProbe: Promise<AccelProbeResult> | undefined
   private readonly adopting = new Map<string, Promise<VmStatus>>()
+  /** Set by release(): the driver has let go of its VMs. */
+  private released = false
 
   constructor (init: QemuDriverInit = {}) {
     this.qemuBinary = init.qemuBinary ?? 'qemu-system-x86_64'
@@ -197,6 +199,25 @@ export class QemuDriver {
         continue
       }
       return await vm.stopping
+    }
+  }
+
+  /**
+   * Lets go of every VM without stopping it, for a manager that stops (a
+   * VM must not die with its manager): each QMP connection is closed, and
+   * QEMU children and their pipes no longer keep the Node process alive,
+   * so it can exit while they run. Their pid files stay, so the next
+   * driver adopts them. The driver is not used afterwards (what it says of
+   * its VMs is no longer watched). Idempotent.
+   */
+  release (): void {
+    this.released = true
+    for (const entry of this.entries.values()) {
+      const vm = entry.vm
+      if (vm === undefined || vm.hasExited) continue
+      vm.child?.unref()
+      ;(vm.child?.stderr as { unref?: () => void } | null | undefined)?.unref?.()
+      void vm.qmp?.close()
     }
   }
 
@@ -312,7 +333,11 @@ export class QemuDriver {
     }
     // Not our child: its end shows as the QMP connection closing, then the pid going away.
     vm.exited = qmp.closed.then(async () => {
-      while (await stillVmQemu(vm)) await sleep(ADOPTED_EXIT_POLL_MS)
+      while (await stillVmQemu(vm)) {
+        // let go (release()): it runs on for the next daemon to adopt, and this driver never sees it end
+        if (this.released) await new Promise<never>(() => {})
+        await sleep(ADOPTED_EXIT_POLL_MS)
+      }
       vm.hasExited = true
       await rm(paths.pidFile, { force: true }).catch(() => undefined)
       this.onExit(entry, vm)

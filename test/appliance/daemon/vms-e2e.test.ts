@@ -3,7 +3,8 @@
  * through the CLI. A manual VM on a raw file given by a relative path is
  * added and listed; the tiny test guest under TCG (direct kernel boot) is
  * added, started, refused removal while it runs, refused an unforced stop
- * it ignores (the guest does not answer ACPI), found again after kill -9 of
+ * it ignores (the guest does not answer ACPI), left running by a daemon
+ * stopped with SIGTERM (which exits) and found again, found again after kill -9 of
  * the daemon (same pid), stopped with --force; then started again, the
  * daemon killed, QEMU killed while no daemon watched: the restarted daemon
  * says crashed. Each outcome is an event in the data directory's log.
@@ -23,7 +24,20 @@ requireTools(t, ['qemu-img', ...TEST_GUEST_TOOLS])
 
 const MiB = 2 ** 20
 
-async function box (t: Test): Promise<{ root: string, dir: string, daemon: () => RunningDaemon, restart: () => Promise<void>, kill9: () => Promise<void> }> {
+interface Box {
+  root: string
+  dir: string
+  daemon: () => RunningDaemon
+  restart: () => Promise<void>
+  kill9: () => Promise<void>
+  /** SIGTERM; resolves with the exit status, or 'hung' when the daemon has not exited by HUNG_MS. */
+  term: () => Promise<number | null | 'hung'>
+}
+
+/** A daemon stop with nothing in flight takes well under a second; one still there after this is not going to exit. */
+const HUNG_MS = 20_000
+
+async function box (t: Test): Promise<Box> {
   const root = await tempDir(t)
   const dir = join(root, 'data')
   const init = await tandemAt(dir, ['init', '--name', 'box', '--listen', '/ip4/127.0.0.1/tcp/0'])
@@ -35,7 +49,14 @@ async function box (t: Test): Promise<{ root: string, dir: string, daemon: () =>
     dir,
     daemon: () => daemon,
     restart: async () => { daemon = await startDaemon(dir) },
-    kill9: async () => { await daemon.stop('SIGKILL') }
+    kill9: async () => { await daemon.stop('SIGKILL') },
+    term: async () => {
+      const timer = new AbortController()
+      const ended = await Promise.race([daemon.stop('SIGTERM').then(r => r.status), sleep(HUNG_MS, 'hung' as const, { signal: timer.signal })])
+      timer.abort()
+      if (ended === 'hung') await daemon.stop('SIGKILL')
+      return ended
+    }
   }
 }
 
@@ -91,6 +112,10 @@ t.test('a qemu VM: start, stop refused then forced, adopted after kill -9, crash
   t.equal(unforced.code, 'APP_VM_STOP_TIMEOUT', 'the guest ignores ACPI: an unforced stop is refused')
   t.match(await vm(), { state: 'running', pid: started.pid }, 'and the VM still runs')
 
+  t.equal(await b.term(), 0, 'SIGTERM: the daemon exits cleanly while its VM runs')
+  t.notOk(await gone(started.pid!), 'QEMU outlives the daemon that stopped')
+  await b.restart()
+  t.match(await vm(), { state: 'running', pid: started.pid }, 'the restarted daemon found it again')
   await b.kill9()
   t.notOk(await gone(started.pid!), 'QEMU outlives the killed daemon')
   await b.restart()
@@ -116,6 +141,7 @@ t.test('a qemu VM: start, stop refused then forced, adopted after kill -9, crash
     ['vm-start', 'ok', null],
     ['vm-stop', 'begin', null],
     ['vm-stop', 'failed', 'APP_VM_STOP_TIMEOUT'],
+    ['vm-adopt', 'running', null],
     ['vm-adopt', 'running', null],
     ['vm-stop', 'begin', null],
     ['vm-stop', 'ok', null],

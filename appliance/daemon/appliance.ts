@@ -133,9 +133,9 @@ export class Appliance implements ApplianceService {
       await mkdir(layout.vmRuns, { recursive: true, mode: 0o700 })
       await mkdir(layout.primary, { recursive: true, mode: 0o700 })
       const drivers: Record<DriverKind, VmDriver> = { qemu: new QemuVmDriver({ dir: layout.vmRuns }), manual: new ManualVmDriver() }
+      const vms = new VmControl({ inventory, relationships, events, drivers, logger, vmRuns: layout.vmRuns, now })
       // stopping lets go of the VMs without stopping them: they run on, and the next start adopts them
-      stops.push({ part: 'drivers', stop: async () => { for (const driver of Object.values(drivers)) driver.release() } })
-      const vms = new VmControl({ inventory, relationships, events, drivers, logger, vmRuns: layout.vmRuns })
+      stops.push({ part: 'vms', stop: async () => { vms.release() } })
       await vms.adoptAll()
       const sink = new StoreReplicaSink({
         dir: layout.store,

@@ -20,6 +20,8 @@ export interface VmControlComponents {
   logger: Logger
   /** The qemu driver's folder of VMs (`DATA/vms`): a removed VM's folder there goes with it. */
   vmRuns: string
+  /** The clock of `addedAt`; Date.now by default. */
+  now?: () => number
 }
 
 /** States in which a qemu VM holds its disks: it cannot be removed. */
@@ -45,6 +47,9 @@ export class VmControl {
   private readonly c: VmControlComponents
   /** The tail of each VM's queue of changes. */
   private readonly queues = new Map<string, Promise<unknown>>()
+  /** VMs being stopped through this daemon: their end is that stop's event, not a `vm-exited` one. */
+  private readonly stopping = new Set<string>()
+  private released = false
   /** Virtual sizes probed by qemu-img, by path and the file's identity and mtime (a qcow2's size changes only by a resize, which writes it). */
   private readonly sizes = new Map<string, { key: string, size: number }>()
 
@@ -83,7 +88,10 @@ export class VmControl {
     const reason = found ? `found again after the daemon started: ${status.state} (pid ${status.pid ?? '?'})` : `${status.state} after the daemon started: ${status.reason}`
     this.c.logger.info({ vm: name, state: status.state, pid: status.pid, reason: status.reason }, found ? 'VM found again' : `VM ${status.state}`)
     await this.event({ kind: 'vm-adopt', vm: name, reason, data: { state: status.state, pid: status.pid ?? null } })
-    if (found) return
+    if (found) {
+      this.watch(vm)
+      return
+    }
     try {
       for (const edit of await driver.checkOfflineEdits(vm.definition)) {
         this.c.logger.warn({ vm: name, disk: edit.disk, reason: edit.reason }, 'change tracking distrusted: the disk was written while no QEMU watched it')
@@ -122,7 +130,7 @@ export class VmControl {
       }
       await this.refuseTakenFiles(identities, shape.disks.map(d => d.path))
       const definition = checkVmDefinition(definitionOf(request, disks))
-      const added = await this.c.inventory.add({ driver, definition, addedAt: Date.now() })
+      const added = await this.c.inventory.add({ driver, definition, addedAt: (this.c.now ?? Date.now)() })
       this.c.logger.info({ vm: name, driver, disks: disks.map(d => d.path) }, 'VM added')
       await this.event({ kind: 'vm-added', vm: name, reason: `VM added (${driver} driver, ${plural(disks.length, 'disk')})`, data: { driver, disks: disks.length } })
       return await this.info(added)
@@ -138,6 +146,7 @@ export class VmControl {
       const begin = await this.c.events.begin({ kind: 'vm-start', vm: name, reason: 'start requested' })
       try {
         const status = await driver.start(vm.definition)
+        this.watch(vm)
         this.c.logger.info({ vm: name, pid: status.pid, accel: status.accel, reason: status.reason }, 'VM started')
         await this.c.events.end(begin.seq, { outcome: 'ok', reason: status.reason, data: { pid: status.pid ?? null, accel: status.accel ?? null } })
       } catch (err) {
@@ -160,6 +169,7 @@ export class VmControl {
     }
     const force = request.force === true
     const begin = await this.c.events.begin({ kind: 'vm-stop', vm: name, reason: force ? 'forced stop requested' : 'stop requested' })
+    this.stopping.add(name)
     try {
       const status = await driver.stop(vm.definition, { force, ...(timeoutMs === undefined ? {} : { timeoutMs }) })
       this.c.logger.info({ vm: name, state: status.state, reason: status.reason }, 'VM stopped')
@@ -168,8 +178,34 @@ export class VmControl {
       this.c.logger.warn({ vm: name, code: codeOf(err), err }, 'VM stop failed')
       await this.c.events.end(begin.seq, { outcome: 'failed', code: codeOf(err), reason: (err as Error).message })
       throw err
+    } finally {
+      this.stopping.delete(name)
     }
     return await this.info(vm)
+  }
+
+  /**
+   * The daemon stops: the drivers let go of their VMs without stopping
+   * them (VmDriver.release: they run on, and the next start adopts them),
+   * and ends seen from now on are not logged. Idempotent.
+   */
+  release (): void {
+    this.released = true
+    for (const driver of Object.values(this.c.drivers)) driver.release()
+  }
+
+  /**
+   * Logs how a VM's current run ends when no stop through this daemon ended
+   * it: a crash (QEMU killed, aborted) or a guest that powered itself off
+   * (`vm-exited`, with the driver's reason).
+   */
+  private watch (vm: InventoryVm): void {
+    const name = vm.definition.name
+    void this.c.drivers[vm.driver].exited(vm.definition).then(async status => {
+      if (this.released || this.stopping.has(name)) return
+      this.c.logger.warn({ vm: name, state: status.state, reason: status.reason }, `VM ${status.state}`)
+      await this.event({ kind: 'vm-exited', vm: name, reason: status.reason, data: { state: status.state } })
+    })
   }
 
   /** vmRemove: refused while a qemu VM runs or a relationship protects it; forgets the VM and its qemu folder, never its disks. */

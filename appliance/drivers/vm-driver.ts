@@ -118,6 +118,13 @@ export interface VmDriver {
   stop: (vm: VmDefinition, opts?: VmStopOpts) => Promise<VmDriverStatus>
   status: (vm: VmDefinition) => Promise<VmDriverStatus>
   adopt: (vm: VmDefinition, opts?: { signal?: AbortSignal }) => Promise<VmDriverStatus>
+  /**
+   * Resolves with the status once the VM's current run has ended, however
+   * it ended (at once when it does not run). Never rejects. A driver
+   * without `lifecycle` never resolves it (Tandem does not see that VM
+   * end), nor does a released driver for a VM it let go.
+   */
+  exited: (vm: VmDefinition) => Promise<VmDriverStatus>
   checkOfflineEdits: (vm: VmDefinition) => Promise<OfflineEdit[]>
   diskSources: (vm: VmDefinition, opts?: DiskSourcesOpts) => Promise<VmCycle>
   /**

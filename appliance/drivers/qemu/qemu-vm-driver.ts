@@ -106,6 +106,10 @@ export class QemuVmDriver implements VmDriver {
     return toStatus(this.driver.status(checkVmDefinition(vm).name))
   }
 
+  async exited (vm: VmDefinition): Promise<VmDriverStatus> {
+    return toStatus(await this.driver.exited(checkVmDefinition(vm).name))
+  }
+
   async adopt (vm: VmDefinition, opts: { signal?: AbortSignal } = {}): Promise<VmDriverStatus> {
     const def = checkVmDefinition(vm)
     return toStatus(await this.driver.adopt(def, { runDir: this.vmDir(def.name), signal: opts.signal }))

@@ -5,7 +5,8 @@
  * added, started, refused removal while it runs, refused an unforced stop
  * it ignores (the guest does not answer ACPI), left running by a daemon
  * stopped with SIGTERM (which exits) and found again, found again after kill -9 of
- * the daemon (same pid), stopped with --force; then started again, the
+ * the daemon (same pid), seen crashed when its QEMU is killed; started again
+ * and stopped with --force (no crash event: a stop); then started again, the
  * daemon killed, QEMU killed while no daemon watched: the restarted daemon
  * says crashed. Each outcome is an event in the data directory's log.
  */
@@ -23,6 +24,8 @@ import { startDaemon, tandemAt, type RunningDaemon } from '../../helpers/tandem-
 requireTools(t, ['qemu-img', ...TEST_GUEST_TOOLS])
 
 const MiB = 2 ** 20
+/** `vm list` calls waiting for the daemon to see a killed QEMU end (it polls the pid every 50 ms; a call takes far longer). */
+const MAX_POLLS = 20
 
 interface Box {
   root: string
@@ -120,9 +123,16 @@ t.test('a qemu VM: start, stop refused then forced, adopted after kill -9, crash
   t.notOk(await gone(started.pid!), 'QEMU outlives the killed daemon')
   await b.restart()
   t.match(await vm(), { state: 'running', pid: started.pid }, 'the restarted daemon found it again by its pid and QMP socket')
+  process.kill(started.pid!, 'SIGKILL')
+  let seen = await vm()
+  for (let i = 0; i < MAX_POLLS && seen.state === 'running'; i++) seen = await vm()
+  t.match(seen, { state: 'crashed', pid: null }, 'QEMU killed under the daemon that adopted it: crashed')
+
+  const second = await json<VmInfo>(b.dir, ['vm', 'start', 'guest'])
+  pids.push(second.pid!)
   const stopped = await json<VmInfo>(b.dir, ['vm', 'stop', 'guest', '--force', '--timeout', '1s'])
   t.match(stopped, { state: 'stopped', pid: null }, 'a forced stop ends it')
-  t.ok(await gone(started.pid!), 'its QEMU is gone')
+  t.ok(await gone(second.pid!), 'its QEMU is gone')
 
   const again = await json<VmInfo>(b.dir, ['vm', 'start', 'guest'])
   pids.push(again.pid!)
@@ -143,6 +153,9 @@ t.test('a qemu VM: start, stop refused then forced, adopted after kill -9, crash
     ['vm-stop', 'failed', 'APP_VM_STOP_TIMEOUT'],
     ['vm-adopt', 'running', null],
     ['vm-adopt', 'running', null],
+    ['vm-exited', 'crashed', null],
+    ['vm-start', 'begin', null],
+    ['vm-start', 'ok', null],
     ['vm-stop', 'begin', null],
     ['vm-stop', 'ok', null],
     ['vm-start', 'begin', null],

@@ -142,6 +142,7 @@ export class VmControl {
     return await this.queued(name, async () => {
       const vm = this.require(name)
       const driver = this.c.drivers[vm.driver]
+      // a driver without lifecycle refuses (APP_VM_NOT_MANAGED, its own message): nothing was tried, so no event
       if (!driver.capabilities(vm.definition).lifecycle) await driver.start(vm.definition)
       const begin = await this.c.events.begin({ kind: 'vm-start', vm: name, reason: 'start requested' })
       try {
@@ -162,6 +163,7 @@ export class VmControl {
   async stop (name: string, request: VmStopRequest = {}): Promise<VmInfo> {
     const vm = this.require(name)
     const driver = this.c.drivers[vm.driver]
+    // as in start: the driver's own refusal, before any event
     if (!driver.capabilities(vm.definition).lifecycle) await driver.stop(vm.definition)
     const timeoutMs = request.timeoutMs
     if (timeoutMs !== undefined && (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_VM_STOP_WINDOW_MS)) {

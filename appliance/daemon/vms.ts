@@ -1,16 +1,15 @@
 import { rm, stat } from 'node:fs/promises'
-import { isAbsolute, join } from 'node:path'
-import type { Stats } from 'node:fs'
-import { checkVmDefinition, type CheckedVmDefinition, type VmDefinition } from '../drivers/qemu/vm-definition.ts'
-import { imageInfo } from '../drivers/qemu/tracking/qemu-img.ts'
+import { join } from 'node:path'
+import { checkVmDefinition } from '../drivers/qemu/vm-definition.ts'
 import type { VmDriver, VmDriverStatus } from '../drivers/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import type { EventLog } from '../events/index.ts'
 import type { DriverKind, InventoryVm, VmInventory } from '../inventory/index.ts'
 import type { RelationshipTable } from '../relationships/index.ts'
-import type { VmAddRequest, VmDiskInfo, VmInfo, VmRemoveResult, VmStopRequest } from '../service/index.ts'
-import { DEFAULT_VM_CPUS, DEFAULT_VM_MEMORY_MIB, MAX_VM_STOP_WINDOW_MS } from './constants.ts'
+import type { VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest } from '../service/index.ts'
+import { MAX_VM_STOP_WINDOW_MS } from './constants.ts'
 import type { Logger } from './logger.ts'
+import { DiskSizes, definitionOf, diskStats, identity, probeFormat } from './vm-disks.ts'
 
 export interface VmControlComponents {
   inventory: VmInventory
@@ -50,8 +49,7 @@ export class VmControl {
   /** VMs being stopped through this daemon: their end is that stop's event, not a `vm-exited` one. */
   private readonly stopping = new Set<string>()
   private released = false
-  /** Virtual sizes probed by qemu-img, by path and the file's identity and mtime (a qcow2's size changes only by a resize, which writes it). */
-  private readonly sizes = new Map<string, { key: string, size: number }>()
+  private readonly sizes = new DiskSizes()
 
   constructor (components: VmControlComponents) {
     this.c = components
@@ -263,26 +261,12 @@ export class VmControl {
       cpus: def.vcpus,
       memoryMiB: def.memoryMiB,
       guestAgent: def.guestAgent,
-      disks: await Promise.all(def.disks.map(async d => await this.diskInfo(d))),
+      disks: await Promise.all(def.disks.map(async d => await this.sizes.diskInfo(d))),
       nics: def.nics.map(n => ({ id: n.id, mode: n.mode, bridge: n.bridge ?? null, mac: n.mac ?? null })),
       boot: def.boot === undefined ? null : { kernel: def.boot.kernel, initrd: def.boot.initrd ?? null, append: def.boot.append ?? null },
       relationship: rel === undefined ? null : { id: rel.id, role: rel.role, peer: rel.peer, state: rel.state },
       addedAt: isoTime(vm.addedAt)
     }
-  }
-
-  /** A disk's size: a raw file's length; a qcow2's or a block device's virtual size from qemu-img (-U: it may be in use), cached while the file is unchanged. */
-  private async diskInfo (d: CheckedVmDefinition['disks'][number]): Promise<VmDiskInfo> {
-    const out: VmDiskInfo = { name: d.name, path: d.path, format: d.format, size: null }
-    const st = await stat(d.path).catch(() => undefined)
-    if (st === undefined) return out
-    if (d.format === 'raw' && st.isFile()) return { ...out, size: st.size }
-    const key = `${identity(st)}:${st.mtimeMs}:${st.size}`
-    const cached = this.sizes.get(d.path)
-    if (cached?.key === key) return { ...out, size: cached.size }
-    const size = await imageInfo(d.path, { format: d.format, shared: true }).then(i => i.virtualSize, () => null)
-    if (size !== null) this.sizes.set(d.path, { key, size })
-    return { ...out, size }
   }
 
   /** Runs `work` after every earlier change of VM `name`. */
@@ -298,44 +282,4 @@ export class VmControl {
   private async event (input: Parameters<EventLog['append']>[0]): Promise<void> {
     await this.c.events.append(input).catch((err: unknown) => { this.c.logger.error({ err, kind: input.kind, vm: input.vm }, 'could not write an event') })
   }
-}
-
-/** The VM definition of a `vmAdd` request with `disks` (named disk0, disk1... by position), defaults filled in; checked by the caller. */
-function definitionOf (request: VmAddRequest, disks: Array<{ path: string, format: 'raw' | 'qcow2' }>): VmDefinition {
-  const nics = Array.isArray(request.nics) ? request.nics : []
-  const def: VmDefinition = {
-    name: request.name,
-    vcpus: request.cpus ?? DEFAULT_VM_CPUS,
-    memoryMiB: request.memoryMiB ?? DEFAULT_VM_MEMORY_MIB,
-    disks: disks.map((d, i) => ({ name: `disk${i}`, path: d.path, format: d.format })),
-    nics: nics.map((n, i) => ({ ...n, id: n.id ?? `net${i}` })),
-    guestAgent: request.guestAgent ?? false
-  }
-  if (request.boot !== undefined) def.boot = request.boot
-  return def
-}
-
-/** The file behind a disk path: APP_DISK_NOT_FOUND when missing or neither a regular file nor a block device. */
-async function diskStats (path: string, field: string): Promise<Stats> {
-  if (!isAbsolute(path)) throw new AppError(AppErrorCode.APP_VM_INVALID, `VM definition: ${field}.path must be an absolute path`, { details: { field: `${field}.path` } })
-  let st: Stats
-  try {
-    st = await stat(path)
-  } catch (err) {
-    throw new AppError(AppErrorCode.APP_DISK_NOT_FOUND, `disk ${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err, details: { path } })
-  }
-  if (!st.isFile() && !st.isBlockDevice()) throw new AppError(AppErrorCode.APP_DISK_NOT_FOUND, `disk ${path} is neither a regular file nor a block device`, { details: { path } })
-  return st
-}
-
-/** The same file whatever the path: a block device by its device number, a file by its device and inode. */
-function identity (st: Stats): string {
-  return st.isBlockDevice() ? `b:${st.rdev}` : `f:${st.dev}:${st.ino}`
-}
-
-/** The disk's format as qemu-img probes it (-U: the disk may be open in a VM that runs elsewhere); only raw and qcow2 are taken. */
-async function probeFormat (path: string, index: number): Promise<'raw' | 'qcow2'> {
-  const { format } = await imageInfo(path, { shared: true })
-  if (format === 'raw' || format === 'qcow2') return format
-  throw new AppError(AppErrorCode.APP_DISK_FORMAT_UNSUPPORTED, `disk ${path} is ${format.slice(0, 32)}; Tandem takes raw and qcow2 images (convert it with qemu-img convert)`, { details: { path, format, field: `disks[${index}].path` } })
 }

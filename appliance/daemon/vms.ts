@@ -7,6 +7,7 @@ import type { EventLog } from '../events/index.ts'
 import type { DriverKind, InventoryVm, VmInventory } from '../inventory/index.ts'
 import type { RelationshipTable } from '../relationships/index.ts'
 import type { VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest } from '../service/index.ts'
+import { SerialQueue } from '../serial-queue.ts'
 import { MAX_VM_STOP_WINDOW_MS } from './constants.ts'
 import type { Logger } from './logger.ts'
 import { DiskSizes, definitionOf, diskStats, identity, probeFormat } from './vm-disks.ts'
@@ -38,9 +39,10 @@ const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' 
  * adds and removes inventory entries, starts and stops VMs through their
  * driver, tells what each VM is, and after a restart finds the qemu VMs
  * again (`adoptAll`). Every change is an event in the event log and a log
- * line. Changes to one VM (add, start, remove) run one at a time, so a VM
- * is never removed while it starts; stop is not queued behind them (the
- * driver lets a stop wait for a start itself). Never writes to a disk.
+ * line. Adds run one at a time (a file is checked against every VM added
+ * before); start and remove of one VM run one at a time, so a VM is never
+ * removed while it starts; stop is not queued behind them (the driver lets
+ * a stop wait for a start itself). Never writes to a disk.
  */
 export class VmControl {
   private readonly c: VmControlComponents
@@ -50,6 +52,7 @@ export class VmControl {
   private readonly stopping = new Set<string>()
   private released = false
   private readonly sizes = new DiskSizes()
+  private readonly adds = new SerialQueue()
 
   constructor (components: VmControlComponents) {
     this.c = components
@@ -109,8 +112,8 @@ export class VmControl {
   /** vmAdd (service/vm-api.ts). */
   async add (request: VmAddRequest): Promise<VmInfo> {
     const name = request.name
-    if (typeof name !== 'string') throw new AppError(AppErrorCode.APP_VM_INVALID, 'VM definition: name must be a string', { details: { field: 'name' } })
-    return await this.queued(name, async () => {
+    // one add at a time: two adds naming one file by different paths are both checked against the inventory
+    return await this.adds.run(async () => {
       if (this.c.inventory.get(name) !== undefined) throw new AppError(AppErrorCode.APP_VM_EXISTS, `a VM named ${name} is already in the inventory`)
       const driver = request.driver ?? 'qemu'
       const paths = Array.isArray(request.disks) ? request.disks : []

@@ -100,6 +100,17 @@ t.test('vmAdd refuses with a code for each problem, and adds nothing', async t =
   t.equal((await app.events.read()).events.filter(e => e.kind === 'vm-added').length, 1, 'refusals are not events')
 })
 
+t.test('two adds at once naming one file by two paths: one is refused', async t => {
+  const { app, root } = await appliance(t)
+  const raw = join(root, 'a.raw')
+  await sparseFile(raw, MiB)
+  const hard = join(root, 'a-hard.raw')
+  await link(raw, hard)
+  const results = await Promise.all([code(app.vmAdd({ name: 'a', disks: [raw], driver: 'manual' })), code(app.vmAdd({ name: 'b', disks: [hard], driver: 'manual' }))])
+  t.same(results.sort(), ['APP_DISK_TAKEN', undefined].sort(), 'one added, the other APP_DISK_TAKEN')
+  t.equal((await app.vmList()).length, 1)
+})
+
 t.test('a manual VM is not started or stopped; unknown names are APP_VM_NOT_FOUND', async t => {
   const { app, root } = await appliance(t)
   const raw = join(root, 'a.raw')

@@ -53,6 +53,8 @@ export class VmControl {
   private released = false
   private readonly sizes = new DiskSizes()
   private readonly adds = new SerialQueue()
+  /** qemu VMs left alone because their QEMU did not answer adoption: name → why (shown as state `unknown`). */
+  private readonly unadopted = new Map<string, string>()
 
   constructor (components: VmControlComponents) {
     this.c = components
@@ -66,14 +68,16 @@ export class VmControl {
    * were written while no QEMU watched them). Each outcome is an event
    * (`vm-adopt`, `tracking-distrusted`) and a log line. Never throws: a VM
    * that cannot be adopted (its QEMU does not answer QMP) is left alone,
-   * reported with its code. The VMs are adopted concurrently (each bounded
+   * reported with its code and shown as `unknown` until a start or remove
+   * tries again (`readopt`). The VMs are adopted concurrently (each bounded
    * by the driver's TIMEOUT_ADOPT_QMP_MS).
    */
   async adoptAll (signal?: AbortSignal): Promise<void> {
     await Promise.all(this.c.inventory.list().filter(vm => vm.driver === 'qemu').map(async vm => { await this.adopt(vm, signal) }))
   }
 
-  private async adopt (vm: InventoryVm, signal?: AbortSignal): Promise<void> {
+  /** Adopts one VM; resolves with the adoption's error when it failed (the VM is then left alone and in `unadopted`). */
+  private async adopt (vm: InventoryVm, signal?: AbortSignal): Promise<unknown> {
     const name = vm.definition.name
     const driver = this.c.drivers[vm.driver]
     let status: VmDriverStatus
@@ -81,17 +85,19 @@ export class VmControl {
       status = await driver.adopt(vm.definition, { signal })
     } catch (err) {
       const code = codeOf(err)
+      this.unadopted.set(name, `its QEMU (found by its pid file) did not answer when the daemon started (${code}: ${(err as Error).message}); it is left alone, and a start or remove tries again`)
       this.c.logger.warn({ vm: name, code, err }, 'VM not adopted: its QEMU did not answer; left alone')
-      await this.event({ kind: 'vm-adopt', vm: name, code, reason: `not found again after the daemon started: ${(err as Error).message}` })
-      return
+      await this.event({ kind: 'vm-adopt', vm: name, code, reason: `its QEMU runs but was not found again: ${(err as Error).message}` })
+      return err
     }
+    this.unadopted.delete(name)
     const found = status.state === 'running' || status.state === 'paused'
-    const reason = found ? `found again after the daemon started: ${status.state} (pid ${status.pid ?? '?'})` : `${status.state} after the daemon started: ${status.reason}`
+    const reason = found ? `found again: ${status.state} (pid ${status.pid ?? '?'})` : `${status.state}: ${status.reason}`
     this.c.logger.info({ vm: name, state: status.state, pid: status.pid, reason: status.reason }, found ? 'VM found again' : `VM ${status.state}`)
     await this.event({ kind: 'vm-adopt', vm: name, reason, data: { state: status.state, pid: status.pid ?? null } })
     if (found) {
       this.watch(vm)
-      return
+      return undefined
     }
     try {
       for (const edit of await driver.checkOfflineEdits(vm.definition)) {
@@ -102,6 +108,19 @@ export class VmControl {
       // the next cycle checks again (diskSources runs checkOfflineEdits), so a failure here loses nothing
       this.c.logger.warn({ vm: name, code: codeOf(err), err }, 'could not check the disks for offline edits; the next cycle checks them')
     }
+    return undefined
+  }
+
+  /**
+   * A VM whose adoption failed at start is tried again before it is started
+   * or removed (its QEMU may answer now, or be gone): throws the adoption's
+   * error (APP_QMP_*) when it still fails, so that neither a second QEMU is
+   * started on its disks nor its pid file removed while it may run.
+   */
+  private async readopt (vm: InventoryVm): Promise<void> {
+    if (!this.unadopted.has(vm.definition.name)) return
+    const err = await this.adopt(vm)
+    if (err !== undefined) throw err
   }
 
   /** Every VM, in the order they were added, with what its driver says now. */
@@ -145,6 +164,7 @@ export class VmControl {
       const driver = this.c.drivers[vm.driver]
       // a driver without lifecycle refuses (APP_VM_NOT_MANAGED, its own message): nothing was tried, so no event
       if (!driver.capabilities(vm.definition).lifecycle) await driver.start(vm.definition)
+      await this.readopt(vm)
       const begin = await this.c.events.begin({ kind: 'vm-start', vm: name, reason: 'start requested' })
       try {
         const status = await driver.start(vm.definition)
@@ -219,6 +239,7 @@ export class VmControl {
       if (rel !== undefined) {
         throw new AppError(AppErrorCode.APP_VM_PROTECTED, `relationship ${rel.id} (${rel.role}, peer ${rel.peer}) protects VM ${name}: remove it first with \`tandem replication remove ${name}\``, { details: { name, relationship: rel.id } })
       }
+      await this.readopt(vm)
       const status = await this.c.drivers[vm.driver].status(vm.definition)
       if (ACTIVE.has(status.state)) {
         throw new AppError(AppErrorCode.APP_VM_RUNNING, `VM ${name} is ${status.state} under Tandem: stop it first with \`tandem vm stop ${name}\``, { details: { name, state: status.state } })
@@ -253,11 +274,12 @@ export class VmControl {
     const def = vm.definition
     const status = await this.c.drivers[vm.driver].status(def)
     const rel = this.c.relationships.byVm(def.name)
+    const left = status.state === 'stopped' ? this.unadopted.get(def.name) : undefined
     return {
       name: def.name,
       driver: vm.driver,
-      state: status.state,
-      reason: status.reason,
+      state: left === undefined ? status.state : 'unknown',
+      reason: left ?? status.reason,
       since: isoTime(status.since),
       pid: status.pid ?? null,
       accel: status.accel ?? null,

@@ -7,8 +7,12 @@
 /** Which driver runs a VM: `qemu` (Tandem runs it) or `manual` (it runs elsewhere; Tandem reads its disks). */
 export type VmDriverName = 'qemu' | 'manual'
 
-/** A VM's state: the qemu driver's states, or `unmanaged` (manual: Tandem does not run it, so it cannot say). */
-export type VmStateName = 'stopped' | 'starting' | 'running' | 'paused' | 'stopping' | 'crashed' | 'unmanaged'
+/**
+ * A VM's state: the qemu driver's states; `unmanaged` (manual: Tandem does
+ * not run it, so it cannot say); `unknown` (qemu: a QEMU of the VM runs
+ * but did not answer when the daemon started, so it is left alone).
+ */
+export type VmStateName = 'stopped' | 'starting' | 'running' | 'paused' | 'stopping' | 'crashed' | 'unmanaged' | 'unknown'
 
 /** A NIC of `vmAdd`: `id` defaults to `net0`, `net1`... by position. */
 export interface VmNicRequest {

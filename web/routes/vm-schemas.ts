@@ -13,7 +13,7 @@ const path = { type: 'string', minLength: 1, maxLength: 4096 } as const
 const vmName = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const
 const driver = { type: 'string', enum: ['qemu', 'manual'] } as const
 const nicMode = { type: 'string', enum: ['none', 'isolated', 'user', 'bridge'] } as const
-const state = { type: 'string', enum: ['stopped', 'starting', 'running', 'paused', 'stopping', 'crashed', 'unmanaged'] } as const
+const state = { type: 'string', enum: ['stopped', 'starting', 'running', 'paused', 'stopping', 'crashed', 'unmanaged', 'unknown'] } as const
 
 export const vmParams = object({ name: vmName })
 

@@ -5,12 +5,15 @@
  * file, a directory, an unsupported format, a relative path, a bad range,
  * the same file twice); a manual VM cannot be started or stopped; remove is
  * refused while a relationship protects the VM, then forgets it without
- * touching its disks. Every change is an event. (Running qemu VMs, their
+ * touching its disks; a QEMU that does not answer QMP when the daemon starts
+ * is left alone as `unknown`, and start and remove try adopting it again.
+ * Every change is an event. (Running qemu VMs, their
  * stop and adoption after kill -9: test/appliance/daemon/vms-e2e.test.ts.)
  */
 import t, { type Test } from 'tap'
-import { execFile } from 'node:child_process'
-import { link, mkdir, symlink } from 'node:fs/promises'
+import { execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { link, mkdir, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { PassThrough } from 'node:stream'
@@ -24,6 +27,8 @@ requireTools(t, ['qemu-img'])
 const run = promisify(execFile)
 const MiB = 2 ** 20
 const PEER = '12D3KooWGRbfabh3dcHT5spviCYeMKCCsm8Pj38PMwDjKvxgojGV'
+/** A fake QEMU: listens on the QMP socket named last on its command line, accepts, never greets; says "ready" once listening. */
+const SILENT_QMP = "require('node:net').createServer(() => {}).listen(process.argv.at(-1), () => { process.stdout.write('ready') })"
 
 async function appliance (t: Test): Promise<{ app: Appliance, root: string }> {
   const root = await tempDir(t)
@@ -143,4 +148,37 @@ t.test('remove is refused while a relationship protects the VM, then forgets it 
   const removed = (await app.events.read()).events.filter(e => e.kind === 'vm-removed')
   t.same(removed.map(e => e.vm), ['a'], 'the removal is an event')
   t.same(await app.vmAdd({ name: 'a', disks: [raw] }).then(v => v.name), 'a', 'the name and disk can be added again')
+})
+
+t.test('a QEMU that does not answer at start is left alone as unknown; start and remove try again', async t => {
+  const root = await tempDir(t)
+  const dir = join(root, 'data')
+  await initDataDir(dir, { name: 'box', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const first = await Appliance.start({ dataDir: dir, log: new PassThrough().resume() })
+  const raw = join(root, 'stuck.raw')
+  await sparseFile(raw, MiB)
+  await first.vmAdd({ name: 'stuck', disks: [raw] })
+  await first.stop()
+
+  // a process that looks like the VM's QEMU (its -name and -qmp) and accepts QMP connections without ever greeting
+  const runDir = join(dir, 'vms', 'stuck')
+  const sock = join(runDir, 'qmp.sock')
+  await mkdir(runDir, { recursive: true })
+  const fake = spawn(process.execPath, ['-e', SILENT_QMP, '--', '-name', 'guest=stuck', '-qmp', `unix:${sock},server=on,wait=off`, sock], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { fake.kill('SIGKILL') })
+  await once(fake.stdout, 'data')
+  await writeFile(join(runDir, 'qemu.pid'), `${fake.pid}\n`)
+
+  const app = await Appliance.start({ dataDir: dir, log: new PassThrough().resume() })
+  t.teardown(async () => { await app.stop() })
+  t.match((await app.vmList())[0], { name: 'stuck', state: 'unknown' }, 'left alone, shown as unknown')
+  const adopt = (await app.events.read({ vm: 'stuck' })).events.filter(e => e.kind === 'vm-adopt')
+  t.match(adopt.map(e => e.code), [/^APP_QMP_/], 'the failed adoption is an event with its code')
+  t.match(await code(app.vmRemove('stuck')), /^APP_QMP_/, 'remove tries again and refuses while it still does not answer')
+  t.equal((await app.vmList()).length, 1)
+
+  fake.kill('SIGKILL')
+  await once(fake, 'exit')
+  t.same(await app.vmRemove('stuck'), { name: 'stuck', removed: true }, 'once its process is gone, remove finds it crashed and goes on')
+  t.same((await app.events.read({ vm: 'stuck' })).events.filter(e => e.kind === 'vm-adopt').map(e => e.data?.state ?? e.code), [adopt[0]!.code, adopt[0]!.code, 'crashed'], 'each try is an event')
 })

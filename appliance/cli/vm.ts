@@ -7,7 +7,7 @@
  */
 import { resolve } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import type { LocalBox, VmAddRequest, VmDriverName, VmInfo, VmNicRequest } from '../service/index.ts'
+import { MAX_VM_STOP_WINDOW_MS, type LocalBox, type VmAddRequest, type VmDriverName, type VmInfo, type VmNicRequest } from '../service/index.ts'
 import { dataOption, dataPath, examples } from './box-options.ts'
 import { jsonOption } from './common-options.ts'
 import { formatBytes } from './format.ts'
@@ -128,7 +128,7 @@ function stopCommand (box: LocalBox): Command {
     .description('shut a VM down: asks the guest (ACPI, and its agent) and waits; a guest still running after the window is left running unless --force')
     .argument('<name>', 'the VM (see tandem vm list)')
     .option('--force', 'end a guest that does not shut down in time: QEMU quits (like pulling the plug), then is killed')
-    .addOption(new Option('--timeout <duration>', 'how long the guest has to shut down (default 60s, at most 90s)').argParser(parseDuration))
+    .addOption(new Option('--timeout <duration>', 'how long the guest has to shut down (default 60s, at most 90s)').argParser(parseStopWindow))
     .addOption(dataOption())
     .addOption(jsonOption())
     .addHelpText('after', examples(['tandem vm stop web', 'tandem vm stop web --timeout 30s --force']))
@@ -137,6 +137,13 @@ function stopCommand (box: LocalBox): Command {
       const vm = await service.vmStop(name, { ...(opts.force === true ? { force: true } : {}), ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }) })
       new Session(opts).output(vm, vmText)
     })
+}
+
+/** `--timeout`: a duration from 1 ms to MAX_VM_STOP_WINDOW_MS. */
+function parseStopWindow (value: string): number {
+  const ms = parseDuration(value)
+  if (ms < 1 || ms > MAX_VM_STOP_WINDOW_MS) throw new InvalidArgumentError(`expected a duration from 1ms to ${MAX_VM_STOP_WINDOW_MS / 1000}s`)
+  return ms
 }
 
 function removeCommand (box: LocalBox): Command {

@@ -26,10 +26,3 @@ export const DEFAULT_VM_CPUS = 1
 
 /** Memory of a VM added without `--memory`, in MiB: enough for a small Linux server or appliance. */
 export const DEFAULT_VM_MEMORY_MIB = 1024
-
-/**
- * Longest graceful window a `vm stop` may ask for: with a forced stop's
- * quit and kill (10 s each) it stays under the API client's 2 min limit
- * (TIMEOUT_API_MS), so the CLI always hears how the stop ended.
- */
-export const MAX_VM_STOP_WINDOW_MS = 90_000

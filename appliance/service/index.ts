@@ -9,6 +9,7 @@ export type {
 } from './types.ts'
 export type { VmApi } from './vm-api.ts'
 export type { VmAddRequest, VmBootRequest, VmDiskInfo, VmDriverName, VmInfo, VmNicRequest, VmProtection, VmRemoveResult, VmStateName, VmStopRequest } from './vm-types.ts'
+export { MAX_VM_STOP_WINDOW_MS } from './vm-types.ts'
 export { DATA_ENV, DEFAULT_DATA_DIR, type InitOptions, type InitResult, type LocalBox } from './local-box.ts'
 export { ServiceError, ERROR_CODE_PATTERN, errorCodeOf } from './service-error.ts'
 export { AppError, AppErrorCode } from '../errors.ts'

@@ -90,6 +90,13 @@ export interface VmInfo {
   addedAt: string
 }
 
+/**
+ * Longest graceful window a `vm stop` may ask for: with a forced stop's
+ * quit and kill (10 s each) it stays under the API client's 2 min limit
+ * (TIMEOUT_API_MS), so the CLI always hears how the stop ended.
+ */
+export const MAX_VM_STOP_WINDOW_MS = 90_000
+
 /** `vmStop` options. */
 export interface VmStopRequest {
   /** End a guest that does not shut down within the window (QMP quit, then SIGKILL); without it the stop is refused instead (APP_VM_STOP_TIMEOUT). */

@@ -3,6 +3,7 @@
  * checked for shape here (no unknown property, no coercion); the daemon
  * checks them in depth (checkVmDefinition: ranges, absolute paths, names).
  */
+import { MAX_VM_STOP_WINDOW_MS } from '../../appliance/service/index.ts'
 import { object } from '../schemas.ts'
 
 const str = { type: 'string' } as const
@@ -29,8 +30,8 @@ export const vmAddBody = object({
   boot: object({ kernel: path, initrd: path, append: { type: 'string', maxLength: 4096 } }, ['kernel'])
 }, ['name', 'disks'])
 
-/** The graceful window: 1 ms to 90 s (the daemon's MAX_VM_STOP_WINDOW_MS). */
-export const vmStopBody = object({ force: { type: 'boolean' }, timeoutMs: { type: 'integer', minimum: 1, maximum: 90_000 } }, [])
+/** The graceful window: 1 ms to MAX_VM_STOP_WINDOW_MS. */
+export const vmStopBody = object({ force: { type: 'boolean' }, timeoutMs: { type: 'integer', minimum: 1, maximum: MAX_VM_STOP_WINDOW_MS } }, [])
 
 const diskSchema = object({ name: str, path: str, format: { type: 'string', enum: ['raw', 'qcow2'] }, size: { type: ['integer', 'null'] } })
 

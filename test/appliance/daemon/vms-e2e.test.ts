@@ -87,6 +87,7 @@ t.test('a manual VM added by a relative path is listed; it cannot be started', a
   t.equal(noDisk.status, 2, 'no --disk: usage')
   const badCpus = await tandemAt(b.dir, ['vm', 'add', 'other', '--disk', 'x.raw', '--cpus', 'two'])
   t.equal(badCpus.status, 2, 'a bad --cpus: usage')
+  t.equal((await tandemAt(b.dir, ['vm', 'stop', 'files', '--timeout', '2m'])).status, 2, 'a stop window above 90 s: usage')
   t.equal((await tandemAt(b.dir, ['vm', 'remove', 'files'])).status, 0, 'removed')
   t.same(await json(b.dir, ['vm', 'list']), [])
 })

@@ -83,12 +83,22 @@ export const AppErrorCode = {
   APP_RUNTIME_UNAVAILABLE: 'APP_RUNTIME_UNAVAILABLE',
   /** No relationship by that name on this box: none protects that VM here (as primary: `replication enable` makes one), nor does this box hold one by that name as Replica (nor a removed one's kept points). */
   APP_RELATIONSHIP_NOT_FOUND: 'APP_RELATIONSHIP_NOT_FOUND',
-  /** No VM of that name is in this box's inventory. */
-  APP_VM_NOT_FOUND: 'APP_VM_NOT_FOUND',
   /** The VM already has a replication relationship (one per VM); `replication remove` ends it first. */
   APP_RELATIONSHIP_EXISTS: 'APP_RELATIONSHIP_EXISTS',
   /** Initial replication from a seed file is not available yet: use `now`, `at:TIME` or `existing`. */
-  APP_INITIAL_UNSUPPORTED: 'APP_INITIAL_UNSUPPORTED'
+  APP_INITIAL_UNSUPPORTED: 'APP_INITIAL_UNSUPPORTED',
+  /** No VM of that name is in the inventory (`tandem vm list` shows them). */
+  APP_VM_NOT_FOUND: 'APP_VM_NOT_FOUND',
+  /** A disk path given for a VM does not exist, or is not a regular file or a block device. */
+  APP_DISK_NOT_FOUND: 'APP_DISK_NOT_FOUND',
+  /** A disk image is neither raw nor qcow2 (what `qemu-img info` probed); `details.format` names it. */
+  APP_DISK_FORMAT_UNSUPPORTED: 'APP_DISK_FORMAT_UNSUPPORTED',
+  /** The VM runs under Tandem (qemu driver): stop it first (`tandem vm stop`). */
+  APP_VM_RUNNING: 'APP_VM_RUNNING',
+  /** A replication relationship protects the VM: remove it first (`tandem replication remove`). `details.relationship` names it. */
+  APP_VM_PROTECTED: 'APP_VM_PROTECTED',
+  /** The guest did not shut down within the stop's window; the VM still runs (add `--force` to end it). */
+  APP_VM_STOP_TIMEOUT: 'APP_VM_STOP_TIMEOUT'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

@@ -4,7 +4,8 @@ import {
   type ApplianceService, type PairJoinRequest, type PairJoinResult, type PairOpenRequest, type PairOpenResult,
   type PairRemoveResult, type PeerInfo, type StatusInfo,
   type EventsRequest, type EventsResult, type PointsResult, type ReplicaStatusInfo,
-  type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo, type ReplicationRemoveResult
+  type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo, type ReplicationRemoveResult,
+  type VmAddRequest, type VmInfo, type VmRemoveResult, type VmStopRequest
 } from '../appliance/service/index.ts'
 
 /**
@@ -69,6 +70,12 @@ export class ApiClient implements ApplianceService {
   async replicationResume (name: string): Promise<ReplicationInfo> { return await this.call('POST', `${vmPath(name)}/resume`, {}) }
   async replicationResync (name: string): Promise<ReplicationInfo> { return await this.call('POST', `${vmPath(name)}/resync`, {}) }
   async replicationRemove (name: string): Promise<ReplicationRemoveResult> { return await this.call('DELETE', vmPath(name)) }
+
+  async vmAdd (request: VmAddRequest): Promise<VmInfo> { return await this.call('POST', '/v1/vms', request) }
+  async vmList (): Promise<VmInfo[]> { return await this.call('GET', '/v1/vms') }
+  async vmStart (name: string): Promise<VmInfo> { return await this.call('POST', `/v1/vms/${encodeURIComponent(name)}/start`) }
+  async vmStop (name: string, request: VmStopRequest = {}): Promise<VmInfo> { return await this.call('POST', `/v1/vms/${encodeURIComponent(name)}/stop`, request) }
+  async vmRemove (name: string): Promise<VmRemoveResult> { return await this.call('DELETE', `/v1/vms/${encodeURIComponent(name)}`) }
 
   private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
     const max = this.init.maxResponseBytes ?? MAX_RESPONSE_BYTES

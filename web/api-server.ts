@@ -6,6 +6,7 @@ import {
   errorSchema, pairJoinBody, pairJoinSchema, pairOpenBody, pairOpenSchema, pairRemoveSchema, peerParams, peersSchema, statusSchema
 } from './schemas.ts'
 import { registerReplicaRoutes } from './routes/replica.ts'
+import { registerVmRoutes } from './routes/vms.ts'
 
 /** Largest request body: the biggest request (a join with an invite) is under 3 KiB. */
 export const MAX_REQUEST_BYTES = 16 * 1024
@@ -70,6 +71,7 @@ export function buildApiServer (service: ApplianceService, options: ApiServerOpt
 
   registerReplicaRoutes(app, service, errors)
   replicationRoutes(app, service)
+  registerVmRoutes(app, service)
 
   return app
 }

@@ -26,6 +26,7 @@ import { startCommand } from './start.ts'
 import { statusCommand } from './status.ts'
 import { storeCommand } from './store.ts'
 import { verifyCommand } from './verify.ts'
+import { vmCommand } from './vm.ts'
 
 /** Set to print the stack of unexpected errors. */
 const DEBUG_ENV = 'TANDEM_DEBUG'
@@ -51,6 +52,7 @@ export function buildProgram (box: LocalBox): Command {
     .addCommand(pairCommand(box))
     .addCommand(eventsCommand(box))
     .addCommand(replicationCommand(box))
+    .addCommand(vmCommand(box))
     .commandsGroup('Offline tools (work on a bare store, --store DIR / TANDEM_STORE):')
     .addCommand(replicateCommand())
     .addCommand(pointsCommand(box))

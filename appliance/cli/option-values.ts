@@ -71,3 +71,10 @@ export function parsePointOrAll (value: string): PointSelector | 'all' {
 export function collect (value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value]
 }
+
+/** A whole number of at least 1 (`--cpus`, `--memory`); upper limits are the daemon's to check. */
+export function parsePositiveInt (value: string): number {
+  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1')
+  return n
+}

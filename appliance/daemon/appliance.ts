@@ -18,7 +18,7 @@ import type {
   ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult
 } from '../service/replication-types.ts'
 import type {
-  ApplianceService, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
+  ApplianceService, VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from '../service/index.ts'
 import { requireConfig, type Config } from './config.ts'
 import {
@@ -29,6 +29,7 @@ import { dataLayout, type DataLayout } from './data-dir.ts'
 import { createLogger, logLevel, type Logger } from './logger.ts'
 import { ReplicaSide } from './replica-side.ts'
 import { PrimaryReplication } from './replication.ts'
+import { VmControl } from './vms.ts'
 
 export interface ApplianceInit {
   /** The data directory (made absolute); it must hold a config.json (`tandem init`). */
@@ -55,7 +56,8 @@ const isoTime = (ms: number): string => new Date(ms).toISOString()
  *   4. the peers file (who is paired), the VM inventory, the relationships
  *      and the event log (work a crash interrupted is closed as interrupted)
  *   5. the Replica's stores (`store/`, opened per session by the sink) and
- *      the VM drivers
+ *      the VM drivers; the qemu VMs of the inventory are found again (or
+ *      reported crashed) before anything may cycle them
  *   6. the libp2p node, listening, with the admission gater: paired peers,
  *      plus strangers while a pairing window is open, capped at
  *      MAX_UNPAIRED_CONNECTIONS
@@ -67,7 +69,8 @@ const isoTime = (ms: number): string => new Date(ms).toISOString()
  *      a schedule per relationship this box is the primary of, each where
  *      it stood (a cycle a stop or crash cut short resumes)
  * The local API around it is started last by the composition root (bin/).
- * stop() takes them down in the reverse order, so nothing is reached after
+ * stop() takes them down in the reverse order (the drivers let go of
+ * their VMs without stopping them), so nothing is reached after
  * the part it needs is gone: no stream arrives once the receiver and the
  * node are stopped, and the gater and node are closed before the stores. A
  * start() that fails stops what it had started, in the same reverse order.
@@ -91,6 +94,8 @@ export class Appliance implements ApplianceService {
   readonly replica: ReplicaSide
   /** This box's replication as a primary (replication.ts). */
   readonly replication: PrimaryReplication
+  /** The VMs through their drivers (daemon/vms.ts). */
+  readonly vms: VmControl
   private readonly version: string
   private readonly now: () => number
   private readonly startedAt: number
@@ -101,7 +106,7 @@ export class Appliance implements ApplianceService {
   private constructor (fields: {
     layout: DataLayout, config: Config, logger: Logger, node: TandemNode, registry: PeerRegistry, host: PairingHost,
     inventory: VmInventory, relationships: RelationshipTable, events: EventLog, drivers: Record<DriverKind, VmDriver>, scheduler: Scheduler,
-    replica: ReplicaSide, replication: PrimaryReplication, version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
+    replica: ReplicaSide, replication: PrimaryReplication, vms: VmControl, version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
   }) {
     this.layout = fields.layout
     this.config = fields.config
@@ -116,6 +121,7 @@ export class Appliance implements ApplianceService {
     this.scheduler = fields.scheduler
     this.replica = fields.replica
     this.replication = fields.replication
+    this.vms = fields.vms
     this.version = fields.version
     this.now = fields.now
     this.stops = fields.stops
@@ -143,6 +149,10 @@ export class Appliance implements ApplianceService {
       await mkdir(layout.vmRuns, { recursive: true, mode: 0o700 })
       await mkdir(layout.primary, { recursive: true, mode: 0o700 })
       const drivers: Record<DriverKind, VmDriver> = { qemu: new QemuVmDriver({ dir: layout.vmRuns }), manual: new ManualVmDriver() }
+      const vms = new VmControl({ inventory, relationships, events, drivers, logger, vmRuns: layout.vmRuns, now })
+      // stopping lets go of the VMs without stopping them: they run on, and the next start adopts them
+      stops.push({ part: 'vms', stop: async () => { vms.release() } })
+      await vms.adoptAll()
       const replica = new ReplicaSide({ storeDir: layout.store, relationships, events, inventory, logger, now })
       const sink = replica.sink
       stops.push({ part: 'stores', stop: async () => { await sink.close(AbortSignal.timeout(TIMEOUT_STORES_CLOSE_MS)) } })
@@ -190,7 +200,7 @@ export class Appliance implements ApplianceService {
       stops.push({ part: 'replication', stop: async () => { await replication.stop() } })
       await replication.start()
       const appliance = new Appliance({
-        layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler, replica, replication,
+        layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler, replica, replication, vms,
         version: init.version ?? '0.0.0', now, stops
       })
       logger.info({ dataDir: layout.dir, peerId: node.peerId.toString(), addresses: node.getMultiaddrs().map(String) }, 'daemon started')
@@ -304,6 +314,12 @@ export class Appliance implements ApplianceService {
   async replicationResume (name: string): Promise<ReplicationInfo> { return await this.replication.resume(name) }
   async replicationResync (name: string): Promise<ReplicationInfo> { return await this.replication.resync(name) }
   async replicationRemove (name: string): Promise<ReplicationRemoveResult> { return await this.replication.remove(name) }
+
+  async vmAdd (request: VmAddRequest): Promise<VmInfo> { return await this.vms.add(request) }
+  async vmList (): Promise<VmInfo[]> { return await this.vms.list() }
+  async vmStart (name: string): Promise<VmInfo> { return await this.vms.start(name) }
+  async vmStop (name: string, request: VmStopRequest = {}): Promise<VmInfo> { return await this.vms.stop(name, request) }
+  async vmRemove (name: string): Promise<VmRemoveResult> { return await this.vms.remove(name) }
 
   private peerInfo (p: PairedPeer): PeerInfo {
     return { peerId: p.peerId, name: p.name, role: p.role, pairedAt: isoTime(p.pairedAt), connected: this.connected(p.peerId) }

@@ -20,3 +20,9 @@ export const MAX_PAIRING_TTL_MS = 24 * 3_600_000
 
 /** Shortest pairing window: below a few seconds nobody can type the PIN on the other box. */
 export const MIN_PAIRING_TTL_MS = 1_000
+
+/** vCPUs of a VM added without `--cpus`: one is enough to boot anything, and the operator raises it. */
+export const DEFAULT_VM_CPUS = 1
+
+/** Memory of a VM added without `--memory`, in MiB: enough for a small Linux server or appliance. */
+export const DEFAULT_VM_MEMORY_MIB = 1024

@@ -49,6 +49,12 @@ export interface VmStartOpts {
 export interface VmStopOpts {
   /** The graceful window before the driver forces the VM off. */
   timeoutMs?: number
+  /**
+   * true (default): a guest still running after the window is forced off
+   * (QEMU: QMP `quit`, then SIGKILL). false: the stop is refused instead
+   * (APP_VM_STOP_TIMEOUT) and the VM keeps running.
+   */
+  force?: boolean
 }
 
 export interface DiskSourcesOpts {
@@ -103,6 +109,7 @@ export interface VmCycle {
  *   that its own running VM holds.
  * - `diskSources` gives one cycle's sources; one cycle per VM at a time
  *   (a second call before `complete` is a TypeError).
+ * - `release` lets go of the VMs without stopping them.
  */
 export interface VmDriver {
   readonly kind: VmDriverKind
@@ -111,6 +118,19 @@ export interface VmDriver {
   stop: (vm: VmDefinition, opts?: VmStopOpts) => Promise<VmDriverStatus>
   status: (vm: VmDefinition) => Promise<VmDriverStatus>
   adopt: (vm: VmDefinition, opts?: { signal?: AbortSignal }) => Promise<VmDriverStatus>
+  /**
+   * Resolves with the status once the VM's current run has ended, however
+   * it ended (at once when it does not run). Never rejects. A driver
+   * without `lifecycle` never resolves it (Tandem does not see that VM
+   * end), nor does a released driver for a VM it let go.
+   */
+  exited: (vm: VmDefinition) => Promise<VmDriverStatus>
   checkOfflineEdits: (vm: VmDefinition) => Promise<OfflineEdit[]>
   diskSources: (vm: VmDefinition, opts?: DiskSourcesOpts) => Promise<VmCycle>
+  /**
+   * Lets go of every VM without stopping it (the daemon stops; its VMs run
+   * on, and the next daemon adopts them): nothing the driver holds keeps
+   * the process alive afterwards. The driver is not used after it.
+   */
+  release: () => void
 }

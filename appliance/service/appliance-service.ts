@@ -3,6 +3,7 @@ import type {
   PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from './types.ts'
 import type { ReplicaApi } from './replica-api.ts'
+import type { VmApi } from './vm-api.ts'
 
 /**
  * What a Tandem box does, as one interface: the daemon implements it
@@ -12,7 +13,7 @@ import type { ReplicaApi } from './replica-api.ts'
  * called concurrently. Failures are errors with a stable `code`
  * (docs/errors.md); only the code is meant to be matched on.
  */
-export interface ApplianceService extends ReplicaApi, ReplicationApi {
+export interface ApplianceService extends ReplicaApi, ReplicationApi, VmApi {
   /** Who this box is and what it listens on. */
   status: () => Promise<StatusInfo>
   /**

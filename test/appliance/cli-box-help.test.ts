@@ -26,10 +26,11 @@ function find (program: Command, path: string[]): Command {
 t.test('every box command has examples', async t => {
   const program = buildProgram(box)
   for (const path of [['init'], ['start'], ['status'], ['pair'], ['pair', 'open'], ['pair', 'join'], ['pair', 'list'], ['pair', 'remove'], ['events'], ['points'],
-    ['replication'], ...['enable', 'status', 'measure', 'suspend', 'resume', 'resync', 'remove'].map(c => ['replication', c])]) {
+    ['replication'], ...['enable', 'status', 'measure', 'suspend', 'resume', 'resync', 'remove'].map(c => ['replication', c]),
+    ['vm'], ['vm', 'add'], ['vm', 'list'], ['vm', 'start'], ['vm', 'stop'], ['vm', 'remove']]) {
     const text = help(find(program, path))
     t.match(text, /Examples:\n {2}\$ tandem /, `tandem ${path.join(' ')} --help`)
-    t.match(text, path.length === 1 && (path[0] === 'pair' || path[0] === 'replication') ? /open|enable/ : /--data <dir>/, `tandem ${path.join(' ')} --help names its options`)
+    t.match(text, path.length === 1 && (path[0] === 'pair' || path[0] === 'replication' || path[0] === 'vm') ? /open|enable|add/ : /--data <dir>/, `tandem ${path.join(' ')} --help names its options`)
   }
 })
 

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { ApiClient, buildApiServer, listenOnSocket } from '../../web/index.ts'
 import { tempDir } from '../helpers/fixtures.ts'
-import { FakeService, PEER, PEER_ID, STATUS } from './fixtures/fake-service.ts'
+import { FakeService, PEER, PEER_ID, STATUS, VM } from './fixtures/fake-service.ts'
 
 async function served (t: Test): Promise<{ service: FakeService, client: ApiClient }> {
   const path = join(await tempDir(t), 'api.sock')
@@ -36,6 +36,27 @@ t.test('every method returns what the service returned', async t => {
   t.same(await client.pairList(), [PEER])
   t.same(await client.pairRemove(PEER_ID), { peerId: PEER_ID, removed: true })
   t.same(service.calls.map(c => c[0]), ['status', 'pairOpen', 'pairJoin', 'pairList', 'pairRemove'])
+})
+
+t.test('the VM methods reach their routes, names escaped', async t => {
+  const { service, client } = await served(t)
+  t.same(await client.vmAdd({ name: 'web', disks: ['/vms/web.qcow2'], cpus: 2 }), VM)
+  t.same(await client.vmList(), [VM])
+  t.same(await client.vmStart('web'), VM)
+  t.same(await client.vmStop('web'), VM)
+  t.same(await client.vmStop('web', { force: true, timeoutMs: 1000 }), VM)
+  t.same(await client.vmRemove('web.1'), { name: 'web.1', removed: true })
+  await t.rejects(client.vmStart('../x'), { code: 'WEB_BAD_REQUEST' }, 'a name that is not one never reaches another route')
+  t.same(service.calls, [
+    ['vmAdd', { name: 'web', disks: ['/vms/web.qcow2'], cpus: 2 }],
+    ['vmList', undefined],
+    ['vmStart', 'web'],
+    ['vmStop', ['web', {}]],
+    ['vmStop', ['web', { force: true, timeoutMs: 1000 }]],
+    ['vmRemove', 'web.1']
+  ])
+  service.failWith = { code: 'APP_VM_PROTECTED', message: 'protected' }
+  await t.rejects(client.vmRemove('web'), { code: 'APP_VM_PROTECTED' })
 })
 
 t.test('an error comes back with its code and message', async t => {

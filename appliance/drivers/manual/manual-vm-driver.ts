@@ -51,6 +51,15 @@ export class ManualVmDriver implements VmDriver {
     return await this.status(vm)
   }
 
+  /** Never resolves: Tandem does not run these VMs, so it does not see them end. */
+  async exited (vm: VmDefinition): Promise<VmDriverStatus> {
+    checkVmDefinition(vm)
+    return await new Promise<never>(() => {})
+  }
+
+  /** Nothing to let go of: Tandem runs none of these VMs. */
+  release (): void {}
+
   /** Nothing to check: manual disks have no change tracking; each cycle hashes every block. */
   async checkOfflineEdits (vm: VmDefinition): Promise<OfflineEdit[]> {
     checkVmDefinition(vm)

@@ -59,6 +59,12 @@ export interface VmAdoptOptions {
 export interface VmStopOptions {
   /** The graceful window (TIMEOUT_VM_STOP_MS by default) before QMP `quit`, then SIGKILL. */
   timeoutMs?: number
+  /**
+   * false: never force. A guest still running after the window is left
+   * running (its state restored) and the stop rejects with
+   * APP_VM_STOP_TIMEOUT. Default true.
+   */
+  force?: boolean
 }
 
 interface RunningVm {
@@ -82,6 +88,8 @@ interface RunningVm {
   /** QEMU reported a guest-initiated SHUTDOWN (the guest powered off by itself). */
   guestShutdown: boolean
   stopping: Promise<VmStatus> | undefined
+  /** Whether the shutdown in `stopping` forces the VM off after its window. */
+  stoppingForced: boolean
 }
 
 interface Entry {
@@ -111,6 +119,8 @@ export class QemuDriver {
   private readonly created = new Date()
   private kvmProbe: Promise<AccelProbeResult> | undefined
   private readonly adopting = new Map<string, Promise<VmStatus>>()
+  /** Set by release(): the driver has let go of its VMs. */
+  private released = false
 
   constructor (init: QemuDriverInit = {}) {
     this.qemuBinary = init.qemuBinary ?? 'qemu-system-x86_64'
@@ -157,24 +167,58 @@ export class QemuDriver {
    * TIMEOUT_VM_QUIT_MS; then SIGKILL by pid. So it settles within about
    * `timeoutMs + TIMEOUT_VM_QUIT_MS + TIMEOUT_VM_KILL_MS`.
    *
+   * With `force: false` nothing is forced: a guest still running after the
+   * window keeps running, its state as before, and the stop rejects with
+   * APP_VM_STOP_TIMEOUT.
+   *
    * Idempotent: stopping a VM that is not running (never started, stopped,
    * crashed) is a no-op that resolves with its status; concurrent calls
-   * share one shutdown (the first call's `timeoutMs` applies). A stop
-   * during start waits for the start to settle first.
+   * share one shutdown (the first call's `timeoutMs` applies), except that
+   * a forced stop arriving during an unforced one waits for it and then
+   * forces. A stop during start waits for the start to settle first.
    */
   async stop (name: string, options: VmStopOptions = {}): Promise<VmStatus> {
     const timeoutMs = checkTimeout(options.timeoutMs ?? TIMEOUT_VM_STOP_MS)
+    const force = options.force ?? true
     const entry = this.entries.get(name)
     if (entry === undefined) return this.status(name)
     if (entry.status.state === 'starting') await entry.starting
     const vm = entry.vm
     if (vm === undefined) return this.status(name)
-    if (vm.hasExited) {
-      await vm.exited
-      return this.status(name)
+    for (;;) {
+      if (vm.hasExited) {
+        await vm.exited
+        return this.status(name)
+      }
+      if (vm.stopping === undefined) {
+        vm.stoppingForced = force
+        vm.stopping = this.shutdown(entry, vm, timeoutMs, force)
+      } else if (force && !vm.stoppingForced) {
+        // an unforced stop is waiting for the guest: let it end, then force
+        await vm.stopping.catch(() => undefined)
+        continue
+      }
+      return await vm.stopping
     }
-    vm.stopping ??= this.shutdown(entry, vm, timeoutMs)
-    return await vm.stopping
+  }
+
+  /**
+   * Lets go of every VM without stopping it, for a manager that stops (a
+   * VM must not die with its manager): each QMP connection is closed, and
+   * QEMU children and their pipes no longer keep the Node process alive,
+   * so it can exit while they run. Their pid files stay, so the next
+   * driver adopts them. The driver is not used afterwards (what it says of
+   * its VMs is no longer watched). Idempotent.
+   */
+  release (): void {
+    this.released = true
+    for (const entry of this.entries.values()) {
+      const vm = entry.vm
+      if (vm === undefined || vm.hasExited) continue
+      vm.child?.unref()
+      ;(vm.child?.stderr as { unref?: () => void } | null | undefined)?.unref?.()
+      void vm.qmp?.close()
+    }
   }
 
   /** The VM's status; `stopped` for a name this driver never started. */
@@ -284,11 +328,16 @@ export class QemuDriver {
       stopRequested: false,
       stopHow: '',
       guestShutdown: false,
-      stopping: undefined
+      stopping: undefined,
+      stoppingForced: false
     }
     // Not our child: its end shows as the QMP connection closing, then the pid going away.
     vm.exited = qmp.closed.then(async () => {
-      while (await stillVmQemu(vm)) await sleep(ADOPTED_EXIT_POLL_MS)
+      while (await stillVmQemu(vm)) {
+        // let go (release()): it runs on for the next daemon to adopt, and this driver never sees it end
+        if (this.released) await new Promise<never>(() => {})
+        await sleep(ADOPTED_EXIT_POLL_MS)
+      }
       vm.hasExited = true
       await rm(paths.pidFile, { force: true }).catch(() => undefined)
       this.onExit(entry, vm)
@@ -436,7 +485,8 @@ export class QemuDriver {
       stopRequested: false,
       stopHow: '',
       guestShutdown: false,
-      stopping: undefined
+      stopping: undefined,
+      stoppingForced: false
     }
     return vm
   }
@@ -473,13 +523,15 @@ export class QemuDriver {
   }
 
   // Graceful, then quit, then SIGKILL; see stop(). `stopHow` is what onExit records.
-  private async shutdown (entry: Entry, vm: RunningVm, timeoutMs: number): Promise<VmStatus> {
+  private async shutdown (entry: Entry, vm: RunningVm, timeoutMs: number, force: boolean): Promise<VmStatus> {
+    const before = entry.status
     vm.stopRequested = true
     vm.stopHow = 'the guest shut down on request'
     this.setState(entry, 'stopping', `stop requested: waiting up to ${timeoutMs} ms for the guest to shut down`)
     void vm.qmp?.execute('system_powerdown', undefined, { timeoutMs: TIMEOUT_VM_QUIT_MS }).catch(() => undefined)
     if (vm.def.guestAgent) void this.agentShutdown(vm, timeoutMs)
     if (await exitedWithin(vm, timeoutMs)) return this.status(entry.status.name)
+    if (!force) return await this.refuseStop(entry, vm, before, timeoutMs)
 
     vm.stopHow = `the guest did not shut down within ${timeoutMs} ms; QEMU quit on request`
     await vm.qmp?.execute('quit', undefined, { timeoutMs: TIMEOUT_VM_QUIT_MS }).catch(() => undefined)
@@ -490,6 +542,23 @@ export class QemuDriver {
     if (!vm.hasExited && vm.pid > 0 && (vm.child !== undefined || await stillVmQemu(vm))) process.kill(vm.pid, 'SIGKILL')
     if (await exitedWithin(vm, TIMEOUT_VM_KILL_MS)) return this.status(entry.status.name)
     throw new AppError(AppErrorCode.APP_UNEXPECTED, `VM ${entry.status.name}: QEMU (pid ${vm.pid}) did not exit after SIGKILL`)
+  }
+
+  /**
+   * An unforced stop whose guest did not shut down: the VM is as before
+   * (an exit from now on is a crash again, unless the guest powers off),
+   * and the stop rejects with APP_VM_STOP_TIMEOUT.
+   */
+  private async refuseStop (entry: Entry, vm: RunningVm, before: VmStatus, timeoutMs: number): Promise<VmStatus> {
+    const paused = await vm.qmp?.execute<{ running: boolean }>('query-status', undefined, { timeoutMs: TIMEOUT_VM_QUIT_MS })
+      .then(s => !s.running, () => before.state === 'paused')
+    // the guest went down after all while QEMU was asked: a stop like any other
+    if (vm.hasExited) { await vm.exited; return this.status(entry.status.name) }
+    vm.stopRequested = false
+    vm.stopping = undefined
+    const why = `the guest did not shut down within ${timeoutMs} ms; the stop was not forced, so the VM still runs`
+    entry.status = { ...before, state: paused === true ? 'paused' : 'running', reason: why }
+    throw new AppError(AppErrorCode.APP_VM_STOP_TIMEOUT, `VM ${entry.status.name}: ${why} (force it to end it)`, { details: { name: entry.status.name, timeoutMs } })
   }
 
   /** Asks the guest agent to power the guest off; any failure is ignored (ACPI and then quit still stop the VM). */

@@ -58,6 +58,12 @@ export class QemuVmDriver implements VmDriver {
     this.blockSize = init.blockSize ?? DEFAULT_BLOCK_SIZE
   }
 
+  /** Lets go of every VM without stopping it (QemuDriver.release); live points' NBD exports end with their QMP connection. */
+  release (): void {
+    this.live.clear()
+    this.driver.release()
+  }
+
   /** The VM's folder (its QEMU run directory). */
   vmDir (name: string): string {
     return join(this.init.dir, name)
@@ -98,6 +104,10 @@ export class QemuVmDriver implements VmDriver {
 
   async status (vm: VmDefinition): Promise<VmDriverStatus> {
     return toStatus(this.driver.status(checkVmDefinition(vm).name))
+  }
+
+  async exited (vm: VmDefinition): Promise<VmDriverStatus> {
+    return toStatus(await this.driver.exited(checkVmDefinition(vm).name))
   }
 
   async adopt (vm: VmDefinition, opts: { signal?: AbortSignal } = {}): Promise<VmDriverStatus> {

@@ -12,8 +12,8 @@
  *   start runs the VM (a pid), a second start is APP_VM_ALREADY_RUNNING,
  *   checkOfflineEdits never distrusts the disks its own VM holds, a cycle
  *   of the running VM is `live` with one source per disk, a restarted
- *   driver finds the VM again by adopt (same pid) and stops it, and a
- *   second stop is a no-op;
+ *   driver finds the VM again by adopt (same pid) and stops it, a
+ *   second stop is a no-op, and `exited` resolves with the end;
  * - a cycle of a VM that does not run reads the disk files exactly, one
  *   source per disk in the definition's order;
  * - a point is labelled app-consistent only when the driver can quiesce;
@@ -86,6 +86,7 @@ export async function vmDriverCompliance (t: Test, factory: VmDriverFactory): Pr
     t.equal(adopted.state, status.state, 'adopt finds nothing running')
     t.equal((await factory.make(t).then(async u => await (await u.restart()).adopt(u.vm))).state, status.state, 'nor does a restarted driver')
     t.same(await driver.checkOfflineEdits(vm), [], 'nothing to distrust')
+    if (caps.lifecycle) t.equal((await driver.exited(vm)).state, 'stopped', 'exited resolves at once for a VM that does not run')
   })
 
   await t.test('start and stop, or APP_VM_NOT_MANAGED', async t => {
@@ -128,6 +129,7 @@ export async function vmDriverCompliance (t: Test, factory: VmDriverFactory): Pr
     t.equal(stopped.state, 'stopped', 'and stops it')
     t.notOk(await pidAlive(pid), 'the process is gone')
     t.equal((await restarted.stop(vm, stopOpts)).state, 'stopped', 'a second stop is a no-op')
+    t.equal((await restarted.exited(vm)).state, 'stopped', 'exited resolves with how the run ended')
   })
 
   await t.test('a cycle of a VM that does not run reads its disk files exactly', async t => {

@@ -3,7 +3,8 @@
  * here): start to running, pause/resume, the guest writing its qcow2 disk,
  * stop falling through to quit/kill (the guest ignores the ACPI power
  * button), a harmless second stop, a kill -9 seen as a crash, a missing
- * disk as APP_VM_START_FAILED, a second start as APP_VM_ALREADY_RUNNING.
+ * disk as APP_VM_START_FAILED, a second start as APP_VM_ALREADY_RUNNING, an
+ * unforced stop refused (APP_VM_STOP_TIMEOUT) with the VM left running.
  * Only pids the driver started are signalled.
  */
 import t from 'tap'
@@ -99,4 +100,29 @@ t.test('a missing disk file: APP_VM_START_FAILED with QEMU\'s message', async t 
   const status = driver.status(def.name)
   t.equal(status.state, 'stopped')
   t.equal(status.pid, undefined)
+})
+
+t.test('an unforced stop is refused and leaves the VM running; a forced one arriving meanwhile waits, then forces', async t => {
+  const dir = await tempDir(t)
+  const disk = join(dir, 'system.qcow2')
+  await run('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '16M'])
+  const driver = new QemuDriver()
+  const def = await testGuestDefinition('guest-refuse', { path: disk, format: 'qcow2' })
+  t.teardown(async () => { await driver.stop(def.name, { timeoutMs: 1000 }) })
+  const started = await driver.start(def, { runDir: join(dir, 'run'), accel: 'tcg' })
+
+  await t.rejects(driver.stop(def.name, { timeoutMs: 300, force: false }), { code: AppErrorCode.APP_VM_STOP_TIMEOUT }, 'the guest ignores the power button')
+  t.match(driver.status(def.name), { state: 'running', pid: started.pid }, 'the VM runs on, as before')
+  t.ok(processExists(started.pid!))
+
+  const unforced = driver.stop(def.name, { timeoutMs: 300, force: false })
+  const forced = driver.stop(def.name, { timeoutMs: 300 })
+  await t.rejects(unforced, { code: AppErrorCode.APP_VM_STOP_TIMEOUT }, 'the unforced stop is still refused')
+  t.match(await forced, { state: 'stopped' }, 'the forced stop then ends it')
+  t.notOk(processExists(started.pid!))
+
+  const second = await driver.start(def, { runDir: join(dir, 'run'), accel: 'tcg' })
+  await t.rejects(driver.stop(def.name, { timeoutMs: 300, force: false }), { code: AppErrorCode.APP_VM_STOP_TIMEOUT })
+  process.kill(second.pid!, 'SIGKILL')
+  t.equal((await driver.exited(def.name)).state, 'crashed', 'after a refused stop, an unasked end is a crash again')
 })

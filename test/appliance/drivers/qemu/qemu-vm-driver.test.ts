@@ -68,9 +68,8 @@ t.test('compliance', async t => {
         driver,
         vm: r.vm,
         restart: async () => {
-          // the old daemon's death closes its QMP connection (QEMU serves one client at a time); its QEMU runs on
-          const state = driver.driver.status(r.vm.name).state
-          if (state === 'running' || state === 'paused') await driver.driver.qmp(r.vm.name).close()
+          // the old daemon lets go of its VMs as it stops (its QMP connection closed: QEMU serves one client at a time); its QEMU runs on
+          driver.release()
           return new QemuVmDriver({ dir: vmsDir, guardIntervalMs: 50 })
         },
         content: async disk => {

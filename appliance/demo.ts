@@ -1,176 +1,225 @@
 /**
- * `npm run demo [-- --keep-files]`: Tandem's command line on a small VM-like
- * disk, in a fresh temporary directory. Every step runs the real CLI
- * (`node bin/tandem.js ...`) and echoes the command line first, so what you
- * see is what an operator would type. Exits non-zero at the first step that
- * fails; the directory is removed at the end unless `--keep-files`.
+ * `npm run demo [-- --frequency 30s] [--cycles N] [--keep-files]`: two Tandem
+ * boxes on this machine, as an operator would run them. Each step runs the
+ * real `tandem` command and echoes it first.
+ *
+ * It initializes two boxes (their own data directories, their own ports on
+ * 127.0.0.1), starts both daemons, pairs them with a PIN, adds a demo VM
+ * (the manual driver: a disk image Tandem reads but does not run) on the
+ * first, and protects it with replication to the second every 30 s. A
+ * stand-in for the guest then changes the disk after every cycle. The demo
+ * prints the commands that show what happens, and runs until Ctrl-C (or for
+ * `--cycles N` cycles), then stops both daemons cleanly.
+ *
+ * The guest's writes land between cycles, never during one: the manual
+ * driver reads a disk only while nothing writes it (a VM Tandem does not run
+ * is one that is stopped, or whose host quiesces it); a running VM is the
+ * qemu driver's, with change tracking.
  */
-import { Blake3Hasher } from '@napi-rs/blake-hash'
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises'
+import { createWriteStream } from 'node:fs'
+import { mkdtemp, open, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
+import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const BIN = join(ROOT, 'bin/tandem.js')
 const MiB = 1024 * 1024
-/** 512 MiB and a bit: the last 64 KiB block is partial. */
-const DISK_SIZE = 512 * MiB + 1000
-/** Scattered 4 KiB writes between the two cycles, like a running guest's. */
-const SCATTERED_WRITES = 24
+/** The demo VM's disk: 256 MiB, mostly zeros, like a fresh VM. */
+const DISK_SIZE = 256 * MiB
+/** 4 KiB writes the stand-in guest makes after each cycle. */
+const WRITES_PER_CYCLE = 32
+/** How long a daemon may take to say it is ready. */
+const TIMEOUT_READY_MS = 60_000
+/** How often the demo looks for a new cycle. */
+const POLL_MS = 1_000
 
 class StepFailed extends Error {}
 
-/** Shows paths under the demo directory as `$DEMO/...`, so command lines stay readable. */
 let demoDir = ''
 const shown = (text: string): string => demoDir === '' ? text : text.replaceAll(demoDir, '$DEMO')
+const say = (text: string): void => { process.stdout.write(`\n${text}\n`) }
 
-function say (text: string): void {
-  process.stdout.write(`\n${text}\n`)
+interface Options { frequency: string, cycles: number | undefined, keepFiles: boolean }
+
+function parseOptions (argv: string[]): Options {
+  const options: Options = { frequency: '30s', cycles: undefined, keepFiles: false }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (a === '--keep-files') options.keepFiles = true
+    else if (a === '--frequency' && argv[i + 1] !== undefined) options.frequency = argv[++i]!
+    else if (a === '--cycles' && /^[1-9][0-9]{0,3}$/.test(argv[i + 1] ?? '')) options.cycles = Number(argv[++i])
+    else throw new StepFailed(`unknown or incomplete option ${a ?? ''}: use --frequency DURATION, --cycles N (1-9999), --keep-files`)
+  }
+  return options
 }
 
-/**
- * Runs `tandem <args>`, echoing the command line and the command's stdout;
- * its stderr (progress, errors) goes straight to ours; `echo` false leaves
- * the output to the caller (a JSON document). Throws StepFailed
- * unless it exits with `expect`. Returns stdout.
- */
-async function tandem (args: string[], expect = 0, echo = true): Promise<string> {
+/** Runs `tandem <args>`, echoing the command line (and its stdout unless `quiet`); throws StepFailed unless it exits 0. Returns stdout. */
+async function tandem (args: string[], quiet = false): Promise<string> {
   process.stdout.write(`$ tandem ${shown(args.join(' '))}\n`)
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
+  let err = ''
   child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s })
-  const [status] = await once(child, 'close') as [number | null]
-  if (echo && out !== '') process.stdout.write(shown(out).replace(/^/gm, '    ').trimEnd() + '\n')
-  if (status !== expect) throw new StepFailed(`tandem ${args[0] ?? ''} exited with ${status}, expected ${expect}`)
+  child.stderr.setEncoding('utf8').on('data', (s: string) => { err += s })
+  const status = await new Promise<number | null>(resolve => child.on('close', resolve))
+  if (!quiet && out !== '') process.stdout.write(shown(out).replace(/^/gm, '    ').trimEnd() + '\n')
+  if (status !== 0) throw new StepFailed(`tandem ${args.slice(0, 2).join(' ')} exited with ${status}: ${shown(err.trim())}`)
   return out
 }
 
-/** A VM-like disk: an OS area of random bytes, compressible logs, a data area, zeros, a partial last block. */
+const json = async <T>(args: string[]): Promise<T> => JSON.parse(await tandem([...args, '--json'], true)) as T
+
+interface Daemon { name: string, child: ChildProcessByStdio<null, Readable, Readable>, exited: Promise<number | null> }
+
+/** Starts `tandem start --data dir`, its logs into `log`; resolves once it says it is ready. */
+async function startDaemon (name: string, dataDir: string, log: string): Promise<Daemon> {
+  process.stdout.write(`$ tandem start --data ${shown(dataDir)} > ${shown(log)} &\n`)
+  // detached: Ctrl-C reaches the demo alone, which then stops each daemon with SIGTERM, in order.
+  const child = spawn(process.execPath, [BIN, 'start', '--data', dataDir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  child.stdout.pipe(createWriteStream(log))
+  const exited = new Promise<number | null>(resolve => child.on('close', resolve))
+  let err = ''
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new StepFailed(`${name} was not ready in ${TIMEOUT_READY_MS / 1000} s: ${shown(err.trim())}`)) }, TIMEOUT_READY_MS)
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      err += s
+      if (err.includes('tandem: ready')) { clearTimeout(timer); resolve() }
+    })
+    void exited.then(status => { clearTimeout(timer); reject(new StepFailed(`${name} exited with ${status}: ${shown(err.trim())}`)) })
+  })
+  return { name, child, exited }
+}
+
+async function stopDaemon (d: Daemon): Promise<void> {
+  if (d.child.exitCode !== null || d.child.signalCode !== null) return
+  process.stdout.write(`stopping ${d.name} (SIGTERM)\n`)
+  d.child.kill('SIGTERM')
+  const status = await d.exited
+  if (status !== 0) process.stdout.write(`    ${d.name} exited with ${status}\n`)
+}
+
+/** The stand-in guest: scattered 4 KiB writes of random bytes. */
+async function changeDisk (path: string): Promise<void> {
+  const h = await open(path, 'r+')
+  try {
+    for (let i = 0; i < WRITES_PER_CYCLE; i++) {
+      const offset = Math.floor(Math.random() * (DISK_SIZE / 4096)) * 4096
+      await h.write(randomBytes(4096), 0, 4096, offset)
+    }
+  } finally {
+    await h.close()
+  }
+}
+
 async function makeDisk (path: string): Promise<void> {
   const h = await open(path, 'w')
   try {
     await h.truncate(DISK_SIZE)
-    await h.write(randomBytes(4 * MiB), 0, 4 * MiB, 1 * MiB)
-    const log = Buffer.from(Array.from({ length: 120_000 }, (_, i) => `2026-01-01T00:${String(i % 60).padStart(2, '0')}:00Z web[${1000 + i % 97}]: GET /shop/item/${i % 500} 200\n`).join(''))
-    await h.write(log, 0, log.byteLength, 64 * MiB)
-    await h.write(randomBytes(2 * MiB), 0, 2 * MiB, 200 * MiB)
-    await h.write(randomBytes(1000), 0, 1000, DISK_SIZE - 1000)
+    await h.write(randomBytes(8 * MiB), 0, 8 * MiB, MiB) // an "operating system"
   } finally {
     await h.close()
   }
 }
 
-/** Writes 4 KiB of random bytes at scattered places; returns how many 64 KiB blocks they touch. */
-async function changeScatteredBlocks (path: string): Promise<number> {
-  const h = await open(path, 'r+')
-  const blocks = new Set<number>()
+interface StatusJson { peerId: string, addresses: string[] }
+interface ReplicationJson { state: string, health: string, reason: string, lastReplicationTime: string | null }
+
+async function demo (options: Options, stop: AbortSignal): Promise<void> {
+  const branch = join(demoDir, 'branch')
+  const head = join(demoDir, 'head')
+  const disk = join(demoDir, 'demo-vm.img')
+  const daemons: Daemon[] = []
   try {
-    for (let i = 0; i < SCATTERED_WRITES; i++) {
-      const offset = Math.floor((i + 0.5) * (DISK_SIZE - 8192) / SCATTERED_WRITES)
-      await h.write(randomBytes(4096), 0, 4096, offset)
-      for (let b = Math.floor(offset / 65536); b <= Math.floor((offset + 4095) / 65536); b++) blocks.add(b)
+    say('1. Two boxes on this machine: "branch" (the branch office, where the VM runs) and "head" (the other site, its Replica).')
+    await tandem(['init', '--data', branch, '--name', 'branch', '--listen', '/ip4/127.0.0.1/tcp/0'])
+    await tandem(['init', '--data', head, '--name', 'head', '--listen', '/ip4/127.0.0.1/tcp/0'])
+    daemons.push(await startDaemon('branch', branch, join(demoDir, 'branch.log')))
+    daemons.push(await startDaemon('head', head, join(demoDir, 'head.log')))
+
+    say('2. Pair them: "head" opens a pairing window with a PIN, "branch" joins with that PIN and head\'s address.')
+    const window = await json<{ pin: string }>(['pair', 'open', '--data', head])
+    const headStatus = await json<StatusJson>(['status', '--data', head])
+    const address = headStatus.addresses.find(a => a.includes('/127.0.0.1/'))
+    if (address === undefined) throw new StepFailed('head has no loopback address')
+    process.stdout.write(`    (head shows the PIN ${window.pin})\n`)
+    await tandem(['pair', 'join', '--data', branch, '--pin', window.pin, '--addr', address])
+
+    say('3. A demo VM on "branch": a 256 MiB disk image, protected with replication to "head".')
+    await makeDisk(disk)
+    await tandem(['vm', 'add', 'demo', '--data', branch, '--disk', disk, '--driver', 'manual'])
+    await tandem(['replication', 'enable', 'demo', '--data', branch, '--to', headStatus.peerId, '--frequency', options.frequency, '--recovery-points', '5'])
+
+    say(`4. Replicating every ${options.frequency}; the VM's disk changes after each cycle. Watch it from another terminal:`)
+    // As typed from the checkout (README "Putting tandem on PATH" shortens it to `tandem`).
+    const cmd = relative(process.cwd(), BIN) === 'bin/tandem.js' ? 'bin/tandem.js' : BIN
+    for (const line of [
+      `status --data ${branch}`,
+      `replication status demo --data ${branch}`,
+      `replication measure demo --data ${branch}`,
+      `events demo --data ${branch}`,
+      `points demo --data ${head}`
+    ]) process.stdout.write(`    ${cmd} ${line}\n`)
+    process.stdout.write(options.cycles === undefined ? '    Ctrl-C stops the demo and both boxes.\n' : `    The demo stops after ${options.cycles} cycles.\n`)
+
+    let seen: string | null = null
+    let cycles = 0
+    while (!stop.aborted && (options.cycles === undefined || cycles < options.cycles)) {
+      const [status] = JSON.parse(await quietTandem(['replication', 'status', 'demo', '--data', branch, '--json'])) as ReplicationJson[]
+      if (status !== undefined && status.lastReplicationTime !== null && status.lastReplicationTime !== seen) {
+        seen = status.lastReplicationTime
+        cycles++
+        process.stdout.write(`    cycle ${cycles} replicated at ${seen}: ${status.state}, health ${status.health} (${status.reason})\n`)
+        await changeDisk(disk)
+      }
+      await new Promise(resolve => setTimeout(resolve, POLL_MS))
     }
+    say('5. The recovery points on "head":')
+    await tandem(['points', 'demo', '--data', head])
   } finally {
-    await h.close()
+    for (const d of daemons) await stopDaemon(d)
   }
-  return blocks.size
 }
 
-async function fileHash (path: string): Promise<string> {
-  const h = await open(path, 'r')
-  const hasher = new Blake3Hasher()
-  const buf = Buffer.allocUnsafe(8 * MiB)
-  try {
-    for (let pos = 0; ;) {
-      const { bytesRead } = await h.read(buf, 0, buf.byteLength, pos)
-      if (bytesRead === 0) break
-      hasher.update(buf.subarray(0, bytesRead))
-      pos += bytesRead
-    }
-  } finally {
-    await h.close()
-  }
-  return hasher.digest('hex')
-}
-
-function check (condition: boolean, what: string): void {
-  if (!condition) throw new StepFailed(what)
-  process.stdout.write(`    ok: ${what}\n`)
-}
-
-async function demo (): Promise<void> {
-  const disk = join(demoDir, 'vm.img')
-  const store = join(demoDir, 'store')
-  const seed = join(demoDir, 'usb', 'system.seed')
-  const replica = join(demoDir, 'replica-store')
-
-  say(`Working in $DEMO = ${demoDir}\nA 512 MiB VM disk: 4 MiB of OS, 8 MiB of logs, 2 MiB of data, zeros elsewhere, a partial last block.`)
-  await makeDisk(disk)
-  const atPoint1 = await fileHash(disk)
-
-  say('1. The first cycle copies everything that is not zeros, compressed, into a new store (it could be on a USB disk).')
-  await tandem(['replicate', disk, '--store', store, '--name', 'system'])
-
-  const touched = await changeScatteredBlocks(disk)
-  say(`2. The guest writes ${SCATTERED_WRITES} scattered 4 KiB pieces (${touched} blocks). The next cycle finds and stores only those.`)
-  const cycle2 = JSON.parse(await tandem(['replicate', disk, '--store', store, '--name', 'system', '--json'], 0, false)) as {
-    point: { id: number }
-    disks: Array<{ name: string, changedBlocks: number, storedBlocks: number, storedBytes: number }>
-  }
-  for (const d of cycle2.disks) {
-    process.stdout.write(`    (from the JSON) point ${cycle2.point.id}, ${d.name}: ${d.changedBlocks} changed blocks, ${d.storedBlocks} stored in ${(d.storedBytes / 1024).toFixed(1)} KiB\n`)
-  }
-  check(cycle2.disks[0]?.changedBlocks === touched, `the second cycle found exactly the ${touched} changed blocks`)
-
-  say('3. Two recovery points now exist.')
-  await tandem(['points', '--store', store])
-
-  say('4. Any point can be restored as a plain image; point 1 is the disk as it was before the writes.')
-  const restored = join(demoDir, 'restored-point1.img')
-  await tandem(['restore', '--store', store, '--point', '1', '--out', restored])
-  check(await fileHash(restored) === atPoint1, 'the restored image is byte for byte the disk at point 1')
-
-  say('5. Verify re-reads every stored block of every point, and hashes the ready-to-use replica image.')
-  await tandem(['verify', '--store', store, '--point', 'all', '--image'])
-
-  say('6. Initial replication without a network: export a seed to removable media, import it at the other site.')
-  await mkdir(dirname(seed))
-  await tandem(['seed', 'export', '--store', store, '--point', 'latest', '--out', seed])
-  await tandem(['seed', 'import', seed, '--store', replica])
-  await tandem(['points', '--store', replica])
-
-  say('7. Deleting recovery points needs --yes; without it Tandem only says what it would remove.')
-  await tandem(['prune', '--store', store, '--keep', '0'], 1)
-
-  say('8. Failing over to the latest point copies nothing: the replica image is ready to boot.')
-  const image = (await tandem(['image', '--store', store])).trim()
-  check(await fileHash(image) === await fileHash(disk), 'the replica image is the disk as of the latest cycle')
-  process.stdout.write('    boot it through an overlay, so the image stays equal to the point:\n')
-  process.stdout.write(`    qemu-img create -f qcow2 -F raw -b ${shown(image)} failover.qcow2\n`)
-  process.stdout.write('    qemu-system-x86_64 -drive file=failover.qcow2,format=qcow2 ...\n')
+/** Like `tandem` without echoing (the demo's own polling). */
+async function quietTandem (args: string[]): Promise<string> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s })
+  child.stderr.setEncoding('utf8').on('data', (s: string) => { err += s })
+  const status = await new Promise<number | null>(resolve => child.on('close', resolve))
+  if (status !== 0) throw new StepFailed(`tandem ${args.slice(0, 2).join(' ')} exited with ${status}: ${shown(err.trim())}`)
+  return out
 }
 
 async function main (): Promise<number> {
-  const keepFiles = process.argv.includes('--keep-files')
-  const started = performance.now()
-  demoDir = await mkdtemp(join(tmpdir(), 'tandem-demo-'))
+  const stop = new AbortController()
+  process.on('SIGINT', () => { process.stdout.write('\nCtrl-C: stopping\n'); stop.abort() })
+  let options: Options
   try {
-    await demo()
-    say(`Demo OK: every step succeeded in ${((performance.now() - started) / 1000).toFixed(1)} s.`)
+    options = parseOptions(process.argv.slice(2))
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`)
+    return 2
+  }
+  demoDir = await mkdtemp(join(tmpdir(), 'tandem-demo-'))
+  say(`Working in $DEMO = ${demoDir}`)
+  try {
+    await demo(options, stop.signal)
+    say('Demo OK: both boxes stopped cleanly.')
     return 0
   } catch (err) {
     say(`Demo FAILED: ${err instanceof StepFailed ? err.message : (err as Error).stack ?? String(err)}`)
+    process.stdout.write(`The daemons' logs: ${demoDir}/branch.log, ${demoDir}/head.log\n`)
+    options.keepFiles = true
     return 1
   } finally {
-    if (keepFiles) {
-      process.stdout.write(`Files kept in ${demoDir}\n`)
-    } else {
-      await rm(demoDir, { recursive: true, force: true })
-    }
+    if (options.keepFiles) process.stdout.write(`Files kept in ${demoDir}\n`)
+    else await rm(demoDir, { recursive: true, force: true })
   }
 }
 

@@ -57,21 +57,25 @@ function parseOptions (argv: string[]): Options {
   return options
 }
 
-/** Runs `tandem <args>`, echoing the command line (and its stdout unless `quiet`); throws StepFailed unless it exits 0. Returns stdout. */
-async function tandem (args: string[], quiet = false): Promise<string> {
-  process.stdout.write(`$ tandem ${shown(args.join(' '))}\n`)
+/**
+ * Runs `tandem <args>`: echoes the command line and its stdout (`quiet`: only
+ * the command line; `silent`: nothing, for the demo's own polling). Throws
+ * StepFailed unless it exits 0. Returns stdout.
+ */
+async function tandem (args: string[], show: 'all' | 'quiet' | 'silent' = 'all'): Promise<string> {
+  if (show !== 'silent') process.stdout.write(`$ tandem ${shown(args.join(' '))}\n`)
   const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s })
   child.stderr.setEncoding('utf8').on('data', (s: string) => { err += s })
   const status = await new Promise<number | null>(resolve => child.on('close', resolve))
-  if (!quiet && out !== '') process.stdout.write(shown(out).replace(/^/gm, '    ').trimEnd() + '\n')
+  if (show === 'all' && out !== '') process.stdout.write(shown(out).replace(/^/gm, '    ').trimEnd() + '\n')
   if (status !== 0) throw new StepFailed(`tandem ${args.slice(0, 2).join(' ')} exited with ${status}: ${shown(err.trim())}`)
   return out
 }
 
-const json = async <T>(args: string[]): Promise<T> => JSON.parse(await tandem([...args, '--json'], true)) as T
+const json = async <T>(args: string[]): Promise<T> => JSON.parse(await tandem([...args, '--json'], 'quiet')) as T
 
 interface Daemon { name: string, child: ChildProcessByStdio<null, Readable, Readable>, exited: Promise<number | null> }
 
@@ -168,7 +172,7 @@ async function demo (options: Options, stop: AbortSignal): Promise<void> {
     let seen: string | null = null
     let cycles = 0
     while (!stop.aborted && (options.cycles === undefined || cycles < options.cycles)) {
-      const [status] = JSON.parse(await quietTandem(['replication', 'status', 'demo', '--data', branch, '--json'])) as ReplicationJson[]
+      const [status] = JSON.parse(await tandem(['replication', 'status', 'demo', '--data', branch, '--json'], 'silent')) as ReplicationJson[]
       if (status !== undefined && status.lastReplicationTime !== null && status.lastReplicationTime !== seen) {
         seen = status.lastReplicationTime
         cycles++
@@ -182,18 +186,6 @@ async function demo (options: Options, stop: AbortSignal): Promise<void> {
   } finally {
     for (const d of daemons) await stopDaemon(d)
   }
-}
-
-/** Like `tandem` without echoing (the demo's own polling). */
-async function quietTandem (args: string[]): Promise<string> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s })
-  child.stderr.setEncoding('utf8').on('data', (s: string) => { err += s })
-  const status = await new Promise<number | null>(resolve => child.on('close', resolve))
-  if (status !== 0) throw new StepFailed(`tandem ${args.slice(0, 2).join(' ')} exited with ${status}: ${shown(err.trim())}`)
-  return out
 }
 
 async function main (): Promise<number> {

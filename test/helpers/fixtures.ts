@@ -2,6 +2,7 @@
  * Test fixtures shared by the suites: temporary directories, sparse images
  * with data at chosen places, whole-file hashes.
  */
+import { createServer } from 'node:net'
 import { Blake3Hasher } from '@napi-rs/blake-hash'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, open, rm } from 'node:fs/promises'
@@ -107,4 +108,13 @@ export async function flipByte (path: string, position: number, mask = 0x40): Pr
   } finally {
     await h.close()
   }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for a daemon that must listen on a known port across restarts). */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  await new Promise<void>(resolve => server.close(() => { resolve() }))
+  return port
 }

@@ -13,22 +13,13 @@
 import t, { type Test } from 'tap'
 import { watch } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { PairOpenResult, ReplicationInfo, ReplicationMeasureInfo, StatusInfo } from '../../../appliance/service/index.ts'
-import { fileHash, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
+import { fileHash, freePort, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
 import { startDaemon, tandem, tandemAt, type RunningDaemon } from '../../helpers/tandem-cli.ts'
 
 const BS = 65536
 const SIZE = 64 * 1024 * 1024
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise<void>(resolve => server.close(() => { resolve() }))
-  return port
-}
 
 async function json<T> (dir: string, args: string[]): Promise<T> {
   const r = await tandemAt(dir, [...args, '--json'])

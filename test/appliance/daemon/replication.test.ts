@@ -15,24 +15,15 @@
 import t, { type Test } from 'tap'
 import { PassThrough } from 'node:stream'
 import { watch } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { Appliance, initDataDir } from '../../../appliance/daemon/index.ts'
 import { readEventLog, type CycleRecord } from '../../../appliance/events/index.ts'
 import { materializePoint } from '../../../core/restore.ts'
 import { RecoveryPointStore } from '../../../core/store/index.ts'
-import { fileHash, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
+import { fileHash, freePort, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
 
 const BS = 65536
 const DISK_BYTES = 32 * BS
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise<void>(resolve => server.close(() => { resolve() }))
-  return port
-}
 
 async function startBox (t: Test, dir: string): Promise<Appliance> {
   const app = await Appliance.start({ dataDir: dir, log: new PassThrough().resume() })

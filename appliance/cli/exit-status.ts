@@ -4,7 +4,8 @@
  *
  *   0  success
  *   1  the operation failed          any other TandemError keeps its code (CORE_*, P2P_*, APP_*)
- *   2  usage error (APP_USAGE)       bad arguments or options, commander's too
+ *   2  usage error (APP_USAGE)       bad arguments or options, commander's too,
+ *                                    and WEB_BAD_REQUEST (the API refused what was sent)
  *   3  verification found problems   (APP_VERIFY_FAILED), after the report
  *
  * Anything that is not a TandemError is APP_UNEXPECTED with status 1.
@@ -32,7 +33,9 @@ export function classify (err: unknown): { status: number, code: string, message
   const message = err instanceof Error ? err.message : String(err)
   if (err instanceof TandemError) {
     const code = err.code
-    if (code === AppErrorCode.APP_USAGE) return { status: EXIT_USAGE, code, message }
+    // WEB_BAD_REQUEST: the daemon's API refused what the command sent (its schema), which
+    // the CLI did not check first: the command line was wrong, so it is a usage error too.
+    if (code === AppErrorCode.APP_USAGE || code === 'WEB_BAD_REQUEST') return { status: EXIT_USAGE, code, message }
     if (code === AppErrorCode.APP_VERIFY_FAILED) return { status: EXIT_VERIFY_FAILED, code, message }
     return { status: EXIT_FAILED, code, message }
   }

@@ -5,6 +5,7 @@
  * disk names) are left to core, which answers CORE_INVALID_ARGUMENT.
  */
 import { InvalidArgumentError } from 'commander'
+import { DISK_NAME_PATTERN } from '../../core/constants.ts'
 
 /** Most additional recovery points accepted: core's retention limit (core/store/retention.ts). */
 export const MAX_KEEP = 10_000
@@ -77,4 +78,23 @@ export function parsePositiveInt (value: string): number {
   const n = /^\d+$/.test(value) ? Number(value) : Number.NaN
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1')
   return n
+}
+
+/** A VM's name as the daemon takes it (core's DISK_NAME_PATTERN): checked here so a typo is a usage error in plain words. */
+export function parseVmName (value: string): string {
+  if (!DISK_NAME_PATTERN.test(value)) throw new InvalidArgumentError('expected letters, digits, ".", "_" or "-" (a letter or digit first), at most 64 characters')
+  return value
+}
+
+/** A pairing PIN: the 8 digits the other box shows (spaces and dashes as people copy them are dropped). */
+export function parsePin (value: string): string {
+  const pin = value.replace(/[\s-]/g, '')
+  if (!/^[0-9]{8}$/.test(pin)) throw new InvalidArgumentError('expected the 8 digits the other box shows')
+  return pin
+}
+
+/** A libp2p peer id in its text form (base58btc, as `tandem pair list` prints it); whether it is paired is the daemon's to say. */
+export function parsePeerId (value: string): string {
+  if (!/^[1-9A-HJ-NP-Za-km-z]{40,64}$/.test(value)) throw new InvalidArgumentError('expected a peer id as tandem pair list shows it (12D3KooW...)')
+  return value
 }

@@ -10,7 +10,7 @@ import {
 } from '../service/index.ts'
 import { dataOption, dataPath, examples, yesOption } from './box-options.ts'
 import { jsonOption } from './common-options.ts'
-import { parseDuration } from './option-values.ts'
+import { parseDuration, parsePeerId, parsePin } from './option-values.ts'
 import { Session } from './session.ts'
 
 interface Opts { data: string, json?: boolean }
@@ -61,7 +61,7 @@ function joinCommand (box: LocalBox): Command {
   return new Command('join')
     .description('pair with a box that opened a window: its PIN and address, or its invite')
     .addOption(dataOption())
-    .option('--pin <pin>', 'the 8-digit PIN the other box shows')
+    .option('--pin <pin>', 'the 8-digit PIN the other box shows', parsePin)
     .option('--addr <multiaddr>', 'an address of the other box (with --pin)')
     .option('--invite <payload>', 'the other box\'s invite (instead of --pin and --addr)')
     .addOption(jsonOption())
@@ -107,7 +107,7 @@ function listText (peers: PeerInfo[]): string {
 function removeCommand (box: LocalBox): Command {
   return new Command('remove')
     .description('unpair a box: it can no longer connect or replicate (needs --yes)')
-    .argument('<peer>', 'the peer id of the box (see tandem pair list)')
+    .argument('<peer>', 'the peer id of the box (see tandem pair list)', parsePeerId)
     .addOption(dataOption())
     .addOption(yesOption())
     .addOption(jsonOption())

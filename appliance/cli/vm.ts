@@ -11,7 +11,7 @@ import { MAX_VM_STOP_WINDOW_MS, type LocalBox, type VmAddRequest, type VmDriverN
 import { dataOption, dataPath, examples } from './box-options.ts'
 import { jsonOption } from './common-options.ts'
 import { formatBytes } from './format.ts'
-import { collect, parseDuration, parsePositiveInt } from './option-values.ts'
+import { collect, parseDuration, parsePositiveInt, parseVmName } from './option-values.ts'
 import { Session } from './session.ts'
 
 interface Opts { data: string, json?: boolean }
@@ -47,7 +47,7 @@ interface AddOpts extends Opts {
 function addCommand (box: LocalBox): Command {
   return new Command('add')
     .description('add a VM: its disk images (raw or qcow2, probed), in boot order, named disk0, disk1...')
-    .argument('<name>', 'the VM\'s name: letters, digits, . _ - (up to 64)')
+    .argument('<name>', 'the VM\'s name: letters, digits, . _ - (up to 64)', parseVmName)
     .addOption(new Option('--disk <path>', 'a disk image or block device (repeat for more disks)').argParser(collect).makeOptionMandatory())
     .addOption(new Option('--cpus <n>', 'virtual CPUs (default 1)').argParser(parsePositiveInt))
     .addOption(new Option('--memory <mib>', 'memory in MiB (default 1024)').argParser(parsePositiveInt))

@@ -402,6 +402,8 @@ export class PrimaryReplication {
       start: this.init.now(), end: 0, outcome: 'failed', bytesSent: 0, bytesChanged: 0, consistency: 'crash', missedIntervals: 0, appConsistentRequested: appWanted, appConsistentSucceeded: false
     }
     let failure: unknown
+    /** Why a cycle that asked for an app-consistent point got a crash-consistent one (the driver's note). */
+    let note: string | undefined
     try {
       if (vm === undefined || driver === undefined) throw new AppError(AppErrorCode.APP_VM_NOT_FOUND, `VM ${rel.vm} is no longer in the inventory`)
       const edits = await driver.checkOfflineEdits(vm.definition)
@@ -425,6 +427,7 @@ export class PrimaryReplication {
           blockSize: this.blockSize,
           term: rel.term,
           consistency: cycle.consistency,
+          ...(cycle.consistencyNote === undefined ? {} : { consistencyNote: cycle.consistencyNote }),
           // a resynchronization, or initial replication onto a copy already on the Replica, diffs against the Replica's own manifests
           fromReplica: rel.state === 'resynchronizing' || (rel.state === 'waiting-initial-replication' && rel.settings.initial === 'existing'),
           limiter: this.limiter(rel),
@@ -436,6 +439,7 @@ export class PrimaryReplication {
         record.bytesChanged = sent.changedBlocks * this.blockSize
         record.consistency = sent.consistency
         record.appConsistentSucceeded = sent.consistency === 'app'
+        if (sent.consistency !== 'app' && appWanted) note = sent.consistencyNote
         record.outcome = 'ok'
         await rememberReplicaAddresses(stateDir, this.init.node, replica).catch(() => {})
       } finally {
@@ -456,7 +460,7 @@ export class PrimaryReplication {
       await events.end(begin.seq, { outcome: 'interrupted', reason: 'the cycle was stopped; it resumes with the next one' })
       throw failure
     }
-    await events.end(begin.seq, cycleEndInput(record, failure === undefined ? `cycle committed (${record.consistency}-consistent)` : `cycle failed (${record.failure}): ${codeOf(failure)}`))
+    await events.end(begin.seq, cycleEndInput(record, failure === undefined ? `cycle committed (${record.consistency}-consistent${note === undefined ? '' : `: ${note}`})` : `cycle failed (${record.failure}): ${codeOf(failure)}`))
     if (failure === undefined) {
       if (record.consistency === 'app') this.lastApp.set(id, record.start)
       const state = relationships.get(id)?.state

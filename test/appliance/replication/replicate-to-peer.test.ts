@@ -58,3 +58,14 @@ t.test('a crash-consistent cycle in flight resumes as it was', async t => {
   t.equal(report.time, begun.time)
   t.equal(report.consistency, 'crash', 'never promoted to app')
 })
+
+t.test('the reason a point is crash-consistent reaches the Replica\'s point', async t => {
+  const { dataDir, app, cycle } = await setup(t)
+  const note = 'the VM has no guest agent: crash-consistent'
+  const report = await replicateToPeer({ ...cycle, consistency: 'crash', consistencyNote: note })
+  t.equal(report.consistency, 'crash')
+  await app.stop()
+  const store = await RecoveryPointStore.open(join(dataDir, 'store', cycle.node.peerId.toString(), 'vm1'))
+  t.teardown(async () => { await store.close() })
+  t.match(await store.latestPoint(), { consistency: 'crash', consistencyNote: note }, 'the point carries the note')
+})

@@ -200,8 +200,14 @@ export class PrimaryReplication {
     })
   }
 
+  /**
+   * The relationships this box is the primary of (or only `name`'s), with
+   * the health their cycle records give. Replica relationships have no
+   * cycle records here: they are the ReplicaSide's (`replicaStatus`), and a
+   * name held only as Replica is APP_RELATIONSHIP_NOT_FOUND.
+   */
   async status (name?: string): Promise<ReplicationInfo[]> {
-    const rels = name === undefined ? this.init.relationships.list() : [this.relationship(name)]
+    const rels = name === undefined ? this.init.relationships.list().filter(r => r.role === 'primary') : [this.primaryOf(name)]
     // One read of the log for all of them: it may hold megabytes.
     const events = (await this.init.events.read(name === undefined ? {} : { relationship: rels[0]!.id })).events
     return rels.map(rel => this.info(rel, cycleRecordsFrom(events.filter(e => e.relationship === rel.id))))
@@ -320,6 +326,13 @@ export class PrimaryReplication {
   private relationship (name: string): Relationship {
     const rel = this.init.relationships.byVm(name) ?? this.init.relationships.get(name)
     if (rel === undefined) throw new AppError(AppErrorCode.APP_RELATIONSHIP_NOT_FOUND, `VM ${name} has no replication relationship on this box`)
+    return rel
+  }
+
+  /** The relationship of VM `name` this box is the primary of, for what only the primary knows (its cycles). */
+  private primaryOf (name: string): Relationship {
+    const rel = this.relationship(name)
+    if (rel.role !== 'primary') throw new AppError(AppErrorCode.APP_RELATIONSHIP_NOT_FOUND, `this box is the Replica of ${name}, not its primary: see replicaStatus`, { details: { role: rel.role } })
     return rel
   }
 

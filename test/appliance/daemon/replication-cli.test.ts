@@ -16,6 +16,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { PairOpenResult, ReplicationInfo, ReplicationMeasureInfo, StatusInfo } from '../../../appliance/service/index.ts'
 import { fileHash, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
+import type { BoxReplicationStatus } from '../../../appliance/cli/replication.ts'
 import { cycleBegin, cycleOk, eventLine, lineCount } from '../../helpers/event-log-wait.ts'
 import { startDaemon, tandem, tandemAt, type RunningDaemon } from '../../helpers/tandem-cli.ts'
 
@@ -66,7 +67,7 @@ t.test('replication through the CLI survives kill -9 of either daemon mid-cycle'
   t.equal(enable.status, 0, enable.stderr)
   t.equal((JSON.parse(enable.stdout) as ReplicationInfo).state, 'waiting-initial-replication')
   let seen = await eventLine(p, cycleOk, 0)
-  t.equal((await json<ReplicationInfo[]>(p, ['replication', 'status', 'vm1']))[0]!.state, 'replicating')
+  t.equal((await json<BoxReplicationStatus>(p, ['replication', 'status', 'vm1'])).primary[0]!.state, 'replicating')
 
   // A large change; the Replica is killed as soon as the next cycle begins, then started again.
   await writePatches(disk, scatteredPatches(2, SIZE, 64, 8 * BS))
@@ -85,7 +86,7 @@ t.test('replication through the CLI survives kill -9 of either daemon mid-cycle'
   await daemons.p.done
   daemons.p = await startDaemon(p)
   seen = await eventLine(p, cycleOk, await lineCount(p))
-  const [status] = await json<ReplicationInfo[]>(p, ['replication', 'status'])
+  const [status] = (await json<BoxReplicationStatus>(p, ['replication', 'status'])).primary
   t.equal(status!.state, 'replicating', 'the relationship goes on after the restart')
 
   // The disk stops changing; one more cycle holds its last state.

@@ -13,6 +13,7 @@
  */
 import t from 'tap'
 import { join } from 'node:path'
+import type { BoxReplicationStatus } from '../../../appliance/cli/replication.ts'
 import type { EventsResult, PairOpenResult, PointsResult, ReplicationInfo, StatusInfo, VmInfo } from '../../../appliance/service/index.ts'
 import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
 import { cycleEnd, cycleOk, eventLine, lineCount, type LoggedEvent } from '../../helpers/event-log-wait.ts'
@@ -91,6 +92,25 @@ t.test('a running qemu VM replicates with tracked live cycles; the stopped disk 
   t.ok(points.points.length >= 2, 'retained points')
   const first = points.points[0]!
   t.equal(first.consistency, 'crash')
+  t.type(first.consistencyNote, 'string', 'the initial point says why it is not app-consistent')
+
+  // `replication status` on each box: the primary's own relationship with its cycles' health; the Replica's held one.
+  const onP = await json<BoxReplicationStatus>(p, ['replication', 'status'])
+  t.match(onP, { primary: [{ vm: 'guest', role: 'primary', state: 'replicating', health: 'normal' }], replica: [] }, 'the primary lists its relationship')
+  t.type(onP.primary[0]!.lastReplicationTime, 'string')
+  t.type(onP.primary[0]!.achievedRpo.currentMs, 'number')
+  const onR = await json<BoxReplicationStatus>(r, ['replication', 'status'])
+  t.match(onR, { primary: [], replica: [{ vm: 'guest', role: 'replica', peer: peerId, state: 'replicating', health: 'normal', healthRule: 'ok' }] }, 'the Replica lists the relationship it holds, not as a primary one')
+  t.type(onR.replica[0]!.lastReplicationTime, 'string')
+  t.type(onR.replica[0]!.achievedRpoMs, 'number')
+  t.type(onR.replica[0]!.healthReason, 'string')
+  const byName = await json<BoxReplicationStatus>(r, ['replication', 'status', 'guest'])
+  t.match(byName, { primary: [], replica: [{ vm: 'guest', role: 'replica' }] }, 'by name')
+  t.equal(byName.replica.length, 1)
+  const text = await tandemAt(r, ['replication', 'status'])
+  t.match(text.stdout, /^guest \(guest\) {2}Replica of /m, 'the text names the Replica relationship')
+  t.notMatch(text.stdout, /primary →/, 'and shows no primary entry on the Replica')
+  t.equal((await tandemAt(r, ['replication', 'status', 'other'])).code, 'APP_RELATIONSHIP_NOT_FOUND')
 
   const store = join(r, 'store', peerId, 'guest')
   const verify = await tandem(['verify', '--store', store, '--point', 'all'])

@@ -51,6 +51,8 @@ export interface PrimaryReplicationInit {
 
 /** The wait for the Replica's answer to an offer, update or removal: it records durably first, which takes under a second. */
 export const TIMEOUT_RELATIONSHIP_REQUEST_MS = 30_000
+/** The longest `untrackedReason` a cycle's end records: the event log keeps data strings under 500 characters. */
+const MAX_UNTRACKED_REASON = 400
 /** Scan threads by default: cycles of one box share them, and the rest of the machine runs the VMs. */
 export const DEFAULT_SCAN_THREADS = 2
 
@@ -417,6 +419,8 @@ export class PrimaryReplication {
     let failure: unknown
     /** Why a cycle that asked for an app-consistent point got a crash-consistent one (the driver's note). */
     let note: string | undefined
+    /** Whether every disk was read from its change tracking, and if not why (the first such disk's reason). */
+    let tracking: { tracked: boolean, untrackedReason?: string } | undefined
     try {
       if (vm === undefined || driver === undefined) throw new AppError(AppErrorCode.APP_VM_NOT_FOUND, `VM ${rel.vm} is no longer in the inventory`)
       const edits = await driver.checkOfflineEdits(vm.definition)
@@ -453,6 +457,8 @@ export class PrimaryReplication {
         record.consistency = sent.consistency
         record.appConsistentSucceeded = sent.consistency === 'app'
         if (sent.consistency !== 'app' && appWanted) note = sent.consistencyNote
+        const [untracked] = Object.entries(sent.untracked)
+        tracking = untracked === undefined ? { tracked: true } : { tracked: false, untrackedReason: `${untracked[0]}: ${untracked[1]}`.slice(0, MAX_UNTRACKED_REASON) }
         record.outcome = 'ok'
         await rememberReplicaAddresses(stateDir, this.init.node, replica).catch(() => {})
       } finally {
@@ -473,7 +479,10 @@ export class PrimaryReplication {
       await events.end(begin.seq, { outcome: 'interrupted', reason: 'the cycle was stopped; it resumes with the next one' })
       throw failure
     }
-    await events.end(begin.seq, cycleEndInput(record, failure === undefined ? `cycle committed (${record.consistency}-consistent${note === undefined ? '' : `: ${note}`})` : `cycle failed (${record.failure}): ${codeOf(failure)}`))
+    const end = cycleEndInput(record, failure === undefined ? `cycle committed (${record.consistency}-consistent${note === undefined ? '' : `: ${note}`})` : `cycle failed (${record.failure}): ${codeOf(failure)}`)
+    // Beside the record: whether the cycle read only what change tracking named (docs/events.md).
+    if (tracking !== undefined) end.data = { ...end.data, ...tracking }
+    await events.end(begin.seq, end)
     if (failure === undefined) {
       if (record.consistency === 'app') this.lastApp.set(id, record.start)
       const state = relationships.get(id)?.state

@@ -47,6 +47,8 @@ export interface ReplicationReport extends SentCycle {
   consistency: Consistency
   /** The note the point was committed with (the cycle in flight's, when resumed). */
   consistencyNote?: string
+  /** Each disk the committing attempt read without change tracking (every block compared by hash), and why; empty when all were read from their tracking. */
+  untracked: Record<string, string>
 }
 
 /**
@@ -88,7 +90,7 @@ export async function replicateToPeer (init: ReplicateToPeerInit): Promise<Repli
         onBatch: init.onBatch
       })
       await state.commit({ root: sent.root, term: cycle.term, manifests: new Map(sent.disks.map(d => [d.name, d.manifest])) })
-      return { ...sent, resumed, resynced, time: cycle.time, term: cycle.term, consistency: cycle.consistency, ...(cycle.consistencyNote === undefined ? {} : { consistencyNote: cycle.consistencyNote }) }
+      return { ...sent, resumed, resynced, untracked: Object.fromEntries(source.untracked), time: cycle.time, term: cycle.term, consistency: cycle.consistency, ...(cycle.consistencyNote === undefined ? {} : { consistencyNote: cycle.consistencyNote }) }
     } catch (err) {
       const code = (err as P2pError).code
       if (code === P2pErrorCode.P2P_RESYNC_REQUIRED && attempt === 0) {

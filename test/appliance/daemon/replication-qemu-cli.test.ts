@@ -14,7 +14,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import type { BoxReplicationStatus } from '../../../appliance/cli/replication.ts'
-import type { EventsResult, PairOpenResult, PointsResult, ReplicationInfo, StatusInfo, VmInfo } from '../../../appliance/service/index.ts'
+import type { EventsResult, PairOpenResult, PointsResult, ReplicationInfo, ReplicationMeasureInfo, StatusInfo, VmInfo } from '../../../appliance/service/index.ts'
 import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
 import { cycleBegin, cycleEnd, cycleOk, eventLine, lineCount, type LoggedEvent } from '../../helpers/event-log-wait.ts'
 import { fileHash, sparseFile, tempDir } from '../../helpers/fixtures.ts'
@@ -88,19 +88,15 @@ t.test('a running qemu VM replicates with tracked live cycles; the stopped disk 
     t.ok((d.bytesChanged as number) < DISK_SIZE, 'and changed less than the disk')
   }
   t.equal(dataOf(ok.at(-1) as unknown as LoggedEvent).tracked, false, 'the offline cycle compared every block')
+  const measured = await json<ReplicationMeasureInfo>(p, ['replication', 'measure', 'guest'])
+  t.ok(measured.successCount >= ok.length, 'measure counts the committed cycles')
+  t.equal(measured.appConsistentFailureCount, ok.filter(c => c.data?.appConsistentRequested === true && c.data.appConsistentSucceeded === false).length, 'and the app-consistent requests that got crash-consistent points')
 
-  // The Replica's view through its daemon.
   const peerId = (await json<StatusInfo>(p, ['status'])).peerId
-  const points = await json<PointsResult>(r, ['points', 'guest'])
-  t.equal(points.peer, peerId)
-  t.ok(points.points.length >= 2, 'retained points')
-  const first = points.points[0]!
-  t.equal(first.consistency, 'crash')
-  t.type(first.consistencyNote, 'string', 'the initial point says why it is not app-consistent')
-
   // `replication status` on each box: the primary's own relationship with its cycles' health; the Replica's held one.
   const onP = await json<BoxReplicationStatus>(p, ['replication', 'status'])
-  t.match(onP, { primary: [{ vm: 'guest', role: 'primary', state: 'replicating', health: 'normal' }], replica: [] }, 'the primary lists its relationship')
+  // (its health may warn of missed intervals when a loaded machine slows a 2 s cycle under TCG)
+  t.match(onP, { primary: [{ vm: 'guest', role: 'primary', state: 'replicating', health: /^(normal|warning)$/, healthRule: /^(ok|missed-warning)$/ }], replica: [] }, 'the primary lists its relationship')
   t.type(onP.primary[0]!.lastReplicationTime, 'string')
   t.type(onP.primary[0]!.achievedRpo.currentMs, 'number')
   const onR = await json<BoxReplicationStatus>(r, ['replication', 'status'])
@@ -116,9 +112,23 @@ t.test('a running qemu VM replicates with tracked live cycles; the stopped disk 
   t.notMatch(text.stdout, /primary →/, 'and shows no primary entry on the Replica')
   t.equal((await tandemAt(r, ['replication', 'status', 'other'])).code, 'APP_RELATIONSHIP_NOT_FOUND')
 
+  // The Replica's points through its daemon, once the primary has stopped (no cycle commits meanwhile).
+  await daemons.p.stop()
+  const points = await json<PointsResult>(r, ['points', 'guest'])
+  t.equal(points.peer, peerId)
+  t.ok(points.points.length >= 2, 'retained points')
+  const first = points.points[0]!
+  t.equal(first.consistency, 'crash')
+  t.type(first.consistencyNote, 'string', 'the oldest point says why it is not app-consistent')
+
+  // The offline tools read the store once no daemon writes it (a read-only open while the
+  // Replica receives is CORE_STORE_UNAVAILABLE, docs/cli.md).
+  await daemons.r.stop()
   const store = join(r, 'store', peerId, 'guest')
+  const offline = JSON.parse((await tandem(['points', '--store', store, '--json'])).stdout) as { points: Array<{ id: number }> }
+  t.same(offline.points.map(x => x.id), points.points.map(x => x.id), 'the store holds the points the daemon listed')
   const verify = await tandem(['verify', '--store', store, '--point', 'all'])
-  t.equal(verify.status, 0, `every retained point verifies while the daemon runs: ${verify.stdout}${verify.stderr}`)
+  t.equal(verify.status, 0, `every retained point verifies: ${verify.stdout}${verify.stderr}`)
   const out = join(root, 'restored.raw')
   const restored = await tandem(['restore', '--store', store, '--point', 'latest', '--out', out])
   t.equal(restored.status, 0, restored.stderr)

@@ -215,8 +215,9 @@ export class PrimaryReplication {
     return rels.map(rel => this.info(rel, cycleRecordsFrom(events.filter(e => e.relationship === rel.id))))
   }
 
+  /** The monitoring window's figures of the relationship of VM `name` this box is the primary of (its cycle records are here). */
   async measure (name: string): Promise<ReplicationMeasureInfo> {
-    const rel = this.relationship(name)
+    const rel = this.primaryOf(name)
     const s = relationshipStatus({ rel, cycles: await this.cycles(rel.id), now: this.init.now(), pendingBytes: 0 })
     const m = s.measure
     return {

@@ -23,7 +23,7 @@ export interface ReplicationApi {
    * `replicaStatus()`'s; a name held here only as Replica is APP_RELATIONSHIP_NOT_FOUND.
    */
   replicationStatus: (name?: string) => Promise<ReplicationInfo[]>
-  /** The monitoring window's figures of VM `name`'s relationship. */
+  /** The monitoring window's figures of VM `name`'s relationship; only on its primary (APP_RELATIONSHIP_NOT_FOUND on the Replica, which has no cycle records). */
   replicationMeasure: (name: string) => Promise<ReplicationMeasureInfo>
   /** No cycle starts until resume (one in flight finishes); the Replica is told. */
   replicationSuspend: (name: string) => Promise<ReplicationInfo>

@@ -111,6 +111,7 @@ t.test('a running qemu VM replicates with tracked live cycles; the stopped disk 
   t.match(text.stdout, /^guest \(guest\) {2}Replica of /m, 'the text names the Replica relationship')
   t.notMatch(text.stdout, /primary →/, 'and shows no primary entry on the Replica')
   t.equal((await tandemAt(r, ['replication', 'status', 'other'])).code, 'APP_RELATIONSHIP_NOT_FOUND')
+  t.equal((await tandemAt(r, ['replication', 'measure', 'guest'])).code, 'APP_RELATIONSHIP_NOT_FOUND', 'measure is the primary\'s (its cycle records)')
 
   // The Replica's points through its daemon, once the primary has stopped (no cycle commits meanwhile).
   await daemons.p.stop()

@@ -102,6 +102,7 @@ t.test('enable, cycles, suspend/resume, a Replica down and back, status and meas
   t.equal(status!.lastPointTime, new Date(initial!.start).toISOString())
   t.same(await replica.replicationStatus(), [], 'the Replica lists no primary relationship: the one it holds is replicaStatus\'s')
   await t.rejects(replica.replicationStatus('vm1'), { code: 'APP_RELATIONSHIP_NOT_FOUND' }, 'nor by name')
+  await t.rejects(replica.replicationMeasure('vm1'), { code: 'APP_RELATIONSHIP_NOT_FOUND' }, 'nor measures it: the cycle records are the primary\'s')
   t.match(await replica.replicaStatus(), [{ vm: 'vm1', role: 'replica', state: 'replicating', health: 'normal', healthRule: 'ok' }], 'with its health from its own record')
 
   // Change the disk between cycles: each cycle's point holds the disk as it was.

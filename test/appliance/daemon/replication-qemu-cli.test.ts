@@ -74,7 +74,7 @@ t.test('a running qemu VM replicates with tracked live cycles; the stopped disk 
   t.equal(stopped.state, 'stopped')
   const final = await fileHash(disk)
   // The next cycle that begins after the stop reads the disk offline (one in flight at the stop may end either way).
-  seen = await eventLine(p, cycleOk, await eventLine(p, cycleBegin, await lineCount(p)))
+  await eventLine(p, cycleOk, await eventLine(p, cycleBegin, await lineCount(p)))
 
   const cycles = (await json<EventsResult>(p, ['events', 'guest', '--last', '1000'])).events.filter(e => cycleEnd(e as unknown as LoggedEvent))
   const ok = cycles.filter(e => e.outcome === 'ok')
@@ -90,7 +90,9 @@ t.test('a running qemu VM replicates with tracked live cycles; the stopped disk 
   t.equal(dataOf(ok.at(-1) as unknown as LoggedEvent).tracked, false, 'the offline cycle compared every block')
   const measured = await json<ReplicationMeasureInfo>(p, ['replication', 'measure', 'guest'])
   t.ok(measured.successCount >= ok.length, 'measure counts the committed cycles')
-  t.equal(measured.appConsistentFailureCount, ok.filter(c => c.data?.appConsistentRequested === true && c.data.appConsistentSucceeded === false).length, 'and the app-consistent requests that got crash-consistent points')
+  // every cycle asks (no app-consistent point was ever obtained) and none gets one; a failed cycle counts too, and more may end after the events were read
+  const askedAndMissed = cycles.filter(c => c.outcome !== 'interrupted' && c.data?.appConsistentRequested === true && c.data.appConsistentSucceeded === false).length
+  t.ok(measured.appConsistentFailureCount >= askedAndMissed && askedAndMissed >= ok.length, 'and the app-consistent requests that got crash-consistent points')
 
   const peerId = (await json<StatusInfo>(p, ['status'])).peerId
   // `replication status` on each box: the primary's own relationship with its cycles' health; the Replica's held one.

@@ -172,7 +172,7 @@ async function demo (options: Options, stop: AbortSignal): Promise<void> {
     let seen: string | null = null
     let cycles = 0
     while (!stop.aborted && (options.cycles === undefined || cycles < options.cycles)) {
-      const [status] = JSON.parse(await tandem(['replication', 'status', 'demo', '--data', branch, '--json'], 'silent')) as ReplicationJson[]
+      const [status] = (JSON.parse(await tandem(['replication', 'status', 'demo', '--data', branch, '--json'], 'silent')) as { primary: ReplicationJson[] }).primary
       if (status !== undefined && status.lastReplicationTime !== null && status.lastReplicationTime !== seen) {
         seen = status.lastReplicationTime
         cycles++

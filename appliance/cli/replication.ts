@@ -9,10 +9,11 @@
 import { Command } from 'commander'
 import {
   AppError, AppErrorCode,
-  type LocalBox, type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo
+  type LocalBox, type ReplicaStatusInfo, type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo
 } from '../service/index.ts'
 import { dataOption, dataPath, examples, yesOption } from './box-options.ts'
 import { jsonOption } from './common-options.ts'
+import { replicaStatusText } from './replica-status-text.ts'
 import { Session } from './session.ts'
 
 interface Opts { data: string, json?: boolean }
@@ -61,15 +62,40 @@ function enableCommand (box: LocalBox): Command {
 
 function statusCommand (box: LocalBox): Command {
   return new Command('status')
-    .description('state, health and figures of every relationship, or of one VM\'s')
+    .description('state, health and figures of every relationship (those this box is the primary of, then those it holds as Replica), or of one VM\'s')
     .argument('[name]', 'the VM\'s name')
     .addOption(dataOption())
     .addOption(jsonOption())
     .addHelpText('after', examples(['tandem replication status', 'tandem replication status web1 --json']))
     .action(async (name: string | undefined, opts: Opts) => {
-      const list = await (await box.connect(dataPath(opts.data))).replicationStatus(name)
-      new Session(opts).output(list, statusText)
+      const service = await box.connect(dataPath(opts.data))
+      const [primary, replica] = await Promise.all([service.replicationStatus(), service.replicaStatus()])
+      const result = name === undefined ? { primary, replica } : selectStatus({ primary, replica }, name)
+      new Session(opts).output(result, boxStatusText)
     })
+}
+
+/** `replication status --json`: the relationships this box is the primary of, and those it holds as Replica (docs/cli.md). */
+export interface BoxReplicationStatus {
+  primary: ReplicationInfo[]
+  replica: ReplicaStatusInfo[]
+}
+
+/** Only VM (or relationship) `name`'s entries; APP_RELATIONSHIP_NOT_FOUND when it has none on this box. Pure. */
+export function selectStatus (all: BoxReplicationStatus, name: string): BoxReplicationStatus {
+  const named = (e: { vm: string, relationship: string }): boolean => e.vm === name || e.relationship === name
+  const out = { primary: all.primary.filter(named), replica: all.replica.filter(named) }
+  if (out.primary.length + out.replica.length === 0) throw new AppError(AppErrorCode.APP_RELATIONSHIP_NOT_FOUND, `VM ${name} has no replication relationship on this box`)
+  return out
+}
+
+/** Both lists in words: the primary's relationships, then the Replica's (the latter only when there are any, or when there is nothing at all). */
+export function boxStatusText (s: BoxReplicationStatus): string {
+  if (s.primary.length === 0 && s.replica.length === 0) return 'no replication relationships'
+  return [
+    ...(s.primary.length === 0 ? [] : [statusText(s.primary)]),
+    ...(s.replica.length === 0 ? [] : [replicaStatusText(s.replica)])
+  ].join('\n')
 }
 
 function measureCommand (box: LocalBox): Command {

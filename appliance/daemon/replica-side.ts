@@ -14,7 +14,7 @@ import type { AdmissionPolicy } from '../../p2p/gater/admission.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
 import { RelationshipReceiver } from '../../p2p/relationship/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
-import type { EventLog, LogEvent } from '../events/index.ts'
+import { health, type EventLog, type LogEvent } from '../events/index.ts'
 import { isDirectory } from '../fs-util.ts'
 import type { VmInventory } from '../inventory/index.ts'
 import type { Relationship, RelationshipTable } from '../relationships/index.ts'
@@ -153,9 +153,14 @@ function notFound (message: string): AppError {
   return new AppError(AppErrorCode.APP_RELATIONSHIP_NOT_FOUND, message)
 }
 
-/** Pure: a Replica relationship as replicaStatus shows it (the primary's `replication status` may list these beside its own). */
+/**
+ * Pure: a Replica relationship as replicaStatus shows it (`replication
+ * status` lists these after the box's own primary relationships). Its
+ * health comes from the record alone: the cycle records are the primary's.
+ */
 export function replicaStatusOf (r: Relationship, now: number): ReplicaStatusInfo {
   const vm = r.protectedVm
+  const h = health(r, [], now)
   return {
     relationship: r.id,
     vm: r.vm,
@@ -164,6 +169,9 @@ export function replicaStatusOf (r: Relationship, now: number): ReplicaStatusInf
     term: r.term,
     state: r.state,
     reason: r.reason,
+    health: h.level,
+    healthRule: h.rule,
+    healthReason: h.reason,
     recoveryPoints: r.settings.recoveryPoints,
     frequency: r.settings.frequency,
     lastPointTime: r.lastPointAt === undefined ? null : isoTime(r.lastPointAt),

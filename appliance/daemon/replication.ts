@@ -51,6 +51,8 @@ export interface PrimaryReplicationInit {
 
 /** The wait for the Replica's answer to an offer, update or removal: it records durably first, which takes under a second. */
 export const TIMEOUT_RELATIONSHIP_REQUEST_MS = 30_000
+/** The longest `untrackedReason` a cycle's end records: the event log keeps data strings under 500 characters. */
+const MAX_UNTRACKED_REASON = 400
 /** Scan threads by default: cycles of one box share them, and the rest of the machine runs the VMs. */
 export const DEFAULT_SCAN_THREADS = 2
 
@@ -200,15 +202,22 @@ export class PrimaryReplication {
     })
   }
 
+  /**
+   * The relationships this box is the primary of (or only `name`'s), with
+   * the health their cycle records give. Replica relationships have no
+   * cycle records here: they are the ReplicaSide's (`replicaStatus`), and a
+   * name held only as Replica is APP_RELATIONSHIP_NOT_FOUND.
+   */
   async status (name?: string): Promise<ReplicationInfo[]> {
-    const rels = name === undefined ? this.init.relationships.list() : [this.relationship(name)]
+    const rels = name === undefined ? this.init.relationships.list().filter(r => r.role === 'primary') : [this.primaryOf(name)]
     // One read of the log for all of them: it may hold megabytes.
     const events = (await this.init.events.read(name === undefined ? {} : { relationship: rels[0]!.id })).events
     return rels.map(rel => this.info(rel, cycleRecordsFrom(events.filter(e => e.relationship === rel.id))))
   }
 
+  /** The monitoring window's figures of the relationship of VM `name` this box is the primary of (its cycle records are here). */
   async measure (name: string): Promise<ReplicationMeasureInfo> {
-    const rel = this.relationship(name)
+    const rel = this.primaryOf(name)
     const s = relationshipStatus({ rel, cycles: await this.cycles(rel.id), now: this.init.now(), pendingBytes: 0 })
     const m = s.measure
     return {
@@ -323,6 +332,13 @@ export class PrimaryReplication {
     return rel
   }
 
+  /** The relationship of VM `name` this box is the primary of, for what only the primary knows (its cycles). */
+  private primaryOf (name: string): Relationship {
+    const rel = this.relationship(name)
+    if (rel.role !== 'primary') throw new AppError(AppErrorCode.APP_RELATIONSHIP_NOT_FOUND, `this box is the Replica of ${name}, not its primary: see replicaStatus`, { details: { role: rel.role } })
+    return rel
+  }
+
   /** The relationship of VM `name` that this box is the primary of: the operator changes replication where it starts. */
   private primaryRelationship (name: string): Relationship {
     const rel = this.relationship(name)
@@ -402,6 +418,10 @@ export class PrimaryReplication {
       start: this.init.now(), end: 0, outcome: 'failed', bytesSent: 0, bytesChanged: 0, consistency: 'crash', missedIntervals: 0, appConsistentRequested: appWanted, appConsistentSucceeded: false
     }
     let failure: unknown
+    /** Why a cycle that asked for an app-consistent point got a crash-consistent one (the driver's note). */
+    let note: string | undefined
+    /** Whether every disk was read from its change tracking, and if not why (the first such disk's reason). */
+    let tracking: { tracked: boolean, untrackedReason?: string } | undefined
     try {
       if (vm === undefined || driver === undefined) throw new AppError(AppErrorCode.APP_VM_NOT_FOUND, `VM ${rel.vm} is no longer in the inventory`)
       const edits = await driver.checkOfflineEdits(vm.definition)
@@ -425,6 +445,7 @@ export class PrimaryReplication {
           blockSize: this.blockSize,
           term: rel.term,
           consistency: cycle.consistency,
+          ...(cycle.consistencyNote === undefined ? {} : { consistencyNote: cycle.consistencyNote }),
           // a resynchronization, or initial replication onto a copy already on the Replica, diffs against the Replica's own manifests
           fromReplica: rel.state === 'resynchronizing' || (rel.state === 'waiting-initial-replication' && rel.settings.initial === 'existing'),
           limiter: this.limiter(rel),
@@ -436,6 +457,9 @@ export class PrimaryReplication {
         record.bytesChanged = sent.changedBlocks * this.blockSize
         record.consistency = sent.consistency
         record.appConsistentSucceeded = sent.consistency === 'app'
+        if (sent.consistency !== 'app' && appWanted) note = sent.consistencyNote
+        const [untracked] = Object.entries(sent.untracked)
+        tracking = untracked === undefined ? { tracked: true } : { tracked: false, untrackedReason: `${untracked[0]}: ${untracked[1]}`.slice(0, MAX_UNTRACKED_REASON) }
         record.outcome = 'ok'
         await rememberReplicaAddresses(stateDir, this.init.node, replica).catch(() => {})
       } finally {
@@ -456,7 +480,10 @@ export class PrimaryReplication {
       await events.end(begin.seq, { outcome: 'interrupted', reason: 'the cycle was stopped; it resumes with the next one' })
       throw failure
     }
-    await events.end(begin.seq, cycleEndInput(record, failure === undefined ? `cycle committed (${record.consistency}-consistent)` : `cycle failed (${record.failure}): ${codeOf(failure)}`))
+    const end = cycleEndInput(record, failure === undefined ? `cycle committed (${record.consistency}-consistent${note === undefined ? '' : `: ${note}`})` : `cycle failed (${record.failure}): ${codeOf(failure)}`)
+    // Beside the record: whether the cycle read only what change tracking named (docs/events.md).
+    if (tracking !== undefined) end.data = { ...end.data, ...tracking }
+    await events.end(begin.seq, end)
     if (failure === undefined) {
       if (record.consistency === 'app') this.lastApp.set(id, record.start)
       const state = relationships.get(id)?.state

@@ -3,8 +3,16 @@ import { trackedExtents } from '../../core/replicate.ts'
 import { scanDisk, type ScanPool } from '../../core/scan/index.ts'
 import type { CycleSource } from '../../p2p/replication/index.ts'
 
-/** The source of one cycle, with `close` for the caller's `finally`. */
-export type OpenCycleSource = CycleSource & { close: () => Promise<void> }
+/**
+ * The source of one cycle, with `close` for the caller's `finally`, and
+ * `untracked`: each disk scanned without change tracking (every block read
+ * and compared by hash) and why; a disk whose scan read only the extents
+ * its tracking named is absent.
+ */
+export type OpenCycleSource = CycleSource & { close: () => Promise<void>, untracked: Map<string, string> }
+
+/** Why a disk is read whole when its source has no change tracking at all (a file, a stopped VM's disk). */
+export const NO_TRACKING = 'the source has no change tracking: every block is compared'
 
 /**
  * Disk sources (files of stopped VMs, live QEMU points) as the source of one
@@ -29,13 +37,17 @@ export async function openCycleSource (pool: ScanPool, disks: Array<{ name: stri
     for (const v of open) await v.close().catch(err => { first ??= err })
     if (first !== undefined) throw first
   }
+  const untracked = new Map<string, string>()
   return {
+    untracked,
     disks: disks.map(d => ({ name: d.name, size: views.get(d.name)!.size, blockSize })),
     scan: async (name, base, onBlocks, scanSignal, heal) => {
       const view = views.get(name)
       if (view === undefined) throw new TypeError(`no open view of disk ${name}`)
       const tracking = await trackedExtents(view, base, scanSignal)
       const changedExtents = Array.isArray(tracking) ? tracking : undefined
+      if (changedExtents === undefined) untracked.set(name, typeof tracking === 'string' ? tracking : NO_TRACKING)
+      else untracked.delete(name)
       const result = await scanDisk(view, { pool, blockSize, base, changedExtents, heal, onChanged: onBlocks, reuseResults: true, signal: scanSignal })
       return { manifest: result.manifest, changed: result.changed }
     },

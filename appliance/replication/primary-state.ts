@@ -20,6 +20,8 @@ export interface InFlightCycle {
   time: number
   term: number
   consistency: Consistency
+  /** Why the point is crash-consistent, when that was asked: a resume sends it again. */
+  consistencyNote?: string
 }
 
 /** The record of the cycle in flight, in the state directory; its presence means a cycle is to be resumed. */
@@ -62,8 +64,8 @@ export class PrimaryState {
   }
 
   /** Starts (and records) a new cycle diffed against what the Replica holds now. */
-  async begin (time: number, term: number, consistency: Consistency): Promise<InFlightCycle> {
-    const c: InFlightCycle = { cycle: randomBytes(16).toString('hex'), base: this.replicated?.root ?? null, time, term, consistency }
+  async begin (time: number, term: number, consistency: Consistency, consistencyNote?: string): Promise<InFlightCycle> {
+    const c: InFlightCycle = { cycle: randomBytes(16).toString('hex'), base: this.replicated?.root ?? null, time, term, consistency, ...(consistencyNote === undefined ? {} : { consistencyNote }) }
     await writeFileAtomic(join(this.dir, IN_FLIGHT_FILE), JSON.stringify(c))
     this.inFlight = c
     return c

@@ -22,6 +22,8 @@ export interface ReplicateToPeerInit {
   blockSize: number
   term?: number
   consistency?: Consistency
+  /** Why the point is crash-consistent when app-consistency was asked (the driver's `consistencyNote`); kept with the Replica's point. */
+  consistencyNote?: string
   /**
    * Diff against what the Replica holds, not against this box's record of
    * it: its manifests are fetched first (a resynchronization, or initial
@@ -43,6 +45,10 @@ export interface ReplicationReport extends SentCycle {
   time: number
   term: number
   consistency: Consistency
+  /** The note the point was committed with (the cycle in flight's, when resumed). */
+  consistencyNote?: string
+  /** Each disk the committing attempt read without change tracking (every block compared by hash), and why; empty when all were read from their tracking. */
+  untracked: Record<string, string>
 }
 
 /**
@@ -64,7 +70,7 @@ export async function replicateToPeer (init: ReplicateToPeerInit): Promise<Repli
     resynced = true
   }
   for (let attempt = 0; ; attempt++) {
-    const cycle = state.inFlight ?? await state.begin(Date.now(), init.term ?? state.replicated?.term ?? 1, init.consistency ?? 'crash')
+    const cycle = state.inFlight ?? await state.begin(Date.now(), init.term ?? state.replicated?.term ?? 1, init.consistency ?? 'crash', init.consistencyNote)
     const base = cycle.base === null || state.replicated?.root !== cycle.base ? null : { root: cycle.base, manifests: state.replicated.manifests }
     const source = await openCycleSource(init.pool, init.disks.map(d => 'path' in d ? { name: d.name, source: new FileDiskSource(d.path) } : d), init.blockSize, init.signal)
     try {
@@ -75,6 +81,7 @@ export async function replicateToPeer (init: ReplicateToPeerInit): Promise<Repli
         term: cycle.term,
         time: cycle.time,
         consistency: cycle.consistency,
+        ...(cycle.consistencyNote === undefined ? {} : { consistencyNote: cycle.consistencyNote }),
         base,
         source,
         limiter: init.limiter,
@@ -83,7 +90,7 @@ export async function replicateToPeer (init: ReplicateToPeerInit): Promise<Repli
         onBatch: init.onBatch
       })
       await state.commit({ root: sent.root, term: cycle.term, manifests: new Map(sent.disks.map(d => [d.name, d.manifest])) })
-      return { ...sent, resumed, resynced, time: cycle.time, term: cycle.term, consistency: cycle.consistency }
+      return { ...sent, resumed, resynced, untracked: Object.fromEntries(source.untracked), time: cycle.time, term: cycle.term, consistency: cycle.consistency, ...(cycle.consistencyNote === undefined ? {} : { consistencyNote: cycle.consistencyNote }) }
     } catch (err) {
       const code = (err as P2pError).code
       if (code === P2pErrorCode.P2P_RESYNC_REQUIRED && attempt === 0) {

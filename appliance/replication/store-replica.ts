@@ -277,7 +277,7 @@ class StoreReplicaTarget implements ReplicaTarget {
         for (const d of point.disks) cycle.setDisk(d.name, d.manifest, base === undefined || d.base === undefined ? undefined : { point: base.id, manifest: d.base })
         const images = new Map<string, ImageRecord | undefined>()
         for (const d of point.disks) images.set(d.name, await imageRecord(store, d.name))
-        const committed = await cycle.commit({ time: point.time, consistency: point.consistency, term: point.term })
+        const committed = await cycle.commit({ time: point.time, consistency: point.consistency, ...(point.consistencyNote === undefined ? {} : { consistencyNote: point.consistencyNote }), term: point.term })
         // The point is durable: bring the replica images to it and apply retention before the next session.
         this.afterCommit = (async () => {
           await this.init.onCommitted?.(this.where, committed).catch(err => { this.init.onBackgroundError?.(err, this.where) })

@@ -81,6 +81,16 @@ export interface ReplicaStatusInfo {
   state: string
   /** Why it is in its state. */
   reason: string
+  /**
+   * Normal, Warning or Critical from what the Replica knows (docs/health.md's
+   * rules on its record: its state, and the newest point's age for `stale`;
+   * the primary alone has the cycle records behind the missed-cycle rules).
+   */
+  health: 'normal' | 'warning' | 'critical'
+  /** The rule that decided it (docs/health.md#health-rules). */
+  healthRule: string
+  /** Why the health is what it is: one line. */
+  healthReason: string
   /** Additional recovery points kept besides the latest (the relationship's setting; retention applies it here). */
   recoveryPoints: number
   /** Milliseconds between cycles, or 'continuous'. */

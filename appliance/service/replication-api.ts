@@ -17,9 +17,13 @@ export interface ReplicationApi {
    * then nothing is kept.
    */
   replicationEnable: (name: string, request: ReplicationEnableRequest) => Promise<ReplicationInfo>
-  /** Every relationship of this box (oldest first), or only VM `name`'s. */
+  /**
+   * Every relationship this box is the primary of (oldest first), or only VM
+   * `name`'s, with the health their cycles give. Replica relationships are
+   * `replicaStatus()`'s; a name held here only as Replica is APP_RELATIONSHIP_NOT_FOUND.
+   */
   replicationStatus: (name?: string) => Promise<ReplicationInfo[]>
-  /** The monitoring window's figures of VM `name`'s relationship. */
+  /** The monitoring window's figures of VM `name`'s relationship; only on its primary (APP_RELATIONSHIP_NOT_FOUND on the Replica, which has no cycle records). */
   replicationMeasure: (name: string) => Promise<ReplicationMeasureInfo>
   /** No cycle starts until resume (one in flight finishes); the Replica is told. */
   replicationSuspend: (name: string) => Promise<ReplicationInfo>

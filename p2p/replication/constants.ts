@@ -78,3 +78,10 @@ export const MAX_MANIFEST_HASH_BYTES = 1024 * 1024 * 1024
  * later cycles.
  */
 export const MAX_HEAL_BLOCKS = 65536
+
+/**
+ * Longest consistency note a cycle-begin may carry (why a point is
+ * crash-consistent), in UTF-8 bytes: a line for the operator, kept as the
+ * seed format keeps it (4096).
+ */
+export const MAX_CONSISTENCY_NOTE_BYTES = 4096

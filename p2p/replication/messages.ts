@@ -5,7 +5,7 @@ import { validBlockSize } from '../../core/manifest.ts'
 import { Codec } from '../../core/compress.ts'
 import {
   MAX_BATCH_DATA_BYTES, MAX_BATCH_ENTRIES, MAX_CAPABILITIES, MAX_CYCLE_BLOCKS, MAX_DISK_BYTES,
-  MAX_DISKS, MAX_HEAL_BLOCKS, MAX_PAGE_HASHES, MAX_REPLICATION_FRAME_BYTES
+  MAX_CONSISTENCY_NOTE_BYTES, MAX_DISKS, MAX_HEAL_BLOCKS, MAX_PAGE_HASHES, MAX_REPLICATION_FRAME_BYTES
 } from './constants.ts'
 
 /**
@@ -30,7 +30,7 @@ export type ReplicationMessage =
   | { t: 'manifest-page', disk: string, page: number, hashes: Uint8Array }
   | { t: 'manifest-end', disk: string, size: number, blockSize: number, root: string }
   | { t: 'manifest-done', point: string | null, term: number }
-  | { t: 'cycle-begin', relationship: string, cycle: Uint8Array, term: number, base: string | null, time: number, consistency: 'crash' | 'app', disks: DiskShape[] }
+  | { t: 'cycle-begin', relationship: string, cycle: Uint8Array, term: number, base: string | null, time: number, consistency: 'crash' | 'app', consistencyNote?: string, disks: DiskShape[] }
   | { t: 'cycle-accept', cycle: Uint8Array, resumeAfter: number, credit: number, heal?: HealRequest[] }
   | { t: 'blocks', cycle: Uint8Array, seq: number, disk: string, entries: BlockEntry[] }
   | { t: 'ack', cycle: Uint8Array, seq: number, credit: number }
@@ -171,7 +171,12 @@ export function decodeReplication (frame: Uint8Array): ReplicationMessage {
       if (disks.length === 0) throw bad('a cycle needs a disk')
       // What the Replica allocates on cycle-begin is bounded here, before anything is (MAX_CYCLE_BLOCKS).
       if (disks.reduce((n, d) => n + Math.ceil(d.size / d.blockSize), 0) > MAX_CYCLE_BLOCKS) throw bad(`a cycle may declare at most ${MAX_CYCLE_BLOCKS} blocks`)
-      return { t: 'cycle-begin', relationship: name(v.relationship, 'relationship'), cycle: cycleId(v.cycle), term: u32(v.term, 'term'), base: v.base === null ? null : root(v.base), time: size(v.time, 'time'), consistency: v.consistency, disks }
+      const consistency: 'crash' | 'app' = v.consistency
+      const begin = { t: 'cycle-begin' as const, relationship: name(v.relationship, 'relationship'), cycle: cycleId(v.cycle), term: u32(v.term, 'term'), base: v.base === null ? null : root(v.base), time: size(v.time, 'time'), consistency, disks }
+      // Optional: peers before notes neither send nor expect it.
+      if (v.consistencyNote === undefined) return begin
+      if (typeof v.consistencyNote !== 'string' || Buffer.byteLength(v.consistencyNote, 'utf8') > MAX_CONSISTENCY_NOTE_BYTES) throw bad('consistencyNote')
+      return { ...begin, consistencyNote: v.consistencyNote }
     }
     case 'cycle-accept': {
       const accept = { t: 'cycle-accept' as const, cycle: cycleId(v.cycle), resumeAfter: u32(v.resumeAfter, 'resumeAfter'), credit: credit(v.credit) }

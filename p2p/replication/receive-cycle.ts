@@ -219,6 +219,7 @@ export class ReceivingCycle {
       disks: [...this.disks.values()].map(d => ({ name: d.name, manifest: d.manifest, ...(d.base === undefined ? {} : { base: d.base }), changed: namedIndices(d.named) })),
       time: this.begin.time,
       consistency: this.begin.consistency,
+      ...(this.begin.consistencyNote === undefined ? {} : { consistencyNote: this.begin.consistencyNote }),
       term: this.begin.term
     })
     return root
@@ -280,9 +281,10 @@ async function healRequests (target: ReplicaTarget, baseRoot: string, begin: Beg
   return out
 }
 
-/** The cycle's description, journal entry 0: a resume must describe the same cycle. */
+/** The cycle's description, journal entry 0: a resume must describe the same cycle (a note only when there is one: descriptions staged before notes stay the same). */
 function describe (b: Begin): string {
-  return JSON.stringify({ v: 1, relationship: b.relationship, term: b.term, base: b.base, time: b.time, consistency: b.consistency, disks: b.disks })
+  const note = b.consistencyNote === undefined ? {} : { consistencyNote: b.consistencyNote }
+  return JSON.stringify({ v: 1, relationship: b.relationship, term: b.term, base: b.base, time: b.time, consistency: b.consistency, ...note, disks: b.disks })
 }
 
 function namedIndices (named: Uint8Array): number[] {

@@ -77,7 +77,7 @@ export interface ReplicaStage {
   /** Makes what was staged durable with `progress` and a journal entry; the caller acks only after it. */
   checkpoint: (progress: number, journal: Uint8Array) => Promise<void>
   /** Commits the point (one atomic batch). Returns its root. */
-  commit: (point: { basePoint: string | null, disks: CommitDisk[], time: number, consistency: Consistency, term: number }) => Promise<{ root: string }>
+  commit: (point: { basePoint: string | null, disks: CommitDisk[], time: number, consistency: Consistency, consistencyNote?: string, term: number }) => Promise<{ root: string }>
   /** The link dropped: keep the durable staging for a resume. Never throws. */
   release: () => Promise<void>
   /** The peer misbehaved: drop the staging. Never throws. */

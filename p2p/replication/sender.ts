@@ -22,6 +22,8 @@ export interface SendCycleInit {
   /** The moment the point stands for (ms since the epoch). */
   time: number
   consistency: Consistency
+  /** Why the point is crash-consistent when app-consistency was asked (the Replica keeps it with the point). */
+  consistencyNote?: string
   /** The Replica's point this cycle is diffed against (its root and manifests), or null for an initial replication. */
   base: { root: string, manifests: Map<string, Manifest> } | null
   source: CycleSource
@@ -77,7 +79,7 @@ export async function sendCycle (init: SendCycleInit): Promise<SentCycle> {
     const { source, cycle } = init
     await io.send({
       t: 'cycle-begin', relationship: init.relationship, cycle, term: init.term, base: init.base?.root ?? null,
-      time: init.time, consistency: init.consistency, disks: source.disks
+      time: init.time, consistency: init.consistency, ...(init.consistencyNote === undefined ? {} : { consistencyNote: init.consistencyNote }), disks: source.disks
     })
     const accept = await io.expect('cycle-accept')
     if (!sameBytes(accept.cycle, cycle)) throw violation('cycle-accept for another cycle')

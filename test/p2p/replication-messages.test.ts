@@ -6,7 +6,7 @@
 import t from 'tap'
 import { pack } from 'msgpackr'
 import { decodeReplication, encodeReplication, WireCodec, type ReplicationMessage } from '../../p2p/replication/messages.ts'
-import { MAX_BATCH_DATA_BYTES, MAX_HEAL_BLOCKS, MAX_REPLICATION_FRAME_BYTES } from '../../p2p/replication/constants.ts'
+import { MAX_BATCH_DATA_BYTES, MAX_CONSISTENCY_NOTE_BYTES, MAX_HEAL_BLOCKS, MAX_REPLICATION_FRAME_BYTES } from '../../p2p/replication/constants.ts'
 import { prng, testSeed } from '../helpers/fixtures.ts'
 
 const cycle = new Uint8Array(16).fill(9)
@@ -102,6 +102,15 @@ t.test('cycle-accept: heal is optional (older peers), bounded and shaped', async
   const full = decodeReplication(pack({ ...accept, heal: [{ disk: 'disk0', blocks: Array.from({ length: MAX_HEAL_BLOCKS }, (_, i) => i) }] }))
   t.equal(full.t === 'cycle-accept' ? full.heal?.[0]?.blocks.length : -1, MAX_HEAL_BLOCKS, 'exactly MAX_HEAL_BLOCKS is accepted')
   t.ok(encodeReplication(full).byteLength < MAX_REPLICATION_FRAME_BYTES, 'and fits a frame')
+})
+
+t.test('cycle-begin: the consistency note is optional (older peers) and bounded', async t => {
+  const begin = { t: 'cycle-begin', relationship: 'vm-web', cycle, term: 1, base: null, time: 1, consistency: 'crash', disks: [{ name: 'disk0', size: 4096, blockSize: 4096 }] }
+  t.notOk('consistencyNote' in decodeReplication(pack(begin)), 'a begin without a note decodes without it')
+  const note = 'é'.repeat(MAX_CONSISTENCY_NOTE_BYTES / 2)
+  t.match(decodeReplication(pack({ ...begin, consistencyNote: note })), { consistencyNote: note }, 'a note of exactly MAX_CONSISTENCY_NOTE_BYTES in UTF-8')
+  t.throws(() => decodeReplication(pack({ ...begin, consistencyNote: `${note}x` })), { code: 'P2P_MESSAGE_MALFORMED' }, 'one byte more')
+  t.throws(() => decodeReplication(pack({ ...begin, consistencyNote: 7 })), { code: 'P2P_MESSAGE_MALFORMED' }, 'not a string')
 })
 
 t.test('fuzz: random and mutated frames are rejected with a code or decoded, never crash', async t => {

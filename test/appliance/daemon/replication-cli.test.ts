@@ -11,11 +11,12 @@
  * records the relationship offer before the first cycle.
  */
 import t, { type Test } from 'tap'
-import { watch } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PairOpenResult, ReplicationInfo, ReplicationMeasureInfo, StatusInfo } from '../../../appliance/service/index.ts'
 import { fileHash, freePort, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
+import type { BoxReplicationStatus } from '../../../appliance/cli/replication.ts'
+import { cycleBegin, cycleOk, eventLine, lineCount } from '../../helpers/event-log-wait.ts'
 import { startDaemon, tandem, tandemAt, type RunningDaemon } from '../../helpers/tandem-cli.ts'
 
 const BS = 65536
@@ -26,28 +27,6 @@ async function json<T> (dir: string, args: string[]): Promise<T> {
   if (r.status !== 0) throw new Error(`tandem ${args.join(' ')}: ${r.stderr}`)
   return JSON.parse(r.stdout) as T
 }
-
-/** Resolves once the event log of `dataDir` holds a line matching `match` after its first `skip` lines; woken by the file's changes, never a timer. */
-async function eventLine (dataDir: string, match: (e: Record<string, unknown>) => boolean, skip: number): Promise<number> {
-  const file = join(dataDir, 'events', 'events.jsonl')
-  const check = async (): Promise<number | undefined> => {
-    const lines = (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(l => l !== '')
-    for (let i = skip; i < lines.length; i++) {
-      try { if (match(JSON.parse(lines[i]!) as Record<string, unknown>)) return i + 1 } catch {}
-    }
-    return undefined
-  }
-  return await new Promise<number>((resolve, reject) => {
-    const w = watch(join(dataDir, 'events'), () => {
-      check().then(n => { if (n !== undefined) { w.close(); resolve(n) } }, reject)
-    })
-    check().then(n => { if (n !== undefined) { w.close(); resolve(n) } }, reject)
-  })
-}
-
-const lineCount = async (dataDir: string): Promise<number> => (await readFile(join(dataDir, 'events', 'events.jsonl'), 'utf8').catch(() => '')).split('\n').filter(l => l !== '').length
-const cycleBegin = (e: Record<string, unknown>): boolean => e.kind === 'cycle' && e.phase === 'begin'
-const cycleOk = (e: Record<string, unknown>): boolean => e.kind === 'cycle' && e.phase === 'end' && e.outcome === 'ok'
 
 t.test('replication through the CLI survives kill -9 of either daemon mid-cycle', async (t: Test) => {
   const root = await tempDir(t)
@@ -79,7 +58,7 @@ t.test('replication through the CLI survives kill -9 of either daemon mid-cycle'
   t.equal(enable.status, 0, enable.stderr)
   t.equal((JSON.parse(enable.stdout) as ReplicationInfo).state, 'waiting-initial-replication')
   let seen = await eventLine(p, cycleOk, 0)
-  t.equal((await json<ReplicationInfo[]>(p, ['replication', 'status', 'vm1']))[0]!.state, 'replicating')
+  t.equal((await json<BoxReplicationStatus>(p, ['replication', 'status', 'vm1'])).primary[0]!.state, 'replicating')
 
   // A large change; the Replica is killed as soon as the next cycle begins, then started again.
   await writePatches(disk, scatteredPatches(2, SIZE, 64, 8 * BS))
@@ -98,7 +77,7 @@ t.test('replication through the CLI survives kill -9 of either daemon mid-cycle'
   await daemons.p.done
   daemons.p = await startDaemon(p)
   seen = await eventLine(p, cycleOk, await lineCount(p))
-  const [status] = await json<ReplicationInfo[]>(p, ['replication', 'status'])
+  const [status] = (await json<BoxReplicationStatus>(p, ['replication', 'status'])).primary
   t.equal(status!.state, 'replicating', 'the relationship goes on after the restart')
 
   // The disk stops changing; one more cycle holds its last state.

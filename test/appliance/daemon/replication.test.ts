@@ -91,6 +91,10 @@ t.test('enable, cycles, suspend/resume, a Replica down and back, status and meas
   let [status] = await primary.replicationStatus('vm1')
   t.equal(status!.state, 'replicating', 'initial replication done')
   t.equal(status!.lastPointTime, new Date(initial!.start).toISOString())
+  t.same(await replica.replicationStatus(), [], 'the Replica lists no primary relationship: the one it holds is replicaStatus\'s')
+  await t.rejects(replica.replicationStatus('vm1'), { code: 'APP_RELATIONSHIP_NOT_FOUND' }, 'nor by name')
+  await t.rejects(replica.replicationMeasure('vm1'), { code: 'APP_RELATIONSHIP_NOT_FOUND' }, 'nor measures it: the cycle records are the primary\'s')
+  t.match(await replica.replicaStatus(), [{ vm: 'vm1', role: 'replica', state: 'replicating', health: 'normal', healthRule: 'ok' }], 'with its health from its own record')
 
   // Change the disk between cycles: each cycle's point holds the disk as it was.
   for (let i = 0; i < 2; i++) {

@@ -11,6 +11,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { Appliance, initDataDir } from '../../../appliance/daemon/index.ts'
 import { PrimaryState } from '../../../appliance/replication/primary-state.ts'
 import { replicateToPeer } from '../../../appliance/replication/replicate-to-peer.ts'
+import { NO_TRACKING } from '../../../appliance/replication/cycle-source.ts'
 import { RecoveryPointStore } from '../../../core/store/index.ts'
 import { joinPairing } from '../../../p2p/pairing/pairing-service.ts'
 import { scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
@@ -57,4 +58,16 @@ t.test('a crash-consistent cycle in flight resumes as it was', async t => {
   t.equal(report.resumed, true)
   t.equal(report.time, begun.time)
   t.equal(report.consistency, 'crash', 'never promoted to app')
+})
+
+t.test('the reason a point is crash-consistent reaches the Replica\'s point', async t => {
+  const { dataDir, app, cycle } = await setup(t)
+  const note = 'the VM has no guest agent: crash-consistent'
+  const report = await replicateToPeer({ ...cycle, consistency: 'crash', consistencyNote: note })
+  t.equal(report.consistency, 'crash')
+  t.same(report.untracked, { disk0: NO_TRACKING }, 'a file has no change tracking: the report says every block was compared')
+  await app.stop()
+  const store = await RecoveryPointStore.open(join(dataDir, 'store', cycle.node.peerId.toString(), 'vm1'))
+  t.teardown(async () => { await store.close() })
+  t.match(await store.latestPoint(), { consistency: 'crash', consistencyNote: note }, 'the point carries the note')
 })

@@ -1,0 +1,22 @@
+/** `tandem replication status`: the primary's relationships and the Replica's held ones, chosen by name and put in words. Pure. */
+import t from 'tap'
+import { boxStatusText, selectStatus } from '../../../appliance/cli/replication.ts'
+import { REPLICA_STATUS, REPLICATION } from '../../web/fixtures/fake-service.ts'
+
+const both = { primary: [REPLICATION], replica: [REPLICA_STATUS] }
+
+t.test('a name picks its entries on either side, by VM name or relationship id', async t => {
+  t.same(selectStatus(both, REPLICATION.vm), { primary: [REPLICATION], replica: [] })
+  t.same(selectStatus(both, REPLICA_STATUS.vm), { primary: [], replica: [REPLICA_STATUS] })
+  t.same(selectStatus(both, REPLICA_STATUS.relationship), { primary: [], replica: [REPLICA_STATUS] })
+  t.throws(() => selectStatus(both, 'nothing-here'), { code: 'APP_RELATIONSHIP_NOT_FOUND' })
+})
+
+t.test('the text shows the primary blocks, then the Replica lines', async t => {
+  const text = boxStatusText(both)
+  t.match(text, new RegExp(`^${REPLICATION.vm} {2}primary → `))
+  t.match(text, /Replica of .*\n {2}health normal/)
+  t.ok(text.indexOf('primary →') < text.indexOf('Replica of'), 'primary first')
+  t.notMatch(boxStatusText({ primary: [], replica: [REPLICA_STATUS] }), /primary →/, 'a Replica alone shows no primary block')
+  t.equal(boxStatusText({ primary: [], replica: [] }), 'no replication relationships')
+})

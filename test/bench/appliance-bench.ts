@@ -56,6 +56,8 @@ const IDLE_DELAY_US = 2_000_000_000
 const SAMPLE_MS = 1_000
 /** A daemon that has not exited this long after SIGTERM is killed (its own stop is bounded well below). */
 const TIMEOUT_DAEMON_STOP_MS = 30_000
+/** The cleanup's question to a daemon about its VMs: it answers in milliseconds, or it is stuck and gets killed anyway. */
+const TIMEOUT_CLEANUP_LIST_MS = 5_000
 /** Slack on every wait for cycles, beyond the cycles' own schedule: a TCG boot plus an initial replication. */
 const MAX_SLACK_MS = 180_000
 
@@ -96,6 +98,8 @@ function alive (pid: number): boolean {
   try { process.kill(pid, 0); return true } catch { return false }
 }
 
+interface StartedDaemon { name: string, dir: string, daemon: RunningDaemon }
+
 interface Box { name: string, dir: string, daemon: RunningDaemon, api: ApiClient, pid: number, peerId: string, address: string }
 
 const stop = new AbortController()
@@ -124,7 +128,7 @@ async function main (): Promise<void> {
   note(`work dir ${dir}; frequency ${FREQUENCY}, ${CYCLES} cycles`)
   const boxes: Box[] = []
   /** Every daemon started, for the cleanup, from the moment it runs. */
-  const daemons: Array<{ name: string, daemon: RunningDaemon }> = []
+  const daemons: StartedDaemon[] = []
   const qemuPids = new Set<number>()
   try {
     // Two boxes, through the CLI. Detached: Ctrl-C reaches the bench alone, which stops them in order.
@@ -132,7 +136,7 @@ async function main (): Promise<void> {
       const data = join(dir, name)
       await tandemOk(['init', '--data', data, '--name', name, '--listen', '/ip4/127.0.0.1/tcp/0'])
       const daemon = await startDaemon(data, { detached: true, env: { TANDEM_LOG_LEVEL: process.env.TANDEM_BENCH_LOG_LEVEL ?? 'warn' } })
-      daemons.push({ name, daemon })
+      daemons.push({ name, dir: data, daemon })
       const api = new ApiClient({ socketPath: join(data, 'api.sock') })
       const st = await api.status()
       const address = st.addresses.find(a => a.includes('/127.0.0.1/'))
@@ -317,10 +321,16 @@ async function readWhole (path: string): Promise<number> {
 
 /**
  * Stops what the bench started, by pid: the QEMUs still running (a daemon
- * leaves its VMs running when it stops), then each daemon with SIGTERM,
- * SIGKILL if it has not exited in TIMEOUT_DAEMON_STOP_MS.
+ * leaves its VMs running when it stops: those the bench saw start, and any
+ * a daemon still lists, such as one whose `vm start` was cut short), then
+ * each daemon with SIGTERM, SIGKILL if it has not exited in
+ * TIMEOUT_DAEMON_STOP_MS.
  */
-async function cleanup (daemons: Array<{ daemon: RunningDaemon }>, qemuPids: Set<number>): Promise<void> {
+async function cleanup (daemons: StartedDaemon[], qemuPids: Set<number>): Promise<void> {
+  for (const d of daemons) {
+    const vms = await new ApiClient({ socketPath: join(d.dir, 'api.sock'), timeoutMs: TIMEOUT_CLEANUP_LIST_MS }).vmList().catch(() => [])
+    for (const vm of vms) if (vm.pid !== null) qemuPids.add(vm.pid)
+  }
   for (const pid of qemuPids) {
     if (alive(pid)) { note(`killing QEMU ${pid}`); process.kill(pid, 'SIGKILL') }
   }

@@ -152,6 +152,7 @@ async function main (): Promise<void> {
     const rssBaseline = { primary: await rssMib(primary.pid), replica: await rssMib(replica.pid) }
 
     const addGuest = async (name: string, kernelArgs: string): Promise<VmInfo> => {
+      checkStop()
       const disk = join(dir, `${name}.raw`)
       await writeFile(disk, '')
       await truncate(disk, GUEST_DISK_BYTES)
@@ -164,6 +165,7 @@ async function main (): Promise<void> {
     const initialDone = (name: string): Promise<ReplicationInfo> =>
       until(`${name}'s initial replication`, MAX_SLACK_MS, async () => { const s = await status(name); return s.lastReplicationTime !== null ? s : undefined })
     const removeGuest = async (name: string, pid: number | null): Promise<void> => {
+      checkStop()
       await cli(primary, ['replication', 'remove', name, '--yes'])
       await cli(primary, ['vm', 'stop', name, '--timeout', '1s', '--force'])
       if (pid !== null) qemuPids.delete(pid)
@@ -226,6 +228,7 @@ async function main (): Promise<void> {
     note(`memory phase: ${RSS_RELATIONSHIPS} manual VMs replicated every ${FREQUENCY}`)
     const names = Array.from({ length: RSS_RELATIONSHIPS }, (_, i) => `small${i}`)
     for (const name of names) {
+      checkStop()
       const disk = join(dir, `${name}.raw`)
       const h = await open(disk, 'w')
       try {
@@ -345,5 +348,6 @@ process.on('SIGINT', () => { note('Ctrl-C: stopping'); stop.abort() })
 process.on('SIGTERM', () => { stop.abort() })
 await main().catch(err => {
   process.stderr.write(`bench: ${err instanceof BenchFailed ? err.message : (err as Error).stack ?? String(err)}\n`)
-  process.exitCode = 1
+  // Interrupted: 130, as a shell reports Ctrl-C; anything else that went wrong: 1.
+  process.exitCode = stop.signal.aborted ? 130 : 1
 })

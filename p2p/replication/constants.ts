@@ -61,6 +61,8 @@ export const CHECKPOINT_BYTES = DEFAULT_CREDIT_BYTES - MAX_BATCH_DATA_BYTES - 10
 export const TIMEOUT_STEP_MS = 30_000
 /** The receiver's wait for the sender's next message; the sender sends `keepalive` well within it while it scans unchanged data. */
 export const TIMEOUT_IDLE_MS = 120_000
+/** Closing a stream whose session ended: only buffered frames to flush; a peer that stopped reading gets it aborted. */
+export const TIMEOUT_CLOSE_MS = 5_000
 /** The sender sends `keepalive` after this long without sending anything. */
 export const KEEPALIVE_MS = 20_000
 /** The sender's wait for an ack while its credit is used up (the receiver fsyncs at least every few MiB). */

@@ -3,7 +3,7 @@ import { P2pError, P2pErrorCode } from '../errors.ts'
 import { pairedOnly, type AdmissionPolicy } from '../gater/admission.ts'
 import type { TandemNode } from '../node/node.ts'
 import { FRAME_HEADER_BYTES } from '../wire/frame.ts'
-import { CHECKPOINT_BYTES, DEFAULT_CREDIT_BYTES, REPLICATION_PROTOCOL, TIMEOUT_IDLE_MS } from './constants.ts'
+import { CHECKPOINT_BYTES, DEFAULT_CREDIT_BYTES, REPLICATION_PROTOCOL, TIMEOUT_CLOSE_MS, TIMEOUT_IDLE_MS } from './constants.ts'
 import { sendManifests } from './manifest-exchange.ts'
 import { checkHello, HELLO, isLinkFailure, ReplicationStream, violation, wireCode } from './message-stream.ts'
 import { CreditGuard, CreditOverrunError } from './credit-guard.ts'
@@ -167,6 +167,9 @@ export class ReplicationReceiver {
           throw violation(`${m.t} inside a cycle`)
         }
       }
+      // The sender closed its side: close ours too, so that the stream ends and stops
+      // counting against MAX_INBOUND_STREAMS (half-open, the ninth session was refused).
+      await stream.close({ signal: AbortSignal.timeout(TIMEOUT_CLOSE_MS) }).catch(err => { stream.abort(err as Error) })
     } catch (err) {
       const code = wireCode(cycle?.failure ?? err)
       event.outcome = code

@@ -137,7 +137,7 @@ export class PrimaryReplication {
   private readonly blockSize: number
   /** One limiter per Replica, shared by its relationships' cycles (the bandwidth setting of each relationship caps its own). */
   private readonly limiters = new Map<string, { rate: number, limiter: RateLimiter }>()
-  /** When each relationship last got an app-consistent point (ms), from the log at start. */
+  /** When each relationship last asked for an app-consistent point (ms; the interval counts from it), from the log at start. */
   private readonly lastApp = new Map<string, number>()
   private readonly changing = new Map<string, Promise<unknown>>()
   private readonly listeners = new Set<(relationship: string, record: CycleRecord) => void>()
@@ -153,7 +153,7 @@ export class PrimaryReplication {
     const events = (await this.init.events.read()).events
     for (const rel of this.init.relationships.list()) {
       if (rel.role !== 'primary' || !SCHEDULED.has(rel.state)) continue
-      const app = cycleRecordsFrom(events.filter(e => e.relationship === rel.id)).filter(c => c.outcome === 'ok' && c.consistency === 'app').at(-1)
+      const app = cycleRecordsFrom(events.filter(e => e.relationship === rel.id)).filter(c => c.appConsistentRequested).at(-1)
       if (app !== undefined) this.lastApp.set(rel.id, app.start)
       await this.schedule(rel)
     }
@@ -484,8 +484,10 @@ export class PrimaryReplication {
     // Beside the record: whether the cycle read only what change tracking named (docs/events.md).
     if (tracking !== undefined) end.data = { ...end.data, ...tracking }
     await events.end(begin.seq, end)
+    // The interval counts from the last attempt, as Hyper-V's does: a guest that cannot be
+    // quiesced (no agent, a failing freeze) is asked again one interval later, not every cycle.
+    if (appWanted) this.lastApp.set(id, record.start)
     if (failure === undefined) {
-      if (record.consistency === 'app') this.lastApp.set(id, record.start)
       const state = relationships.get(id)?.state
       const input: TransitionInput = state === 'waiting-initial-replication'
         ? { kind: 'initial-done', point: record.start }

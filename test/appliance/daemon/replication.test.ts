@@ -284,7 +284,9 @@ t.test('app-consistent asked of a manual VM, resync, tracking lost, initial at a
   // resync: a cycle at once, diffing against the Replica's manifests, back to replicating.
   const resyncCycle = nextCycles(primary, 1)
   t.equal((await primary.replicationResync('vm1')).state, 'resynchronizing')
-  t.equal((await resyncCycle)[0]!.outcome, 'ok')
+  const [resynced] = await resyncCycle
+  t.equal(resynced!.outcome, 'ok')
+  t.equal(resynced!.appConsistentRequested, false, 'the app-consistent interval counts from the last attempt: not asked again within the minute')
   t.equal((await primary.replicationStatus('vm1'))[0]!.state, 'replicating')
 
   // The driver reports the disk written while nothing tracked it: resynchronization required, then resynchronizing.

@@ -9,7 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_LISTEN } from '../../p2p/node/constants.ts'
 import { isBoxName, MAX_NAME_CHARS } from '../../p2p/pairing/box-name.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
-import { readTextIfExists, writeFileAtomic } from '../fs-util.ts'
+import { readJsonFile, writeJsonFile, type JsonFileKind } from '../json-file.ts'
 import type { BoxRole } from '../service/index.ts'
 
 /** The format version written and the only one read. */
@@ -86,18 +86,13 @@ export function parseConfig (doc: unknown, where = 'config.json'): Config {
   return { version: CONFIG_VERSION, name: name as string, role: role as BoxRole, listen: [...listen as string[]], api: api as string | null, logLevel: logLevel as LogLevel, maxCycleBytes: maxCycleBytes as number | null }
 }
 
+/** config.json as one of the appliance's JSON files (json-file.ts: bounded read, version, atomic write). */
+const CONFIG_FILE: JsonFileKind = { what: 'config', version: CONFIG_VERSION, maxBytes: MAX_CONFIG_BYTES, code: AppErrorCode.APP_CONFIG_INVALID }
+
 /** Reads `file`; undefined when it does not exist. APP_CONFIG_INVALID when it is not a valid config. */
 export async function readConfig (file: string): Promise<Config | undefined> {
-  const text = await readTextIfExists(file)
-  if (text === undefined) return undefined
-  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new AppError(AppErrorCode.APP_CONFIG_INVALID, `${file}: larger than ${MAX_CONFIG_BYTES} bytes`)
-  let doc: unknown
-  try {
-    doc = JSON.parse(text)
-  } catch (err) {
-    throw new AppError(AppErrorCode.APP_CONFIG_INVALID, `${file}: not JSON`, { cause: err })
-  }
-  return parseConfig(doc, file)
+  const body = await readJsonFile(file, CONFIG_FILE)
+  return body === undefined ? undefined : parseConfig({ version: CONFIG_VERSION, ...body }, file)
 }
 
 /** Reads `file`; APP_DATA_NOT_INITIALIZED when it does not exist. */
@@ -108,5 +103,6 @@ export async function requireConfig (file: string): Promise<Config> {
 }
 
 export async function writeConfig (file: string, config: Config): Promise<void> {
-  await writeFileAtomic(file, JSON.stringify(config, null, 2) + '\n')
+  const { version: _, ...body } = config
+  await writeJsonFile(file, CONFIG_FILE, body)
 }

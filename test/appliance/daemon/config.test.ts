@@ -7,6 +7,7 @@ import t from 'tap'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CONFIG_VERSION, defaultConfig, parseConfig, readConfig } from '../../../appliance/daemon/index.ts'
+import { MAX_CONFIG_BYTES } from '../../../appliance/daemon/config.ts'
 import { initDataDir, initialConfig } from '../../../appliance/daemon/init.ts'
 import { logLevel } from '../../../appliance/daemon/logger.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
@@ -68,4 +69,12 @@ t.test('init writes a config that reads back; a damaged one refuses a second ini
   await writeFile(join(dir, 'config.json'), '{ damaged')
   await t.rejects(readConfig(join(dir, 'config.json')), { code: 'APP_CONFIG_INVALID' })
   await t.rejects(initDataDir(dir, {}), { code: 'APP_DATA_ALREADY_INITIALIZED' }, 'a damaged config is not overwritten')
+  for (const [why, text] of [
+    ['another version', JSON.stringify({ ...defaultConfig(), version: CONFIG_VERSION + 1 })],
+    ['larger than MAX_CONFIG_BYTES', JSON.stringify({ ...defaultConfig(), name: 'x'.repeat(MAX_CONFIG_BYTES) })],
+    ['not UTF-8', '\uFFFD']
+  ] as const) {
+    await writeFile(join(dir, 'config.json'), why === 'not UTF-8' ? Buffer.from([0xff, 0xfe, 0x7b]) : text)
+    await t.rejects(readConfig(join(dir, 'config.json')), { code: 'APP_CONFIG_INVALID' }, why)
+  }
 })

@@ -1,4 +1,4 @@
-import { FileDiskSource, type DiskSource, type DiskView } from '../../core/disk-view/index.ts'
+import type { DiskSource, DiskView } from '../../core/disk-view/index.ts'
 import { trackedExtents } from '../../core/replicate.ts'
 import { scanDisk, type ScanPool } from '../../core/scan/index.ts'
 import type { CycleSource } from '../../p2p/replication/index.ts'
@@ -54,9 +54,4 @@ export async function openCycleSource (pool: ScanPool, disks: Array<{ name: stri
     finish: closeAll,
     close: async () => { await closeAll().catch(() => {}) }
   }
-}
-
-/** Image files of stopped VMs as a cycle's source. */
-export async function openFileCycleSource (pool: ScanPool, disks: Array<{ name: string, path: string }>, blockSize: number, signal?: AbortSignal): Promise<OpenCycleSource> {
-  return await openCycleSource(pool, disks.map(d => ({ name: d.name, source: new FileDiskSource(d.path) })), blockSize, signal)
 }

@@ -85,8 +85,12 @@ export const AppErrorCode = {
   APP_RELATIONSHIP_NOT_FOUND: 'APP_RELATIONSHIP_NOT_FOUND',
   /** The VM already has a replication relationship (one per VM); `replication remove` ends it first. */
   APP_RELATIONSHIP_EXISTS: 'APP_RELATIONSHIP_EXISTS',
-  /** Initial replication from a seed file is not available yet: use `now`, `at:TIME` or `existing`. */
-  APP_INITIAL_UNSUPPORTED: 'APP_INITIAL_UNSUPPORTED',
+  /** No job of that id: this daemon never ran it, forgot it (it keeps the newest 100 ended jobs), or was restarted since (the event log keeps how it ended). */
+  APP_JOB_NOT_FOUND: 'APP_JOB_NOT_FOUND',
+  /** The seed names a relationship that this box does not hold as Replica from the box that exported it: import it on that relationship's Replica. */
+  APP_SEED_MISMATCH: 'APP_SEED_MISMATCH',
+  /** The seed was exported from a bare store (`seed export --store`) and names no relationship: import it offline with `seed import FILE --store DIR`. */
+  APP_SEED_NO_ORIGIN: 'APP_SEED_NO_ORIGIN',
   /** No VM of that name is in the inventory (`tandem vm list` shows them). */
   APP_VM_NOT_FOUND: 'APP_VM_NOT_FOUND',
   /** A disk path given for a VM does not exist, or is not a regular file or a block device. */

@@ -3,7 +3,7 @@ import {
   AppErrorCode, ServiceError, errorCodeOf,
   type ApplianceService, type PairJoinRequest, type PairJoinResult, type PairOpenRequest, type PairOpenResult,
   type PairRemoveResult, type PeerInfo, type StatusInfo,
-  type EventsRequest, type EventsResult, type PointsResult, type ReplicaStatusInfo,
+  type EventsRequest, type EventsResult, type JobInfo, type SeedExportRequest, type SeedImportRequest, type PointsResult, type ReplicaStatusInfo,
   type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo, type ReplicationRemoveResult,
   type VmAddRequest, type VmInfo, type VmRemoveResult, type VmStopRequest
 } from '../appliance/service/index.ts'
@@ -76,6 +76,13 @@ export class ApiClient implements ApplianceService {
   async vmStart (name: string): Promise<VmInfo> { return await this.call('POST', `/v1/vms/${encodeURIComponent(name)}/start`) }
   async vmStop (name: string, request: VmStopRequest = {}): Promise<VmInfo> { return await this.call('POST', `/v1/vms/${encodeURIComponent(name)}/stop`, request) }
   async vmRemove (name: string): Promise<VmRemoveResult> { return await this.call('DELETE', `/v1/vms/${encodeURIComponent(name)}`) }
+
+  // jobs (web/routes/jobs.ts)
+  async seedExport (name: string, request: SeedExportRequest): Promise<JobInfo> { return await this.call('POST', `/v1/seeds/export/${encodeURIComponent(name)}`, request) }
+  async seedImport (request: SeedImportRequest): Promise<JobInfo> { return await this.call('POST', '/v1/seeds/import', request) }
+  async jobs (): Promise<JobInfo[]> { return await this.call('GET', '/v1/jobs') }
+  async job (id: string): Promise<JobInfo> { return await this.call('GET', `/v1/jobs/${encodeURIComponent(id)}`) }
+  async jobCancel (id: string): Promise<JobInfo> { return await this.call('DELETE', `/v1/jobs/${encodeURIComponent(id)}`) }
 
   private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
     const max = this.init.maxResponseBytes ?? MAX_RESPONSE_BYTES

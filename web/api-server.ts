@@ -5,6 +5,7 @@ import { replicationRoutes } from './routes/replication.ts'
 import {
   errorSchema, pairJoinBody, pairJoinSchema, pairOpenBody, pairOpenSchema, pairRemoveSchema, peerParams, peersSchema, statusSchema
 } from './schemas.ts'
+import { registerJobRoutes } from './routes/jobs.ts'
 import { registerReplicaRoutes } from './routes/replica.ts'
 import { registerVmRoutes } from './routes/vms.ts'
 
@@ -72,6 +73,7 @@ export function buildApiServer (service: ApplianceService, options: ApiServerOpt
   registerReplicaRoutes(app, service, errors)
   replicationRoutes(app, service)
   registerVmRoutes(app, service)
+  registerJobRoutes(app, service, errors)
 
   return app
 }

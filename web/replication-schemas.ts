@@ -50,7 +50,8 @@ export const replicationInfoSchema = object({
     initial: str
   }),
   nextCycleAt: nullableStr,
-  running: { type: 'boolean' }
+  running: { type: 'boolean' },
+  seedExportJob: nullableStr
 })
 
 export const replicationListSchema = { type: 'array', items: replicationInfoSchema }

@@ -59,7 +59,7 @@ export function buildProgram (box: LocalBox): Command {
     .addCommand(restoreCommand())
     .addCommand(verifyCommand())
     .addCommand(pruneCommand())
-    .addCommand(seedCommand())
+    .addCommand(seedCommand(box))
     .addCommand(imageCommand())
     .addCommand(storeCommand())
   program.addCommand(completionCommand(() => program))

@@ -7,14 +7,17 @@
  * keeps its recovery points, but no new ones come).
  */
 import { Command } from 'commander'
+import { resolve } from 'node:path'
 import {
   AppError, AppErrorCode,
   type LocalBox, type ReplicaStatusInfo, type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo
 } from '../service/index.ts'
 import { dataOption, dataPath, examples, yesOption } from './box-options.ts'
-import { jsonOption } from './common-options.ts'
+import { jsonOption, progressOption } from './common-options.ts'
+import { followJob } from './job-follow.ts'
 import { replicaStatusText } from './replica-status-text.ts'
-import { Session } from './session.ts'
+import { seedExportText } from './seed.ts'
+import { Session, withSession } from './session.ts'
 
 interface Opts { data: string, json?: boolean }
 
@@ -44,19 +47,34 @@ function enableCommand (box: LocalBox): Command {
     .option('--recovery-points <n>', 'additional hourly recovery points kept besides the latest (default 24)')
     .option('--app-consistent-every <duration>', 'freeze the guest for an app-consistent point this often (1m to 1d), or none (default)')
     .option('--bandwidth <rate>', 'bytes per second this relationship may send: 500k, 10M, 1G, 64Ki..., or none (default)')
-    .option('--initial <how>', 'initial replication: now (default), at:TIME (ISO 8601 with a zone), existing (only blocks that differ from a copy on the Replica); seed:PATH is not available yet')
+    .option('--initial <how>', 'initial replication: now (default), at:TIME (ISO 8601 with a zone), existing (only blocks that differ from a copy on the Replica), seed:PATH (write a seed file to carry to the Replica: tandem seed import there)')
+    .addOption(progressOption())
     .addOption(dataOption())
     .addOption(jsonOption())
     .addHelpText('after', examples([
       'tandem replication enable web1 --to replica-box',
       'tandem replication enable web1 --to replica-box --frequency 30s --recovery-points 4 --bandwidth 10M',
-      'tandem replication enable db1 --to 12D3KooW... --app-consistent-every 1h --initial at:2026-12-08T02:00:00Z'
+      'tandem replication enable db1 --to 12D3KooW... --app-consistent-every 1h --initial at:2026-12-08T02:00:00Z',
+      'tandem replication enable files --to replica-box --initial seed:/mnt/usb/files.seed'
     ]))
     .action(async (name: string, opts: Opts & { to: string, frequency?: string, recoveryPoints?: string, appConsistentEvery?: string, bandwidth?: string, initial?: string }) => {
       const request: ReplicationEnableRequest = { to: opts.to }
       for (const k of ['frequency', 'recoveryPoints', 'appConsistentEvery', 'bandwidth', 'initial'] as const) if (opts[k] !== undefined) request[k] = opts[k]
-      const info = await (await box.connect(dataPath(opts.data))).replicationEnable(name, request)
-      new Session(opts).output(info, i => `replication of ${i.vm} to ${i.peer} enabled\n${statusText([i])}`)
+      // A seed path relative to where the operator stands, as every other path of the CLI.
+      if (request.initial?.startsWith('seed:') === true && request.initial.length > 5) request.initial = `seed:${resolve(request.initial.slice(5))}`
+      const service = await box.connect(dataPath(opts.data))
+      const info = await service.replicationEnable(name, request)
+      const enabled = `replication of ${info.vm} to ${info.peer} enabled\n${statusText([info])}`
+      if (info.seedExportJob === null) {
+        new Session(opts).output(info, () => enabled)
+        return
+      }
+      // The relationship stands; its seed is written now (Ctrl-C cancels the export: \`tandem seed export\` runs it again).
+      if (!opts.json) process.stdout.write(`${enabled}\nwriting the seed...\n`)
+      await withSession(opts, async session => {
+        const job = await followJob(service, await service.job(info.seedExportJob!), session)
+        session.output(opts.json === true ? { ...info, seedExport: job.seedExport } : job, () => seedExportText(job))
+      })
     })
 }
 

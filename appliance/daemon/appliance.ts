@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises'
+import { isAbsolute } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createTandemNode, loadOrCreateIdentity, type TandemNode } from '../../p2p/node/index.ts'
@@ -13,11 +14,14 @@ import type { DriverKind } from '../inventory/index.ts'
 import { VmInventory } from '../inventory/index.ts'
 import { RelationshipTable } from '../relationships/index.ts'
 import { EventLog } from '../events/index.ts'
+import { JobRegistry } from '../jobs/index.ts'
+import { readSeedHeader } from '../../core/seed/index.ts'
 import { Scheduler } from '../scheduler/index.ts'
 import type {
   ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult
 } from '../service/replication-types.ts'
 import type {
+  JobInfo, SeedExportRequest, SeedImportRequest,
   ApplianceService, VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from '../service/index.ts'
 import { requireConfig, type Config } from './config.ts'
@@ -96,6 +100,8 @@ export class Appliance implements ApplianceService {
   readonly replication: PrimaryReplication
   /** The VMs through their drivers (daemon/vms.ts). */
   readonly vms: VmControl
+  /** Long work run for the operator: seed exports and imports. */
+  readonly jobRegistry: JobRegistry
   private readonly version: string
   private readonly now: () => number
   private readonly startedAt: number
@@ -106,7 +112,7 @@ export class Appliance implements ApplianceService {
   private constructor (fields: {
     layout: DataLayout, config: Config, logger: Logger, node: TandemNode, registry: PeerRegistry, host: PairingHost,
     inventory: VmInventory, relationships: RelationshipTable, events: EventLog, drivers: Record<DriverKind, VmDriver>, scheduler: Scheduler,
-    replica: ReplicaSide, replication: PrimaryReplication, vms: VmControl, version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
+    replica: ReplicaSide, replication: PrimaryReplication, vms: VmControl, jobs: JobRegistry, version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
   }) {
     this.layout = fields.layout
     this.config = fields.config
@@ -122,6 +128,7 @@ export class Appliance implements ApplianceService {
     this.replica = fields.replica
     this.replication = fields.replication
     this.vms = fields.vms
+    this.jobRegistry = fields.jobs
     this.version = fields.version
     this.now = fields.now
     this.stops = fields.stops
@@ -196,11 +203,14 @@ export class Appliance implements ApplianceService {
       const scheduler = new Scheduler()
       scheduler.start()
       stops.push({ part: 'scheduler', stop: async () => { await scheduler.stop() } })
-      const replication = new PrimaryReplication({ node, registry, inventory, relationships, events, drivers, scheduler, primaryDir: layout.primary, logger, now })
+      const jobs = new JobRegistry({ events, now })
+      const replication = new PrimaryReplication({ node, registry, inventory, relationships, events, drivers, scheduler, jobs, primaryDir: layout.primary, logger, now })
       stops.push({ part: 'replication', stop: async () => { await replication.stop() } })
       await replication.start()
+      // Jobs end before the parts they use (the replication's scan pool, the stores).
+      stops.push({ part: 'jobs', stop: async () => { await jobs.stop() } })
       const appliance = new Appliance({
-        layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler, replica, replication, vms,
+        layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler, replica, replication, vms, jobs,
         version: init.version ?? '0.0.0', now, stops
       })
       logger.info({ dataDir: layout.dir, peerId: node.peerId.toString(), addresses: node.getMultiaddrs().map(String) }, 'daemon started')
@@ -320,6 +330,30 @@ export class Appliance implements ApplianceService {
   async vmStart (name: string): Promise<VmInfo> { return await this.vms.start(name) }
   async vmStop (name: string, request: VmStopRequest = {}): Promise<VmInfo> { return await this.vms.stop(name, request) }
   async vmRemove (name: string): Promise<VmRemoveResult> { return await this.vms.remove(name) }
+
+  async seedExport (name: string, request: SeedExportRequest): Promise<JobInfo> { return await this.replication.seedExport(name, request) }
+
+  async seedImport (request: SeedImportRequest): Promise<JobInfo> {
+    if (!isAbsolute(request.from) || request.from.includes('\0')) throw new AppError(AppErrorCode.APP_USAGE, `${request.from.slice(0, 200)} is not an absolute path`)
+    // The header is read before the job starts: a file that is not a seed, or one for another box, is refused at once.
+    const header = await readSeedHeader(request.from)
+    const rel = this.replica.seedTarget(header.origin)
+    if (this.jobRegistry.running('seed-import', rel.vm) !== undefined) throw new AppError(AppErrorCode.APP_INVALID_STATE, `a seed import of ${rel.vm} is running`)
+    return await this.jobRegistry.start({
+      kind: 'seed-import',
+      vm: rel.vm,
+      relationship: rel.id,
+      reason: `importing the seed ${request.from} as the first recovery point of ${rel.vm}`,
+      work: async ctx => {
+        const result = await this.replica.importSeed(rel, request.from, header.blockSize, ctx)
+        return { result: { kind: 'seed-import', result }, reason: `seed imported as recovery point ${result.point.id} of ${rel.vm}: the primary's next cycle sends only what changed since`, data: { point: result.point.id } }
+      }
+    })
+  }
+
+  async job (id: string): Promise<JobInfo> { return this.jobRegistry.get(id) }
+  async jobs (): Promise<JobInfo[]> { return this.jobRegistry.list() }
+  async jobCancel (id: string): Promise<JobInfo> { return await this.jobRegistry.cancel(id) }
 
   private peerInfo (p: PairedPeer): PeerInfo {
     return { peerId: p.peerId, name: p.name, role: p.role, pairedAt: isoTime(p.pairedAt), connected: this.connected(p.peerId) }

@@ -17,13 +17,14 @@ import { AppError, AppErrorCode } from '../errors.ts'
 import { health, type EventLog, type LogEvent } from '../events/index.ts'
 import { isDirectory } from '../fs-util.ts'
 import type { VmInventory } from '../inventory/index.ts'
+import type { JobContext } from '../jobs/index.ts'
 import type { Relationship, RelationshipTable } from '../relationships/index.ts'
 import { ReplicaRegistrar } from '../replication/replica-registrar.ts'
 import { PointPins, retentionOf } from '../replication/replica-retention.ts'
 import { StoreReplicaSink } from '../replication/store-replica.ts'
 import {
   DEFAULT_EVENTS_SHOWN, MAX_EVENTS_SHOWN,
-  type EventInfo, type EventsRequest, type EventsResult, type PointInfo, type PointsResult, type ReplicaStatusInfo
+  type EventInfo, type EventsRequest, type EventsResult, type PointInfo, type PointsResult, type ReplicaStatusInfo, type SeedImportResult
 } from '../service/index.ts'
 import type { Logger } from './logger.ts'
 
@@ -97,6 +98,26 @@ export class ReplicaSide {
     const { peer, relationship, rel } = await this.resolve(name)
     const points = await this.sink.readStore(peer, relationship, async store => await store.listPoints(), AbortSignal.timeout(TIMEOUT_POINTS_MS)) ?? []
     return { relationship, vm: rel?.vm ?? null, peer, removed: rel === undefined, store: this.sink.replicaDir(peer, relationship), points: points.map(pointInfo) }
+  }
+
+  /**
+   * The relationship a seed is for (docs/seeds.md): the one its origin
+   * names, held here as Replica from the box that wrote it. Throws
+   * APP_SEED_NO_ORIGIN (a bare store's seed) or APP_SEED_MISMATCH.
+   */
+  seedTarget (origin: { relationship: string, peer: string } | null): Relationship {
+    if (origin === null) throw new AppError(AppErrorCode.APP_SEED_NO_ORIGIN, 'this seed was exported from a bare store and names no relationship: import it offline with tandem seed import FILE --store DIR')
+    const rel = this.init.relationships.get(origin.relationship)
+    if (rel === undefined || rel.role !== 'replica' || rel.peer !== origin.peer) {
+      throw new AppError(AppErrorCode.APP_SEED_MISMATCH, `this seed is for relationship ${origin.relationship} of box ${origin.peer}, which this box does not hold as Replica: import it on that relationship's Replica`)
+    }
+    return rel
+  }
+
+  /** Imports a seed as the first point of `rel` (a job's work): every block verified, committed whole or not at all. */
+  async importSeed (rel: Relationship, path: string, blockSize: number, ctx: JobContext): Promise<SeedImportResult> {
+    const point = await this.sink.importSeed(rel.peer, rel.id, path, blockSize, { signal: ctx.signal, onProgress: p => { ctx.progress(p.done, p.total) } })
+    return { relationship: rel.id, vm: rel.vm, peer: rel.peer, point: pointInfo(point) }
   }
 
   async events (request: EventsRequest = {}): Promise<EventsResult> {

@@ -7,7 +7,7 @@
  * record (measure, health and the figures read them back).
  */
 import { mkdir, open, rm, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { isAbsolute, join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { DEFAULT_BLOCK_SIZE } from '../../core/constants.ts'
 import { diskRoot } from '../../core/manifest.ts'
@@ -15,8 +15,9 @@ import { ScanPool } from '../../core/scan/index.ts'
 import { P2pErrorCode } from '../../p2p/errors.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
 import { sendOffer, sendRemove, sendUpdate, type ProtectedVm, type RelationshipDescription } from '../../p2p/relationship/index.ts'
-import { MAX_BATCH_DATA_BYTES, RateLimiter } from '../../p2p/replication/index.ts'
+import { MAX_BATCH_DATA_BYTES, RateLimiter, type ReplicaManifests } from '../../p2p/replication/index.ts'
 import type { VmDriver } from '../drivers/index.ts'
+import type { JobRegistry } from '../jobs/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { CYCLE_KIND, cycleEndInput, cycleRecordsFrom, missedIntervals, relationshipStatus, stateEventInput, type CycleRecord, type EventLog } from '../events/index.ts'
 import type { DriverKind, InventoryVm, VmInventory } from '../inventory/index.ts'
@@ -26,8 +27,10 @@ import {
 } from '../relationships/index.ts'
 import { IN_FLIGHT_FILE } from '../replication/primary-state.ts'
 import { rememberReplicaAddresses, restoreReplicaAddresses } from '../replication/replica-addresses.ts'
-import { replicateToPeer } from '../replication/replicate-to-peer.ts'
+import { fetchReplicaManifests, replicateToPeer } from '../replication/replicate-to-peer.ts'
+import { seedFromDisks } from '../replication/seed-from-disks.ts'
 import { isNetworkFailure, type Scheduler } from '../scheduler/index.ts'
+import type { JobInfo, SeedExportRequest } from '../service/job-types.ts'
 import type { ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult } from '../service/replication-types.ts'
 import type { Logger } from './logger.ts'
 
@@ -39,6 +42,8 @@ export interface PrimaryReplicationInit {
   events: EventLog
   drivers: Readonly<Record<DriverKind, VmDriver>>
   scheduler: Scheduler
+  /** Where seed exports run (docs/seeds.md). */
+  jobs: JobRegistry
   /** `DATA/primary`: one state directory per relationship (docs/primary-state.md). */
   primaryDir: string
   logger: Logger
@@ -58,6 +63,9 @@ export const DEFAULT_SCAN_THREADS = 2
 
 /** The states whose relationship has a schedule (suspended ones have one that waits). */
 const SCHEDULED = new Set(['waiting-initial-replication', 'replicating', 'suspended', 'resynchronization-required', 'resynchronizing', 'error'])
+
+/** The seed path of a relationship whose initial replication comes from a seed, else undefined. */
+const seedPath = (s: RelationshipSettings): string | undefined => typeof s.initial === 'object' && 'seed' in s.initial ? s.initial.seed : undefined
 
 const iso = (ms: number | null | undefined): string | null => ms === null || ms === undefined ? null : new Date(ms).toISOString()
 
@@ -141,6 +149,10 @@ export class PrimaryReplication {
   private readonly lastApp = new Map<string, number>()
   private readonly changing = new Map<string, Promise<unknown>>()
   private readonly listeners = new Set<(relationship: string, record: CycleRecord) => void>()
+  /** VMs whose seed export runs: no cycle reads their disks meanwhile (a driver gives one VM's sources to one reader at a time). */
+  private readonly exporting = new Set<string>()
+  /** The newest seed export job of each relationship (by id), for status. */
+  private readonly seedJobs = new Map<string, string>()
 
   constructor (init: PrimaryReplicationInit) {
     this.init = init
@@ -178,9 +190,6 @@ export class PrimaryReplication {
     return await this.serial(name, async () => {
       const { inventory, relationships, registry } = this.init
       const settings = parseSettings(request)
-      if (typeof settings.initial === 'object' && 'seed' in settings.initial) {
-        throw new AppError(AppErrorCode.APP_INITIAL_UNSUPPORTED, 'initial replication from a seed file is not available yet: use --initial now, at:TIME or existing')
-      }
       const vm = inventory.get(name)
       if (vm === undefined) throw new AppError(AppErrorCode.APP_VM_NOT_FOUND, `no VM named ${name} in this box's inventory`)
       const peers = registry.list().filter(p => p.peerId === request.to || p.name === request.to)
@@ -197,9 +206,89 @@ export class PrimaryReplication {
       await relationships.put(next)
       if (event !== null) await this.init.events.append(stateEventInput(next, event))
       this.init.logger.info({ relationship: next.id, peer: next.peer }, 'replication enabled')
+      const seed = seedPath(next.settings)
+      // The relationship stands before its seed is written: an export that fails is run again with `seed export`.
+      // It starts before the schedule, whose cycles then wait for it.
+      if (seed !== undefined) await this.startSeedExport(next, { to: seed })
       await this.schedule(next)
       return this.info(next, [])
     })
+  }
+
+  /**
+   * Starts writing a seed of VM `name` for the initial replication of its
+   * relationship (docs/seeds.md); the job's end records the export time,
+   * which the health's reason turns into the next step (import it on the
+   * Replica). The relationship must be waiting for initial replication from
+   * a seed; one export of a VM at a time, never during a cycle of it.
+   */
+  async seedExport (name: string, request: SeedExportRequest): Promise<JobInfo> {
+    return await this.serial(name, async () => {
+      const rel = this.primaryRelationship(name)
+      if (seedPath(rel.settings) === undefined) throw new AppError(AppErrorCode.APP_INVALID_STATE, `the replication of ${rel.vm} was enabled with --initial ${initialText(rel.settings)}: a seed is for --initial seed:PATH (remove the relationship and enable it again to change that)`, { details: { state: rel.state } })
+      if (rel.state !== 'waiting-initial-replication') throw new AppError(AppErrorCode.APP_INVALID_STATE, `the initial replication of ${rel.vm} is done (${rel.state}): a seed is only for initial replication`, { details: { state: rel.state } })
+      return await this.startSeedExport(rel, request)
+    })
+  }
+
+  private async startSeedExport (rel: Relationship, request: SeedExportRequest): Promise<JobInfo> {
+    const { jobs, inventory, drivers, relationships, node } = this.init
+    if (!isAbsolute(request.to) || request.to.includes('\0')) throw new AppError(AppErrorCode.APP_USAGE, `${request.to.slice(0, 200)} is not an absolute path`)
+    if (this.exporting.has(rel.vm)) throw new AppError(AppErrorCode.APP_INVALID_STATE, `a seed export of ${rel.vm} is running (job ${this.seedJobs.get(rel.id) ?? '?'})`)
+    if (this.init.scheduler.get(rel.id)?.running === true) throw new AppError(AppErrorCode.APP_INVALID_STATE, `a replication cycle of ${rel.vm} is running; run the seed export when it ends`)
+    this.exporting.add(rel.vm)
+    try {
+      const job = await jobs.start({
+        kind: 'seed-export',
+        vm: rel.vm,
+        relationship: rel.id,
+        reason: `writing a seed of ${rel.vm} to ${request.to}`,
+        work: async ({ signal, progress }) => {
+          try {
+            const vm = inventory.get(rel.vm)
+            if (vm === undefined) throw new AppError(AppErrorCode.APP_VM_NOT_FOUND, `VM ${rel.vm} is no longer in the inventory`)
+            const cycle = await drivers[vm.driver].diskSources(vm.definition, { appConsistent: rel.settings.appConsistentEvery !== null, signal })
+            const time = this.init.now()
+            let roots: Record<string, string> | undefined
+            try {
+              const written = await seedFromDisks({
+                disks: [...cycle.disks],
+                pool: this.pool,
+                blockSize: this.blockSize,
+                path: request.to,
+                force: request.force === true,
+                origin: { relationship: rel.id, peer: node.peerId.toString() },
+                time,
+                consistency: cycle.consistency,
+                ...(cycle.consistencyNote === undefined ? {} : { consistencyNote: cycle.consistencyNote }),
+                signal,
+                onProgress: p => { progress(p.done, p.total) }
+              })
+              roots = Object.fromEntries(written.disks.map(d => [d.name, d.root]))
+              await this.serial(rel.vm, async () => {
+                const held = relationships.get(rel.id)
+                if (held !== undefined) await relationships.put({ ...held, seedExportedAt: this.init.now() })
+              })
+              return {
+                result: { kind: 'seed-export', result: { path: request.to, bytes: written.bytes, blocks: written.blocks, root: written.root, time: iso(time)! } },
+                reason: `seed of ${rel.vm} written to ${request.to} (${written.bytes} bytes, ${cycle.consistency}-consistent): import it on the Replica with tandem seed import --from PATH`,
+                data: { bytes: written.bytes, blocks: written.blocks, root: written.root }
+              }
+            } finally {
+              // Tracking then counts from the seed's point: the first cycle after the import reads only what changed since.
+              await cycle.complete(roots === undefined ? { ok: false } : { ok: true, roots })
+            }
+          } finally {
+            this.exporting.delete(rel.vm)
+          }
+        }
+      })
+      this.seedJobs.set(rel.id, job.id)
+      return job
+    } catch (err) {
+      this.exporting.delete(rel.vm)
+      throw err
+    }
   }
 
   /**
@@ -372,7 +461,8 @@ export class PrimaryReplication {
       forecast: { breachInMs: s.forecast.breachInMs, cause: s.forecast.cause, message: s.forecast.message },
       settings: { ...rel.settings, initial: initialText(rel.settings) },
       nextCycleAt: schedule === undefined || schedule.suspended ? null : iso(schedule.nextDue),
-      running: schedule?.running === true
+      running: schedule?.running === true,
+      seedExportJob: this.seedJobs.get(rel.id) ?? null
     }
   }
 
@@ -409,6 +499,14 @@ export class PrimaryReplication {
     if (rel === undefined || rel.state === 'suspended') return
     const due = this.init.scheduler.get(id)?.nextDue ?? this.init.now()
     if (rel.state === 'resynchronization-required') rel = await this.serial(rel.vm, async () => await this.apply(id, { kind: 'resync-start' }))
+    // Initial replication from a seed waits for the Replica to import it (no cycle, no record meanwhile), then diffs against it.
+    let replicaManifests: ReplicaManifests | undefined
+    if (rel.state === 'waiting-initial-replication' && seedPath(rel.settings) !== undefined) {
+      if (this.exporting.has(rel.vm)) return
+      await restoreReplicaAddresses(join(this.init.primaryDir, id), this.init.node, peerIdFromString(rel.peer))
+      replicaManifests = await fetchReplicaManifests({ node: this.init.node, replica: peerIdFromString(rel.peer), relationship: id, signal })
+      if (replicaManifests.point === null) return
+    }
     const vm = inventory.get(rel.vm)
     const driver = vm === undefined ? undefined : drivers[vm.driver]
     const every = rel.settings.appConsistentEvery
@@ -447,7 +545,8 @@ export class PrimaryReplication {
           consistency: cycle.consistency,
           ...(cycle.consistencyNote === undefined ? {} : { consistencyNote: cycle.consistencyNote }),
           // a resynchronization, or initial replication onto a copy already on the Replica, diffs against the Replica's own manifests
-          fromReplica: rel.state === 'resynchronizing' || (rel.state === 'waiting-initial-replication' && rel.settings.initial === 'existing'),
+          fromReplica: rel.state === 'resynchronizing' || (rel.state === 'waiting-initial-replication' && (rel.settings.initial === 'existing' || replicaManifests !== undefined)),
+          ...(replicaManifests === undefined ? {} : { replicaManifests }),
           limiter: this.limiter(rel),
           signal
         })

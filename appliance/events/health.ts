@@ -59,6 +59,14 @@ const withCode = (rel: Relationship): string => rel.code === undefined ? rel.rea
  * failover prepared or not completed; more than WARNING_MISSED_FRACTION missed.
  * Normal: anything else (not enabled, failed over, replicating well).
  */
+/** Why initial replication has not finished, with the next step when a seed carries it (docs/seeds.md). */
+function initialPendingReason (rel: Relationship): string {
+  const initial = rel.settings.initial
+  if (typeof initial !== 'object' || !('seed' in initial)) return 'initial replication has not finished'
+  if (rel.seedExportedAt === undefined) return `initial replication from a seed: no seed is written yet (tandem seed export ${rel.vm} --to ${initial.seed})`
+  return `initial replication from a seed: waiting for the seed written at ${new Date(rel.seedExportedAt).toISOString()} to be imported on the Replica (tandem seed import --from PATH there)`
+}
+
 export function health (rel: Relationship, cycles: readonly CycleRecord[], now: number, options: HealthOptions = {}): HealthReport {
   const windowMs = options.windowMs ?? DEFAULT_MONITORING_WINDOW_MS
   const active = rel.state === 'replicating' || rel.state === 'resynchronizing'
@@ -78,7 +86,7 @@ export function health (rel: Relationship, cycles: readonly CycleRecord[], now: 
 
   switch (rel.state) {
     case 'suspended': return { level: 'warning', rule: 'suspended', reason: `replication is suspended: ${rel.reason}` }
-    case 'waiting-initial-replication': return { level: 'warning', rule: 'initial-pending', reason: 'initial replication has not finished' }
+    case 'waiting-initial-replication': return { level: 'warning', rule: 'initial-pending', reason: initialPendingReason(rel) }
     case 'resynchronizing': return { level: 'warning', rule: 'resynchronizing', reason: 'resynchronizing: the Replica is being brought back in step' }
     case 'prepared-for-planned-failover': return { level: 'warning', rule: 'failover-pending', reason: 'a planned failover is prepared: fail over on the Replica, or cancel it' }
     case 'failed-over-waiting-completion': return { level: 'warning', rule: 'failover-pending', reason: 'failed over and not completed: complete or cancel the failover' }

@@ -42,6 +42,8 @@ export interface Relationship {
   lastPointAt?: number
   /** When the last successful cycle ended (Hyper-V's "last replication time"). */
   lastReplicationAt?: number
+  /** Primary only, initial replication from a seed: when the last seed export finished (the Replica must import it). */
+  seedExportedAt?: number
   /**
    * Replica only: the VM as its primary last described it (offer or update
    * of the relationship protocol), so that this box can show it and start
@@ -77,8 +79,8 @@ export function oneLine (text: string): string {
 export const CODE_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/
 /** A peer id in text form (base58 or base32 letters and digits); it was checked when the peer was paired. */
 const PEER_ID_PATTERN = /^[A-Za-z0-9]{1,128}$/
-const FIELDS = ['id', 'vm', 'role', 'peer', 'term', 'state', 'reason', 'code', 'needsResync', 'settings', 'createdAt', 'changedAt', 'initialDoneAt', 'lastPointAt', 'lastReplicationAt', 'protectedVm']
-const OPTIONAL_TIMES = ['initialDoneAt', 'lastPointAt', 'lastReplicationAt'] as const
+const FIELDS = ['id', 'vm', 'role', 'peer', 'term', 'state', 'reason', 'code', 'needsResync', 'settings', 'createdAt', 'changedAt', 'initialDoneAt', 'lastPointAt', 'lastReplicationAt', 'seedExportedAt', 'protectedVm']
+const OPTIONAL_TIMES = ['initialDoneAt', 'lastPointAt', 'lastReplicationAt', 'seedExportedAt'] as const
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0

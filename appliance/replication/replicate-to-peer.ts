@@ -5,7 +5,7 @@ import type { ScanPool } from '../../core/scan/index.ts'
 import type { Consistency, ProgressListener } from '../../core/types.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
-import { fetchManifests, REPLICATION_PROTOCOL, sendCycle, type RateLimiter, type SentCycle } from '../../p2p/replication/index.ts'
+import { fetchManifests, REPLICATION_PROTOCOL, sendCycle, type RateLimiter, type ReplicaManifests, type SentCycle } from '../../p2p/replication/index.ts'
 import { openCycleSource } from './cycle-source.ts'
 import { PrimaryState } from './primary-state.ts'
 
@@ -30,6 +30,8 @@ export interface ReplicateToPeerInit {
    * replication onto a copy already there). A cycle in flight is resumed as it is.
    */
   fromReplica?: boolean
+  /** With `fromReplica`: the Replica's manifests the caller fetched just before (fetchReplicaManifests), so they are not fetched twice. */
+  replicaManifests?: ReplicaManifests
   limiter?: RateLimiter
   signal?: AbortSignal
   onProgress?: ProgressListener
@@ -66,7 +68,7 @@ export async function replicateToPeer (init: ReplicateToPeerInit): Promise<Repli
   const resumed = state.inFlight !== undefined
   let resynced = false
   if (init.fromReplica === true && !resumed) {
-    await adoptReplicaManifests(init, state)
+    await adoptReplicaManifests(init, state, init.replicaManifests)
     resynced = true
   }
   for (let attempt = 0; ; attempt++) {
@@ -108,9 +110,14 @@ export async function replicateToPeer (init: ReplicateToPeerInit): Promise<Repli
 }
 
 /** Takes the Replica's latest point (or none) as the base of the next cycle, dropping a cycle in flight. */
-async function adoptReplicaManifests (init: ReplicateToPeerInit, state: PrimaryState): Promise<void> {
-  const found = await fetchManifests(await init.node.dialProtocol(init.replica, REPLICATION_PROTOCOL, { signal: init.signal }), init.relationship)
+async function adoptReplicaManifests (init: ReplicateToPeerInit, state: PrimaryState, fresh?: ReplicaManifests): Promise<void> {
+  const found = fresh ?? await fetchReplicaManifests(init)
   await state.abandon()
   if (found.point === null) state.replicated = undefined
   else await state.commit({ root: found.point, term: found.term, manifests: found.manifests })
+}
+
+/** The Replica's latest point of the relationship and its manifests (point null when it holds none). */
+export async function fetchReplicaManifests (init: Pick<ReplicateToPeerInit, 'node' | 'replica' | 'relationship' | 'signal'>): Promise<ReplicaManifests> {
+  return await fetchManifests(await init.node.dialProtocol(init.replica, REPLICATION_PROTOCOL, { signal: init.signal }), init.relationship)
 }

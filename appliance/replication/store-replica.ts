@@ -7,9 +7,11 @@ import {
 } from '../../core/store/index.ts'
 import { badBlockSet, damagedIndices } from '../../core/store/bad-blocks.ts'
 import { checkSourceSanity } from '../../core/source-sanity.ts'
+import { importSeed } from '../../core/seed/index.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
+import { AppError, AppErrorCode } from '../errors.ts'
 import type { ReplicaPoint, ReplicaSink, ReplicaStage, ReplicaTarget } from '../../p2p/replication/index.ts'
-import type { Manifest, RecoveryPoint } from '../../core/types.ts'
+import type { Manifest, ProgressListener, RecoveryPoint } from '../../core/types.ts'
 
 export interface StoreReplicaSinkInit {
   /** Replicas live in `<dir>/<peer id>/<relationship>/` (a core store each). */
@@ -111,6 +113,37 @@ export class StoreReplicaSink implements ReplicaSink {
       const store = await RecoveryPointStore.open(dir, { readOnly: true })
       try {
         return await read(store)
+      } finally {
+        await store.close()
+      }
+    } finally {
+      release()
+    }
+  }
+
+  /**
+   * Imports the seed at `path` as the first recovery point of `peer`'s
+   * replica of `relationship` (docs/seeds.md), under the relationship's
+   * lock, so no session runs meanwhile: creates the store with the seed's
+   * `blockSize` when there is none. APP_INVALID_STATE when the store
+   * already holds a point: a seed is for initial replication only. On
+   * success `onCommitted` is told, as after a cycle; on failure the store
+   * keeps exactly what it had (core's importSeed).
+   */
+  async importSeed (peer: string, relationship: string, path: string, blockSize: number, options: { signal?: AbortSignal, onProgress?: ProgressListener } = {}): Promise<RecoveryPoint> {
+    if (this.closing) throw new AppError(AppErrorCode.APP_INVALID_STATE, 'the replica is stopping')
+    const release = await this.lock(`${peer}/${relationship}`, options.signal)
+    try {
+      const dir = this.replicaDir(peer, relationship)
+      const exists = await isDirectory(join(dir, 'index'))
+      if (!exists) await mkdir(dir, { recursive: true })
+      const store = await RecoveryPointStore.open(dir, exists ? {} : { create: true, blockSize })
+      try {
+        const held = await store.listPoints()
+        if (held.length > 0) throw new AppError(AppErrorCode.APP_INVALID_STATE, `the Replica already holds ${held.length} recovery point(s) of ${relationship}: a seed is only for initial replication`)
+        const point = await importSeed(store, path, options)
+        await this.init.onCommitted?.({ peer, relationship }, point).catch(err => { this.init.onBackgroundError?.(err, { peer, relationship }) })
+        return point
       } finally {
         await store.close()
       }

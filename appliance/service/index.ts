@@ -4,6 +4,8 @@
  * error codes. Nothing else of appliance/ may be imported by cli/ or web/.
  */
 export type { ApplianceService } from './appliance-service.ts'
+export type { JobApi } from './job-api.ts'
+export type { JobInfo, JobKind, JobState, SeedExportRequest, SeedExportResult, SeedImportRequest, SeedImportResult } from './job-types.ts'
 export type { ReplicationApi } from './replication-api.ts'
 export type { ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult, ReplicationSettingsInfo } from './replication-types.ts'
 export type {

@@ -12,9 +12,11 @@ export interface ReplicationApi {
    * Protects VM `name` (in the inventory) on the paired box `request.to`:
    * the Replica is offered the relationship and records it, then cycles run
    * at the frequency. Throws APP_VM_NOT_FOUND, APP_PEER_NOT_FOUND,
-   * APP_RELATIONSHIP_EXISTS, APP_SETTING_INVALID, APP_INITIAL_UNSUPPORTED (seed:PATH),
+   * APP_RELATIONSHIP_EXISTS, APP_SETTING_INVALID,
    * or the Replica's refusal (P2P_RELATIONSHIP_REFUSED, P2P_PEER_UNREACHABLE...):
-   * then nothing is kept.
+   * then nothing is kept. With `initial: seed:PATH` a seed export job
+   * starts too (`seedExportJob` of the result): the first cycle waits until
+   * the Replica has imported the seed, then sends only what changed since.
    */
   replicationEnable: (name: string, request: ReplicationEnableRequest) => Promise<ReplicationInfo>
   /**

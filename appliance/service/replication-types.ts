@@ -17,7 +17,7 @@ export interface ReplicationEnableRequest {
   appConsistentEvery?: string
   /** Bytes per second (`10M`, `500k`), or `none`. */
   bandwidth?: string
-  /** `now`, `at:TIME` (ISO 8601 with a zone), `existing` (diff against the Replica's copy); `seed:PATH` is refused for now (APP_INITIAL_UNSUPPORTED). */
+  /** `now`, `at:TIME` (ISO 8601 with a zone), `existing` (diff against the Replica's copy), or `seed:PATH` (an absolute path: a seed is written there, to carry to the Replica; docs/seeds.md). */
   initial?: string
 }
 
@@ -65,6 +65,8 @@ export interface ReplicationInfo {
   /** When the next cycle is due (null while suspended or not scheduled); a cycle in flight is `running`. */
   nextCycleAt: string | null
   running: boolean
+  /** The newest seed export job of the relationship since the daemon started (`job(id)` follows it), or null. */
+  seedExportJob: string | null
 }
 
 /** Measure-VMReplication's figures over the monitoring window (`replication measure`, docs/health.md#measure). */

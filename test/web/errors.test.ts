@@ -26,7 +26,7 @@ t.test('codes map to their statuses', async t => {
     ['APP_RELATIONSHIP_EXISTS', 409],
     ['APP_INVALID_STATE', 409],
     ['APP_SETTING_INVALID', 400],
-    ['APP_INITIAL_UNSUPPORTED', 400],
+    ['APP_JOB_NOT_FOUND', 404],
     ['P2P_RELATIONSHIP_REFUSED', 409],
     ['P2P_PEER_UNREACHABLE', 502],
     ['APP_VM_INVALID', 400],

@@ -14,7 +14,7 @@ function object (properties: Record<string, unknown>, required: string[] = Objec
 /** A VM name or relationship id (core's DISK_NAME_PATTERN), or PEER/RELATIONSHIP; checked again behind the API. */
 export const pointsParams = object({ name: { type: 'string', minLength: 1, maxLength: 200 } })
 
-const pointSchema = object({
+export const pointSchema = object({
   id: int,
   time: str,
   consistency: { type: 'string', enum: ['crash', 'app'] },

@@ -49,6 +49,8 @@ const ROWS: Array<[string, Relationship, CycleRecord[], Health, HealthRule]> = [
   ['suspended', rel('suspended', { reason: 'replication suspended by the operator' }), [], 'warning', 'suspended'],
   ['suspended for days: still a warning', rel('suspended', { lastPointAt: NOW - 72 * H }), cycles(0, 80), 'warning', 'suspended'],
   ['initial replication not finished', rel('waiting-initial-replication', { initialDoneAt: undefined, lastPointAt: undefined }), cycles(0, 30), 'warning', 'initial-pending'],
+  ['initial replication from a seed not yet written', rel('waiting-initial-replication', { initialDoneAt: undefined, lastPointAt: undefined, settings: { ...DEFAULT_SETTINGS, frequency: 5 * MIN, initial: { seed: '/mnt/usb/web.seed' } } }), cycles(0, 30), 'warning', 'initial-pending'],
+  ['initial replication from a seed waiting for its import', rel('waiting-initial-replication', { initialDoneAt: undefined, lastPointAt: undefined, seedExportedAt: NOW - 60_000, settings: { ...DEFAULT_SETTINGS, frequency: 5 * MIN, initial: { seed: '/mnt/usb/web.seed' } } }), cycles(0, 30), 'warning', 'initial-pending'],
   ['planned failover prepared', rel('prepared-for-planned-failover'), [], 'warning', 'failover-pending'],
   ['failed over, waiting for completion', rel('failed-over-waiting-completion'), [], 'warning', 'failover-pending'],
   ['failed over', rel('failed-over', { lastPointAt: NOW - 72 * H }), [], 'normal', 'failed-over'],
@@ -72,4 +74,12 @@ t.test('the monitoring window can be set', async t => {
   const recent = cycles(10, 0, 0, H)
   t.equal(health(rel('replicating'), [...old, ...recent], NOW).rule, 'missed-critical', 'the default 12 h window sees the failures')
   t.equal(health(rel('replicating'), [...old, ...recent], NOW, { windowMs: H }).rule, 'ok', 'a 1 h window does not')
+})
+
+t.test('a relationship waiting for its seed says the next step', async t => {
+  const seed = { ...DEFAULT_SETTINGS, frequency: 5 * MIN, initial: { seed: '/mnt/usb/web.seed' } }
+  const unwritten = health(rel('waiting-initial-replication', { initialDoneAt: undefined, lastPointAt: undefined, settings: seed }), [], NOW)
+  t.match(unwritten.reason, /tandem seed export web --to \/mnt\/usb\/web\.seed/, 'no seed yet: the export to run')
+  const written = health(rel('waiting-initial-replication', { initialDoneAt: undefined, lastPointAt: undefined, settings: seed, seedExportedAt: NOW - MIN }), [], NOW)
+  t.match(written.reason, /tandem seed import --from/, 'a seed written: the import to run on the Replica')
 })

@@ -80,22 +80,23 @@ export class JobRegistry {
       seedImport: null
     }
     const progress = (done: number, total: number): void => { info.progress = { done, total } }
+    // The job shows its end (state, result, endedAt together) only once its end is in the log.
     const done = (async () => {
+      const ended: Partial<JobInfo> = {}
       try {
         const { result, reason, data } = await spec.work({ signal: controller.signal, progress })
-        if (result.kind === 'seed-export') info.seedExport = result.result
-        else info.seedImport = result.result
-        info.state = 'ok'
+        if (result.kind === 'seed-export') ended.seedExport = result.result
+        else ended.seedImport = result.result
+        ended.state = 'ok'
         await this.events.end(begin.seq, { outcome: 'ok', reason, ...(data === undefined ? {} : { data }) }).catch(() => {})
       } catch (err) {
         const cancelled = controller.signal.aborted
-        info.state = cancelled ? 'cancelled' : 'failed'
-        info.error = { code: codeOf(err), message: cancelled ? 'cancelled' : (err as Error).message ?? String(err) }
-        await this.events.end(begin.seq, { outcome: 'failed', code: info.error.code, reason: cancelled ? `${spec.kind} cancelled` : `${spec.kind} failed: ${info.error.code}` }).catch(() => {})
-      } finally {
-        info.endedAt = iso(this.now())
-        this.forgetOld()
+        ended.state = cancelled ? 'cancelled' : 'failed'
+        ended.error = { code: codeOf(err), message: cancelled ? 'cancelled' : (err as Error).message ?? String(err) }
+        await this.events.end(begin.seq, { outcome: 'failed', code: ended.error.code, reason: cancelled ? `${spec.kind} cancelled` : `${spec.kind} failed: ${ended.error.code}` }).catch(() => {})
       }
+      Object.assign(info, ended, { endedAt: iso(this.now()) })
+      this.forgetOld()
     })()
     this.jobs.set(info.id, { info, controller, done })
     return copy(info)

@@ -30,6 +30,7 @@ t.test('codes map to their statuses', async t => {
     ['APP_SEED_MISMATCH', 409],
     ['APP_SEED_NO_ORIGIN', 400],
     ['CORE_SEED_INVALID', 400],
+    ['CORE_SEED_TRUNCATED', 400],
     ['P2P_RELATIONSHIP_REFUSED', 409],
     ['P2P_PEER_UNREACHABLE', 502],
     ['APP_VM_INVALID', 400],

@@ -63,6 +63,10 @@ export class ReplicaSide {
     })
     this.sink = new StoreReplicaSink({
       dir: init.storeDir,
+      holds: (peer, id) => {
+        const rel = relationships.get(id)
+        return rel?.role === 'replica' && rel.peer === peer
+      },
       onBackgroundError: (err, where) => { logger.error({ err, ...where }, 'replica image update or pruning failed; the point is committed') },
       retentionFor: (peer, id) => {
         const rel = relationships.get(id)

@@ -380,13 +380,23 @@ export class PrimaryReplication {
     })
   }
 
-  /** Sends the whole relationship to the Replica; a failure is logged, never thrown (the next change repeats it). */
+  /**
+   * Sends the whole relationship to the Replica, offering it again when the
+   * Replica does not hold it (P2P_RELATIONSHIP_UNKNOWN: its record was lost);
+   * a failure is logged, never thrown (the next change or cycle repeats it).
+   */
   private async tell (rel: Relationship): Promise<void> {
     const vm = this.init.inventory.get(rel.vm)
     if (vm === undefined) return
+    const replica = peerIdFromString(rel.peer)
     try {
-      await restoreReplicaAddresses(join(this.init.primaryDir, rel.id), this.init.node, peerIdFromString(rel.peer))
-      await sendUpdate(this.init.node, peerIdFromString(rel.peer), await description(rel, vm), { timeoutMs: TIMEOUT_RELATIONSHIP_REQUEST_MS })
+      await restoreReplicaAddresses(join(this.init.primaryDir, rel.id), this.init.node, replica)
+      const d = await description(rel, vm)
+      await sendUpdate(this.init.node, replica, d, { timeoutMs: TIMEOUT_RELATIONSHIP_REQUEST_MS }).catch(async err => {
+        if ((err as { code?: unknown }).code !== P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN) throw err
+        this.init.logger.warn({ relationship: rel.id }, 'the Replica does not hold the relationship: offering it again')
+        await sendOffer(this.init.node, replica, d, { timeoutMs: TIMEOUT_RELATIONSHIP_REQUEST_MS })
+      })
     } catch (err) {
       this.init.logger.warn({ relationship: rel.id, code: codeOf(err) }, 'the Replica could not be told of the change')
     }
@@ -597,6 +607,8 @@ export class PrimaryReplication {
       return
     }
     logger.warn({ relationship: id, code: record.code, failure: record.failure }, 'replication cycle failed')
+    // The Replica lost its record of the relationship: it is offered again, and the retry finds it.
+    if (record.code === P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN) await this.tell(rel)
     await this.serial(rel.vm, async () => await this.apply(id, { kind: 'cycle-failed', code: record.code! })).catch(() => {})
     this.tellCycle(id, record)
     throw failure

@@ -31,6 +31,13 @@ export interface StoreReplicaSinkInit {
    * next session, wait for it. A rejection is reported to onBackgroundError.
    */
   onCommitted?: (where: { peer: string, relationship: string }, point: RecoveryPoint) => Promise<void>
+  /**
+   * Whether `peer` may replicate `relationship` here: a relationship the
+   * Replica holds for that primary (offered first: docs/relationship-protocol.md).
+   * A session for any other is refused with P2P_RELATIONSHIP_UNKNOWN before a
+   * store is opened or created. Absent: every relationship is admitted (bare-store tools, tests).
+   */
+  holds?: (peer: string, relationship: string) => boolean
   /** How long a session waits for another session of the same relationship. */
   busyWaitMs?: number
   /** Told when a background step after a commit (image update, pruning) fails; the point itself is committed. */
@@ -66,6 +73,7 @@ export class StoreReplicaSink implements ReplicaSink {
 
   async open (peer: string, relationship: string, signal?: AbortSignal): Promise<ReplicaTarget> {
     if (this.closing) throw new P2pError(P2pErrorCode.P2P_STREAM_CLOSED, 'the replica is stopping')
+    if (this.init.holds?.(peer, relationship) === false) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN, `this box holds no relationship ${relationship} from that primary: offer it first`)
     const key = `${peer}/${relationship}`
     const release = await this.lock(key, signal)
     const made = (async () => {

@@ -169,8 +169,20 @@ t.test('enable, cycles, suspend/resume, a Replica down and back, status and meas
     await store.close()
   }
 
-  // Remove: the relationship is gone here; the Replica forgets it.
+  // The Replica loses its record of the relationship: its next session is refused, the
+  // primary offers the relationship again, and the next cycle goes through.
   replica = await startBox(t, replicaDir)
+  await replica.relationships.remove('vm1')
+  const refused = nextCycles(primary, 1)
+  primary.scheduler.get('vm1')!.runNow()
+  const [unknown] = await refused
+  t.equal(unknown!.code, 'P2P_RELATIONSHIP_UNKNOWN', 'a Replica admits only relationships it holds')
+  t.equal(replica.relationships.get('vm1')?.peer, primary.node.peerId.toString(), 'the primary offered it again')
+  const again = nextCycles(primary, 1)
+  primary.scheduler.get('vm1')!.runNow()
+  t.equal((await again)[0]!.outcome, 'ok', 'and the next cycle goes through')
+
+  // Remove: the relationship is gone here; the Replica forgets it.
   const removed = await primary.replicationRemove('vm1')
   t.same(removed, { relationship: 'vm1', vm: 'vm1', removed: true, replicaTold: true })
   t.equal(replica.relationships.get('vm1'), undefined, 'the Replica forgot the relationship')

@@ -19,7 +19,7 @@ import { MAX_BATCH_DATA_BYTES, RateLimiter, type ReplicaManifests } from '../../
 import type { VmDriver } from '../drivers/index.ts'
 import type { JobRegistry } from '../jobs/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
-import { CYCLE_KIND, cycleEndInput, cycleRecordsFrom, missedIntervals, relationshipStatus, stateEventInput, type CycleRecord, type EventLog } from '../events/index.ts'
+import { CYCLE_KIND, CycleHistory, cycleEndInput, cycleRecordsFrom, missedIntervals, relationshipStatus, stateEventInput, type CycleRecord, type EventLog } from '../events/index.ts'
 import type { DriverKind, InventoryVm, VmInventory } from '../inventory/index.ts'
 import type { PeerRegistry } from '../peers/index.ts'
 import {
@@ -149,6 +149,8 @@ export class PrimaryReplication {
   private readonly lastApp = new Map<string, number>()
   private readonly changing = new Map<string, Promise<unknown>>()
   private readonly listeners = new Set<(relationship: string, record: CycleRecord) => void>()
+  /** The cycle records status and measure need, read from the log once at start, then kept as cycles end. */
+  private readonly history = new CycleHistory()
   /** VMs whose seed export runs: no cycle reads their disks meanwhile (a driver gives one VM's sources to one reader at a time). */
   private readonly exporting = new Set<string>()
   /** The newest seed export job of each relationship (by id), for status. */
@@ -164,8 +166,11 @@ export class PrimaryReplication {
   async start (): Promise<void> {
     const events = (await this.init.events.read()).events
     for (const rel of this.init.relationships.list()) {
-      if (rel.role !== 'primary' || !SCHEDULED.has(rel.state)) continue
-      const app = cycleRecordsFrom(events.filter(e => e.relationship === rel.id)).filter(c => c.appConsistentRequested).at(-1)
+      if (rel.role !== 'primary') continue
+      const records = cycleRecordsFrom(events.filter(e => e.relationship === rel.id))
+      this.history.load(rel.id, records, this.init.now())
+      if (!SCHEDULED.has(rel.state)) continue
+      const app = records.filter(c => c.appConsistentRequested).at(-1)
       if (app !== undefined) this.lastApp.set(rel.id, app.start)
       await this.schedule(rel)
     }
@@ -299,15 +304,13 @@ export class PrimaryReplication {
    */
   async status (name?: string): Promise<ReplicationInfo[]> {
     const rels = name === undefined ? this.init.relationships.list().filter(r => r.role === 'primary') : [this.primaryOf(name)]
-    // One read of the log for all of them: it may hold megabytes.
-    const events = (await this.init.events.read(name === undefined ? {} : { relationship: rels[0]!.id })).events
-    return rels.map(rel => this.info(rel, cycleRecordsFrom(events.filter(e => e.relationship === rel.id))))
+    return rels.map(rel => this.info(rel, this.cycles(rel.id)))
   }
 
   /** The monitoring window's figures of the relationship of VM `name` this box is the primary of (its cycle records are here). */
   async measure (name: string): Promise<ReplicationMeasureInfo> {
     const rel = this.primaryOf(name)
-    const s = relationshipStatus({ rel, cycles: await this.cycles(rel.id), now: this.init.now(), pendingBytes: 0 })
+    const s = relationshipStatus({ rel, cycles: this.cycles(rel.id), now: this.init.now(), pendingBytes: 0 })
     const m = s.measure
     return {
       relationship: rel.id,
@@ -363,6 +366,7 @@ export class PrimaryReplication {
         if (!replicaTold) this.init.logger.warn({ relationship: rel.id, code: codeOf(err) }, 'replication removed; the Replica could not be told')
       }
       await this.init.relationships.remove(rel.id)
+      this.history.forget(rel.id)
       await rm(join(this.init.primaryDir, rel.id), { recursive: true, force: true })
       if (event !== null) await this.init.events.append(stateEventInput(rel, event))
       this.init.logger.info({ relationship: rel.id }, 'replication removed')
@@ -376,7 +380,7 @@ export class PrimaryReplication {
       const rel = await this.apply(this.primaryRelationship(name).id, input)
       await after(rel)
       await this.tell(rel)
-      return this.info(rel, await this.cycles(rel.id))
+      return this.info(rel, this.cycles(rel.id))
     })
   }
 
@@ -445,8 +449,8 @@ export class PrimaryReplication {
     return rel
   }
 
-  private async cycles (id: string): Promise<CycleRecord[]> {
-    return cycleRecordsFrom((await this.init.events.read({ relationship: id })).events)
+  private cycles (id: string): CycleRecord[] {
+    return this.history.records(id, this.init.now())
   }
 
   private info (rel: Relationship, cycles: CycleRecord[]): ReplicationInfo {
@@ -593,6 +597,7 @@ export class PrimaryReplication {
     // Beside the record: whether the cycle read only what change tracking named (docs/events.md).
     if (tracking !== undefined) end.data = { ...end.data, ...tracking }
     await events.end(begin.seq, end)
+    this.history.add(id, record, this.init.now())
     // The interval counts from the last attempt, as Hyper-V's does: a guest that cannot be
     // quiesced (no agent, a failing freeze) is asked again one interval later, not every cycle.
     if (appWanted) this.lastApp.set(id, record.start)

@@ -14,5 +14,6 @@ export { achievedRpo, dataAtRisk, eta, forecast, targetRpoMs, CONTINUOUS_TARGET_
 export { durationText, bytesText, rateText } from './figure-text.ts'
 export { stateEventInput } from './state-events.ts'
 export { CYCLE_KIND, cycleEndInput, cycleRecordOf, cycleRecordsFrom } from './cycle-events.ts'
+export { CycleHistory } from './cycle-history.ts'
 export type { RelationshipStatus, StatusInput } from './relationship-status.ts'
 export { relationshipStatus } from './relationship-status.ts'

@@ -4,18 +4,16 @@
  * docs/cli.md). Pure. Takes what `ApplianceService.replicaStatus()`
  * returns; `--json` shows that array as the `replica` list.
  */
-import type { ReplicaStatusInfo } from '../service/index.ts'
-
-const ago = (ms: number): string => ms < 120_000 ? `${Math.round(ms / 1000)}s` : ms < 7_200_000 ? `${Math.round(ms / 60_000)}m` : `${Math.round(ms / 3_600_000)}h`
+import { durationText, type ReplicaStatusInfo } from '../service/index.ts'
 
 /**
  * One line per relationship: `web (web-1)  Replica of 12D3KooW...  replicating,
- * newest point 41s old, keeps latest + 24: initial replication finished; replicating`,
+ * newest point 41 s old, keeps latest + 24: initial replication finished; replicating`,
  * then its health and last replication time:
  * `  health normal: ...; last replication 2026-12-07T05:40:02.120Z`.
  */
 export function replicaStatusLine (r: ReplicaStatusInfo): string {
-  const newest = r.achievedRpoMs === null ? 'no point yet' : `newest point ${ago(r.achievedRpoMs)} old`
+  const newest = r.achievedRpoMs === null ? 'no point yet' : `newest point ${durationText(r.achievedRpoMs)} old`
   return `${r.vm} (${r.relationship})  Replica of ${r.peer}  ${r.state}, ${newest}, keeps latest + ${r.recoveryPoints}: ${r.reason}\n` +
     `  health ${r.health}: ${r.healthReason}; last replication ${r.lastReplicationTime ?? 'never'}`
 }

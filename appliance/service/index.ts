@@ -19,3 +19,5 @@ export { MAX_VM_STOP_WINDOW_MS } from './vm-types.ts'
 export { DATA_ENV, DEFAULT_DATA_DIR, type InitOptions, type InitResult, type LocalBox } from './local-box.ts'
 export { ServiceError, ERROR_CODE_PATTERN, errorCodeOf } from './service-error.ts'
 export { AppError, AppErrorCode } from '../errors.ts'
+/** Durations in words, as health reasons write them: for the CLI and web to say them the same way. */
+export { durationText } from '../events/figure-text.ts'

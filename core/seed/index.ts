@@ -13,6 +13,7 @@ export {
   SEED_VERSION, READABLE_SEED_VERSIONS, MAX_SEED_DISKS, MAX_SEED_HEADER_BYTES, MAX_SEED_MANIFEST_BYTES, MAX_CONSISTENCY_NOTE_BYTES,
   MAX_ORIGIN_RELATIONSHIP_BYTES, MAX_ORIGIN_PEER_BYTES, validOrigin, type SeedOrigin
 } from './seed-format.ts'
+export { writeSeed, type SeedBlock, type WriteSeedInit, type WriteSeedOptions, type WriteSeedResult } from './write.ts'
 
 export interface SeedOptions {
   signal?: AbortSignal

@@ -167,8 +167,12 @@ export function encodeHead (h: SeedHeaderRecord): Buffer {
   const note = h.consistencyNote === undefined ? undefined : Buffer.from(h.consistencyNote, 'utf8')
   if (note !== undefined && note.byteLength > MAX_CONSISTENCY_NOTE_BYTES) throw bad(`consistency note longer than ${MAX_CONSISTENCY_NOTE_BYTES} bytes`)
   if (h.disks.length < 1 || h.disks.length > MAX_SEED_DISKS) throw bad(`${h.disks.length} disks (1 to ${MAX_SEED_DISKS} allowed)`)
+  if (new Set(h.disks.map(d => d.name)).size !== h.disks.length) throw bad('two disks have the same name')
   let manifests = 0
-  for (const d of h.disks) manifests += manifestBytes(d.size, h.blockSize)
+  for (const d of h.disks) {
+    if (!Number.isSafeInteger(d.size) || d.size < 0) throw bad(`disk ${d.name} size ${d.size} is not a non-negative integer`)
+    manifests += manifestBytes(d.size, h.blockSize)
+  }
   if (manifests > MAX_SEED_MANIFEST_BYTES) throw bad(`manifests total ${manifests} bytes, over ${MAX_SEED_MANIFEST_BYTES}`)
 
   const noteBytes = note?.byteLength ?? 0

@@ -6,20 +6,16 @@ import { CoreError, CoreErrorCode, throwIfAborted } from '../errors.ts'
 import { equalHashes, zeroHash } from '../hash.ts'
 import { blockCount, blockLength, checkBlockSize, checkManifest, diskRoot, encodeManifest, isZeroBlock, pointRoot } from '../manifest.ts'
 import { checkOutput, writeOutputFile } from '../output-file.ts'
+import type { ChangedBlock } from '../scan/scanner.ts'
 import type { Consistency, Manifest, ProgressListener } from '../types.ts'
 import { encodeHead, encodeRecordHeader, encodeTrailer, hashKey, manifestBytes, maxStoredLength, type SeedHeaderRecord, type SeedOrigin } from './seed-format.ts'
 import { SeedWriter, WRITE_BUFFER_BYTES, wrapWrite } from './seed-writer.ts'
 
-/** One non-zero block of a scan, encoded: the scanner's ChangedBlock (core/scan/scanner.ts). */
-export interface SeedBlock {
-  index: number
-  hash: Uint8Array
-  codec: Codec
-  rawLength: number
-  data: Uint8Array
-  /** Called once `data` is no longer needed (written, or skipped). */
-  release?: () => void
-}
+/**
+ * One non-zero block of a scan, encoded: the scanner's ChangedBlock, whose
+ * `release` writeSeed calls once the block is written (or skipped).
+ */
+export type SeedBlock = Omit<ChangedBlock, 'release'> & { release?: () => void }
 
 export interface WriteSeedInit {
   blockSize: number

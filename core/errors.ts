@@ -32,7 +32,7 @@ export interface TandemErrorOptions { cause?: unknown, details?: Record<string, 
 export const CoreErrorCode = {
   /** The source disk could not be opened or read. */
   CORE_SOURCE_UNREADABLE: 'CORE_SOURCE_UNREADABLE',
-  /** The source changed (size or modification time) while it was being read: the view was not consistent. */
+  /** The source changed while it was being read (size or modification time; or a scan's blocks disagree with its manifest): the view was not consistent. */
   CORE_SOURCE_CHANGED: 'CORE_SOURCE_CHANGED',
   /** The operation was cancelled through its AbortSignal. */
   CORE_ABORTED: 'CORE_ABORTED',

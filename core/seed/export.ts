@@ -1,5 +1,3 @@
-import { Blake3Hasher } from '@napi-rs/blake-hash'
-import type { FileHandle } from 'node:fs/promises'
 import type { Codec } from '../compress.ts'
 import { READ_CONCURRENCY } from '../constants.ts'
 import { CoreError, CoreErrorCode, throwIfAborted } from '../errors.ts'
@@ -8,15 +6,15 @@ import { diskRoot, encodeManifest } from '../manifest.ts'
 import { checkOutput, writeOutputFile } from '../output-file.ts'
 import type { RecoveryPointStore } from '../store/store.ts'
 import type { Manifest, ProgressListener } from '../types.ts'
-import { blockRefs, countRefs, encodeHead, encodeRecordHeader, encodeTrailer, type BlockRef } from './seed-format.ts'
-
-/** Bytes gathered before one write() call: few syscalls for small blocks, little memory. */
-const WRITE_BUFFER_BYTES = 1024 * 1024
+import { blockRefs, countRefs, encodeHead, encodeRecordHeader, encodeTrailer, type BlockRef, type SeedOrigin } from './seed-format.ts'
+import { SeedWriter } from './seed-writer.ts'
 
 export interface ExportOptions {
   force?: boolean
   signal?: AbortSignal
   onProgress?: ProgressListener
+  /** The relationship and peer the seed is for (docs/seed-format.md); none by default. */
+  origin?: SeedOrigin
 }
 
 /**
@@ -44,6 +42,7 @@ export async function exportSeed (store: RecoveryPointStore, pointId: number, pa
     time: point.time,
     consistency: point.consistency,
     ...(point.consistencyNote === undefined ? {} : { consistencyNote: point.consistencyNote }),
+    origin: options.origin ?? null,
     disks: point.disks.map(d => ({ name: d.name, size: d.size, root: d.root })),
     root: point.root
   })
@@ -54,9 +53,9 @@ export async function exportSeed (store: RecoveryPointStore, pointId: number, pa
     await out.write(head)
     for (const m of manifests) await out.write(encodeManifest(m))
     const blocks = await writeBlocks(store, manifests, out, options)
-    await out.write(encodeTrailer(blocks, out.digest()), false)
-    await out.finish()
-    return { bytes: out.bytes, blocks }
+    await out.write(encodeTrailer(blocks, out.digest()))
+    await out.flush()
+    return { bytes: out.position, blocks }
   })
 }
 
@@ -104,60 +103,4 @@ async function fetchVerified (store: RecoveryPointStore, ref: BlockRef): Promise
     throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `block ${hex} in pack ${location.pack} at ${location.offset} has the wrong length`, { details: { hash: hex, pack: location.pack, offset: location.offset } })
   }
   return { hash: ref.hash, codec: location.codec, rawLength: location.rawLength, data: stored }
-}
-
-/**
- * Buffered sequential writer that hashes what it writes. Chunks handed to
- * `write` are kept by reference until flushed: callers must not reuse them.
- */
-class SeedWriter {
-  /** Bytes written (or buffered) so far. */
-  bytes = 0
-  private readonly handle: FileHandle
-  private readonly path: string
-  private readonly hasher = new Blake3Hasher()
-  private pending: Uint8Array[] = []
-  private pendingBytes = 0
-  private flushed = 0
-
-  constructor (handle: FileHandle, path: string) {
-    this.handle = handle
-    this.path = path
-  }
-
-  async write (chunk: Uint8Array, hashed = true): Promise<void> {
-    if (hashed) this.hasher.update(chunk)
-    this.pending.push(chunk)
-    this.pendingBytes += chunk.byteLength
-    this.bytes += chunk.byteLength
-    if (this.pendingBytes >= WRITE_BUFFER_BYTES) await this.flush()
-  }
-
-  /** BLAKE3 of every byte written with `hashed` so far. */
-  digest (): Uint8Array {
-    return this.hasher.digestBuffer()
-  }
-
-  /** Flushes and makes the file's content durable. */
-  /** Writes what is buffered (writeOutputFile fsyncs and renames). */
-  async finish (): Promise<void> {
-    await this.flush()
-  }
-
-  private async flush (): Promise<void> {
-    const chunks = this.pending
-    const bytes = this.pendingBytes
-    this.pending = []
-    this.pendingBytes = 0
-    if (bytes === 0) return
-    await this.handle.writev(chunks, this.flushed).catch(wrapWrite(`write to ${this.path}`))
-    this.flushed += bytes
-  }
-}
-
-function wrapWrite (what: string): (err: unknown) => never {
-  return (err: unknown) => {
-    if (err instanceof CoreError) throw err
-    throw new CoreError(CoreErrorCode.CORE_WRITE_FAILED, `${what} failed: ${(err as Error).message}`, { cause: err })
-  }
 }

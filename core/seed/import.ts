@@ -28,11 +28,11 @@ export interface ImportOptions {
  * CORE_SEED_INVALID (not a seed, unknown version, malformed header) or
  * CORE_SEED_TRUNCATED (the file ends inside them).
  */
-export async function readHead (reader: SeedReader): Promise<SeedHeaderRecord> {
+export async function readHead (reader: SeedReader): Promise<SeedHeaderRecord & { version: number }> {
   const available = await reader.fill(PREAMBLE_BYTES)
-  const headerLength = decodePreamble(reader.peek(available))
+  const { version, headerLength } = decodePreamble(reader.peek(available))
   await reader.take(PREAMBLE_BYTES)
-  return decodeHeader(await reader.take(headerLength + CRC_BYTES))
+  return { version, ...decodeHeader(await reader.take(headerLength + CRC_BYTES), version) }
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * The seed file format, version 1 (normative page: docs/seed-format.md).
+ * The seed file format, version 2 (normative page: docs/seed-format.md);
+ * version 1 (no origin) is still read.
  * Pure: encoders and decoders of the fixed parts, the limits an importer
  * enforces, and the canonical order of block records. No I/O.
  *
@@ -27,7 +28,14 @@ export const TRAILER_MAGIC = Buffer.from('TNDMTAIL', 'latin1')
  * importer of version N could misread gets version N + 1; importers reject
  * versions they do not know.
  */
-export const SEED_VERSION = 1
+export const SEED_VERSION = 2
+
+/**
+ * Versions an importer reads. Version 1 is version 2 without the origin; it
+ * was never released, but a seed of it may exist, and reading it costs two
+ * branches.
+ */
+export const READABLE_SEED_VERSIONS: readonly number[] = [1, 2]
 
 /** magic (8) + version u32 + header length u32 + CRC-32 of the 16 bytes before it. */
 export const PREAMBLE_BYTES = 20
@@ -47,10 +55,24 @@ export const MAX_SEED_DISKS = 256
 /** Consistency note, UTF-8 bytes. The note is one sentence for the operator ("guest agent did not answer"). */
 export const MAX_CONSISTENCY_NOTE_BYTES = 4096
 
-/** Header bytes the fixed fields take, without note and disks: block size, time, consistency, flags, note length, disk count, point root. */
+/** Longest relationship id in an origin: the appliance's ids match DISK_NAME_PATTERN, which allows 64 characters. */
+export const MAX_ORIGIN_RELATIONSHIP_BYTES = 64
+/** Longest peer id in an origin: a libp2p Ed25519 peer id is 52 base58btc characters; 128 leaves room for other key types. */
+export const MAX_ORIGIN_PEER_BYTES = 128
+/** A peer id as libp2p prints it: base58btc (no 0, O, I, l). */
+const PEER_ID_PATTERN = /^[1-9A-HJ-NP-Za-km-z]+$/
+
+/** Header bytes the fixed fields take, without note, origin and disks: block size, time, consistency, flags, note length, disk count, point root. */
 const HEADER_FIXED_BYTES = 4 + 8 + 1 + 1 + 2 + 2 + HASH_LENGTH
-/** One disk entry: name length, name, size, root. */
-const DISK_ENTRY_MAX_BYTES = 1 + 64 + 8 + HASH_LENGTH
+/** The origin's two length bytes (version 2 on). */
+const ORIGIN_LENGTH_BYTES = 2
+/** The smallest disk entry: a one-letter name. */
+const DISK_ENTRY_MIN_BYTES = 1 + 1 + 8 + HASH_LENGTH
+/** Smallest header body of each version: one disk with a one-letter name, no note, no origin (92 and 94). */
+const MIN_HEADER_BYTES: Record<number, number> = {
+  1: HEADER_FIXED_BYTES + DISK_ENTRY_MIN_BYTES,
+  2: HEADER_FIXED_BYTES + ORIGIN_LENGTH_BYTES + DISK_ENTRY_MIN_BYTES
+}
 
 /**
  * Largest header body. The largest valid header (MAX_SEED_DISKS disks with
@@ -88,6 +110,17 @@ export interface SeedDisk {
   root: string
 }
 
+/**
+ * Which relationship a seed was exported for, and by which peer: lets a
+ * Replica import a seed from the file alone (docs/seed-format.md).
+ */
+export interface SeedOrigin {
+  /** Relationship id, matching DISK_NAME_PATTERN. */
+  relationship: string
+  /** The exporting box's libp2p peer id, base58btc. */
+  peer: string
+}
+
 /** Everything the header holds. */
 export interface SeedHeaderRecord {
   blockSize: number
@@ -95,6 +128,8 @@ export interface SeedHeaderRecord {
   time: number
   consistency: Consistency
   consistencyNote?: string
+  /** null: exported from a bare store, for no relationship (and every version 1 seed). */
+  origin: SeedOrigin | null
   /** In file order; their manifests follow the header in this order. */
   disks: SeedDisk[]
   /** pointRoot of the disks, hex. */
@@ -113,23 +148,37 @@ export function manifestBytes (size: number, blockSize: number): number {
   return MANIFEST_HEAD_BYTES + blockCount(size, blockSize) * HASH_LENGTH
 }
 
+/** True when `origin` can be written: a relationship id matching DISK_NAME_PATTERN and a base58btc peer id of 1 to 128 characters. */
+export function validOrigin (origin: SeedOrigin): boolean {
+  return DISK_NAME_PATTERN.test(origin.relationship) && origin.peer.length <= MAX_ORIGIN_PEER_BYTES && PEER_ID_PATTERN.test(origin.peer)
+}
+
 /**
- * The preamble, header body and header CRC, ready to write. Throws
- * CORE_INVALID_ARGUMENT when the point cannot be expressed in this format
- * (too many disks, note too long, manifests too large, time not a u64).
+ * The preamble, header body and header CRC of a version 2 seed, ready to
+ * write. Its length depends on the disks' names and sizes, the note and the
+ * origin, never on the roots. Throws CORE_INVALID_ARGUMENT when the point
+ * cannot be expressed in this format (too many disks, note too long,
+ * manifests too large, time not a u64, a malformed origin).
  */
 export function encodeHead (h: SeedHeaderRecord): Buffer {
   const bad = (message: string): CoreError => new CoreError(CoreErrorCode.CORE_INVALID_ARGUMENT, `cannot write a seed: ${message}`)
   if (!Number.isSafeInteger(h.time) || h.time < 0) throw bad(`point time ${h.time} is not a non-negative integer`)
+  if (h.origin !== null && !validOrigin(h.origin)) throw bad(`origin relationship "${h.origin.relationship}" or peer "${h.origin.peer}" is malformed`)
   const note = h.consistencyNote === undefined ? undefined : Buffer.from(h.consistencyNote, 'utf8')
   if (note !== undefined && note.byteLength > MAX_CONSISTENCY_NOTE_BYTES) throw bad(`consistency note longer than ${MAX_CONSISTENCY_NOTE_BYTES} bytes`)
   if (h.disks.length < 1 || h.disks.length > MAX_SEED_DISKS) throw bad(`${h.disks.length} disks (1 to ${MAX_SEED_DISKS} allowed)`)
+  if (new Set(h.disks.map(d => d.name)).size !== h.disks.length) throw bad('two disks have the same name')
   let manifests = 0
-  for (const d of h.disks) manifests += manifestBytes(d.size, h.blockSize)
+  for (const d of h.disks) {
+    if (!Number.isSafeInteger(d.size) || d.size < 0) throw bad(`disk ${d.name} size ${d.size} is not a non-negative integer`)
+    manifests += manifestBytes(d.size, h.blockSize)
+  }
   if (manifests > MAX_SEED_MANIFEST_BYTES) throw bad(`manifests total ${manifests} bytes, over ${MAX_SEED_MANIFEST_BYTES}`)
 
   const noteBytes = note?.byteLength ?? 0
-  const bodyLength = HEADER_FIXED_BYTES + noteBytes + h.disks.reduce((n, d) => n + 1 + d.name.length + 8 + HASH_LENGTH, 0)
+  const relationship = h.origin?.relationship ?? ''
+  const peer = h.origin?.peer ?? ''
+  const bodyLength = HEADER_FIXED_BYTES + noteBytes + ORIGIN_LENGTH_BYTES + relationship.length + peer.length + h.disks.reduce((n, d) => n + 1 + d.name.length + 8 + HASH_LENGTH, 0)
   const out = Buffer.alloc(PREAMBLE_BYTES + bodyLength + CRC_BYTES)
   SEED_MAGIC.copy(out, 0)
   out.writeUInt32LE(SEED_VERSION, 8)
@@ -142,6 +191,10 @@ export function encodeHead (h: SeedHeaderRecord): Buffer {
   at = out.writeUInt8(note === undefined ? 0 : FLAG_NOTE, at)
   at = out.writeUInt16LE(noteBytes, at)
   if (note !== undefined) at += note.copy(out, at)
+  at = out.writeUInt8(relationship.length, at)
+  at += out.write(relationship, at, 'latin1')
+  at = out.writeUInt8(peer.length, at)
+  at += out.write(peer, at, 'latin1')
   at = out.writeUInt16LE(h.disks.length, at)
   for (const d of h.disks) {
     if (!DISK_NAME_PATTERN.test(d.name)) throw bad(`disk name "${d.name}"`)
@@ -157,27 +210,33 @@ export function encodeHead (h: SeedHeaderRecord): Buffer {
   return out
 }
 
+/** What the preamble says. */
+export interface Preamble {
+  version: number
+  /** `H`, the header body length. */
+  headerLength: number
+}
+
 /**
  * Checks the first bytes of a file: CORE_SEED_INVALID when they cannot begin
- * a seed of this version, CORE_SEED_TRUNCATED when they are a correct but
- * short beginning. Returns the header body length once `bytes` holds the
- * whole preamble.
+ * a seed of a version this Tandem reads, CORE_SEED_TRUNCATED when they are a
+ * correct but short beginning. Returns the version and header body length
+ * once `bytes` holds the whole preamble.
  */
-export function decodePreamble (bytes: Uint8Array): number {
+export function decodePreamble (bytes: Uint8Array): Preamble {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const magicBytes = Math.min(b.byteLength, SEED_MAGIC.byteLength)
   if (!b.subarray(0, magicBytes).equals(SEED_MAGIC.subarray(0, magicBytes))) throw invalid('not a Tandem seed file (wrong magic)', 0)
   if (b.byteLength < IDENTITY_BYTES) throw truncated(b.byteLength)
   const version = b.readUInt32LE(8)
-  if (version !== SEED_VERSION) throw invalid(`seed format version ${version}; this Tandem reads version ${SEED_VERSION}`, 8)
+  if (!READABLE_SEED_VERSIONS.includes(version)) throw invalid(`seed format version ${version}; this Tandem reads versions ${READABLE_SEED_VERSIONS.join(' and ')}`, 8)
   if (b.byteLength < PREAMBLE_BYTES) throw truncated(b.byteLength)
   if (b.readUInt32LE(16) !== crc32(b.subarray(0, 16))) throw invalid('seed preamble fails its CRC', 16)
-  const length = b.readUInt32LE(12)
-  // The smallest header has one disk with a one-letter name.
-  if (length < HEADER_FIXED_BYTES + 1 + 1 + 8 + HASH_LENGTH || length > MAX_SEED_HEADER_BYTES) {
-    throw invalid(`seed header length ${length} is out of range`, 12)
+  const headerLength = b.readUInt32LE(12)
+  if (headerLength < MIN_HEADER_BYTES[version]! || headerLength > MAX_SEED_HEADER_BYTES) {
+    throw invalid(`seed header length ${headerLength} is out of range`, 12)
   }
-  return length
+  return { version, headerLength }
 }
 
 export function truncated (offset: number): CoreError {
@@ -185,10 +244,11 @@ export function truncated (offset: number): CoreError {
 }
 
 /**
- * Decodes the header body followed by its CRC (`bytes` is exactly those).
- * Throws CORE_SEED_INVALID on any malformed or inconsistent field.
+ * Decodes the header body of a seed of `version` followed by its CRC
+ * (`bytes` is exactly those). Throws CORE_SEED_INVALID on any malformed or
+ * inconsistent field.
  */
-export function decodeHeader (bytes: Uint8Array): SeedHeaderRecord {
+export function decodeHeader (bytes: Uint8Array, version: number): SeedHeaderRecord {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const end = b.byteLength - CRC_BYTES
   const base = PREAMBLE_BYTES
@@ -220,6 +280,7 @@ export function decodeHeader (bytes: Uint8Array): SeedHeaderRecord {
       throw invalid('consistency note is not UTF-8', base + from)
     }
   }
+  const origin = version >= 2 ? decodeOrigin(b, need, base) : null
   const diskCount = b.readUInt16LE(need(2))
   if (diskCount < 1 || diskCount > MAX_SEED_DISKS) throw invalid(`${diskCount} disks (1 to ${MAX_SEED_DISKS} allowed)`, base + at - 2)
   const disks: SeedDisk[] = []
@@ -240,7 +301,29 @@ export function decodeHeader (bytes: Uint8Array): SeedHeaderRecord {
   const root = toHex(b.subarray(rootAt, rootAt + HASH_LENGTH))
   if (at !== end) throw invalid('seed header has bytes past its last field', base + at)
   if (root !== pointRoot(disks)) throw invalid('seed header point root does not match its disks', base + rootAt)
-  return { blockSize, time: Number(time), consistency, ...(consistencyNote === undefined ? {} : { consistencyNote }), disks, root }
+  return { blockSize, time: Number(time), consistency, ...(consistencyNote === undefined ? {} : { consistencyNote }), origin, disks, root }
+}
+
+/**
+ * The origin of a version 2 header: `u8 R`, R bytes relationship id, `u8 P`,
+ * P bytes peer id. Both empty mean no origin; one empty is invalid.
+ */
+function decodeOrigin (b: Buffer, need: (n: number) => number, base: number): SeedOrigin | null {
+  const relationshipLengthAt = need(1)
+  const relationshipLength = b.readUInt8(relationshipLengthAt)
+  if (relationshipLength > MAX_ORIGIN_RELATIONSHIP_BYTES) throw invalid(`origin relationship length ${relationshipLength}`, base + relationshipLengthAt)
+  const relationshipAt = need(relationshipLength)
+  const peerLengthAt = need(1)
+  const peerLength = b.readUInt8(peerLengthAt)
+  if (peerLength > MAX_ORIGIN_PEER_BYTES) throw invalid(`origin peer length ${peerLength}`, base + peerLengthAt)
+  const peerAt = need(peerLength)
+  if (relationshipLength === 0 && peerLength === 0) return null
+  const origin = {
+    relationship: b.toString('latin1', relationshipAt, relationshipAt + relationshipLength),
+    peer: b.toString('latin1', peerAt, peerAt + peerLength)
+  }
+  if (!validOrigin(origin)) throw invalid('seed origin is malformed, or names only one of relationship and peer', base + relationshipLengthAt)
+  return origin
 }
 
 export interface RecordHeader {
@@ -293,6 +376,14 @@ export interface BlockRef {
 }
 
 /**
+ * A block hash as a compact Map / Set key: its 32 bytes as a 32-character
+ * string (`hashes` holds hashes back to back; `at` is a byte offset).
+ */
+export function hashKey (hashes: Uint8Array, at = 0): string {
+  return Buffer.from(hashes.buffer, hashes.byteOffset, hashes.byteLength).toString('latin1', at, at + HASH_LENGTH)
+}
+
+/**
  * The canonical order of block records: disks in header order, blocks in
  * ascending index, each distinct non-zero hash at its first reference only.
  * A given point therefore always yields the same seed bytes, and an importer
@@ -304,14 +395,13 @@ export interface BlockRef {
 export function * blockRefs (manifests: Manifest[]): Generator<BlockRef> {
   const seen = new Set<string>()
   for (const m of manifests) {
-    const hashes = Buffer.from(m.hashes.buffer, m.hashes.byteOffset, m.hashes.byteLength)
     const n = blockCount(m.size, m.blockSize)
     for (let i = 0; i < n; i++) {
       if (isZeroBlock(m, i)) continue
-      const key = hashes.toString('latin1', i * HASH_LENGTH, (i + 1) * HASH_LENGTH)
+      const key = hashKey(m.hashes, i * HASH_LENGTH)
       if (seen.has(key)) continue
       seen.add(key)
-      yield { hash: hashes.subarray(i * HASH_LENGTH, (i + 1) * HASH_LENGTH), rawLength: blockLength(m, i) }
+      yield { hash: m.hashes.subarray(i * HASH_LENGTH, (i + 1) * HASH_LENGTH), rawLength: blockLength(m, i) }
     }
   }
 }

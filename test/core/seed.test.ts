@@ -88,7 +88,16 @@ t.test('seeds: round trip, deltas, refusals', async t => {
 
   t.test('header', async t => {
     const h = await readSeedHeader(seed2)
-    t.same(h, { blockSize: BS, time: c2.point.time, disks: [{ name: 'disk0', size: SIZE, root: c2.point.disks[0]!.root }] })
+    t.same(h, {
+      version: 2,
+      blockSize: BS,
+      time: c2.point.time,
+      consistency: 'crash',
+      consistencyNote: 'guest agent did not answer',
+      origin: null,
+      disks: [{ name: 'disk0', size: SIZE, root: c2.point.disks[0]!.root }],
+      root: c2.point.root
+    })
   })
 
   t.test('the same point exports to the same bytes; no silent overwrite', async t => {
@@ -197,7 +206,7 @@ t.test('seeds: round trip, deltas, refusals', async t => {
     await t.rejects(readSeedHeader(other), { code: 'CORE_SEED_INVALID' })
     await t.rejects(readSeedHeader(src), { code: 'CORE_SEED_INVALID' }, 'a disk image')
     const future = await readFile(seed1)
-    future.writeUInt32LE(2, 8)
+    future.writeUInt32LE(3, 8)
     await writeFile(other, future)
     await t.rejects(importSeed(target, other), { code: 'CORE_SEED_INVALID' }, 'an unknown version')
     await t.rejects(importSeed(target, join(dir, 'absent.seed')), { code: 'CORE_INVALID_ARGUMENT' }, 'no such file')

@@ -12,7 +12,7 @@
  * CLOCK_MONOTONIC (`windowUs` is the timed window on the same clock), so the bench can tell what each side
  * spent inside the window.
  */
-import { readdirSync, readFileSync, writeSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance as perfHooks } from 'node:perf_hooks'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -25,6 +25,7 @@ import { createTandemNode, loadOrCreateIdentity } from '../../p2p/node/index.ts'
 import { Appliance, dataLayout, initDataDir } from '../../appliance/daemon/index.ts'
 import { PeerRegistry } from '../../appliance/peers/index.ts'
 import { replicateToPeer } from '../../appliance/replication/replicate-to-peer.ts'
+import { sendOffer } from '../../p2p/relationship/index.ts'
 import { peakRssMib } from './measure.ts'
 
 /** CPU seconds (user + system) of the main thread and of all other threads together, from /proc. */
@@ -97,11 +98,20 @@ if (mode === 'replica') {
   const startedAt = Date.now()
   const windowUs = [monotonicUs()]
   trace.push([windowUs[0]!, threadCpu()])
+  // A daemon's Replica admits only relationships offered first (outside the timed window; again for each run: it is idempotent).
+  const relationship = args.relationship ?? 'vm1'
+  await sendOffer(node, multiaddr(args.replica!), {
+    relationship,
+    term: 1,
+    suspended: false,
+    vm: { name: relationship, driver: 'manual', vcpus: 1, memoryMiB: 256, boot: null, disks: [{ name: 'disk0', size: statSync(args.image!).size, format: 'raw' }], nics: [] },
+    settings: { frequency: 300_000, recoveryPoints: 24, appConsistentEvery: null, bandwidth: null, initial: { mode: 'now' } }
+  })
   const t0 = performance.now()
   const report = await replicateToPeer({
     node,
     replica: multiaddr(args.replica!),
-    relationship: args.relationship ?? 'vm1',
+    relationship,
     stateDir: args.stateDir!,
     disks: [{ name: 'disk0', path: args.image! }],
     pool,

@@ -13,12 +13,14 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { Appliance, initDataDir } from '../../../appliance/daemon/index.ts'
 import { replicateToPeer } from '../../../appliance/replication/replicate-to-peer.ts'
 import { joinPairing } from '../../../p2p/pairing/pairing-service.ts'
+import { sendOffer } from '../../../p2p/relationship/index.ts'
 import { decodeInvite } from '../../../p2p/pairing/window.ts'
 import { materializePoint } from '../../../core/restore.ts'
 import { RecoveryPointStore } from '../../../core/store/index.ts'
 import { fileHash, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
 import { scanPool } from '../../helpers/engine.ts'
 import { startNode } from '../../helpers/boxes.ts'
+import { sampleDescription } from '../../p2p/fixtures/relationship.ts'
 
 const BS = 65536
 
@@ -58,6 +60,8 @@ t.test('a paired primary replicates into the data directory\'s store', async t =
   t.ok(logs.some(l => l.confirmationCode === paired.confirmationCode), 'the pairing and its confirmation code are logged')
   t.ok(logs.some(l => l.msg === 'pairing attempt ended' && l.outcome === 'ok'), 'the attempt is logged')
 
+  await t.rejects(replicateToPeer(cycle), { code: 'P2P_RELATIONSHIP_UNKNOWN' }, 'a paired primary replicates only a relationship it offered')
+  await sendOffer(primary, address, sampleDescription({ relationship: 'vm1', vm: { ...sampleDescription().vm, name: 'vm1', driver: 'manual', boot: null, disks: [{ name: 'disk0', size: 32 * BS, format: 'raw' }], nics: [] } }))
   await replicateToPeer(cycle)
   await app.stop()
   t.ok(logs.some(l => l.msg === 'replication session ended' && l.outcome === 'committed'), 'the session is logged')

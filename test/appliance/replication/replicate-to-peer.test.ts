@@ -14,9 +14,11 @@ import { replicateToPeer } from '../../../appliance/replication/replicate-to-pee
 import { NO_TRACKING } from '../../../appliance/replication/cycle-source.ts'
 import { RecoveryPointStore } from '../../../core/store/index.ts'
 import { joinPairing } from '../../../p2p/pairing/pairing-service.ts'
+import { sendOffer } from '../../../p2p/relationship/index.ts'
 import { scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
 import { scanPool } from '../../helpers/engine.ts'
 import { startNode } from '../../helpers/boxes.ts'
+import { sampleDescription } from '../../p2p/fixtures/relationship.ts'
 
 const BS = 65536
 
@@ -33,6 +35,7 @@ async function setup (t: Test): Promise<{ root: string, dataDir: string, cycle: 
   const image = join(root, 'disk0.img')
   await sparseFile(image, 16 * BS)
   await writePatches(image, scatteredPatches(5, 16 * BS, 8, BS))
+  await sendOffer(primary, address, sampleDescription({ relationship: 'vm1', vm: { ...sampleDescription().vm, name: 'vm1', driver: 'manual', boot: null, disks: [{ name: 'disk0', size: 16 * BS, format: 'raw' }], nics: [] } }))
   return { root, dataDir, app, cycle: { node: primary, replica: address, relationship: 'vm1', stateDir: join(root, 'state'), disks: [{ name: 'disk0', path: image }], pool: scanPool(t), blockSize: BS } }
 }
 

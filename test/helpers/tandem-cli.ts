@@ -11,6 +11,7 @@ import { once } from 'node:events'
 import { dirname, join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
+import { freePort } from './fixtures.ts'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = join(ROOT, 'bin/tandem.js')
@@ -125,3 +126,44 @@ export async function tandemAt (dataDir: string, args: string[], options: CliOpt
   return await tandem([...args, '--data', dataDir], options)
 }
 
+
+/** `tandemAt` with `--json`: the parsed document; any exit status but 0 throws with the CLI's stderr. */
+export async function tandemJsonAt<T> (dataDir: string, args: string[]): Promise<T> {
+  const r = await tandemAt(dataDir, [...args, '--json'])
+  if (r.status !== 0) throw new Error(`tandem ${args.join(' ')}: ${r.stderr}`)
+  return JSON.parse(r.stdout) as T
+}
+
+/** Two boxes' daemons, started and paired, and their data directories; `stopAll` also runs at teardown. */
+export interface PairedDaemons {
+  /** The primary's data directory (box-p), and the Replica's (box-r). */
+  p: string
+  r: string
+  daemons: { p: RunningDaemon, r: RunningDaemon }
+}
+
+/**
+ * `tandem init` of box-p and box-r under `root` (each listening on a fixed
+ * loopback port, so a restarted daemon keeps its address), both started,
+ * box-p joined to box-r with the PIN of box-r's window. The daemons in
+ * `daemons` (which a test may replace after a restart) are stopped at teardown.
+ */
+export async function pairedDaemons (t: { teardown: (fn: () => Promise<void>) => void }, root: string): Promise<PairedDaemons> {
+  const p = join(root, 'primary')
+  const r = join(root, 'replica')
+  for (const [dir, name] of [[p, 'box-p'], [r, 'box-r']] as const) {
+    const init = await tandemAt(dir, ['init', '--name', name, '--listen', `/ip4/127.0.0.1/tcp/${await freePort()}`])
+    if (init.status !== 0) throw new Error(`tandem init ${name}: ${init.stderr}`)
+  }
+  const out: PairedDaemons = { p, r, daemons: { p: await startDaemon(p), r: await startDaemon(r) } }
+  t.teardown(async () => { await out.daemons.p.stop(); await out.daemons.r.stop() })
+  const open = await tandemJsonAt<{ pin: string, addresses: string[] }>(r, ['pair', 'open'])
+  const joined = await tandemAt(p, ['pair', 'join', '--pin', open.pin, '--addr', open.addresses[0]!])
+  if (joined.status !== 0) throw new Error(`tandem pair join: ${joined.stderr}`)
+  return out
+}
+
+/** `tandem vm add NAME --disk DISK --driver manual` on the running daemon of `dataDir`. */
+export async function addManualVm (dataDir: string, name: string, disk: string): Promise<void> {
+  await tandemJsonAt(dataDir, ['vm', 'add', name, '--disk', disk, '--driver', 'manual'])
+}

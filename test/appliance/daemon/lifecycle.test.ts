@@ -11,7 +11,7 @@ import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PairOpenResult, PeerInfo, StatusInfo } from '../../../appliance/service/index.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
-import { start, startDaemon, tandemAt, type RunningDaemon } from '../../helpers/tandem-cli.ts'
+import { start, startDaemon, tandemAt, type RunningDaemon, tandemJsonAt } from '../../helpers/tandem-cli.ts'
 
 const LOOPBACK = '/ip4/127.0.0.1/tcp/0'
 
@@ -21,11 +21,7 @@ async function initBox (t: Test, root: string, name: string): Promise<string> {
   return dir
 }
 
-async function json<T> (dir: string, args: string[]): Promise<T> {
-  const r = await tandemAt(dir, [...args, '--json'])
-  if (r.status !== 0) throw new Error(`tandem ${args.join(' ')}: ${r.stderr}`)
-  return JSON.parse(r.stdout) as T
-}
+const json = tandemJsonAt
 
 const running = (t: Test, d: RunningDaemon): RunningDaemon => { t.teardown(async () => { await d.stop('SIGKILL') }); return d }
 

@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PairJoinResult, PairOpenResult, PeerInfo, StatusInfo } from '../../../appliance/service/index.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
-import { startDaemon, tandemAt, type RunningDaemon } from '../../helpers/tandem-cli.ts'
+import { startDaemon, tandemAt, type RunningDaemon, tandemJsonAt } from '../../helpers/tandem-cli.ts'
 
 const LOOPBACK = '/ip4/127.0.0.1/tcp/0'
 
@@ -22,11 +22,7 @@ async function box (t: Test, root: string, name: string): Promise<{ dir: string,
   return { dir, daemon }
 }
 
-async function json<T> (dir: string, args: string[]): Promise<T> {
-  const r = await tandemAt(dir, [...args, '--json'])
-  if (r.status !== 0) throw new Error(`tandem ${args.join(' ')}: ${r.stderr}`)
-  return JSON.parse(r.stdout) as T
-}
+const json = tandemJsonAt
 
 t.test('two boxes pair through the CLI', async t => {
   const root = await tempDir(t)

@@ -19,18 +19,14 @@ import type { EventsResult, PairOpenResult, PointsResult } from '../../../applia
 import { sendOffer } from '../../../p2p/relationship/index.ts'
 import { fileHash, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
 import { scanPool } from '../../helpers/engine.ts'
-import { startDaemon, tandem, tandemAt, type RunningDaemon } from '../../helpers/tandem-cli.ts'
+import { startDaemon, tandem, tandemAt, type RunningDaemon, tandemJsonAt } from '../../helpers/tandem-cli.ts'
 import { sampleDescription } from '../../p2p/fixtures/relationship.ts'
 
 const LOOPBACK = '/ip4/127.0.0.1/tcp/0'
 const BS = 65536
 const DISK_BYTES = 32 * BS
 
-async function json<T> (dir: string, args: string[]): Promise<T> {
-  const r = await tandemAt(dir, [...args, '--json'])
-  if (r.status !== 0) throw new Error(`tandem ${args.join(' ')}: ${r.stderr}`)
-  return JSON.parse(r.stdout) as T
-}
+const json = tandemJsonAt
 
 async function replicaDaemon (t: Test, dir: string): Promise<RunningDaemon> {
   const daemon = await startDaemon(dir)

@@ -6,48 +6,30 @@
  * on each time, and every retained point on the Replica verifies and
  * restores byte-exact to one of the disk's states, the newest to the last.
  *
- * The VM is written into the primary's inventory file before `tandem
- * start` (the inventory's own format, docs/vm-inventory.md); the Replica
+ * The VM is added with `tandem vm add --driver manual`; the Replica
  * records the relationship offer before the first cycle.
  */
 import t, { type Test } from 'tap'
-import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { PairOpenResult, ReplicationInfo, ReplicationMeasureInfo, StatusInfo } from '../../../appliance/service/index.ts'
-import { fileHash, freePort, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
+import type { ReplicationInfo, ReplicationMeasureInfo, StatusInfo } from '../../../appliance/service/index.ts'
+import { fileHash, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
 import type { BoxReplicationStatus } from '../../../appliance/cli/replication.ts'
 import { cycleBegin, cycleOk, eventLine, lineCount } from '../../helpers/event-log-wait.ts'
-import { startDaemon, tandem, tandemAt, type RunningDaemon } from '../../helpers/tandem-cli.ts'
+import { addManualVm, pairedDaemons, startDaemon, tandem, tandemAt, tandemJsonAt } from '../../helpers/tandem-cli.ts'
 
 const BS = 65536
 const SIZE = 64 * 1024 * 1024
 
-async function json<T> (dir: string, args: string[]): Promise<T> {
-  const r = await tandemAt(dir, [...args, '--json'])
-  if (r.status !== 0) throw new Error(`tandem ${args.join(' ')}: ${r.stderr}`)
-  return JSON.parse(r.stdout) as T
-}
+const json = tandemJsonAt
 
 t.test('replication through the CLI survives kill -9 of either daemon mid-cycle', async (t: Test) => {
   const root = await tempDir(t)
-  const p = join(root, 'primary')
-  const r = join(root, 'replica')
-  const [pPort, rPort] = [await freePort(), await freePort()]
-  t.equal((await tandemAt(p, ['init', '--name', 'box-p', '--listen', `/ip4/127.0.0.1/tcp/${pPort}`])).status, 0)
-  t.equal((await tandemAt(r, ['init', '--name', 'box-r', '--listen', `/ip4/127.0.0.1/tcp/${rPort}`])).status, 0)
-
   const disk = join(root, 'disk0.img')
   await sparseFile(disk, SIZE)
   await writePatches(disk, scatteredPatches(1, SIZE, 16, BS))
   const states = new Set([await fileHash(disk)])
-  await writeFile(join(p, 'vms.json'), JSON.stringify({ version: 1, vms: [{ driver: 'manual', definition: { name: 'vm1', vcpus: 1, memoryMiB: 256, disks: [{ name: 'disk0', path: disk, format: 'raw' }], nics: [], guestAgent: false }, addedAt: Date.now() }] }), { mode: 0o600 })
-
-  const daemons: { p?: RunningDaemon, r?: RunningDaemon } = {}
-  t.teardown(async () => { await daemons.p?.stop(); await daemons.r?.stop() })
-  daemons.p = await startDaemon(p)
-  daemons.r = await startDaemon(r)
-  const open = await json<PairOpenResult>(r, ['pair', 'open'])
-  t.equal((await tandemAt(p, ['pair', 'join', '--pin', open.pin!, '--addr', open.addresses[0]!])).status, 0)
+  const { p, r, daemons } = await pairedDaemons(t, root)
+  await addManualVm(p, 'vm1', disk)
 
   const usage = await tandemAt(p, ['replication', 'enable', 'vm1'])
   t.equal(usage.status, 2, 'enable without --to is a usage error')

@@ -19,7 +19,7 @@ import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
 import { cycleBegin, cycleEnd, cycleOk, eventLine, lineCount, type LoggedEvent } from '../../helpers/event-log-wait.ts'
 import { fileHash, sparseFile, tempDir } from '../../helpers/fixtures.ts'
 import { requireTools, TEST_GUEST_TOOLS } from '../../helpers/tools.ts'
-import { startDaemon, tandem, tandemAt, type RunningDaemon } from '../../helpers/tandem-cli.ts'
+import { startDaemon, tandem, tandemAt, type RunningDaemon, tandemJsonAt } from '../../helpers/tandem-cli.ts'
 
 requireTools(t, ['qemu-img', ...TEST_GUEST_TOOLS])
 
@@ -28,11 +28,7 @@ const DISK_SIZE = 16 * MiB
 /** Live cycles that must commit while the guest writes before it is stopped. */
 const LIVE_CYCLES = 3
 
-async function json<T> (dir: string, args: string[]): Promise<T> {
-  const r = await tandemAt(dir, [...args, '--json'])
-  if (r.status !== 0) throw new Error(`tandem ${args.join(' ')}: ${r.stderr}`)
-  return JSON.parse(r.stdout) as T
-}
+const json = tandemJsonAt
 
 const dataOf = (e: LoggedEvent): Record<string, unknown> => (e.data ?? {}) as Record<string, unknown>
 

@@ -9,42 +9,26 @@
  * with their codes.
  */
 import t, { type Test } from 'tap'
-import { mkdir, stat, writeFile } from 'node:fs/promises'
+import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { JobInfo, PairOpenResult, ReplicationInfo, StatusInfo } from '../../../appliance/service/index.ts'
+import type { JobInfo, ReplicationInfo, StatusInfo } from '../../../appliance/service/index.ts'
 import type { BoxReplicationStatus } from '../../../appliance/cli/replication.ts'
-import { fileHash, freePort, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
+import { fileHash, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
 import { cycleOk, eventLine, type LoggedEvent } from '../../helpers/event-log-wait.ts'
-import { startDaemon, tandem, tandemAt, type RunningDaemon } from '../../helpers/tandem-cli.ts'
+import { addManualVm, pairedDaemons, tandem, tandemAt, tandemJsonAt } from '../../helpers/tandem-cli.ts'
 
 const BS = 65536
 const SIZE = 64 * 1024 * 1024
 
-async function json<T> (dir: string, args: string[]): Promise<T> {
-  const r = await tandemAt(dir, [...args, '--json'])
-  if (r.status !== 0) throw new Error(`tandem ${args.join(' ')}: ${r.stderr}`)
-  return JSON.parse(r.stdout) as T
-}
+const json = tandemJsonAt
 
 t.test('initial replication from a seed carried to the Replica', async (t: Test) => {
   const root = await tempDir(t)
-  const p = join(root, 'primary')
-  const r = join(root, 'replica')
-  const [pPort, rPort] = [await freePort(), await freePort()]
-  t.equal((await tandemAt(p, ['init', '--name', 'box-p', '--listen', `/ip4/127.0.0.1/tcp/${pPort}`])).status, 0)
-  t.equal((await tandemAt(r, ['init', '--name', 'box-r', '--listen', `/ip4/127.0.0.1/tcp/${rPort}`])).status, 0)
-
   const disk = join(root, 'disk0.img')
   await sparseFile(disk, SIZE)
   await writePatches(disk, scatteredPatches(1, SIZE, 64, 4 * BS))
-  await writeFile(join(p, 'vms.json'), JSON.stringify({ version: 1, vms: [{ driver: 'manual', definition: { name: 'vm1', vcpus: 1, memoryMiB: 256, disks: [{ name: 'disk0', path: disk, format: 'raw' }], nics: [], guestAgent: false }, addedAt: Date.now() }] }), { mode: 0o600 })
-
-  const daemons: { p?: RunningDaemon, r?: RunningDaemon } = {}
-  t.teardown(async () => { await daemons.p?.stop(); await daemons.r?.stop() })
-  daemons.p = await startDaemon(p)
-  daemons.r = await startDaemon(r)
-  const open = await json<PairOpenResult>(r, ['pair', 'open'])
-  t.equal((await tandemAt(p, ['pair', 'join', '--pin', open.pin!, '--addr', open.addresses[0]!])).status, 0)
+  const { p, r, daemons } = await pairedDaemons(t, root)
+  await addManualVm(p, 'vm1', disk)
 
   // Enabling writes the seed (the command follows the export job to its end).
   const seed = join(root, 'usb', 'vm1.seed')
@@ -65,8 +49,7 @@ t.test('initial replication from a seed carried to the Replica', async (t: Test)
 
   const again = await tandemAt(p, ['seed', 'export', 'vm1', '--to', seed])
   t.equal(again.code, 'CORE_OUTPUT_EXISTS', 'an existing seed is not overwritten without --force')
-  const relative = await tandemAt(p, ['seed', 'export', 'nope', '--to', seed])
-  t.equal(relative.code, 'APP_RELATIONSHIP_NOT_FOUND')
+  t.equal((await tandemAt(p, ['seed', 'export', 'nope', '--to', seed])).code, 'APP_RELATIONSHIP_NOT_FOUND')
 
   // The disk changes after the seed was written: the first cycle must carry exactly that.
   await writePatches(disk, scatteredPatches(2, SIZE, 4, BS))

@@ -40,7 +40,7 @@ export const replicationInfoSchema = object({
   lastReplicationTime: nullableStr,
   lastPointTime: nullableStr,
   achievedRpo: object({ currentMs: nullableNumber, worstMs: nullableNumber, targetMs: { type: 'number' }, met: { type: 'boolean' } }),
-  dataAtRisk: object({ bytes: { type: 'number' }, seconds: nullableNumber }),
+  dataAtRisk: object({ bytes: nullableNumber, seconds: nullableNumber }),
   forecast: object({ breachInMs: nullableNumber, cause: nullableStr, message: str }),
   settings: object({
     frequency: { type: ['integer', 'string'] },
@@ -67,7 +67,7 @@ export const replicationMeasureSchema = object({
   maxLatencyMs: nullableNumber,
   averageSizeBytes: nullableNumber,
   maxSizeBytes: nullableNumber,
-  pendingSizeBytes: { type: 'number' },
+  pendingSizeBytes: nullableNumber,
   networkFailureCount: count,
   replicationFailureCount: count,
   appConsistentFailureCount: count,

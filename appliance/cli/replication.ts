@@ -158,6 +158,8 @@ function removeCommand (box: LocalBox): Command {
 }
 
 const ms = (v: number | null): string => v === null ? '-' : v < 1000 ? `${Math.round(v)} ms` : `${(v / 1000).toFixed(1)} s`
+/** Pending bytes: `unknown` when the VM's driver cannot tell (no change tracking, or not running). */
+const pending = (bytes: number | null): string => `${bytes === null ? 'unknown' : `${bytes} B`} pending`
 
 export function statusText (list: ReplicationInfo[]): string {
   if (list.length === 0) return 'no replication relationships'
@@ -167,18 +169,18 @@ export function statusText (list: ReplicationInfo[]): string {
     `  health    ${i.health}: ${i.reason}`,
     `  last      ${i.lastReplicationTime ?? 'never'}`,
     `  RPO       ${ms(i.achievedRpo.currentMs)} now, ${ms(i.achievedRpo.worstMs)} at worst, target ${ms(i.achievedRpo.targetMs)}${i.achievedRpo.met ? '' : ' (missed)'}`,
-    `  at risk   ${i.dataAtRisk.seconds === null ? '-' : `${i.dataAtRisk.seconds.toFixed(0)} s`} of writes`,
+    `  at risk   ${i.dataAtRisk.seconds === null ? '-' : `${i.dataAtRisk.seconds.toFixed(0)} s`} of writes, ${pending(i.dataAtRisk.bytes)}`,
     `  forecast  ${i.forecast.message}`,
     `  next      ${i.running ? 'running now' : i.nextCycleAt ?? '-'}`
   ].join('\n')).join('\n')
 }
 
-function measureText (m: ReplicationMeasureInfo): string {
+export function measureText (m: ReplicationMeasureInfo): string {
   return [
     `${m.vm}  ${m.windowStart} → ${m.windowEnd}`,
     `  successes ${m.successCount}, misses ${m.missCount}`,
     `  latency   ${ms(m.averageLatencyMs)} average, ${ms(m.maxLatencyMs)} max`,
-    `  size      ${m.averageSizeBytes === null ? '-' : Math.round(m.averageSizeBytes)} B average, ${m.maxSizeBytes ?? '-'} B max, ${m.pendingSizeBytes} B pending`,
+    `  size      ${m.averageSizeBytes === null ? '-' : Math.round(m.averageSizeBytes)} B average, ${m.maxSizeBytes ?? '-'} B max, ${pending(m.pendingSizeBytes)}`,
     `  failures  ${m.networkFailureCount} network, ${m.replicationFailureCount} replication, ${m.appConsistentFailureCount} app-consistent`,
     `  last      ${m.lastReplicationTime ?? 'never'}`
   ].join('\n')

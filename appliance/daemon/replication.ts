@@ -304,13 +304,13 @@ export class PrimaryReplication {
    */
   async status (name?: string): Promise<ReplicationInfo[]> {
     const rels = name === undefined ? this.init.relationships.list().filter(r => r.role === 'primary') : [this.primaryOf(name)]
-    return rels.map(rel => this.info(rel, this.cycles(rel.id)))
+    return await Promise.all(rels.map(async rel => this.info(rel, this.cycles(rel.id), await this.pendingBytes(rel))))
   }
 
   /** The monitoring window's figures of the relationship of VM `name` this box is the primary of (its cycle records are here). */
   async measure (name: string): Promise<ReplicationMeasureInfo> {
     const rel = this.primaryOf(name)
-    const s = relationshipStatus({ rel, cycles: this.cycles(rel.id), now: this.init.now(), pendingBytes: 0 })
+    const s = relationshipStatus({ rel, cycles: this.cycles(rel.id), now: this.init.now(), pendingBytes: await this.pendingBytes(rel) })
     const m = s.measure
     return {
       relationship: rel.id,
@@ -380,7 +380,7 @@ export class PrimaryReplication {
       const rel = await this.apply(this.primaryRelationship(name).id, input)
       await after(rel)
       await this.tell(rel)
-      return this.info(rel, this.cycles(rel.id))
+      return this.info(rel, this.cycles(rel.id), await this.pendingBytes(rel))
     })
   }
 
@@ -453,8 +453,15 @@ export class PrimaryReplication {
     return this.history.records(id, this.init.now())
   }
 
-  private info (rel: Relationship, cycles: CycleRecord[]): ReplicationInfo {
-    const s = relationshipStatus({ rel, cycles, now: this.init.now(), pendingBytes: 0 })
+  /** Bytes the VM's driver counts as written since the last replicated point; null when it cannot tell or the VM left the inventory. */
+  private async pendingBytes (rel: Relationship): Promise<number | null> {
+    const vm = this.init.inventory.get(rel.vm)
+    return vm === undefined ? null : await this.init.drivers[vm.driver].pendingBytes(vm.definition)
+  }
+
+  /** `pendingBytes`: the driver's count when the caller asked it (status), else null (the result of a change: unknown). */
+  private info (rel: Relationship, cycles: CycleRecord[], pendingBytes: number | null = null): ReplicationInfo {
+    const s = relationshipStatus({ rel, cycles, now: this.init.now(), pendingBytes })
     const schedule = this.init.scheduler.get(rel.id)
     return {
       relationship: rel.id,

@@ -109,6 +109,8 @@ export interface VmCycle {
  *   that its own running VM holds.
  * - `diskSources` gives one cycle's sources; one cycle per VM at a time
  *   (a second call before `complete` is a TypeError).
+ * - `pendingBytes` is a number >= 0 or null, never a failure for a valid
+ *   definition (CORE_ABORTED only when its signal aborts).
  * - `release` lets go of the VMs without stopping them.
  */
 export interface VmDriver {
@@ -127,6 +129,15 @@ export interface VmDriver {
   exited: (vm: VmDefinition) => Promise<VmDriverStatus>
   checkOfflineEdits: (vm: VmDefinition) => Promise<OfflineEdit[]>
   diskSources: (vm: VmDefinition, opts?: DiskSourcesOpts) => Promise<VmCycle>
+  /**
+   * Bytes written to the VM's disks since its last replicated point, as far
+   * as the driver's change tracking knows (an upper bound), or null when it
+   * cannot tell: no tracking, tracking distrusted (the next cycle compares
+   * every block), the VM not running, or the hypervisor not answering.
+   * Cheap (the status figures ask it on every request); may run beside a
+   * cycle. Rejects only with CORE_ABORTED when `signal` aborts.
+   */
+  pendingBytes: (vm: VmDefinition, signal?: AbortSignal) => Promise<number | null>
   /**
    * Lets go of every VM without stopping it (the daemon stops; its VMs run
    * on, and the next daemon adopts them): nothing the driver holds keeps

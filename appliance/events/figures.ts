@@ -58,14 +58,14 @@ export function achievedRpo ({ lastPointAt, cycles, frequency, now, windowStart 
 }
 
 export interface DataAtRisk {
-  /** Changed bytes not yet in a point on the Replica. */
-  bytes: number
+  /** Bytes written and not yet in a point on the Replica (the VM driver's change tracking, an upper bound); null when the driver cannot tell. */
+  bytes: number | null
   /** Seconds of writes that a failover now would lose: now - the newest point's snapshot time; null before the first point. */
   seconds: number | null
 }
 
-/** What a failover now would lose: the pending bytes (the change tracker knows them) and the age of the newest point. */
-export function dataAtRisk (lastPointAt: number | undefined, pendingBytes: number, now: number): DataAtRisk {
+/** What a failover now would lose: the pending bytes (VmDriver.pendingBytes, null when unknown) and the age of the newest point. */
+export function dataAtRisk (lastPointAt: number | undefined, pendingBytes: number | null, now: number): DataAtRisk {
   return { bytes: pendingBytes, seconds: lastPointAt === undefined ? null : Math.max(0, now - lastPointAt) / 1000 }
 }
 

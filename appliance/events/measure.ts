@@ -20,8 +20,8 @@ export interface ReplicationMeasure {
   /** Bytes sent by a successful cycle, on average and at most. */
   averageSizeBytes: number | null
   maxSizeBytes: number | null
-  /** Bytes changed and not yet on the Replica, now. */
-  pendingSizeBytes: number
+  /** Bytes written and not yet on the Replica, now (VmDriver.pendingBytes, an upper bound); null when the driver cannot tell. */
+  pendingSizeBytes: number | null
   networkFailureCount: number
   replicationFailureCount: number
   /** Cycles that asked for an app-consistent point and got a crash-consistent one. */
@@ -38,10 +38,10 @@ export function monitoringWindow (now: number, windowMs = DEFAULT_MONITORING_WIN
 /**
  * Pure: the figures of the cycles that ended in `window` (after its start,
  * up to and including its end). `pendingBytes` is what the caller knows is
- * changed and unsent (the change tracker's dirty bytes); the cycle records
- * cannot tell it.
+ * written and unsent (the VM driver's dirty bytes, null when it cannot
+ * tell); the cycle records cannot tell it.
  */
-export function measure (cycles: readonly CycleRecord[], window: { start: number, end: number }, pendingBytes: number): ReplicationMeasure {
+export function measure (cycles: readonly CycleRecord[], window: { start: number, end: number }, pendingBytes: number | null): ReplicationMeasure {
   const inWindow = cyclesIn(cycles, window)
   const ok = inWindow.filter(c => c.outcome === 'ok')
   const failed = inWindow.filter(c => c.outcome === 'failed')

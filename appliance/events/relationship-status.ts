@@ -26,8 +26,8 @@ export interface StatusInput {
   /** The relationship's cycle records, at least those of the monitoring window. */
   cycles: readonly CycleRecord[]
   now: number
-  /** Changed bytes not yet on the Replica (the change tracker's count). */
-  pendingBytes: number
+  /** Bytes written and not yet on the Replica (VmDriver.pendingBytes); null when the driver cannot tell. */
+  pendingBytes: number | null
   windowMs?: number
 }
 

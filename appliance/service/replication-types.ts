@@ -57,8 +57,8 @@ export interface ReplicationInfo {
   lastPointTime: string | null
   /** The newest point's age now and at worst in the monitoring window, against the target (docs/health.md#achieved-rpo). */
   achievedRpo: { currentMs: number | null, worstMs: number | null, targetMs: number, met: boolean }
-  /** What a failover now would lose (docs/health.md#data-at-risk). */
-  dataAtRisk: { bytes: number, seconds: number | null }
+  /** What a failover now would lose (docs/health.md#data-at-risk); `bytes` null when the VM's driver cannot tell. */
+  dataAtRisk: { bytes: number | null, seconds: number | null }
   /** "at this change rate and link speed, RPO breach in ~N min" and its cause, or why there is none. */
   forecast: { breachInMs: number | null, cause: string | null, message: string }
   settings: ReplicationSettingsInfo
@@ -81,7 +81,8 @@ export interface ReplicationMeasureInfo {
   maxLatencyMs: number | null
   averageSizeBytes: number | null
   maxSizeBytes: number | null
-  pendingSizeBytes: number
+  /** Bytes written and not yet on the Replica, now; null when the VM's driver cannot tell (docs/health.md#measure). */
+  pendingSizeBytes: number | null
   networkFailureCount: number
   replicationFailureCount: number
   appConsistentFailureCount: number

@@ -1,4 +1,4 @@
-import { abortedError } from '../../../core/errors.ts'
+import { abortedError, throwIfAborted } from '../../../core/errors.ts'
 import { AppError, AppErrorCode } from '../../errors.ts'
 import { checkVmDefinition, type VmDefinition } from '../qemu/vm-definition.ts'
 import type { DiskSourcesOpts, OfflineEdit, VmCapabilities, VmCycle, VmDriver, VmDriverStatus } from '../vm-driver.ts'
@@ -64,6 +64,13 @@ export class ManualVmDriver implements VmDriver {
   async checkOfflineEdits (vm: VmDefinition): Promise<OfflineEdit[]> {
     checkVmDefinition(vm)
     return []
+  }
+
+  /** Always null: without change tracking nothing counts the writes between cycles (each cycle hashes every block). */
+  async pendingBytes (vm: VmDefinition, signal?: AbortSignal): Promise<number | null> {
+    checkVmDefinition(vm)
+    throwIfAborted(signal)
+    return null
   }
 
   async diskSources (vm: VmDefinition, opts: DiskSourcesOpts = {}): Promise<VmCycle> {

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DEFAULT_BLOCK_SIZE } from '../../../core/constants.ts'
-import { abortedError } from '../../../core/errors.ts'
+import { abortedError, throwIfAborted } from '../../../core/errors.ts'
 import { ManualDiskSource } from '../manual/manual-source.ts'
 import type { DiskSourcesOpts, OfflineEdit, VmCapabilities, VmCycle, VmDriver, VmDriverStatus, VmStartOpts, VmStopOpts } from '../vm-driver.ts'
 import { holdFreeze } from './held-freeze.ts'
@@ -11,6 +11,7 @@ import { TIMEOUT_FREEZE_MS } from './tracking/guest-freeze.ts'
 import { LiveDisk, type LivePoint } from './tracking/live-disk.ts'
 import { LivePointSource } from './tracking/live-source.ts'
 import { checkOfflineEdits } from './tracking/offline-edits.ts'
+import { pendingBytes } from './tracking/pending-bytes.ts'
 import { ensureRawSidecar } from './tracking/raw-sidecar.ts'
 import { checkVmDefinition, type CheckedVmDefinition, type VmDefinition } from './vm-definition.ts'
 
@@ -136,6 +137,29 @@ export class QemuVmDriver implements VmDriver {
       if (reason !== undefined) edits.push({ disk: d.name, reason })
     }
     return edits
+  }
+
+  /**
+   * For a running (or paused) VM, the sum over its disks of the dirty bytes
+   * of their `tandem-*` bitmaps (tracking/pending-bytes.ts): the recording
+   * one, plus the disabled one of a point whose cycle has not completed; an
+   * upper bound. Null when the VM does not run (its bitmaps are in the
+   * image files, not counted), when any disk's tracking is distrusted, and
+   * when QMP fails or times out (a status figure, not worth an error). One
+   * QMP query; it shares the driver's connection with a cycle in flight.
+   */
+  async pendingBytes (vm: VmDefinition, signal?: AbortSignal): Promise<number | null> {
+    const def = checkVmDefinition(vm)
+    throwIfAborted(signal)
+    const state = this.driver.status(def.name).state
+    if (state !== 'running' && state !== 'paused') return null
+    const disks = def.disks.map(d => ({ node: d.node, stateFile: this.stateFile(def.name, d.name) }))
+    try {
+      return await pendingBytes(this.driver.qmp(def.name), disks, signal)
+    } catch {
+      throwIfAborted(signal)
+      return null
+    }
   }
 
   async diskSources (vm: VmDefinition, opts: DiskSourcesOpts = {}): Promise<VmCycle> {

@@ -1,7 +1,7 @@
-/** `tandem replication status`: the primary's relationships and the Replica's held ones, chosen by name and put in words. Pure. */
+/** `tandem replication status` and `measure`: the primary's relationships and the Replica's held ones, chosen by name and put in words. Pure. */
 import t from 'tap'
-import { boxStatusText, selectStatus } from '../../../appliance/cli/replication.ts'
-import { REPLICA_STATUS, REPLICATION } from '../../web/fixtures/fake-service.ts'
+import { boxStatusText, measureText, selectStatus, statusText } from '../../../appliance/cli/replication.ts'
+import { MEASURE, REPLICA_STATUS, REPLICATION } from '../../web/fixtures/fake-service.ts'
 
 const both = { primary: [REPLICATION], replica: [REPLICA_STATUS] }
 
@@ -19,4 +19,12 @@ t.test('the text shows the primary blocks, then the Replica lines', async t => {
   t.ok(text.indexOf('primary →') < text.indexOf('Replica of'), 'primary first')
   t.notMatch(boxStatusText({ primary: [], replica: [REPLICA_STATUS] }), /primary →/, 'a Replica alone shows no primary block')
   t.equal(boxStatusText({ primary: [], replica: [] }), 'no replication relationships')
+})
+
+t.test('pending bytes in the text: a count, or unknown when the driver cannot tell', async t => {
+  const table: Array<[number | null, RegExp]> = [[0, /\b0 B pending/], [3_145_728, /\b3145728 B pending/], [null, /\bunknown pending/]]
+  for (const [bytes, text] of table) {
+    t.match(statusText([{ ...REPLICATION, dataAtRisk: { bytes, seconds: 12 } }]), new RegExp(`at risk +12 s of writes, ${text.source}`), `status: ${bytes}`)
+    t.match(measureText({ ...MEASURE, pendingSizeBytes: bytes }), text, `measure: ${bytes}`)
+  }
 })

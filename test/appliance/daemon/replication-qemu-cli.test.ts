@@ -10,6 +10,7 @@
  *
  * The first cycle asks for an app-consistent point (`--app-consistent-every`)
  * of a guest without an agent: it is crash-consistent, with a reason.
+ * Pending bytes are a count while the tracked VM runs, unknown once it stops.
  */
 import t from 'tap'
 import { join } from 'node:path'
@@ -64,11 +65,17 @@ t.test('a running qemu VM replicates with tracked live cycles; the stopped disk 
   // The guest writes all along; wait for the initial cycle and LIVE_CYCLES more, all live.
   let seen = await eventLine(p, cycleOk, 0)
   for (let i = 0; i < LIVE_CYCLES; i++) seen = await eventLine(p, cycleOk, seen)
+  // Tracked now: the running VM's pending bytes are its dirty bitmaps' count (a cycle may be in flight: still a count).
+  const running = await json<BoxReplicationStatus>(p, ['replication', 'status', 'guest'])
+  t.type(running.primary[0]!.dataAtRisk.bytes, 'number', 'pending bytes of the running, tracked VM are known')
+  t.type((await json<ReplicationMeasureInfo>(p, ['replication', 'measure', 'guest'])).pendingSizeBytes, 'number', 'in measure too')
 
   // The disk's content made final: the guest ignores ACPI, so the stop is forced (QEMU quits, closing the disk cleanly).
   const stopped = await json<VmInfo>(p, ['vm', 'stop', 'guest', '--force', '--timeout', '1s'])
   t.equal(stopped.state, 'stopped')
   const final = await fileHash(disk)
+  t.equal((await json<BoxReplicationStatus>(p, ['replication', 'status', 'guest'])).primary[0]!.dataAtRisk.bytes, null, 'unknown once the VM is stopped')
+  t.match((await tandemAt(p, ['replication', 'measure', 'guest'])).stdout, /unknown pending/, 'the text says so')
   // The next cycle that begins after the stop reads the disk offline (one in flight at the stop may end either way).
   await eventLine(p, cycleOk, await eventLine(p, cycleBegin, await lineCount(p)))
 

@@ -7,7 +7,7 @@
  * cycle; suspend stops cycles and resume restarts them; a Replica that is
  * down makes cycles fail as network failures that the scheduler retries on
  * its own, and they succeed once it is back; status and measure match the
- * cycles that happened.
+ * cycles that happened, with the pending bytes the VM's driver counts.
  *
  * The Replica is a whole daemon too: its ReplicaSide records the offers
  * (appliance/replication/replica-registrar.ts).
@@ -300,8 +300,19 @@ t.test('app-consistent asked of a manual VM, resync, tracking lost, initial at a
   t.equal(resynced!.appConsistentRequested, false, 'the app-consistent interval counts from the last attempt: not asked again within the minute')
   t.equal((await primary.replicationStatus('vm1'))[0]!.state, 'replicating')
 
-  // The driver reports the disk written while nothing tracked it: resynchronization required, then resynchronizing.
+  // Pending bytes come from the VM's driver, once per relationship and request: the manual driver cannot tell them.
   const driver = primary.drivers.manual
+  t.equal((await primary.replicationStatus('vm1'))[0]!.dataAtRisk.bytes, null, 'the manual driver has no change tracking: unknown')
+  t.equal((await primary.replicationMeasure('vm1')).pendingSizeBytes, null, 'in measure too')
+  const pendingBytes = driver.pendingBytes.bind(driver)
+  const asked: string[] = []
+  driver.pendingBytes = async vm => { asked.push(vm.name); return 3 * BS }
+  t.equal((await primary.replicationStatus('vm1'))[0]!.dataAtRisk.bytes, 3 * BS, 'status shows what the driver counts')
+  t.equal((await primary.replicationMeasure('vm1')).pendingSizeBytes, 3 * BS, 'and so does measure')
+  t.same(asked, ['vm1', 'vm1'], 'one question per request')
+  driver.pendingBytes = pendingBytes
+
+  // The driver reports the disk written while nothing tracked it: resynchronization required, then resynchronizing.
   const checkOfflineEdits = driver.checkOfflineEdits.bind(driver)
   driver.checkOfflineEdits = async () => { driver.checkOfflineEdits = checkOfflineEdits; return [{ disk: 'disk0', reason: 'written while the VM was stopped' }] }
   const lost = nextCycles(primary, 1)

@@ -31,9 +31,16 @@ t.test('achieved RPO: now, and the worst in the window', async t => {
   t.same(achievedRpo({ lastPointAt: undefined, cycles: [], frequency: 30 * S, now: NOW, windowStart: NOW - 300 * S }), { currentMs: null, worstMs: null, targetMs: 60 * S, met: false }, 'no point yet')
 })
 
-t.test('data at risk', async t => {
-  t.same(dataAtRisk(NOW - 45 * S, 12_000_000, NOW), { bytes: 12_000_000, seconds: 45 })
-  t.same(dataAtRisk(undefined, 5, NOW), { bytes: 5, seconds: null })
+t.test('data at risk: the driver\'s pending bytes as given (null: it cannot tell), and the newest point\'s age', async t => {
+  const table: Array<[string, number | undefined, number | null, { bytes: number | null, seconds: number | null }]> = [
+    ['bytes and a point', NOW - 45 * S, 12_000_000, { bytes: 12_000_000, seconds: 45 }],
+    ['nothing written since the point', NOW - 45 * S, 0, { bytes: 0, seconds: 45 }],
+    ['bytes unknown', NOW - 45 * S, null, { bytes: null, seconds: 45 }],
+    ['no point yet', undefined, 5, { bytes: 5, seconds: null }],
+    ['neither known', undefined, null, { bytes: null, seconds: null }],
+    ['a point stamped after now (clock step)', NOW + 3 * S, 7, { bytes: 7, seconds: 0 }]
+  ]
+  for (const [name, lastPointAt, pending, expected] of table) t.same(dataAtRisk(lastPointAt, pending, NOW), expected, name)
 })
 
 t.test('ETA from the progress of the last minute', async t => {

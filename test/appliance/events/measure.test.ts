@@ -57,6 +57,10 @@ t.test('an empty window', async t => {
   t.equal(measure([], { start: 0, end: 1 }, 0).lastReplicationTime, null, 'never replicated')
 })
 
+t.test('pending bytes are the driver\'s count as given, or null when it cannot tell', async t => {
+  for (const pending of [0, 1, 12_345, null]) t.equal(measure(CYCLES, { start: 1000, end: 200_000 }, pending).pendingSizeBytes, pending, String(pending))
+})
+
 t.test('the window end is included, its start is not', async t => {
   const m = measure(CYCLES, { start: 12_000, end: 300_000 }, 0)
   t.equal(m.successCount, 3, 'the cycle ending at 12000 is out, the one ending at 300000 is in')

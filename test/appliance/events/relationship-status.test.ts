@@ -26,4 +26,9 @@ t.test('status of a replicating relationship', async t => {
   t.same(s.forecast, forecast({ settings: rel.settings, cycles, lastPointAt: rel.lastPointAt, now: NOW }))
   t.same(s.measure, measure(cycles, { start: NOW - 3600 * S, end: NOW }, 777))
   t.equal(s.measure.successCount, 10)
+
+  const unknown = relationshipStatus({ rel, cycles, now: NOW, pendingBytes: null, windowMs: 3600 * S })
+  t.same(unknown.dataAtRisk, { bytes: null, seconds: 20 }, 'bytes unknown: the age of the newest point still counts')
+  t.equal(unknown.measure.pendingSizeBytes, null)
+  t.same({ ...unknown, dataAtRisk: s.dataAtRisk, measure: s.measure }, s, 'nothing else depends on the pending bytes')
 })

@@ -19,6 +19,8 @@
  * - a point is labelled app-consistent only when the driver can quiesce;
  * - a disk another process holds is refused with APP_DISK_IN_USE;
  * - one cycle per VM at a time (TypeError), and `complete` ends it;
+ * - pendingBytes of a VM (stopped, unknown or running) is null or a count
+ *   of bytes, never a failure;
  * - an aborted signal: CORE_ABORTED.
  */
 import type { Test } from 'tap'
@@ -70,6 +72,7 @@ async function readCycle (cycle: VmCycle): Promise<Map<string, Uint8Array>> {
 
 const pidAlive = async (pid: number): Promise<boolean> => (await readFile(`/proc/${pid}/cmdline`).catch(() => Buffer.alloc(0))).length > 0
 const fakeRoot = (i: number): string => i.toString(16).padStart(64, '0')
+const isPending = (v: number | null): boolean => v === null || (Number.isSafeInteger(v) && v >= 0)
 
 export async function vmDriverCompliance (t: Test, factory: VmDriverFactory): Promise<void> {
   await t.test('a VM never started: its status, adopt, and the offline-edit check', async t => {
@@ -86,6 +89,9 @@ export async function vmDriverCompliance (t: Test, factory: VmDriverFactory): Pr
     t.equal(adopted.state, status.state, 'adopt finds nothing running')
     t.equal((await factory.make(t).then(async u => await (await u.restart()).adopt(u.vm))).state, status.state, 'nor does a restarted driver')
     t.same(await driver.checkOfflineEdits(vm), [], 'nothing to distrust')
+    const pending = await driver.pendingBytes(vm)
+    t.ok(isPending(pending), `pendingBytes is null or a count of bytes: ${pending}`)
+    t.ok(isPending(await driver.pendingBytes({ ...vm, name: `${vm.name}-unknown` })), 'also for a VM the driver never heard of')
     if (caps.lifecycle) t.equal((await driver.exited(vm)).state, 'stopped', 'exited resolves at once for a VM that does not run')
   })
 
@@ -119,6 +125,7 @@ export async function vmDriverCompliance (t: Test, factory: VmDriverFactory): Pr
       await cycle.complete({ ok: false })
     }
     t.equal((await driver.status(vm)).state, 'running', 'the VM runs on after the cycle')
+    t.ok(isPending(await driver.pendingBytes(vm)), 'pendingBytes of the running VM is null or a count of bytes')
 
     restarted = await restart()
     const found = await restarted.adopt(vm)
@@ -172,6 +179,7 @@ export async function vmDriverCompliance (t: Test, factory: VmDriverFactory): Pr
   await t.test('an aborted signal', async t => {
     const { driver, vm } = await factory.make(t)
     await t.rejects(driver.diskSources(vm, { signal: AbortSignal.abort() }), { code: CoreErrorCode.CORE_ABORTED })
+    await t.rejects(driver.pendingBytes(vm, AbortSignal.abort()), { code: CoreErrorCode.CORE_ABORTED }, 'pendingBytes too')
     const cycle = await driver.diskSources(vm)
     t.pass('an aborted call left no cycle behind')
     await cycle.complete({ ok: false })

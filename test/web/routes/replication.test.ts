@@ -46,6 +46,17 @@ t.test('each replication route calls its method and answers its JSON', async t =
   ])
 })
 
+t.test('unknown pending bytes travel as null (not serialized as 0)', async t => {
+  const { service, app } = setup(t)
+  const unknown = { ...REPLICATION, dataAtRisk: { bytes: null, seconds: 1 } }
+  service.replicationStatus = async () => [unknown]
+  service.replicationMeasure = async () => ({ ...MEASURE, pendingSizeBytes: null })
+  t.same((await app.inject({ method: 'GET', url: '/v1/replication' })).json(), [unknown])
+  t.equal((await app.inject({ method: 'GET', url: '/v1/replication/vm1/measure' })).json().pendingSizeBytes, null)
+  service.replicationMeasure = async () => ({ ...MEASURE, pendingSizeBytes: 3_145_728 })
+  t.equal((await app.inject({ method: 'GET', url: '/v1/replication/vm1/measure' })).json().pendingSizeBytes, 3_145_728, 'a count as it is')
+})
+
 t.test('the enable schema refuses bad requests before the service is called', async t => {
   const { service, app } = setup(t)
   for (const [what, payload] of [

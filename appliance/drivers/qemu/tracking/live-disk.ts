@@ -78,8 +78,10 @@ const TIMEOUT_QMP_MS = 30_000
 /** How long a cancelled fleece job may take to go away before its node is removed anyway. */
 const TIMEOUT_JOB_GONE_MS = 10_000
 
-interface NodeBitmap { name?: string, recording?: boolean, inconsistent?: boolean, busy?: boolean, granularity?: number }
-interface NamedNode { 'node-name': string, image: { 'virtual-size': number }, 'dirty-bitmaps'?: NodeBitmap[] }
+/** A dirty bitmap as `query-named-block-nodes` reports it: `count` is its dirty bytes. */
+export interface NodeBitmap { name?: string, recording?: boolean, inconsistent?: boolean, busy?: boolean, granularity?: number, count?: number }
+/** A block node as `query-named-block-nodes` reports it (the fields Tandem reads). */
+export interface NamedNode { 'node-name': string, image: { 'virtual-size': number }, 'dirty-bitmaps'?: NodeBitmap[] }
 
 /**
  * Change tracking and point-in-time views for one disk of a running QEMU

@@ -9,6 +9,8 @@
  * of a raw disk edited while the VM was stopped, an app-consistent cycle
  * without an answering agent labelled crash-consistent, and two cycles
  * through the interface into a store (the second tracked on both disks).
+ * Pending bytes: known once a cycle completed ok while the VM runs,
+ * unknown before, while it is stopped, and while tracking is distrusted.
  */
 import t, { type Test } from 'tap'
 import { execFile, spawn } from 'node:child_process'
@@ -148,10 +150,14 @@ t.test('a raw disk written while the VM was stopped: tracking distrusted before 
   const driver = new QemuVmDriver({ dir: join(r.dir, 'vms') })
   t.teardown(async () => { await driver.stop(r.vm, STOP) })
   await driver.start(r.vm, { accel: 'tcg' })
+  t.equal(await driver.pendingBytes(r.vm), null, 'pending bytes unknown before the first cycle: no tracking yet')
   const roots = { system: 'a'.repeat(64), data: 'b'.repeat(64) }
   const first = await driver.diskSources(r.vm)
   await first.complete({ ok: true, roots })
+  const pending = await driver.pendingBytes(r.vm)
+  t.ok(pending !== null && pending >= 0, `the running VM's pending bytes once a cycle completed ok: ${pending}`)
   await driver.stop(r.vm, STOP)
+  t.equal(await driver.pendingBytes(r.vm), null, 'unknown while the VM does not run')
   t.same(await driver.checkOfflineEdits(r.vm), [], 'stopped cleanly, untouched: nothing to distrust')
 
   const h = await open(r.system, 'r+')
@@ -162,6 +168,7 @@ t.test('a raw disk written while the VM was stopped: tracking distrusted before 
   t.match(edits[0]?.reason, /\S/)
 
   await driver.start(r.vm, { accel: 'tcg' })
+  t.equal(await driver.pendingBytes(r.vm), null, 'unknown while a disk\'s tracking is distrusted: the next cycle compares it whole')
   const next = await driver.diskSources(r.vm)
   try {
     const views = await Promise.all(next.disks.map(async d => await d.source.open()))
@@ -214,6 +221,8 @@ t.test('cycles through the interface into a store: the second is tracked on ever
   }
   t.same(reports[0]!.disks.map(d => d.tracked), [false, false], 'the first cycle hashes every block')
   t.same(reports[1]!.disks.map(d => d.tracked), [true, true], 'the second reads only what the bitmaps name')
+  const pending = await driver.pendingBytes(r.vm)
+  t.ok(pending !== null && pending >= 0, `tracked on both disks: the pending bytes are known (${pending})`)
   const out = join(r.dir, 'data.out')
   await materializePoint(store, reports[1]!.point.id, 'data', out)
   const expected = join(r.dir, 'data.expected')

@@ -81,3 +81,12 @@ export const DISK_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
 /** Blocks read concurrently when restoring or verifying from packs. */
 export const READ_CONCURRENCY = 8
+
+/**
+ * Decoded blocks one point export keeps (core/point-export.ts). NBD
+ * clients read ranges that straddle or sit inside our blocks (QEMU's
+ * requests are 64 KiB-aligned; a block may be 4 MiB): without a cache each
+ * read re-reads and re-verifies whole blocks. 16 MiB holds four blocks of
+ * the largest size for a few concurrent readers, or 256 of the default size.
+ */
+export const POINT_EXPORT_CACHE_BYTES = 16 * 1024 * 1024

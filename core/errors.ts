@@ -70,7 +70,7 @@ export const CoreErrorCode = {
   CORE_WRITE_FAILED: 'CORE_WRITE_FAILED',
   /** The NBD server refused the handshake or lacks what the client needs (export missing, no fixed newstyle, no structured replies, no NBD_OPT_GO). */
   CORE_NBD_HANDSHAKE_FAILED: 'CORE_NBD_HANDSHAKE_FAILED',
-  /** The NBD server broke the protocol (bad magic, unknown cookie, a chunk outside its request, a length past our limits); the connection is closed. */
+  /** The NBD server broke the protocol (bad magic, unknown cookie, a chunk outside its request, a length past our limits); the connection is closed. Our own server uses it internally for a client that broke the protocol (that client is hung up on; the code never leaves the server). */
   CORE_NBD_PROTOCOL: 'CORE_NBD_PROTOCOL',
   /** The NBD server answered a request with an error; `details.errno` names it (EIO, EINVAL...). The connection stays usable. */
   CORE_NBD_REQUEST_FAILED: 'CORE_NBD_REQUEST_FAILED',
@@ -78,6 +78,8 @@ export const CoreErrorCode = {
   CORE_NBD_TIMEOUT: 'CORE_NBD_TIMEOUT',
   /** The connection to the NBD server could not be made, was lost, or was closed by the client. */
   CORE_NBD_DISCONNECTED: 'CORE_NBD_DISCONNECTED',
+  /** Our NBD server could not listen on its Unix socket (the path is taken, its directory is missing or not writable, the path is too long). `details.path` names it. */
+  CORE_NBD_LISTEN_FAILED: 'CORE_NBD_LISTEN_FAILED',
   /** The store's index is missing, empty or damaged; `tandem store repair` rebuilds it from the packs. */
   CORE_STORE_DAMAGED: 'CORE_STORE_DAMAGED',
   /** The store, or a file or directory in it, may not be read or written by this user; the message names the path. */

@@ -6,7 +6,8 @@ import { READ_BUFFER_HIGH_WATER } from './constants.ts'
  * handshake, then the reply loop). Bytes can be copied straight into a
  * caller's buffer or skipped. When the socket ends or fails, the waiting
  * read and every later one reject with the error `onEnd` returns.
- * The socket is paused while more than READ_BUFFER_HIGH_WATER bytes wait.
+ * The socket is paused while more than `highWater` bytes wait
+ * (READ_BUFFER_HIGH_WATER unless given).
  */
 export class ByteReader {
   readonly #socket: Socket
@@ -14,13 +15,15 @@ export class ByteReader {
   #available = 0
   #ended: Error | undefined
   #wake: (() => void) | undefined
+  readonly #highWater: number
 
-  constructor (socket: Socket, onEnd: (cause: unknown) => Error) {
+  constructor (socket: Socket, onEnd: (cause: unknown) => Error, highWater = READ_BUFFER_HIGH_WATER) {
     this.#socket = socket
+    this.#highWater = highWater
     socket.on('data', (chunk: Buffer) => {
       this.#chunks.push(chunk)
       this.#available += chunk.length
-      if (this.#available > READ_BUFFER_HIGH_WATER) socket.pause()
+      if (this.#available > this.#highWater) socket.pause()
       this.#notify()
     })
     const end = (cause?: unknown): void => {
@@ -58,7 +61,7 @@ export class ByteReader {
       else this.#chunks[0] = head.subarray(k)
       this.#available -= k
       done += k
-      if (this.#socket.isPaused() && this.#available <= READ_BUFFER_HIGH_WATER / 2) this.#socket.resume()
+      if (this.#socket.isPaused() && this.#available <= this.#highWater / 2) this.#socket.resume()
     }
   }
 

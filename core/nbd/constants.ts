@@ -1,6 +1,7 @@
 /**
  * NBD wire numbers (doc/proto.md of the NetworkBlockDevice/nbd project) and
- * this client's limits and timeouts, each with its reason (docs/nbd-client.md).
+ * the limits and timeouts of our client (docs/nbd-client.md) and server
+ * (docs/nbd-server.md), each with its reason.
  */
 
 // --- Handshake magics (64-bit values, network byte order) ---
@@ -40,6 +41,12 @@ export const NBD_FLAG_C_NO_ZEROES = 1 << 1
 export const NBD_FLAG_HAS_FLAGS = 1 << 0
 /** The export refuses writes. */
 export const NBD_FLAG_READ_ONLY = 1 << 1
+/** The server accepts NBD_CMD_FLUSH. */
+export const NBD_FLAG_SEND_FLUSH = 1 << 2
+/** The server honours NBD_CMD_FLAG_DF (one content chunk per READ); only with structured replies. */
+export const NBD_FLAG_SEND_DF = 1 << 7
+/** Several connections to the export see the same data (nothing is cached per connection). */
+export const NBD_FLAG_CAN_MULTI_CONN = 1 << 8
 
 // --- Options ---
 
@@ -93,8 +100,16 @@ export const NBD_INFO_BLOCK_SIZE = 3
 // --- Commands and command flags ---
 
 export const NBD_CMD_READ = 0
+export const NBD_CMD_WRITE = 1
 export const NBD_CMD_DISC = 2
+export const NBD_CMD_FLUSH = 3
+export const NBD_CMD_TRIM = 4
+export const NBD_CMD_CACHE = 5
+export const NBD_CMD_WRITE_ZEROES = 6
 export const NBD_CMD_BLOCK_STATUS = 7
+export const NBD_CMD_RESIZE = 8
+/** READ: answer with at most one content chunk. */
+export const NBD_CMD_FLAG_DF = 1 << 2
 /** BLOCK_STATUS: one extent only. Unused: it would make continuation slow. */
 export const NBD_CMD_FLAG_REQ_ONE = 1 << 3
 
@@ -122,6 +137,9 @@ export const NBD_ERRNO_NAMES: Readonly<Record<number, string>> = {
   95: 'ENOTSUP',
   108: 'ESHUTDOWN'
 }
+export const NBD_EPERM = 1
+export const NBD_EIO = 5
+export const NBD_EINVAL = 22
 export const NBD_ESHUTDOWN = 108
 
 // --- Sizes of fixed wire structures ---
@@ -131,6 +149,10 @@ export const OPTION_REPLY_HEADER_BYTES = 20
 export const REQUEST_BYTES = 28
 export const SIMPLE_REPLY_BYTES = 16
 export const STRUCTURED_REPLY_HEADER_BYTES = 20
+/** The greeting: NBDMAGIC, IHAVEOPT, 16-bit handshake flags. */
+export const GREETING_BYTES = 18
+/** Zero padding after the NBD_OPT_EXPORT_NAME reply, unless the client asked for NO_ZEROES. */
+export const EXPORT_NAME_PADDING_BYTES = 124
 
 // --- Our limits ---
 
@@ -147,7 +169,8 @@ export const MAX_OPTION_REPLIES = 64
 /**
  * Largest single READ we send, and so the largest data chunk we buffer:
  * 32 MiB is the spec's interoperable maximum and QEMU's limit, so requests
- * are also split there when the server advertises more.
+ * are also split there when the server advertises more. Our server
+ * advertises it as its maximum block size and refuses longer requests.
  */
 export const MAX_REQUEST_BYTES = 32 * 1024 * 1024
 /**
@@ -194,3 +217,57 @@ export const NBD_STATE_HOLE = 1 << 0
 export const NBD_STATE_ZERO = 1 << 1
 /** qemu:dirty-bitmap:NAME: the extent is dirty in the bitmap. */
 export const NBD_STATE_DIRTY = 1 << 0
+
+// --- Our server's limits (docs/nbd-server.md) ---
+
+/**
+ * Clients one server serves at once: QEMU opens one connection per NBD node
+ * (the VM's disk, plus one for a mirror or stream job), nbdinfo one. Eight
+ * leave room and bound the server's memory (MAX_PENDING_REPLY_BYTES each).
+ */
+export const MAX_CONNECTIONS = 8
+/**
+ * Option data the server reads: GO/INFO and the meta context options carry
+ * an export name (a spec string) plus a few short items; four spec strings
+ * is far beyond any real client. Longer is a hard disconnect, before
+ * anything is buffered on its account (the spec allows it against denial of service).
+ */
+export const MAX_OPTION_DATA_BYTES = 4 * MAX_STRING_BYTES
+/** Options in one handshake: QEMU sends a handful, `nbdinfo --list` a few per export; more is a client looping. */
+export const MAX_OPTIONS = 256
+/**
+ * Requests a connection works on or holds unsent replies for; further
+ * requests are left unread in the socket until replies drain
+ * (backpressure). QEMU's own server works on 16 per client, and QEMU's
+ * client sends at most 16.
+ */
+export const MAX_PENDING_REQUESTS = 16
+/**
+ * Reply bytes a connection holds (data being read for it or written but
+ * not yet taken by the socket) before it stops reading requests. A request
+ * of up to MAX_REQUEST_BYTES is always admitted when nothing is pending, so
+ * a connection holds at most this plus one request: a client that never
+ * reads its replies cannot make the server buffer more.
+ */
+export const MAX_PENDING_REPLY_BYTES = 32 * 1024 * 1024
+/**
+ * Received bytes the server buffers before pausing a client's socket:
+ * requests are 28 bytes (WRITE payloads are skipped, never kept), so 1 MiB
+ * is tens of thousands of them, and a flood of requests stays in the client's socket.
+ */
+export const SERVER_READ_BUFFER_HIGH_WATER = 1024 * 1024
+/**
+ * Descriptors in one BLOCK_STATUS reply (64 KiB of them). The spec lets a
+ * server answer fewer than asked; clients continue where a reply stops.
+ */
+export const MAX_REPLY_EXTENTS = 8192
+/** The one meta context the spec defines: allocation (holes, zeros). */
+export const BASE_ALLOCATION = 'base:allocation'
+/** base:allocation's context id on our server: any number, unique among the contexts of a connection. */
+export const BASE_ALLOCATION_CONTEXT_ID = 1
+/**
+ * From accept to the end of option haggling: a real client needs
+ * milliseconds; a client that connects and stalls holds a connection slot
+ * for at most this long.
+ */
+export const TIMEOUT_SERVER_HANDSHAKE_MS = 10_000

@@ -25,11 +25,17 @@ const utf8Strict = new TextDecoder('utf-8', { fatal: true })
 function view (b: Uint8Array): DataView { return new DataView(b.buffer, b.byteOffset, b.byteLength) }
 
 /** A string the spec allows: UTF-8, no NUL, at most 4096 bytes. TypeError otherwise (a caller's mistake). */
-function encodeString (s: string, what: string, max = MAX_STRING_BYTES): Uint8Array {
+export function encodeString (s: string, what: string, max = MAX_STRING_BYTES): Uint8Array {
   const bytes = utf8.encode(s)
   if (bytes.length > max) throw new TypeError(`${what} is longer than ${max} bytes`)
   if (bytes.includes(0)) throw new TypeError(`${what} contains a NUL character`)
   return bytes
+}
+
+/** A string from the peer as the spec allows it (valid UTF-8, no NUL), or undefined. */
+export function decodeSpecString (bytes: Uint8Array): string | undefined {
+  if (bytes.includes(0)) return undefined
+  try { return utf8Strict.decode(bytes) } catch { return undefined }
 }
 
 /** A string from the server; malformed UTF-8 is a protocol violation. */

@@ -272,6 +272,8 @@ class StoreReplicaTarget implements ReplicaTarget {
   private readonly release: () => void
   private afterCommit: Promise<void> = Promise.resolve()
   private readonly reads = new Set<Promise<unknown>>()
+  /** The cycles this session staged or resumed; close() releases any it left unfinished. */
+  private readonly cycles = new Set<StagedCycle>()
   private closed = false
 
   constructor (dir: string, held: HeldStore | undefined, create: (blockSize: number) => Promise<HeldStore>, init: StoreReplicaSinkInit, where: { peer: string, relationship: string }, release: () => void) {
@@ -368,9 +370,17 @@ class StoreReplicaTarget implements ReplicaTarget {
     try {
       await this.afterCommit
       await Promise.all([...this.reads])
-      await this.held?.release()
+      // As a store's close would (the store may stay open for its holders): a cycle left
+      // unfinished is released as after a dropped link (kept when resumable; a file it
+      // cannot delete stays named pending for the next open's sweep). A no-op for a cycle
+      // committed, aborted or released.
+      for (const c of this.cycles) await c.release().catch(() => {})
     } finally {
-      this.release()
+      try {
+        await this.held?.release()
+      } finally {
+        this.release()
+      }
     }
   }
 
@@ -382,6 +392,7 @@ class StoreReplicaTarget implements ReplicaTarget {
 
   private wrap (cycle: StagedCycle): ReplicaStage {
     const store = this.store!
+    this.cycles.add(cycle)
     return {
       putBlocks: async blocks => { await cycle.putBlocks(blocks) },
       checkpoint: async (progress, journal) => { await cycle.checkpoint(progress, journal) },

@@ -2,7 +2,8 @@
  * StoreReplicaSink.hold: a long-lived reader's share of a relationship's
  * store (a point served for failover). One open store per relationship,
  * shared by the session and every holder: a session opens while it is held,
- * commits through it, and its close leaves it open for the holder; reads go
+ * commits through it, and its close leaves it open for the holder (a cycle it
+ * left unfinished released, as a store's close would); reads go
  * through it too; it closes with its last holder. hold never creates a
  * store, waits for the commit work (pruning) of the session in progress, and
  * is refused once the sink closes; close waits for the holders.
@@ -71,6 +72,14 @@ t.test('one store shared by a session and its holders, closed with the last of t
   t.notOk(await isClosed(dir), 'released twice counts once: the other holder keeps it open')
   await another.release()
   t.ok(await isClosed(dir), 'closed with its last holder')
+
+  const dropped = await sink.open(PEER, 'web-1')
+  const held = await sink.hold(PEER, 'web-1')
+  await dropped.newStage('3'.repeat(32), BS)
+  t.equal(held.store.openCycles.size, 1, 'a session stages a cycle and never finishes it')
+  await dropped.close()
+  t.equal(held.store.openCycles.size, 0, 'its end releases the cycle, as closing the store would, though the store stays open')
+  await held.release()
 
   const reopened = await sink.hold(PEER, 'web-1')
   t.same(await ids(reopened.store), [1, 2], 'a hold with no session opens the existing store')

@@ -10,9 +10,14 @@ import { CoreErrorCode } from '../../core/errors.ts'
 import { MAX_SOCKET_PATH_BYTES, NbdServer, type NbdExport } from '../../core/nbd/index.ts'
 import { openPointExport } from '../../core/point-export.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
-import type { Logger } from '../daemon/logger.ts'
 import type { HeldStore } from '../replication/open-stores.ts'
 import type { PointPins } from '../replication/replica-retention.ts'
+
+/** Where the server logs (the daemon's logger: one JSON line per call). */
+export interface PointServerLog {
+  info: (fields: object, message: string) => void
+  error: (fields: object, message: string) => void
+}
 
 export interface PointServerInit {
   /** DATA/exports/: the servings' sockets; emptied by start(). */
@@ -20,7 +25,7 @@ export interface PointServerInit {
   /** The relationships' stores (StoreReplicaSink.hold). */
   stores: { hold: (peer: string, relationship: string, signal?: AbortSignal) => Promise<HeldStore> }
   pins: PointPins
-  logger: Logger
+  logger: PointServerLog
 }
 
 /** One disk of a served point. */
@@ -71,9 +76,6 @@ export class PointServer {
     await rm(this.init.dir, { recursive: true, force: true })
     await mkdir(this.init.dir, { recursive: true, mode: 0o700 })
   }
-
-  /** Servings open now. */
-  get open (): readonly PointServing[] { return [...this.servings] }
 
   /**
    * Serves point `pointId` of `peer`'s relationship `relationship`: pins

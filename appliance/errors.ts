@@ -102,7 +102,9 @@ export const AppErrorCode = {
   /** A replication relationship protects the VM: remove it first (`tandem replication remove`). `details.relationship` names it. */
   APP_VM_PROTECTED: 'APP_VM_PROTECTED',
   /** The guest did not shut down within the stop's window; the VM still runs (add `--force` to end it). */
-  APP_VM_STOP_TIMEOUT: 'APP_VM_STOP_TIMEOUT'
+  APP_VM_STOP_TIMEOUT: 'APP_VM_STOP_TIMEOUT',
+  /** The Replica holds no recovery point of that id for the relationship: none has reached this box yet, or retention pruned it (`tandem points NAME` lists those held). */
+  APP_POINT_NOT_FOUND: 'APP_POINT_NOT_FOUND'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

@@ -59,9 +59,12 @@ const isoTime = (ms: number): string => new Date(ms).toISOString()
  *   3. the identity (the peer id other boxes trust)
  *   4. the peers file (who is paired), the VM inventory, the relationships
  *      and the event log (work a crash interrupted is closed as interrupted)
- *   5. the Replica's stores (`store/`, opened per session by the sink) and
- *      the VM drivers; the qemu VMs of the inventory are found again (or
- *      reported crashed) before anything may cycle them
+ *   5. the Replica's stores (`store/`, each opened by the sink while a
+ *      session or a served point needs it), the point server (`exports/`
+ *      emptied of a crash's sockets; points are served only on request:
+ *      docs/failover.md), and the VM drivers; the qemu VMs of the
+ *      inventory are found again (or reported crashed) before anything may
+ *      cycle them
  *   6. the libp2p node, listening, with the admission gater: paired peers,
  *      plus strangers while a pairing window is open, capped at
  *      MAX_UNPAIRED_CONNECTIONS
@@ -76,8 +79,10 @@ const isoTime = (ms: number): string => new Date(ms).toISOString()
  * stop() takes them down in the reverse order (the drivers let go of
  * their VMs without stopping them), so nothing is reached after
  * the part it needs is gone: no stream arrives once the receiver and the
- * node are stopped, and the gater and node are closed before the stores. A
- * start() that fails stops what it had started, in the same reverse order.
+ * node are stopped, the gater and node are closed before the stores, and
+ * every served point is closed (its clients cut off, its store share and
+ * pin released) before the stores close. A start() that fails stops what
+ * it had started, in the same reverse order.
  */
 export class Appliance implements ApplianceService {
   readonly layout: DataLayout
@@ -160,9 +165,12 @@ export class Appliance implements ApplianceService {
       // stopping lets go of the VMs without stopping them: they run on, and the next start adopts them
       stops.push({ part: 'vms', stop: async () => { vms.release() } })
       await vms.adoptAll()
-      const replica = new ReplicaSide({ storeDir: layout.store, relationships, events, inventory, logger, now })
+      const replica = new ReplicaSide({ storeDir: layout.store, exportsDir: layout.exports, relationships, events, inventory, logger, now })
       const sink = replica.sink
       stops.push({ part: 'stores', stop: async () => { await sink.close(AbortSignal.timeout(TIMEOUT_STORES_CLOSE_MS)) } })
+      // Servings hold stores: they stop before the stores close. Starting empties DATA/exports/ (a crash's sockets).
+      await replica.pointServer.start()
+      stops.push({ part: 'point servings', stop: async () => { await replica.pointServer.stop() } })
       let host: PairingHost | undefined
       const policy = registryPolicy(registry, () => host?.window?.isOpen(now()) === true)
       const node = await createTandemNode({ privateKey, listen: config.listen, policy })

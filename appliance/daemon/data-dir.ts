@@ -20,6 +20,8 @@ export interface DataLayout {
   peers: string
   /** The Replica's stores: `store/<peer id>/<relationship>/`, one core store each. */
   store: string
+  /** The Unix sockets of the recovery points served over NBD (docs/failover.md); emptied at every start. */
+  exports: string
   /** The local API's unix socket (mode 0600), present while a daemon runs. */
   socket: string
   /** A LevelDB directory whose LOCK is the daemon's lock on the whole data directory (data-lock.ts). */
@@ -46,6 +48,7 @@ export function dataLayout (dir: string): DataLayout {
     identity: join(abs, 'identity.key'),
     peers: join(abs, 'peers.json'),
     store: join(abs, 'store'),
+    exports: join(abs, 'exports'),
     socket: join(abs, 'api.sock'),
     lock: join(abs, 'daemon.lock'),
     vms: join(abs, 'vms.json'),

@@ -3,12 +3,14 @@
  * the registrar of the relationship protocol (records with role `replica`),
  * the replication sink (the stores under DATA/store/<peer>/<relationship>/,
  * pruned by each relationship's `recoveryPoints`, pinned points kept), the
- * relationship receiver, and the reads the ReplicaApi serves
- * (docs/relationships.md "On the Replica").
+ * relationship receiver, the reads the ReplicaApi serves
+ * (docs/relationships.md "On the Replica"), and the recovery points served
+ * over NBD for failover (docs/failover.md).
  */
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DISK_NAME_PATTERN } from '../../core/constants.ts'
+import { PointServer, type PointServing } from '../failover/index.ts'
 import type { RecoveryPoint } from '../../core/types.ts'
 import type { AdmissionPolicy } from '../../p2p/gater/admission.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
@@ -31,9 +33,14 @@ import type { Logger } from './logger.ts'
 /** How long `points` waits for a session of the same relationship that is opening or closing its store. */
 export const TIMEOUT_POINTS_MS = 30_000
 
+/** How long `servePoint` waits for a session of the same relationship that is opening or closing its store. */
+export const TIMEOUT_SERVE_POINT_MS = 30_000
+
 export interface ReplicaSideInit {
   /** DATA/store/. */
   storeDir: string
+  /** DATA/exports/: the sockets of the served points. */
+  exportsDir: string
   relationships: RelationshipTable
   events: EventLog
   inventory: Pick<VmInventory, 'get'>
@@ -48,6 +55,12 @@ export class ReplicaSide {
   readonly sink: StoreReplicaSink
   /** Points in use (a test failover's, issue 13): pruning keeps them. */
   readonly pins = new PointPins()
+  /**
+   * The points served over NBD (docs/failover.md): started after the sink
+   * (it empties DATA/exports/), stopped before the sink closes (it releases
+   * the stores it holds).
+   */
+  readonly pointServer: PointServer
   private readonly init: ReplicaSideInit
   private receiver: RelationshipReceiver | undefined
 
@@ -78,6 +91,7 @@ export class ReplicaSide {
           .catch(err => { logger.error({ err, ...where, point: point.id }, 'a point is committed but its relationship record could not be updated') })
       }
     })
+    this.pointServer = new PointServer({ dir: init.exportsDir, stores: this.sink, pins: this.pins, logger })
   }
 
   /** Starts answering the relationship protocol (after the replication receiver: docs/daemon.md). */
@@ -102,6 +116,18 @@ export class ReplicaSide {
     const { peer, relationship, rel } = await this.resolve(name)
     const points = await this.sink.readStore(peer, relationship, async store => await store.listPoints(), AbortSignal.timeout(TIMEOUT_POINTS_MS)) ?? []
     return { relationship, vm: rel?.vm ?? null, peer, removed: rel === undefined, store: this.sink.replicaDir(peer, relationship), points: points.map(pointInfo) }
+  }
+
+  /**
+   * Serves recovery point `pointId` of the relationship `name` names (as
+   * `points` resolves it) over NBD, pinned until the serving is closed
+   * (PointServer.serve; docs/failover.md). For the failover workflows: the
+   * caller closes what it opened; the daemon's stop closes what is left.
+   * Throws APP_RELATIONSHIP_NOT_FOUND, APP_USAGE, APP_POINT_NOT_FOUND.
+   */
+  async servePoint (name: string, pointId: number): Promise<PointServing> {
+    const { peer, relationship } = await this.resolve(name)
+    return await this.pointServer.serve(peer, relationship, pointId, AbortSignal.timeout(TIMEOUT_SERVE_POINT_MS))
   }
 
   /**

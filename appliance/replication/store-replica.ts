@@ -10,6 +10,7 @@ import { checkSourceSanity } from '../../core/source-sanity.ts'
 import { importSeed } from '../../core/seed/index.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
+import { OpenStores, type HeldStore } from './open-stores.ts'
 import type { ReplicaPoint, ReplicaSink, ReplicaStage, ReplicaTarget } from '../../p2p/replication/index.ts'
 import type { Manifest, ProgressListener, RecoveryPoint } from '../../core/types.ts'
 
@@ -52,6 +53,11 @@ const DEFAULT_BUSY_WAIT_MS = 10 * 60_000
  * (peer, relationship), so a peer only ever reaches its own replicas. One
  * session per relationship at a time: the next waits until the previous
  * one's commit work (replica image, retention) is done.
+ *
+ * A store is open at most once in the process (a second open would fail on
+ * LevelDB's lock): from when a session or a holder (hold(): a point served
+ * for failover, docs/failover.md) needs it until the last of them lets go,
+ * shared by all of them. Sessions are its only writers.
  */
 export class StoreReplicaSink implements ReplicaSink {
   private readonly init: StoreReplicaSinkInit
@@ -60,6 +66,11 @@ export class StoreReplicaSink implements ReplicaSink {
   private readonly targets = new Map<string, StoreReplicaTarget>()
   /** Sessions that hold the lock and are opening their store; undefined when the open failed. */
   private readonly opening = new Map<string, Promise<StoreReplicaTarget | undefined>>()
+  /**
+   * The open stores, by directory. A store is opened (or created) only under
+   * its relationship's lock; joining one that is open needs no lock.
+   */
+  private readonly stores = new OpenStores()
   private closing = false
 
   constructor (init: StoreReplicaSinkInit) {
@@ -78,8 +89,13 @@ export class StoreReplicaSink implements ReplicaSink {
     const release = await this.lock(key, signal)
     const made = (async () => {
       const dir = this.replicaDir(peer, relationship)
-      const store = await isDirectory(join(dir, 'index')) ? await RecoveryPointStore.open(dir) : undefined
-      const target = new StoreReplicaTarget(dir, store, this.init, { peer, relationship }, () => {
+      const held = await isDirectory(join(dir, 'index')) ? await this.stores.acquire(dir, async () => await RecoveryPointStore.open(dir)) : undefined
+      // The session's first cycle creates the store (under this session's lock).
+      const create = async (blockSize: number): Promise<HeldStore> => await this.stores.acquire(dir, async () => {
+        await mkdir(dir, { recursive: true })
+        return await RecoveryPointStore.open(dir, { create: true, blockSize })
+      })
+      const target = new StoreReplicaTarget(dir, held, create, this.init, { peer, relationship }, () => {
         if (this.targets.get(key) === target) this.targets.delete(key)
         release()
       })
@@ -100,23 +116,31 @@ export class StoreReplicaSink implements ReplicaSink {
   /**
    * Runs `read` on `peer`'s store of `relationship`, as the daemon's own
    * reads (the points a Replica shows) must: never behind a session's back.
-   * While a session has the store open, on that open store (its close waits
-   * for the read); otherwise under the relationship's lock, on a read-only
-   * open (a private snapshot of the index), so no session opens it
-   * meanwhile. Resolves undefined when no store exists yet. Waits at most
-   * until `signal` aborts for a session that is opening or closing.
+   * While a session has the store open, on that open store once the work
+   * after its last commit is done (its close waits for the read); while only
+   * holders keep it open, on that store; otherwise under the relationship's
+   * lock, on a read-only open (a private snapshot of the index), so no
+   * session opens it meanwhile. Resolves undefined when no store exists yet.
+   * Waits at most until `signal` aborts for a session that is opening or closing.
    */
   async readStore<T> (peer: string, relationship: string, read: (store: RecoveryPointStore) => Promise<T>, signal?: AbortSignal): Promise<T | undefined> {
     if (this.closing) throw new P2pError(P2pErrorCode.P2P_STREAM_CLOSED, 'the replica is stopping')
     const key = `${peer}/${relationship}`
+    const dir = this.replicaDir(peer, relationship)
     const target = this.targets.get(key) ?? await this.opening.get(key)
     const during = target?.read(read)
     // A session whose store does not exist yet (its first cycle is staging): no point yet, and no waiting for it.
     if (during === 'no-store') return undefined
     if (during !== undefined) return await during
+    // A session closing (its commit work may still run) is waited for through the lock.
+    if (target === undefined) {
+      const held = await this.stores.join(dir)
+      if (held !== undefined) return await readHeld(held, read)
+    }
     const release = await this.lock(key, signal)
     try {
-      const dir = this.replicaDir(peer, relationship)
+      const held = await this.stores.join(dir)
+      if (held !== undefined) return await readHeld(held, read)
       if (!await isDirectory(join(dir, 'index'))) return undefined
       const store = await RecoveryPointStore.open(dir, { readOnly: true })
       try {
@@ -127,6 +151,44 @@ export class StoreReplicaSink implements ReplicaSink {
     } finally {
       release()
     }
+  }
+
+  /**
+   * A share of `peer`'s store of `relationship`, for a long-lived reader
+   * (a recovery point served for failover): the store the session or other
+   * holders have open, else opened now under the relationship's lock (never
+   * created). Resolves once the work after the last commit (image update,
+   * pruning) is done, so a point pinned before the call is safe from every
+   * prune, including one that chose its points before the pin. The holder
+   * only reads; sessions go on committing and pruning through the same
+   * store meanwhile. `release()` gives the share back (the store closes with
+   * the last one); holders release before close() is called (docs/daemon.md).
+   *
+   * Throws APP_POINT_NOT_FOUND when no store exists yet (no point has
+   * reached this box), APP_INVALID_STATE once the sink is closing,
+   * P2P_RELATIONSHIP_BUSY when `signal` aborts while a session opens or
+   * closes the store, and the store's own open errors (CORE_STORE_*).
+   */
+  async hold (peer: string, relationship: string, signal?: AbortSignal): Promise<HeldStore> {
+    if (this.closing) throw new AppError(AppErrorCode.APP_INVALID_STATE, 'the replica is stopping')
+    const key = `${peer}/${relationship}`
+    const dir = this.replicaDir(peer, relationship)
+    const noStore = (): AppError => new AppError(AppErrorCode.APP_POINT_NOT_FOUND, `no recovery point of ${relationship} has reached this box yet`)
+    const target = this.targets.get(key) ?? await this.opening.get(key)
+    let held = await this.stores.join(dir)
+    if (held === undefined) {
+      if (target?.staging === true) throw noStore()
+      const release = await this.lock(key, signal)
+      try {
+        held = await this.stores.join(dir)
+        if (held === undefined && !await isDirectory(join(dir, 'index'))) throw noStore()
+        held ??= await this.stores.acquire(dir, async () => await RecoveryPointStore.open(dir))
+      } finally {
+        release()
+      }
+    }
+    await this.targets.get(key)?.settled()
+    return held
   }
 
   /**
@@ -143,9 +205,12 @@ export class StoreReplicaSink implements ReplicaSink {
     const release = await this.lock(`${peer}/${relationship}`, options.signal)
     try {
       const dir = this.replicaDir(peer, relationship)
-      const exists = await isDirectory(join(dir, 'index'))
-      if (!exists) await mkdir(dir, { recursive: true })
-      const store = await RecoveryPointStore.open(dir, exists ? {} : { create: true, blockSize })
+      const held = await this.stores.acquire(dir, async () => {
+        const exists = await isDirectory(join(dir, 'index'))
+        if (!exists) await mkdir(dir, { recursive: true })
+        return await RecoveryPointStore.open(dir, exists ? {} : { create: true, blockSize })
+      })
+      const store = held.store
       try {
         const held = await store.listPoints()
         if (held.length > 0) throw new AppError(AppErrorCode.APP_INVALID_STATE, `the Replica already holds ${held.length} recovery point(s) of ${relationship}: a seed is only for initial replication`)
@@ -153,7 +218,7 @@ export class StoreReplicaSink implements ReplicaSink {
         await this.init.onCommitted?.({ peer, relationship }, point).catch(err => { this.init.onBackgroundError?.(err, { peer, relationship }) })
         return point
       } finally {
-        await store.close()
+        await held.release()
       }
     } finally {
       release()
@@ -161,11 +226,13 @@ export class StoreReplicaSink implements ReplicaSink {
   }
 
   /**
-   * Refuses new sessions, then resolves once every open target is closed
-   * (its store closed, its image update and pruning done), or when `signal`
-   * aborts (what is left is finished by the store's next writer). The
-   * daemon calls it after the receiver stopped, so no session opens a store
-   * after it. Idempotent.
+   * Refuses new sessions and holds, then resolves once every open target is
+   * closed (its image update and pruning done) and every store is closed,
+   * or when `signal` aborts (what is left is finished by the store's next
+   * writer). The daemon calls it after the receiver stopped, so no session
+   * opens a store after it, and after the holders released their stores
+   * (the point servings are closed first: docs/daemon.md); a share still
+   * held keeps its store open until `signal` aborts. Idempotent.
    */
   async close (signal?: AbortSignal): Promise<void> {
     this.closing = true
@@ -173,6 +240,7 @@ export class StoreReplicaSink implements ReplicaSink {
       const aborted = signal === undefined ? [] : [new Promise<void>(resolve => { signal.addEventListener('abort', () => { resolve() }, { once: true }) })]
       await Promise.race([Promise.all([...this.locks.values()]), ...aborted])
     }
+    await this.stores.idle(signal)
   }
 
   private async lock (key: string, signal?: AbortSignal): Promise<() => void> {
@@ -195,21 +263,36 @@ export class StoreReplicaSink implements ReplicaSink {
 }
 
 class StoreReplicaTarget implements ReplicaTarget {
-  private store: RecoveryPointStore | undefined
+  /** This session's share of the store; undefined until its first cycle creates the store. */
+  private held: HeldStore | undefined
+  private readonly create: (blockSize: number) => Promise<HeldStore>
   private readonly dir: string
   private readonly init: StoreReplicaSinkInit
   private readonly where: { peer: string, relationship: string }
   private readonly release: () => void
   private afterCommit: Promise<void> = Promise.resolve()
   private readonly reads = new Set<Promise<unknown>>()
+  /** The cycles this session staged or resumed; close() releases any it left unfinished. */
+  private readonly cycles = new Set<StagedCycle>()
   private closed = false
 
-  constructor (dir: string, store: RecoveryPointStore | undefined, init: StoreReplicaSinkInit, where: { peer: string, relationship: string }, release: () => void) {
+  constructor (dir: string, held: HeldStore | undefined, create: (blockSize: number) => Promise<HeldStore>, init: StoreReplicaSinkInit, where: { peer: string, relationship: string }, release: () => void) {
     this.dir = dir
-    this.store = store
+    this.held = held
+    this.create = create
     this.init = init
     this.where = where
     this.release = release
+  }
+
+  private get store (): RecoveryPointStore | undefined { return this.held?.store }
+
+  /** A session still open whose first cycle has not created the store yet. */
+  get staging (): boolean { return !this.closed && this.held === undefined }
+
+  /** Resolves once the work after this session's last commit (image update, pruning) is done; never rejects. */
+  async settled (): Promise<void> {
+    await this.afterCommit
   }
 
   async points (): Promise<ReplicaPoint[]> {
@@ -236,11 +319,8 @@ class StoreReplicaTarget implements ReplicaTarget {
   }
 
   async newStage (cycle: string, blockSize: number): Promise<ReplicaStage> {
-    if (this.store === undefined) {
-      await mkdir(this.dir, { recursive: true })
-      this.store = await RecoveryPointStore.open(this.dir, { create: true, blockSize })
-    }
-    const store = this.store
+    this.held ??= await this.create(blockSize)
+    const store = this.held.store
     if (store.blockSize !== blockSize) {
       throw new P2pError(P2pErrorCode.P2P_REPLICA_INCOMPATIBLE, `the replica uses ${store.blockSize}-byte blocks; the cycle ${blockSize}-byte ones`)
     }
@@ -290,9 +370,17 @@ class StoreReplicaTarget implements ReplicaTarget {
     try {
       await this.afterCommit
       await Promise.all([...this.reads])
-      await this.store?.close()
+      // As a store's close would (the store may stay open for its holders): a cycle left
+      // unfinished is released as after a dropped link (kept when resumable; a file it
+      // cannot delete stays named pending for the next open's sweep). A no-op for a cycle
+      // committed, aborted or released.
+      for (const c of this.cycles) await c.release().catch(() => {})
     } finally {
-      this.release()
+      try {
+        await this.held?.release()
+      } finally {
+        this.release()
+      }
     }
   }
 
@@ -304,6 +392,7 @@ class StoreReplicaTarget implements ReplicaTarget {
 
   private wrap (cycle: StagedCycle): ReplicaStage {
     const store = this.store!
+    this.cycles.add(cycle)
     return {
       putBlocks: async blocks => { await cycle.putBlocks(blocks) },
       checkpoint: async (progress, journal) => { await cycle.checkpoint(progress, journal) },
@@ -334,5 +423,14 @@ class StoreReplicaTarget implements ReplicaTarget {
         return { root: committed.root }
       }
     }
+  }
+}
+
+/** Runs `read` on a held store, then gives the share back. */
+async function readHeld<T> (held: HeldStore, read: (store: RecoveryPointStore) => Promise<T>): Promise<T> {
+  try {
+    return await read(held.store)
+  } finally {
+    await held.release()
   }
 }

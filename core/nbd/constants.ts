@@ -226,6 +226,14 @@ export const NBD_STATE_DIRTY = 1 << 0
  * leave room and bound the server's memory (MAX_PENDING_REPLY_BYTES each).
  */
 export const MAX_CONNECTIONS = 8
+
+/**
+ * Longest Unix socket path a client can connect to: Linux's sun_path holds
+ * 108 bytes with the terminating NUL. The server binds in a private
+ * directory and links the socket into place, so a longer path would be
+ * created and still refuse every client: it is refused at start instead.
+ */
+export const MAX_SOCKET_PATH_BYTES = 107
 /**
  * Option data the server reads: GO/INFO and the meta context options carry
  * an export name (a spec string) plus a few short items; four spec strings

@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { basename, dirname, join } from 'node:path'
 import { checkTimeout } from '../deadline.ts'
 import { CoreError, CoreErrorCode } from '../errors.ts'
-import { MAX_CONNECTIONS, TIMEOUT_SERVER_HANDSHAKE_MS } from './constants.ts'
+import { MAX_CONNECTIONS, MAX_SOCKET_PATH_BYTES, TIMEOUT_SERVER_HANDSHAKE_MS } from './constants.ts'
 import { indexExports, type NbdExport } from './export.ts'
 import { ServerConnection, type NbdServerFailure } from './server-connection.ts'
 
@@ -88,6 +88,7 @@ export class NbdServer {
   }
 
   async #listen (): Promise<void> {
+    if (Buffer.byteLength(this.socketPath) > MAX_SOCKET_PATH_BYTES) throw new Error(`the path is longer than ${MAX_SOCKET_PATH_BYTES} bytes, which no client can connect to`)
     const server = createServer(socket => { this.#accept(socket) })
     this.#server = server
     const privateDir = await mkdtemp(join(dirname(this.socketPath), `.${basename(this.socketPath).slice(0, 8)}-`))

@@ -25,6 +25,13 @@ export const STORE_SCHEMA_VERSION = 2
 /** Pack file handles kept open for reads; older ones are closed first. */
 const MAX_OPEN_PACKS = 32
 
+/**
+ * Reads of one block, each at the location the index gives at that moment
+ * (readVerified): a block moves once per prune or heal, so a third lookup
+ * that still finds it moved means writers keep moving it, not a race to wait out.
+ */
+const MAX_READ_ATTEMPTS = 3
+
 export interface StoreSchema {
   version: number
   blockSize: number
@@ -228,12 +235,32 @@ export class RecoveryPointStore {
    * Reads one block and checks it: its location, its stored (encoded) bytes,
    * and the decoded bytes, which hash to `hash`. Throws CORE_BLOCK_MISSING or
    * CORE_BLOCK_CORRUPT (with the pack and offset in `details`). Safe to call
-   * concurrently. Every read of block data goes through here.
+   * concurrently, also with this store's writers: a block that a prune
+   * (repack) or a heal moves while it is read is read at its new place, so a
+   * block of a point pruning keeps never fails because its old pack was
+   * deleted meanwhile. Every read of block data goes through here.
    */
   async readVerified (hash: BlockHash): Promise<{ location: BlockLocation, stored: Uint8Array, raw: Uint8Array }> {
     const hex = toHex(hash)
-    const location = await this.locate(hash)
-    if (location === undefined) throw new CoreError(CoreErrorCode.CORE_BLOCK_MISSING, `block ${hex} is not in the store`, { details: { hash: hex } })
+    let location = await this.locate(hash)
+    for (let attempt = 1; ; attempt++) {
+      if (location === undefined) throw new CoreError(CoreErrorCode.CORE_BLOCK_MISSING, `block ${hex} is not in the store`, { details: { hash: hex } })
+      try {
+        return await this.readAt(location, hash, hex)
+      } catch (err) {
+        // Between the lookup and the read, a writer of this open store may have
+        // moved the block (a prune's repack, a cycle's heal) and deleted the pack
+        // the lookup named. Only the index says where a block is: asked again, a
+        // new location is read (and verified) in turn; an unchanged one means
+        // the failure is the block's own.
+        const now = attempt < MAX_READ_ATTEMPTS ? await this.locate(hash) : undefined
+        if (now === undefined || sameLocation(now, location)) throw err
+        location = now
+      }
+    }
+  }
+
+  private async readAt (location: BlockLocation, hash: BlockHash, hex: string): Promise<{ location: BlockLocation, stored: Uint8Array, raw: Uint8Array }> {
     const details = { hash: hex, pack: location.pack, offset: location.offset }
     const stored = await this.readStored(location, hash)
     let raw: Uint8Array
@@ -342,6 +369,10 @@ async function isBlank (db: IndexDb, dir: string): Promise<boolean> {
   for await (const _ of db.keys({ limit: 1 })) return false
   const packs = await fsCall(join(dir, 'packs'), async () => await readdir(join(dir, 'packs')))
   return packs === undefined || packs.length === 0
+}
+
+function sameLocation (a: BlockLocation, b: BlockLocation): boolean {
+  return a.pack === b.pack && a.offset === b.offset
 }
 
 /** A failure of the private copy of the index, named by the store's index path (the copy is gone). */

@@ -5,6 +5,7 @@
  * server's lifecycle (socket mode, stop aborting reads in flight).
  */
 import t from 'tap'
+import { existsSync } from 'node:fs'
 import { stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CoreError, CoreErrorCode } from '../../../core/errors.ts'
@@ -16,7 +17,7 @@ import {
   NBD_REP_ACK, NBD_REP_INFO, NBD_REP_META_CONTEXT, NBD_REP_SERVER, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS,
   NBD_REPLY_TYPE_ERROR, NBD_REPLY_TYPE_NONE, NBD_REPLY_TYPE_OFFSET_DATA, NBD_STATE_HOLE, NBD_STATE_ZERO
 } from '../../../core/nbd/constants.ts'
-import { NbdClient, NbdServer, type NbdExport } from '../../../core/nbd/index.ts'
+import { MAX_SOCKET_PATH_BYTES, NbdClient, NbdServer, type NbdExport } from '../../../core/nbd/index.ts'
 import { encodeGoOption, encodeOption, encodeSetMetaContextOption } from '../../../core/nbd/protocol.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
 import { RawNbd, chunkErrno, memoryExport, patterned, startNbdServer, zeroRuns } from './server-fixtures.ts'
@@ -221,6 +222,9 @@ t.test('the socket is 0600; start refuses a taken path; stop aborts reads in fli
   await t.rejects(blocked.start(), { code: 'CORE_NBD_LISTEN_FAILED' })
   t.equal((await stat(taken)).isFile(), true, 'the existing file is left alone')
   await t.rejects(new NbdServer({ socketPath: join(dir, 'missing', 'x.sock'), exports: [] }).start(), { code: 'CORE_NBD_LISTEN_FAILED' })
+  const long = join(dir, 'x'.repeat(Math.max(1, MAX_SOCKET_PATH_BYTES - dir.length)) + '.sock')
+  await t.rejects(new NbdServer({ socketPath: long, exports: [] }).start(), { code: 'CORE_NBD_LISTEN_FAILED' }, 'a path longer than a client can connect to')
+  t.equal(existsSync(long), false, 'nothing was created there')
 
   let aborted: unknown
   let entered = (): void => {}

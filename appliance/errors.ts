@@ -102,7 +102,9 @@ export const AppErrorCode = {
   /** A replication relationship protects the VM: remove it first (`tandem replication remove`). `details.relationship` names it. */
   APP_VM_PROTECTED: 'APP_VM_PROTECTED',
   /** The guest did not shut down within the stop's window; the VM still runs (add `--force` to end it). */
-  APP_VM_STOP_TIMEOUT: 'APP_VM_STOP_TIMEOUT'
+  APP_VM_STOP_TIMEOUT: 'APP_VM_STOP_TIMEOUT',
+  /** QEMU's screendump gave no usable image: not a PNG (or PPM to convert), a size of zero or out of range, or a file too large. docs/failover.md. */
+  APP_SCREENSHOT_INVALID: 'APP_SCREENSHOT_INVALID'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

@@ -3,10 +3,10 @@
  */
 
 /**
- * Default wait for a sign of life. Under TCG (no usable KVM,
- * docs/platform-notes.md) a Debian system was measured to reach its
- * services in 30 to 40 s on an idle box; five minutes covers a loaded box
- * and a slow guest. Under KVM a boot takes seconds: callers may pass less.
+ * Default wait for a sign of life. Under TCG (no usable KVM) a Debian
+ * system reached its services in 30 to 40 s on an idle development box
+ * (docs/platform-notes.md); five minutes covers a loaded box and a slow
+ * guest. Under KVM a boot takes seconds: callers may pass less.
  */
 export const DEFAULT_SIGN_OF_LIFE_TIMEOUT_MS = 5 * 60_000
 

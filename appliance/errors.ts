@@ -104,7 +104,9 @@ export const AppErrorCode = {
   /** The guest did not shut down within the stop's window; the VM still runs (add `--force` to end it). */
   APP_VM_STOP_TIMEOUT: 'APP_VM_STOP_TIMEOUT',
   /** The Replica holds no recovery point of that id for the relationship: none has reached this box yet, or retention pruned it (`tandem points NAME` lists those held). */
-  APP_POINT_NOT_FOUND: 'APP_POINT_NOT_FOUND'
+  APP_POINT_NOT_FOUND: 'APP_POINT_NOT_FOUND',
+  /** QEMU's screendump gave no usable image: not a PNG (or PPM to convert), a size of zero or out of range, or a file too large. docs/failover.md. */
+  APP_SCREENSHOT_INVALID: 'APP_SCREENSHOT_INVALID'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

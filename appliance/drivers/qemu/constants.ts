@@ -45,3 +45,11 @@ export const TIMEOUT_ADOPT_QMP_MS = 5_000
  * it watches a process for its whole life, as a child's exit event would.
  */
 export const ADOPTED_EXIT_POLL_MS = 50
+
+/**
+ * Graceful window when a test VM is stopped (test-vm.ts): its writes are
+ * thrown away with its overlays, so nothing needs a clean shutdown; one
+ * second lets a guest that reacts to the power button at once go down, then
+ * QEMU is told to quit.
+ */
+export const TEST_VM_STOP_WINDOW_MS = 1_000

@@ -42,8 +42,10 @@ export const GUEST_AGENT_PORT = 'org.qemu.guest_agent.0'
  *   (`<node>-data`). Without direct kernel boot the first disk boots.
  * - `-cpu host` under KVM (the model probeKvm tries); QEMU's default model
  *   under TCG (`max` emulates far more and slows guests down).
- * - No daemonizing, no default devices, no display; QMP and the guest
- *   agent on unix sockets in `runDir`; the serial console to a log file.
+ * - No daemonizing, no default devices, no display window (`-display
+ *   none`); QMP and the guest agent on unix sockets in `runDir`; the serial
+ *   console to a log file. `display: true` adds a standard VGA device last
+ *   (so the other devices keep their PCI slots), for QMP `screendump`.
  * - Values inside option strings (paths) have commas doubled, QEMU's escape.
  */
 export function buildQemuArgs (definition: VmDefinition, options: QemuArgsOptions): string[] {
@@ -104,6 +106,7 @@ export function buildQemuArgs (definition: VmDefinition, options: QemuArgsOption
       '-device', `virtserialport,chardev=qga0,name=${GUEST_AGENT_PORT}`
     )
   }
+  if (def.display === true) args.push('-device', 'VGA,id=video0')
   return args
 }
 

@@ -57,6 +57,12 @@ export interface VmDefinition {
   /** Whether the guest runs qemu-guest-agent (a virtio-serial channel is added). */
   guestAgent: boolean
   boot?: VmBoot
+  /**
+   * A display device (standard VGA), so QMP `screendump` has a screen to
+   * take (drills). Nothing is shown anywhere: QEMU keeps `-display none`.
+   * Absent: false.
+   */
+  display?: boolean
 }
 
 /** A checked definition: every disk has its node name. */
@@ -118,9 +124,11 @@ export function checkVmDefinition (v: unknown): CheckedVmDefinition {
     }
   }
   if (boot === undefined && disks.length === 0) invalid('disks', 'a VM without direct kernel boot needs a disk to boot from')
+  if (o.display !== undefined && typeof o.display !== 'boolean') invalid('display', 'must be true or false')
 
   const out: CheckedVmDefinition = { name, vcpus, memoryMiB, disks, nics, guestAgent }
   if (boot !== undefined) out.boot = boot
+  if (o.display === true) out.display = true
   return out
 }
 

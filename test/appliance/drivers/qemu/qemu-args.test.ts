@@ -1,7 +1,8 @@
 /**
  * buildQemuArgs, table-tested with literal inputs and outputs: the common
  * head, disks (raw, qcow2, raw with sidecar, custom node), NIC modes, the
- * guest agent channel, direct kernel boot, KVM vs TCG, comma escaping.
+ * guest agent channel, the display device, direct kernel boot, KVM vs TCG,
+ * comma escaping.
  */
 import t from 'tap'
 import { AppErrorCode } from '../../../../appliance/errors.ts'
@@ -88,6 +89,20 @@ const cases: Array<{ what: string, def: VmDefinition, accel: 'kvm' | 'tcg', runD
       '-chardev', 'socket,path=/run/t/vm1/qga.sock,server=on,wait=off,id=qga0',
       '-device', 'virtio-serial',
       '-device', 'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0']
+  },
+  {
+    what: 'a display is a VGA device after every other device; the window stays off',
+    def: one({ guestAgent: true, nics: [{ id: 'n0', mode: 'isolated' }], display: true }),
+    accel: 'tcg',
+    args: [...head('tcg'),
+      '-blockdev', 'driver=file,filename=/vms/sys.qcow2,node-name=disk0-file',
+      '-blockdev', 'driver=qcow2,file=disk0-file,node-name=disk0',
+      '-device', 'virtio-blk-pci,drive=disk0,id=vda,bootindex=0',
+      '-netdev', 'user,id=n0,restrict=on', '-device', 'virtio-net-pci,netdev=n0,id=n0-nic',
+      '-chardev', 'socket,path=/run/t/vm1/qga.sock,server=on,wait=off,id=qga0',
+      '-device', 'virtio-serial',
+      '-device', 'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0',
+      '-device', 'VGA,id=video0']
   },
   {
     what: 'commas in paths are doubled inside option strings',

@@ -26,6 +26,8 @@ t.test('a valid definition gets deterministic node names', async t => {
   t.same(checkVmDefinition({ ...base, vcpus: 64, memoryMiB: 16 }).vcpus, 64, 'range ends are allowed')
   t.equal(checkVmDefinition({ ...base, memoryMiB: 1048576 }).memoryMiB, 1048576)
   t.notOk('sidecar' in checkVmDefinition({ ...base, disks: [base.disks[0]!] }).disks[0]!)
+  t.equal(checkVmDefinition({ ...base, display: true }).display, true, 'a display is kept')
+  t.notOk('display' in checkVmDefinition({ ...base, display: false }), 'no display is the same as none asked')
 })
 
 const disk0 = base.disks[0]!
@@ -65,7 +67,8 @@ const invalidCases: Array<[string, unknown, string]> = [
   ['duplicate nic ids', { ...base, nics: [{ id: 'net0', mode: 'user' }, { id: 'net0', mode: 'none' }] }, 'nics[1].id'],
   ['boot kernel relative', { ...base, boot: { kernel: 'vmlinux' } }, 'boot.kernel'],
   ['boot initrd relative', { ...base, boot: { kernel: '/vmlinux', initrd: 'initrd' } }, 'boot.initrd'],
-  ['boot append with a newline', { ...base, boot: { kernel: '/vmlinux', append: 'a\nb' } }, 'boot.append']
+  ['boot append with a newline', { ...base, boot: { kernel: '/vmlinux', append: 'a\nb' } }, 'boot.append'],
+  ['display not a boolean', { ...base, display: 'vga' }, 'display']
 ]
 
 t.test('each invalid field is APP_VM_INVALID naming it', async t => {

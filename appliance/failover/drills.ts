@@ -71,7 +71,7 @@ export class Drills {
     this.timer = new DrillTimer({
       clock: this.clock,
       due: () => this.due(),
-      run: async relationship => await this.scheduled(relationship),
+      run: async (relationship, signal) => await this.scheduled(relationship, signal),
       onError: (err, relationship) => { init.logger.error({ err, relationship }, 'a scheduled drill failed unexpectedly') }
     })
   }
@@ -214,12 +214,13 @@ export class Drills {
   }
 
   /**
-   * A scheduled drill of the latest point: `busy` while the VM has a test
-   * or any drill runs on this box (one at a time per box). A drill that
+   * A scheduled drill of the latest point, followed to its end (or until
+   * `signal`, the schedule's stop): `busy` while the VM has a test or any
+   * drill runs on this box (one at a time per box). A drill that
    * cannot start (no point yet, a kernel missing...) is an event, and its
    * attempt counts: it is tried again at its next turn, not in a loop.
    */
-  private async scheduled (relationship: string): Promise<'ran' | 'busy'> {
+  private async scheduled (relationship: string, signal: AbortSignal): Promise<'ran' | 'busy'> {
     const { jobs, tests, book, events, logger } = this.init
     if (tests.running(relationship) || jobs.list().some(j => j.kind === 'drill' && j.state === 'running')) return 'busy'
     let job: JobInfo
@@ -233,7 +234,14 @@ export class Drills {
       await events.append({ kind: 'drill', relationship, code: codeOf(err), reason: `the scheduled drill did not start: ${(err as Error).message}` }).catch(() => undefined)
       return 'ran'
     }
-    await jobs.wait(job.id)
+    // The schedule's stop (the daemon's) does not wait for the drill: the jobs' stop, next, cancels it.
+    let onAbort = (): void => {}
+    const stopped = new Promise<void>(resolve => { onAbort = resolve; signal.addEventListener('abort', onAbort, { once: true }) })
+    try {
+      await Promise.race([jobs.wait(job.id), stopped])
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
     return 'ran'
   }
 }

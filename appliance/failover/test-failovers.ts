@@ -115,7 +115,7 @@ export class TestFailovers {
     await Promise.allSettled([...this.busy])
     for (const t of [...this.tests.values()]) {
       if (t === undefined) continue
-      await this.teardown(t).catch(err => { this.init.logger.warn({ err, relationship: t.relationship }, 'a test failover could not be stopped with the daemon') })
+      await this.close(t, 'the daemon is stopping').catch(err => { this.init.logger.warn({ err, relationship: t.relationship }, 'a test failover could not be stopped with the daemon') })
       this.tests.delete(t.relationship)
     }
   }
@@ -206,8 +206,8 @@ export class TestFailovers {
     const rel = this.resolve(name)
     const t = this.tests.get(rel.id)
     if (t === undefined) {
-      const why = this.tests.has(rel.id) ? 'is starting or stopping' : 'runs'
-      throw new AppError(AppErrorCode.APP_INVALID_STATE, `no test failover of ${rel.vm} can be stopped: none ${why}`, { details: { state: rel.state, input: 'stop-test' } })
+      const why = this.tests.has(rel.id) ? `the test failover of ${rel.vm} is starting or stopping: try again once it has` : `no test failover of ${rel.vm} runs`
+      throw new AppError(AppErrorCode.APP_INVALID_STATE, why, { details: { state: rel.state, input: 'stop-test' } })
     }
     if (t.drillJob !== null && options.drill !== true) {
       throw new AppError(AppErrorCode.APP_INVALID_STATE, `the test of ${rel.vm} is drill job ${t.drillJob}'s: it stops by itself, or cancel the job`, { details: { state: rel.state, input: 'stop-test' } })
@@ -329,8 +329,8 @@ export class TestFailovers {
     }
   }
 
-  private async close (t: RunningTest): Promise<void> {
-    const begin = await this.init.events.begin({ kind: 'test-failover-stop', relationship: t.relationship, vm: t.vm, reason: `stopping the test failover of ${t.vm} on point ${t.point.id}`, data: { point: t.point.id } })
+  private async close (t: RunningTest, why = 'stop requested'): Promise<void> {
+    const begin = await this.init.events.begin({ kind: 'test-failover-stop', relationship: t.relationship, vm: t.vm, reason: `stopping the test failover of ${t.vm} on point ${t.point.id}: ${why}`, data: { point: t.point.id } })
     try {
       await this.teardown(t)
     } catch (err) {

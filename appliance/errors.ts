@@ -106,7 +106,13 @@ export const AppErrorCode = {
   /** The Replica holds no recovery point of that id for the relationship: none has reached this box yet, or retention pruned it (`tandem points NAME` lists those held). */
   APP_POINT_NOT_FOUND: 'APP_POINT_NOT_FOUND',
   /** QEMU's screendump gave no usable image: not a PNG (or PPM to convert), a size of zero or out of range, or a file too large. docs/failover.md. */
-  APP_SCREENSHOT_INVALID: 'APP_SCREENSHOT_INVALID'
+  APP_SCREENSHOT_INVALID: 'APP_SCREENSHOT_INVALID',
+  /** The VM boots a kernel (or initrd) that is not on this box at the path its primary uses: copy it there. `details.file`. docs/failover.md. */
+  APP_BOOT_FILE_MISSING: 'APP_BOOT_FILE_MISSING',
+  /** A drill saw no sign of life (or could not take its screenshot); the reason says why, and the point is not marked proven. docs/failover.md. */
+  APP_DRILL_FAILED: 'APP_DRILL_FAILED',
+  /** A failover file (a test's record, a relationship's drill settings or proofs) is not a valid document; it is left as it is, never reset. */
+  APP_FAILOVER_FILE_CORRUPT: 'APP_FAILOVER_FILE_CORRUPT'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

@@ -5,7 +5,9 @@ import {
   type PairRemoveResult, type PeerInfo, type StatusInfo,
   type EventsRequest, type EventsResult, type JobInfo, type SeedExportRequest, type SeedImportRequest, type PointsResult, type ReplicaStatusInfo,
   type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo, type ReplicationRemoveResult,
-  type VmAddRequest, type VmInfo, type VmRemoveResult, type VmStopRequest
+  type VmAddRequest, type VmInfo, type VmRemoveResult, type VmStopRequest,
+  type DrillRequest, type DrillScheduleRequest, type DrillSettingsInfo, type TestFailoverInfo, type TestPlanInfo, type TestPlanRequest,
+  type TestStartRequest, type TestStopResult
 } from '../appliance/service/index.ts'
 
 /**
@@ -26,6 +28,7 @@ export interface ApiClientInit {
 }
 
 const vmPath = (name: string): string => `/v1/replication/${encodeURIComponent(name)}`
+const failoverPath = (name: string): string => `/v1/failover/${encodeURIComponent(name)}`
 
 /** Socket errors that mean no daemon listens there. */
 const NOT_RUNNING = new Set(['ENOENT', 'ECONNREFUSED'])
@@ -83,6 +86,14 @@ export class ApiClient implements ApplianceService {
   async jobs (): Promise<JobInfo[]> { return await this.call('GET', '/v1/jobs') }
   async job (id: string): Promise<JobInfo> { return await this.call('GET', `/v1/jobs/${encodeURIComponent(id)}`) }
   async jobCancel (id: string): Promise<JobInfo> { return await this.call('DELETE', `/v1/jobs/${encodeURIComponent(id)}`) }
+
+  // failover (web/routes/failover.ts)
+  async failoverTest (name: string, request: TestStartRequest = {}): Promise<TestFailoverInfo> { return await this.call('POST', `${failoverPath(name)}/test`, request) }
+  async failoverTestPlan (name: string, request: TestPlanRequest = {}): Promise<TestPlanInfo> { return await this.call('POST', `${failoverPath(name)}/test/plan`, request) }
+  async failoverStopTest (name: string): Promise<TestStopResult> { return await this.call('DELETE', `${failoverPath(name)}/test`) }
+  async failoverTests (): Promise<TestFailoverInfo[]> { return await this.call('GET', '/v1/failover/tests') }
+  async failoverDrill (name: string, request: DrillRequest = {}): Promise<JobInfo> { return await this.call('POST', `${failoverPath(name)}/drill`, request) }
+  async failoverDrillSchedule (name: string, request: DrillScheduleRequest): Promise<DrillSettingsInfo> { return await this.call('PUT', `${failoverPath(name)}/drill-schedule`, request) }
 
   private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
     const max = this.init.maxResponseBytes ?? MAX_RESPONSE_BYTES

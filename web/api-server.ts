@@ -5,6 +5,7 @@ import { replicationRoutes } from './routes/replication.ts'
 import {
   errorSchema, pairJoinBody, pairJoinSchema, pairOpenBody, pairOpenSchema, pairRemoveSchema, peerParams, peersSchema, statusSchema
 } from './schemas.ts'
+import { registerFailoverRoutes } from './routes/failover.ts'
 import { registerJobRoutes } from './routes/jobs.ts'
 import { registerReplicaRoutes } from './routes/replica.ts'
 import { registerVmRoutes } from './routes/vms.ts'
@@ -74,6 +75,7 @@ export function buildApiServer (service: ApplianceService, options: ApiServerOpt
   replicationRoutes(app, service)
   registerVmRoutes(app, service)
   registerJobRoutes(app, service, errors)
+  registerFailoverRoutes(app, service, errors)
 
   return app
 }

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs'
 import { AppErrorCode, type LocalBox } from '../service/index.ts'
 import { completionCommand } from './completion.ts'
 import { eventsCommand } from './events.ts'
+import { failoverCommand } from './failover.ts'
 import { classify, EXIT_OK } from './exit-status.ts'
 import { imageCommand } from './image.ts'
 import { initCommand } from './init.ts'
@@ -53,6 +54,7 @@ export function buildProgram (box: LocalBox): Command {
     .addCommand(eventsCommand(box))
     .addCommand(replicationCommand(box))
     .addCommand(vmCommand(box))
+    .addCommand(failoverCommand(box))
     .commandsGroup('Offline tools (work on a bare store, --store DIR / TANDEM_STORE):')
     .addCommand(replicateCommand())
     .addCommand(pointsCommand(box))

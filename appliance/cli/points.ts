@@ -71,6 +71,7 @@ function pointsText (doc: PointsJson, points: RecoveryPoint[]): string {
 function replicaPointsText (r: PointsResult): string {
   const what = r.vm === null ? `relationship ${r.relationship}` : `${r.vm} (relationship ${r.relationship})`
   const head = `${what} from ${r.peer}: ${plural(r.points.length, 'recovery point')}${r.removed ? ' (the primary removed the relationship; these points are kept)' : ''}`
-  const lines = r.points.map(p => `  point ${p.id}  ${p.time}  ${p.consistency}  ${formatBytes(p.size)}  ${p.disks.map(d => d.name).join(', ')}`)
+  const proven = (p: PointsResult['points'][number]): string => p.proven === undefined ? '' : `  proven ${p.proven.time} (sign of life after ${p.proven.signOfLifeMs} ms)`
+  const lines = r.points.map(p => `  point ${p.id}  ${p.time}  ${p.consistency}  ${formatBytes(p.size)}  ${p.disks.map(d => d.name).join(', ')}${proven(p)}`)
   return [head, ...lines].join('\n')
 }

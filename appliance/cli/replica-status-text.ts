@@ -9,13 +9,23 @@ import { durationText, type ReplicaStatusInfo } from '../service/index.ts'
 /**
  * One line per relationship: `web (web-1)  Replica of 12D3KooW...  replicating,
  * newest point 41 s old, keeps latest + 24: initial replication finished; replicating`,
- * then its health and last replication time:
- * `  health normal: ...; last replication 2026-12-07T05:40:02.120Z`.
+ * then its health, last replication time and last proven point:
+ * `  health normal: ...; last replication 2026-12-07T05:40:02.120Z; last proven point 40 (...)`,
+ * then its drill schedule and its running test failover, when it has them.
  */
 export function replicaStatusLine (r: ReplicaStatusInfo): string {
   const newest = r.achievedRpoMs === null ? 'no point yet' : `newest point ${durationText(r.achievedRpoMs)} old`
-  return `${r.vm} (${r.relationship})  Replica of ${r.peer}  ${r.state}, ${newest}, keeps latest + ${r.recoveryPoints}: ${r.reason}\n` +
-    `  health ${r.health}: ${r.healthReason}; last replication ${r.lastReplicationTime ?? 'never'}`
+  const proven = r.lastProvenPoint === null
+    ? 'no point proven by a drill yet'
+    : `last proven point ${r.lastProvenPoint.point} (booted ${r.lastProvenPoint.time}, sign of life after ${durationText(r.lastProvenPoint.signOfLifeMs)})`
+  const lines = [
+    `${r.vm} (${r.relationship})  Replica of ${r.peer}  ${r.state}, ${newest}, keeps latest + ${r.recoveryPoints}: ${r.reason}`,
+    `  health ${r.health}: ${r.healthReason}; last replication ${r.lastReplicationTime ?? 'never'}; ${proven}`
+  ]
+  if (r.drill?.everyMs != null) lines.push(`  drills every ${durationText(r.drill.everyMs)}, next ${r.drill.nextAt ?? '-'}`)
+  const t = r.test
+  if (t !== null) lines.push(`  test failover on point ${t.point.id} since ${t.since}: ${t.testVm === null ? 'disks served only' : `${t.testVm} ${t.state ?? 'unknown'}`}${t.drillJob === null ? '' : ` (drill job ${t.drillJob})`}`)
+  return lines.join('\n')
 }
 
 export function replicaStatusText (list: ReplicaStatusInfo[]): string {

@@ -10,6 +10,7 @@ import { ReplicationReceiver, type SessionEvent } from '../../p2p/replication/in
 import { AppError, AppErrorCode } from '../errors.ts'
 import { PeerRegistry, registryPolicy, unpair } from '../peers/index.ts'
 import { ManualVmDriver, QemuVmDriver, type VmDriver } from '../drivers/index.ts'
+import { DrillBook, Drills, TestFailovers } from '../failover/index.ts'
 import type { DriverKind } from '../inventory/index.ts'
 import { VmInventory } from '../inventory/index.ts'
 import { RelationshipTable } from '../relationships/index.ts'
@@ -17,10 +18,12 @@ import { EventLog } from '../events/index.ts'
 import { JobRegistry } from '../jobs/index.ts'
 import { readSeedHeader } from '../../core/seed/index.ts'
 import { Scheduler } from '../scheduler/index.ts'
+import type { Clock } from '../scheduler/clock.ts'
 import type {
   ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult
 } from '../service/replication-types.ts'
 import type {
+  DrillRequest, DrillScheduleRequest, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopResult,
   JobInfo, SeedExportRequest, SeedImportRequest,
   ApplianceService, VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from '../service/index.ts'
@@ -45,6 +48,8 @@ export interface ApplianceInit {
   now?: () => number
   /** Told of every replication session's end on the Replica side, after it is logged (benchmarks and tests watch sessions with it). */
   onReplicationSession?: (session: SessionEvent) => void
+  /** The drill schedule's clock (the system's by default; tests drive one by hand). */
+  clock?: Clock
 }
 
 const isoTime = (ms: number): string => new Date(ms).toISOString()
@@ -64,7 +69,8 @@ const isoTime = (ms: number): string => new Date(ms).toISOString()
  *      emptied of a crash's sockets; points are served only on request:
  *      docs/failover.md), and the VM drivers; the qemu VMs of the
  *      inventory are found again (or reported crashed) before anything may
- *      cycle them
+ *      cycle them; the test failovers (what a killed daemon left under
+ *      `failover/` is stopped and removed: docs/failover.md)
  *   6. the libp2p node, listening, with the admission gater: paired peers,
  *      plus strangers while a pairing window is open, capped at
  *      MAX_UNPAIRED_CONNECTIONS
@@ -74,14 +80,17 @@ const isoTime = (ms: number): string => new Date(ms).toISOString()
  *      protect here: ReplicaSide)
  *   9. the scheduler, then the primary's replication (replication.ts):
  *      a schedule per relationship this box is the primary of, each where
- *      it stood (a cycle a stop or crash cut short resumes)
+ *      it stood (a cycle a stop or crash cut short resumes); the jobs;
+ *      then the drills and their schedule (`drills/`)
  * The local API around it is started last by the composition root (bin/).
  * stop() takes them down in the reverse order (the drivers let go of
  * their VMs without stopping them), so nothing is reached after
  * the part it needs is gone: no stream arrives once the receiver and the
  * node are stopped, the gater and node are closed before the stores, and
  * every served point is closed (its clients cut off, its store share and
- * pin released) before the stores close. A start() that fails stops what
+ * pin released) before the stores close; the drills' schedule stops before
+ * the jobs (a drill in progress is cancelled: its VM stopped), and the test
+ * VMs are stopped before the servings they boot from close. A start() that fails stops what
  * it had started, in the same reverse order.
  */
 export class Appliance implements ApplianceService {
@@ -105,8 +114,12 @@ export class Appliance implements ApplianceService {
   readonly replication: PrimaryReplication
   /** The VMs through their drivers (daemon/vms.ts). */
   readonly vms: VmControl
-  /** Long work run for the operator: seed exports and imports. */
+  /** Long work run for the operator: seed exports and imports, drills. */
   readonly jobRegistry: JobRegistry
+  /** Test failovers on this box as Replica (appliance/failover/). */
+  readonly tests: TestFailovers
+  /** Drills, their proofs and schedule. */
+  readonly drills: Drills
   private readonly version: string
   private readonly now: () => number
   private readonly startedAt: number
@@ -117,7 +130,8 @@ export class Appliance implements ApplianceService {
   private constructor (fields: {
     layout: DataLayout, config: Config, logger: Logger, node: TandemNode, registry: PeerRegistry, host: PairingHost,
     inventory: VmInventory, relationships: RelationshipTable, events: EventLog, drivers: Record<DriverKind, VmDriver>, scheduler: Scheduler,
-    replica: ReplicaSide, replication: PrimaryReplication, vms: VmControl, jobs: JobRegistry, version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
+    replica: ReplicaSide, replication: PrimaryReplication, vms: VmControl, jobs: JobRegistry, tests: TestFailovers, drills: Drills,
+    version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
   }) {
     this.layout = fields.layout
     this.config = fields.config
@@ -134,6 +148,8 @@ export class Appliance implements ApplianceService {
     this.replication = fields.replication
     this.vms = fields.vms
     this.jobRegistry = fields.jobs
+    this.tests = fields.tests
+    this.drills = fields.drills
     this.version = fields.version
     this.now = fields.now
     this.stops = fields.stops
@@ -160,7 +176,8 @@ export class Appliance implements ApplianceService {
       await mkdir(layout.store, { recursive: true, mode: 0o700 })
       await mkdir(layout.vmRuns, { recursive: true, mode: 0o700 })
       await mkdir(layout.primary, { recursive: true, mode: 0o700 })
-      const drivers: Record<DriverKind, VmDriver> = { qemu: new QemuVmDriver({ dir: layout.vmRuns }), manual: new ManualVmDriver() }
+      const qemu = new QemuVmDriver({ dir: layout.vmRuns })
+      const drivers: Record<DriverKind, VmDriver> = { qemu, manual: new ManualVmDriver() }
       const vms = new VmControl({ inventory, relationships, events, drivers, logger, vmRuns: layout.vmRuns, now })
       // stopping lets go of the VMs without stopping them: they run on, and the next start adopts them
       stops.push({ part: 'vms', stop: async () => { vms.release() } })
@@ -171,6 +188,10 @@ export class Appliance implements ApplianceService {
       // Servings hold stores: they stop before the stores close. Starting empties DATA/exports/ (a crash's sockets).
       await replica.pointServer.start()
       stops.push({ part: 'point servings', stop: async () => { await replica.pointServer.stop() } })
+      // Test VMs run on servings: they stop first. Starting stops and removes what a killed daemon left.
+      const tests = new TestFailovers({ dir: layout.failover, relationships, replica, inventory, driver: qemu.driver, events, logger, now })
+      await tests.start()
+      stops.push({ part: 'test failovers', stop: async () => { await tests.stop() } })
       let host: PairingHost | undefined
       const policy = registryPolicy(registry, () => host?.window?.isOpen(now()) === true)
       const node = await createTandemNode({ privateKey, listen: config.listen, policy })
@@ -215,10 +236,14 @@ export class Appliance implements ApplianceService {
       const replication = new PrimaryReplication({ node, registry, inventory, relationships, events, drivers, scheduler, jobs, primaryDir: layout.primary, logger, now })
       stops.push({ part: 'replication', stop: async () => { await replication.stop() } })
       await replication.start()
-      // Jobs end before the parts they use (the replication's scan pool, the stores).
+      // Jobs end before the parts they use (the replication's scan pool, the stores, the test failovers).
       stops.push({ part: 'jobs', stop: async () => { await jobs.stop() } })
+      const drills = new Drills({ tests, book: new DrillBook(layout.drills), jobs, driver: qemu.driver, events, logger, ...(init.clock === undefined ? {} : { clock: init.clock }) })
+      await drills.start()
+      // The schedule stops before the jobs, so it starts none while they are cancelled.
+      stops.push({ part: 'drills', stop: async () => { await drills.stop() } })
       const appliance = new Appliance({
-        layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler, replica, replication, vms, jobs,
+        layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler, replica, replication, vms, jobs, tests, drills,
         version: init.version ?? '0.0.0', now, stops
       })
       logger.info({ dataDir: layout.dir, peerId: node.peerId.toString(), addresses: node.getMultiaddrs().map(String) }, 'daemon started')
@@ -314,7 +339,8 @@ export class Appliance implements ApplianceService {
   }
 
   async points (name: string): Promise<PointsResult> {
-    return await this.replica.points(name)
+    const result = await this.replica.points(name)
+    return { ...result, points: await this.drills.withProofs(result.relationship, result.points) }
   }
 
   async listEvents (request?: EventsRequest): Promise<EventsResult> {
@@ -322,8 +348,19 @@ export class Appliance implements ApplianceService {
   }
 
   async replicaStatus (): Promise<ReplicaStatusInfo[]> {
-    return await this.replica.status()
+    return await this.replica.status(async r => ({ test: this.tests.info(r.id), ...await this.drills.statusOf(r) }))
   }
+
+  async failoverTest (name: string, request: TestStartRequest = {}): Promise<TestFailoverInfo> {
+    const test = await this.tests.startTest(name, request)
+    return this.tests.info(test.relationship)!
+  }
+
+  async failoverTestPlan (name: string, request: TestPlanRequest = {}): Promise<TestPlanInfo> { return await this.drills.plan(name, request) }
+  async failoverStopTest (name: string): Promise<TestStopResult> { return await this.tests.stopTest(name) }
+  async failoverTests (): Promise<TestFailoverInfo[]> { return this.tests.list() }
+  async failoverDrill (name: string, request: DrillRequest = {}): Promise<JobInfo> { return await this.drills.drill(name, request) }
+  async failoverDrillSchedule (name: string, request: DrillScheduleRequest): Promise<DrillSettingsInfo> { return await this.drills.schedule(name, request) }
 
   async replicationEnable (name: string, request: ReplicationEnableRequest): Promise<ReplicationInfo> { return await this.replication.enable(name, request) }
   async replicationStatus (name?: string): Promise<ReplicationInfo[]> { return await this.replication.status(name) }

@@ -22,6 +22,10 @@ export interface DataLayout {
   store: string
   /** The Unix sockets of the recovery points served over NBD (docs/failover.md); emptied at every start. */
   exports: string
+  /** Failovers' working files: a test VM's run directory is `failover/<relationship>/test/` while its test runs (docs/failover.md). */
+  failover: string
+  /** Drill settings, proofs and screenshots: `drills/<relationship>/` (docs/failover.md "Drills"). */
+  drills: string
   /** The local API's unix socket (mode 0600), present while a daemon runs. */
   socket: string
   /** A LevelDB directory whose LOCK is the daemon's lock on the whole data directory (data-lock.ts). */
@@ -49,6 +53,8 @@ export function dataLayout (dir: string): DataLayout {
     peers: join(abs, 'peers.json'),
     store: join(abs, 'store'),
     exports: join(abs, 'exports'),
+    failover: join(abs, 'failover'),
+    drills: join(abs, 'drills'),
     socket: join(abs, 'api.sock'),
     lock: join(abs, 'daemon.lock'),
     vms: join(abs, 'vms.json'),

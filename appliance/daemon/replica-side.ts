@@ -160,9 +160,11 @@ export class ReplicaSide {
     return { events: matching.slice(-last).map(eventInfo), problems: read.problems.length }
   }
 
-  async status (): Promise<ReplicaStatusInfo[]> {
+  /** The relationships held here as Replica; `failoverOf` adds what the failover workflows know of each. */
+  async status (failoverOf?: (r: Relationship) => Promise<ReplicaFailoverStatus>): Promise<ReplicaStatusInfo[]> {
     const now = this.init.now()
-    return this.init.relationships.list().filter(r => r.role === 'replica').map(r => replicaStatusOf(r, now))
+    const held = this.init.relationships.list().filter(r => r.role === 'replica')
+    return await Promise.all(held.map(async r => replicaStatusOf(r, now, failoverOf === undefined ? NO_FAILOVER : await failoverOf(r))))
   }
 
   /**
@@ -204,12 +206,18 @@ function notFound (message: string): AppError {
   return new AppError(AppErrorCode.APP_RELATIONSHIP_NOT_FOUND, message)
 }
 
+/** What the failover workflows add to a Replica relationship's status (appliance/failover/): none by default. */
+export type ReplicaFailoverStatus = Pick<ReplicaStatusInfo, 'test' | 'lastProvenPoint' | 'drill'>
+
+const NO_FAILOVER: ReplicaFailoverStatus = { test: null, lastProvenPoint: null, drill: null }
+
 /**
  * Pure: a Replica relationship as replicaStatus shows it (`replication
  * status` lists these after the box's own primary relationships). Its
  * health comes from the record alone: the cycle records are the primary's.
+ * `failover` is its running test, last proven point and drill settings.
  */
-export function replicaStatusOf (r: Relationship, now: number): ReplicaStatusInfo {
+export function replicaStatusOf (r: Relationship, now: number, failover: ReplicaFailoverStatus = NO_FAILOVER): ReplicaStatusInfo {
   const vm = r.protectedVm
   const h = health(r, [], now)
   return {
@@ -228,7 +236,10 @@ export function replicaStatusOf (r: Relationship, now: number): ReplicaStatusInf
     lastPointTime: r.lastPointAt === undefined ? null : isoTime(r.lastPointAt),
     lastReplicationTime: r.lastReplicationAt === undefined ? null : isoTime(r.lastReplicationAt),
     achievedRpoMs: r.lastPointAt === undefined ? null : Math.max(0, now - r.lastPointAt),
-    vmShape: vm === undefined ? null : { driver: vm.driver, vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, disks: vm.disks.map(d => ({ ...d })) }
+    vmShape: vm === undefined ? null : { driver: vm.driver, vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, disks: vm.disks.map(d => ({ ...d })) },
+    test: failover.test,
+    lastProvenPoint: failover.lastProvenPoint,
+    drill: failover.drill
   }
 }
 

@@ -14,9 +14,12 @@ import { diskRoot } from '../../core/manifest.ts'
 import { ScanPool } from '../../core/scan/index.ts'
 import { P2pErrorCode } from '../../p2p/errors.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
-import { sendOffer, sendRemove, sendUpdate, type ProtectedVm, type RelationshipDescription } from '../../p2p/relationship/index.ts'
+import {
+  MAX_BOOT_APPEND_BYTES, MAX_BOOT_PATH_BYTES, sendOffer, sendRemove, sendUpdate, type KernelBoot, type ProtectedVm, type RelationshipDescription
+} from '../../p2p/relationship/index.ts'
 import { MAX_BATCH_DATA_BYTES, RateLimiter, type ReplicaManifests } from '../../p2p/replication/index.ts'
 import type { VmDriver } from '../drivers/index.ts'
+import type { VmBoot } from '../drivers/qemu/index.ts'
 import type { JobRegistry } from '../jobs/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { CYCLE_KIND, CycleHistory, cycleEndInput, cycleRecordsFrom, missedIntervals, relationshipStatus, stateEventInput, type CycleRecord, type EventLog } from '../events/index.ts'
@@ -89,21 +92,37 @@ async function diskSize (path: string, format: 'raw' | 'qcow2'): Promise<number>
   }
 }
 
-/** What the Replica is told of the VM: its shape, never its paths. */
+/**
+ * What the Replica is told of the VM: its shape, never its disks' paths.
+ * A VM that boots a kernel directly (a manual one too, when its
+ * definition names one) also sends what it boots (`kernelBoot`: the
+ * primary's paths, which the Replica looks for on its own box), unless a
+ * path or the command line is longer than the protocol carries: the
+ * Replica then says it does not know the kernel.
+ */
 async function protectedVm (vm: InventoryVm): Promise<ProtectedVm> {
   const def = vm.definition
   const disks = []
   for (const d of def.disks) disks.push({ name: d.name, size: await diskSize(d.path, d.format), format: d.format })
+  const kernelBoot = def.boot === undefined ? undefined : wireKernelBoot(def.boot)
   return {
     name: def.name,
     driver: vm.driver,
     vcpus: def.vcpus,
     memoryMiB: def.memoryMiB,
-    boot: vm.driver === 'manual' ? null : def.boot === undefined ? 'bios' : 'kernel',
+    boot: def.boot !== undefined ? 'kernel' : vm.driver === 'manual' ? null : 'bios',
     disks,
     // the device model qemu-args.ts gives every NIC; a manual VM's NICs are whatever its hypervisor made, and it has none listed
-    nics: def.nics.map(() => ({ model: 'virtio-net-pci' }))
+    nics: def.nics.map(() => ({ model: 'virtio-net-pci' })),
+    ...(kernelBoot === undefined ? {} : { kernelBoot })
   }
+}
+
+/** The kernel boot as the wire carries it, or undefined when a field is past the wire's bounds. */
+function wireKernelBoot (boot: VmBoot): KernelBoot | undefined {
+  const fits = (s: string | undefined, max: number): boolean => s === undefined || Buffer.byteLength(s) <= max
+  if (!fits(boot.kernel, MAX_BOOT_PATH_BYTES) || !fits(boot.initrd, MAX_BOOT_PATH_BYTES) || !fits(boot.append, MAX_BOOT_APPEND_BYTES)) return undefined
+  return { kernel: boot.kernel, ...(boot.initrd === undefined ? {} : { initrd: boot.initrd }), ...(boot.append === undefined ? {} : { append: boot.append }) }
 }
 
 async function description (rel: Relationship, vm: InventoryVm): Promise<RelationshipDescription> {

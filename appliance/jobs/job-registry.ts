@@ -8,19 +8,24 @@
 import { randomBytes } from 'node:crypto'
 import { AppError, AppErrorCode } from '../errors.ts'
 import type { EventData, EventLog } from '../events/index.ts'
+import type { DrillInfo } from '../service/failover-types.ts'
 import type { JobInfo, JobKind, SeedExportResult, SeedImportResult } from '../service/job-types.ts'
 
 /** Ended jobs kept for `job(id)`: a client that follows its job asks within seconds; 100 covers a busy day. */
 export const MAX_ENDED_JOBS = 100
 
-/** What a job's work gets: its signal (cancel, daemon stop) and where to report progress. */
+/** What a job's work gets: its id, its signal (cancel, daemon stop) and where to report progress. */
 export interface JobContext {
+  id: string
   signal: AbortSignal
   progress: (done: number, total: number) => void
 }
 
 /** A job's result, by kind. */
-export type JobResult = { kind: 'seed-export', result: SeedExportResult } | { kind: 'seed-import', result: SeedImportResult }
+export type JobResult =
+  | { kind: 'seed-export', result: SeedExportResult }
+  | { kind: 'seed-import', result: SeedImportResult }
+  | { kind: 'drill', result: DrillInfo }
 
 export interface JobSpec {
   kind: JobKind
@@ -77,29 +82,39 @@ export class JobRegistry {
       progress: { done: 0, total: 0 },
       error: null,
       seedExport: null,
-      seedImport: null
+      seedImport: null,
+      drill: null
     }
     const progress = (done: number, total: number): void => { info.progress = { done, total } }
     // The job shows its end (state, result, endedAt together) only once its end is in the log.
     const done = (async () => {
       const ended: Partial<JobInfo> = {}
       try {
-        const { result, reason, data } = await spec.work({ signal: controller.signal, progress })
+        const { result, reason, data } = await spec.work({ id: info.id, signal: controller.signal, progress })
         if (result.kind === 'seed-export') ended.seedExport = result.result
-        else ended.seedImport = result.result
+        else if (result.kind === 'seed-import') ended.seedImport = result.result
+        else ended.drill = result.result
         ended.state = 'ok'
         await this.events.end(begin.seq, { outcome: 'ok', reason, ...(data === undefined ? {} : { data }) }).catch(() => {})
       } catch (err) {
         const cancelled = controller.signal.aborted
         ended.state = cancelled ? 'cancelled' : 'failed'
         ended.error = { code: codeOf(err), message: cancelled ? 'cancelled' : (err as Error).message ?? String(err) }
-        await this.events.end(begin.seq, { outcome: 'failed', code: ended.error.code, reason: cancelled ? `${spec.kind} cancelled` : `${spec.kind} failed: ${ended.error.code}` }).catch(() => {})
+        // the message is the why (a drill's says what it saw): the event keeps it, cut to one line
+        await this.events.end(begin.seq, { outcome: 'failed', code: ended.error.code, reason: cancelled ? `${spec.kind} cancelled` : `${spec.kind} failed: ${ended.error.code}: ${ended.error.message}` }).catch(() => {})
       }
       Object.assign(info, ended, { endedAt: iso(this.now()) })
       this.forgetOld()
     })()
     this.jobs.set(info.id, { info, controller, done })
     return copy(info)
+  }
+
+  /** Resolves with the job once it has ended (its end event logged); APP_JOB_NOT_FOUND for an unknown id. */
+  async wait (id: string): Promise<JobInfo> {
+    const job = this.job(id)
+    await job.done
+    return copy(job.info)
   }
 
   get (id: string): JobInfo {

@@ -5,18 +5,37 @@
  * are each box's own and are not part of it.
  */
 import { DISK_NAME_PATTERN } from '../../core/constants.ts'
-import { MAX_MEMORY_MIB, MAX_NICS, MAX_VCPUS, NIC_MODEL_PATTERN, type ProtectedVm } from '../../p2p/relationship/index.ts'
+import {
+  MAX_BOOT_APPEND_BYTES, MAX_BOOT_PATH_BYTES, MAX_MEMORY_MIB, MAX_NICS, MAX_VCPUS, NIC_MODEL_PATTERN, type KernelBoot, type ProtectedVm
+} from '../../p2p/relationship/index.ts'
 import { MAX_DISK_BYTES, MAX_DISKS } from '../../p2p/replication/constants.ts'
 
-export type { ProtectedVm }
+export type { KernelBoot, ProtectedVm }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const isInt = (v: unknown, min: number, max: number): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max
 const hasOnly = (o: Record<string, unknown>, keys: string[]): boolean => Object.keys(o).every(k => keys.includes(k)) && keys.every(k => Object.hasOwn(o, k))
 
+const oneLine = (s: unknown, max: number): boolean => typeof s === 'string' && !/[\0\r\n]/.test(s) && Buffer.byteLength(s) <= max
+const bootPath = (s: unknown): boolean => oneLine(s, MAX_BOOT_PATH_BYTES) && (s as string).startsWith('/')
+
+/** Why `v` is not a valid stored kernel boot (the wire's bounds), or undefined when it is. */
+function invalidKernelBoot (v: unknown): string | undefined {
+  if (!isObject(v) || Object.keys(v).some(k => k !== 'kernel' && k !== 'initrd' && k !== 'append')) return 'protectedVm.kernelBoot is not { kernel, initrd?, append? }'
+  if (!bootPath(v.kernel) || (v.initrd !== undefined && !bootPath(v.initrd))) return 'protectedVm.kernelBoot has a path that is not absolute or too long'
+  if (v.append !== undefined && !oneLine(v.append, MAX_BOOT_APPEND_BYTES)) return 'protectedVm.kernelBoot.append is not one line of at most 2048 bytes'
+  return undefined
+}
+
 /** Why `v` is not a valid stored VM description (the wire's bounds), or undefined when it is. */
 export function invalidProtectedVm (v: unknown): string | undefined {
-  if (!isObject(v) || !hasOnly(v, ['name', 'driver', 'vcpus', 'memoryMiB', 'boot', 'disks', 'nics'])) return 'protectedVm is not a VM description'
+  const { kernelBoot, ...rest } = isObject(v) ? v : {}
+  if (!isObject(v) || !hasOnly(rest, ['name', 'driver', 'vcpus', 'memoryMiB', 'boot', 'disks', 'nics'])) return 'protectedVm is not a VM description'
+  if (kernelBoot !== undefined) {
+    if (v.boot !== 'kernel') return 'protectedVm.kernelBoot goes only with boot kernel'
+    const why = invalidKernelBoot(kernelBoot)
+    if (why !== undefined) return why
+  }
   if (typeof v.name !== 'string' || !DISK_NAME_PATTERN.test(v.name)) return 'protectedVm.name is not a VM name'
   if (v.driver !== 'qemu' && v.driver !== 'manual') return 'protectedVm.driver is not qemu or manual'
   if (!isInt(v.vcpus, 1, MAX_VCPUS) || !isInt(v.memoryMiB, 1, MAX_MEMORY_MIB)) return 'protectedVm.vcpus or memoryMiB is out of range'
@@ -38,7 +57,7 @@ export function invalidProtectedVm (v: unknown): string | undefined {
 
 /** A deep copy with only the description's own fields. */
 export function copyProtectedVm (v: ProtectedVm): ProtectedVm {
-  return {
+  const c: ProtectedVm = {
     name: v.name,
     driver: v.driver,
     vcpus: v.vcpus,
@@ -47,4 +66,13 @@ export function copyProtectedVm (v: ProtectedVm): ProtectedVm {
     disks: v.disks.map(d => ({ name: d.name, size: d.size, format: d.format })),
     nics: v.nics.map(n => ({ model: n.model }))
   }
+  if (v.kernelBoot !== undefined) c.kernelBoot = copyKernelBoot(v.kernelBoot)
+  return c
+}
+
+function copyKernelBoot (k: KernelBoot): KernelBoot {
+  const c: KernelBoot = { kernel: k.kernel }
+  if (k.initrd !== undefined) c.initrd = k.initrd
+  if (k.append !== undefined) c.append = k.append
+  return c
 }

@@ -1,3 +1,4 @@
+import type { FailoverApi } from './failover-api.ts'
 import type { JobApi } from './job-api.ts'
 import type { ReplicationApi } from './replication-api.ts'
 import type {
@@ -14,7 +15,7 @@ import type { VmApi } from './vm-api.ts'
  * called concurrently. Failures are errors with a stable `code`
  * (docs/errors.md); only the code is meant to be matched on.
  */
-export interface ApplianceService extends ReplicaApi, ReplicationApi, VmApi, JobApi {
+export interface ApplianceService extends ReplicaApi, ReplicationApi, VmApi, JobApi, FailoverApi {
   /** Who this box is and what it listens on. */
   status: () => Promise<StatusInfo>
   /**

@@ -4,6 +4,11 @@
  * error codes. Nothing else of appliance/ may be imported by cli/ or web/.
  */
 export type { ApplianceService } from './appliance-service.ts'
+export type { FailoverApi } from './failover-api.ts'
+export type {
+  DrillInfo, DrillRequest, DrillScheduleRequest, DrillSettingsInfo, DrillSignInfo, ProofInfo, ServedDiskInfo,
+  TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopResult, TestTimings
+} from './failover-types.ts'
 export type { JobApi } from './job-api.ts'
 export type { JobInfo, JobKind, JobState, SeedExportRequest, SeedExportResult, SeedImportRequest, SeedImportResult } from './job-types.ts'
 export type { ReplicationApi } from './replication-api.ts'

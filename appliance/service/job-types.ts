@@ -4,9 +4,11 @@
  * client follows by asking for the job again (docs/api.md "Jobs",
  * docs/cli.md "tandem seed").
  */
+import type { DrillInfo } from './failover-types.ts'
 import type { PointInfo } from './replica-types.ts'
 
-export type JobKind = 'seed-export' | 'seed-import'
+/** `drill`: a test failover with a sign of life, a screenshot and a proof (docs/failover.md "Drills"). */
+export type JobKind = 'seed-export' | 'seed-import' | 'drill'
 
 /** `running` until it ends: `ok`, `failed` (with `error`) or `cancelled` (jobCancel, or the daemon stopping). */
 export type JobState = 'running' | 'ok' | 'failed' | 'cancelled'
@@ -64,4 +66,6 @@ export interface JobInfo {
   seedExport: SeedExportResult | null
   /** The result of an `ok` seed import, else null. */
   seedImport: SeedImportResult | null
+  /** The result of an `ok` drill, else null. */
+  drill: DrillInfo | null
 }

@@ -3,6 +3,7 @@
  * shows of the relationships it holds, their recovery points, and the event
  * log. docs/cli.md documents each as a `--json` output.
  */
+import type { DrillSettingsInfo, ProofInfo, TestFailoverInfo } from './failover-types.ts'
 
 /** One recovery point of a relationship held here as Replica. */
 export interface PointInfo {
@@ -19,6 +20,8 @@ export interface PointInfo {
   /** Root hash over the disks' roots, hex. */
   root: string
   disks: Array<{ name: string, size: number }>
+  /** The newest drill that booted this very point (same id and root); absent when none did. */
+  proven?: ProofInfo
 }
 
 /** `tandem points NAME`: the points of one relationship this box holds as Replica, oldest first. */
@@ -103,4 +106,10 @@ export interface ReplicaStatusInfo {
   achievedRpoMs: number | null
   /** The VM as its primary described it. */
   vmShape: { driver: 'qemu' | 'manual', vcpus: number, memoryMiB: number, disks: Array<{ name: string, size: number, format: 'raw' | 'qcow2' }> } | null
+  /** The test failover running now (it does not change `state`), or null. */
+  test: TestFailoverInfo | null
+  /** The newest drill's proof: the last point shown to boot, or null. */
+  lastProvenPoint: ProofInfo | null
+  /** The relationship's drill settings, or null when none were set. */
+  drill: DrillSettingsInfo | null
 }

@@ -13,7 +13,8 @@ export const RELATIONSHIP_PROTOCOL = '/tandem/relationship/1.0.0'
 /**
  * Largest frame either side sends or reads. The largest valid offer (64
  * disks with 64-character names, 16 NICs with 32-character models) encodes
- * to under 8 KiB (tested); twice that leaves room for optional fields a
+ * to under 8 KiB without its optional kernel boot, and to under 12 KiB with
+ * one at its bounds (tested); the rest leaves room for optional fields a
  * later version adds and still bounds what a peer can make us buffer.
  */
 export const MAX_RELATIONSHIP_FRAME_BYTES = 16 * 1024
@@ -26,6 +27,16 @@ export const MAX_MEMORY_MIB = 4 * 1024 * 1024
 export const MAX_NICS = 16
 /** A NIC model: a QEMU device name such as `virtio-net-pci` or `e1000`; 32 characters is well above any. */
 export const NIC_MODEL_PATTERN = /^[a-z0-9][a-z0-9._-]{0,31}$/
+
+/**
+ * A kernel or initrd path of a VM that boots a kernel directly, in UTF-8
+ * bytes: the primary's own paths (such as `/var/lib/tandem/boot/vmlinuz`)
+ * are well under this; with the command line below, a kernel boot adds at
+ * most 3 KiB to an offer.
+ */
+export const MAX_BOOT_PATH_BYTES = 512
+/** The kernel command line of a VM that boots a kernel directly, in UTF-8 bytes: x86 Linux reads at most 2048 (COMMAND_LINE_SIZE). */
+export const MAX_BOOT_APPEND_BYTES = 2048
 
 /** Longest cycle frequency: a day. A relationship whose newest point may be older is not protecting anything. */
 export const MAX_FREQUENCY_MS = 24 * 60 * 60 * 1000

@@ -3,7 +3,7 @@ import { P2pError, P2pErrorCode } from '../errors.ts'
 import { MAX_DISK_BYTES, MAX_DISKS } from '../replication/constants.ts'
 import { isPlainMap, packMessage, unpackMessage } from '../wire/msgpack.ts'
 import {
-  MAX_APP_CONSISTENT_MS, MAX_BANDWIDTH_BYTES_PER_SECOND, MAX_FREQUENCY_MS, MAX_MEMORY_MIB, MAX_NICS,
+  MAX_APP_CONSISTENT_MS, MAX_BANDWIDTH_BYTES_PER_SECOND, MAX_BOOT_APPEND_BYTES, MAX_BOOT_PATH_BYTES, MAX_FREQUENCY_MS, MAX_MEMORY_MIB, MAX_NICS,
   MAX_RELATIONSHIP_FRAME_BYTES, MAX_VCPUS, NIC_MODEL_PATTERN
 } from './constants.ts'
 
@@ -17,7 +17,7 @@ import {
  */
 
 export type DriverKind = 'qemu' | 'manual'
-/** How the VM boots: firmware (`bios`, `uefi`) or a kernel given directly (`kernel`); null when not known (a manual-driver VM). */
+/** How the VM boots: firmware (`bios`, `uefi`) or a kernel given directly (`kernel`); null when not known (a manual-driver VM that names no kernel). */
 export type BootKind = 'bios' | 'uefi' | 'kernel'
 export type DiskFormat = 'raw' | 'qcow2'
 
@@ -33,6 +33,20 @@ export interface ProtectedDisk {
 /** One NIC: its device model only; addresses, bridges and MACs are each box's own. */
 export interface ProtectedNic { model: string }
 
+/**
+ * What a VM that boots a kernel directly boots: absolute paths on the
+ * primary (the files are not sent: the Replica uses the same paths on its
+ * own box, and says which file to copy when one is missing), and the
+ * kernel command line.
+ */
+export interface KernelBoot {
+  /** Absolute path, at most MAX_BOOT_PATH_BYTES of UTF-8. */
+  kernel: string
+  initrd?: string
+  /** One line, at most MAX_BOOT_APPEND_BYTES of UTF-8. */
+  append?: string
+}
+
 /** What the Replica needs to show the VM and to start it on its own in a failover. */
 export interface ProtectedVm {
   /** DISK_NAME_PATTERN. */
@@ -45,6 +59,8 @@ export interface ProtectedVm {
   disks: ProtectedDisk[]
   /** 0..MAX_NICS. */
   nics: ProtectedNic[]
+  /** Optional (absent from older primaries): what a `kernel` boot boots. Only with boot `kernel`. */
+  kernelBoot?: KernelBoot
 }
 
 /**
@@ -136,6 +152,27 @@ function disk (v: unknown): ProtectedDisk {
   return { name: name(d.name, 'a disk name'), size: int(d.size, 'a disk size', 0, MAX_DISK_BYTES), format: oneOf(d.format, 'a disk format', ['raw', 'qcow2']) }
 }
 
+/** An absolute path without NUL or line breaks, at most MAX_BOOT_PATH_BYTES of UTF-8. */
+const bootPath = (v: unknown, what: string): string => {
+  if (typeof v !== 'string' || !v.startsWith('/') || /[\0\r\n]/.test(v) || Buffer.byteLength(v) > MAX_BOOT_PATH_BYTES) {
+    throw bad(`${what} must be an absolute path of at most ${MAX_BOOT_PATH_BYTES} bytes on one line`)
+  }
+  return v
+}
+
+function kernelBoot (v: unknown): KernelBoot {
+  const o = map(v, 'kernelBoot')
+  const out: KernelBoot = { kernel: bootPath(o.kernel, 'kernelBoot.kernel') }
+  if (o.initrd !== undefined) out.initrd = bootPath(o.initrd, 'kernelBoot.initrd')
+  if (o.append !== undefined) {
+    if (typeof o.append !== 'string' || /[\0\r\n]/.test(o.append) || Buffer.byteLength(o.append) > MAX_BOOT_APPEND_BYTES) {
+      throw bad(`kernelBoot.append must be one line of at most ${MAX_BOOT_APPEND_BYTES} bytes`)
+    }
+    out.append = o.append
+  }
+  return out
+}
+
 function vm (v: unknown): ProtectedVm {
   const o = map(v, 'vm')
   const disks = list(o.disks, 'disks', 1, MAX_DISKS).map(disk)
@@ -145,7 +182,7 @@ function vm (v: unknown): ProtectedVm {
     if (typeof model !== 'string' || !NIC_MODEL_PATTERN.test(model)) throw bad(`a nic model must match ${String(NIC_MODEL_PATTERN)}`)
     return { model }
   })
-  return {
+  const out: ProtectedVm = {
     name: name(o.name, 'the vm name'),
     driver: oneOf(o.driver, 'driver', ['qemu', 'manual']),
     vcpus: int(o.vcpus, 'vcpus', 1, MAX_VCPUS),
@@ -154,6 +191,11 @@ function vm (v: unknown): ProtectedVm {
     disks,
     nics
   }
+  if (o.kernelBoot !== undefined) {
+    if (out.boot !== 'kernel') throw bad('kernelBoot goes only with boot kernel')
+    out.kernelBoot = kernelBoot(o.kernelBoot)
+  }
+  return out
 }
 
 function initial (v: unknown): InitialReplication {

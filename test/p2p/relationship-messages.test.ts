@@ -21,6 +21,8 @@ const samples: RelationshipMessage[] = [
   { t: 'update', ...sampleDescription({ settings: { frequency: 1, recoveryPoints: 0, appConsistentEvery: 1, bandwidth: 1, initial: { mode: 'seed' } } }) },
   { t: 'offer', ...sampleDescription({ settings: { ...sampleDescription().settings, initial: { mode: 'existing' } } }) },
   { t: 'offer', ...sampleDescription({ vm: { ...sampleDescription().vm, disks: [{ name: 'empty', size: 0, format: 'raw' }], nics: [], boot: 'uefi' } }) },
+  { t: 'offer', ...sampleDescription({ vm: { ...sampleDescription().vm, boot: 'kernel', kernelBoot: { kernel: '/boot/vmlinuz' } } }) },
+  { t: 'update', ...sampleDescription({ vm: { ...sampleDescription().vm, boot: 'kernel', kernelBoot: { kernel: '/boot/vmlinuz', initrd: '/boot/initrd.img', append: 'console=ttyS0 root=/dev/vda1' } } }) },
   { t: 'remove', relationship: 'web-1', term: 0 },
   { t: 'accepted' },
   { t: 'error', code: 'P2P_STALE_TERM' }
@@ -37,10 +39,13 @@ t.test('fields this version does not know are dropped, not passed on', async t =
 })
 
 t.test('the largest valid offer fits a frame with room to spare', async t => {
-  const bytes = encodeRelationship({ t: 'offer', ...largestDescription() }).byteLength
+  const largest = largestDescription()
+  const bytes = encodeRelationship({ t: 'offer', ...largest }).byteLength
   t.comment(`largest offer: ${bytes} bytes`)
-  t.ok(bytes < 8 * 1024, 'under 8 KiB')
-  t.ok(bytes < MAX_RELATIONSHIP_FRAME_BYTES / 2)
+  t.ok(bytes < 12 * 1024, 'under 12 KiB, its kernel boot at its bounds included')
+  const { kernelBoot: _k, ...withoutKernel } = largest.vm
+  t.ok(encodeRelationship({ t: 'offer', ...largest, vm: { ...withoutKernel, boot: null } }).byteLength < 8 * 1024, 'under 8 KiB without the optional kernel boot')
+  t.ok(bytes < MAX_RELATIONSHIP_FRAME_BYTES * 3 / 4, 'a quarter of the frame left for later optional fields')
 })
 
 t.test('malformed, out of bounds, oversized and unknown messages', async t => {
@@ -111,6 +116,16 @@ t.test('malformed, out of bounds, oversized and unknown messages', async t => {
     ['a nic model of 33 characters', withVm({ nics: [{ model: 'm'.repeat(33) }] }), MALFORMED],
     ['a nic model with a comma (QEMU option injection)', withVm({ nics: [{ model: 'e1000,romfile=/x' }] }), MALFORMED],
     ['a nic as a string', withVm({ nics: ['e1000'] }), MALFORMED],
+    // a kernel boot: absolute paths and a command line on one line, bounded, only with boot kernel
+    ['a kernel boot with boot bios', withVm({ boot: 'bios', kernelBoot: { kernel: '/boot/vmlinuz' } }), MALFORMED],
+    ['a kernel boot without a kernel', withVm({ boot: 'kernel', kernelBoot: { initrd: '/boot/initrd' } }), MALFORMED],
+    ['a relative kernel path', withVm({ boot: 'kernel', kernelBoot: { kernel: 'vmlinuz' } }), MALFORMED],
+    ['a kernel path with a newline', withVm({ boot: 'kernel', kernelBoot: { kernel: '/boot/vm\nlinuz' } }), MALFORMED],
+    ['a kernel path over 512 bytes', withVm({ boot: 'kernel', kernelBoot: { kernel: `/${'k'.repeat(512)}` } }), MALFORMED],
+    ['an initrd path over 512 bytes of UTF-8', withVm({ boot: 'kernel', kernelBoot: { kernel: '/k', initrd: `/${'é'.repeat(256)}` } }), MALFORMED],
+    ['a command line over 2048 bytes', withVm({ boot: 'kernel', kernelBoot: { kernel: '/k', append: 'a'.repeat(2049) } }), MALFORMED],
+    ['a command line on two lines', withVm({ boot: 'kernel', kernelBoot: { kernel: '/k', append: 'quiet\ninit=/bin/sh' } }), MALFORMED],
+    ['a kernel boot as a string', withVm({ boot: 'kernel', kernelBoot: '/boot/vmlinuz' }), MALFORMED],
     // settings
     ['frequency 0', withSettings({ frequency: 0 }), MALFORMED],
     ['frequency over a day', withSettings({ frequency: 24 * 3_600_000 + 1 }), MALFORMED],

@@ -4,7 +4,8 @@
  * behind the API (absolute, no NUL).
  */
 import { object } from '../schemas.ts'
-import { pointSchema } from './replica-schemas.ts'
+import { drillInfoSchema } from './failover-schemas.ts'
+import { pointSchema } from './point-schemas.ts'
 
 const str = { type: 'string' } as const
 const nullableStr = { type: ['string', 'null'] } as const
@@ -23,7 +24,7 @@ const seedImportResult = object({ relationship: str, vm: str, peer: str, point: 
 
 export const jobSchema = object({
   id: str,
-  kind: { type: 'string', enum: ['seed-export', 'seed-import'] },
+  kind: { type: 'string', enum: ['seed-export', 'seed-import', 'drill'] },
   vm: str,
   relationship: nullableStr,
   state: { type: 'string', enum: ['running', 'ok', 'failed', 'cancelled'] },
@@ -32,7 +33,8 @@ export const jobSchema = object({
   progress: object({ done: count, total: count }),
   error: { anyOf: [{ type: 'null' }, object({ code: str, message: str })] },
   seedExport: { anyOf: [{ type: 'null' }, seedExportResult] },
-  seedImport: { anyOf: [{ type: 'null' }, seedImportResult] }
+  seedImport: { anyOf: [{ type: 'null' }, seedImportResult] },
+  drill: { anyOf: [{ type: 'null' }, drillInfoSchema] }
 })
 
 export const jobListSchema = { type: 'array', items: jobSchema }

@@ -2,6 +2,10 @@
  * JSON schemas of the Replica routes (routes/replica.ts, docs/api.md
  * "Replica"). As in schemas.ts: nothing unknown, nothing coerced.
  */
+import { drillSettingsSchema, testFailoverSchema } from './failover-schemas.ts'
+import { pointSchema, proofSchema } from './point-schemas.ts'
+
+export { pointSchema }
 
 const str = { type: 'string' } as const
 const int = { type: 'integer' } as const
@@ -13,17 +17,6 @@ function object (properties: Record<string, unknown>, required: string[] = Objec
 
 /** A VM name or relationship id (core's DISK_NAME_PATTERN), or PEER/RELATIONSHIP; checked again behind the API. */
 export const pointsParams = object({ name: { type: 'string', minLength: 1, maxLength: 200 } })
-
-export const pointSchema = object({
-  id: int,
-  time: str,
-  consistency: { type: 'string', enum: ['crash', 'app'] },
-  consistencyNote: str,
-  size: int,
-  term: int,
-  root: str,
-  disks: { type: 'array', items: object({ name: str, size: int }) }
-}, ['id', 'time', 'consistency', 'size', 'term', 'root', 'disks'])
 
 export const pointsSchema = object({
   relationship: str,
@@ -83,6 +76,9 @@ export const replicaStatusSchema = {
           disks: { type: 'array', items: object({ name: str, size: int, format: { type: 'string', enum: ['raw', 'qcow2'] } }) }
         })
       ]
-    }
+    },
+    test: { anyOf: [{ type: 'null' }, testFailoverSchema] },
+    lastProvenPoint: { anyOf: [{ type: 'null' }, proofSchema] },
+    drill: { anyOf: [{ type: 'null' }, drillSettingsSchema] }
   })
 }

@@ -1,0 +1,32 @@
+/**
+ * Limits and intervals of test failovers and drills (docs/failover.md
+ * "Test failover"), each with its reason.
+ */
+
+/** Shortest drill schedule: a drill boots a VM for minutes under TCG; more often than hourly only loads the box. */
+export const MIN_DRILL_EVERY_MS = 60 * 60_000
+/** Longest drill schedule: a quarter; a proof older than that says little about today's points. */
+export const MAX_DRILL_EVERY_MS = 90 * 24 * 60 * 60_000
+/** Shortest time limit for a sign of life: a second (tests; a real guest needs more). */
+export const MIN_DRILL_TIMEOUT_MS = 1000
+/** Longest time limit for a sign of life: an hour, far above a slow TCG boot (30 to 40 s, docs/platform-notes.md). */
+export const MAX_DRILL_TIMEOUT_MS = 60 * 60_000
+
+/**
+ * A scheduled drill that finds the VM busy (a test or another drill runs)
+ * tries again this much later: a manual test lasts minutes to hours, and a
+ * drill a few minutes late proves as much.
+ */
+export const DRILL_BUSY_RETRY_MS = 10 * 60_000
+
+/** Proofs kept per relationship: the newest ones; a weekly drill fills this in two years. */
+export const MAX_PROOFS_KEPT = 100
+
+/**
+ * Largest failover file read (a test's record, drill settings, proofs):
+ * 100 proofs of under 1 KiB each; a larger file is not ours.
+ */
+export const MAX_FAILOVER_FILE_BYTES = 256 * 1024
+
+/** Hex characters of a point's root in a screenshot's name: enough to tell points apart at a glance. */
+export const SCREENSHOT_ROOT_CHARS = 12

@@ -1,0 +1,33 @@
+/**
+ * The failover routes (docs/api.md "Failover"): test failovers on the
+ * Replica, their plan (`--dry-run`), drills (jobs) and drill settings.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { DrillRequest, DrillScheduleRequest, FailoverApi, JobApi, TestPlanRequest, TestStartRequest } from '../../appliance/service/index.ts'
+import {
+  drillBody, drillScheduleBody, drillSettingsSchema, failoverParams, testFailoverSchema, testFailoversSchema, testPlanBody, testPlanSchema,
+  testStartBody, testStopSchema
+} from './failover-schemas.ts'
+import { jobSchema } from './job-schemas.ts'
+
+const nameOf = (params: unknown): string => (params as { name: string }).name
+
+export function registerFailoverRoutes (app: FastifyInstance, service: FailoverApi & JobApi, errors: Record<string, unknown>): void {
+  app.get('/v1/failover/tests', { schema: { response: { 200: testFailoversSchema, ...errors } } }, async () => await service.failoverTests())
+
+  app.post('/v1/failover/:name/test', { schema: { params: failoverParams, body: testStartBody, response: { 200: testFailoverSchema, ...errors } } },
+    async request => await service.failoverTest(nameOf(request.params), request.body as TestStartRequest))
+
+  // POST: the plan takes a body (a sign of life), though it changes nothing
+  app.post('/v1/failover/:name/test/plan', { schema: { params: failoverParams, body: testPlanBody, response: { 200: testPlanSchema, ...errors } } },
+    async request => await service.failoverTestPlan(nameOf(request.params), request.body as TestPlanRequest))
+
+  app.delete('/v1/failover/:name/test', { schema: { params: failoverParams, response: { 200: testStopSchema, ...errors } } },
+    async request => await service.failoverStopTest(nameOf(request.params)))
+
+  app.post('/v1/failover/:name/drill', { schema: { params: failoverParams, body: drillBody, response: { 200: jobSchema, ...errors } } },
+    async request => await service.failoverDrill(nameOf(request.params), request.body as DrillRequest))
+
+  app.put('/v1/failover/:name/drill-schedule', { schema: { params: failoverParams, body: drillScheduleBody, response: { 200: drillSettingsSchema, ...errors } } },
+    async request => await service.failoverDrillSchedule(nameOf(request.params), request.body as DrillScheduleRequest))
+}

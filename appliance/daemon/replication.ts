@@ -525,7 +525,7 @@ export class PrimaryReplication {
     if (rel.state === 'waiting-initial-replication' && seedPath(rel.settings) !== undefined) {
       if (this.exporting.has(rel.vm)) return
       await restoreReplicaAddresses(join(this.init.primaryDir, id), this.init.node, peerIdFromString(rel.peer))
-      replicaManifests = await fetchReplicaManifests({ node: this.init.node, replica: peerIdFromString(rel.peer), relationship: id, signal })
+      replicaManifests = await fetchReplicaManifests({ node: this.init.node, replica: peerIdFromString(rel.peer), relationship: id, term: rel.term, signal })
       if (replicaManifests.point === null) return
     }
     const vm = inventory.get(rel.vm)

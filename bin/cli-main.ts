@@ -10,6 +10,7 @@ import { main, version } from '../appliance/cli/main.ts'
 import { dataLayout } from '../appliance/daemon/data-dir.ts'
 import { initDataDir } from '../appliance/daemon/init.ts'
 import { offlineStatus } from '../appliance/daemon/offline-status.ts'
+import { daemonRelaunch, relaunchEnvNames } from '../appliance/daemon/process-settings.ts'
 import type { LocalBox } from '../appliance/service/index.ts'
 import { ApiClient } from '../web/api-client.ts'
 
@@ -21,10 +22,33 @@ export function localBox (): LocalBox {
     connect: async dataDir => new ApiClient({ socketPath: dataLayout(dataDir).socket }),
     // Loaded only by `tandem start`: the other commands do not need fastify or the node.
     run: async (dataDir, signal, onReady) => {
+      if (signal.aborted) return
+      runWithDaemonSettings()
       const { runDaemon } = await import('./daemon.ts')
       await runDaemon({ dataDir, signal, version: v, onReady })
     }
   }
+}
+
+/**
+ * Replaces this process (same pid, same stdio, nothing started yet) with one
+ * that has the daemon's V8 options and malloc settings, which only a start
+ * can give (appliance/daemon/process-settings.ts); returns in the process
+ * that has them, after taking the variables it added out of the environment
+ * its children get. Where the system cannot execve, the daemon runs on as
+ * it is: the settings save memory, nothing depends on them.
+ */
+function runWithDaemonSettings (): void {
+  const again = daemonRelaunch({ execPath: process.execPath, execArgv: process.execArgv, argv: process.argv, env: process.env })
+  if (again !== undefined) {
+    try {
+      if (process.execve === undefined) throw new Error('this system has no execve')
+      process.execve(again.file, again.args, again.env)
+    } catch (err) {
+      process.stderr.write(`warning: the daemon runs without its memory settings: ${(err as Error).message}\n`)
+    }
+  }
+  for (const name of relaunchEnvNames(process.env)) delete process.env[name]
 }
 
 process.exitCode = await main(process.argv, localBox())

@@ -72,7 +72,12 @@ if (own !== undefined && process.version !== own.version) {
   // (docs/benchmarks.md "CLI start-up"). In the checkout, not the shared temp directory, where
   // another user could plant code; when it cannot be written, nothing is cached.
   // NODE_DISABLE_COMPILE_CACHE=1 turns it off.
-  nodeModule.enableCompileCache(fileURLToPath(new URL('../node_modules/.cache/node-compile-cache', import.meta.url)))
+  const cache = nodeModule.enableCompileCache(fileURLToPath(new URL('../node_modules/.cache/node-compile-cache', import.meta.url)))
+  // Worker threads (the daemon's scan threads) do not share this call, only the environment:
+  // without the cache each one loads the type stripper, ~10 MiB apiece, and strips its
+  // modules again each time it starts (docs/benchmarks.md "Memory of the daemon").
+  const { ENABLED, ALREADY_ENABLED } = nodeModule.constants.compileCacheStatus
+  if (cache.status === ENABLED || cache.status === ALREADY_ENABLED) process.env.NODE_COMPILE_CACHE = cache.directory
   await import('./cli-main.ts')
 } else if (own === undefined) {
   fail(`Node ${process.version} cannot run TypeScript and the project's Node is not installed: run \`npm install\` in ${fileURLToPath(new URL('..', import.meta.url))}`)

@@ -31,7 +31,7 @@ import {
 } from '../relationships/index.ts'
 import { IN_FLIGHT_FILE } from '../replication/primary-state.ts'
 import { rememberReplicaAddresses, restoreReplicaAddresses } from '../replication/replica-addresses.ts'
-import { fetchReplicaManifests, replicateToPeer } from '../replication/replicate-to-peer.ts'
+import { fetchReplicaManifests, replicateToPeer, type ReplicateToPeerInit } from '../replication/replicate-to-peer.ts'
 import { seedFromDisks } from '../replication/seed-from-disks.ts'
 import { isNetworkFailure, type Scheduler } from '../scheduler/index.ts'
 import type { JobInfo, SeedExportRequest } from '../service/job-types.ts'
@@ -56,6 +56,8 @@ export interface PrimaryReplicationInit {
   blockSize?: number
   /** Threads hashing and compressing disks (default 2: a box runs few cycles at once). */
   scanThreads?: number
+  /** Milliseconds the scan threads outlive their last task (default SCAN_THREADS_IDLE_MS). */
+  scanIdleMs?: number
 }
 
 /** The wait for the Replica's answer to an offer, update or removal: it records durably first, which takes under a second. */
@@ -64,6 +66,16 @@ export const TIMEOUT_RELATIONSHIP_REQUEST_MS = 30_000
 const MAX_UNTRACKED_REASON = 400
 /** Scan threads by default: cycles of one box share them, and the rest of the machine runs the VMs. */
 export const DEFAULT_SCAN_THREADS = 2
+/**
+ * The scan threads end after this long without a task (each held ~16 MiB:
+ * its heap, read buffer, compression arena and zstd contexts); the next
+ * cycle that reads blocks starts them again, ~35 ms on 2 cores
+ * (docs/benchmarks.md "Memory of the daemon"). Long enough for the cycles
+ * of one round (the disks of one VM, the relationships due together) to
+ * share them; a box whose relationships cycle every few minutes holds no
+ * thread in between. An idle tracked cycle reads nothing and starts none.
+ */
+export const SCAN_THREADS_IDLE_MS = 10_000
 
 /** The states whose relationship has a schedule (suspended ones have one that waits), but for a primary that lost its term (hasLostTerm). */
 const SCHEDULED = new Set(['waiting-initial-replication', 'replicating', 'suspended', 'resynchronization-required', 'resynchronizing', 'error'])
@@ -175,6 +187,8 @@ export class PrimaryReplication implements RelationshipPrimary {
   /** When each relationship last asked for an app-consistent point (ms; the interval counts from it), from the log at start. */
   private readonly lastApp = new Map<string, number>()
   private readonly changing = new Map<string, Promise<unknown>>()
+  /** Cycles scanning and sending now (scanning()). */
+  private cyclesRunning = 0
   private readonly listeners = new Set<(relationship: string, record: CycleRecord) => void>()
   /** The cycle records status and measure need, read from the log once at start, then kept as cycles end. */
   private readonly history = new CycleHistory()
@@ -183,10 +197,15 @@ export class PrimaryReplication implements RelationshipPrimary {
   /** The newest seed export job of each relationship (by id), for status. */
   private readonly seedJobs = new Map<string, string>()
 
+  /** The scan threads, read-only for what watches them (tests; their count is the memory they hold). */
+  get scanPool (): Pick<ScanPool, 'threadCount' | 'spareCount'> {
+    return this.pool
+  }
+
   constructor (init: PrimaryReplicationInit) {
     this.init = init
     this.blockSize = init.blockSize ?? DEFAULT_BLOCK_SIZE
-    this.pool = new ScanPool({ threads: init.scanThreads ?? DEFAULT_SCAN_THREADS })
+    this.pool = new ScanPool({ threads: init.scanThreads ?? DEFAULT_SCAN_THREADS, idleTimeoutMs: init.scanIdleMs ?? SCAN_THREADS_IDLE_MS })
   }
 
   /** Schedules every relationship this box is the primary of, each where it stood. */
@@ -283,7 +302,7 @@ export class PrimaryReplication implements RelationshipPrimary {
             const time = this.init.now()
             let roots: Record<string, string> | undefined
             try {
-              const written = await seedFromDisks({
+              const written = await this.scanning(async () => await seedFromDisks({
                 disks: [...cycle.disks],
                 pool: this.pool,
                 blockSize: this.blockSize,
@@ -295,7 +314,7 @@ export class PrimaryReplication implements RelationshipPrimary {
                 ...(cycle.consistencyNote === undefined ? {} : { consistencyNote: cycle.consistencyNote }),
                 signal,
                 onProgress: p => { progress(p.done, p.total) }
-              })
+              }))
               roots = Object.fromEntries(written.disks.map(d => [d.name, d.root]))
               await this.serial(rel.vm, async () => {
                 const held = relationships.get(rel.id)
@@ -672,7 +691,7 @@ export class PrimaryReplication implements RelationshipPrimary {
       const cycle = await driver.diskSources(vm.definition, { appConsistent: appWanted, signal })
       let roots: Record<string, string> | undefined
       try {
-        const sent = await replicateToPeer({
+        const request: ReplicateToPeerInit = {
           node: this.init.node,
           replica,
           relationship: id,
@@ -688,7 +707,8 @@ export class PrimaryReplication implements RelationshipPrimary {
           ...(replicaManifests === undefined ? {} : { replicaManifests }),
           limiter: this.limiter(rel),
           signal
-        })
+        }
+        const sent = await this.scanning(async () => await replicateToPeer(request))
         roots = Object.fromEntries(sent.disks.map(d => [d.name, diskRoot(d.manifest)]))
         record.start = sent.time
         record.bytesSent = sent.wireBytes
@@ -744,6 +764,21 @@ export class PrimaryReplication implements RelationshipPrimary {
     else await this.serial(rel.vm, async () => await this.apply(id, { kind: 'cycle-failed', code: record.code! })).catch(() => {})
     this.tellCycle(id, record)
     throw failure
+  }
+
+  /**
+   * Runs one cycle's scan and send. The last of those running to end frees
+   * the scan pool's kept result buffers: reuse pays within a cycle
+   * (thousands of chunks); between cycles they would only stay resident
+   * (up to MAX_SPARE_RESULTS x 4 MiB) until the threads end.
+   */
+  private async scanning<T> (work: () => Promise<T>): Promise<T> {
+    this.cyclesRunning++
+    try {
+      return await work()
+    } finally {
+      if (--this.cyclesRunning === 0) this.pool.trim()
+    }
   }
 
   private tellCycle (id: string, record: CycleRecord): void {

@@ -35,6 +35,7 @@ import { GIB, MIB, ensureTools, envNumber, fail, makeImage, mb, median, note, ro
 import { rsyncOverSsh, startLoopbackSshd, tlsRawTransfer } from './p2p-reference.ts'
 import { rewriteBlocks } from './vm-image.ts'
 import { V8_FLAGS } from '../../appliance/v8-flags.ts'
+import { MALLOC_ENV } from '../../appliance/daemon/process-settings.ts'
 
 const IMAGE_BYTES = Math.round(envNumber('TANDEM_BENCH_GIB', 2) * GIB / MIB) * MIB
 const SEED = envNumber('TANDEM_BENCH_SEED', 1)
@@ -63,9 +64,11 @@ function cpuWithin (trace: CpuTrace, [from, to]: number[]): Record<string, numbe
 
 /** A box process; `lines` collects its JSON lines, `next(pred)` waits for one. */
 function startBox (mode: 'replica' | 'primary', args: object): { child: ChildProcess, next: (pred: (l: Line) => boolean) => Promise<Line>, exited: Promise<number | null> } {
-  // Boxes run with the V8 options a Tandem process is launched with (appliance/v8-flags.ts).
+  // Boxes run with the V8 options and malloc settings the daemon relaunches itself with
+  // (appliance/daemon/process-settings.ts); MALLOC_ variables already set are kept.
   const extra = (process.env.TANDEM_BENCH_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
-  const child = spawn(process.execPath, [...V8_FLAGS, ...extra, BOX, mode, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const env = { ...MALLOC_ENV, ...process.env }
+  const child = spawn(process.execPath, [...V8_FLAGS, ...extra, BOX, mode, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'], env })
   const lines: Line[] = []
   let waiters: Array<() => void> = []
   createInterface({ input: child.stdout! }).on('line', text => {

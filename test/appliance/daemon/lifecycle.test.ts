@@ -1,15 +1,18 @@
 /**
- * The daemon's life as a process, through the CLI: SIGTERM and SIGINT stop
- * it cleanly (exit 0, socket removed); after kill -9 a restart keeps the
+ * The daemon's life as a process, through the CLI: it re-executes itself in
+ * place with its process settings; SIGTERM and SIGINT stop it cleanly (exit
+ * 0, socket removed); after kill -9 a restart keeps the
  * identity and the pairings and replaces the stale socket; a second
  * `tandem start` on the same data directory fails with APP_DAEMON_RUNNING;
  * with no daemon, `status` shows the offline facts (state stopped, exit 0)
  * and the commands that need the daemon fail with APP_DAEMON_NOT_RUNNING.
  */
 import t, { type Test } from 'tap'
-import { stat } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { MALLOC_ENV } from '../../../appliance/daemon/process-settings.ts'
 import type { PairOpenResult, PeerInfo, StatusInfo } from '../../../appliance/service/index.ts'
+import { V8_FLAGS } from '../../../appliance/v8-flags.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
 import { start, startDaemon, tandemAt, type RunningDaemon, tandemJsonAt } from '../../helpers/tandem-cli.ts'
 
@@ -35,6 +38,19 @@ t.test('SIGTERM and SIGINT stop the daemon cleanly', async t => {
     await t.rejects(stat(join(dir, 'api.sock')), { code: 'ENOENT' }, `${signal}: the socket is removed`)
     t.match(end.stdout, /"msg":"daemon stopped"/, `${signal}: it logged its stop`)
   }
+})
+
+t.test('the daemon runs with its V8 options and malloc settings, in the process that was started', async t => {
+  const dir = await initBox(t, await tempDir(t), 'tuned')
+  const daemon = running(t, await startDaemon(dir))
+  const status = await json<StatusInfo>(dir, ['status'])
+  t.equal(status.pid, daemon.child.pid, 'the same pid: re-executed in place, not a child')
+  const argv = (await readFile(`/proc/${status.pid}/cmdline`, 'utf8')).split('\0')
+  for (const flag of V8_FLAGS) t.ok(argv.includes(flag), flag)
+  // environ is the environment the process was executed with (the daemon later takes these out of its children's).
+  const env = (await readFile(`/proc/${status.pid}/environ`, 'utf8')).split('\0')
+  for (const [name, value] of Object.entries(MALLOC_ENV)) t.ok(env.includes(`${name}=${value}`), name)
+  t.equal((await daemon.stop('SIGTERM')).status, 0, 'and stops as before')
 })
 
 t.test('with no daemon: status shows the offline facts, other commands say to start it', async t => {

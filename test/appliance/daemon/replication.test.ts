@@ -8,6 +8,8 @@
  * down makes cycles fail as network failures that the scheduler retries on
  * its own, and they succeed once it is back; status and measure match the
  * cycles that happened, with the pending bytes the VM's driver counts.
+ * Scan threads start only with a cycle (never on the Replica), and the
+ * result buffers a cycle kept are freed when it ends.
  *
  * The Replica is a whole daemon too: its ReplicaSide records the offers
  * (appliance/replication/replica-registrar.ts).
@@ -76,6 +78,7 @@ t.test('enable, cycles, suspend/resume, a Replica down and back, status and meas
   primary.replication.onCycle((_id, r) => { (r.outcome === 'ok' ? oks : failures).push(r) })
 
   // Enable: the Replica records the offer; the first cycle (initial replication) runs at once.
+  t.equal(primary.replication.scanPool.threadCount, 0, 'no scan thread before a cycle needs one')
   let hash = await fileHash(disk)
   const first = nextCycles(primary, 1)
   const enabled = await primary.replicationEnable('vm1', { to: 'replica-box', frequency: '1h' })
@@ -85,6 +88,8 @@ t.test('enable, cycles, suspend/resume, a Replica down and back, status and meas
   const [initial] = await first
   t.equal(initial!.outcome, 'ok')
   expected.set(initial!.start, hash)
+  t.equal(primary.replication.scanPool.spareCount, 0, 'the last cycle to end frees the kept result buffers')
+  t.equal(replica.replication.scanPool.threadCount, 0, 'a box that only receives never starts scan threads')
   await t.rejects(primary.replicationEnable('vm1', { to: 'replica-box' }), { code: 'APP_RELATIONSHIP_EXISTS' })
 
   let [status] = await primary.replicationStatus('vm1')

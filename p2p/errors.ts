@@ -40,8 +40,20 @@ export const P2pErrorCode = {
   P2P_PROTOCOL_VIOLATION: 'P2P_PROTOCOL_VIOLATION',
   /** The peers share no protocol version. The stream is ended. */
   P2P_VERSION_UNSUPPORTED: 'P2P_VERSION_UNSUPPORTED',
-  /** A cycle from a primary whose term is older than the replica's: a stale primary cannot replicate over newer data. */
+  /**
+   * A cycle, manifest request or relationship request from a primary whose
+   * term is older than the one the Replica holds (its record of the
+   * relationship, or its latest point): a stale primary cannot replicate over
+   * newer data. Nothing changed; the primary stops replicating that relationship.
+   */
   P2P_STALE_TERM: 'P2P_STALE_TERM',
+  /**
+   * The Replica failed over this relationship (it runs the VM from its own
+   * copy, completed that failover, or became the relationship's primary):
+   * nothing the old primary sends is written there. Nothing changed; the
+   * primary stops replicating that relationship.
+   */
+  P2P_FAILED_OVER: 'P2P_FAILED_OVER',
   /** The replica does not hold the point the sender diffed against: the sender must fetch the replica's manifests and resynchronize. */
   P2P_RESYNC_REQUIRED: 'P2P_RESYNC_REQUIRED',
   /** A received block's bytes do not decode to its length or do not hash to its hash. The cycle's staging is dropped. */

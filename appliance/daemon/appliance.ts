@@ -5,7 +5,8 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createTandemNode, loadOrCreateIdentity, type TandemNode } from '../../p2p/node/index.ts'
 import { PairingHost, joinPairing, type JoinSecret, type PairedPeer } from '../../p2p/pairing/pairing-service.ts'
 import { PairingWindow, decodeInvite, encodeInvite } from '../../p2p/pairing/window.ts'
-import { P2pErrorCode } from '../../p2p/errors.ts'
+import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
+import type { RelationshipPrimary } from '../../p2p/relationship/index.ts'
 import { ReplicationReceiver, type SessionEvent } from '../../p2p/replication/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { PeerRegistry, registryPolicy, unpair } from '../peers/index.ts'
@@ -77,7 +78,8 @@ const isoTime = (ms: number): string => new Date(ms).toISOString()
  *   7. the pairing host (answers the pairing protocol while a window is open)
  *   8. the replication receiver (paired peers replicate into the stores),
  *      then the relationship receiver (paired primaries tell what they
- *      protect here: ReplicaSide)
+ *      protect here: ReplicaSide; paired Replicas tell of a failover: the
+ *      primary's replication, step 9)
  *   9. the scheduler, then the primary's replication (replication.ts):
  *      a schedule per relationship this box is the primary of, each where
  *      it stood (a cycle a stop or crash cut short resumes); the jobs;
@@ -227,13 +229,23 @@ export class Appliance implements ApplianceService {
       })
       await receiver.start()
       stops.push({ part: 'receiver', stop: async () => { await receiver.stop() } })
-      await replica.startReceiver(node, policy)
+      // Replicas' failover notices go to the primary's replication, built below; one that comes before
+      // is refused as a failure (P2P_RELATIONSHIP_FAILED), and the term check tells this box instead.
+      let primaryReplication: PrimaryReplication | undefined
+      const primary: RelationshipPrimary = {
+        failedOver: async (peer, notice, signal) => {
+          if (primaryReplication === undefined) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_FAILED, 'the daemon is starting')
+          await primaryReplication.failedOver(peer, notice, signal)
+        }
+      }
+      await replica.startReceiver(node, policy, primary)
       stops.push({ part: 'relationship receiver', stop: async () => { await replica.stopReceiver() } })
       const scheduler = new Scheduler()
       scheduler.start()
       stops.push({ part: 'scheduler', stop: async () => { await scheduler.stop() } })
       const jobs = new JobRegistry({ events, now })
       const replication = new PrimaryReplication({ node, registry, inventory, relationships, events, drivers, scheduler, jobs, primaryDir: layout.primary, logger, now })
+      primaryReplication = replication
       stops.push({ part: 'replication', stop: async () => { await replication.stop() } })
       await replication.start()
       // Jobs end before the parts they use (the replication's scan pool, the stores, the test failovers).

@@ -9,18 +9,20 @@
  */
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { DISK_NAME_PATTERN } from '../../core/constants.ts'
 import { PointServer, type PointServing } from '../failover/index.ts'
 import type { RecoveryPoint } from '../../core/types.ts'
+import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { AdmissionPolicy } from '../../p2p/gater/admission.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
-import { RelationshipReceiver } from '../../p2p/relationship/index.ts'
+import { RelationshipReceiver, sendFailedOver, type RelationshipPrimary } from '../../p2p/relationship/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { health, type EventLog, type LogEvent } from '../events/index.ts'
 import { isDirectory } from '../fs-util.ts'
 import type { VmInventory } from '../inventory/index.ts'
 import type { JobContext } from '../jobs/index.ts'
-import type { Relationship, RelationshipTable } from '../relationships/index.ts'
+import { replicaVerdict, type Relationship, type RelationshipTable } from '../relationships/index.ts'
 import { ReplicaRegistrar } from '../replication/replica-registrar.ts'
 import { PointPins, retentionOf } from '../replication/replica-retention.ts'
 import { StoreReplicaSink } from '../replication/store-replica.ts'
@@ -36,6 +38,24 @@ export const TIMEOUT_POINTS_MS = 30_000
 /** How long `servePoint` waits for a session of the same relationship that is opening or closing its store. */
 export const TIMEOUT_SERVE_POINT_MS = 30_000
 
+/**
+ * How long the Replica tries to tell its primary of a failover (dial and
+ * answer): a primary that is up records it in well under a second; one that
+ * is down (the usual case of an unplanned failover) is caught by the term
+ * check when it comes back, so nothing waits on this longer.
+ */
+export const TIMEOUT_FAILOVER_NOTICE_MS = 30_000
+
+/** How telling the primary of a failover ended: `accepted` (it stopped), or the code it failed with. */
+export type FailoverNoticeOutcome = 'accepted' | string
+
+/** A failover recorded on the Replica (ReplicaSide.failedOver). */
+export interface FailoverRecorded {
+  /** The record after the `failover` input: failed-over-waiting-completion, its term raised. */
+  relationship: Relationship
+  /** Settles (never rejects) once the primary was told, or could not be: the failover never waits for it. */
+  primaryTold: Promise<FailoverNoticeOutcome>
+}
 export interface ReplicaSideInit {
   /** DATA/store/. */
   storeDir: string
@@ -63,6 +83,11 @@ export class ReplicaSide {
   readonly pointServer: PointServer
   private readonly init: ReplicaSideInit
   private receiver: RelationshipReceiver | undefined
+  /** The node the receiver serves on: failover notices are sent from it. */
+  private node: Pick<TandemNode, 'dialProtocol'> | undefined
+  /** Failover notices being sent: stopReceiver aborts and waits for them. */
+  private readonly notices = new Set<Promise<unknown>>()
+  private noticesStop = new AbortController()
 
   constructor (init: ReplicaSideInit) {
     this.init = init
@@ -76,9 +101,10 @@ export class ReplicaSide {
     })
     this.sink = new StoreReplicaSink({
       dir: init.storeDir,
-      holds: (peer, id) => {
-        const rel = relationships.get(id)
-        return rel?.role === 'replica' && rel.peer === peer
+      // the term rules on this box's record (relationships/term-rules.ts): a stale or failed-over primary writes nothing here
+      admit: (peer, id, term) => {
+        const verdict = replicaVerdict(relationships.get(id), peer, term === undefined ? 'session' : 'cycle', term)
+        if (!verdict.admit) throw new P2pError(verdict.code, verdict.reason)
       },
       onBackgroundError: (err, where) => { logger.error({ err, ...where }, 'replica image update or pruning failed; the point is committed') },
       retentionFor: (peer, id) => {
@@ -94,22 +120,108 @@ export class ReplicaSide {
     this.pointServer = new PointServer({ dir: init.exportsDir, stores: this.sink, pins: this.pins, logger })
   }
 
-  /** Starts answering the relationship protocol (after the replication receiver: docs/daemon.md). */
-  async startReceiver (node: Pick<TandemNode, 'handle' | 'unhandle'>, policy: AdmissionPolicy): Promise<void> {
+  /**
+   * Starts answering the relationship protocol (after the replication
+   * receiver: docs/daemon.md): primaries' requests go to the registrar,
+   * Replicas' failover notices to `primary` (this box as primary), and
+   * failover notices of this box go out from `node`.
+   */
+  async startReceiver (node: Pick<TandemNode, 'handle' | 'unhandle' | 'dialProtocol'>, policy: AdmissionPolicy, primary?: RelationshipPrimary): Promise<void> {
     const { logger } = this.init
+    this.node = node
+    this.noticesStop = new AbortController()
     this.receiver = new RelationshipReceiver({
       node,
       policy,
       registrar: this.registrar,
+      ...(primary === undefined ? {} : { primary }),
       onRequest: e => { logger.info({ peer: e.peer, request: e.request, relationship: e.relationship, outcome: e.outcome, err: e.cause }, 'relationship request ended') }
     })
     await this.receiver.start()
   }
 
-  /** Stops answering; requests in flight are aborted (the primary hears P2P_RELATIONSHIP_FAILED and sends again). */
+  /**
+   * Stops answering; requests in flight are aborted (the primary hears
+   * P2P_RELATIONSHIP_FAILED and sends again), and so are failover notices
+   * being sent (the term check tells the primary instead).
+   */
   async stopReceiver (): Promise<void> {
     await this.receiver?.stop()
     this.receiver = undefined
+    this.noticesStop.abort(new P2pError(P2pErrorCode.P2P_ABORTED, 'the daemon is stopping'))
+    await Promise.all([...this.notices])
+    this.node = undefined
+  }
+
+  /**
+   * This box fails over the relationship `name` names (a VM name or
+   * relationship id held here as Replica): the state machine's `failover`
+   * input (failed-over-waiting-completion, term + 1), durable and logged.
+   * For the failover workflows, which call it before they start anything.
+   * From then on the term rules refuse everything the old primary sends
+   * (P2P_FAILED_OVER); when this resolves, no cycle of the old primary can
+   * still commit (a commit in flight has landed: StoreReplicaSink.commitsSettled),
+   * so the points listed afterwards are all there will be from it.
+   * Then it tries, in the background, to tell the primary (`failed-over`,
+   * docs/relationship-protocol.md "Failover notice"), which stops at once;
+   * a primary that is down is caught by the term check when it comes back.
+   * Throws APP_RELATIONSHIP_NOT_FOUND, APP_INVALID_STATE (nothing changed).
+   */
+  async failedOver (name: string, options: { reason?: string } = {}): Promise<FailoverRecorded> {
+    const held = this.replicaRecord(name)
+    const rel = await this.registrar.apply(held.id, { kind: 'failover', ...(options.reason === undefined ? {} : { reason: options.reason }) })
+    await this.sink.commitsSettled(rel.peer, rel.id)
+    this.init.logger.warn({ relationship: rel.id, vm: rel.vm, term: rel.term, peer: rel.peer }, 'failed over: the primary\'s replication is refused from now on')
+    const told = this.tellPrimary(rel)
+    this.notices.add(told)
+    void told.then(() => { this.notices.delete(told) })
+    return { relationship: rel, primaryTold: told }
+  }
+
+  /**
+   * Undoes a failover that was not completed: the state machine's `cancel`
+   * input (back to replicating, term - 1), durable and logged. The primary's
+   * cycles are taken again from then on (a primary that was told of the
+   * failover waits for its operator's `replication resume`).
+   * Throws APP_RELATIONSHIP_NOT_FOUND, APP_INVALID_STATE (nothing changed).
+   */
+  async failoverCancelled (name: string, options: { reason?: string } = {}): Promise<Relationship> {
+    return await this.registrar.apply(this.replicaRecord(name).id, { kind: 'cancel', ...(options.reason === undefined ? {} : { reason: options.reason }) })
+  }
+
+  /** Tells the primary of `rel` that this box failed it over; the outcome is an event. Never rejects. */
+  private async tellPrimary (rel: Relationship): Promise<FailoverNoticeOutcome> {
+    const { events, logger } = this.init
+    let outcome: FailoverNoticeOutcome
+    try {
+      if (this.node === undefined) throw new P2pError(P2pErrorCode.P2P_ABORTED, 'the relationship protocol is not running')
+      const signal = AbortSignal.any([this.noticesStop.signal, AbortSignal.timeout(TIMEOUT_FAILOVER_NOTICE_MS)])
+      await sendFailedOver(this.node, peerIdFromString(rel.peer), { relationship: rel.id, term: rel.term, at: rel.changedAt }, { signal, timeoutMs: TIMEOUT_FAILOVER_NOTICE_MS })
+      outcome = 'accepted'
+    } catch (err) {
+      const code = (err as { code?: unknown }).code
+      outcome = typeof code === 'string' ? code : AppErrorCode.APP_UNEXPECTED
+    }
+    const told = outcome === 'accepted'
+    logger.info({ relationship: rel.id, peer: rel.peer, outcome }, told ? 'the primary was told of the failover' : 'the primary could not be told of the failover')
+    await events.append({
+      relationship: rel.id,
+      vm: rel.vm,
+      kind: 'failover-notice',
+      ...(told ? {} : { code: outcome }),
+      reason: told
+        ? `the primary (${rel.peer}) was told of the failover at term ${rel.term}: it stopped replicating ${rel.vm}`
+        : `the primary (${rel.peer}) could not be told of the failover (${outcome}): when it comes back, the term check refuses its replication`,
+      data: { peer: rel.peer, term: rel.term, outcome }
+    }).catch(err => { logger.error({ err }, 'the failover notice\'s event could not be logged') })
+    return outcome
+  }
+
+  /** The record `name` names (VM name, then id) that this box holds as Replica; APP_RELATIONSHIP_NOT_FOUND otherwise. */
+  private replicaRecord (name: string): Relationship {
+    const rel = this.init.relationships.byVm(name) ?? this.init.relationships.get(name)
+    if (rel?.role !== 'replica') throw notFound(rel === undefined ? `this box holds no relationship ${name.slice(0, 80)} as Replica` : `this box is the primary of ${rel.vm}: failover runs on its Replica (${rel.peer})`)
+    return rel
   }
 
   async points (name: string): Promise<PointsResult> {

@@ -12,10 +12,11 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { DEFAULT_BLOCK_SIZE } from '../../core/constants.ts'
 import { diskRoot } from '../../core/manifest.ts'
 import { ScanPool } from '../../core/scan/index.ts'
-import { P2pErrorCode } from '../../p2p/errors.ts'
+import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
 import {
-  MAX_BOOT_APPEND_BYTES, MAX_BOOT_PATH_BYTES, sendOffer, sendRemove, sendUpdate, type KernelBoot, type ProtectedVm, type RelationshipDescription
+  MAX_BOOT_APPEND_BYTES, MAX_BOOT_PATH_BYTES, sendOffer, sendRemove, sendUpdate, type FailoverNotice, type KernelBoot, type ProtectedVm, type RelationshipDescription,
+  type RelationshipPrimary
 } from '../../p2p/relationship/index.ts'
 import { MAX_BATCH_DATA_BYTES, RateLimiter, type ReplicaManifests } from '../../p2p/replication/index.ts'
 import type { VmDriver } from '../drivers/index.ts'
@@ -26,7 +27,8 @@ import { CYCLE_KIND, CycleHistory, cycleEndInput, cycleRecordsFrom, missedInterv
 import type { DriverKind, InventoryVm, VmInventory } from '../inventory/index.ts'
 import type { PeerRegistry } from '../peers/index.ts'
 import {
-  newRelationship, parseSettings, transitionOrThrow, type Relationship, type RelationshipSettings, type RelationshipTable, type TransitionInput
+  STALE_VM_EVENT, TERM_LOST_CODES, hasLostTerm, newRelationship, oneLine, parseSettings, staleVmReason, termLostInput, transitionOrThrow,
+  type Relationship, type RelationshipSettings, type RelationshipTable, type TermLoss, type TransitionInput
 } from '../relationships/index.ts'
 import { IN_FLIGHT_FILE } from '../replication/primary-state.ts'
 import { rememberReplicaAddresses, restoreReplicaAddresses } from '../replication/replica-addresses.ts'
@@ -64,7 +66,7 @@ const MAX_UNTRACKED_REASON = 400
 /** Scan threads by default: cycles of one box share them, and the rest of the machine runs the VMs. */
 export const DEFAULT_SCAN_THREADS = 2
 
-/** The states whose relationship has a schedule (suspended ones have one that waits). */
+/** The states whose relationship has a schedule (suspended ones have one that waits), but for a primary that lost its term (hasLostTerm). */
 const SCHEDULED = new Set(['waiting-initial-replication', 'replicating', 'suspended', 'resynchronization-required', 'resynchronizing', 'error'])
 
 /** The seed path of a relationship whose initial replication comes from a seed, else undefined. */
@@ -157,8 +159,15 @@ const codeOf = (err: unknown): string => {
  * in flight resumes from `DATA/primary/<relationship>/`); stop() ends the
  * schedules (a cycle in flight is aborted and stays resumable) and the scan
  * pool. Changes to one relationship run one at a time.
+ *
+ * It is also this box's RelationshipPrimary: a Replica that failed over
+ * tells it (`failed-over`), and so does its refusal of a cycle, an update
+ * or an offer (P2P_STALE_TERM, P2P_FAILED_OVER). Either way the
+ * relationship goes to `error` with that code and a reason that says what
+ * to do, its schedule stops, and nothing starts the VM (docs/failover.md
+ * "Terms and the returning primary").
  */
-export class PrimaryReplication {
+export class PrimaryReplication implements RelationshipPrimary {
   private readonly init: PrimaryReplicationInit
   private readonly pool: ScanPool
   private readonly blockSize: number
@@ -188,7 +197,7 @@ export class PrimaryReplication {
       if (rel.role !== 'primary') continue
       const records = cycleRecordsFrom(events.filter(e => e.relationship === rel.id))
       this.history.load(rel.id, records, this.init.now())
-      if (!SCHEDULED.has(rel.state)) continue
+      if (!SCHEDULED.has(rel.state) || hasLostTerm(rel)) continue
       const app = records.filter(c => c.appConsistentRequested).at(-1)
       if (app !== undefined) this.lastApp.set(rel.id, app.start)
       await this.schedule(rel)
@@ -398,8 +407,10 @@ export class PrimaryReplication {
     return await this.serial(name, async () => {
       const rel = await this.apply(this.primaryRelationship(name).id, input)
       await after(rel)
-      await this.tell(rel)
-      return this.info(rel, this.cycles(rel.id), await this.pendingBytes(rel))
+      const lost = await this.tell(rel)
+      if (lost !== undefined) await this.loseTerm(rel.id, { kind: 'refused', code: lost, at: this.init.now() }, { queued: true })
+      const now = this.init.relationships.get(rel.id) ?? rel
+      return this.info(now, this.cycles(rel.id), await this.pendingBytes(now))
     })
   }
 
@@ -407,10 +418,12 @@ export class PrimaryReplication {
    * Sends the whole relationship to the Replica, offering it again when the
    * Replica does not hold it (P2P_RELATIONSHIP_UNKNOWN: its record was lost);
    * a failure is logged, never thrown (the next change or cycle repeats it).
+   * Resolves with the Replica's refusal when it is one of TERM_LOST_CODES
+   * (the caller makes the relationship lose its term), else undefined.
    */
-  private async tell (rel: Relationship): Promise<void> {
+  private async tell (rel: Relationship): Promise<string | undefined> {
     const vm = this.init.inventory.get(rel.vm)
-    if (vm === undefined) return
+    if (vm === undefined) return undefined
     const replica = peerIdFromString(rel.peer)
     try {
       await restoreReplicaAddresses(join(this.init.primaryDir, rel.id), this.init.node, replica)
@@ -421,8 +434,89 @@ export class PrimaryReplication {
         await sendOffer(this.init.node, replica, d, { timeoutMs: TIMEOUT_RELATIONSHIP_REQUEST_MS })
       })
     } catch (err) {
-      this.init.logger.warn({ relationship: rel.id, code: codeOf(err) }, 'the Replica could not be told of the change')
+      const code = codeOf(err)
+      this.init.logger.warn({ relationship: rel.id, code }, 'the Replica could not be told of the change')
+      if (TERM_LOST_CODES.has(code)) return code
     }
+    return undefined
+  }
+
+  /**
+   * RelationshipPrimary: `peer`, the Replica of the relationship, failed it
+   * over at `notice.term`. Durable (the record in `error`) before it
+   * resolves; the schedule stops (a cycle in flight is aborted, resumable).
+   * P2P_RELATIONSHIP_UNKNOWN when this box is not the primary of that
+   * relationship with `peer` as its Replica, P2P_STALE_TERM when the
+   * notice's term is not above this box's.
+   */
+  async failedOver (peer: string, notice: FailoverNotice, signal: AbortSignal): Promise<void> {
+    const rel = this.init.relationships.get(notice.relationship)
+    if (rel?.role !== 'primary' || rel.peer !== peer) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN, `this box is not the primary of ${notice.relationship} with that Replica`)
+    if (notice.term <= rel.term) throw new P2pError(P2pErrorCode.P2P_STALE_TERM, `this box holds term ${rel.term} of ${rel.vm}; the notice is of term ${notice.term}`)
+    await this.serial(rel.vm, async () => {
+      signal.throwIfAborted()
+      await this.loseTermLocked(rel.id, { kind: 'notice', term: notice.term, at: notice.at })
+    })
+    this.stopSchedule(rel.id)
+  }
+
+  /**
+   * The relationship `id` lost its term (`loss`: its Replica's refusal or
+   * notice): `term-lost`, the record in `error` with the code and a reason
+   * that says what to do, durable and logged. Runs inside serial(). A
+   * refusal changes a relationship that already lost its term no more; a
+   * notice (which names the term and time) refines the reason. Throws when
+   * the record cannot be written.
+   */
+  private async loseTermLocked (id: string, loss: TermLoss): Promise<void> {
+    const { relationships, registry, logger } = this.init
+    const rel = relationships.get(id)
+    if (rel?.role !== 'primary') return
+    const replica = registry.list().find(p => p.peerId === rel.peer)?.name ?? rel.peer
+    const input = termLostInput(rel, replica, loss)
+    if (hasLostTerm(rel) && (loss.kind === 'refused' || (rel.code === input.code && rel.reason === oneLine(input.reason)))) return
+    const next = await this.apply(id, input)
+    logger.warn({ relationship: id, code: input.code, reason: next.reason }, 'this box is no longer the primary: its Replica failed over; replication stopped')
+    await this.noteRunningVm(next)
+  }
+
+  /**
+   * A refusal made the relationship lose its term: loseTermLocked (through
+   * the queue unless `queued`: the caller runs inside it), then its schedule
+   * stops whatever happened (no retry hammers the Replica). Never throws: a
+   * record that cannot be written is logged, and the next refusal (after a
+   * restart) records it.
+   */
+  private async loseTerm (id: string, loss: TermLoss, options: { queued?: boolean } = {}): Promise<void> {
+    const vm = this.init.relationships.get(id)?.vm ?? id
+    try {
+      if (options.queued === true) await this.loseTermLocked(id, loss)
+      else await this.serial(vm, async () => { await this.loseTermLocked(id, loss) })
+    } catch (err) {
+      this.init.logger.error({ relationship: id, err }, 'the lost term could not be recorded')
+    } finally {
+      this.stopSchedule(id)
+    }
+  }
+
+  /**
+   * A VM that still runs here after its relationship lost its term is left
+   * running (the operator decides) but said so: a log line and an event.
+   */
+  private async noteRunningVm (rel: Relationship): Promise<void> {
+    const vm = this.init.inventory.get(rel.vm)
+    if (vm === undefined) return
+    const status = await this.init.drivers[vm.driver].status(vm.definition).catch(() => undefined)
+    if (status?.state !== 'running' && status?.state !== 'paused') return
+    this.init.logger.warn({ vm: rel.vm, relationship: rel.id }, 'the VM still runs on this box, which is no longer its primary; it is left running')
+    await this.init.events.append({ relationship: rel.id, vm: rel.vm, kind: STALE_VM_EVENT, code: rel.code, reason: staleVmReason(rel.vm) })
+      .catch(err => { this.init.logger.error({ err }, 'could not write an event') })
+  }
+
+  /** Stops the relationship's schedule without waiting for it (a cycle in flight may be the caller): no cycle starts from now on. */
+  private stopSchedule (id: string): void {
+    this.init.scheduler.get(id)?.suspend()
+    void this.init.scheduler.remove(id).catch(err => { this.init.logger.error({ relationship: id, err }, 'the schedule could not be stopped') })
   }
 
   /** Runs the state machine on the stored record, stores the result and logs its event. */
@@ -536,7 +630,7 @@ export class PrimaryReplication {
   private async runCycle (id: string, signal: AbortSignal): Promise<void> {
     const { relationships, inventory, events, drivers, logger } = this.init
     let rel = relationships.get(id)
-    if (rel === undefined || rel.state === 'suspended') return
+    if (rel === undefined || rel.state === 'suspended' || hasLostTerm(rel)) return
     const due = this.init.scheduler.get(id)?.nextDue ?? this.init.now()
     if (rel.state === 'resynchronization-required') rel = await this.serial(rel.vm, async () => await this.apply(id, { kind: 'resync-start' }))
     // Initial replication from a seed waits for the Replica to import it (no cycle, no record meanwhile), then diffs against it.
@@ -544,7 +638,13 @@ export class PrimaryReplication {
     if (rel.state === 'waiting-initial-replication' && seedPath(rel.settings) !== undefined) {
       if (this.exporting.has(rel.vm)) return
       await restoreReplicaAddresses(join(this.init.primaryDir, id), this.init.node, peerIdFromString(rel.peer))
-      replicaManifests = await fetchReplicaManifests({ node: this.init.node, replica: peerIdFromString(rel.peer), relationship: id, signal })
+      try {
+        replicaManifests = await fetchReplicaManifests({ node: this.init.node, replica: peerIdFromString(rel.peer), relationship: id, term: rel.term, signal })
+      } catch (err) {
+        const code = codeOf(err)
+        if (TERM_LOST_CODES.has(code)) await this.loseTerm(id, { kind: 'refused', code, at: this.init.now() })
+        throw err
+      }
       if (replicaManifests.point === null) return
     }
     const vm = inventory.get(rel.vm)
@@ -639,8 +739,10 @@ export class PrimaryReplication {
     }
     logger.warn({ relationship: id, code: record.code, failure: record.failure }, 'replication cycle failed')
     // The Replica lost its record of the relationship: it is offered again, and the retry finds it.
-    if (record.code === P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN) await this.tell(rel)
-    await this.serial(rel.vm, async () => await this.apply(id, { kind: 'cycle-failed', code: record.code! })).catch(() => {})
+    const lost = record.code === P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN ? await this.tell(rel) : TERM_LOST_CODES.has(record.code!) ? record.code : undefined
+    // The Replica failed over: no retry, no more cycles, until the operator decides.
+    if (lost !== undefined) await this.loseTerm(id, { kind: 'refused', code: lost, at: record.end })
+    else await this.serial(rel.vm, async () => await this.apply(id, { kind: 'cycle-failed', code: record.code! })).catch(() => {})
     this.tellCycle(id, record)
     throw failure
   }

@@ -5,7 +5,7 @@ import type { VmDriver, VmDriverStatus } from '../drivers/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import type { EventLog } from '../events/index.ts'
 import type { DriverKind, InventoryVm, VmInventory } from '../inventory/index.ts'
-import type { RelationshipTable } from '../relationships/index.ts'
+import { STALE_VM_EVENT, hasLostTerm, staleVmReason, type RelationshipTable } from '../relationships/index.ts'
 import { MAX_VM_STOP_WINDOW_MS, type VmAddRequest, type VmInfo, type VmRemoveResult, type VmStopRequest } from '../service/index.ts'
 import { SerialQueue } from '../serial-queue.ts'
 import type { Logger } from './logger.ts'
@@ -70,6 +70,12 @@ export class VmControl {
    * reported with its code and shown as `unknown` until a start or remove
    * tries again (`readopt`). The VMs are adopted concurrently (each bounded
    * by the driver's TIMEOUT_ADOPT_QMP_MS).
+   *
+   * Adoption never starts a VM: a VM found stopped stays stopped, and no
+   * part of the daemon starts one on its own (only `vmStart`, the
+   * operator's). A VM found running whose relationship lost its term (its
+   * Replica failed over: relationships/term-rules.ts) is left running, and
+   * said so (`stale-primary-vm`): the operator decides.
    */
   async adoptAll (signal?: AbortSignal): Promise<void> {
     await Promise.all(this.c.inventory.list().filter(vm => vm.driver === 'qemu').map(async vm => { await this.adopt(vm, signal) }))
@@ -96,6 +102,11 @@ export class VmControl {
     await this.event({ kind: 'vm-adopt', vm: name, reason, data: { state: status.state, pid: status.pid ?? null } })
     if (found) {
       this.watch(vm)
+      const rel = this.c.relationships.byVm(name)
+      if (rel !== undefined && hasLostTerm(rel)) {
+        this.c.logger.warn({ vm: name, relationship: rel.id }, 'the VM runs on this box, which is no longer its primary; it is left running')
+        await this.event({ kind: STALE_VM_EVENT, vm: name, relationship: rel.id, ...(rel.code === undefined ? {} : { code: rel.code }), reason: staleVmReason(name) })
+      }
       return undefined
     }
     try {

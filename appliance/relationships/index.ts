@@ -8,3 +8,7 @@ export {
 export type { TransitionInput, TransitionInputKind, TransitionResult, StateEvent } from './state-machine.ts'
 export { transition, transitionOrThrow, TRANSITION_INPUTS } from './state-machine.ts'
 export { RelationshipTable, RELATIONSHIPS_FILE_VERSION, MAX_RELATIONSHIPS_FILE_BYTES } from './relationship-table.ts'
+export {
+  FAILED_OVER_STATES, STALE_VM_EVENT, TERM_LOST_CODES, hasLostTerm, replicaVerdict, staleVmReason, termLostInput,
+  type ReplicaRequestKind, type TermLoss, type TermVerdict
+} from './term-rules.ts'

@@ -7,6 +7,7 @@
  */
 import { AppError, AppErrorCode } from '../errors.ts'
 import { CODE_PATTERN, copyRelationship, oneLine, type Relationship, type RelationshipState } from './relationship.ts'
+import { hasLostTerm } from './term-rules.ts'
 
 /**
  * What can happen to a relationship. `reason` (one line) replaces the
@@ -26,6 +27,7 @@ export type TransitionInput =
   | { kind: 'resume', reason?: string }
   | { kind: 'remove', reason?: string }
   | { kind: 'error', code: string, reason: string }
+  | { kind: 'term-lost', code: string, reason: string }
   | { kind: 'prepare-planned', reason?: string }
   | { kind: 'failover', reason?: string }
   | { kind: 'complete', reason?: string }
@@ -46,6 +48,7 @@ const INPUT_SET: Record<TransitionInputKind, true> = {
   resume: true,
   remove: true,
   error: true,
+  'term-lost': true,
   'prepare-planned': true,
   failover: true,
   complete: true,
@@ -94,6 +97,8 @@ type Step =
 
 const is = (rel: Relationship, ...states: RelationshipState[]): boolean => states.includes(rel.state)
 const refuse = (rel: Relationship, what: string): Step => ({ refuse: `cannot ${what}: the relationship is ${STATE_TEXT[rel.state]}` })
+/** A primary that lost its term takes only what its operator decides: resume (the failover there was cancelled) or remove. */
+const lostTerm = (rel: Relationship, what: string): Step => ({ refuse: `cannot ${what}: its Replica failed over and this box is no longer the primary (${rel.reason})` })
 const replicated = (now: number, point: number) => (r: Relationship): void => { r.lastPointAt = point; r.lastReplicationAt = now }
 
 /** The rules, one case per input; docs/relationships.md has them as a table, and the table test checks every state with every input. */
@@ -118,12 +123,14 @@ function decide (rel: Relationship, input: TransitionInput, now: number): Step {
       if (is(rel, 'resynchronization-required')) return { same: true, edit: r => { r.needsResync = true } }
       return refuse(rel, 'lose change tracking')
     case 'resync-start':
+      if (hasLostTerm(rel)) return lostTerm(rel, 'start a resynchronization')
       if (!is(rel, 'resynchronization-required', 'replicating', 'error')) return refuse(rel, 'start a resynchronization')
       return { to: 'resynchronizing', reason: 'resynchronizing: comparing block hashes on both boxes, sending only the blocks that differ', edit: r => { r.needsResync = true } }
     case 'resync-done':
       if (!is(rel, 'resynchronizing')) return refuse(rel, 'finish a resynchronization')
       return { to: 'replicating', reason: 'resynchronization finished; replicating', edit: r => { r.needsResync = false; replicated(now, input.point)(r) } }
     case 'suspend':
+      if (hasLostTerm(rel)) return lostTerm(rel, 'suspend')
       return is(rel, 'waiting-initial-replication', 'replicating', 'resynchronization-required', 'resynchronizing', 'error')
         ? { to: 'suspended', reason: 'replication suspended by the operator' }
         : refuse(rel, 'suspend')
@@ -135,9 +142,14 @@ function decide (rel: Relationship, input: TransitionInput, now: number): Step {
     case 'remove':
       return is(rel, 'not-enabled') ? refuse(rel, 'remove replication') : { to: 'not-enabled', reason: 'replication removed', edit: r => { r.needsResync = false } }
     case 'error':
+      if (hasLostTerm(rel)) return lostTerm(rel, 'enter another error')
       return is(rel, 'waiting-initial-replication', 'replicating', 'suspended', 'resynchronization-required', 'resynchronizing', 'error')
         ? { to: 'error', reason: input.reason }
         : refuse(rel, 'enter the error state')
+    case 'term-lost':
+      // a primary whose Replica failed over: stopped, whatever it was doing, until its operator decides
+      if (rel.role !== 'primary') return { refuse: 'cannot lose the term: only a primary does, when its Replica fails over' }
+      return is(rel, 'not-enabled', 'failed-over-waiting-completion', 'failed-over') ? refuse(rel, 'lose the term') : { to: 'error', reason: input.reason }
     case 'prepare-planned':
       if (rel.role !== 'primary') return { refuse: 'cannot prepare a planned failover: it is prepared on the primary' }
       return is(rel, 'replicating')
@@ -166,7 +178,7 @@ function reasonOf (input: TransitionInput, fallback: string): string {
 
 /** The error code an input carries, checked: a malformed one is a programmer mistake. */
 function codeOf (input: TransitionInput): string | undefined {
-  if (input.kind !== 'error' && input.kind !== 'cycle-failed') return undefined
+  if (input.kind !== 'error' && input.kind !== 'cycle-failed' && input.kind !== 'term-lost') return undefined
   if (!CODE_PATTERN.test(input.code)) throw new TypeError(`not an error code: ${input.code}`)
   return input.code
 }
@@ -191,7 +203,7 @@ export function transition (rel: Relationship, input: TransitionInput, now: numb
   if (step.to !== from) next.changedAt = now
   next.state = step.to
   next.reason = reason
-  if (input.kind === 'error') next.code = code
+  if (input.kind === 'error' || input.kind === 'term-lost') next.code = code
   else if (step.to !== from) delete next.code
   const event: StateEvent = { kind: 'state', from, to: step.to, input: input.kind, reason }
   if (next.code !== undefined) event.code = next.code

@@ -65,7 +65,7 @@ export function applyDescription (held: Relationship | undefined, peer: string, 
   const want = d.suspended ? 'suspend' : 'resume'
   if (d.suspended !== (rel.state === 'suspended')) {
     const r = transition(rel, { kind: want, reason: d.suspended ? 'suspended by the primary\'s operator' : 'resumed by the primary\'s operator' }, now)
-    // A state that takes no suspend (a failover in progress here) keeps its state: the Replica's own state wins.
+    // A state that takes no suspend keeps its state: the Replica's own state wins (a failed-over record never gets here: the term rules refuse first).
     if (r.ok) {
       rel = r.next
       if (r.event !== null) events.push(r.event)

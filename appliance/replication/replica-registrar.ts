@@ -8,7 +8,8 @@ import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { RelationshipDescription, RelationshipRegistrar, RelationshipRemoval } from '../../p2p/relationship/index.ts'
 import type { EventInput } from '../events/index.ts'
 import { stateEventInput } from '../events/index.ts'
-import { transition, type Relationship, type RelationshipTable } from '../relationships/index.ts'
+import { replicaVerdict, transition, transitionOrThrow, type Relationship, type RelationshipTable, type ReplicaRequestKind, type TransitionInput } from '../relationships/index.ts'
+import { AppError, AppErrorCode } from '../errors.ts'
 import { SerialQueue } from '../serial-queue.ts'
 import { applyDescription, sameRecord } from './replica-record.ts'
 
@@ -29,8 +30,14 @@ export const REPLICA_EVENT_KINDS = { added: 'replica-added', updated: 'replica-u
 export interface CommittedPoint { id: number, time: number, consistency: string }
 
 const refuse = (why: string): P2pError => new P2pError(P2pErrorCode.P2P_RELATIONSHIP_REFUSED, why)
-const stale = (held: Relationship): P2pError => new P2pError(P2pErrorCode.P2P_STALE_TERM, `this box holds relationship ${held.id} with term ${held.term}`)
-const unknown = (id: string): P2pError => new P2pError(P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN, `this box holds no relationship ${id} for that peer`)
+
+/** The record of `id` once the term rules admit the request (relationships/term-rules.ts); their refusal, thrown, otherwise. */
+function admitted (relationships: RelationshipTable, peer: string, id: string, kind: ReplicaRequestKind, term: number): Relationship | undefined {
+  const held = relationships.get(id)
+  const verdict = replicaVerdict(held, peer, kind, term)
+  if (!verdict.admit) throw new P2pError(verdict.code, verdict.reason)
+  return held
+}
 
 /**
  * Requests run one at a time (a SerialQueue), so the checks and the write
@@ -54,8 +61,7 @@ export class ReplicaRegistrar implements RelationshipRegistrar {
   async offer (peer: string, offer: RelationshipDescription, signal: AbortSignal): Promise<void> {
     await this.queue.run(async () => {
       signal.throwIfAborted()
-      const held = this.init.relationships.get(offer.relationship)
-      if (held !== undefined && (held.peer !== peer || held.role !== 'replica')) throw refuse(`relationship ${offer.relationship} is held for another peer`)
+      const held = admitted(this.init.relationships, peer, offer.relationship, 'offer', offer.term)
       await this.put(peer, offer, held, signal)
     })
   }
@@ -63,7 +69,7 @@ export class ReplicaRegistrar implements RelationshipRegistrar {
   async update (peer: string, update: RelationshipDescription, signal: AbortSignal): Promise<void> {
     await this.queue.run(async () => {
       signal.throwIfAborted()
-      const held = this.heldFor(peer, update.relationship)
+      const held = admitted(this.init.relationships, peer, update.relationship, 'update', update.term)
       await this.put(peer, update, held, signal)
     })
   }
@@ -71,8 +77,7 @@ export class ReplicaRegistrar implements RelationshipRegistrar {
   async remove (peer: string, removal: RelationshipRemoval, signal: AbortSignal): Promise<void> {
     await this.queue.run(async () => {
       signal.throwIfAborted()
-      const held = this.heldFor(peer, removal.relationship)
-      if (removal.term < held.term) throw stale(held)
+      const held = admitted(this.init.relationships, peer, removal.relationship, 'remove', removal.term)!
       await this.init.relationships.remove(held.id)
       await this.event({
         relationship: held.id,
@@ -113,15 +118,27 @@ export class ReplicaRegistrar implements RelationshipRegistrar {
     })
   }
 
-  /** The replica record of `id` held for `peer`; P2P_RELATIONSHIP_UNKNOWN otherwise. */
-  private heldFor (peer: string, id: string): Relationship {
-    const held = this.init.relationships.get(id)
-    if (held === undefined || held.peer !== peer || held.role !== 'replica') throw unknown(id)
-    return held
+  /**
+   * This box's own input to the Replica record `id` (the failover
+   * workflows: `failover`, `complete`, `cancel`; docs/relationships.md),
+   * serialized with the primary's requests and the points committed: the
+   * record after it is durable, and its state event logged, when this
+   * resolves. Throws APP_RELATIONSHIP_NOT_FOUND when this box holds no
+   * Replica record `id`, APP_INVALID_STATE when the state machine refuses
+   * (nothing changed).
+   */
+  async apply (id: string, input: TransitionInput): Promise<Relationship> {
+    return await this.queue.run(async () => {
+      const held = this.init.relationships.get(id)
+      if (held?.role !== 'replica') throw new AppError(AppErrorCode.APP_RELATIONSHIP_NOT_FOUND, `this box holds no relationship ${id} as Replica`)
+      const { next, event } = transitionOrThrow(held, input, this.init.now())
+      await this.init.relationships.put(next)
+      if (event !== null) await this.event(stateEventInput(next, event))
+      return next
+    })
   }
 
   private async put (peer: string, d: RelationshipDescription, held: Relationship | undefined, signal: AbortSignal): Promise<void> {
-    if (held !== undefined && d.term < held.term) throw stale(held)
     const clash = this.init.relationships.byVm(d.vm.name)
     if (clash !== undefined && clash.id !== d.relationship) throw refuse(`VM ${d.vm.name} is protected here under relationship ${clash.id}`)
     if (clash === undefined && this.init.hasLocalVm?.(d.vm.name) === true) throw refuse(`this box has a VM of its own named ${d.vm.name}`)

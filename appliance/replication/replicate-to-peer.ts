@@ -111,13 +111,17 @@ export async function replicateToPeer (init: ReplicateToPeerInit): Promise<Repli
 
 /** Takes the Replica's latest point (or none) as the base of the next cycle, dropping a cycle in flight. */
 async function adoptReplicaManifests (init: ReplicateToPeerInit, state: PrimaryState, fresh?: ReplicaManifests): Promise<void> {
-  const found = fresh ?? await fetchReplicaManifests(init)
+  const found = fresh ?? await fetchReplicaManifests({ ...init, term: state.inFlight?.term ?? init.term ?? state.replicated?.term ?? 1 })
   await state.abandon()
   if (found.point === null) state.replicated = undefined
   else await state.commit({ root: found.point, term: found.term, manifests: found.manifests })
 }
 
-/** The Replica's latest point of the relationship and its manifests (point null when it holds none). */
-export async function fetchReplicaManifests (init: Pick<ReplicateToPeerInit, 'node' | 'replica' | 'relationship' | 'signal'>): Promise<ReplicaManifests> {
-  return await fetchManifests(await init.node.dialProtocol(init.replica, REPLICATION_PROTOCOL, { signal: init.signal }), init.relationship)
+/**
+ * The Replica's latest point of the relationship and its manifests (point
+ * null when it holds none), asked as its primary at `term`: a Replica that
+ * holds a newer term refuses (P2P_STALE_TERM, P2P_FAILED_OVER).
+ */
+export async function fetchReplicaManifests (init: Pick<ReplicateToPeerInit, 'node' | 'replica' | 'relationship' | 'signal'> & { term: number }): Promise<ReplicaManifests> {
+  return await fetchManifests(await init.node.dialProtocol(init.replica, REPLICATION_PROTOCOL, { signal: init.signal }), init.relationship, init.term)
 }

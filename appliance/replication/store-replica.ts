@@ -33,12 +33,18 @@ export interface StoreReplicaSinkInit {
    */
   onCommitted?: (where: { peer: string, relationship: string }, point: RecoveryPoint) => Promise<void>
   /**
-   * Whether `peer` may replicate `relationship` here: a relationship the
-   * Replica holds for that primary (offered first: docs/relationship-protocol.md).
-   * A session for any other is refused with P2P_RELATIONSHIP_UNKNOWN before a
-   * store is opened or created. Absent: every relationship is admitted (bare-store tools, tests).
+   * Whether `peer` may replicate `relationship` here at `term` (undefined:
+   * a session opening, before an exchange names one): returns when it may,
+   * throws the P2pError to refuse with otherwise. The daemon's applies the
+   * term rules to its record (appliance/relationships/term-rules.ts):
+   * P2P_RELATIONSHIP_UNKNOWN for a relationship not offered first by that
+   * primary (docs/relationship-protocol.md), P2P_FAILED_OVER once this box
+   * failed it over, P2P_STALE_TERM for a term older than its record's.
+   * Asked when a session opens (before a store is opened or created),
+   * before each manifest request and cycle of it, and again right before a
+   * cycle commits. Absent: everything is admitted (bare-store tools, tests).
    */
-  holds?: (peer: string, relationship: string) => boolean
+  admit?: (peer: string, relationship: string, term?: number) => void
   /** How long a session waits for another session of the same relationship. */
   busyWaitMs?: number
   /** Told when a background step after a commit (image update, pruning) fails; the point itself is committed. */
@@ -71,6 +77,8 @@ export class StoreReplicaSink implements ReplicaSink {
    * its relationship's lock; joining one that is open needs no lock.
    */
   private readonly stores = new OpenStores()
+  /** Commits past their last admission check and not yet settled, by `peer/relationship` (commitsSettled). */
+  private readonly committing = new Map<string, Set<Promise<unknown>>>()
   private closing = false
 
   constructor (init: StoreReplicaSinkInit) {
@@ -84,7 +92,7 @@ export class StoreReplicaSink implements ReplicaSink {
 
   async open (peer: string, relationship: string, signal?: AbortSignal): Promise<ReplicaTarget> {
     if (this.closing) throw new P2pError(P2pErrorCode.P2P_STREAM_CLOSED, 'the replica is stopping')
-    if (this.init.holds?.(peer, relationship) === false) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN, `this box holds no relationship ${relationship} from that primary: offer it first`)
+    this.init.admit?.(peer, relationship)
     const key = `${peer}/${relationship}`
     const release = await this.lock(key, signal)
     const made = (async () => {
@@ -95,7 +103,7 @@ export class StoreReplicaSink implements ReplicaSink {
         await mkdir(dir, { recursive: true })
         return await RecoveryPointStore.open(dir, { create: true, blockSize })
       })
-      const target = new StoreReplicaTarget(dir, held, create, this.init, { peer, relationship }, () => {
+      const target = new StoreReplicaTarget(dir, held, create, this.init, { peer, relationship }, this.commits(key), () => {
         if (this.targets.get(key) === target) this.targets.delete(key)
         release()
       })
@@ -110,6 +118,32 @@ export class StoreReplicaSink implements ReplicaSink {
       throw err
     } finally {
       this.opening.delete(key)
+    }
+  }
+
+  /**
+   * Resolves once every commit of `peer`'s `relationship` that passed its
+   * last admission check (`admit`) before this call has landed or failed.
+   * Whoever changes the record so that `admit` refuses (a failover: the
+   * Replica's record leaves the states that take cycles) calls it after the
+   * change is in place: from then on no commit of the old primary can land.
+   * Never rejects.
+   */
+  async commitsSettled (peer: string, relationship: string): Promise<void> {
+    await Promise.all([...this.committing.get(`${peer}/${relationship}`) ?? []])
+  }
+
+  /** The registry of a relationship's commits in flight, for its targets. */
+  private commits (key: string): CommitRegistry {
+    return (commit: Promise<unknown>) => {
+      const settled = commit.then(() => {}, () => {})
+      let set = this.committing.get(key)
+      if (set === undefined) this.committing.set(key, set = new Set())
+      set.add(settled)
+      void settled.then(() => {
+        set.delete(settled)
+        if (set.size === 0 && this.committing.get(key) === set) this.committing.delete(key)
+      })
     }
   }
 
@@ -262,6 +296,9 @@ export class StoreReplicaSink implements ReplicaSink {
   }
 }
 
+/** Told of each commit as it starts, right after its admission check (StoreReplicaSink.commitsSettled). */
+type CommitRegistry = (commit: Promise<unknown>) => void
+
 class StoreReplicaTarget implements ReplicaTarget {
   /** This session's share of the store; undefined until its first cycle creates the store. */
   private held: HeldStore | undefined
@@ -270,19 +307,25 @@ class StoreReplicaTarget implements ReplicaTarget {
   private readonly init: StoreReplicaSinkInit
   private readonly where: { peer: string, relationship: string }
   private readonly release: () => void
+  private readonly register: CommitRegistry
   private afterCommit: Promise<void> = Promise.resolve()
   private readonly reads = new Set<Promise<unknown>>()
   /** The cycles this session staged or resumed; close() releases any it left unfinished. */
   private readonly cycles = new Set<StagedCycle>()
   private closed = false
 
-  constructor (dir: string, held: HeldStore | undefined, create: (blockSize: number) => Promise<HeldStore>, init: StoreReplicaSinkInit, where: { peer: string, relationship: string }, release: () => void) {
+  constructor (dir: string, held: HeldStore | undefined, create: (blockSize: number) => Promise<HeldStore>, init: StoreReplicaSinkInit, where: { peer: string, relationship: string }, register: CommitRegistry, release: () => void) {
     this.dir = dir
     this.held = held
     this.create = create
     this.init = init
     this.where = where
+    this.register = register
     this.release = release
+  }
+
+  admit (term: number): void {
+    this.init.admit?.(this.where.peer, this.where.relationship, term)
   }
 
   private get store (): RecoveryPointStore | undefined { return this.held?.store }
@@ -407,7 +450,12 @@ class StoreReplicaTarget implements ReplicaTarget {
         for (const d of point.disks) cycle.setDisk(d.name, d.manifest, base === undefined || d.base === undefined ? undefined : { point: base.id, manifest: d.base })
         const images = new Map<string, ImageRecord | undefined>()
         for (const d of point.disks) images.set(d.name, await imageRecord(store, d.name))
-        const committed = await cycle.commit({ time: point.time, consistency: point.consistency, ...(point.consistencyNote === undefined ? {} : { consistencyNote: point.consistencyNote }), term: point.term })
+        // The last check, and the commit registered in the same turn: a failover that changes the record
+        // after it waits for this commit (commitsSettled); one that changed it before is refused here.
+        this.admit(point.term)
+        const committing = cycle.commit({ time: point.time, consistency: point.consistency, ...(point.consistencyNote === undefined ? {} : { consistencyNote: point.consistencyNote }), term: point.term })
+        this.register(committing)
+        const committed = await committing
         // The point is durable: bring the replica images to it and apply retention before the next session.
         this.afterCommit = (async () => {
           await this.init.onCommitted?.(this.where, committed).catch(err => { this.init.onBackgroundError?.(err, this.where) })

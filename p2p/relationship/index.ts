@@ -1,10 +1,11 @@
 export * from './constants.ts'
 export {
   decodeRelationship, encodeRelationship,
-  type BootKind, type DiskFormat, type DriverKind, type InitialReplication, type KernelBoot, type ProtectedDisk, type ProtectedNic, type ProtectedVm,
+  type BootKind, type DiskFormat, type DriverKind, type FailoverNotice, type InitialReplication, type KernelBoot, type ProtectedDisk, type ProtectedNic, type ProtectedVm,
   type ProtectionSettings, type RelationshipAnswer, type RelationshipDescription, type RelationshipMessage, type RelationshipRemoval,
   type RelationshipRequest
 } from './messages.ts'
+export type { RelationshipPrimary } from './primary.ts'
 export { REGISTRAR_CODES, registrarCode, type RelationshipRegistrar } from './registrar.ts'
 export { RelationshipReceiver, type RelationshipReceiverInit, type RequestEvent } from './receiver.ts'
-export { sendOffer, sendRemove, sendUpdate, type RelationshipAccepted, type RelationshipPeer, type RelationshipRequestOptions } from './sender.ts'
+export { sendFailedOver, sendOffer, sendRemove, sendUpdate, type RelationshipAccepted, type RelationshipPeer, type RelationshipRequestOptions } from './sender.ts'

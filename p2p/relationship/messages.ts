@@ -12,8 +12,9 @@ import {
  * file is the boundary: every message from a peer is decoded and checked
  * here, once, for type, shape and bounds, and comes out as a new object
  * holding only the fields this version knows (unknown fields are dropped,
- * never passed on). What depends on what the Replica holds (terms, which
- * peer holds an id) is the registrar's to check.
+ * never passed on). What depends on what the receiving box holds (terms,
+ * which peer holds an id, which side it is) is its handler's to check: the
+ * Replica's registrar, the primary's RelationshipPrimary.
  */
 
 export type DriverKind = 'qemu' | 'manual'
@@ -104,10 +105,25 @@ export interface RelationshipRemoval {
   term: number
 }
 
+/**
+ * The Replica failed over the relationship (the one request a Replica sends
+ * its primary): it raised the relationship's term to `term` at `at` (ms
+ * since the epoch, the Replica's clock). The primary is no longer the
+ * primary and stops replicating it.
+ */
+export interface FailoverNotice {
+  relationship: string
+  /** u32: the Replica's term after the failover. */
+  term: number
+  at: number
+}
+
+/** Requests from the primary (offer, update, remove) and from the Replica (failed-over). */
 export type RelationshipRequest =
   | ({ t: 'offer' } & RelationshipDescription)
   | ({ t: 'update' } & RelationshipDescription)
   | ({ t: 'remove' } & RelationshipRemoval)
+  | ({ t: 'failed-over' } & FailoverNotice)
 
 export type RelationshipAnswer = { t: 'accepted' } | { t: 'error', code: P2pErrorCode }
 
@@ -250,6 +266,8 @@ export function decodeRelationship (frame: Uint8Array): RelationshipMessage {
       return { t: 'update', ...description(o) }
     case 'remove':
       return { t: 'remove', relationship: name(o.relationship, 'relationship'), term: u32(o.term, 'term') }
+    case 'failed-over':
+      return { t: 'failed-over', relationship: name(o.relationship, 'relationship'), term: u32(o.term, 'term'), at: int(o.at, 'at', 0, Number.MAX_SAFE_INTEGER) }
     case 'accepted':
       return { t: 'accepted' }
     case 'error':

@@ -7,12 +7,16 @@ import {
   MAX_INBOUND_STREAMS, MAX_RELATIONSHIP_FRAME_BYTES, RELATIONSHIP_PROTOCOL, TIMEOUT_CLOSE_MS, TIMEOUT_RECORD_MS, TIMEOUT_REQUEST_MS
 } from './constants.ts'
 import { decodeRelationship, encodeRelationship, type RelationshipAnswer, type RelationshipRequest } from './messages.ts'
+import type { RelationshipPrimary } from './primary.ts'
 import { registrarCode, type RelationshipRegistrar } from './registrar.ts'
 
 export interface RelationshipReceiverInit {
   node: Pick<TandemNode, 'handle' | 'unhandle'>
   policy: AdmissionPolicy
+  /** This box as a Replica: takes `offer`, `update` and `remove`. */
   registrar: RelationshipRegistrar
+  /** This box as a primary: takes `failed-over`. Absent: a notice is answered P2P_RELATIONSHIP_UNKNOWN (this box is no primary). */
+  primary?: RelationshipPrimary
   /** Told how each request ended (for the event log). */
   onRequest?: (event: RequestEvent) => void
   /** The request's wait (default TIMEOUT_REQUEST_MS) and the registrar's (default TIMEOUT_RECORD_MS); tests shorten them. */
@@ -24,24 +28,28 @@ export interface RequestEvent {
   /** The request's type, once it was decoded. */
   request?: RelationshipRequest['t']
   relationship?: string
-  /** What the primary was answered (or, when the stream ended first, P2P_STREAM_CLOSED). */
+  /** What the requesting peer was answered (or, when the stream ended first, P2P_STREAM_CLOSED). */
   outcome: 'accepted' | P2pErrorCode
-  /** The local failure behind a P2P_RELATIONSHIP_FAILED (a registrar error), for this box's log only. */
+  /** The local failure behind a P2P_RELATIONSHIP_FAILED (a handler's error), for this box's log only. */
   cause?: unknown
 }
 
 const READ_CODES = { timeout: P2pErrorCode.P2P_TIMEOUT, eof: P2pErrorCode.P2P_STREAM_CLOSED }
 
 /**
- * The Replica's side of the relationship protocol. Only paired peers reach
- * it (`pairedOnly`). Each stream carries one request and gets one answer:
- * the request is read (bounded in size and time), checked at the boundary,
- * handed to the registrar (bounded in time), and answered `accepted` or
- * `error` with a code; then the stream is closed. A malformed, oversized,
- * unknown or late request is answered with its code and never reaches the
- * registrar. Nothing a peer sends ends the process. start() registers the
- * handler, stop() removes it, ends the streams being served and aborts the
- * registrar calls in flight.
+ * The answering side of the relationship protocol, which every box serves:
+ * a primary's requests (`offer`, `update`, `remove`) go to this box's
+ * registrar (this box as Replica), a Replica's `failed-over` to its
+ * RelationshipPrimary (this box as primary); each handler checks that the
+ * peer is the other side of the relationship it names. Only paired peers
+ * reach it (`pairedOnly`). Each stream carries one request and gets one
+ * answer: the request is read (bounded in size and time), checked at the
+ * boundary, handed to its handler (bounded in time), and answered
+ * `accepted` or `error` with a code; then the stream is closed. A
+ * malformed, oversized, unknown or late request is answered with its code
+ * and never reaches a handler. Nothing a peer sends ends the process.
+ * start() registers the protocol handler, stop() removes it, ends the
+ * streams being served and aborts the handler calls in flight.
  */
 export class RelationshipReceiver {
   private readonly init: RelationshipReceiverInit
@@ -97,19 +105,16 @@ export class RelationshipReceiver {
     }
   }
 
-  /** Hands the request to the registrar, within recordMs and until stop(); rejects as the registrar does, or with P2P_RELATIONSHIP_FAILED. */
+  /** Hands the request to its handler, within recordMs and until stop(); rejects as the handler does, or with P2P_RELATIONSHIP_FAILED. */
   private async record (peer: string, request: RelationshipRequest): Promise<void> {
     const late = new AbortController()
-    const timer = setTimeout(() => { late.abort(new P2pError(P2pErrorCode.P2P_RELATIONSHIP_FAILED, `the registrar took longer than ${this.recordMs} ms`)) }, this.recordMs)
+    const timer = setTimeout(() => { late.abort(new P2pError(P2pErrorCode.P2P_RELATIONSHIP_FAILED, `the handler took longer than ${this.recordMs} ms`)) }, this.recordMs)
     const signal = AbortSignal.any([late.signal, this.stopping.signal])
-    const { registrar } = this.init
     let work: Promise<void> | undefined
     let onAbort: (() => void) | undefined
     try {
-      work = request.t === 'remove'
-        ? registrar.remove(peer, { relationship: request.relationship, term: request.term }, signal)
-        : registrar[request.t](peer, withoutType(request), signal)
-      // A registrar that ignores the signal is not waited for: the primary hears P2P_RELATIONSHIP_FAILED.
+      work = this.handle(peer, request, signal)
+      // A handler that ignores the signal is not waited for: the peer hears P2P_RELATIONSHIP_FAILED.
       await Promise.race([work, new Promise<never>((_resolve, reject) => {
         onAbort = () => { reject(signal.reason) }
         if (signal.aborted) onAbort()
@@ -119,6 +124,20 @@ export class RelationshipReceiver {
       clearTimeout(timer)
       if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
       work?.catch(() => {}) // settled late after an abort: already answered
+    }
+  }
+
+  /** The handler's work for one request (started at once; a synchronous throw becomes a rejection). */
+  private async handle (peer: string, request: RelationshipRequest, signal: AbortSignal): Promise<void> {
+    const { registrar, primary } = this.init
+    switch (request.t) {
+      case 'remove':
+        return await registrar.remove(peer, { relationship: request.relationship, term: request.term }, signal)
+      case 'failed-over':
+        if (primary === undefined) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN, 'this box is the primary of no relationship')
+        return await primary.failedOver(peer, withoutType(request), signal)
+      default:
+        return await registrar[request.t](peer, withoutType(request), signal)
     }
   }
 }
@@ -131,7 +150,7 @@ function withoutType<T extends { t: string }> (m: T): Omit<T, 't'> {
 /** The one request of a stream; P2P_TIMEOUT, P2P_STREAM_CLOSED, P2P_FRAME_*, P2P_MESSAGE_*, or P2P_PROTOCOL_VIOLATION for an answer sent as a request. */
 async function readRequest (io: FramedStream, timeoutMs: number): Promise<RelationshipRequest> {
   const m = decodeRelationship(await io.read(timeoutMs, READ_CODES))
-  if (m.t === 'accepted' || m.t === 'error') throw new P2pError(P2pErrorCode.P2P_PROTOCOL_VIOLATION, `a primary sends requests, not ${m.t}`)
+  if (m.t === 'accepted' || m.t === 'error') throw new P2pError(P2pErrorCode.P2P_PROTOCOL_VIOLATION, `a stream opens with a request, not ${m.t}`)
   return m
 }
 

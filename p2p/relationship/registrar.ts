@@ -29,7 +29,9 @@ export interface RelationshipRegistrar {
    * it already holds for the same peer is an update. Refuse with
    * P2P_RELATIONSHIP_REFUSED (the id is held for another peer, the VM's name
    * clashes with one it protects for another, its policy refuses a setting)
-   * or P2P_STALE_TERM (it holds the relationship with a higher term).
+   * or P2P_STALE_TERM (it holds the relationship with a higher term), or
+   * P2P_FAILED_OVER (it failed over the relationship: the sender is no
+   * longer its primary).
    */
   offer: (peer: string, offer: RelationshipDescription, signal: AbortSignal) => Promise<void>
   /**
@@ -37,7 +39,8 @@ export interface RelationshipRegistrar {
    * shape, a raised term); the description is whole, not a difference.
    * P2P_RELATIONSHIP_UNKNOWN when it holds no such relationship for `peer`
    * (the primary then offers it again), P2P_STALE_TERM for a lower term than
-   * it holds, P2P_RELATIONSHIP_REFUSED when its policy refuses the change.
+   * it holds, P2P_FAILED_OVER when it failed over the relationship,
+   * P2P_RELATIONSHIP_REFUSED when its policy refuses the change.
    */
   update: (peer: string, update: RelationshipDescription, signal: AbortSignal) => Promise<void>
   /**
@@ -45,16 +48,19 @@ export interface RelationshipRegistrar {
    * relationship but keeps its recovery points until its own operator
    * removes them (they may be all that is left of the VM).
    * P2P_RELATIONSHIP_UNKNOWN when it holds no such relationship for `peer`
-   * (the primary takes that as done), P2P_STALE_TERM for a lower term.
+   * (the primary takes that as done), P2P_STALE_TERM for a lower term,
+   * P2P_FAILED_OVER when it failed over the relationship (its record is what
+   * the VM now runs under: a stale primary cannot remove it).
    */
   remove: (peer: string, removal: RelationshipRemoval, signal: AbortSignal) => Promise<void>
 }
 
-/** The codes a registrar may refuse with; they reach the primary as they are. */
+/** The codes a registrar (or a RelationshipPrimary) may refuse with; they reach the requesting peer as they are. */
 export const REGISTRAR_CODES: ReadonlySet<P2pErrorCode> = new Set([
   P2pErrorCode.P2P_RELATIONSHIP_REFUSED,
   P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN,
   P2pErrorCode.P2P_STALE_TERM,
+  P2pErrorCode.P2P_FAILED_OVER,
   P2pErrorCode.P2P_RELATIONSHIP_FAILED
 ])
 

@@ -4,7 +4,7 @@ import { P2pError, P2pErrorCode } from '../errors.ts'
 import type { TandemNode } from '../node/node.ts'
 import { FramedStream } from '../wire/framed-stream.ts'
 import { MAX_RELATIONSHIP_FRAME_BYTES, RELATIONSHIP_PROTOCOL, TIMEOUT_ANSWER_MS, TIMEOUT_CLOSE_MS } from './constants.ts'
-import { decodeRelationship, encodeRelationship, type RelationshipDescription, type RelationshipRemoval, type RelationshipRequest } from './messages.ts'
+import { decodeRelationship, encodeRelationship, type FailoverNotice, type RelationshipDescription, type RelationshipRemoval, type RelationshipRequest } from './messages.ts'
 
 export interface RelationshipRequestOptions {
   signal?: AbortSignal
@@ -12,20 +12,22 @@ export interface RelationshipRequestOptions {
   timeoutMs?: number
 }
 
-/** The Replica recorded the request durably. */
+/** The peer recorded the request durably. */
 export interface RelationshipAccepted { t: 'accepted' }
 
-/** The paired Replica: its peer id (dialled at the addresses the node knows) or its addresses. */
+/** The paired peer (the Replica, or for `failed-over` the primary): its peer id (dialled at the addresses the node knows) or its addresses. */
 export type RelationshipPeer = PeerId | Multiaddr | Multiaddr[]
 
 /*
- * The primary's side of the relationship protocol: one request per stream,
- * one answer. Each function resolves when the Replica answered `accepted`
- * (its registrar recorded the request durably) and otherwise throws a
- * P2pError whose code says why:
- * - the Replica's refusal: P2P_RELATIONSHIP_REFUSED, P2P_RELATIONSHIP_UNKNOWN,
- *   P2P_STALE_TERM, P2P_RELATIONSHIP_FAILED, or its boundary's code for a
- *   request it could not read;
+ * The requesting side of the relationship protocol: one request per
+ * stream, one answer. The primary sends offer, update and remove; the
+ * Replica sends failed-over. Each function resolves when the peer answered
+ * `accepted` (its handler recorded the request durably) and otherwise
+ * throws a P2pError whose code says why:
+ * - the peer's refusal: P2P_RELATIONSHIP_REFUSED, P2P_RELATIONSHIP_UNKNOWN,
+ *   P2P_STALE_TERM, P2P_FAILED_OVER, P2P_RELATIONSHIP_FAILED, or its
+ *   boundary's code for a request it could not read (P2P_MESSAGE_UNKNOWN
+ *   from a build that does not know the request);
  * - P2P_PEER_UNREACHABLE (no stream could be opened), P2P_VERSION_UNSUPPORTED
  *   (the peer does not serve RELATIONSHIP_PROTOCOL), P2P_STREAM_CLOSED (the
  *   link dropped, or the peer hung up: an unpaired box aborts the stream),
@@ -51,6 +53,16 @@ export async function sendUpdate (node: Pick<TandemNode, 'dialProtocol'>, peer: 
 /** Tells the Replica the VM is no longer protected; it keeps its recovery points until its operator removes them. */
 export async function sendRemove (node: Pick<TandemNode, 'dialProtocol'>, peer: RelationshipPeer, removal: RelationshipRemoval, options: RelationshipRequestOptions = {}): Promise<RelationshipAccepted> {
   return await request(node, peer, { t: 'remove', relationship: removal.relationship, term: removal.term }, options)
+}
+
+/**
+ * Sent by the Replica: it failed over the relationship at `notice.term`; the
+ * primary stops acting as its primary (docs/relationship-protocol.md
+ * "Failover notice"). Best effort for the Replica: the term check catches a
+ * primary that never heard it.
+ */
+export async function sendFailedOver (node: Pick<TandemNode, 'dialProtocol'>, peer: RelationshipPeer, notice: FailoverNotice, options: RelationshipRequestOptions = {}): Promise<RelationshipAccepted> {
+  return await request(node, peer, { t: 'failed-over', relationship: notice.relationship, term: notice.term, at: notice.at }, options)
 }
 
 const READ_CODES = { timeout: P2pErrorCode.P2P_TIMEOUT, eof: P2pErrorCode.P2P_STREAM_CLOSED }
@@ -80,8 +92,8 @@ async function request (node: Pick<TandemNode, 'dialProtocol'>, peer: Relationsh
     const io = new FramedStream(stream, MAX_RELATIONSHIP_FRAME_BYTES)
     await io.write(payload, P2pErrorCode.P2P_STREAM_CLOSED, signal)
     const answer = decodeRelationship(await io.read(timeoutMs, READ_CODES))
-    if (answer.t === 'error') throw new P2pError(answer.code, `the Replica refused the ${m.t}: ${answer.code}`)
-    if (answer.t !== 'accepted') throw new P2pError(P2pErrorCode.P2P_PROTOCOL_VIOLATION, `a Replica answers, it does not send ${answer.t}`)
+    if (answer.t === 'error') throw new P2pError(answer.code, `the peer refused the ${m.t}: ${answer.code}`)
+    if (answer.t !== 'accepted') throw new P2pError(P2pErrorCode.P2P_PROTOCOL_VIOLATION, `an answer is accepted or error, not ${answer.t}`)
     await stream.close({ signal: AbortSignal.timeout(TIMEOUT_CLOSE_MS) }).catch(err => { stream.abort(err as Error) })
     return answer
   } catch (err) {

@@ -5,10 +5,18 @@
  */
 import { MANIFEST_PAGE_HASHES, MAX_BLOCK_SIZE } from '../../core/constants.ts'
 
-/** Protocol id; the version changes with any incompatible message change. */
+/**
+ * Protocol id: names the protocol, its framing and `hello`. The messages'
+ * version is negotiated by `hello` (PROTOCOL_VERSIONS), so an older peer
+ * hears P2P_VERSION_UNSUPPORTED rather than an unsupported protocol.
+ */
 export const REPLICATION_PROTOCOL = '/tandem/replicate/1.0.0'
-/** Protocol versions this build speaks, in `hello`. */
-export const PROTOCOL_VERSIONS = [1] as const
+/**
+ * Message versions this build speaks, in `hello`. 2: `manifest-request`
+ * carries the primary's term (a v1 one could not be checked against the
+ * Replica's record, so v1 is no longer spoken: docs/replication-protocol.md "Versions").
+ */
+export const PROTOCOL_VERSIONS = [2] as const
 
 /**
  * Raw block bytes the sender puts in one `blocks` message. 2 MiB rather than

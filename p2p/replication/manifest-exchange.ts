@@ -32,16 +32,19 @@ export async function sendManifests (io: ReplicationStream, target: ReplicaTarge
 /**
  * Sender side: asks the Replica for its latest point's manifests (to
  * resynchronize after P2P_RESYNC_REQUIRED, or to seed an initial
- * replication from a copy the Replica already holds). Every page is checked
- * against the disk's root. Ends the stream. Throws P2P_PROTOCOL_VIOLATION,
- * P2P_TIMEOUT, P2P_STREAM_CLOSED, or the Replica's error code.
+ * replication from a copy the Replica already holds), as the primary of
+ * `relationship` at `term`. Every page is checked against the disk's root.
+ * Ends the stream. Throws P2P_PROTOCOL_VIOLATION, P2P_TIMEOUT,
+ * P2P_STREAM_CLOSED, or the Replica's error code (P2P_STALE_TERM,
+ * P2P_FAILED_OVER: this box is no longer the primary there).
  */
-export async function fetchManifests (stream: Stream, relationship: string): Promise<ReplicaManifests> {
+export async function fetchManifests (stream: Stream, relationship: string, term: number): Promise<ReplicaManifests> {
+  if (!Number.isInteger(term) || term < 0 || term > 0xffffffff) throw new TypeError('term must be a u32')
   const io = new ReplicationStream(stream)
   try {
     await io.send(HELLO)
     checkHello(await io.expect('hello'))
-    await io.send({ t: 'manifest-request', relationship })
+    await io.send({ t: 'manifest-request', relationship, term })
     const manifests = new Map<string, Manifest>()
     let pages: Uint8Array[] = []
     let held = 0

@@ -9,7 +9,7 @@ import {
 } from './constants.ts'
 
 /**
- * Replication protocol v1 messages (docs/replication-protocol.md). This file
+ * Replication protocol v2 messages (docs/replication-protocol.md). This file
  * is the boundary: every message from a peer is decoded and checked here,
  * once, for shape and bounds; what depends on the session (order, cycle ids,
  * block sizes, hashes) is checked by the session layer.
@@ -26,7 +26,7 @@ export interface HealRequest { disk: string, blocks: number[] }
 
 export type ReplicationMessage =
   | { t: 'hello', versions: number[], capabilities: string[] }
-  | { t: 'manifest-request', relationship: string }
+  | { t: 'manifest-request', relationship: string, term: number }
   | { t: 'manifest-page', disk: string, page: number, hashes: Uint8Array }
   | { t: 'manifest-end', disk: string, size: number, blockSize: number, root: string }
   | { t: 'manifest-done', point: string | null, term: number }
@@ -149,7 +149,8 @@ export function decodeReplication (frame: Uint8Array): ReplicationMessage {
       return { t: 'hello', versions, capabilities }
     }
     case 'manifest-request':
-      return { t: 'manifest-request', relationship: name(v.relationship, 'relationship') }
+      // v2: the term is required, so the Replica can refuse a stale primary before it reads anything (docs/replication-protocol.md).
+      return { t: 'manifest-request', relationship: name(v.relationship, 'relationship'), term: u32(v.term, 'term') }
     case 'manifest-page': {
       const hashes = bytes(v.hashes, 'hashes', HASH_LENGTH, MAX_PAGE_HASHES * HASH_LENGTH)
       if (hashes.byteLength % HASH_LENGTH !== 0) throw bad('hashes must be whole hashes')

@@ -117,10 +117,12 @@ export class ReplicationReceiver {
     try {
       checkHello(await io.expect('hello'))
       await io.send(HELLO)
-      const openTarget = async (relationship: string): Promise<ReplicaTarget> => {
+      /** The session's target, once the Replica admits the primary's term for this exchange (ReplicaTarget.admit). */
+      const openTarget = async (relationship: string, term: number): Promise<ReplicaTarget> => {
         if (event.relationship !== undefined && event.relationship !== relationship) throw violation('one session serves one relationship')
         event.relationship = relationship
         target ??= await this.init.sink.open(peer, relationship)
+        await target.admit?.(term)
         return target
       }
       for (;;) {
@@ -136,9 +138,9 @@ export class ReplicationReceiver {
         if (m.t === 'keepalive') continue
         if (cycle === undefined) {
           if (m.t === 'manifest-request') {
-            await sendManifests(io, await openTarget(m.relationship))
+            await sendManifests(io, await openTarget(m.relationship, m.term))
           } else if (m.t === 'cycle-begin') {
-            const replica = await openTarget(m.relationship)
+            const replica = await openTarget(m.relationship, m.term)
             await checkCycleRoom(m.disks, replica, this.init.maxCycleBytes)
             cycle = await ReceivingCycle.open(replica, m)
             // Store work runs behind the loop: its failure ends the stream at once, and the catch below reports it.

@@ -33,6 +33,17 @@ export interface VerifiedBlock {
 }
 
 export interface ReplicaTarget {
+  /**
+   * Whether the primary may go on at `term` (its manifest request's or
+   * cycle's): resolves when it may, and throws a P2pError to refuse,
+   * P2P_STALE_TERM (the Replica holds a newer term for the relationship) or
+   * P2P_FAILED_OVER (the Replica failed over the relationship). Called
+   * before each manifest request and cycle of the session is served, so a
+   * refusal reads and writes nothing; an implementation that writes checks
+   * again when it commits (the Replica may fail over during a cycle).
+   * Optional: without it only the latest point's term is checked.
+   */
+  admit?: (term: number) => void | Promise<void>
   /** Committed points, oldest first (empty for a new replica). */
   points: () => Promise<ReplicaPoint[]>
   /** One disk's manifest of the point with this root. */

@@ -1,6 +1,6 @@
 /**
  * The relationship protocol's boundary (p2p/relationship/messages.ts):
- * every v1 message round-trips and comes out with only the fields this
+ * every v1 message (the Replica's failover notice among them) round-trips and comes out with only the fields this
  * version knows; wrong types, values out of bounds, oversized strings and
  * lists, unknown types, extension types and truncated msgpack are refused
  * with their codes; the largest valid offer fits a frame; a fuzz run never
@@ -24,6 +24,8 @@ const samples: RelationshipMessage[] = [
   { t: 'offer', ...sampleDescription({ vm: { ...sampleDescription().vm, boot: 'kernel', kernelBoot: { kernel: '/boot/vmlinuz' } } }) },
   { t: 'update', ...sampleDescription({ vm: { ...sampleDescription().vm, boot: 'kernel', kernelBoot: { kernel: '/boot/vmlinuz', initrd: '/boot/initrd.img', append: 'console=ttyS0 root=/dev/vda1' } } }) },
   { t: 'remove', relationship: 'web-1', term: 0 },
+  { t: 'failed-over', relationship: 'web-1', term: 2, at: 1_800_000_000_000 },
+  { t: 'failed-over', relationship: 'web-1', term: 0xffffffff, at: Number.MAX_SAFE_INTEGER },
   { t: 'accepted' },
   { t: 'error', code: 'P2P_STALE_TERM' }
 ]
@@ -36,6 +38,7 @@ t.test('fields this version does not know are dropped, not passed on', async t =
   const decoded = decodeRelationship(pack({ ...offer, extra: 'x', vm: { ...offer.vm, path: '/etc/passwd', disks: [{ ...offer.vm.disks[0], path: '/x' }] } }))
   t.same(decoded, { ...offer, vm: { ...offer.vm, disks: [offer.vm.disks[0]] } })
   t.same(decodeRelationship(pack({ t: 'accepted', code: 'P2P_TIMEOUT' })), { t: 'accepted' })
+  t.same(decodeRelationship(pack({ t: 'failed-over', relationship: 'web-1', term: 2, at: 5, vm: 'web', reason: 'x' })), { t: 'failed-over', relationship: 'web-1', term: 2, at: 5 })
 })
 
 t.test('the largest valid offer fits a frame with room to spare', async t => {
@@ -140,6 +143,18 @@ t.test('malformed, out of bounds, oversized and unknown messages', async t => {
     ['an unknown initial mode', withSettings({ initial: { mode: 'later' } }), MALFORMED],
     ['initial at without a time', withSettings({ initial: { mode: 'at' } }), MALFORMED],
     ['initial as a string', withSettings({ initial: 'now' }), MALFORMED],
+    // the Replica's failover notice
+    ['failed-over without a term', pack({ t: 'failed-over', relationship: 'web-1', at: 1 }), MALFORMED],
+    ['failed-over without a time', pack({ t: 'failed-over', relationship: 'web-1', term: 2 }), MALFORMED],
+    ['failed-over without a relationship', pack({ t: 'failed-over', term: 2, at: 1 }), MALFORMED],
+    ['failed-over with a negative term', pack({ t: 'failed-over', relationship: 'web-1', term: -1, at: 1 }), MALFORMED],
+    ['failed-over with a term beyond u32', pack({ t: 'failed-over', relationship: 'web-1', term: 2 ** 32, at: 1 }), MALFORMED],
+    ['failed-over with a term as text', pack({ t: 'failed-over', relationship: 'web-1', term: '2', at: 1 }), MALFORMED],
+    ['failed-over with a fractional time', pack({ t: 'failed-over', relationship: 'web-1', term: 2, at: 1.5 }), MALFORMED],
+    ['failed-over with a negative time', pack({ t: 'failed-over', relationship: 'web-1', term: 2, at: -1 }), MALFORMED],
+    ['failed-over with a time beyond 2^53', pack({ t: 'failed-over', relationship: 'web-1', term: 2, at: 2n ** 60n }), MALFORMED],
+    ['failed-over with a path as relationship', pack({ t: 'failed-over', relationship: '../etc', term: 2, at: 1 }), MALFORMED],
+    ['failed-over with a relationship of 10 KiB', pack({ t: 'failed-over', relationship: 'r'.repeat(10_000), term: 2, at: 1 }), MALFORMED],
     // answers
     ['error with free text', pack({ t: 'error', code: 'rm -rf /' }), MALFORMED],
     ['error with an unknown code', pack({ t: 'error', code: 'P2P_NOT_A_CODE' }), MALFORMED],

@@ -5,7 +5,9 @@
  * code; an unpaired peer is refused; hostile and malformed requests, and a
  * primary that sends nothing, are each answered with their code and never
  * reach the registrar; the primary's side turns a silent, garbled or absent
- * Replica into codes; stop() ends what is in flight.
+ * Replica into codes; stop() ends what is in flight. The Replica's
+ * failover notice travels the other way, to the primary's handler, which
+ * every box serves beside its registrar.
  */
 import t from 'tap'
 import { join } from 'node:path'
@@ -14,7 +16,8 @@ import { pack } from 'msgpackr'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import {
   decodeRelationship, encodeRelationship, MAX_RELATIONSHIP_FRAME_BYTES, RELATIONSHIP_PROTOCOL, RelationshipReceiver,
-  sendOffer, sendRemove, sendUpdate, type RelationshipReceiverInit, type RelationshipRegistrar, type RequestEvent
+  sendFailedOver, sendOffer, sendRemove, sendUpdate,
+  type FailoverNotice, type RelationshipPrimary, type RelationshipReceiverInit, type RelationshipRegistrar, type RequestEvent
 } from '../../p2p/relationship/index.ts'
 import { FramedStream } from '../../p2p/wire/framed-stream.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
@@ -32,7 +35,7 @@ interface ReplicaBox<R extends RelationshipRegistrar> {
   nextRequest: () => Promise<RequestEvent>
 }
 
-async function startReplicaBox<R extends RelationshipRegistrar> (t: Teardown, keyFile: string, registrar: R, timeouts?: RelationshipReceiverInit['timeouts']): Promise<ReplicaBox<R>> {
+async function startReplicaBox<R extends RelationshipRegistrar> (t: Teardown, keyFile: string, registrar: R, timeouts?: RelationshipReceiverInit['timeouts'], primary?: RelationshipPrimary): Promise<ReplicaBox<R>> {
   const policy = new TestPolicy()
   const node = await startNode(t, keyFile, policy)
   const events: RequestEvent[] = []
@@ -42,6 +45,7 @@ async function startReplicaBox<R extends RelationshipRegistrar> (t: Teardown, ke
     policy,
     registrar,
     timeouts,
+    ...(primary === undefined ? {} : { primary }),
     onRequest: e => {
       events.push(e)
       const w = waiters
@@ -276,4 +280,53 @@ t.test('stop() aborts the registrar calls in flight, ends their streams and remo
   t.equal(replica.registrar.heldSignals[0]?.aborted, true, 'the registrar was told to stop')
   t.equal(await sent, 'P2P_STREAM_CLOSED', 'the primary sees its stream end (it sends the whole request again later)')
   t.equal(await codeOf(sendOffer(primary, address, sampleDescription())), 'P2P_VERSION_UNSUPPORTED', 'the handler is gone')
+})
+
+/** A primary's handler that records each notice, or refuses with `refuse`. */
+class RecordingPrimary implements RelationshipPrimary {
+  readonly calls: Array<{ peer: string, notice: FailoverNotice }> = []
+  refuse: P2pErrorCode | undefined
+  async failedOver (peer: string, notice: FailoverNotice): Promise<void> {
+    if (this.refuse !== undefined) throw new P2pError(this.refuse, 'refused')
+    this.calls.push({ peer, notice })
+  }
+}
+
+t.test('the failover notice goes from the Replica to its primary\'s handler, never to the registrar', async t => {
+  const dir = await tempDir(t)
+  const handler = new RecordingPrimary()
+  // The box that receives is the primary here: it serves the same protocol, with a primary handler beside its registrar.
+  const primaryBox = await startReplicaBox(t, join(dir, 'primary.key'), new RecordingRegistrar(), undefined, handler)
+  const replica = await startNode(t, join(dir, 'replica.key'))
+  const peer = replica.peerId.toString()
+  primaryBox.policy.paired.add(peer)
+  const address = loopbackAddress(primaryBox.node)
+  const notice = { relationship: 'web-1', term: 4, at: 1_800_000_000_000 }
+
+  let ended = primaryBox.nextRequest()
+  t.same(await sendFailedOver(replica, address, notice), { t: 'accepted' }, 'the primary accepts')
+  t.same(handler.calls, [{ peer, notice }], 'its handler got the notice with the Replica\'s authenticated peer id')
+  t.same(await ended, { peer, request: 'failed-over', relationship: 'web-1', outcome: 'accepted' })
+  t.same(primaryBox.registrar.calls, [], 'the registrar (this box as Replica) saw nothing')
+
+  for (const code of [P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN, P2pErrorCode.P2P_STALE_TERM, P2pErrorCode.P2P_RELATIONSHIP_FAILED]) {
+    handler.refuse = code
+    ended = primaryBox.nextRequest()
+    t.equal(await codeOf(sendFailedOver(replica, address, notice)), code, `a refusal travels: ${code}`)
+    t.equal((await ended).outcome, code)
+  }
+
+  // A box with no primary handler (it is the primary of nothing) answers that it holds no such relationship.
+  const bare = await startReplicaBox(t, join(dir, 'bare.key'), new RecordingRegistrar())
+  bare.policy.paired.add(peer)
+  t.equal(await codeOf(sendFailedOver(replica, loopbackAddress(bare.node), notice)), 'P2P_RELATIONSHIP_UNKNOWN')
+  t.same(bare.registrar.calls, [])
+
+  // An unpaired Replica is cut off like any stranger.
+  const stranger = await startNode(t, join(dir, 'stranger.key'))
+  const before = handler.calls.length
+  t.match(await codeOf(sendFailedOver(stranger, address, notice)), /^P2P_(PEER_UNREACHABLE|STREAM_CLOSED)$/)
+  t.equal(handler.calls.length, before, 'the handler saw nothing')
+
+  await t.rejects(sendFailedOver(replica, address, { ...notice, term: -1 }), TypeError, 'a notice this box would refuse is not sent')
 })

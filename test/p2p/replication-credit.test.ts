@@ -64,7 +64,7 @@ t.test('a sender that ignores its credit is refused; the Replica keeps serving a
   const cycle = new Uint8Array(randomBytes(16))
   const stream = await hostile.dialProtocol(loopbackAddress(node), REPLICATION_PROTOCOL)
   const io = new ReplicationStream(stream)
-  await io.send({ t: 'hello', versions: [1], capabilities: [] })
+  await io.send({ t: 'hello', versions: [2], capabilities: [] })
   t.equal((await io.next(10_000)).message.t, 'hello')
   await io.send({ t: 'cycle-begin', relationship: 'vm1', cycle, term: 1, base: null, time: 1, consistency: 'crash', disks: [{ name: 'disk0', size: 64 * BS, blockSize: BS }] })
   const accept = (await io.next(10_000)).message

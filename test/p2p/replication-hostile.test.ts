@@ -57,7 +57,7 @@ t.test('hostile messages end their stream with a code and change nothing', async
     ({ t: 'cycle-begin', relationship: 'vm1', cycle, term: 1, base: first.root, time: 1, consistency: 'crash', disks: [shape], ...over })
   const block = randomBytes(BS)
   const goodEntry = { index: 5, hash: hashBlock(block), codec: WireCodec.RAW, rawLength: BS, data: new Uint8Array(block) }
-  const hello: ReplicationMessage = { t: 'hello', versions: [1], capabilities: [] }
+  const hello: ReplicationMessage = { t: 'hello', versions: [2], capabilities: [] }
   const raw = (bytes: Uint8Array): { raw: Uint8Array } => ({ raw: bytes })
   const frame = (length: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array => {
     const out = new Uint8Array(4 + payload.byteLength)

@@ -1,5 +1,5 @@
 /**
- * The replication protocol's boundary: every v1 message round-trips;
+ * The replication protocol's boundary: every v2 message round-trips;
  * malformed, oversized and unknown messages are rejected with their codes;
  * a fuzz run of random and mutated frames never throws anything else.
  */
@@ -14,8 +14,8 @@ const hash = new Uint8Array(32).fill(3)
 const root = 'ab'.repeat(32)
 
 const samples: ReplicationMessage[] = [
-  { t: 'hello', versions: [1], capabilities: ['zstd', 'resume'] },
-  { t: 'manifest-request', relationship: 'vm-web' },
+  { t: 'hello', versions: [2], capabilities: ['zstd', 'resume'] },
+  { t: 'manifest-request', relationship: 'vm-web', term: 7 },
   { t: 'manifest-page', disk: 'disk0', page: 3, hashes: new Uint8Array(64) },
   { t: 'manifest-end', disk: 'disk0', size: 5 * 2 ** 30 + 7, blockSize: 65536, root },
   { t: 'cycle-begin', relationship: 'vm-web', cycle, term: 2, base: root, time: 1_800_000_000_000, consistency: 'app', disks: [{ name: 'disk0', size: 2 ** 33, blockSize: 65536 }] },
@@ -56,6 +56,12 @@ t.test('malformed, oversized and unknown messages', async t => {
     ['negative seq', pack({ ...samples[8], seq: -1 }), 'P2P_MESSAGE_MALFORMED'],
     ['fractional credit', pack({ ...samples[8], credit: 1.5 }), 'P2P_MESSAGE_MALFORMED'],
     ['path in a relationship name', pack({ ...samples[1], relationship: '../etc' }), 'P2P_MESSAGE_MALFORMED'],
+    ['a v1 manifest request (no term)', pack({ t: 'manifest-request', relationship: 'vm-web' }), 'P2P_MESSAGE_MALFORMED'],
+    ['a manifest request with a negative term', pack({ ...samples[1], term: -1 }), 'P2P_MESSAGE_MALFORMED'],
+    ['a manifest request with a term beyond u32', pack({ ...samples[1], term: 2 ** 32 }), 'P2P_MESSAGE_MALFORMED'],
+    ['a manifest request with a fractional term', pack({ ...samples[1], term: 1.5 }), 'P2P_MESSAGE_MALFORMED'],
+    ['a manifest request with a term as text', pack({ ...samples[1], term: '3' }), 'P2P_MESSAGE_MALFORMED'],
+    ['a manifest request with a nil term', pack({ ...samples[1], term: null }), 'P2P_MESSAGE_MALFORMED'],
     ['path in a disk name', pack({ ...samples[2], disk: '../etc' }), 'P2P_MESSAGE_MALFORMED'],
     ['root not hex', pack({ ...samples[10], root: 'zz'.repeat(32) }), 'P2P_MESSAGE_MALFORMED'],
     ['block size not a power of two', pack({ ...samples[3], blockSize: 65535 }), 'P2P_MESSAGE_MALFORMED'],

@@ -91,7 +91,7 @@ t.test('a Replica refuses what it cannot hold, before it allocates anything', as
     const stream = await peerNode.dialProtocol(loopbackAddress(node), REPLICATION_PROTOCOL)
     const io = new ReplicationStream(stream)
     try {
-      await io.send({ t: 'hello', versions: [1], capabilities: [] })
+      await io.send({ t: 'hello', versions: [2], capabilities: [] })
       await io.next(10_000)
       stream.send(encodeFrameOf(pack({ ...begin(disks), cycle: new Uint8Array(randomBytes(16)) })))
       const m = (await io.next(10_000)).message

@@ -1,7 +1,9 @@
 /**
  * The relationship state machine as tables of literal rows: every state
  * with every input gives the next state, `same` (accepted, the state stays
- * and nothing is logged) or `refuse` (APP_INVALID_STATE, nothing changed).
+ * and nothing is logged) or `refuse` (APP_INVALID_STATE, nothing changed);
+ * the `error` of a primary that lost its term (relationships/term-rules.ts)
+ * has its own row of what it takes.
  */
 import t from 'tap'
 import {
@@ -32,6 +34,7 @@ const INPUTS: Record<TransitionInputKind, TransitionInput> = {
   resume: { kind: 'resume' },
   remove: { kind: 'remove' },
   error: { kind: 'error', code: 'CORE_STORE_DAMAGED', reason: 'the store is damaged' },
+  'term-lost': { kind: 'term-lost', code: 'P2P_FAILED_OVER', reason: 'the Replica (r) failed over web at term 4' },
   'prepare-planned': { kind: 'prepare-planned' },
   failover: { kind: 'failover' },
   complete: { kind: 'complete' },
@@ -53,6 +56,8 @@ const TABLE: Array<[TransitionInputKind, RelationshipRole, Row]> = [
   ['resume', 'primary', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'refuse', suspended: 'replicating', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'replicating' }],
   ['remove', 'primary', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'not-enabled', replicating: 'not-enabled', suspended: 'not-enabled', 'resynchronization-required': 'not-enabled', resynchronizing: 'not-enabled', 'prepared-for-planned-failover': 'not-enabled', 'failed-over-waiting-completion': 'not-enabled', 'failed-over': 'not-enabled', error: 'not-enabled' }],
   ['error', 'primary', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'error', replicating: 'error', suspended: 'error', 'resynchronization-required': 'error', resynchronizing: 'error', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'error' }],
+  ['term-lost', 'primary', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'error', replicating: 'error', suspended: 'error', 'resynchronization-required': 'error', resynchronizing: 'error', 'prepared-for-planned-failover': 'error', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'error' }],
+  ['term-lost', 'replica', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'refuse', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'refuse' }],
   ['prepare-planned', 'primary', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'prepared-for-planned-failover', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'refuse' }],
   ['prepare-planned', 'replica', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'refuse', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'refuse' }],
   ['failover', 'primary', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'refuse', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'refuse' }],
@@ -99,6 +104,44 @@ t.test('every state x every input', async t => {
       }
     }
   }
+})
+
+t.test('a primary that lost its term takes only resume, remove, tracking-lost and another term-lost', async t => {
+  const lost = transitionOrThrow(inState('replicating'), INPUTS['term-lost'], NOW).next
+  t.match(lost, { state: 'error', code: 'P2P_FAILED_OVER', reason: 'the Replica (r) failed over web at term 4', term: 3 }, 'error with the code and reason; its own term is kept')
+  const row: Record<TransitionInputKind, RelationshipState | 'refuse'> = {
+    enable: 'refuse',
+    'initial-done': 'refuse',
+    'cycle-ok': 'refuse',
+    'cycle-failed': 'refuse',
+    'tracking-lost': 'error',
+    'resync-start': 'refuse',
+    'resync-done': 'refuse',
+    suspend: 'refuse',
+    resume: 'replicating',
+    remove: 'not-enabled',
+    error: 'refuse',
+    'term-lost': 'error',
+    'prepare-planned': 'refuse',
+    failover: 'refuse',
+    complete: 'refuse',
+    cancel: 'refuse'
+  }
+  for (const input of TRANSITION_INPUTS) {
+    const r = transition(lost, INPUTS[input], NOW + 1)
+    const want = row[input]
+    if (want === 'refuse') {
+      t.equal(r.ok, false, `${input}: refused`)
+      continue
+    }
+    t.equal(r.ok && r.next.state, want, `${input}: ${want}`)
+  }
+  t.equal(transitionOrThrow(lost, INPUTS['tracking-lost'], NOW).next.code, 'P2P_FAILED_OVER', 'tracking lost keeps the code: still lost')
+  t.equal(transitionOrThrow(lost, { kind: 'resume' }, NOW).next.code, undefined, 'resume (the failover there was cancelled) clears it')
+  const stale = transitionOrThrow(inState('suspended'), { kind: 'term-lost', code: 'P2P_STALE_TERM', reason: 'refused' }, NOW).next
+  t.match(stale, { state: 'error', code: 'P2P_STALE_TERM' })
+  t.ok(transition(stale, { kind: 'suspend' }, NOW).ok === false, 'a stale term is as sticky')
+  t.ok(transition(inState('error', 'primary', { code: 'CORE_STORE_DAMAGED' }), { kind: 'suspend' }, NOW).ok, 'another error is not')
 })
 
 t.test('resume goes to what the relationship still owes', async t => {

@@ -104,3 +104,31 @@ t.test('a committed point: the first ends the initial replication, later ones ar
   const kinds = (await events.read({ relationship: 'web-1' })).events.map(e => e.kind)
   t.same(kinds, ['replica-added', 'state', 'point-received', 'state', 'point-received'])
 })
+
+t.test('failed over here: the old primary\'s offer, update and removal are refused with P2P_FAILED_OVER and change nothing; a cancel takes it back', async t => {
+  const { registrar, table, events } = await parts(t)
+  const code = async (p: Promise<void>): Promise<unknown> => await p.then(() => 'accepted', (err: { code?: string }) => err.code)
+  await registrar.offer(A, sampleDescription({ term: 2 }), signal)
+  await registrar.pointCommitted(A, 'web-1', { id: 1, time: 1000, consistency: 'crash' })
+  t.equal(await code(registrar.update(A, sampleDescription({ term: 1 }), signal)), 'P2P_STALE_TERM', 'a lower term than the record\'s')
+
+  const over = await registrar.apply('web-1', { kind: 'failover' })
+  t.match(over, { state: 'failed-over-waiting-completion', term: 3 })
+  const before = table.get('web-1')
+  const logged = (await events.read()).events.length
+  for (const term of [2, 3, 4]) {
+    t.equal(await code(registrar.update(A, sampleDescription({ term, suspended: true }), signal)), 'P2P_FAILED_OVER', `an update at term ${term}`)
+    t.equal(await code(registrar.offer(A, sampleDescription({ term }), signal)), 'P2P_FAILED_OVER', `an offer at term ${term}`)
+    t.equal(await code(registrar.remove(A, { relationship: 'web-1', term }, signal)), 'P2P_FAILED_OVER', `a removal at term ${term}: the record the VM runs under stays`)
+  }
+  t.equal(await code(registrar.offer('12D3KooWPrimaryB', sampleDescription({ term: 9 }), signal)), 'P2P_RELATIONSHIP_REFUSED', 'another primary still cannot take the id')
+  t.same(table.get('web-1'), before, 'the record is unchanged')
+  t.equal((await events.read()).events.length, logged, 'and nothing was logged')
+  await t.rejects(registrar.apply('web-1', { kind: 'failover' }), { code: 'APP_INVALID_STATE' }, 'no second failover')
+  await t.rejects(registrar.apply('nope', { kind: 'failover' }), { code: 'APP_RELATIONSHIP_NOT_FOUND' })
+
+  t.match(await registrar.apply('web-1', { kind: 'cancel' }), { state: 'replicating', term: 2 }, 'cancel gives the term back')
+  t.equal(await code(registrar.update(A, sampleDescription({ term: 2 }), signal)), 'accepted', 'the primary is taken again')
+  const kinds = (await events.read({ relationship: 'web-1' })).events.filter(e => e.kind === 'state').map(e => e.data?.to)
+  t.same(kinds, ['waiting-initial-replication', 'replicating', 'failed-over-waiting-completion', 'replicating'], 'every input is a state event')
+})

@@ -114,8 +114,8 @@ async function protectedVm (vm: InventoryVm): Promise<ProtectedVm> {
     memoryMiB: def.memoryMiB,
     boot: def.boot !== undefined ? 'kernel' : vm.driver === 'manual' ? null : 'bios',
     disks,
-    // the device model qemu-args.ts gives every NIC; a manual VM's NICs are whatever its hypervisor made, and it has none listed
-    nics: def.nics.map(() => ({ model: 'virtio-net-pci' })),
+    // the device model qemu-args.ts gives every NIC, with its mode and MAC (a failover keeps them where it can); a manual VM's NICs are whatever its hypervisor made, and it has none listed
+    nics: def.nics.map(n => ({ model: 'virtio-net-pci', mode: n.mode, ...(n.bridge === undefined ? {} : { bridge: n.bridge }), ...(n.mac === undefined ? {} : { mac: n.mac }) })),
     ...(kernelBoot === undefined ? {} : { kernelBoot })
   }
 }

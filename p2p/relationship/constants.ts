@@ -27,6 +27,10 @@ export const MAX_MEMORY_MIB = 4 * 1024 * 1024
 export const MAX_NICS = 16
 /** A NIC model: a QEMU device name such as `virtio-net-pci` or `e1000`; 32 characters is well above any. */
 export const NIC_MODEL_PATTERN = /^[a-z0-9][a-z0-9._-]{0,31}$/
+/** A host bridge's name: a Linux interface name, at most 15 characters (IFNAMSIZ - 1). */
+export const NIC_BRIDGE_PATTERN = /^[A-Za-z0-9_.-]{1,15}$/
+/** A unicast MAC (the lowest bit of the first octet clear), colon-separated. */
+export const NIC_MAC_PATTERN = /^[0-9a-fA-F][02468aceACE](:[0-9a-fA-F]{2}){5}$/
 
 /**
  * A kernel or initrd path of a VM that boots a kernel directly, in UTF-8

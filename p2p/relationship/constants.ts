@@ -12,9 +12,10 @@ export const RELATIONSHIP_PROTOCOL = '/tandem/relationship/1.0.0'
 
 /**
  * Largest frame either side sends or reads. The largest valid offer (64
- * disks with 64-character names, 16 NICs with 32-character models) encodes
- * to under 8 KiB without its optional kernel boot, and to under 12 KiB with
- * one at its bounds (tested); the rest leaves room for optional fields a
+ * disks with 64-character names, 16 NICs with 32-character models, each
+ * with its mode, a 15-character bridge and a MAC) encodes to under 9 KiB
+ * without its optional kernel boot, and to under 12 KiB with one at its
+ * bounds (tested); the rest leaves room for optional fields a
  * later version adds and still bounds what a peer can make us buffer.
  */
 export const MAX_RELATIONSHIP_FRAME_BYTES = 16 * 1024

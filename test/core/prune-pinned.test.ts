@@ -1,7 +1,12 @@
-/** prune keeps the points it is given as pinned, whatever the policy, and they still restore exactly. */
+/**
+ * prune keeps the points it is given as pinned, whatever the policy, and
+ * they still restore exactly; pruneExcept keeps exactly the points named
+ * (the latest dropped too) and the pinned ones.
+ */
 import t from 'tap'
 import { join } from 'node:path'
-import { prune } from '../../core/store/index.ts'
+import { prune, pruneExcept } from '../../core/store/index.ts'
+import { verifyPoint } from '../../core/verify.ts'
 import { materializePoint } from '../../core/restore.ts'
 import { fileHash, sparseFile, tempDir, writePatches } from '../helpers/fixtures.ts'
 import { cycle, openStore, scanPool } from '../helpers/engine.ts'
@@ -24,4 +29,26 @@ t.test('pinned points survive a prune that keeps only the latest', async t => {
   await materializePoint(store, 2, 'disk0', join(dir, 'p2.img'))
   t.equal(await fileHash(join(dir, 'p2.img')), hashes[1], 'the pinned point restores exactly')
   t.same((await prune(store, { additional: 0, intervalMs: 0 })).removedPoints, [2], 'unpinned, it goes')
+})
+
+t.test('pruneExcept keeps exactly the points named, the latest dropped too', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  const pool = scanPool(t)
+  const store = await openStore(t, join(dir, 'store'))
+  await sparseFile(src, 4 * 2 ** 20)
+  const hashes: string[] = []
+  for (let i = 0; i < 4; i++) {
+    await writePatches(src, [{ offset: i * 2 ** 20, length: 2 ** 20 }])
+    hashes.push(await fileHash(src))
+    await cycle(store, pool, src)
+  }
+  const report = await pruneExcept(store, [2, 99], { pinned: [3] })
+  t.same(report.removedPoints, [1, 4], 'an id the store lacks is ignored; the pinned one stays')
+  t.same((await store.listPoints()).map(p => p.id), [2, 3])
+  t.ok((await verifyPoint(store, 2)).ok, 'the point kept verifies')
+  await materializePoint(store, 2, 'disk0', join(dir, 'p2.img'))
+  t.equal(await fileHash(join(dir, 'p2.img')), hashes[1], 'and restores exactly')
+  t.same((await pruneExcept(store, [2])).removedPoints, [3])
+  t.same((await store.listPoints()).map(p => p.id), [2])
 })

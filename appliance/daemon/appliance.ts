@@ -84,7 +84,9 @@ const isoTime = (ms: number): string => new Date(ms).toISOString()
  *   9. the scheduler, then the primary's replication (replication.ts):
  *      a schedule per relationship this box is the primary of, each where
  *      it stood (a cycle a stop or crash cut short resumes); the jobs;
- *      then the drills and their schedule (`drills/`)
+ *      then the drills and their schedule (`drills/`); then the unplanned
+ *      failovers (`failover/<relationship>/failover.json`: each carried on, its point
+ *      served again, its VM running, its copy followed: docs/failover.md)
  * The local API around it is started last by the composition root (bin/).
  * stop() takes them down in the reverse order (the drivers let go of
  * their VMs without stopping them), so nothing is reached after

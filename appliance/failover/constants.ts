@@ -37,10 +37,10 @@ export const SCREENSHOT_ROOT_CHARS = 12
  * serving ends with the daemon, and a daemon restarted by its service
  * manager (or after an upgrade) serves the point again within seconds. The
  * guest's reads of the point and a kept failover's copy wait meanwhile
- * instead of failing; QEMU tries again at 1, 3, 7, 15, 31 s and then every
- * 16 s (measured: docs/failover.md "After a crash"). Five minutes covers a
- * slow restart; a daemon gone for longer leaves the guest's reads of the
- * point failing (EIO) until it is back.
+ * instead of failing; QEMU tries again at 1, 3, 7, 15, 31 s and then
+ * every 16 s (measured: docs/failover.md "After a stop or a crash"). Five
+ * minutes covers a slow restart; a daemon gone for longer leaves the
+ * guest's reads of the point failing (EIO) until it is back.
  */
 export const NBD_RECONNECT_DELAY_S = 300
 

@@ -3,7 +3,7 @@
  * `DATA/failover/<relationship>/failover.json`: written before anything of
  * the failover happens and rewritten at each phase, so that a daemon that
  * was killed finds at its start what it was doing and carries on
- * (docs/failover.md "After a crash"). Removed once the failover is
+ * (docs/failover.md "After a stop or a crash"). Removed once the failover is
  * completed or cancelled.
  */
 import { join } from 'node:path'

@@ -1,7 +1,7 @@
 /**
  * Unplanned failover on the Replica alone, and its complete and cancel
  * (docs/failover.md "Unplanned failover", "Complete and cancel", "After a
- * crash"). The steps are in failover-work.ts; this decides which run, one
+ * stop or a crash"). The steps are in failover-work.ts; this decides which run, one
  * operation per relationship at a time, as daemon jobs where they take
  * long, and finds again at the daemon's start what a stop or a crash left.
  */
@@ -390,7 +390,7 @@ export class Failovers {
     await this.note(r.relationship, r.vm, r.reason, codeOf(err))
   }
 
-  /** What a stop or crash left of one failover, carried on (docs/failover.md "After a crash"); each outcome an event. */
+  /** What a stop or crash left of one failover, carried on (docs/failover.md "After a stop or a crash"); each outcome an event. */
   private async resume (r: FailoverRecord): Promise<void> {
     const rel = this.init.relationships.get(r.relationship)
     const say = async (reason: string, code?: string): Promise<void> => { await this.note(r.relationship, r.vm, reason, code) }

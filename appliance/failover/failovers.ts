@@ -13,6 +13,7 @@ import type { EventData } from '../events/index.ts'
 import type { JobContext, JobRegistry } from '../jobs/index.ts'
 import { parseBandwidth, transition, type Relationship } from '../relationships/index.ts'
 import type { CompleteRequest, FailoverCancelResult, FailoverInfo, FailoverPlanInfo, JobInfo, PointInfo, UnplannedRequest } from '../service/index.ts'
+import { failoverInfo, planInfo } from './failover-info.ts'
 import { readFailoverRecord, type FailoverRecord } from './failover-record.ts'
 import { failoverPlan, type FailoverPlan } from './failover-plan.ts'
 import { codeOf, FailoverWork, type FailoverWorkInit } from './failover-work.ts'
@@ -37,7 +38,6 @@ interface Op {
   stop: AbortController
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString()
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`
 const pointText = (p: PointInfo): string => `point ${p.id} (${p.time}, ${p.consistency}-consistent)`
 const noTimings = (): FailoverRecord['timings'] => ({ termMs: null, serveMs: null, overlayMs: null, startMs: null, copyMs: null })
@@ -108,7 +108,7 @@ export class Failovers {
     if (action === 'unplanned') {
       const { choice, plan } = await this.checkUnplanned(rel, request.point)
       const all = (await this.init.replica.points(rel.id)).points.length
-      return this.planInfo('unplanned', rel, rel.term + 1, plan, choice, all, !choice.latest)
+      return planInfo('unplanned', rel, rel.term + 1, plan, choice, all, !choice.latest)
     }
     const r = this.waiting(rel, action)
     const points = (await this.init.replica.points(rel.id)).points
@@ -116,7 +116,7 @@ export class Failovers {
     const choice: PointChoice = { point: r.point, latest: i === points.length - 1, newer: i < 0 ? 0 : points.length - 1 - i }
     const plan: FailoverPlan = { kind: r.kind, definition: r.definition, boot: null, bootFiles: [], nics: r.nics, note: null }
     if (action === 'complete') this.refuseComplete(rel, r)
-    return this.planInfo(action, rel, action === 'cancel' ? rel.term - 1 : rel.term, plan, choice, points.length, action === 'complete')
+    return planInfo(action, rel, action === 'cancel' ? rel.term - 1 : rel.term, plan, choice, points.length, action === 'complete')
   }
 
   /**
@@ -203,19 +203,29 @@ export class Failovers {
     if (op !== undefined) throw new AppError(AppErrorCode.APP_INVALID_STATE, `cannot ${what} ${rel.vm}: its failover is ${op.what}${op.job === null ? '' : ` (job ${op.job})`}; try again once it is done`, { details: { state: rel.state, input: 'failover' } })
   }
 
-  /** The failover that waits for `action` (complete, cancel): APP_INVALID_STATE when there is none, or it is not waiting. */
+  /**
+   * The failover that `action` applies to: one that waits for completion,
+   * in any phase for a cancel (the way out of a failover a restart could
+   * not carry on), running or completing for a complete; or one whose
+   * completion a failure cut short after the state changed (completing,
+   * failed-over). APP_INVALID_STATE otherwise. The caller has checked that
+   * no operation of the relationship runs.
+   */
   private waiting (rel: Relationship, action: 'complete' | 'cancel'): FailoverRecord {
     const r = this.work.records.get(rel.id)
-    if (r === undefined || rel.state !== 'failed-over-waiting-completion') {
+    const finishing = action === 'complete' && r?.phase === 'completing' && rel.state === 'failed-over'
+    if (r === undefined || (rel.state !== 'failed-over-waiting-completion' && !finishing)) {
       throw new AppError(AppErrorCode.APP_INVALID_STATE, `no failover of ${rel.vm} waits for completion (it is ${rel.state}): nothing to ${action}`, { details: { state: rel.state, input: action } })
     }
-    if (r.phase !== 'running' && !(action === 'cancel' && r.phase === 'cancelling')) {
-      throw new AppError(AppErrorCode.APP_INVALID_STATE, `the failover of ${rel.vm} is ${r.phase}: it cannot ${action} now`, { details: { state: rel.state, input: action } })
+    if (action === 'complete' && r.phase !== 'running' && r.phase !== 'completing') {
+      throw new AppError(AppErrorCode.APP_INVALID_STATE, `the failover of ${rel.vm} is ${r.phase}: it cannot be completed (cancel it: tandem failover cancel ${rel.vm})`, { details: { state: rel.state, input: action } })
     }
     return r
   }
 
   private refuseComplete (rel: Relationship, r: FailoverRecord): void {
+    // completed already but for its last steps: nothing to copy, nothing a test could lose
+    if (rel.state === 'failed-over') return
     if (this.init.tests.running(rel.id)) throw new AppError(AppErrorCode.APP_INVALID_STATE, `a test failover of ${rel.vm} runs: stop it first (tandem failover stop-test ${rel.vm}); completing drops the points it may run on`, { details: { state: rel.state, input: 'complete' } })
     if (r.kind === 'vm' && !this.work.vmActive(r)) {
       throw new AppError(AppErrorCode.APP_VM_NOT_RUNNING, `${r.vm} is ${this.init.driver.status(r.vm).state}: the copy into its own disks runs while it runs; start it (tandem vm start ${r.vm}), then complete`, { details: { name: r.vm } })
@@ -342,8 +352,9 @@ export class Failovers {
       r.reason = `completing: ${what}`
       await this.work.save(r)
       const t0 = this.work.clock()
+      const copy = r.kind === 'vm' && this.init.relationships.get(r.relationship)?.state === 'failed-over-waiting-completion'
       try {
-        if (r.kind === 'vm') await this.work.copyDisks(r, { signal: AbortSignal.any([ctx.signal, op.stop.signal]), onProgress: ctx.progress })
+        if (copy) await this.work.copyDisks(r, { signal: AbortSignal.any([ctx.signal, op.stop.signal]), onProgress: ctx.progress })
       } catch (err) {
         if (this.stopping.signal.aborted) throw new AppError(AppErrorCode.APP_INVALID_STATE, 'the daemon stopped during the copy: QEMU goes on copying, and the next start follows it again', { cause: err })
         await this.copyStopped(r, err)
@@ -368,7 +379,12 @@ export class Failovers {
     r.reason = `the copy into ${r.vm}'s own disks stopped (${codeOf(err)}: ${(err as Error).message}); ${r.vm} still runs on the served point, what was copied is kept: run complete again to copy the rest`
     await this.work.save(r).catch(saveErr => { this.init.logger.error({ err: saveErr, relationship: r.relationship }, 'the failover record could not be written') })
     if (codeOf(err) === 'CORE_ABORTED' && r.kind === 'vm') {
-      await cancelStreams(this.init.driver.qmp(r.vm), r.definition.disks.map(d => d.node)).catch(e => { this.init.logger.warn({ err: e, vm: r.vm }, 'the copy\'s streams could not be cancelled') })
+      try {
+        await cancelStreams(this.init.driver.qmp(r.vm), r.definition.disks.map(d => d.node))
+      } catch (cancelErr) {
+        // the VM ended meanwhile (its streams with it), or QMP failed: a later complete follows or restarts them
+        this.init.logger.warn({ err: cancelErr, vm: r.vm }, 'the copy\'s streams could not be cancelled')
+      }
     }
   }
 
@@ -450,46 +466,6 @@ export class Failovers {
   }
 
   private infoOf (r: FailoverRecord): FailoverInfo {
-    const op = this.ops.get(r.relationship)
-    return {
-      relationship: r.relationship,
-      vm: r.vm,
-      kind: r.kind,
-      phase: r.phase,
-      point: r.point,
-      term: this.init.relationships.get(r.relationship)?.term ?? 0,
-      since: iso(r.since),
-      vmState: this.work.vmState(r),
-      disks: r.definition.disks.map(d => ({ name: d.name, path: d.path })),
-      nics: r.nics.map(n => ({ ...n })),
-      job: op?.job ?? null,
-      timings: { ...r.timings },
-      reason: r.reason
-    }
-  }
-
-  private planInfo (action: FailoverPlanInfo['action'], rel: Relationship, termAfter: number, plan: FailoverPlan, choice: PointChoice, held: number, needsYes: boolean): FailoverPlanInfo {
-    const sizes = new Map(choice.point.disks.map(d => [d.name, d.size]))
-    const vm = plan.kind === 'vm'
-    return {
-      action,
-      relationship: rel.id,
-      vm: rel.vm,
-      state: rel.state,
-      term: rel.term,
-      termAfter,
-      kind: plan.kind,
-      point: choice.point,
-      latest: choice.latest,
-      newerPoints: choice.newer,
-      dropAtComplete: Math.max(0, held - 1),
-      vcpus: vm ? plan.definition.vcpus : null,
-      memoryMiB: vm ? plan.definition.memoryMiB : null,
-      boot: vm ? (plan.definition.boot === undefined ? 'bios' : 'kernel') : null,
-      disks: plan.definition.disks.map(d => ({ name: d.name, path: d.path, size: sizes.get(d.name) ?? 0 })),
-      nics: plan.nics.map(n => ({ ...n })),
-      note: plan.note,
-      needsYes
-    }
+    return failoverInfo(r, { term: this.init.relationships.get(r.relationship)?.term ?? 0, vmState: this.work.vmState(r), job: this.ops.get(r.relationship)?.job ?? null })
   }
 }

@@ -26,10 +26,11 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { promisify } from 'node:util'
 import { verifyPoint } from '../../../core/verify.ts'
-import { Appliance, initDataDir } from '../../../appliance/daemon/index.ts'
+import { Appliance } from '../../../appliance/daemon/index.ts'
 import { readEventLog, type CycleRecord } from '../../../appliance/events/index.ts'
 import { fileHash, freePort, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
 import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
+import { enableReplication, initPairedDirs, pair, runCycle } from '../../helpers/paired-daemons.ts'
 import { requireTools, TEST_GUEST_TOOLS } from '../../helpers/tools.ts'
 import { processExists, waitForSerial } from '../drivers/qemu/vm-helpers.ts'
 
@@ -48,21 +49,8 @@ async function startBox (box: Box, dir: string): Promise<Appliance> {
   return app
 }
 
-/** Runs one cycle of `vm` now; resolves with its record. */
-async function cycle (primary: Appliance, vm: string): Promise<CycleRecord> {
-  return await new Promise(resolve => {
-    const off = primary.replication.onCycle((id, record) => { if (id === vm) { off(); resolve(record) } })
-    primary.scheduler.get(vm)!.runNow()
-  })
-}
-
-async function enable (primary: Appliance, vm: string): Promise<CycleRecord> {
-  const first = new Promise<CycleRecord>(resolve => {
-    const off = primary.replication.onCycle((id, record) => { if (id === vm) { off(); resolve(record) } })
-  })
-  await primary.replicationEnable(vm, { to: 'replica-box', frequency: '1h', recoveryPoints: '5' })
-  return await first
-}
+const cycle = runCycle
+const enable = async (primary: Appliance, vm: string): Promise<CycleRecord> => await enableReplication(primary, vm, { to: 'box-r', frequency: '1h', recoveryPoints: '5' })
 
 const exists = async (path: string): Promise<boolean> => await stat(path).then(() => true, () => false)
 
@@ -83,10 +71,7 @@ async function differingBlocks (a: string, b: string): Promise<number[]> {
 t.test('unplanned failover to an older point, a restart, cancel, failover to the latest, complete; the old primary refused', async t => {
   const guest = await ensureTestGuest()
   const root = await tempDir(t)
-  const primaryDir = join(root, 'p')
-  const replicaDir = join(root, 'r')
-  await initDataDir(primaryDir, { name: 'primary-box', listen: ['/ip4/127.0.0.1/tcp/0'] })
-  await initDataDir(replicaDir, { name: 'replica-box', listen: [`/ip4/127.0.0.1/tcp/${await freePort()}`] })
+  const { primaryDir, replicaDir } = await initPairedDirs(root, `/ip4/127.0.0.1/tcp/${await freePort()}`)
   const p: Box = { app: undefined }
   const r: Box = { app: undefined }
   t.teardown(async () => {
@@ -96,8 +81,7 @@ t.test('unplanned failover to an older point, a restart, cancel, failover to the
   })
   let primary = await startBox(p, primaryDir)
   let replica = await startBox(r, replicaDir)
-  const open = await replica.pairOpen()
-  await primary.pairJoin({ pin: open.pin!, addr: open.addresses[0]! })
+  await pair(primary, replica)
 
   const disk = join(root, 'tiny.raw')
   await sparseFile(disk, DISK_BYTES)
@@ -226,17 +210,13 @@ t.test('unplanned failover to an older point, a restart, cancel, failover to the
 
 t.test('a VM this box cannot run: raw files of the point, cancel, complete', async t => {
   const root = await tempDir(t)
-  const primaryDir = join(root, 'p')
-  const replicaDir = join(root, 'r')
-  await initDataDir(primaryDir, { name: 'primary-box', listen: ['/ip4/127.0.0.1/tcp/0'] })
-  await initDataDir(replicaDir, { name: 'replica-box', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const { primaryDir, replicaDir } = await initPairedDirs(root)
   const p: Box = { app: undefined }
   const r: Box = { app: undefined }
   t.teardown(async () => { await r.app?.stop(); await p.app?.stop() })
   const primary = await startBox(p, primaryDir)
   const replica = await startBox(r, replicaDir)
-  const open = await replica.pairOpen()
-  await primary.pairJoin({ pin: open.pin!, addr: open.addresses[0]! })
+  await pair(primary, replica)
   const disk = join(root, 'plain.raw')
   await sparseFile(disk, DISK_BYTES + 3000)
   await writePatches(disk, scatteredPatches(5, DISK_BYTES, 10, MiB))

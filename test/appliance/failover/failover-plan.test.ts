@@ -13,15 +13,8 @@ import type { ProtectedVm } from '../../../appliance/relationships/protected-vm.
 import { tempDir } from '../../helpers/fixtures.ts'
 
 const WHERE = { vmDir: '/data/vms/web', filesDir: '/data/failover/web-1' }
-const vm: ProtectedVm = {
-  name: 'web',
-  driver: 'qemu',
-  vcpus: 2,
-  memoryMiB: 512,
-  boot: 'bios',
-  disks: [{ name: 'system', size: 1 << 30, format: 'qcow2' }, { name: 'data', size: 1 << 20, format: 'raw' }],
-  nics: [{ model: 'virtio-net-pci', mode: 'bridge', bridge: 'br0', mac: '52:54:00:12:34:56' }]
-}
+const disks: ProtectedVm['disks'] = [{ name: 'system', size: 1 << 30, format: 'qcow2' }, { name: 'data', size: 1 << 20, format: 'raw' }]
+const vm: ProtectedVm = { name: 'web', driver: 'qemu', vcpus: 2, memoryMiB: 512, boot: 'bios', disks, nics: [{ model: 'virtio-net-pci', mode: 'bridge', bridge: 'br0', mac: '52:54:00:12:34:56' }] }
 const pointDisks = [{ name: 'system' }, { name: 'data' }]
 
 t.test('the NICs: the primary\'s mode and MAC where this box can give them, else isolated with a warning', async t => {

@@ -6,21 +6,12 @@
  * WEB_BAD_REQUEST before the service is called; the codes travel with
  * their status.
  */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { InjectOptions } from 'fastify'
-import { join } from 'node:path'
-import { ApiClient, buildApiServer, listenOnSocket } from '../../../web/index.ts'
-import { tempDir } from '../../helpers/fixtures.ts'
-import { FAILOVER, FAILOVER_JOB, FAILOVER_PLAN, FakeService, REPLICA_STATUS } from '../fixtures/fake-service.ts'
+import { FAILOVER, FAILOVER_JOB, FAILOVER_PLAN, REPLICA_STATUS } from '../fixtures/fake-service.ts'
+import { refusedBeforeService, servedFake } from '../fixtures/served.ts'
 
-async function served (t: Test): Promise<{ service: FakeService, client: ApiClient, app: ReturnType<typeof buildApiServer> }> {
-  const service = new FakeService()
-  const app = buildApiServer(service)
-  const socketPath = join(await tempDir(t), 'api.sock')
-  await listenOnSocket(app, socketPath)
-  t.teardown(async () => { await app.close() })
-  return { service, client: new ApiClient({ socketPath }), app }
-}
+const served = servedFake
 
 t.test('each unplanned failover method reaches its route and comes back whole', async t => {
   const { service, client } = await served(t)
@@ -58,12 +49,7 @@ t.test('bad requests are refused before the service', async t => {
     ['an empty bandwidth', { method: 'POST', url: '/v1/failover/web/complete', payload: { yes: true, bandwidth: '' } }],
     ['a name of 65 characters', { method: 'POST', url: `/v1/failover/${'w'.repeat(65)}/cancel` }]
   ]
-  for (const [what, request] of bad) {
-    const r = await app.inject(request)
-    t.equal(r.statusCode, 400, what)
-    t.equal(r.json().code, 'WEB_BAD_REQUEST', what)
-  }
-  t.same(service.calls, [], 'the service saw none of them')
+  await refusedBeforeService(t, { service, app }, bad)
 })
 
 t.test('the codes travel with their status', async t => {

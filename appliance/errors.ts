@@ -111,8 +111,10 @@ export const AppErrorCode = {
   APP_BOOT_FILE_MISSING: 'APP_BOOT_FILE_MISSING',
   /** A drill saw no sign of life (or could not take its screenshot); the reason says why, and the point is not marked proven. docs/failover.md. */
   APP_DRILL_FAILED: 'APP_DRILL_FAILED',
-  /** A failover file (a test's record, a relationship's drill settings or proofs) is not a valid document; it is left as it is, never reset. */
-  APP_FAILOVER_FILE_CORRUPT: 'APP_FAILOVER_FILE_CORRUPT'
+  /** A failover file (a test's record, a relationship's drill settings or proofs, a failover's record) is not a valid document; it is left as it is, never reset. */
+  APP_FAILOVER_FILE_CORRUPT: 'APP_FAILOVER_FILE_CORRUPT',
+  /** A kept failover's copy into the VM's own disks (QMP block-stream) ended before it finished; the VM still runs on the served point, what was copied is kept, and `tandem failover complete` again copies only the rest. docs/failover.md. */
+  APP_FAILOVER_COPY_FAILED: 'APP_FAILOVER_COPY_FAILED'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

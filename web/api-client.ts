@@ -6,6 +6,7 @@ import {
   type EventsRequest, type EventsResult, type JobInfo, type SeedExportRequest, type SeedImportRequest, type PointsResult, type ReplicaStatusInfo,
   type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo, type ReplicationRemoveResult,
   type VmAddRequest, type VmInfo, type VmRemoveResult, type VmStopRequest,
+  type CompleteRequest, type FailoverCancelResult, type FailoverPlanInfo, type FailoverPlanRequest, type UnplannedRequest,
   type DrillRequest, type DrillScheduleRequest, type DrillSettingsInfo, type TestFailoverInfo, type TestPlanInfo, type TestPlanRequest,
   type TestStartRequest, type TestStopResult
 } from '../appliance/service/index.ts'
@@ -94,6 +95,10 @@ export class ApiClient implements ApplianceService {
   async failoverTests (): Promise<TestFailoverInfo[]> { return await this.call('GET', '/v1/failover/tests') }
   async failoverDrill (name: string, request: DrillRequest = {}): Promise<JobInfo> { return await this.call('POST', `${failoverPath(name)}/drill`, request) }
   async failoverDrillSchedule (name: string, request: DrillScheduleRequest): Promise<DrillSettingsInfo> { return await this.call('PUT', `${failoverPath(name)}/drill-schedule`, request) }
+  async failoverUnplanned (name: string, request: UnplannedRequest = {}): Promise<JobInfo> { return await this.call('POST', `${failoverPath(name)}/unplanned`, request) }
+  async failoverPlan (name: string, request: FailoverPlanRequest): Promise<FailoverPlanInfo> { return await this.call('POST', `${failoverPath(name)}/plan`, request) }
+  async failoverComplete (name: string, request: CompleteRequest = {}): Promise<JobInfo> { return await this.call('POST', `${failoverPath(name)}/complete`, request) }
+  async failoverCancel (name: string): Promise<FailoverCancelResult> { return await this.call('POST', `${failoverPath(name)}/cancel`) }
 
   private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
     const max = this.init.maxResponseBytes ?? MAX_RESPONSE_BYTES

@@ -54,7 +54,9 @@ export const HTTP_STATUS: Readonly<Record<string, number>> = {
   APP_VM_PROTECTED: 409,
   APP_VM_ALREADY_RUNNING: 409,
   APP_VM_STOP_TIMEOUT: 409,
-  APP_BOOT_FILE_MISSING: 409
+  APP_BOOT_FILE_MISSING: 409,
+  APP_VM_NOT_RUNNING: 409,
+  APP_FAILOVER_COPY_FAILED: 409
 }
 
 /** A failure nothing classified (a bug): the server's fault. */

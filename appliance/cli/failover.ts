@@ -1,6 +1,7 @@
 /**
  * `tandem failover test | stop-test | drill-schedule`: test failovers and
- * drills on the Replica, through its daemon (docs/cli.md "tandem
+ * drills on the Replica, through its daemon (and `unplanned | complete |
+ * cancel`: failover-unplanned.ts) (docs/cli.md "tandem
  * failover", docs/failover.md "Test failover"). `test --check` is a drill:
  * a daemon job followed here (Ctrl-C cancels it, and its test VM is
  * stopped). `--dry-run` says in words what would happen, and starts nothing.
@@ -13,6 +14,7 @@ import {
 import { dataOption, dataPath, examples } from './box-options.ts'
 import { jsonOption, progressOption } from './common-options.ts'
 import { plural } from './format.ts'
+import { cancelCommand, completeCommand, unplannedCommand } from './failover-unplanned.ts'
 import { followJob } from './job-follow.ts'
 import { parseDuration, parsePoint, type PointSelector } from './option-values.ts'
 import { Session, withSession } from './session.ts'
@@ -22,17 +24,22 @@ interface TestOpts extends SignOpts { data: string, json?: boolean, progress?: b
 
 export function failoverCommand (box: LocalBox): Command {
   return new Command('failover')
-    .description('on the Replica: test failovers (a throw-away VM on a recovery point, on an isolated network, while replication continues) and drills')
+    .description('on the Replica: test failovers (a throw-away VM on a recovery point, on an isolated network, while replication continues), drills, and unplanned failover (then complete or cancel)')
     .addHelpText('after', examples([
       'tandem failover test web --dry-run',
       'tandem failover test web --point 41',
       'tandem failover stop-test web',
       'tandem failover test web --check --serial "login: "',
-      'tandem failover drill-schedule web --every 7d --agent'
+      'tandem failover drill-schedule web --every 7d --agent',
+      'tandem failover unplanned web --dry-run',
+      'tandem failover complete web --yes'
     ]))
     .addCommand(testCommand(box))
     .addCommand(stopTestCommand(box))
     .addCommand(drillScheduleCommand(box))
+    .addCommand(unplannedCommand(box))
+    .addCommand(completeCommand(box))
+    .addCommand(cancelCommand(box))
 }
 
 /** `--serial` and `--agent` name the sign of life; one of them at most. */

@@ -11,7 +11,9 @@ import { durationText, type ReplicaStatusInfo } from '../service/index.ts'
  * newest point 41 s old, keeps latest + 24: initial replication finished; replicating`,
  * then its health, last replication time and last proven point:
  * `  health normal: ...; last replication 2026-12-07T05:40:02.120Z; last proven point 40 (...)`,
- * then its drill schedule and its running test failover, when it has them.
+ * then its drill schedule, its running test failover and its unplanned
+ * failover (the point, the term, the VM or files, what to run next), when
+ * it has them.
  */
 export function replicaStatusLine (r: ReplicaStatusInfo): string {
   const newest = r.achievedRpoMs === null ? 'no point yet' : `newest point ${durationText(r.achievedRpoMs)} old`
@@ -25,6 +27,11 @@ export function replicaStatusLine (r: ReplicaStatusInfo): string {
   if (r.drill?.everyMs != null) lines.push(`  drills every ${durationText(r.drill.everyMs)}, next ${r.drill.nextAt ?? '-'}`)
   const t = r.test
   if (t !== null) lines.push(`  test failover on point ${t.point.id} since ${t.since}: ${t.testVm === null ? 'disks served only' : `${t.testVm} ${t.state ?? 'unknown'}`}${t.drillJob === null ? '' : ` (drill job ${t.drillJob})`}`)
+  const f = r.failover
+  if (f !== null) {
+    const what = f.kind === 'vm' ? `${f.vm} ${f.vmState ?? 'unknown'} here` : `raw files here (${f.disks.map(d => d.path).join(', ')})`
+    lines.push(`  failed over to point ${f.point.id} (${f.point.time}) at term ${f.term} since ${f.since}: ${what}, ${f.phase}${f.job === null ? '' : ` (job ${f.job})`}; ${f.reason}`)
+  }
   return lines.join('\n')
 }
 

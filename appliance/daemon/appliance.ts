@@ -11,7 +11,7 @@ import { ReplicationReceiver, type SessionEvent } from '../../p2p/replication/in
 import { AppError, AppErrorCode } from '../errors.ts'
 import { PeerRegistry, registryPolicy, unpair } from '../peers/index.ts'
 import { ManualVmDriver, QemuVmDriver, type VmDriver } from '../drivers/index.ts'
-import { DrillBook, Drills, TestFailovers } from '../failover/index.ts'
+import { DrillBook, Drills, Failovers, TestFailovers } from '../failover/index.ts'
 import type { DriverKind } from '../inventory/index.ts'
 import { VmInventory } from '../inventory/index.ts'
 import { RelationshipTable } from '../relationships/index.ts'
@@ -25,6 +25,7 @@ import type {
 } from '../service/replication-types.ts'
 import type {
   DrillRequest, DrillScheduleRequest, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopResult,
+  CompleteRequest, FailoverCancelResult, FailoverPlanInfo, FailoverPlanRequest, UnplannedRequest,
   JobInfo, SeedExportRequest, SeedImportRequest,
   ApplianceService, VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from '../service/index.ts'
@@ -83,7 +84,9 @@ const isoTime = (ms: number): string => new Date(ms).toISOString()
  *   9. the scheduler, then the primary's replication (replication.ts):
  *      a schedule per relationship this box is the primary of, each where
  *      it stood (a cycle a stop or crash cut short resumes); the jobs;
- *      then the drills and their schedule (`drills/`)
+ *      then the drills and their schedule (`drills/`); then the unplanned
+ *      failovers (`failover/<relationship>/failover.json`: each carried on, its point
+ *      served again, its VM running, its copy followed: docs/failover.md)
  * The local API around it is started last by the composition root (bin/).
  * stop() takes them down in the reverse order (the drivers let go of
  * their VMs without stopping them), so nothing is reached after
@@ -122,6 +125,8 @@ export class Appliance implements ApplianceService {
   readonly tests: TestFailovers
   /** Drills, their proofs and schedule. */
   readonly drills: Drills
+  /** Unplanned failovers on this box as Replica, their completion and cancel. */
+  readonly failovers: Failovers
   private readonly version: string
   private readonly now: () => number
   private readonly startedAt: number
@@ -132,7 +137,7 @@ export class Appliance implements ApplianceService {
   private constructor (fields: {
     layout: DataLayout, config: Config, logger: Logger, node: TandemNode, registry: PeerRegistry, host: PairingHost,
     inventory: VmInventory, relationships: RelationshipTable, events: EventLog, drivers: Record<DriverKind, VmDriver>, scheduler: Scheduler,
-    replica: ReplicaSide, replication: PrimaryReplication, vms: VmControl, jobs: JobRegistry, tests: TestFailovers, drills: Drills,
+    replica: ReplicaSide, replication: PrimaryReplication, vms: VmControl, jobs: JobRegistry, tests: TestFailovers, drills: Drills, failovers: Failovers,
     version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
   }) {
     this.layout = fields.layout
@@ -152,6 +157,7 @@ export class Appliance implements ApplianceService {
     this.jobRegistry = fields.jobs
     this.tests = fields.tests
     this.drills = fields.drills
+    this.failovers = fields.failovers
     this.version = fields.version
     this.now = fields.now
     this.stops = fields.stops
@@ -254,8 +260,15 @@ export class Appliance implements ApplianceService {
       await drills.start()
       // The schedule stops before the jobs, so it starts none while they are cancelled.
       stops.push({ part: 'drills', stop: async () => { await drills.stop() } })
+      // Unplanned failovers: what a stop or crash left is carried on (its point served again, its VM
+      // running, its copy followed); stopping leaves their VMs running and their copies to the next start.
+      const failovers = new Failovers({
+        dir: layout.failover, vmRuns: layout.vmRuns, exportsDir: layout.exports, relationships, replica, inventory, vms, driver: qemu.driver, events, logger, now, jobs, tests
+      })
+      await failovers.start()
+      stops.push({ part: 'failovers', stop: async () => { await failovers.stop() } })
       const appliance = new Appliance({
-        layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler, replica, replication, vms, jobs, tests, drills,
+        layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler, replica, replication, vms, jobs, tests, drills, failovers,
         version: init.version ?? '0.0.0', now, stops
       })
       logger.info({ dataDir: layout.dir, peerId: node.peerId.toString(), addresses: node.getMultiaddrs().map(String) }, 'daemon started')
@@ -360,7 +373,7 @@ export class Appliance implements ApplianceService {
   }
 
   async replicaStatus (): Promise<ReplicaStatusInfo[]> {
-    return await this.replica.status(async r => ({ test: this.tests.info(r.id), ...await this.drills.statusOf(r) }))
+    return await this.replica.status(async r => ({ test: this.tests.info(r.id), failover: this.failovers.info(r.id), ...await this.drills.statusOf(r) }))
   }
 
   async failoverTest (name: string, request: TestStartRequest = {}): Promise<TestFailoverInfo> {
@@ -373,6 +386,10 @@ export class Appliance implements ApplianceService {
   async failoverTests (): Promise<TestFailoverInfo[]> { return this.tests.list() }
   async failoverDrill (name: string, request: DrillRequest = {}): Promise<JobInfo> { return await this.drills.drill(name, request) }
   async failoverDrillSchedule (name: string, request: DrillScheduleRequest): Promise<DrillSettingsInfo> { return await this.drills.schedule(name, request) }
+  async failoverUnplanned (name: string, request: UnplannedRequest = {}): Promise<JobInfo> { return await this.failovers.unplanned(name, request) }
+  async failoverPlan (name: string, request: FailoverPlanRequest): Promise<FailoverPlanInfo> { return await this.failovers.plan(name, request) }
+  async failoverComplete (name: string, request: CompleteRequest = {}): Promise<JobInfo> { return await this.failovers.complete(name, request) }
+  async failoverCancel (name: string): Promise<FailoverCancelResult> { return await this.failovers.cancel(name) }
 
   async replicationEnable (name: string, request: ReplicationEnableRequest): Promise<ReplicationInfo> { return await this.replication.enable(name, request) }
   async replicationStatus (name?: string): Promise<ReplicationInfo[]> { return await this.replication.status(name) }

@@ -11,6 +11,9 @@ import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { DISK_NAME_PATTERN } from '../../core/constants.ts'
+import { CoreErrorCode } from '../../core/errors.ts'
+import { materializePoint } from '../../core/restore.ts'
+import { pruneExcept } from '../../core/store/index.ts'
 import { PointServer, type PointServing } from '../failover/index.ts'
 import type { RecoveryPoint } from '../../core/types.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
@@ -22,7 +25,7 @@ import { health, type EventLog, type LogEvent } from '../events/index.ts'
 import { isDirectory } from '../fs-util.ts'
 import type { VmInventory } from '../inventory/index.ts'
 import type { JobContext } from '../jobs/index.ts'
-import { replicaVerdict, type Relationship, type RelationshipTable } from '../relationships/index.ts'
+import { FAILED_OVER_STATES, replicaVerdict, type Relationship, type RelationshipTable } from '../relationships/index.ts'
 import { ReplicaRegistrar } from '../replication/replica-registrar.ts'
 import { PointPins, retentionOf } from '../replication/replica-retention.ts'
 import { StoreReplicaSink } from '../replication/store-replica.ts'
@@ -189,6 +192,16 @@ export class ReplicaSide {
     return await this.registrar.apply(this.replicaRecord(name).id, { kind: 'cancel', ...(options.reason === undefined ? {} : { reason: options.reason }) })
   }
 
+  /**
+   * Keeps a failover (the state machine's `complete` input: failed-over,
+   * the term as the failover raised it), durable and logged. The old
+   * primary stays refused. Throws APP_RELATIONSHIP_NOT_FOUND,
+   * APP_INVALID_STATE (nothing changed).
+   */
+  async failoverCompleted (name: string, options: { reason?: string } = {}): Promise<Relationship> {
+    return await this.registrar.apply(this.replicaRecord(name).id, { kind: 'complete', ...(options.reason === undefined ? {} : { reason: options.reason }) })
+  }
+
   /** Tells the primary of `rel` that this box failed it over; the outcome is an event. Never rejects. */
   private async tellPrimary (rel: Relationship): Promise<FailoverNoticeOutcome> {
     const { events, logger } = this.init
@@ -235,11 +248,72 @@ export class ReplicaSide {
    * `points` resolves it) over NBD, pinned until the serving is closed
    * (PointServer.serve; docs/failover.md). For the failover workflows: the
    * caller closes what it opened; the daemon's stop closes what is left.
-   * Throws APP_RELATIONSHIP_NOT_FOUND, APP_USAGE, APP_POINT_NOT_FOUND.
+   * `options.socketName`: serve on that fixed socket of DATA/exports/
+   * (PointServer.serve). Throws APP_RELATIONSHIP_NOT_FOUND, APP_USAGE,
+   * APP_POINT_NOT_FOUND.
    */
-  async servePoint (name: string, pointId: number): Promise<PointServing> {
+  async servePoint (name: string, pointId: number, options: { socketName?: string } = {}): Promise<PointServing> {
     const { peer, relationship } = await this.resolve(name)
-    return await this.pointServer.serve(peer, relationship, pointId, AbortSignal.timeout(TIMEOUT_SERVE_POINT_MS))
+    return await this.pointServer.serve(peer, relationship, pointId, AbortSignal.timeout(TIMEOUT_SERVE_POINT_MS), options)
+  }
+
+  /**
+   * Writes disks of point `pointId` of the relationship `name` names into
+   * raw image files (core's materializePoint: every block verified, each
+   * file written beside and renamed into place, so it is absent or
+   * complete), for a failover that runs no VM here (docs/failover.md
+   * "Unplanned failover"). The point is pinned and the store held meanwhile.
+   * `onProgress` counts bytes over all the disks. A file already in place
+   * is replaced. Throws what servePoint throws, CORE_ABORTED, and the
+   * copy's errors (CORE_BLOCK_CORRUPT, CORE_WRITE_FAILED...).
+   */
+  async materializePoint (name: string, pointId: number, disks: ReadonlyArray<{ disk: string, out: string }>, options: { signal?: AbortSignal, onProgress?: (done: number, total: number) => void } = {}): Promise<void> {
+    const { peer, relationship } = await this.resolve(name)
+    const unpin = this.pins.pin(peer, relationship, pointId)
+    try {
+      const held = await this.sink.hold(peer, relationship, AbortSignal.timeout(TIMEOUT_SERVE_POINT_MS))
+      try {
+        const point = await held.store.getPoint(pointId).catch(err => { throw pointMissing(err, relationship, pointId) })
+        const sizes = new Map(point.disks.map(d => [d.name, d.size]))
+        const total = disks.reduce((n, d) => n + (sizes.get(d.disk) ?? 0), 0)
+        let before = 0
+        for (const d of disks) {
+          await materializePoint(held.store, pointId, d.disk, d.out, {
+            force: true,
+            ...(options.signal === undefined ? {} : { signal: options.signal }),
+            onProgress: p => { options.onProgress?.(before + p.done, total) }
+          })
+          before += sizes.get(d.disk) ?? 0
+          options.onProgress?.(before, total)
+        }
+      } finally {
+        await held.release()
+      }
+    } finally {
+      unpin()
+    }
+  }
+
+  /**
+   * Drops every recovery point of the relationship `name` names but
+   * `pointId` (and points still pinned), for a completed failover: its
+   * point stays as the last point both boxes share, the base of a later
+   * failback (docs/failover.md "Complete and cancel"). Only while the
+   * record is failed over: no session of the old primary can commit or
+   * prune meanwhile (the term rules refuse it). Resolves with the ids
+   * dropped. Throws APP_RELATIONSHIP_NOT_FOUND, APP_INVALID_STATE (not
+   * failed over), and the store's errors.
+   */
+  async keepOnlyPoint (name: string, pointId: number): Promise<number[]> {
+    const held = this.replicaRecord(name)
+    if (!FAILED_OVER_STATES.has(held.state)) throw new AppError(AppErrorCode.APP_INVALID_STATE, `${held.vm} is ${held.state}: only a failed-over relationship drops its other points`)
+    const store = await this.sink.hold(held.peer, held.id, AbortSignal.timeout(TIMEOUT_SERVE_POINT_MS))
+    try {
+      const report = await pruneExcept(store.store, [pointId], { pinned: this.pins.pinned(held.peer, held.id) })
+      return report.removedPoints
+    } finally {
+      await store.release()
+    }
   }
 
   /**
@@ -314,14 +388,19 @@ export class ReplicaSide {
   }
 }
 
+function pointMissing (err: unknown, relationship: string, pointId: number): unknown {
+  if ((err as { code?: unknown }).code !== CoreErrorCode.CORE_POINT_NOT_FOUND) return err
+  return new AppError(AppErrorCode.APP_POINT_NOT_FOUND, `${relationship} has no recovery point ${pointId} on this box (never received, or pruned)`, { cause: err })
+}
+
 function notFound (message: string): AppError {
   return new AppError(AppErrorCode.APP_RELATIONSHIP_NOT_FOUND, message)
 }
 
 /** What the failover workflows add to a Replica relationship's status (appliance/failover/): none by default. */
-export type ReplicaFailoverStatus = Pick<ReplicaStatusInfo, 'test' | 'lastProvenPoint' | 'drill'>
+export type ReplicaFailoverStatus = Pick<ReplicaStatusInfo, 'test' | 'lastProvenPoint' | 'drill' | 'failover'>
 
-const NO_FAILOVER: ReplicaFailoverStatus = { test: null, lastProvenPoint: null, drill: null }
+const NO_FAILOVER: ReplicaFailoverStatus = { test: null, lastProvenPoint: null, drill: null, failover: null }
 
 /**
  * Pure: a Replica relationship as replicaStatus shows it (`replication
@@ -351,7 +430,8 @@ export function replicaStatusOf (r: Relationship, now: number, failover: Replica
     vmShape: vm === undefined ? null : { driver: vm.driver, vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, disks: vm.disks.map(d => ({ ...d })) },
     test: failover.test,
     lastProvenPoint: failover.lastProvenPoint,
-    drill: failover.drill
+    drill: failover.drill,
+    failover: failover.failover
   }
 }
 

@@ -15,7 +15,8 @@ import { ScanPool } from '../../core/scan/index.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
 import {
-  MAX_BOOT_APPEND_BYTES, MAX_BOOT_PATH_BYTES, sendOffer, sendRemove, sendUpdate, type FailoverNotice, type KernelBoot, type ProtectedVm, type RelationshipDescription, type RelationshipPrimary
+  MAX_BOOT_APPEND_BYTES, MAX_BOOT_PATH_BYTES, sendOffer, sendRemove, sendUpdate, type FailoverNotice, type KernelBoot, type ProtectedVm, type RelationshipDescription,
+  type RelationshipPrimary
 } from '../../p2p/relationship/index.ts'
 import { MAX_BATCH_DATA_BYTES, RateLimiter, type ReplicaManifests } from '../../p2p/replication/index.ts'
 import type { VmDriver } from '../drivers/index.ts'
@@ -125,8 +126,8 @@ async function protectedVm (vm: InventoryVm): Promise<ProtectedVm> {
     memoryMiB: def.memoryMiB,
     boot: def.boot !== undefined ? 'kernel' : vm.driver === 'manual' ? null : 'bios',
     disks,
-    // the device model qemu-args.ts gives every NIC; a manual VM's NICs are whatever its hypervisor made, and it has none listed
-    nics: def.nics.map(() => ({ model: 'virtio-net-pci' })),
+    // the device model qemu-args.ts gives every NIC, with its mode and MAC (a failover keeps them where it can); a manual VM's NICs are whatever its hypervisor made, and it has none listed
+    nics: def.nics.map(n => ({ model: 'virtio-net-pci', mode: n.mode, ...(n.bridge === undefined ? {} : { bridge: n.bridge }), ...(n.mac === undefined ? {} : { mac: n.mac }) })),
     ...(kernelBoot === undefined ? {} : { kernelBoot })
   }
 }

@@ -30,3 +30,19 @@ export const MAX_FAILOVER_FILE_BYTES = 256 * 1024
 
 /** Hex characters of a point's root in a screenshot's name: enough to tell points apart at a glance. */
 export const SCREENSHOT_ROOT_CHARS = 12
+
+/**
+ * How long a failover VM's NBD client waits for its served point to come
+ * back (QEMU's `reconnect-delay` on the overlays' backing, in seconds): the
+ * serving ends with the daemon, and a daemon restarted by its service
+ * manager (or after an upgrade) serves the point again within seconds. The
+ * guest's reads of the point and a kept failover's copy wait meanwhile
+ * instead of failing; QEMU tries again at 1, 3, 7, 15, 31 s and then
+ * every 16 s (measured: docs/failover.md "After a stop or a crash"). Five
+ * minutes covers a slow restart; a daemon gone for longer leaves the
+ * guest's reads of the point failing (EIO) until it is back.
+ */
+export const NBD_RECONNECT_DELAY_S = 300
+
+/** How long a cancelled failover's VM may take to shut down before it is forced off: its writes are discarded anyway. */
+export const CANCEL_VM_STOP_WINDOW_MS = 1000

@@ -86,10 +86,15 @@ export class PointServer {
    * CORE_NBD_LISTEN_FAILED (the socket path is too long: a shorter data
    * directory), the store's open errors; nothing is left pinned or held.
    * A read that fails later (a corrupt block) is logged and answered EIO.
+   * `options.socketName`: a fixed name under DATA/exports/ instead of a new
+   * one, for a client that must find the point again at the same place
+   * after a daemon restart (a failover's VM reconnects to its path:
+   * docs/failover.md "Unplanned failover"); a name being served already is
+   * CORE_NBD_LISTEN_FAILED.
    */
-  async serve (peer: string, relationship: string, pointId: number, signal?: AbortSignal): Promise<PointServing> {
+  async serve (peer: string, relationship: string, pointId: number, signal?: AbortSignal, options: { socketName?: string } = {}): Promise<PointServing> {
     if (this.stopping.signal.aborted) throw stoppingError()
-    const work = this.openServing(peer, relationship, pointId, signal === undefined ? this.stopping.signal : AbortSignal.any([signal, this.stopping.signal]))
+    const work = this.openServing(peer, relationship, pointId, signal === undefined ? this.stopping.signal : AbortSignal.any([signal, this.stopping.signal]), options.socketName)
     this.starting.add(work)
     try {
       return await work
@@ -105,7 +110,7 @@ export class PointServer {
     await Promise.all([...this.servings].map(async s => { await s.close() }))
   }
 
-  private async openServing (peer: string, relationship: string, pointId: number, signal: AbortSignal): Promise<PointServing> {
+  private async openServing (peer: string, relationship: string, pointId: number, signal: AbortSignal, socketName: string | undefined): Promise<PointServing> {
     const { logger } = this.init
     if (!Number.isSafeInteger(pointId) || pointId < 1) throw new AppError(AppErrorCode.APP_USAGE, `${String(pointId).slice(0, 40)} is not a recovery point id`)
     // Pinned before the store is held: hold() lets any prune that chose its points before the pin finish first.
@@ -119,7 +124,7 @@ export class PointServer {
       const exports: NbdExport[] = []
       for (const d of point.disks) exports.push(await openPointExport(store, pointId, d.name))
       if (this.stopping.signal.aborted) throw stoppingError()
-      const socket = this.socketPath(relationship, pointId)
+      const socket = socketName === undefined ? this.socketPath(relationship, pointId) : join(this.init.dir, socketName)
       server = new NbdServer({
         socketPath: socket,
         exports,

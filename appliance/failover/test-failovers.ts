@@ -15,6 +15,7 @@ import { isDirectory } from '../fs-util.ts'
 import type { VmInventory } from '../inventory/index.ts'
 import type { Relationship, RelationshipTable } from '../relationships/index.ts'
 import type { PointInfo, PointsResult, TestFailoverInfo, TestPlanInfo, TestStopResult, TestTimings } from '../service/index.ts'
+import { checkPointId, choosePoint, type PointChoice } from './point-choice.ts'
 import type { PointServing } from './point-server.ts'
 import { readTestRecord, writeTestRecord, type TestRecord } from './test-record.ts'
 import { checkBootFiles, testVmPlan, type TestVmPlan } from './test-vm-plan.ts'
@@ -248,16 +249,10 @@ export class TestFailovers {
   }
 
   /** The point asked for, or the newest held; APP_POINT_NOT_FOUND, APP_USAGE. */
-  private async choosePoint (rel: Relationship, requested: number | undefined): Promise<{ point: PointInfo, latest: boolean, newer: number }> {
-    if (requested !== undefined && (!Number.isSafeInteger(requested) || requested < 1)) throw new AppError(AppErrorCode.APP_USAGE, `${String(requested).slice(0, 40)} is not a recovery point id`)
+  private async choosePoint (rel: Relationship, requested: number | undefined): Promise<PointChoice> {
+    checkPointId(requested)
     const { points } = await this.init.replica.points(rel.id)
-    const i = requested === undefined ? points.length - 1 : points.findIndex(p => p.id === requested)
-    if (i < 0) {
-      throw new AppError(AppErrorCode.APP_POINT_NOT_FOUND, requested === undefined
-        ? `no recovery point of ${rel.vm} has reached this box yet`
-        : `${rel.vm} has no recovery point ${requested} on this box (never received, or pruned): tandem points ${rel.vm} lists them`)
-    }
-    return { point: points[i]!, latest: i === points.length - 1, newer: points.length - 1 - i }
+    return choosePoint(rel.vm, points, requested)
   }
 
   private async open (rel: Relationship, requested: number | undefined, options: TestStartOptions): Promise<RunningTest> {

@@ -10,6 +10,7 @@ import { AppError, AppErrorCode } from '../errors.ts'
 import type { EventData, EventLog } from '../events/index.ts'
 import type { DrillInfo } from '../service/failover-types.ts'
 import type { JobInfo, JobKind, SeedExportResult, SeedImportResult } from '../service/job-types.ts'
+import type { FailoverInfo } from '../service/unplanned-types.ts'
 
 /** Ended jobs kept for `job(id)`: a client that follows its job asks within seconds; 100 covers a busy day. */
 export const MAX_ENDED_JOBS = 100
@@ -26,6 +27,7 @@ export type JobResult =
   | { kind: 'seed-export', result: SeedExportResult }
   | { kind: 'seed-import', result: SeedImportResult }
   | { kind: 'drill', result: DrillInfo }
+  | { kind: 'failover', result: FailoverInfo }
 
 export interface JobSpec {
   kind: JobKind
@@ -83,7 +85,8 @@ export class JobRegistry {
       error: null,
       seedExport: null,
       seedImport: null,
-      drill: null
+      drill: null,
+      failover: null
     }
     const progress = (done: number, total: number): void => { info.progress = { done, total } }
     // The job shows its end (state, result, endedAt together) only once its end is in the log.
@@ -93,7 +96,8 @@ export class JobRegistry {
         const { result, reason, data } = await spec.work({ id: info.id, signal: controller.signal, progress })
         if (result.kind === 'seed-export') ended.seedExport = result.result
         else if (result.kind === 'seed-import') ended.seedImport = result.result
-        else ended.drill = result.result
+        else if (result.kind === 'drill') ended.drill = result.result
+        else ended.failover = result.result
         ended.state = 'ok'
         await this.events.end(begin.seq, { outcome: 'ok', reason, ...(data === undefined ? {} : { data }) }).catch(() => {})
       } catch (err) {

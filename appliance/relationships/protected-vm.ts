@@ -6,11 +6,12 @@
  */
 import { DISK_NAME_PATTERN } from '../../core/constants.ts'
 import {
-  MAX_BOOT_APPEND_BYTES, MAX_BOOT_PATH_BYTES, MAX_MEMORY_MIB, MAX_NICS, MAX_VCPUS, NIC_MODEL_PATTERN, type KernelBoot, type ProtectedVm
+  MAX_BOOT_APPEND_BYTES, MAX_BOOT_PATH_BYTES, MAX_MEMORY_MIB, MAX_NICS, MAX_VCPUS, NIC_BRIDGE_PATTERN, NIC_MAC_PATTERN, NIC_MODEL_PATTERN,
+  type KernelBoot, type ProtectedNic, type ProtectedVm
 } from '../../p2p/relationship/index.ts'
 import { MAX_DISK_BYTES, MAX_DISKS } from '../../p2p/replication/constants.ts'
 
-export type { KernelBoot, ProtectedVm }
+export type { KernelBoot, ProtectedNic, ProtectedVm }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const isInt = (v: unknown, min: number, max: number): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max
@@ -24,6 +25,18 @@ function invalidKernelBoot (v: unknown): string | undefined {
   if (!isObject(v) || Object.keys(v).some(k => k !== 'kernel' && k !== 'initrd' && k !== 'append')) return 'protectedVm.kernelBoot is not { kernel, initrd?, append? }'
   if (!bootPath(v.kernel) || (v.initrd !== undefined && !bootPath(v.initrd))) return 'protectedVm.kernelBoot has a path that is not absolute or too long'
   if (v.append !== undefined && !oneLine(v.append, MAX_BOOT_APPEND_BYTES)) return 'protectedVm.kernelBoot.append is not one line of at most 2048 bytes'
+  return undefined
+}
+
+const NIC_MODES: readonly unknown[] = ['none', 'isolated', 'user', 'bridge']
+
+/** Why `n` is not a valid stored NIC (`model`, and from newer primaries `mode`, `bridge`, `mac`), or undefined when it is. */
+function invalidNic (n: unknown): string | undefined {
+  if (!isObject(n) || Object.keys(n).some(k => !['model', 'mode', 'bridge', 'mac'].includes(k))) return 'a protectedVm nic is not { model, mode?, bridge?, mac? }'
+  if (typeof n.model !== 'string' || !NIC_MODEL_PATTERN.test(n.model)) return 'a protectedVm nic model is invalid'
+  if (n.mode !== undefined && !NIC_MODES.includes(n.mode)) return 'a protectedVm nic mode is invalid'
+  if (n.bridge !== undefined && (n.mode !== 'bridge' || typeof n.bridge !== 'string' || !NIC_BRIDGE_PATTERN.test(n.bridge))) return 'a protectedVm nic bridge is invalid'
+  if (n.mac !== undefined && (typeof n.mac !== 'string' || !NIC_MAC_PATTERN.test(n.mac))) return 'a protectedVm nic mac is invalid'
   return undefined
 }
 
@@ -50,7 +63,8 @@ export function invalidProtectedVm (v: unknown): string | undefined {
   }
   if (!Array.isArray(v.nics) || v.nics.length > MAX_NICS) return 'protectedVm.nics is not a list of at most 16'
   for (const n of v.nics as unknown[]) {
-    if (!isObject(n) || !hasOnly(n, ['model']) || typeof n.model !== 'string' || !NIC_MODEL_PATTERN.test(n.model)) return 'a protectedVm nic is not { model }'
+    const why = invalidNic(n)
+    if (why !== undefined) return why
   }
   return undefined
 }
@@ -64,9 +78,17 @@ export function copyProtectedVm (v: ProtectedVm): ProtectedVm {
     memoryMiB: v.memoryMiB,
     boot: v.boot,
     disks: v.disks.map(d => ({ name: d.name, size: d.size, format: d.format })),
-    nics: v.nics.map(n => ({ model: n.model }))
+    nics: v.nics.map(copyNic)
   }
   if (v.kernelBoot !== undefined) c.kernelBoot = copyKernelBoot(v.kernelBoot)
+  return c
+}
+
+function copyNic (n: ProtectedNic): ProtectedNic {
+  const c: ProtectedNic = { model: n.model }
+  if (n.mode !== undefined) c.mode = n.mode
+  if (n.bridge !== undefined) c.bridge = n.bridge
+  if (n.mac !== undefined) c.mac = n.mac
   return c
 }
 

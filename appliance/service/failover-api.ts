@@ -2,6 +2,7 @@ import type {
   DrillRequest, DrillScheduleRequest, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopResult
 } from './failover-types.ts'
 import type { JobInfo } from './job-types.ts'
+import type { CompleteRequest, FailoverCancelResult, FailoverPlanInfo, FailoverPlanRequest, UnplannedRequest } from './unplanned-types.ts'
 
 /**
  * Test failovers and drills on the Replica (docs/failover.md "Test
@@ -44,4 +45,44 @@ export interface FailoverApi {
   failoverDrill: (name: string, request?: DrillRequest) => Promise<JobInfo>
   /** Sets the relationship's drill settings: a schedule (or `off`), the sign of life, its time limit. APP_SETTING_INVALID, APP_VM_INVALID (a bad serial pattern). */
   failoverDrillSchedule: (name: string, request: DrillScheduleRequest) => Promise<DrillSettingsInfo>
+
+  /**
+   * Unplanned failover on the Replica alone (docs/failover.md "Unplanned
+   * failover"), as a job (kind `failover`): the term raised (the old
+   * primary is refused from then on), then the VM named as the protected
+   * VM started on qcow2 overlays over the point served over NBD (seconds,
+   * whatever the disks' size), or, when this box cannot run it, the
+   * point's disks written as raw files (a copy of the whole disks, with
+   * progress). The relationship is then failed-over-waiting-completion.
+   * Checked before the job starts: APP_RELATIONSHIP_NOT_FOUND,
+   * APP_POINT_NOT_FOUND, APP_USAGE, APP_INVALID_STATE (a state that does
+   * not fail over, a failover already there), APP_CONFIRMATION_REQUIRED (a
+   * point older than the latest without `yes`), APP_BOOT_FILE_MISSING,
+   * APP_VM_EXISTS (an inventory VM of that name), APP_VM_INVALID. A job
+   * that fails (APP_VM_START_FAILED, APP_QEMU_IMG_FAILED, a copy's error)
+   * leaves nothing: the relationship is back as it was, no point changed.
+   */
+  failoverUnplanned: (name: string, request?: UnplannedRequest) => Promise<JobInfo>
+  /** What `action` would do (`--dry-run`), checked as the command checks it (`yes` aside); nothing is done. */
+  failoverPlan: (name: string, request: FailoverPlanRequest) => Promise<FailoverPlanInfo>
+  /**
+   * Keeps the failover, as a job (kind `failover-complete`): the VM's
+   * disks copied out of the served point while it runs (QMP block-stream)
+   * until they stand alone, the serving closed, every other point of the
+   * relationship dropped (its point is kept: the base of a later
+   * failback), the state failed-over; a `files` failover keeps its files.
+   * A failover being completed answers its running job. Needs `yes`
+   * (APP_CONFIRMATION_REQUIRED). APP_INVALID_STATE (no failover waiting, a
+   * test of the VM runs), APP_VM_NOT_RUNNING (start the VM first),
+   * APP_SETTING_INVALID (a bad bandwidth); the job: APP_FAILOVER_COPY_FAILED.
+   */
+  failoverComplete: (name: string, request?: CompleteRequest) => Promise<JobInfo>
+  /**
+   * Undoes a failover that waits for completion: the VM stopped and its
+   * overlays removed (or the files removed), the serving closed, the term
+   * back, the state back to replicating. No recovery point changed; what
+   * the VM wrote is discarded. APP_INVALID_STATE (no failover, or its
+   * job runs: cancel the job first).
+   */
+  failoverCancel: (name: string) => Promise<FailoverCancelResult>
 }

@@ -9,6 +9,9 @@ export type {
   DrillInfo, DrillRequest, DrillScheduleRequest, DrillSettingsInfo, DrillSignInfo, ProofInfo, ServedDiskInfo,
   TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopResult, TestTimings
 } from './failover-types.ts'
+export type {
+  CompleteRequest, FailoverCancelResult, FailoverInfo, FailoverKind, FailoverNicInfo, FailoverPhase, FailoverPlanInfo, FailoverPlanRequest, FailoverTimings, UnplannedRequest
+} from './unplanned-types.ts'
 export type { JobApi } from './job-api.ts'
 export type { JobInfo, JobKind, JobState, SeedExportRequest, SeedExportResult, SeedImportRequest, SeedImportResult } from './job-types.ts'
 export type { ReplicationApi } from './replication-api.ts'

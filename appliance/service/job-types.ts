@@ -6,9 +6,15 @@
  */
 import type { DrillInfo } from './failover-types.ts'
 import type { PointInfo } from './replica-types.ts'
+import type { FailoverInfo } from './unplanned-types.ts'
 
-/** `drill`: a test failover with a sign of life, a screenshot and a proof (docs/failover.md "Drills"). */
-export type JobKind = 'seed-export' | 'seed-import' | 'drill'
+/**
+ * `drill`: a test failover with a sign of life, a screenshot and a proof
+ * (docs/failover.md "Drills"). `failover`: an unplanned failover (its VM
+ * started, or its raw files written); `failover-complete`: a failover kept
+ * (the copy into the VM's own disks): docs/failover.md "Unplanned failover".
+ */
+export type JobKind = 'seed-export' | 'seed-import' | 'drill' | 'failover' | 'failover-complete'
 
 /** `running` until it ends: `ok`, `failed` (with `error`) or `cancelled` (jobCancel, or the daemon stopping). */
 export type JobState = 'running' | 'ok' | 'failed' | 'cancelled'
@@ -68,4 +74,6 @@ export interface JobInfo {
   seedImport: SeedImportResult | null
   /** The result of an `ok` drill, else null. */
   drill: DrillInfo | null
+  /** The failover after an `ok` `failover` or `failover-complete` job, else null. */
+  failover: FailoverInfo | null
 }

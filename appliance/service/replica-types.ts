@@ -4,6 +4,7 @@
  * log. docs/cli.md documents each as a `--json` output.
  */
 import type { DrillSettingsInfo, ProofInfo, TestFailoverInfo } from './failover-types.ts'
+import type { FailoverInfo } from './unplanned-types.ts'
 
 /** One recovery point of a relationship held here as Replica. */
 export interface PointInfo {
@@ -112,4 +113,6 @@ export interface ReplicaStatusInfo {
   lastProvenPoint: ProofInfo | null
   /** The relationship's drill settings, or null when none were set. */
   drill: DrillSettingsInfo | null
+  /** The unplanned failover of the relationship on this box (docs/failover.md "Unplanned failover"), or null. */
+  failover: FailoverInfo | null
 }

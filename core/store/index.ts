@@ -1,7 +1,7 @@
 export { RecoveryPointStore, STORE_SCHEMA_VERSION, checkDiskName, type OpenStoreOptions } from './store.ts'
 export { storeFailure } from './db.ts'
 export { StagedCycle, type IncomingBlock, type CommitOptions, type CyclePhase } from './staged-cycle.ts'
-export { prune, type PruneOptions, type PruneReport } from './prune.ts'
+export { prune, pruneExcept, type PruneOptions, type PruneReport } from './prune.ts'
 export { selectRetained, checkRetention, DEFAULT_RETENTION, type RetentionPolicy } from './retention.ts'
 export { updateImage, recoverImages, imageRecord, checkImage, type ImageRecord, type ImageStatus, type UpdateImageResult } from './replica-image.ts'
 export type { BlockLocation } from './location.ts'

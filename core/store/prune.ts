@@ -58,7 +58,19 @@ export interface PruneOptions {
  */
 export async function prune (store: RecoveryPointStore, policy: RetentionPolicy, options: PruneOptions = {}): Promise<PruneReport> {
   const points = await store.listPoints()
-  const keep = new Set([...selectRetained(points, policy), ...(options.pinned ?? [])])
+  return await pruneExcept(store, selectRetained(points, policy), options)
+}
+
+/**
+ * Keeps exactly the points `keep` (and `options.pinned`), removing every
+ * other one, the latest included, as prune() does (one atomic batch, then
+ * the sweep; crash-safe the same way). For a failover that is completed: its
+ * point is the only one the relationship keeps (docs/failover.md "Complete
+ * and cancel"). Ids in `keep` that the store does not hold are ignored.
+ */
+export async function pruneExcept (store: RecoveryPointStore, keepIds: Iterable<number>, options: PruneOptions = {}): Promise<PruneReport> {
+  const points = await store.listPoints()
+  const keep = new Set([...keepIds, ...(options.pinned ?? [])])
   const removed = points.filter(p => !keep.has(p.id))
   const report: PruneReport = { removedPoints: removed.map(p => p.id), removedBlocks: 0, deletedPacks: 0, repackedPacks: 0, freedBytes: 0, unreferencedBytes: 0 }
   const pendingBefore = await store.db.get(SWEEP_NEEDED_KEY) !== undefined

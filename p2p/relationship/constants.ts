@@ -12,9 +12,10 @@ export const RELATIONSHIP_PROTOCOL = '/tandem/relationship/1.0.0'
 
 /**
  * Largest frame either side sends or reads. The largest valid offer (64
- * disks with 64-character names, 16 NICs with 32-character models) encodes
- * to under 8 KiB without its optional kernel boot, and to under 12 KiB with
- * one at its bounds (tested); the rest leaves room for optional fields a
+ * disks with 64-character names, 16 NICs with 32-character models, each
+ * with its mode, a 15-character bridge and a MAC) encodes to under 9 KiB
+ * without its optional kernel boot, and to under 12 KiB with one at its
+ * bounds (tested); the rest leaves room for optional fields a
  * later version adds and still bounds what a peer can make us buffer.
  */
 export const MAX_RELATIONSHIP_FRAME_BYTES = 16 * 1024
@@ -27,6 +28,10 @@ export const MAX_MEMORY_MIB = 4 * 1024 * 1024
 export const MAX_NICS = 16
 /** A NIC model: a QEMU device name such as `virtio-net-pci` or `e1000`; 32 characters is well above any. */
 export const NIC_MODEL_PATTERN = /^[a-z0-9][a-z0-9._-]{0,31}$/
+/** A host bridge's name: a Linux interface name, at most 15 characters (IFNAMSIZ - 1). */
+export const NIC_BRIDGE_PATTERN = /^[A-Za-z0-9_.-]{1,15}$/
+/** A unicast MAC (the lowest bit of the first octet clear), colon-separated. */
+export const NIC_MAC_PATTERN = /^[0-9a-fA-F][02468aceACE](:[0-9a-fA-F]{2}){5}$/
 
 /**
  * A kernel or initrd path of a VM that boots a kernel directly, in UTF-8

@@ -1,7 +1,7 @@
 export * from './constants.ts'
 export {
   decodeRelationship, encodeRelationship,
-  type BootKind, type DiskFormat, type DriverKind, type FailoverNotice, type InitialReplication, type KernelBoot, type ProtectedDisk, type ProtectedNic, type ProtectedVm,
+  type BootKind, type DiskFormat, type DriverKind, type FailoverNotice, type InitialReplication, type KernelBoot, type ProtectedDisk, type ProtectedNic, type ProtectedNicMode, type ProtectedVm,
   type ProtectionSettings, type RelationshipAnswer, type RelationshipDescription, type RelationshipMessage, type RelationshipRemoval,
   type RelationshipRequest
 } from './messages.ts'

@@ -4,7 +4,7 @@ import { MAX_DISK_BYTES, MAX_DISKS } from '../replication/constants.ts'
 import { isPlainMap, packMessage, unpackMessage } from '../wire/msgpack.ts'
 import {
   MAX_APP_CONSISTENT_MS, MAX_BANDWIDTH_BYTES_PER_SECOND, MAX_BOOT_APPEND_BYTES, MAX_BOOT_PATH_BYTES, MAX_FREQUENCY_MS, MAX_MEMORY_MIB, MAX_NICS,
-  MAX_RELATIONSHIP_FRAME_BYTES, MAX_VCPUS, NIC_MODEL_PATTERN
+  MAX_RELATIONSHIP_FRAME_BYTES, MAX_VCPUS, NIC_BRIDGE_PATTERN, NIC_MAC_PATTERN, NIC_MODEL_PATTERN
 } from './constants.ts'
 
 /**
@@ -31,8 +31,24 @@ export interface ProtectedDisk {
   format: DiskFormat
 }
 
-/** One NIC: its device model only; addresses, bridges and MACs are each box's own. */
-export interface ProtectedNic { model: string }
+/** How a NIC reaches a network on the primary (the QEMU driver's NIC modes, docs/vms.md). */
+export type ProtectedNicMode = 'none' | 'isolated' | 'user' | 'bridge'
+
+/**
+ * One NIC: its device model, and (optional: absent from older primaries)
+ * how it is connected there and its MAC. A failover starts the VM with the
+ * same MAC (a guest's network set-up often follows it) and the same mode
+ * where this box can give it (a bridge of the same name); the Replica
+ * decides (docs/failover.md "Unplanned failover").
+ */
+export interface ProtectedNic {
+  model: string
+  mode?: ProtectedNicMode
+  /** The host bridge's name (with mode `bridge` only): NIC_BRIDGE_PATTERN. */
+  bridge?: string
+  /** A unicast MAC, `52:54:00:12:34:56`: NIC_MAC_PATTERN. */
+  mac?: string
+}
 
 /**
  * What a VM that boots a kernel directly boots: absolute paths on the
@@ -189,15 +205,28 @@ function kernelBoot (v: unknown): KernelBoot {
   return out
 }
 
+function nic (v: unknown): ProtectedNic {
+  const n = map(v, 'a nic')
+  if (typeof n.model !== 'string' || !NIC_MODEL_PATTERN.test(n.model)) throw bad(`a nic model must match ${String(NIC_MODEL_PATTERN)}`)
+  const out: ProtectedNic = { model: n.model }
+  if (n.mode !== undefined) out.mode = oneOf<ProtectedNicMode>(n.mode, 'a nic mode', ['none', 'isolated', 'user', 'bridge'])
+  if (n.bridge !== undefined) {
+    if (out.mode !== 'bridge') throw bad('a nic bridge goes only with mode bridge')
+    if (typeof n.bridge !== 'string' || !NIC_BRIDGE_PATTERN.test(n.bridge)) throw bad(`a nic bridge must match ${String(NIC_BRIDGE_PATTERN)}`)
+    out.bridge = n.bridge
+  }
+  if (n.mac !== undefined) {
+    if (typeof n.mac !== 'string' || !NIC_MAC_PATTERN.test(n.mac)) throw bad(`a nic mac must match ${String(NIC_MAC_PATTERN)}`)
+    out.mac = n.mac
+  }
+  return out
+}
+
 function vm (v: unknown): ProtectedVm {
   const o = map(v, 'vm')
   const disks = list(o.disks, 'disks', 1, MAX_DISKS).map(disk)
   if (new Set(disks.map(d => d.name)).size !== disks.length) throw bad('disk names must be unique')
-  const nics = list(o.nics, 'nics', 0, MAX_NICS).map(n => {
-    const model = map(n, 'a nic').model
-    if (typeof model !== 'string' || !NIC_MODEL_PATTERN.test(model)) throw bad(`a nic model must match ${String(NIC_MODEL_PATTERN)}`)
-    return { model }
-  })
+  const nics = list(o.nics, 'nics', 0, MAX_NICS).map(nic)
   const out: ProtectedVm = {
     name: name(o.name, 'the vm name'),
     driver: oneOf(o.driver, 'driver', ['qemu', 'manual']),

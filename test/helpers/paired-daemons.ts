@@ -6,6 +6,8 @@
 import { PassThrough } from 'node:stream'
 import { join } from 'node:path'
 import { Appliance, initDataDir } from '../../appliance/daemon/index.ts'
+import type { CycleRecord } from '../../appliance/events/index.ts'
+import type { ReplicationEnableRequest } from '../../appliance/service/index.ts'
 import { sparseFile, type Teardown } from './fixtures.ts'
 
 export interface PairedDaemons {
@@ -23,20 +25,31 @@ export async function startDaemon (t: Teardown, dir: string): Promise<Appliance>
   return app
 }
 
+/** Initializes the data directories of a primary (`box-p`, `root/p`) and a Replica (`box-r`, `root/r`, listening on `replicaListen`). */
+export async function initPairedDirs (root: string, replicaListen = '/ip4/127.0.0.1/tcp/0'): Promise<{ primaryDir: string, replicaDir: string }> {
+  const primaryDir = join(root, 'p')
+  const replicaDir = join(root, 'r')
+  await initDataDir(primaryDir, { name: 'box-p', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  await initDataDir(replicaDir, { name: 'box-r', listen: [replicaListen] })
+  return { primaryDir, replicaDir }
+}
+
+/** Pairs two running daemons: `primary` joins `replica`'s window with its PIN. */
+export async function pair (primary: Appliance, replica: Appliance): Promise<void> {
+  const open = await replica.pairOpen()
+  await primary.pairJoin({ pin: open.pin!, addr: open.addresses[0]! })
+}
+
 /**
  * Initializes and starts a primary (`box-p`) and a Replica (`box-r`) under
  * `root` and pairs them. `replicaListen`: the Replica's address (a fixed
  * port when the test restarts it); the primary's port is the system's.
  */
 export async function pairedDaemons (t: Teardown, root: string, replicaListen = '/ip4/127.0.0.1/tcp/0'): Promise<PairedDaemons> {
-  const primaryDir = join(root, 'p')
-  const replicaDir = join(root, 'r')
-  await initDataDir(primaryDir, { name: 'box-p', listen: ['/ip4/127.0.0.1/tcp/0'] })
-  await initDataDir(replicaDir, { name: 'box-r', listen: [replicaListen] })
+  const { primaryDir, replicaDir } = await initPairedDirs(root, replicaListen)
   const primary = await startDaemon(t, primaryDir)
   const replica = await startDaemon(t, replicaDir)
-  const open = await replica.pairOpen()
-  await primary.pairJoin({ pin: open.pin!, addr: open.addresses[0]! })
+  await pair(primary, replica)
   return { primary, replica, primaryDir, replicaDir }
 }
 
@@ -48,4 +61,21 @@ export async function addManualVm (app: Appliance, name: string, path: string, b
     definition: { name, vcpus: 1, memoryMiB: 256, disks: [{ name: 'disk0', path, format: 'raw', node: 'disk0' }], nics: [], guestAgent: false },
     addedAt: Date.now()
   })
+}
+
+/** Runs one cycle of `vm` on `primary` now; resolves with its record once it ended. */
+export async function runCycle (primary: Appliance, vm: string): Promise<CycleRecord> {
+  return await new Promise(resolve => {
+    const off = primary.replication.onCycle((id, record) => { if (id === vm) { off(); resolve(record) } })
+    primary.scheduler.get(vm)!.runNow()
+  })
+}
+
+/** Enables replication of `vm` with `request` (its first cycle runs at once); resolves once that cycle ended. */
+export async function enableReplication (primary: Appliance, vm: string, request: ReplicationEnableRequest): Promise<CycleRecord> {
+  const first = new Promise<CycleRecord>(resolve => {
+    const off = primary.replication.onCycle((id, record) => { if (id === vm) { off(); resolve(record) } })
+  })
+  await primary.replicationEnable(vm, request)
+  return await first
 }

@@ -23,6 +23,7 @@ const samples: RelationshipMessage[] = [
   { t: 'offer', ...sampleDescription({ vm: { ...sampleDescription().vm, disks: [{ name: 'empty', size: 0, format: 'raw' }], nics: [], boot: 'uefi' } }) },
   { t: 'offer', ...sampleDescription({ vm: { ...sampleDescription().vm, boot: 'kernel', kernelBoot: { kernel: '/boot/vmlinuz' } } }) },
   { t: 'update', ...sampleDescription({ vm: { ...sampleDescription().vm, boot: 'kernel', kernelBoot: { kernel: '/boot/vmlinuz', initrd: '/boot/initrd.img', append: 'console=ttyS0 root=/dev/vda1' } } }) },
+  { t: 'offer', ...sampleDescription({ vm: { ...sampleDescription().vm, nics: [{ model: 'virtio-net-pci', mode: 'user' }, { model: 'e1000', mode: 'bridge', bridge: 'br0', mac: '52:54:00:ab:cd:ef' }, { model: 'virtio-net-pci', mode: 'isolated', mac: '52:54:00:00:00:01' }] } }) },
   { t: 'remove', relationship: 'web-1', term: 0 },
   { t: 'failed-over', relationship: 'web-1', term: 2, at: 1_800_000_000_000 },
   { t: 'failed-over', relationship: 'web-1', term: 0xffffffff, at: Number.MAX_SAFE_INTEGER },
@@ -47,7 +48,7 @@ t.test('the largest valid offer fits a frame with room to spare', async t => {
   t.comment(`largest offer: ${bytes} bytes`)
   t.ok(bytes < 12 * 1024, 'under 12 KiB, its kernel boot at its bounds included')
   const { kernelBoot: _k, ...withoutKernel } = largest.vm
-  t.ok(encodeRelationship({ t: 'offer', ...largest, vm: { ...withoutKernel, boot: null } }).byteLength < 8 * 1024, 'under 8 KiB without the optional kernel boot')
+  t.ok(encodeRelationship({ t: 'offer', ...largest, vm: { ...withoutKernel, boot: null } }).byteLength < 9 * 1024, 'under 9 KiB without the optional kernel boot')
   t.ok(bytes < MAX_RELATIONSHIP_FRAME_BYTES * 3 / 4, 'a quarter of the frame left for later optional fields')
 })
 
@@ -119,6 +120,12 @@ t.test('malformed, out of bounds, oversized and unknown messages', async t => {
     ['a nic model of 33 characters', withVm({ nics: [{ model: 'm'.repeat(33) }] }), MALFORMED],
     ['a nic model with a comma (QEMU option injection)', withVm({ nics: [{ model: 'e1000,romfile=/x' }] }), MALFORMED],
     ['a nic as a string', withVm({ nics: ['e1000'] }), MALFORMED],
+    ['an unknown nic mode', withVm({ nics: [{ model: 'e1000', mode: 'tap' }] }), MALFORMED],
+    ['a bridge without mode bridge', withVm({ nics: [{ model: 'e1000', mode: 'user', bridge: 'br0' }] }), MALFORMED],
+    ['a bridge of 16 characters', withVm({ nics: [{ model: 'e1000', mode: 'bridge', bridge: 'b'.repeat(16) }] }), MALFORMED],
+    ['a bridge with a comma (QEMU option injection)', withVm({ nics: [{ model: 'e1000', mode: 'bridge', bridge: 'br0,x=y' }] }), MALFORMED],
+    ['a multicast mac', withVm({ nics: [{ model: 'e1000', mac: '01:00:5e:00:00:01' }] }), MALFORMED],
+    ['a mac as a number', withVm({ nics: [{ model: 'e1000', mac: 5 }] }), MALFORMED],
     // a kernel boot: absolute paths and a command line on one line, bounded, only with boot kernel
     ['a kernel boot with boot bios', withVm({ boot: 'bios', kernelBoot: { kernel: '/boot/vmlinuz' } }), MALFORMED],
     ['a kernel boot without a kernel', withVm({ boot: 'kernel', kernelBoot: { initrd: '/boot/initrd' } }), MALFORMED],

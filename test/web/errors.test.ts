@@ -46,6 +46,8 @@ t.test('codes map to their statuses', async t => {
     ['APP_VM_ALREADY_RUNNING', 409],
     ['APP_VM_STOP_TIMEOUT', 409],
     ['APP_BOOT_FILE_MISSING', 409],
+    ['APP_VM_NOT_RUNNING', 409],
+    ['APP_FAILOVER_COPY_FAILED', 409],
     ['APP_UNEXPECTED', 500],
     ['CORE_WRITE_FAILED', 500],
     ['NOT_A_CODE', 500],

@@ -1,14 +1,19 @@
 /**
  * The failover routes (docs/api.md "Failover"): test failovers on the
- * Replica, their plan (`--dry-run`), drills (jobs) and drill settings.
+ * Replica, their plan (`--dry-run`), drills (jobs) and drill settings;
+ * unplanned failover (a job), its complete (a job), cancel, and the plan
+ * of each.
  */
 import type { FastifyInstance } from 'fastify'
-import type { DrillRequest, DrillScheduleRequest, FailoverApi, JobApi, TestPlanRequest, TestStartRequest } from '../../appliance/service/index.ts'
+import type {
+  CompleteRequest, DrillRequest, DrillScheduleRequest, FailoverApi, FailoverPlanRequest, JobApi, TestPlanRequest, TestStartRequest, UnplannedRequest
+} from '../../appliance/service/index.ts'
 import {
   drillBody, drillScheduleBody, drillSettingsSchema, failoverParams, testFailoverSchema, testFailoversSchema, testPlanBody, testPlanSchema,
   testStartBody, testStopSchema
 } from './failover-schemas.ts'
 import { jobSchema } from './job-schemas.ts'
+import { completeBody, failoverCancelSchema, failoverPlanBody, failoverPlanSchema, unplannedBody } from './unplanned-schemas.ts'
 
 const nameOf = (params: unknown): string => (params as { name: string }).name
 
@@ -30,4 +35,17 @@ export function registerFailoverRoutes (app: FastifyInstance, service: FailoverA
 
   app.put('/v1/failover/:name/drill-schedule', { schema: { params: failoverParams, body: drillScheduleBody, response: { 200: drillSettingsSchema, ...errors } } },
     async request => await service.failoverDrillSchedule(nameOf(request.params), request.body as DrillScheduleRequest))
+
+  app.post('/v1/failover/:name/unplanned', { schema: { params: failoverParams, body: unplannedBody, response: { 200: jobSchema, ...errors } } },
+    async request => await service.failoverUnplanned(nameOf(request.params), request.body as UnplannedRequest))
+
+  // POST: the plan takes a body (which command), though it changes nothing
+  app.post('/v1/failover/:name/plan', { schema: { params: failoverParams, body: failoverPlanBody, response: { 200: failoverPlanSchema, ...errors } } },
+    async request => await service.failoverPlan(nameOf(request.params), request.body as FailoverPlanRequest))
+
+  app.post('/v1/failover/:name/complete', { schema: { params: failoverParams, body: completeBody, response: { 200: jobSchema, ...errors } } },
+    async request => await service.failoverComplete(nameOf(request.params), request.body as CompleteRequest))
+
+  app.post('/v1/failover/:name/cancel', { schema: { params: failoverParams, response: { 200: failoverCancelSchema, ...errors } } },
+    async request => await service.failoverCancel(nameOf(request.params)))
 }

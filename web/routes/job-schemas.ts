@@ -6,6 +6,7 @@
 import { object } from '../schemas.ts'
 import { drillInfoSchema } from './failover-schemas.ts'
 import { pointSchema } from './point-schemas.ts'
+import { failoverInfoSchema } from './unplanned-schemas.ts'
 
 const str = { type: 'string' } as const
 const nullableStr = { type: ['string', 'null'] } as const
@@ -24,7 +25,7 @@ const seedImportResult = object({ relationship: str, vm: str, peer: str, point: 
 
 export const jobSchema = object({
   id: str,
-  kind: { type: 'string', enum: ['seed-export', 'seed-import', 'drill'] },
+  kind: { type: 'string', enum: ['seed-export', 'seed-import', 'drill', 'failover', 'failover-complete'] },
   vm: str,
   relationship: nullableStr,
   state: { type: 'string', enum: ['running', 'ok', 'failed', 'cancelled'] },
@@ -34,7 +35,8 @@ export const jobSchema = object({
   error: { anyOf: [{ type: 'null' }, object({ code: str, message: str })] },
   seedExport: { anyOf: [{ type: 'null' }, seedExportResult] },
   seedImport: { anyOf: [{ type: 'null' }, seedImportResult] },
-  drill: { anyOf: [{ type: 'null' }, drillInfoSchema] }
+  drill: { anyOf: [{ type: 'null' }, drillInfoSchema] },
+  failover: { anyOf: [{ type: 'null' }, failoverInfoSchema] }
 })
 
 export const jobListSchema = { type: 'array', items: jobSchema }

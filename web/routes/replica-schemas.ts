@@ -3,6 +3,7 @@
  * "Replica"). As in schemas.ts: nothing unknown, nothing coerced.
  */
 import { drillSettingsSchema, testFailoverSchema } from './failover-schemas.ts'
+import { failoverInfoSchema } from './unplanned-schemas.ts'
 import { pointSchema, proofSchema } from './point-schemas.ts'
 
 export { pointSchema }
@@ -79,6 +80,7 @@ export const replicaStatusSchema = {
     },
     test: { anyOf: [{ type: 'null' }, testFailoverSchema] },
     lastProvenPoint: { anyOf: [{ type: 'null' }, proofSchema] },
-    drill: { anyOf: [{ type: 'null' }, drillSettingsSchema] }
+    drill: { anyOf: [{ type: 'null' }, drillSettingsSchema] },
+    failover: { anyOf: [{ type: 'null' }, failoverInfoSchema] }
   })
 }

@@ -12,7 +12,8 @@ export { buildQemuArgs, diskDeviceId, vmRunPaths, GUEST_AGENT_PORT, type Accel, 
 export { QemuDriver, type QemuDriverInit, type VmAdoptOptions, type VmStartOptions, type VmState, type VmStatus, type VmStopOptions } from './qemu-driver.ts'
 export { QemuVmDriver, type QemuVmDriverInit } from './qemu-vm-driver.ts'
 export { bootRecoveryPoint, OVERLAY_FILE, type BootedRecoveryPoint, type BootRecoveryPointInit } from './boot-point.ts'
-export { createNbdOverlay, nbdUnixUri, type NbdDiskBacking } from './nbd-overlay.ts'
+export { cancelStreams, disksStandalone, streamDisks, streamJobId, STREAM_POLL_MS, TIMEOUT_STREAM_CANCEL_MS, type StreamOptions } from './disk-stream.ts'
+export { createNbdOverlay, nbdReconnectingBacking, nbdUnixUri, type NbdDiskBacking } from './nbd-overlay.ts'
 export { startTestVm, stopTestVm, testVmDefinition, testVmOverlay, type TestVm, type TestVmInit, type TestVmShape } from './test-vm.ts'
 export { drillTestVm, compileSerialPattern, DEFAULT_SIGN_OF_LIFE_TIMEOUT_MS, type DrillDriver, type DrillOptions, type DrillResult, type DrillSign, type DrillTarget } from './drill/index.ts'
 export {

@@ -30,6 +30,7 @@ import { testVmOverlay } from '../../../appliance/drivers/qemu/index.ts'
 import { fileHash, freePort, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
 import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
 import { ManualClock } from '../../helpers/manual-clock.ts'
+import { enableReplication, runCycle } from '../../helpers/paired-daemons.ts'
 import { requireTools, TEST_GUEST_TOOLS } from '../../helpers/tools.ts'
 import { processExists } from '../drivers/qemu/vm-helpers.ts'
 
@@ -46,22 +47,8 @@ async function startBox (t: Test, dir: string, clock?: ManualClock): Promise<App
   return app
 }
 
-/** Runs one cycle of `vm` now; resolves with its record. */
-async function cycle (primary: Appliance, vm: string): Promise<CycleRecord> {
-  return await new Promise(resolve => {
-    const off = primary.replication.onCycle((id, record) => { if (id === vm) { off(); resolve(record) } })
-    primary.scheduler.get(vm)!.runNow()
-  })
-}
-
-/** Enables replication of `vm` (its first cycle runs at once); resolves once that cycle ended. */
-async function enable (primary: Appliance, vm: string): Promise<CycleRecord> {
-  const first = new Promise<CycleRecord>(resolve => {
-    const off = primary.replication.onCycle((id, record) => { if (id === vm) { off(); resolve(record) } })
-  })
-  await primary.replicationEnable(vm, { to: 'replica-box', frequency: '1h', recoveryPoints: '0' })
-  return await first
-}
+const cycle = runCycle
+const enable = async (primary: Appliance, vm: string): Promise<CycleRecord> => await enableReplication(primary, vm, { to: 'replica-box', frequency: '1h', recoveryPoints: '0' })
 
 const exists = async (path: string): Promise<boolean> => await readdir(path).then(() => true, () => false)
 

@@ -40,3 +40,17 @@ t.test('a stored kernel boot out of bounds is refused', async t => {
   ]
   for (const [what, v] of table) t.type(invalidProtectedVm(v), 'string', what)
 })
+
+t.test('a NIC keeps its mode, bridge and MAC; bad ones are refused', async t => {
+  const nics = [{ model: 'virtio-net-pci', mode: 'bridge' as const, bridge: 'br0', mac: '52:54:00:12:34:56' }, { model: 'e1000', mode: 'user' as const }, { model: 'e1000' }]
+  t.equal(invalidProtectedVm({ ...vm, nics }), undefined)
+  t.same(copyProtectedVm({ ...vm, nics: nics.map(n => ({ ...n, extra: 'x' })) as unknown as ProtectedVm['nics'] }).nics, nics, 'only the known fields')
+  const table: Array<[string, unknown]> = [
+    ['an unknown mode', { model: 'e1000', mode: 'tap' }],
+    ['a bridge with mode user', { model: 'e1000', mode: 'user', bridge: 'br0' }],
+    ['a bridge name too long', { model: 'e1000', mode: 'bridge', bridge: 'b'.repeat(16) }],
+    ['a multicast MAC', { model: 'e1000', mac: '01:00:5e:00:00:01' }],
+    ['an unknown field', { model: 'e1000', vlan: 3 }]
+  ]
+  for (const [what, nic] of table) t.type(invalidProtectedVm({ ...vm, nics: [nic] }), 'string', what)
+})

@@ -6,21 +6,12 @@
  * test and proof); bad input is WEB_BAD_REQUEST before the service is
  * called; the failover codes travel with their status.
  */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { InjectOptions } from 'fastify'
-import { join } from 'node:path'
-import { ApiClient, buildApiServer, listenOnSocket } from '../../../web/index.ts'
-import { tempDir } from '../../helpers/fixtures.ts'
-import { DRILL_JOB, DRILL_SETTINGS, FakeService, PROOF, REPLICA_STATUS, TEST, TEST_PLAN } from '../fixtures/fake-service.ts'
+import { DRILL_JOB, DRILL_SETTINGS, PROOF, REPLICA_STATUS, TEST, TEST_PLAN } from '../fixtures/fake-service.ts'
+import { refusedBeforeService, servedFake } from '../fixtures/served.ts'
 
-async function served (t: Test): Promise<{ service: FakeService, client: ApiClient, app: ReturnType<typeof buildApiServer> }> {
-  const service = new FakeService()
-  const app = buildApiServer(service)
-  const socketPath = join(await tempDir(t), 'api.sock')
-  await listenOnSocket(app, socketPath)
-  t.teardown(async () => { await app.close() })
-  return { service, client: new ApiClient({ socketPath }), app }
-}
+const served = servedFake
 
 t.test('each failover method reaches its route and comes back whole', async t => {
   const { service, client } = await served(t)
@@ -65,12 +56,7 @@ t.test('bad requests are refused before the service', async t => {
     ['a schedule without every', { method: 'PUT', url: '/v1/failover/web/drill-schedule', payload: { timeout: '5m' } }],
     ['check as a string', { method: 'POST', url: '/v1/failover/web/test/plan', payload: { check: 'yes' } }]
   ]
-  for (const [what, request] of bad) {
-    const r = await app.inject(request)
-    t.equal(r.statusCode, 400, what)
-    t.equal(r.json().code, 'WEB_BAD_REQUEST', what)
-  }
-  t.same(service.calls, [], 'the service saw none of them')
+  await refusedBeforeService(t, { service, app }, bad)
 })
 
 t.test('failover codes travel with their status', async t => {

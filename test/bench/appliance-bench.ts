@@ -30,14 +30,13 @@
  */
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { cpus, release, tmpdir } from 'node:os'
-import { mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises'
+import { cpus, release } from 'node:os'
+import { open, readFile, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ApiClient } from '../../web/api-client.ts'
 import type { EventInfo, ReplicationInfo, VmInfo } from '../../appliance/service/index.ts'
 import { ensureTestGuest } from '../helpers/guest/build-guest.ts'
-import { startDaemon, tandemOk, type RunningDaemon } from '../helpers/tandem-cli.ts'
+import { BenchFailed, checkStop, cli, inWorkDir, runBench, startPairedBoxes, until as untilIn, type BenchRun, type Box } from './bench-boxes.ts'
 import { MIB, envNumber, median, note, round, runTool } from './measure.ts'
 
 const CYCLES = Math.max(1, Math.round(envNumber('TANDEM_BENCH_CYCLES', 10)))
@@ -54,10 +53,6 @@ const SMALL_DISK_BYTES = 32 * MIB
 const IDLE_DELAY_US = 2_000_000_000
 /** How often the sampler looks. */
 const SAMPLE_MS = 1_000
-/** A daemon that has not exited this long after SIGTERM is killed (its own stop is bounded well below). */
-const TIMEOUT_DAEMON_STOP_MS = 30_000
-/** The cleanup's question to a daemon about its VMs: it answers in milliseconds, or it is stuck and gets killed anyway. */
-const TIMEOUT_CLEANUP_LIST_MS = 5_000
 /** Slack on every wait for cycles, beyond the cycles' own schedule: a TCG boot plus an initial replication. */
 const MAX_SLACK_MS = 180_000
 
@@ -68,8 +63,6 @@ const TARGETS = {
   achieved_rpo_p95_s: { op: '<=', value: 40 },
   daemon_rss_mib: { op: '<', value: 200 }
 } as const
-
-class BenchFailed extends Error {}
 
 function parseDuration (text: string): number {
   const m = /^([1-9][0-9]*)(s|m)$/.exec(text)
@@ -94,65 +87,21 @@ async function rssMib (pid: number): Promise<number> {
   return Number(kb) / 1024
 }
 
-function alive (pid: number): boolean {
-  try { process.kill(pid, 0); return true } catch { return false }
-}
-
-interface StartedDaemon { name: string, dir: string, daemon: RunningDaemon }
-
-interface Box { name: string, dir: string, daemon: RunningDaemon, api: ApiClient, pid: number, peerId: string, address: string }
-
-const stop = new AbortController()
-const checkStop = (): void => { if (stop.signal.aborted) throw new BenchFailed('interrupted') }
-
-/** Waits until `probe` returns a value, looking every second; fails after `timeoutMs`. */
-async function until<T> (what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    checkStop()
-    const v = await probe()
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new BenchFailed(`${what}: not within ${Math.round(timeoutMs / 1000)} s`)
-    await sleep(SAMPLE_MS)
-  }
-}
-
 const cycleEnds = (events: EventInfo[]): Array<{ start: number, end: number, bytesChanged: number, outcome: string }> =>
   events.filter(e => e.kind === 'cycle' && e.phase === 'end' && e.data !== undefined)
     .map(e => ({ ...(e.data as { start: number, end: number, bytesChanged: number }), outcome: e.outcome ?? 'none' }))
 
-async function main (): Promise<void> {
-  const guest = await ensureTestGuest({ signal: stop.signal })
-  const parent = process.env.TANDEM_BENCH_DIR ?? tmpdir()
-  const dir = await mkdtemp(join(parent, 'tandem-bench-appliance-'))
-  note(`work dir ${dir}; frequency ${FREQUENCY}, ${CYCLES} cycles`)
-  const boxes: Box[] = []
-  /** Every daemon started, for the cleanup, from the moment it runs. */
-  const daemons: StartedDaemon[] = []
-  const qemuPids = new Set<number>()
-  try {
-    // Two boxes, through the CLI. Detached: Ctrl-C reaches the bench alone, which stops them in order.
-    for (const name of ['primary', 'replica']) {
-      const data = join(dir, name)
-      await tandemOk(['init', '--data', data, '--name', name, '--listen', '/ip4/127.0.0.1/tcp/0'])
-      const daemon = await startDaemon(data, { detached: true, env: { TANDEM_LOG_LEVEL: process.env.TANDEM_BENCH_LOG_LEVEL ?? 'warn' } })
-      daemons.push({ name, dir: data, daemon })
-      const api = new ApiClient({ socketPath: join(data, 'api.sock') })
-      const st = await api.status()
-      const address = st.addresses.find(a => a.includes('/127.0.0.1/'))
-      if (st.pid === null || address === undefined) throw new BenchFailed(`${name}: no pid or loopback address`)
-      if (st.pid !== daemon.child.pid) note(`${name}: the daemon's pid ${st.pid} is not the started child's ${String(daemon.child.pid)} (a relaunch); measuring ${st.pid}`)
-      boxes.push({ name, dir: data, daemon, api, pid: st.pid, peerId: st.peerId, address })
-    }
-    const [primary, replica] = boxes as [Box, Box]
-    const window = JSON.parse(await tandemOk(['pair', 'open', '--data', replica.dir, '--json'])) as { pin: string }
-    await tandemOk(['pair', 'join', '--data', primary.dir, '--pin', window.pin, '--addr', replica.address])
-    note('paired')
-    const cli = (box: Box, args: string[]): Promise<string> => tandemOk([...args, '--data', box.dir])
+async function main (run: BenchRun): Promise<void> {
+  const guest = await ensureTestGuest({ signal: run.signal })
+  const { qemuPids } = run
+  const until = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> => untilIn(run, what, timeoutMs, probe)
+  await inWorkDir(run, 'tandem-bench-appliance-', LOG_LINES_SHOWN, async dir => {
+    note(`work dir ${dir}; frequency ${FREQUENCY}, ${CYCLES} cycles`)
+    const [primary, replica]: [Box, Box] = await startPairedBoxes(dir, run, process.env.TANDEM_BENCH_LOG_LEVEL ?? 'warn')
     const rssBaseline = { primary: await rssMib(primary.pid), replica: await rssMib(replica.pid) }
 
     const addGuest = async (name: string, kernelArgs: string): Promise<VmInfo> => {
-      checkStop()
+      checkStop(run)
       const disk = join(dir, `${name}.raw`)
       await writeFile(disk, '')
       await truncate(disk, GUEST_DISK_BYTES)
@@ -165,7 +114,7 @@ async function main (): Promise<void> {
     const initialDone = (name: string): Promise<ReplicationInfo> =>
       until(`${name}'s initial replication`, MAX_SLACK_MS, async () => { const s = await status(name); return s.lastReplicationTime !== null ? s : undefined })
     const removeGuest = async (name: string, pid: number | null): Promise<void> => {
-      checkStop()
+      checkStop(run)
       await cli(primary, ['replication', 'remove', name, '--yes'])
       await cli(primary, ['vm', 'stop', name, '--timeout', '1s', '--force'])
       if (pid !== null) qemuPids.delete(pid)
@@ -189,7 +138,7 @@ async function main (): Promise<void> {
     const seen = new Set<number>([first.id])
     const rpoDeadline = Date.now() + (CYCLES + 2) * FREQUENCY_MS + MAX_SLACK_MS
     while (seen.size <= CYCLES) {
-      checkStop()
+      checkStop(run)
       if (Date.now() > rpoDeadline) throw new BenchFailed(`only ${seen.size - 1} cycles reached the Replica in time`)
       const [p, s] = await Promise.all([newestPoint(), status('writer')])
       const now = Date.now()
@@ -228,7 +177,7 @@ async function main (): Promise<void> {
     note(`memory phase: ${RSS_RELATIONSHIPS} manual VMs replicated every ${FREQUENCY}`)
     const names = Array.from({ length: RSS_RELATIONSHIPS }, (_, i) => `small${i}`)
     for (const name of names) {
-      checkStop()
+      checkStop(run)
       const disk = join(dir, `${name}.raw`)
       const h = await open(disk, 'w')
       try {
@@ -246,7 +195,7 @@ async function main (): Promise<void> {
     const rss = { primary: [] as number[], replica: [] as number[] }
     const rssEnd = Date.now() + FREQUENCY_MS
     while (Date.now() < rssEnd) {
-      checkStop()
+      checkStop(run)
       rss.primary.push(await rssMib(primary.pid))
       rss.replica.push(await rssMib(replica.pid))
       await sleep(SAMPLE_MS)
@@ -298,17 +247,7 @@ async function main (): Promise<void> {
     out(`  daemon_rss_mib: ${result.daemon_rss_mib} ${verdict('daemon_rss_mib')}; the Replica's ${result.replica_rss_mib} (${RSS_RELATIONSHIPS} relationships; medians ${result.daemon_rss_median_mib} / ${result.replica_rss_median_mib})`)
     out(`    reference: with no relationship ${result.ref_rss_no_relationship_mib.primary} / ${result.ref_rss_no_relationship_mib.replica} MiB`)
     out(JSON.stringify(result))
-  } catch (err) {
-    for (const b of daemons) {
-      const tail = b.daemon.stdout().trim().split('\n').slice(-LOG_LINES_SHOWN).join('\n')
-      if (tail !== '') process.stderr.write(`--- ${b.name} daemon log (last lines) ---\n${tail}\n`)
-    }
-    throw err
-  } finally {
-    await cleanup(daemons, qemuPids)
-    await rm(dir, { recursive: true, force: true })
-    note(`removed ${dir}`)
-  }
+  })
 }
 
 /** Milliseconds to read a whole file (page cache as it is: the cycle would find it the same way). */
@@ -322,32 +261,4 @@ async function readWhole (path: string): Promise<number> {
   return performance.now() - t0
 }
 
-/**
- * Stops what the bench started, by pid: the QEMUs still running (a daemon
- * leaves its VMs running when it stops: those the bench saw start, and any
- * a daemon still lists, such as one whose `vm start` was cut short), then
- * each daemon with SIGTERM, SIGKILL if it has not exited in
- * TIMEOUT_DAEMON_STOP_MS.
- */
-async function cleanup (daemons: StartedDaemon[], qemuPids: Set<number>): Promise<void> {
-  for (const d of daemons) {
-    const vms = await new ApiClient({ socketPath: join(d.dir, 'api.sock'), timeoutMs: TIMEOUT_CLEANUP_LIST_MS }).vmList().catch(() => [])
-    for (const vm of vms) if (vm.pid !== null) qemuPids.add(vm.pid)
-  }
-  for (const pid of qemuPids) {
-    if (alive(pid)) { note(`killing QEMU ${pid}`); process.kill(pid, 'SIGKILL') }
-  }
-  for (const b of [...daemons].reverse()) {
-    const timer = setTimeout(() => { if (b.daemon.child.pid !== undefined && alive(b.daemon.child.pid)) b.daemon.child.kill('SIGKILL') }, TIMEOUT_DAEMON_STOP_MS)
-    await b.daemon.stop('SIGTERM')
-    clearTimeout(timer)
-  }
-}
-
-process.on('SIGINT', () => { note('Ctrl-C: stopping'); stop.abort() })
-process.on('SIGTERM', () => { stop.abort() })
-await main().catch(err => {
-  process.stderr.write(`bench: ${err instanceof BenchFailed ? err.message : (err as Error).stack ?? String(err)}\n`)
-  // Interrupted: 130, as a shell reports Ctrl-C; anything else that went wrong: 1.
-  process.exitCode = stop.signal.aborted ? 130 : 1
-})
+await runBench(main)

@@ -111,11 +111,7 @@ export function fail (message: string): never {
  */
 export async function workDir (prefix: string, neededBytes: number): Promise<{ dir: string, cleanup: () => Promise<void> }> {
   const parent = process.env.TANDEM_BENCH_DIR ?? tmpdir()
-  const fs = await statfs(parent)
-  const free = fs.bavail * fs.bsize
-  if (free < neededBytes) {
-    fail(`${parent} has ${(free / GIB).toFixed(1)} GiB free; this benchmark needs ${(neededBytes / GIB).toFixed(1)} GiB. Set TANDEM_BENCH_DIR to a roomier place.`)
-  }
+  const free = await ensureFreeSpace(parent, neededBytes)
   const dir = await mkdtemp(join(parent, prefix))
   note(`work dir ${dir} (${(free / GIB).toFixed(1)} GiB free, ${(neededBytes / GIB).toFixed(1)} GiB needed)`)
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -133,6 +129,16 @@ export async function workDir (prefix: string, neededBytes: number): Promise<{ d
       await rm(dir, { recursive: true, force: true })
     }
   }
+}
+
+/** The bytes free under `parent`; exits with a clear message when fewer than `neededBytes`. */
+export async function ensureFreeSpace (parent: string, neededBytes: number): Promise<number> {
+  const fs = await statfs(parent)
+  const free = fs.bavail * fs.bsize
+  if (free < neededBytes) {
+    fail(`${parent} has ${(free / GIB).toFixed(1)} GiB free; this benchmark needs ${(neededBytes / GIB).toFixed(1)} GiB. Set TANDEM_BENCH_DIR to a roomier place.`)
+  }
+  return free
 }
 
 /** Flushes a file's data to disk, so its write-back does not land inside a later timing. */

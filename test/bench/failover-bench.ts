@@ -148,11 +148,15 @@ async function writeChunks (path: string, diskBytes: number, offsets: number[], 
   await datasyncFile(path)
 }
 
+/** The ends of `vm`'s cycles in `box`'s event log (its last 1000 events), oldest first. */
+async function cycleEnds (box: Box, vm: string): Promise<EventInfo[]> {
+  const events: EventInfo[] = (await box.api.listEvents({ name: vm, last: 1000 })).events
+  return events.filter(e => e.kind === 'cycle' && e.phase === 'end')
+}
+
 /** The ok cycle records of `vm` in `box`'s event log, oldest first. */
 async function okCycles (box: Box, vm: string): Promise<CycleRecord[]> {
-  const events: EventInfo[] = (await box.api.listEvents({ name: vm, last: 1000 })).events
-  return events.filter(e => e.kind === 'cycle' && e.phase === 'end' && e.outcome === 'ok' && e.data !== undefined)
-    .map(e => e.data as unknown as CycleRecord)
+  return (await cycleEnds(box, vm)).filter(e => e.outcome === 'ok' && e.data !== undefined).map(e => e.data as unknown as CycleRecord)
 }
 
 /** Bytes allocated under `dir` (the Replica's store while the initial copy fills it). */
@@ -200,13 +204,14 @@ async function protectVm (b: Omit<Bench, 'big' | 'small'>, name: string, diskByt
     checkStop(run)
     const rewritten = Array.from({ length: perDelta }, (_, j) => offsets[(k + j * DELTA_SHARE) % offsets.length]!)
     await writeChunks(disk, diskBytes, rewritten, false)
-    const before = (await okCycles(primary, name)).length
+    const before = (await cycleEnds(primary, name)).length
     await cli(primary, ['replication', 'resync', name])
-    const cycles = await until(run, `${name}'s cycle ${k + 1}`, TIMEOUT_CYCLE_MS, async () => {
-      const all = await okCycles(primary, name)
-      return all.length > before ? all : undefined
+    // A cycle that fails ends the bench with its code and reason: the next try would be an hour away (the frequency)
+    const c = await until(run, `${name}'s cycle ${k + 1}`, TIMEOUT_CYCLE_MS, async () => {
+      const end = (await cycleEnds(primary, name))[before]
+      if (end !== undefined && (end.outcome !== 'ok' || end.data === undefined)) throw new BenchFailed(`${name}: set-up cycle ${k + 1} ended ${String(end.outcome)} (${end.code ?? 'no code'}): ${end.reason}`)
+      return end?.data as unknown as CycleRecord | undefined
     })
-    const c = cycles.at(-1)!
     deltas.push(c)
     note(`${name}: cycle ${k + 1}/${DELTA_CYCLES}, ${(c.bytesChanged / MIB).toFixed(0)} MiB changed, ${((c.end - c.start) / 1000).toFixed(1)} s`)
   }

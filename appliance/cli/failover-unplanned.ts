@@ -137,7 +137,9 @@ export function planText (p: FailoverPlanInfo): string {
     lines.push(p.kind === 'vm'
       ? `  - copy the data of ${pointWords(p.point)} into ${p.vm}'s own disks while it runs (${p.disks.map(d => d.path).join(', ')}), then stop serving the point`
       : `  - keep the raw files (${p.disks.map(d => d.path).join(', ')}) as the disks of ${p.vm}`)
-    lines.push(`  - drop the ${plural(p.dropAtComplete, 'other recovery point')} of ${p.vm}${p.newerPoints > 0 ? `, the ${plural(p.newerPoints, 'newer point')} included` : ''}; point ${p.point.id} is kept, the base of a later failback (needs --yes)`)
+    lines.push(p.dropAtComplete === 0
+      ? `  - keep point ${p.point.id}, the only recovery point of ${p.vm} here, as the base of a later failback (needs --yes)`
+      : `  - drop the ${plural(p.dropAtComplete, 'other recovery point')} of ${p.vm}${p.newerPoints > 0 ? `, the ${plural(p.newerPoints, 'newer point')} included` : ''}; point ${p.point.id} is kept, the base of a later failback (needs --yes)`)
     lines.push(`  - leave ${p.vm} failed over for good at term ${p.term}, in \`tandem vm list\``)
   } else {
     lines.push(p.kind === 'vm'

@@ -69,6 +69,10 @@ export interface ReplicaSideInit {
   inventory: Pick<VmInventory, 'get'>
   logger: Logger
   now: () => number
+  /** Points retention keeps besides the pins (salvage copies: docs/failover.md "Salvage"). */
+  kept?: (peer: string, relationship: string) => Iterable<number>
+  /** Why a primary's sessions of a relationship must wait (a salvage copy not written yet), or undefined. */
+  holdBack?: (peer: string, relationship: string) => string | undefined
 }
 
 const isoTime = (ms: number): string => new Date(ms).toISOString()
@@ -108,13 +112,15 @@ export class ReplicaSide {
       admit: (peer, id, term) => {
         const verdict = replicaVerdict(relationships.get(id), peer, term === undefined ? 'session' : 'cycle', term)
         if (!verdict.admit) throw new P2pError(verdict.code, verdict.reason)
+        const wait = init.holdBack?.(peer, id)
+        if (wait !== undefined) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_BUSY, wait)
       },
       onBackgroundError: (err, where) => { logger.error({ err, ...where }, 'replica image update or pruning failed; the point is committed') },
       retentionFor: (peer, id) => {
         const rel = relationships.get(id)
         return rel?.role === 'replica' && rel.peer === peer ? retentionOf(rel.settings.recoveryPoints) : undefined
       },
-      pinned: (peer, id) => this.pins.pinned(peer, id),
+      pinned: (peer, id) => new Set([...this.pins.pinned(peer, id), ...(init.kept?.(peer, id) ?? [])]),
       onCommitted: async (where, point) => {
         await this.registrar.pointCommitted(where.peer, where.relationship, point)
           .catch(err => { logger.error({ err, ...where, point: point.id }, 'a point is committed but its relationship record could not be updated') })

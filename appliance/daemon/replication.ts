@@ -6,7 +6,7 @@
  * every cycle is a `cycle` work item in the log whose end carries its
  * record (measure, health and the figures read them back).
  */
-import { mkdir, open, rm, stat } from 'node:fs/promises'
+import { mkdir, rm, stat } from 'node:fs/promises'
 import { isAbsolute, join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { DEFAULT_BLOCK_SIZE } from '../../core/constants.ts'
@@ -14,17 +14,13 @@ import { diskRoot } from '../../core/manifest.ts'
 import { ScanPool } from '../../core/scan/index.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
-import {
-  MAX_BOOT_APPEND_BYTES, MAX_BOOT_PATH_BYTES, sendOffer, sendRemove, sendUpdate, type FailoverNotice, type KernelBoot, type ProtectedVm, type RelationshipDescription,
-  type RelationshipPrimary
-} from '../../p2p/relationship/index.ts'
+import { sendOffer, sendRemove, sendUpdate, type FailoverNotice, type RelationshipPrimary } from '../../p2p/relationship/index.ts'
 import { MAX_BATCH_DATA_BYTES, RateLimiter, type ReplicaManifests } from '../../p2p/replication/index.ts'
 import type { VmDriver } from '../drivers/index.ts'
-import type { VmBoot } from '../drivers/qemu/index.ts'
 import type { JobRegistry } from '../jobs/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { CYCLE_KIND, CycleHistory, cycleEndInput, cycleRecordsFrom, missedIntervals, relationshipStatus, stateEventInput, type CycleRecord, type EventLog } from '../events/index.ts'
-import type { DriverKind, InventoryVm, VmInventory } from '../inventory/index.ts'
+import type { DriverKind, VmInventory } from '../inventory/index.ts'
 import type { PeerRegistry } from '../peers/index.ts'
 import {
   STALE_VM_EVENT, TERM_LOST_CODES, hasLostTerm, newRelationship, oneLine, parseSettings, staleVmReason, termLostInput, transitionOrThrow,
@@ -34,6 +30,7 @@ import { IN_FLIGHT_FILE } from '../replication/primary-state.ts'
 import { rememberReplicaAddresses, restoreReplicaAddresses } from '../replication/replica-addresses.ts'
 import { fetchReplicaManifests, replicateToPeer, type ReplicateToPeerInit } from '../replication/replicate-to-peer.ts'
 import { seedFromDisks } from '../replication/seed-from-disks.ts'
+import { description } from '../replication/description.ts'
 import { isNetworkFailure, type Scheduler } from '../scheduler/index.ts'
 import type { JobInfo, SeedExportRequest } from '../service/job-types.ts'
 import type { ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult } from '../service/replication-types.ts'
@@ -93,70 +90,6 @@ function initialText (s: RelationshipSettings): string {
   return 'at' in i ? `at:${new Date(i.at).toISOString()}` : `seed:${i.seed}`
 }
 
-/** Bytes of a disk image as the guest sees it: the file size of a raw image, the virtual size in a qcow2 header. */
-async function diskSize (path: string, format: 'raw' | 'qcow2'): Promise<number> {
-  if (format === 'raw') return (await stat(path)).size
-  const h = await open(path, 'r')
-  try {
-    const header = Buffer.alloc(32)
-    await h.read(header, 0, 32, 0)
-    return Number(header.readBigUInt64BE(24))
-  } finally {
-    await h.close()
-  }
-}
-
-/**
- * What the Replica is told of the VM: its shape, never its disks' paths.
- * A VM that boots a kernel directly (a manual one too, when its
- * definition names one) also sends what it boots (`kernelBoot`: the
- * primary's paths, which the Replica looks for on its own box), unless a
- * path or the command line is longer than the protocol carries: the
- * Replica then says it does not know the kernel.
- */
-async function protectedVm (vm: InventoryVm): Promise<ProtectedVm> {
-  const def = vm.definition
-  const disks = []
-  for (const d of def.disks) disks.push({ name: d.name, size: await diskSize(d.path, d.format), format: d.format })
-  const kernelBoot = def.boot === undefined ? undefined : wireKernelBoot(def.boot)
-  return {
-    name: def.name,
-    driver: vm.driver,
-    vcpus: def.vcpus,
-    memoryMiB: def.memoryMiB,
-    boot: def.boot !== undefined ? 'kernel' : vm.driver === 'manual' ? null : 'bios',
-    disks,
-    // the device model qemu-args.ts gives every NIC, with its mode and MAC (a failover keeps them where it can); a manual VM's NICs are whatever its hypervisor made, and it has none listed
-    nics: def.nics.map(n => ({ model: 'virtio-net-pci', mode: n.mode, ...(n.bridge === undefined ? {} : { bridge: n.bridge }), ...(n.mac === undefined ? {} : { mac: n.mac }) })),
-    ...(kernelBoot === undefined ? {} : { kernelBoot })
-  }
-}
-
-/** The kernel boot as the wire carries it, or undefined when a field is past the wire's bounds. */
-function wireKernelBoot (boot: VmBoot): KernelBoot | undefined {
-  const fits = (s: string | undefined, max: number): boolean => s === undefined || Buffer.byteLength(s) <= max
-  if (!fits(boot.kernel, MAX_BOOT_PATH_BYTES) || !fits(boot.initrd, MAX_BOOT_PATH_BYTES) || !fits(boot.append, MAX_BOOT_APPEND_BYTES)) return undefined
-  return { kernel: boot.kernel, ...(boot.initrd === undefined ? {} : { initrd: boot.initrd }), ...(boot.append === undefined ? {} : { append: boot.append }) }
-}
-
-async function description (rel: Relationship, vm: InventoryVm): Promise<RelationshipDescription> {
-  const s = rel.settings
-  const i = s.initial
-  return {
-    relationship: rel.id,
-    term: rel.term,
-    suspended: rel.state === 'suspended',
-    vm: await protectedVm(vm),
-    settings: {
-      frequency: s.frequency,
-      recoveryPoints: s.recoveryPoints,
-      appConsistentEvery: s.appConsistentEvery,
-      bandwidth: s.bandwidth,
-      initial: typeof i === 'string' ? { mode: i } : 'at' in i ? { mode: 'at', at: i.at } : { mode: 'seed' }
-    }
-  }
-}
-
 /** The record's failure class: the link (the cycle resumes) or anything else. */
 const failureOf = (err: unknown): 'network' | 'replication' => isNetworkFailure(err) || (err as { code?: unknown }).code === P2pErrorCode.P2P_PEER_UNREACHABLE ? 'network' : 'replication'
 const codeOf = (err: unknown): string => {
@@ -179,7 +112,7 @@ const codeOf = (err: unknown): string => {
  * to do, its schedule stops, and nothing starts the VM (docs/failover.md
  * "Terms and the returning primary").
  */
-export class PrimaryReplication implements RelationshipPrimary {
+export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver'> {
   private readonly init: PrimaryReplicationInit
   private readonly pool: ScanPool
   private readonly blockSize: number
@@ -419,6 +352,37 @@ export class PrimaryReplication implements RelationshipPrimary {
       this.init.logger.info({ relationship: rel.id }, 'replication removed')
       return { relationship: rel.id, vm: rel.vm, removed: true, replicaTold }
     })
+  }
+
+  /**
+   * Takes up relationship `rel` as its primary after a reversal made this
+   * box the primary (docs/failover.md "Reverse replication"): a fresh state
+   * directory (nothing of an earlier run is resumed; the first cycle diffs
+   * against the Replica's manifests: initial replication `existing`), the
+   * Replica's addresses remembered, the schedule added (its first cycle at
+   * once). `rel` is the stored record, role primary.
+   */
+  async adopt (rel: Relationship): Promise<void> {
+    await this.serial(rel.vm, async () => {
+      const dir = join(this.init.primaryDir, rel.id)
+      await rm(dir, { recursive: true, force: true })
+      await mkdir(dir, { recursive: true, mode: 0o700 })
+      await rememberReplicaAddresses(dir, this.init.node, peerIdFromString(rel.peer)).catch(() => {})
+      this.history.forget(rel.id)
+      await this.schedule(rel)
+    })
+  }
+
+  /**
+   * Stops replicating relationship `id` as its primary (an old primary
+   * becoming the Replica: docs/failover.md "Reverse replication"): its
+   * schedule removed (a cycle in flight aborted), its cycle history
+   * forgotten. The record and the state directory are the caller's.
+   */
+  async leave (id: string): Promise<void> {
+    await this.init.scheduler.remove(id)
+    this.history.forget(id)
+    this.limiters.delete(id)
   }
 
   /** Applies an operator's input, then `after`, and tells the Replica (an unreachable one learns at the next update). */

@@ -144,6 +144,7 @@ export class Failovers {
       socketName: plan.kind === 'vm' ? this.work.socketName(rel.id) : null,
       bandwidth: null,
       timings: noTimings(),
+      planned: false,
       reason: 'failing over'
     }
     const what = plan.kind === 'vm' ? `${rel.vm} starts on this box` : `its disks are written as raw files here (${plan.note ?? ''})`
@@ -174,7 +175,7 @@ export class Failovers {
     // a failover whose files are being written is undone by its job's cancel; a copy stops, and the failover waits again
     if (job !== null && job !== undefined) await this.init.jobs.cancel(job)
     const rel = this.resolve(name)
-    const result = (r: FailoverRecord): FailoverCancelResult => ({ relationship: r.relationship, vm: r.vm, point: r.point.id, term: this.init.relationships.get(r.relationship)?.term ?? 0, kind: r.kind, cancelled: true })
+    const result = (r: FailoverRecord): FailoverCancelResult => ({ relationship: r.relationship, vm: r.vm, point: r.point.id, term: this.init.relationships.get(r.relationship)?.term ?? 0, kind: r.kind, cancelled: true, vmStarted: null })
     if (before !== undefined && !this.work.records.has(rel.id) && rel.state !== 'failed-over-waiting-completion') return result(before)
     this.refuseBusy(rel, 'cancel the failover of')
     const r = this.waiting(rel, 'cancel')

@@ -85,4 +85,5 @@ export interface FailoverApi {
    * job runs: cancel the job first).
    */
   failoverCancel: (name: string) => Promise<FailoverCancelResult>
+
 }

@@ -9,7 +9,7 @@ import {
   type CompleteRequest, type FailoverCancelResult, type FailoverPlanInfo, type FailoverPlanRequest, type UnplannedRequest,
   type DrillRequest, type DrillScheduleRequest, type DrillSettingsInfo, type TestFailoverInfo, type TestPlanInfo, type TestPlanRequest,
   type TestStartRequest, type TestStopResult,
-  type ReversePlanInfo, type ReverseRequest, type SalvageDeleteRequest, type SalvageDeleteResult, type SalvageInfo, type SalvageRestoreRequest
+  type PlannedPlanInfo, type PlannedPlanRequest, type PlannedRequest, type ReversePlanInfo, type ReverseRequest, type SalvageDeleteRequest, type SalvageDeleteResult, type SalvageInfo, type SalvageRestoreRequest
 } from '../appliance/service/index.ts'
 
 /**
@@ -107,6 +107,8 @@ export class ApiClient implements ApplianceService {
   async failoverPlan (name: string, request: FailoverPlanRequest): Promise<FailoverPlanInfo> { return await this.call('POST', `${failoverPath(name)}/plan`, request) }
   async failoverComplete (name: string, request: CompleteRequest = {}): Promise<JobInfo> { return await this.call('POST', `${failoverPath(name)}/complete`, request) }
   async failoverCancel (name: string): Promise<FailoverCancelResult> { return await this.call('POST', `${failoverPath(name)}/cancel`) }
+  async failoverPlanned (name: string, request: PlannedRequest = {}): Promise<JobInfo> { return await this.call('POST', `${failoverPath(name)}/planned`, request) }
+  async failoverPlannedPlan (name: string, request: PlannedPlanRequest = {}): Promise<PlannedPlanInfo> { return await this.call('POST', `${failoverPath(name)}/planned/plan`, request) }
 
   private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
     const max = this.init.maxResponseBytes ?? MAX_RESPONSE_BYTES

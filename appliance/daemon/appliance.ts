@@ -13,6 +13,7 @@ import { PeerRegistry, registryPolicy, unpair } from '../peers/index.ts'
 import { ManualVmDriver, QemuVmDriver, type VmDriver } from '../drivers/index.ts'
 import { DrillBook, Drills, Failovers, TestFailovers } from '../failover/index.ts'
 import { Demotion } from '../failover/demotion.ts'
+import { PlannedFailovers } from '../failover/planned.ts'
 import { Reversals } from '../failover/reversal.ts'
 import { SalvageBook } from '../failover/salvage-book.ts'
 import { Salvages } from '../failover/salvages.ts'
@@ -31,7 +32,7 @@ import type {
 import type {
   DrillRequest, DrillScheduleRequest, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopResult,
   CompleteRequest, FailoverCancelResult, FailoverPlanInfo, FailoverPlanRequest, UnplannedRequest,
-  ReversePlanInfo, ReverseRequest, SalvageDeleteRequest, SalvageDeleteResult, SalvageInfo, SalvageRestoreRequest,
+  ReversePlanInfo, ReverseRequest, PlannedPlanInfo, PlannedPlanRequest, PlannedRequest, SalvageDeleteRequest, SalvageDeleteResult, SalvageInfo, SalvageRestoreRequest,
   JobInfo, SeedExportRequest, SeedImportRequest,
   ApplianceService, VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from '../service/index.ts'
@@ -135,6 +136,8 @@ export class Appliance implements ApplianceService {
   readonly failovers: Failovers
   /** Reverse replication on the box that failed over (appliance/failover/reversal.ts). */
   readonly reversals: Reversals
+  /** Planned failover on the primary (appliance/failover/planned.ts). */
+  readonly planned: PlannedFailovers
   /** An old primary becoming the Replica: its VM stopped, its disks kept as a salvage copy (appliance/failover/demotion.ts). */
   readonly demotion: Demotion
   /** Salvage copies: list, restore, delete. */
@@ -150,7 +153,7 @@ export class Appliance implements ApplianceService {
     layout: DataLayout, config: Config, logger: Logger, node: TandemNode, registry: PeerRegistry, host: PairingHost,
     inventory: VmInventory, relationships: RelationshipTable, events: EventLog, drivers: Record<DriverKind, VmDriver>, scheduler: Scheduler,
     replica: ReplicaSide, replication: PrimaryReplication, vms: VmControl, jobs: JobRegistry, tests: TestFailovers, drills: Drills, failovers: Failovers,
-    reversals: Reversals, demotion: Demotion, salvages: Salvages,
+    reversals: Reversals, planned: PlannedFailovers, demotion: Demotion, salvages: Salvages,
     version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
   }) {
     this.layout = fields.layout
@@ -172,6 +175,7 @@ export class Appliance implements ApplianceService {
     this.drills = fields.drills
     this.failovers = fields.failovers
     this.reversals = fields.reversals
+    this.planned = fields.planned
     this.demotion = fields.demotion
     this.salvages = fields.salvages
     this.version = fields.version
@@ -300,7 +304,14 @@ export class Appliance implements ApplianceService {
           await demote.reverse(peer, reversal, signal)
         }
       }
-      await replica.startReceiver(node, policy, primary)
+      // Planned failovers reach the failovers, built below; one that comes before is refused (the primary sends it again).
+      let failoversLate: Failovers | undefined
+      await replica.startReceiver(node, policy, primary, {
+        plannedFailover: async (peer, request, signal) => {
+          if (failoversLate === undefined) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_FAILED, 'the daemon is starting')
+          await failoversLate.plannedFailover(peer, request, signal)
+        }
+      })
       stops.push({ part: 'relationship receiver', stop: async () => { await replica.stopReceiver() } })
       const scheduler = new Scheduler()
       scheduler.start()
@@ -318,9 +329,27 @@ export class Appliance implements ApplianceService {
       stops.push({ part: 'drills', stop: async () => { await drills.stop() } })
       // Unplanned failovers: what a stop or crash left is carried on (its point served again, its VM
       // running, its copy followed); stopping leaves their VMs running and their copies to the next start.
+      let reversalsLate: Reversals | undefined
       const failovers = new Failovers({
-        dir: layout.failover, vmRuns: layout.vmRuns, exportsDir: layout.exports, relationships, replica, inventory, vms, driver: qemu.driver, events, logger, now, jobs, tests
+        dir: layout.failover,
+        vmRuns: layout.vmRuns,
+        exportsDir: layout.exports,
+        relationships,
+        replica,
+        inventory,
+        vms,
+        driver: qemu.driver,
+        events,
+        logger,
+        now,
+        jobs,
+        tests,
+        reverse: async (id, signal) => {
+          if (reversalsLate === undefined) throw new AppError(AppErrorCode.APP_INVALID_STATE, 'the daemon is starting')
+          return await reversalsLate.reverseNow(id, signal)
+        }
       })
+      failoversLate = failovers
       await failovers.start()
       stops.push({ part: 'failovers', stop: async () => { await failovers.stop() } })
       const peerName = (peer: string): string => registry.list().find(p => p.peerId === peer)?.name ?? peer
@@ -337,10 +366,12 @@ export class Appliance implements ApplianceService {
         logger,
         now
       })
+      reversalsLate = reversals
+      const planned = new PlannedFailovers({ node, relationships, inventory, drivers, vms, primary: replication, jobs, peerName, events, logger, now })
       const salvages = new Salvages({ book, materialize: async (name, point, disks, options) => { await replica.materializePoint(name, point, disks, options) }, jobs, events })
       const appliance = new Appliance({
         layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler, replica, replication, vms, jobs, tests, drills, failovers,
-        reversals, demotion: demote, salvages,
+        reversals, planned, demotion: demote, salvages,
         version: init.version ?? '0.0.0', now, stops
       })
       logger.info({ dataDir: layout.dir, peerId: node.peerId.toString(), addresses: node.getMultiaddrs().map(String) }, 'daemon started')
@@ -461,7 +492,9 @@ export class Appliance implements ApplianceService {
   async failoverUnplanned (name: string, request: UnplannedRequest = {}): Promise<JobInfo> { return await this.failovers.unplanned(name, request) }
   async failoverPlan (name: string, request: FailoverPlanRequest): Promise<FailoverPlanInfo> { return await this.failovers.plan(name, request) }
   async failoverComplete (name: string, request: CompleteRequest = {}): Promise<JobInfo> { return await this.failovers.complete(name, request) }
-  async failoverCancel (name: string): Promise<FailoverCancelResult> { return await this.failovers.cancel(name) }
+  async failoverCancel (name: string): Promise<FailoverCancelResult> { return this.planned.isPrimary(name) ? await this.planned.cancel(name) : await this.failovers.cancel(name) }
+  async failoverPlanned (name: string, request: PlannedRequest = {}): Promise<JobInfo> { return await this.planned.planned(name, request) }
+  async failoverPlannedPlan (name: string, request: PlannedPlanRequest = {}): Promise<PlannedPlanInfo> { return await this.planned.plan(name, request) }
 
   async replicationEnable (name: string, request: ReplicationEnableRequest): Promise<ReplicationInfo> { return await this.replication.enable(name, request) }
   async replicationStatus (name?: string): Promise<ReplicationInfo[]> { return await this.replication.status(name) }

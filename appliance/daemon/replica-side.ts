@@ -19,7 +19,7 @@ import type { RecoveryPoint } from '../../core/types.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { AdmissionPolicy } from '../../p2p/gater/admission.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
-import { RelationshipReceiver, sendFailedOver, type RelationshipPrimary } from '../../p2p/relationship/index.ts'
+import { RelationshipReceiver, sendFailedOver, type PlannedFailoverTarget, type RelationshipPrimary } from '../../p2p/relationship/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { health, type EventLog, type LogEvent } from '../events/index.ts'
 import { isDirectory } from '../fs-util.ts'
@@ -132,10 +132,11 @@ export class ReplicaSide {
   /**
    * Starts answering the relationship protocol (after the replication
    * receiver: docs/daemon.md): primaries' requests go to the registrar,
-   * Replicas' failover notices to `primary` (this box as primary), and
+   * Replicas' failover notices and new primaries' reversals to `primary`
+   * (this box as primary), primaries' planned failovers to `planned`, and
    * failover notices of this box go out from `node`.
    */
-  async startReceiver (node: Pick<TandemNode, 'handle' | 'unhandle' | 'dialProtocol'>, policy: AdmissionPolicy, primary?: RelationshipPrimary): Promise<void> {
+  async startReceiver (node: Pick<TandemNode, 'handle' | 'unhandle' | 'dialProtocol'>, policy: AdmissionPolicy, primary?: RelationshipPrimary, planned?: PlannedFailoverTarget): Promise<void> {
     const { logger } = this.init
     this.node = node
     this.noticesStop = new AbortController()
@@ -144,6 +145,7 @@ export class ReplicaSide {
       policy,
       registrar: this.registrar,
       ...(primary === undefined ? {} : { primary }),
+      ...(planned === undefined ? {} : { planned }),
       onRequest: e => { logger.info({ peer: e.peer, request: e.request, relationship: e.relationship, outcome: e.outcome, err: e.cause }, 'relationship request ended') }
     })
     await this.receiver.start()

@@ -26,7 +26,7 @@ import {
   STALE_VM_EVENT, TERM_LOST_CODES, hasLostTerm, newRelationship, oneLine, parseSettings, staleVmReason, termLostInput, transitionOrThrow,
   type Relationship, type RelationshipSettings, type RelationshipTable, type TermLoss, type TransitionInput
 } from '../relationships/index.ts'
-import { IN_FLIGHT_FILE } from '../replication/primary-state.ts'
+import { IN_FLIGHT_FILE, PrimaryState } from '../replication/primary-state.ts'
 import { rememberReplicaAddresses, restoreReplicaAddresses } from '../replication/replica-addresses.ts'
 import { fetchReplicaManifests, replicateToPeer, type ReplicateToPeerInit } from '../replication/replicate-to-peer.ts'
 import { seedFromDisks } from '../replication/seed-from-disks.ts'
@@ -371,6 +371,66 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
       this.history.forget(rel.id)
       await this.schedule(rel)
     })
+  }
+
+  /**
+   * A planned failover's last cycle of relationship `id` (docs/failover.md
+   * "Planned failover"): run now through its schedule (after a cycle in
+   * flight), resolving with the record of the first cycle that began at or
+   * after `after` and the root the Replica committed (the primary's state:
+   * docs/primary-state.md). A link failure is retried by the schedule and
+   * waited for; any other failure, or `signal`, rejects (the cycle's code).
+   */
+  async finalCycle (id: string, after: number, signal: AbortSignal): Promise<{ record: CycleRecord, root: string }> {
+    const schedule = this.init.scheduler.get(id)
+    if (schedule === undefined) throw new AppError(AppErrorCode.APP_INVALID_STATE, `${id} has no replication schedule on this box (suspended, or it lost its term)`)
+    const record = await new Promise<CycleRecord>((resolve, reject) => {
+      const finish = (err: unknown, r?: CycleRecord): void => {
+        off()
+        signal.removeEventListener('abort', onAbort)
+        if (r === undefined) reject(err)
+        else resolve(r)
+      }
+      const onAbort = (): void => { finish(signal.reason) }
+      const off = this.onCycle((rel, r) => {
+        if (rel !== id || r.start < after) return
+        if (r.outcome === 'ok') finish(undefined, r)
+        else if (r.failure !== 'network') finish(new AppError(AppErrorCode.APP_INVALID_STATE, `the last cycle of ${id} failed (${r.code ?? '?'})`, { details: { code: r.code ?? null } }))
+        else schedule.runNow()
+      })
+      signal.addEventListener('abort', onAbort, { once: true })
+      schedule.resume()
+      schedule.runNow()
+    })
+    const state = await PrimaryState.open(join(this.init.primaryDir, id))
+    const root = state.replicated?.root
+    if (root === undefined) throw new AppError(AppErrorCode.APP_INVALID_STATE, `the last cycle of ${id} left no replicated point in its state`)
+    return { record, root }
+  }
+
+  /**
+   * A planned failover's state change on this box (prepared for planned
+   * failover, with `reason`: each step says where it stands), its schedule
+   * suspended so no cycle follows the last one. Durable and logged.
+   */
+  async prepare (id: string, reason: string): Promise<Relationship> {
+    const vm = this.init.relationships.get(id)?.vm ?? id
+    const next = await this.serial(vm, async () => await this.apply(id, { kind: 'prepare-planned', reason }))
+    this.init.scheduler.get(id)?.suspend()
+    return next
+  }
+
+  /**
+   * A prepared planned failover given up on this box (`failover cancel` on
+   * the primary): back to replicating, the schedule resumed. Durable and logged.
+   */
+  async unprepare (id: string, reason: string): Promise<Relationship> {
+    const vm = this.init.relationships.get(id)?.vm ?? id
+    const next = await this.serial(vm, async () => await this.apply(id, { kind: 'cancel', reason }))
+    const schedule = this.init.scheduler.get(id)
+    if (schedule === undefined) await this.schedule(next)
+    else schedule.resume()
+    return next
   }
 
   /**

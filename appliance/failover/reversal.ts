@@ -99,6 +99,15 @@ export class Reversals {
     return job
   }
 
+  /**
+   * The reversal of a planned failover's Replica, once its failover is
+   * completed (failovers.ts): as `reverse`, but run by the caller's job.
+   */
+  async reverseNow (name: string, signal: AbortSignal): Promise<ReverseInfo> {
+    const { rel, vm, base } = await this.check(name)
+    return await this.run(rel, vm, base, false, signal)
+  }
+
   /** The relationship, its VM here and the shared point; APP_RELATIONSHIP_NOT_FOUND, APP_INVALID_STATE, APP_VM_NOT_FOUND. */
   private async check (name: string): Promise<{ rel: Relationship, vm: InventoryVm, base: SharedPointInfo | null }> {
     const rel = this.init.relationships.byVm(name) ?? this.init.relationships.get(name)

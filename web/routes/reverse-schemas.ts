@@ -76,3 +76,26 @@ export const plannedInfoSchema = object({
   timings: object({ shutdownMs: nullableInt, finalCycleMs: nullableInt, handoverMs: nullableInt }),
   reason: str
 })
+
+/** A planned failover's shut-down window in ms: 1 s to 1 h (appliance's MIN_ / MAX_PLANNED_SHUTDOWN_WINDOW_MS check it again). */
+const plannedFields = { force: { type: 'boolean' }, timeoutMs: { type: 'integer', minimum: 1000, maximum: 3_600_000 } }
+export const plannedBody = object(plannedFields, [])
+export const plannedPlanBody = object({ ...plannedFields, action: { type: 'string', enum: ['planned', 'cancel'] } }, [])
+
+export const plannedPlanSchema = object({
+  action: { type: 'string', enum: ['planned', 'cancel'] },
+  relationship: str,
+  vm: str,
+  replica: str,
+  state: str,
+  term: int,
+  termAfter: int,
+  driver: { type: 'string', enum: ['qemu', 'manual'] },
+  vmState: str,
+  shutdown: { type: 'string', enum: ['shutdown', 'stopped', 'manual'] },
+  shutdownWindowMs: int,
+  force: { type: 'boolean' },
+  lastPointTime: nullableStr,
+  resumes: { type: 'boolean' },
+  handedOver: { type: 'boolean' }
+})

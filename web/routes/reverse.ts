@@ -1,19 +1,26 @@
 /**
- * Reverse replication and salvage copies (docs/api.md "Reverse
- * replication", "Salvage"): `tandem replication reverse` on the box that
- * failed over, `tandem salvage ...` on an old primary that became the Replica.
+ * Planned failover, reverse replication and salvage copies (docs/api.md
+ * "Failover", "Reverse replication", "Salvage"): `tandem failover planned`
+ * on the primary, `tandem replication reverse` on the box that failed
+ * over, `tandem salvage ...` on an old primary that became the Replica.
  */
 import type { FastifyInstance } from 'fastify'
-import type { ApplianceService, ReverseRequest, SalvageDeleteRequest, SalvageRestoreRequest } from '../../appliance/service/index.ts'
+import type { ApplianceService, PlannedPlanRequest, PlannedRequest, ReverseRequest, SalvageDeleteRequest, SalvageRestoreRequest } from '../../appliance/service/index.ts'
 import { vmParams } from '../replication-schemas.ts'
 import { jobSchema } from './job-schemas.ts'
 import {
-  reverseBody, reversePlanSchema, salvageDeleteBody, salvageDeleteSchema, salvageListSchema, salvageParams, salvageQuery, salvageRestoreBody
+  plannedBody, plannedPlanBody, plannedPlanSchema, reverseBody, reversePlanSchema, salvageDeleteBody, salvageDeleteSchema, salvageListSchema, salvageParams, salvageQuery, salvageRestoreBody
 } from './reverse-schemas.ts'
 
 export function registerReverseRoutes (app: FastifyInstance, service: ApplianceService, errors: Record<string, unknown>): void {
   const name = (request: { params: unknown }): string => (request.params as { name: string }).name
   const id = (request: { params: unknown }): string => (request.params as { id: string }).id
+
+  app.post('/v1/failover/:name/planned', { schema: { params: vmParams, body: plannedBody, response: { 200: jobSchema, ...errors } } },
+    async request => await service.failoverPlanned(name(request), (request.body ?? {}) as PlannedRequest))
+
+  app.post('/v1/failover/:name/planned/plan', { schema: { params: vmParams, body: plannedPlanBody, response: { 200: plannedPlanSchema, ...errors } } },
+    async request => await service.failoverPlannedPlan(name(request), (request.body ?? {}) as PlannedPlanRequest))
 
   app.post('/v1/replication/:name/reverse', { schema: { params: vmParams, body: reverseBody, response: { 200: jobSchema, ...errors } } },
     async request => await service.replicationReverse(name(request), (request.body ?? {}) as ReverseRequest))

@@ -1,5 +1,5 @@
 /**
- * The reverse replication and salvage routes (web/routes/reverse.ts)
+ * The planned failover, reverse replication and salvage routes (web/routes/reverse.ts)
  * through the API client over a real socket: each method reaches its
  * route with the request's values and comes back whole; bad input is
  * WEB_BAD_REQUEST before the service is called; the codes travel with
@@ -7,11 +7,13 @@
  */
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
-import { REVERSE_JOB, REVERSE_PLAN, SALVAGE, SALVAGE_JOB } from '../fixtures/fake-service.ts'
+import { PLANNED_JOB, PLANNED_PLAN, REVERSE_JOB, REVERSE_PLAN, SALVAGE, SALVAGE_JOB } from '../fixtures/fake-service.ts'
 import { refusedBeforeService, servedFake } from '../fixtures/served.ts'
 
-t.test('each reverse and salvage method reaches its route and comes back whole', async t => {
+t.test('each planned, reverse and salvage method reaches its route and comes back whole', async t => {
   const { service, client } = await servedFake(t)
+  t.same(await client.failoverPlanned('web', { force: true, timeoutMs: 60_000 }), PLANNED_JOB)
+  t.same(await client.failoverPlannedPlan('web', { action: 'cancel' }), PLANNED_PLAN)
   t.same(await client.replicationReverse('web', { force: true }), REVERSE_JOB)
   t.same(await client.replicationReversePlan('web'), REVERSE_PLAN)
   t.same(await client.salvageList(), [SALVAGE])
@@ -19,6 +21,8 @@ t.test('each reverse and salvage method reaches its route and comes back whole',
   t.same(await client.salvageRestore(SALVAGE.id, { out: '/tmp/web.raw', disk: 'disk0' }), SALVAGE_JOB)
   t.same(await client.salvageDelete(SALVAGE.id, { yes: true }), { id: SALVAGE.id, deleted: true, pointDropped: false })
   t.same(service.calls, [
+    ['failoverPlanned', { name: 'web', force: true, timeoutMs: 60_000 }],
+    ['failoverPlannedPlan', { name: 'web', action: 'cancel' }],
     ['replicationReverse', { name: 'web', force: true }],
     ['replicationReversePlan', { name: 'web' }],
     ['salvageList', undefined],
@@ -31,6 +35,8 @@ t.test('each reverse and salvage method reaches its route and comes back whole',
 t.test('bad requests are refused before the service', async t => {
   const { service, app } = await servedFake(t)
   const bad: Array<[string, InjectOptions]> = [
+    ['a window under a second', { method: 'POST', url: '/v1/failover/web/planned', payload: { timeoutMs: 999 } }],
+    ['an unknown planned action', { method: 'POST', url: '/v1/failover/web/planned/plan', payload: { action: 'unplanned' } }],
     ['force as a string', { method: 'POST', url: '/v1/replication/web/reverse', payload: { force: 'yes' } }],
     ['an unknown field', { method: 'POST', url: '/v1/replication/web/reverse', payload: { point: 3 } }],
     ['a restore without out', { method: 'POST', url: `/v1/salvage/${SALVAGE.id}/restore`, payload: {} }],

@@ -136,21 +136,7 @@ export class Failovers {
     if (!choice.latest && request.yes !== true) {
       throw new AppError(AppErrorCode.APP_CONFIRMATION_REQUIRED, `${pointText(choice.point)} is older than the latest: the ${plural(choice.newer, 'newer point')} will be dropped if you complete this failover; add --yes to fail over to it`)
     }
-    const r: FailoverRecord = {
-      relationship: rel.id,
-      vm: rel.vm,
-      kind: plan.kind,
-      phase: plan.kind === 'vm' ? 'starting' : 'materializing',
-      point: choice.point,
-      since: this.init.now(),
-      definition: plan.definition,
-      nics: plan.nics,
-      socketName: plan.kind === 'vm' ? this.work.socketName(rel.id) : null,
-      bandwidth: null,
-      timings: noTimings(),
-      planned: false,
-      reason: 'failing over'
-    }
+    const r = this.newRecord(rel, choice, plan, false)
     const what = plan.kind === 'vm' ? `${rel.vm} starts on this box` : `its disks are written as raw files here (${plan.note ?? ''})`
     return await this.startJob(rel, 'failover', `unplanned failover of ${rel.vm} to ${pointText(choice.point)}: ${what}`, async (ctx, op) => await this.runUnplanned(r, ctx, op))
   }
@@ -229,7 +215,22 @@ export class Failovers {
     const { choice, plan } = checked
     if (choice.point.root !== request.root) throw refused(`its latest point (${choice.point.id}) is not the final point the primary sent`)
     signal.throwIfAborted()
-    const r: FailoverRecord = {
+    const r = this.newRecord(rel, choice, plan, true)
+    await this.work.save(r)
+    try {
+      await this.work.raiseTerm(r, `planned failover to ${pointText(r.point)}, the primary's final point: ${r.vm} starts on this box, then replication reverses`)
+    } catch (err) {
+      await this.work.forget(rel.id)
+      throw err
+    }
+    const what = plan.kind === 'vm' ? `${rel.vm} starts on this box, its data is copied into its own disks` : 'its disks are written as raw files here'
+    await this.startJob(rel, 'failover', `planned failover of ${rel.vm} to ${pointText(r.point)}: ${what}, then replication reverses`, async (ctx, op) => await this.runPlanned(r, ctx, op))
+      .catch(async err => { await this.note(rel.id, rel.vm, `the planned failover of ${rel.vm} could not start its job (${(err as Error).message}): run tandem failover cancel ${rel.vm}, or start it and complete`, codeOf(err)) })
+  }
+
+  /** The record of a failover of `rel` to the chosen point, before its first step. */
+  private newRecord (rel: Relationship, choice: PointChoice, plan: FailoverPlan, planned: boolean): FailoverRecord {
+    return {
       relationship: rel.id,
       vm: rel.vm,
       kind: plan.kind,
@@ -241,19 +242,9 @@ export class Failovers {
       socketName: plan.kind === 'vm' ? this.work.socketName(rel.id) : null,
       bandwidth: null,
       timings: noTimings(),
-      planned: true,
-      reason: 'planned failover'
+      planned,
+      reason: planned ? 'planned failover' : 'failing over'
     }
-    await this.work.save(r)
-    try {
-      await this.work.raiseTerm(r, `planned failover to ${pointText(r.point)}, the primary's final point: ${r.vm} starts on this box, then replication reverses`)
-    } catch (err) {
-      await this.work.forget(rel.id)
-      throw err
-    }
-    const what = plan.kind === 'vm' ? `${rel.vm} starts on this box, its data is copied into its own disks` : 'its disks are written as raw files here'
-    await this.startJob(rel, 'failover', `planned failover of ${rel.vm} to ${pointText(r.point)}: ${what}, then replication reverses`, async (ctx, op) => await this.runPlanned(r, ctx, op))
-      .catch(async err => { await this.note(rel.id, rel.vm, `the planned failover of ${rel.vm} could not start its job (${(err as Error).message}): run tandem failover cancel ${rel.vm}, or start it and complete`, codeOf(err)) })
   }
 
   // --- checks ---

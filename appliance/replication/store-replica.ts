@@ -239,11 +239,7 @@ export class StoreReplicaSink implements ReplicaSink {
     const release = await this.lock(`${peer}/${relationship}`, options.signal)
     try {
       const dir = this.replicaDir(peer, relationship)
-      const held = await this.stores.acquire(dir, async () => {
-        const exists = await isDirectory(join(dir, 'index'))
-        if (!exists) await mkdir(dir, { recursive: true })
-        return await RecoveryPointStore.open(dir, exists ? {} : { create: true, blockSize })
-      })
+      const held = await this.acquireOrCreate(dir, blockSize)
       const store = held.store
       try {
         const held = await store.listPoints()
@@ -257,6 +253,15 @@ export class StoreReplicaSink implements ReplicaSink {
     } finally {
       release()
     }
+  }
+
+  /** A share of the store in `dir`, created with `blockSize` when there is none. */
+  private async acquireOrCreate (dir: string, blockSize: number): Promise<{ store: RecoveryPointStore, release: () => Promise<void> }> {
+    return await this.stores.acquire(dir, async () => {
+      const exists = await isDirectory(join(dir, 'index'))
+      if (!exists) await mkdir(dir, { recursive: true })
+      return await RecoveryPointStore.open(dir, exists ? {} : { create: true, blockSize })
+    })
   }
 
   /**
@@ -274,11 +279,7 @@ export class StoreReplicaSink implements ReplicaSink {
     const unlock = await this.lock(`${peer}/${relationship}`, signal)
     try {
       const dir = this.replicaDir(peer, relationship)
-      const held = await this.stores.acquire(dir, async () => {
-        const exists = await isDirectory(join(dir, 'index'))
-        if (!exists) await mkdir(dir, { recursive: true })
-        return await RecoveryPointStore.open(dir, exists ? {} : { create: true, blockSize })
-      })
+      const held = await this.acquireOrCreate(dir, blockSize)
       let released = false
       return {
         store: held.store,

@@ -23,7 +23,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { fileHash, scatteredPatches, tempDir, touchedBlocks, writePatches } from '../../helpers/fixtures.ts'
 import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
-import { addManualVm, enableReplication, pairedDaemons, runCycle } from '../../helpers/paired-daemons.ts'
+import { addGuestVm, addManualVm, enableReplication, pairedDaemons, runCycle } from '../../helpers/paired-daemons.ts'
 import { requireTools, TEST_GUEST_TOOLS } from '../../helpers/tools.ts'
 import { processExists, waitForSerial } from '../drivers/qemu/vm-helpers.ts'
 import type { Appliance } from '../../../appliance/daemon/index.ts'
@@ -106,17 +106,7 @@ t.test('planned failover of a VM the guest boots: the Replica runs it from its o
   const { primary, replica } = await pairedDaemons(t, root)
   t.teardown(async () => { await replica.vmStop('tiny', { force: true, timeoutMs: 1000 }).catch(() => undefined) })
   const disk = join(root, 'tiny.raw')
-  await addManualVm(primary, 'tiny', disk, DISK_BYTES)
-  await primary.inventory.remove('tiny')
-  await primary.inventory.add({
-    driver: 'manual',
-    definition: {
-      name: 'tiny', vcpus: 1, memoryMiB: 128, disks: [{ name: 'disk0', path: disk, format: 'raw', node: 'disk0' }], nics: [], guestAgent: false,
-      boot: { kernel: guest.kernel, initrd: guest.initrd, append: 'console=ttyS0 panic=-1 tandem.every=1 tandem.delay=1000000000' }
-    },
-    addedAt: Date.now()
-  })
-  await writePatches(disk, scatteredPatches(4, DISK_BYTES, 10, MiB))
+  await addGuestVm(primary, 'tiny', disk, DISK_BYTES, guest, 4)
   t.equal((await enableReplication(primary, 'tiny', { to: 'box-r', frequency: '1h', recoveryPoints: '0' })).outcome, 'ok')
   await writePatches(disk, scatteredPatches(5, DISK_BYTES, 4, 300_000))
   const final = join(root, 'final.raw')

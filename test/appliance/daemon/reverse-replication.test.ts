@@ -18,12 +18,10 @@ import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFile, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
 import { promisify } from 'node:util'
-import { Appliance } from '../../../appliance/daemon/index.ts'
-import { fileHash, freePort, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
+import { fileHash, scatteredPatches, tempDir, writePatches } from '../../helpers/fixtures.ts'
 import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
-import { enableReplication, initPairedDirs, pair, runCycle } from '../../helpers/paired-daemons.ts'
+import { addGuestVm, enableReplication, restartablePair, runCycle, startBox } from '../../helpers/paired-daemons.ts'
 import { requireTools, TEST_GUEST_TOOLS } from '../../helpers/tools.ts'
 import { processExists, waitForSerial } from '../drivers/qemu/vm-helpers.ts'
 
@@ -33,14 +31,6 @@ const run = promisify(execFile)
 const MiB = 1024 * 1024
 const DISK_BYTES = 16 * MiB
 const BS = 64 * 1024
-
-interface Box { app: Appliance | undefined }
-
-async function startBox (box: Box, dir: string): Promise<Appliance> {
-  const app = await Appliance.start({ dataDir: dir, log: new PassThrough().resume() })
-  box.app = app
-  return app
-}
 
 /** The SHA-256 of each block of a file (the test's own, independent of core's hashing). */
 async function blockHashes (path: string): Promise<string[]> {
@@ -60,29 +50,12 @@ async function differingBlocks (a: string, b: string): Promise<number> {
 t.test('unplanned failover, the old primary refused, reverse: salvage copy, the old primary the Replica, only differing blocks sent', async t => {
   const guest = await ensureTestGuest()
   const root = await tempDir(t)
-  const { primaryDir, replicaDir } = await initPairedDirs(root, `/ip4/127.0.0.1/tcp/${await freePort()}`)
-  const p: Box = { app: undefined }
-  const r: Box = { app: undefined }
-  t.teardown(async () => {
-    await r.app?.vmStop('tiny', { force: true, timeoutMs: 1000 }).catch(() => undefined)
-    await r.app?.stop()
-    await p.app?.stop()
-  })
-  let primary = await startBox(p, primaryDir)
-  const replica = await startBox(r, replicaDir)
-  await pair(primary, replica)
+  const { p, r, primaryDir, replicaDir } = await restartablePair(t, root, 'tiny')
+  let primary = p.app!
+  const replica = r.app!
 
   const disk = join(root, 'tiny.raw')
-  await sparseFile(disk, DISK_BYTES)
-  await writePatches(disk, scatteredPatches(1, DISK_BYTES, 12, MiB))
-  await primary.inventory.add({
-    driver: 'manual',
-    definition: {
-      name: 'tiny', vcpus: 1, memoryMiB: 128, disks: [{ name: 'disk0', path: disk, format: 'raw', node: 'disk0' }], nics: [], guestAgent: false,
-      boot: { kernel: guest.kernel, initrd: guest.initrd, append: 'console=ttyS0 panic=-1 tandem.every=1 tandem.delay=1000000000' }
-    },
-    addedAt: Date.now()
-  })
+  await addGuestVm(primary, 'tiny', disk, DISK_BYTES, guest, 1)
   t.equal((await enableReplication(primary, 'tiny', { to: 'box-r', frequency: '1h', recoveryPoints: '0' })).outcome, 'ok')
   await writePatches(disk, scatteredPatches(2, DISK_BYTES, 6, MiB))
   t.equal((await runCycle(primary, 'tiny')).outcome, 'ok')

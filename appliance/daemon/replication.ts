@@ -33,6 +33,7 @@ import { seedFromDisks } from '../replication/seed-from-disks.ts'
 import { description } from '../replication/description.ts'
 import { isNetworkFailure, type Scheduler } from '../scheduler/index.ts'
 import type { JobInfo, SeedExportRequest } from '../service/job-types.ts'
+import { ServiceError } from '../service/service-error.ts'
 import type { ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult } from '../service/replication-types.ts'
 import type { Logger } from './logger.ts'
 
@@ -378,8 +379,10 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
    * "Planned failover"): run now through its schedule (after a cycle in
    * flight), resolving with the record of the first cycle that began at or
    * after `after` and the root the Replica committed (the primary's state:
-   * docs/primary-state.md). A link failure is retried by the schedule and
-   * waited for; any other failure, or `signal`, rejects (the cycle's code).
+   * docs/primary-state.md). A failed cycle, a link failure included (the
+   * schedule retries it on its own), rejects with the cycle's code, and
+   * `signal` with its reason: the caller says what to run next rather than
+   * wait on an unreachable Replica.
    */
   async finalCycle (id: string, after: number, signal: AbortSignal): Promise<{ record: CycleRecord, root: string }> {
     const schedule = this.init.scheduler.get(id)
@@ -395,8 +398,7 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
       const off = this.onCycle((rel, r) => {
         if (rel !== id || r.start < after) return
         if (r.outcome === 'ok') finish(undefined, r)
-        else if (r.failure !== 'network') finish(new AppError(AppErrorCode.APP_INVALID_STATE, `the last cycle of ${id} failed (${r.code ?? '?'})`, { details: { code: r.code ?? null } }))
-        else schedule.runNow()
+        else finish(new ServiceError(r.code ?? AppErrorCode.APP_UNEXPECTED, `the last cycle of ${id} failed (${r.code ?? '?'}, a ${r.failure ?? 'replication'} failure)`))
       })
       signal.addEventListener('abort', onAbort, { once: true })
       schedule.resume()

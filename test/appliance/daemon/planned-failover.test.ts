@@ -13,7 +13,9 @@
  *   primary's newest point is the new primary's disk, and the cycle sent
  *   only the blocks that differ.
  * - Refusals: a relationship this box is the Replica of, a window out of
- *   range, nothing prepared to cancel.
+ *   range, nothing prepared to cancel; the Replica refusing the handover
+ *   leaves the primary prepared (cancel there: replicating again; run
+ *   again: it goes on at the handover).
  */
 import t from 'tap'
 import { execFile } from 'node:child_process'
@@ -69,9 +71,24 @@ t.test('planned failover of a VM the Replica cannot boot: byte for byte, then re
   t.match(plan, { action: 'planned', relationship: 'files', replica: 'box-r', state: 'replicating', term: 1, termAfter: 2, driver: 'manual', shutdown: 'manual', resumes: false })
   t.match(primary.relationships.get('files'), { state: 'replicating', term: 1 }, 'the dry run changed nothing')
 
+  // The Replica refuses the handover (a VM of that name in its inventory): the primary stays prepared and says what to run.
+  await addManualVm(replica, 'files', join(root, 'squatter.raw'), MiB)
+  const refused = await primary.jobRegistry.wait((await primary.failoverPlanned('files')).id)
+  t.match(refused, { state: 'failed', error: { code: 'P2P_FAILOVER_REFUSED' } })
+  t.match(primary.relationships.get('files'), { state: 'prepared-for-planned-failover', term: 1, reason: /tandem failover cancel files/ })
+  t.match(replica.relationships.get('files'), { role: 'replica', state: 'replicating', term: 1 }, 'nothing changed on the Replica')
+  t.match(await primary.failoverPlannedPlan('files'), { resumes: true })
+  t.match(await primary.failoverCancel('files'), { relationship: 'files', kind: 'planned', point: null, term: 1, cancelled: true, vmStarted: false })
+  t.match(primary.relationships.get('files'), { state: 'replicating', term: 1 }, 'cancel on the primary: replicating again')
+  const again = await primary.jobRegistry.wait((await primary.failoverPlanned('files')).id)
+  t.match(again, { state: 'failed', error: { code: 'P2P_FAILOVER_REFUSED' } })
+  await replica.inventory.remove('files')
+
+  // Run again, it goes on at the handover: the last changes are on the Replica already.
   const job = await primary.jobRegistry.wait((await primary.failoverPlanned('files')).id)
+  t.equal(job.planned?.timings.shutdownMs, null, 'resumed at the handover')
   t.match(job, { kind: 'failover-planned', state: 'ok', planned: { relationship: 'files', replica: 'box-r', term: 2, point: { root: /^[0-9a-f]{64}$/ } } }, job.error?.message ?? 'handed over')
-  t.ok(job.planned!.timings.finalCycleMs !== null && job.planned!.timings.handoverMs !== null, 'each step timed')
+  t.ok(job.planned!.timings.handoverMs !== null, 'the handover timed')
   const onReplica = await replicaJob(replica, 'files')
   t.match(onReplica, { state: 'ok', failover: { kind: 'files', planned: true } }, onReplica.error?.message ?? 'the Replica failed over, completed and reversed')
 

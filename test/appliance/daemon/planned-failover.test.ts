@@ -12,6 +12,10 @@
  *   makes its disks local, reverses; after the guest's write the old
  *   primary's newest point is the new primary's disk, and the cycle sent
  *   only the blocks that differ.
+ * - A running qemu-driver VM the guest boots: refused when it does not shut
+ *   down in its window (it runs on), forced off with `force`; the point
+ *   the Replica's VM starts from is byte for byte the primary's final
+ *   disk, and the old primary keeps no salvage copy.
  * - Refusals: a relationship this box is the Replica of, a window out of
  *   range, nothing prepared to cancel; the Replica refusing the handover
  *   leaves the primary prepared (cancel there: replicating again; run
@@ -23,7 +27,7 @@ import { createHash } from 'node:crypto'
 import { copyFile, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { fileHash, scatteredPatches, tempDir, touchedBlocks, writePatches } from '../../helpers/fixtures.ts'
+import { fileHash, scatteredPatches, sparseFile, tempDir, touchedBlocks, writePatches } from '../../helpers/fixtures.ts'
 import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
 import { addGuestVm, addManualVm, enableReplication, pairedDaemons, runCycle } from '../../helpers/paired-daemons.ts'
 import { requireTools, TEST_GUEST_TOOLS } from '../../helpers/tools.ts'
@@ -160,4 +164,49 @@ t.test('planned failover of a VM the guest boots: the Replica runs it from its o
   const out = join(root, 'newest.raw')
   await primary.replica.materializePoint('tiny', newest.id, [{ disk: 'disk0', out }])
   t.equal(await fileHash(out), await fileHash(now), 'the old primary\'s newest point is the new primary\'s disk')
+})
+
+t.test('planned failover of a running qemu VM: forced off after its window, the Replica starts from exactly its final disk', async t => {
+  requireTools(t, ['qemu-img', ...TEST_GUEST_TOOLS])
+  const guest = await ensureTestGuest()
+  const root = await tempDir(t)
+  const { primary, replica } = await pairedDaemons(t, root)
+  t.teardown(async () => {
+    await primary.vmStop('qvm', { force: true, timeoutMs: 1000 }).catch(() => undefined)
+    await replica.vmStop('qvm', { force: true, timeoutMs: 1000 }).catch(() => undefined)
+  })
+  const disk = join(root, 'qvm.raw')
+  await sparseFile(disk, DISK_BYTES)
+  await writePatches(disk, scatteredPatches(6, DISK_BYTES, 8, MiB))
+  await primary.vmAdd({ name: 'qvm', disks: [disk], driver: 'qemu', memoryMiB: 128, boot: { kernel: guest.kernel, initrd: guest.initrd, append: 'console=ttyS0 panic=-1 tandem.every=1 tandem.delay=1000000000' } })
+  await primary.vmStart('qvm')
+  const pPid = Number(await readFile(join(primary.layout.vmRuns, 'qvm', 'qemu.pid'), 'utf8'))
+  await waitForSerial(join(primary.layout.vmRuns, 'qvm', 'serial.log'), /^TANDEM-GUEST-WRITES 1$/, () => processExists(pPid))
+  t.equal((await enableReplication(primary, 'qvm', { to: 'box-r', frequency: '1h', recoveryPoints: '0' })).outcome, 'ok')
+  t.match(await primary.failoverPlannedPlan('qvm', { timeoutMs: 1000 }), { driver: 'qemu', vmState: 'running', shutdown: 'shutdown', shutdownWindowMs: 1000, force: false })
+
+  // The test guest does not answer ACPI: without --force the planned failover is refused and the VM runs on.
+  const refused = await primary.jobRegistry.wait((await primary.failoverPlanned('qvm', { timeoutMs: 1000 })).id)
+  t.match(refused, { state: 'failed', error: { code: 'APP_VM_STOP_TIMEOUT' } })
+  t.ok(processExists(pPid), 'the VM runs on')
+  t.match(primary.relationships.get('qvm'), { state: 'replicating', term: 1 }, 'nothing changed')
+
+  const job = await primary.jobRegistry.wait((await primary.failoverPlanned('qvm', { timeoutMs: 1000, force: true })).id)
+  t.equal(job.state, 'ok', job.error?.message ?? 'handed over')
+  t.notOk(processExists(pPid), 'the primary\'s VM is off')
+  const final = join(root, 'final.raw')
+  await copyFile(disk, final)
+  const onReplica = await replicaJob(replica, 'qvm')
+  t.match(onReplica, { state: 'ok', failover: { kind: 'vm', planned: true } }, onReplica.error?.message ?? 'the Replica failed over, completed and reversed')
+  t.match((await replica.vmList()).find(v => v.name === 'qvm'), { driver: 'qemu', state: 'running', relationship: { role: 'primary' } })
+
+  // The point the Replica's VM started from (kept in its store of the old primary) is the primary's final disk, byte for byte.
+  const pPeer = primary.node.peerId.toString()
+  const kept = (await replica.points(`${pPeer}/qvm`)).points
+  t.equal(kept.length, 1, 'the failover point is kept')
+  const base = join(root, 'base.raw')
+  await replica.replica.materializePoint(`${pPeer}/qvm`, kept[0]!.id, [{ disk: 'disk0', out: base }])
+  t.equal(await fileHash(base), await fileHash(final), 'the Replica\'s VM started from the primary\'s final disk')
+  t.same(await primary.salvageList(), [], 'the old primary wrote nothing after it: no salvage copy')
+  t.match(primary.relationships.get('qvm'), { role: 'replica', term: 2 })
 })

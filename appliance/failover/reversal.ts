@@ -72,9 +72,11 @@ export class Reversals {
    * primary, the job ending with the first cycle's outcome.
    */
   async reverse (name: string, request: ReverseRequest = {}): Promise<JobInfo> {
-    const { rel, vm, base } = await this.check(name)
-    const running = this.running.get(rel.id)
+    // a reversal in progress answers its job (its record may be the primary's already)
+    const id = (this.init.relationships.byVm(name) ?? this.init.relationships.get(name))?.id
+    const running = id === undefined ? undefined : this.running.get(id)
     if (running !== undefined) return this.init.jobs.get(running)
+    const { rel, vm, base } = await this.check(name)
     const who = this.init.peerName(rel.peer)
     const job = await this.init.jobs.start({
       kind: 'replication-reverse',

@@ -114,7 +114,9 @@ export const AppErrorCode = {
   /** A failover file (a test's record, a relationship's drill settings or proofs, a failover's record) is not a valid document; it is left as it is, never reset. */
   APP_FAILOVER_FILE_CORRUPT: 'APP_FAILOVER_FILE_CORRUPT',
   /** A kept failover's copy into the VM's own disks (QMP block-stream) ended before it finished; the VM still runs on the served point, what was copied is kept, and `tandem failover complete` again copies only the rest. docs/failover.md. */
-  APP_FAILOVER_COPY_FAILED: 'APP_FAILOVER_COPY_FAILED'
+  APP_FAILOVER_COPY_FAILED: 'APP_FAILOVER_COPY_FAILED',
+  /** No salvage copy of that id is on this box (`tandem salvage list` lists them). docs/failover.md "Salvage". */
+  APP_SALVAGE_NOT_FOUND: 'APP_SALVAGE_NOT_FOUND'
 } as const
 
 export type AppErrorCode = typeof AppErrorCode[keyof typeof AppErrorCode]

@@ -20,6 +20,8 @@ export interface ReplicateOptions {
   /** The moment the point stands for; default: when the views were opened. */
   time?: number
   retention?: RetentionPolicy
+  /** Point ids the retention after the commit must keep whatever it says (points in use, salvage copies). */
+  pinned?: Iterable<number>
   /**
    * Accept a set of disk names other than the latest point's (the VM's disks
    * really changed). Without it such a cycle fails with
@@ -174,7 +176,7 @@ export async function replicateOnce (store: RecoveryPointStore, options: Replica
     await options.onPhase?.('image-updated')
     const pruned = await afterCommit(point.id, CoreErrorCode.CORE_RETENTION_FAILED, 'retention not applied (the next cycle or prune applies it)', { path: store.dir }, async () => {
       throwIfAborted(signal)
-      return await prune(store, retention, { onPhase: options.onPhase })
+      return await prune(store, retention, { onPhase: options.onPhase, ...(options.pinned === undefined ? {} : { pinned: options.pinned }) })
     })
     await options.onPhase?.('pruned')
     return { point, disks: reports, pruned }

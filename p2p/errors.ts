@@ -87,7 +87,20 @@ export const P2pErrorCode = {
   /** The Replica could not record a relationship request (its disk failed, or it took too long). Retry; requests are whole and idempotent. */
   P2P_RELATIONSHIP_FAILED: 'P2P_RELATIONSHIP_FAILED',
   /** No stream to the peer could be opened: it cannot be reached, or it hung up (a box that does not hold this one as paired cuts it off). */
-  P2P_PEER_UNREACHABLE: 'P2P_PEER_UNREACHABLE'
+  P2P_PEER_UNREACHABLE: 'P2P_PEER_UNREACHABLE',
+  /**
+   * The old primary refuses to become the Replica (`reverse`): its copy of
+   * the VM runs (or a process holds its disks), and the request did not ask
+   * to stop it. Nothing changed on it.
+   */
+  P2P_VM_RUNNING: 'P2P_VM_RUNNING',
+  /**
+   * The Replica does not take a planned failover: its latest point is not the
+   * one the primary named, its state or its box cannot fail the VM over (a
+   * test runs, a missing kernel, a VM of that name). Nothing changed on it;
+   * its event log says why.
+   */
+  P2P_FAILOVER_REFUSED: 'P2P_FAILOVER_REFUSED'
 } as const
 
 export type P2pErrorCode = typeof P2pErrorCode[keyof typeof P2pErrorCode]

@@ -8,7 +8,8 @@ import {
   type VmAddRequest, type VmInfo, type VmRemoveResult, type VmStopRequest,
   type CompleteRequest, type FailoverCancelResult, type FailoverPlanInfo, type FailoverPlanRequest, type UnplannedRequest,
   type DrillRequest, type DrillScheduleRequest, type DrillSettingsInfo, type TestFailoverInfo, type TestPlanInfo, type TestPlanRequest,
-  type TestStartRequest, type TestStopResult
+  type TestStartRequest, type TestStopResult,
+  type PlannedPlanInfo, type PlannedPlanRequest, type PlannedRequest, type ReversePlanInfo, type ReverseRequest, type SalvageDeleteRequest, type SalvageDeleteResult, type SalvageInfo, type SalvageRestoreRequest
 } from '../appliance/service/index.ts'
 
 /**
@@ -74,6 +75,13 @@ export class ApiClient implements ApplianceService {
   async replicationResume (name: string): Promise<ReplicationInfo> { return await this.call('POST', `${vmPath(name)}/resume`, {}) }
   async replicationResync (name: string): Promise<ReplicationInfo> { return await this.call('POST', `${vmPath(name)}/resync`, {}) }
   async replicationRemove (name: string): Promise<ReplicationRemoveResult> { return await this.call('DELETE', vmPath(name)) }
+  async replicationReverse (name: string, request: ReverseRequest = {}): Promise<JobInfo> { return await this.call('POST', `${vmPath(name)}/reverse`, request) }
+  async replicationReversePlan (name: string, request: ReverseRequest = {}): Promise<ReversePlanInfo> { return await this.call('POST', `${vmPath(name)}/reverse/plan`, request) }
+
+  // SalvageApi (web/routes/reverse.ts)
+  async salvageList (name?: string): Promise<SalvageInfo[]> { return await this.call('GET', name === undefined ? '/v1/salvage' : `/v1/salvage?${new URLSearchParams({ name }).toString()}`) }
+  async salvageRestore (id: string, request: SalvageRestoreRequest): Promise<JobInfo> { return await this.call('POST', `/v1/salvage/${encodeURIComponent(id)}/restore`, request) }
+  async salvageDelete (id: string, request: SalvageDeleteRequest = {}): Promise<SalvageDeleteResult> { return await this.call('DELETE', `/v1/salvage/${encodeURIComponent(id)}`, request) }
 
   async vmAdd (request: VmAddRequest): Promise<VmInfo> { return await this.call('POST', '/v1/vms', request) }
   async vmList (): Promise<VmInfo[]> { return await this.call('GET', '/v1/vms') }
@@ -99,6 +107,8 @@ export class ApiClient implements ApplianceService {
   async failoverPlan (name: string, request: FailoverPlanRequest): Promise<FailoverPlanInfo> { return await this.call('POST', `${failoverPath(name)}/plan`, request) }
   async failoverComplete (name: string, request: CompleteRequest = {}): Promise<JobInfo> { return await this.call('POST', `${failoverPath(name)}/complete`, request) }
   async failoverCancel (name: string): Promise<FailoverCancelResult> { return await this.call('POST', `${failoverPath(name)}/cancel`) }
+  async failoverPlanned (name: string, request: PlannedRequest = {}): Promise<JobInfo> { return await this.call('POST', `${failoverPath(name)}/planned`, request) }
+  async failoverPlannedPlan (name: string, request: PlannedPlanRequest = {}): Promise<PlannedPlanInfo> { return await this.call('POST', `${failoverPath(name)}/planned/plan`, request) }
 
   private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
     const max = this.init.maxResponseBytes ?? MAX_RESPONSE_BYTES

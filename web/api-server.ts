@@ -6,6 +6,7 @@ import {
   errorSchema, pairJoinBody, pairJoinSchema, pairOpenBody, pairOpenSchema, pairRemoveSchema, peerParams, peersSchema, statusSchema
 } from './schemas.ts'
 import { registerFailoverRoutes } from './routes/failover.ts'
+import { registerReverseRoutes } from './routes/reverse.ts'
 import { registerJobRoutes } from './routes/jobs.ts'
 import { registerReplicaRoutes } from './routes/replica.ts'
 import { registerVmRoutes } from './routes/vms.ts'
@@ -76,6 +77,7 @@ export function buildApiServer (service: ApplianceService, options: ApiServerOpt
   registerVmRoutes(app, service)
   registerJobRoutes(app, service, errors)
   registerFailoverRoutes(app, service, errors)
+  registerReverseRoutes(app, service, errors)
 
   return app
 }

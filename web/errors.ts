@@ -56,7 +56,12 @@ export const HTTP_STATUS: Readonly<Record<string, number>> = {
   APP_VM_STOP_TIMEOUT: 409,
   APP_BOOT_FILE_MISSING: 409,
   APP_VM_NOT_RUNNING: 409,
-  APP_FAILOVER_COPY_FAILED: 409
+  APP_FAILOVER_COPY_FAILED: 409,
+  APP_SALVAGE_NOT_FOUND: 404,
+  P2P_VM_RUNNING: 409,
+  P2P_FAILOVER_REFUSED: 409,
+  P2P_STALE_TERM: 409,
+  P2P_FAILED_OVER: 409
 }
 
 /** A failure nothing classified (a bug): the server's fault. */

@@ -115,6 +115,7 @@ function completedText (job: JobInfo): string {
 }
 
 function cancelText (r: FailoverCancelResult): string {
+  if (r.kind === 'planned') return `planned failover of ${r.vm} cancelled: replicating again from this box at term ${r.term}${r.vmStarted === true ? `; ${r.vm} started again` : ''}`
   return `failover of ${r.vm} cancelled: ${r.kind === 'vm' ? 'the VM stopped and its overlays are gone' : 'its files are gone'}, point ${r.point} is no longer served; back to receiving replication at term ${r.term}; no recovery point changed`
 }
 

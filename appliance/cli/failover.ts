@@ -15,6 +15,7 @@ import { dataOption, dataPath, examples } from './box-options.ts'
 import { jsonOption, progressOption } from './common-options.ts'
 import { plural } from './format.ts'
 import { cancelCommand, completeCommand, unplannedCommand } from './failover-unplanned.ts'
+import { plannedCommand } from './failover-planned.ts'
 import { followJob } from './job-follow.ts'
 import { parseDuration, parsePoint, type PointSelector } from './option-values.ts'
 import { Session, withSession } from './session.ts'
@@ -24,7 +25,7 @@ interface TestOpts extends SignOpts { data: string, json?: boolean, progress?: b
 
 export function failoverCommand (box: LocalBox): Command {
   return new Command('failover')
-    .description('on the Replica: test failovers (a throw-away VM on a recovery point, on an isolated network, while replication continues), drills, and unplanned failover (then complete or cancel)')
+    .description('on the Replica: test failovers (a throw-away VM on a recovery point, on an isolated network, while replication continues), drills, and unplanned failover (then complete or cancel); on the primary: planned failover')
     .addHelpText('after', examples([
       'tandem failover test web --dry-run',
       'tandem failover test web --point 41',
@@ -32,7 +33,8 @@ export function failoverCommand (box: LocalBox): Command {
       'tandem failover test web --check --serial "login: "',
       'tandem failover drill-schedule web --every 7d --agent',
       'tandem failover unplanned web --dry-run',
-      'tandem failover complete web --yes'
+      'tandem failover complete web --yes',
+      'tandem failover planned web --dry-run'
     ]))
     .addCommand(testCommand(box))
     .addCommand(stopTestCommand(box))
@@ -40,6 +42,7 @@ export function failoverCommand (box: LocalBox): Command {
     .addCommand(unplannedCommand(box))
     .addCommand(completeCommand(box))
     .addCommand(cancelCommand(box))
+    .addCommand(plannedCommand(box))
 }
 
 /** `--serial` and `--agent` name the sign of life; one of them at most. */

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs'
 import { AppErrorCode, type LocalBox } from '../service/index.ts'
 import { completionCommand } from './completion.ts'
 import { eventsCommand } from './events.ts'
+import { salvageCommand } from './salvage.ts'
 import { failoverCommand } from './failover.ts'
 import { classify, EXIT_OK } from './exit-status.ts'
 import { imageCommand } from './image.ts'
@@ -55,6 +56,7 @@ export function buildProgram (box: LocalBox): Command {
     .addCommand(replicationCommand(box))
     .addCommand(vmCommand(box))
     .addCommand(failoverCommand(box))
+    .addCommand(salvageCommand(box))
     .commandsGroup('Offline tools (work on a bare store, --store DIR / TANDEM_STORE):')
     .addCommand(replicateCommand())
     .addCommand(pointsCommand(box))

@@ -1,6 +1,6 @@
 /**
  * `tandem replication enable | status | measure | suspend | resume | resync
- * | remove`: replication of this box's VMs to a paired box, through the
+ * | remove | reverse`: replication of this box's VMs to a paired box, through the
  * daemon (docs/cli.md "tandem replication"). Settings are sent as typed
  * and parsed by the daemon (APP_SETTING_INVALID names the bad one).
  * `remove` ends the protection of the VM: it needs `--yes` (the Replica
@@ -16,6 +16,7 @@ import { dataOption, dataPath, examples, yesOption } from './box-options.ts'
 import { jsonOption, progressOption } from './common-options.ts'
 import { followJob } from './job-follow.ts'
 import { replicaStatusText } from './replica-status-text.ts'
+import { reverseCommand } from './reverse.ts'
 import { seedExportText } from './seed.ts'
 import { Session, withSession } from './session.ts'
 
@@ -23,7 +24,7 @@ interface Opts { data: string, json?: boolean }
 
 export function replicationCommand (box: LocalBox): Command {
   return new Command('replication')
-    .description('replicate a VM of this box to a paired box: enable, status, measure, suspend, resume, resync, remove')
+    .description('replicate a VM of this box to a paired box: enable, status, measure, suspend, resume, resync, remove, reverse')
     .addHelpText('after', examples([
       'tandem replication enable web1 --to replica-box --frequency 30s',
       'tandem replication status',
@@ -36,6 +37,7 @@ export function replicationCommand (box: LocalBox): Command {
     .addCommand(changeCommand(box, 'resume', 'start cycles again (a resynchronization first if tracking was lost meanwhile)', (s, n) => s.replicationResume(n)))
     .addCommand(changeCommand(box, 'resync', 'compare every block with the Replica\'s copy and send those that differ (recovery points are kept)', (s, n) => s.replicationResync(n)))
     .addCommand(removeCommand(box))
+    .addCommand(reverseCommand(box))
 }
 
 function enableCommand (box: LocalBox): Command {

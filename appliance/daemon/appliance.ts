@@ -12,6 +12,12 @@ import { AppError, AppErrorCode } from '../errors.ts'
 import { PeerRegistry, registryPolicy, unpair } from '../peers/index.ts'
 import { ManualVmDriver, QemuVmDriver, type VmDriver } from '../drivers/index.ts'
 import { DrillBook, Drills, Failovers, TestFailovers } from '../failover/index.ts'
+import { Demotion } from '../failover/demotion.ts'
+import { PlannedFailovers } from '../failover/planned.ts'
+import { Reversals } from '../failover/reversal.ts'
+import { SalvageBook } from '../failover/salvage-book.ts'
+import { Salvages } from '../failover/salvages.ts'
+import { DEFAULT_BLOCK_SIZE } from '../../core/constants.ts'
 import type { DriverKind } from '../inventory/index.ts'
 import { VmInventory } from '../inventory/index.ts'
 import { RelationshipTable } from '../relationships/index.ts'
@@ -26,6 +32,7 @@ import type {
 import type {
   DrillRequest, DrillScheduleRequest, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopResult,
   CompleteRequest, FailoverCancelResult, FailoverPlanInfo, FailoverPlanRequest, UnplannedRequest,
+  ReversePlanInfo, ReverseRequest, PlannedPlanInfo, PlannedPlanRequest, PlannedRequest, SalvageDeleteRequest, SalvageDeleteResult, SalvageInfo, SalvageRestoreRequest,
   JobInfo, SeedExportRequest, SeedImportRequest,
   ApplianceService, VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from '../service/index.ts'
@@ -127,6 +134,14 @@ export class Appliance implements ApplianceService {
   readonly drills: Drills
   /** Unplanned failovers on this box as Replica, their completion and cancel. */
   readonly failovers: Failovers
+  /** Reverse replication on the box that failed over (appliance/failover/reversal.ts). */
+  readonly reversals: Reversals
+  /** Planned failover on the primary (appliance/failover/planned.ts). */
+  readonly planned: PlannedFailovers
+  /** An old primary becoming the Replica: its VM stopped, its disks kept as a salvage copy (appliance/failover/demotion.ts). */
+  readonly demotion: Demotion
+  /** Salvage copies: list, restore, delete. */
+  readonly salvages: Salvages
   private readonly version: string
   private readonly now: () => number
   private readonly startedAt: number
@@ -138,6 +153,7 @@ export class Appliance implements ApplianceService {
     layout: DataLayout, config: Config, logger: Logger, node: TandemNode, registry: PeerRegistry, host: PairingHost,
     inventory: VmInventory, relationships: RelationshipTable, events: EventLog, drivers: Record<DriverKind, VmDriver>, scheduler: Scheduler,
     replica: ReplicaSide, replication: PrimaryReplication, vms: VmControl, jobs: JobRegistry, tests: TestFailovers, drills: Drills, failovers: Failovers,
+    reversals: Reversals, planned: PlannedFailovers, demotion: Demotion, salvages: Salvages,
     version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
   }) {
     this.layout = fields.layout
@@ -158,6 +174,10 @@ export class Appliance implements ApplianceService {
     this.tests = fields.tests
     this.drills = fields.drills
     this.failovers = fields.failovers
+    this.reversals = fields.reversals
+    this.planned = fields.planned
+    this.demotion = fields.demotion
+    this.salvages = fields.salvages
     this.version = fields.version
     this.now = fields.now
     this.stops = fields.stops
@@ -190,9 +210,46 @@ export class Appliance implements ApplianceService {
       // stopping lets go of the VMs without stopping them: they run on, and the next start adopts them
       stops.push({ part: 'vms', stop: async () => { vms.release() } })
       await vms.adoptAll()
-      const replica = new ReplicaSide({ storeDir: layout.store, exportsDir: layout.exports, relationships, events, inventory, logger, now })
+      const book = new SalvageBook(layout.salvage)
+      for (const problem of await book.open()) logger.error({ err: problem.err, file: problem.file }, 'a salvage record cannot be read: left as it is')
+      // Late-bound: the demotion is built once the stores are, and asks the sessions of a copy not written yet to wait.
+      let demotion: Demotion | undefined
+      const replica = new ReplicaSide({
+        storeDir: layout.store,
+        exportsDir: layout.exports,
+        relationships,
+        events,
+        inventory,
+        logger,
+        now,
+        kept: (peer, id) => book.pinned(peer, id),
+        holdBack: (peer, id) => demotion?.busy(peer, id)
+      })
       const sink = replica.sink
       stops.push({ part: 'stores', stop: async () => { await sink.close(AbortSignal.timeout(TIMEOUT_STORES_CLOSE_MS)) } })
+      // An old primary becoming the Replica (the `reverse` request, below): it leaves its primary's
+      // replication (built below) and keeps its disks as a point of the store first.
+      let primaryReplication: PrimaryReplication | undefined
+      const demote = new Demotion({
+        relationships,
+        inventory,
+        drivers,
+        vms,
+        sink,
+        book,
+        pinned: (peer, id) => [...replica.pins.pinned(peer, id), ...book.pinned(peer, id)],
+        primaryDir: layout.primary,
+        leavePrimary: async id => { await primaryReplication?.leave(id) },
+        peerName: peer => registry.list().find(p => p.peerId === peer)?.name ?? peer,
+        events,
+        logger,
+        now,
+        blockSize: DEFAULT_BLOCK_SIZE
+      })
+      demotion = demote
+      // Copies a stop or crash cut short are written again under their store's lock, before any session gets in.
+      await demote.start()
+      stops.push({ part: 'salvage copies', stop: async () => { await demote.stop() } })
       // Servings hold stores: they stop before the stores close. Starting empties DATA/exports/ (a crash's sockets).
       await replica.pointServer.start()
       stops.push({ part: 'point servings', stop: async () => { await replica.pointServer.stop() } })
@@ -237,14 +294,24 @@ export class Appliance implements ApplianceService {
       stops.push({ part: 'receiver', stop: async () => { await receiver.stop() } })
       // Replicas' failover notices go to the primary's replication, built below; one that comes before
       // is refused as a failure (P2P_RELATIONSHIP_FAILED), and the term check tells this box instead.
-      let primaryReplication: PrimaryReplication | undefined
       const primary: RelationshipPrimary = {
         failedOver: async (peer, notice, signal) => {
           if (primaryReplication === undefined) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_FAILED, 'the daemon is starting')
           await primaryReplication.failedOver(peer, notice, signal)
+        },
+        reverse: async (peer, reversal, signal) => {
+          if (primaryReplication === undefined) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_FAILED, 'the daemon is starting')
+          await demote.reverse(peer, reversal, signal)
         }
       }
-      await replica.startReceiver(node, policy, primary)
+      // Planned failovers reach the failovers, built below; one that comes before is refused (the primary sends it again).
+      let failoversLate: Failovers | undefined
+      await replica.startReceiver(node, policy, primary, {
+        plannedFailover: async (peer, request, signal) => {
+          if (failoversLate === undefined) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_FAILED, 'the daemon is starting')
+          await failoversLate.plannedFailover(peer, request, signal)
+        }
+      })
       stops.push({ part: 'relationship receiver', stop: async () => { await replica.stopReceiver() } })
       const scheduler = new Scheduler()
       scheduler.start()
@@ -262,13 +329,49 @@ export class Appliance implements ApplianceService {
       stops.push({ part: 'drills', stop: async () => { await drills.stop() } })
       // Unplanned failovers: what a stop or crash left is carried on (its point served again, its VM
       // running, its copy followed); stopping leaves their VMs running and their copies to the next start.
+      let reversalsLate: Reversals | undefined
       const failovers = new Failovers({
-        dir: layout.failover, vmRuns: layout.vmRuns, exportsDir: layout.exports, relationships, replica, inventory, vms, driver: qemu.driver, events, logger, now, jobs, tests
+        dir: layout.failover,
+        vmRuns: layout.vmRuns,
+        exportsDir: layout.exports,
+        relationships,
+        replica,
+        inventory,
+        vms,
+        driver: qemu.driver,
+        events,
+        logger,
+        now,
+        jobs,
+        tests,
+        reverse: async (id, signal) => {
+          if (reversalsLate === undefined) throw new AppError(AppErrorCode.APP_INVALID_STATE, 'the daemon is starting')
+          return await reversalsLate.reverseNow(id, signal)
+        }
       })
+      failoversLate = failovers
       await failovers.start()
       stops.push({ part: 'failovers', stop: async () => { await failovers.stop() } })
+      const peerName = (peer: string): string => registry.list().find(p => p.peerId === peer)?.name ?? peer
+      const reversals = new Reversals({
+        node,
+        relationships,
+        inventory,
+        replica,
+        primary: replication,
+        jobs,
+        busy: id => tests.running(id) ? `a test failover of ${id} runs: stop it first (tandem failover stop-test ${id})` : undefined,
+        peerName,
+        events,
+        logger,
+        now
+      })
+      reversalsLate = reversals
+      const planned = new PlannedFailovers({ node, relationships, inventory, drivers, vms, primary: replication, jobs, peerName, events, logger, now })
+      const salvages = new Salvages({ book, materialize: async (name, point, disks, options) => { await replica.materializePoint(name, point, disks, options) }, jobs, events })
       const appliance = new Appliance({
         layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler, replica, replication, vms, jobs, tests, drills, failovers,
+        reversals, planned, demotion: demote, salvages,
         version: init.version ?? '0.0.0', now, stops
       })
       logger.info({ dataDir: layout.dir, peerId: node.peerId.toString(), addresses: node.getMultiaddrs().map(String) }, 'daemon started')
@@ -389,7 +492,9 @@ export class Appliance implements ApplianceService {
   async failoverUnplanned (name: string, request: UnplannedRequest = {}): Promise<JobInfo> { return await this.failovers.unplanned(name, request) }
   async failoverPlan (name: string, request: FailoverPlanRequest): Promise<FailoverPlanInfo> { return await this.failovers.plan(name, request) }
   async failoverComplete (name: string, request: CompleteRequest = {}): Promise<JobInfo> { return await this.failovers.complete(name, request) }
-  async failoverCancel (name: string): Promise<FailoverCancelResult> { return await this.failovers.cancel(name) }
+  async failoverCancel (name: string): Promise<FailoverCancelResult> { return this.planned.isPrimary(name) ? await this.planned.cancel(name) : await this.failovers.cancel(name) }
+  async failoverPlanned (name: string, request: PlannedRequest = {}): Promise<JobInfo> { return await this.planned.planned(name, request) }
+  async failoverPlannedPlan (name: string, request: PlannedPlanRequest = {}): Promise<PlannedPlanInfo> { return await this.planned.plan(name, request) }
 
   async replicationEnable (name: string, request: ReplicationEnableRequest): Promise<ReplicationInfo> { return await this.replication.enable(name, request) }
   async replicationStatus (name?: string): Promise<ReplicationInfo[]> { return await this.replication.status(name) }
@@ -398,6 +503,12 @@ export class Appliance implements ApplianceService {
   async replicationResume (name: string): Promise<ReplicationInfo> { return await this.replication.resume(name) }
   async replicationResync (name: string): Promise<ReplicationInfo> { return await this.replication.resync(name) }
   async replicationRemove (name: string): Promise<ReplicationRemoveResult> { return await this.replication.remove(name) }
+  async replicationReverse (name: string, request: ReverseRequest = {}): Promise<JobInfo> { return await this.reversals.reverse(name, request) }
+  async replicationReversePlan (name: string, request: ReverseRequest = {}): Promise<ReversePlanInfo> { return await this.reversals.plan(name, request) }
+
+  async salvageList (name?: string): Promise<SalvageInfo[]> { return this.salvages.list(name) }
+  async salvageRestore (id: string, request: SalvageRestoreRequest): Promise<JobInfo> { return await this.salvages.restore(id, request) }
+  async salvageDelete (id: string, request: SalvageDeleteRequest = {}): Promise<SalvageDeleteResult> { return await this.salvages.delete(id, request) }
 
   async vmAdd (request: VmAddRequest): Promise<VmInfo> { return await this.vms.add(request) }
   async vmList (): Promise<VmInfo[]> { return await this.vms.list() }

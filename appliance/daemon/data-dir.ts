@@ -24,6 +24,8 @@ export interface DataLayout {
   exports: string
   /** Failovers' working files: a test VM's run directory is `failover/<relationship>/test/` while its test runs (docs/failover.md). */
   failover: string
+  /** Salvage records of an old primary that became the Replica: `salvage/<id>.json` (docs/failover.md "Salvage"). */
+  salvage: string
   /** Drill settings, proofs and screenshots: `drills/<relationship>/` (docs/failover.md "Drills"). */
   drills: string
   /** The local API's unix socket (mode 0600), present while a daemon runs. */
@@ -54,6 +56,7 @@ export function dataLayout (dir: string): DataLayout {
     store: join(abs, 'store'),
     exports: join(abs, 'exports'),
     failover: join(abs, 'failover'),
+    salvage: join(abs, 'salvage'),
     drills: join(abs, 'drills'),
     socket: join(abs, 'api.sock'),
     lock: join(abs, 'daemon.lock'),

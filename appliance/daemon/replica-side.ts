@@ -19,7 +19,7 @@ import type { RecoveryPoint } from '../../core/types.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { AdmissionPolicy } from '../../p2p/gater/admission.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
-import { RelationshipReceiver, sendFailedOver, type RelationshipPrimary } from '../../p2p/relationship/index.ts'
+import { RelationshipReceiver, sendFailedOver, type PlannedFailoverTarget, type RelationshipPrimary } from '../../p2p/relationship/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { health, type EventLog, type LogEvent } from '../events/index.ts'
 import { isDirectory } from '../fs-util.ts'
@@ -69,6 +69,10 @@ export interface ReplicaSideInit {
   inventory: Pick<VmInventory, 'get'>
   logger: Logger
   now: () => number
+  /** Points retention keeps besides the pins (salvage copies: docs/failover.md "Salvage"). */
+  kept?: (peer: string, relationship: string) => Iterable<number>
+  /** Why a primary's sessions of a relationship must wait (a salvage copy not written yet), or undefined. */
+  holdBack?: (peer: string, relationship: string) => string | undefined
 }
 
 const isoTime = (ms: number): string => new Date(ms).toISOString()
@@ -108,13 +112,15 @@ export class ReplicaSide {
       admit: (peer, id, term) => {
         const verdict = replicaVerdict(relationships.get(id), peer, term === undefined ? 'session' : 'cycle', term)
         if (!verdict.admit) throw new P2pError(verdict.code, verdict.reason)
+        const wait = init.holdBack?.(peer, id)
+        if (wait !== undefined) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_BUSY, wait)
       },
       onBackgroundError: (err, where) => { logger.error({ err, ...where }, 'replica image update or pruning failed; the point is committed') },
       retentionFor: (peer, id) => {
         const rel = relationships.get(id)
         return rel?.role === 'replica' && rel.peer === peer ? retentionOf(rel.settings.recoveryPoints) : undefined
       },
-      pinned: (peer, id) => this.pins.pinned(peer, id),
+      pinned: (peer, id) => new Set([...this.pins.pinned(peer, id), ...(init.kept?.(peer, id) ?? [])]),
       onCommitted: async (where, point) => {
         await this.registrar.pointCommitted(where.peer, where.relationship, point)
           .catch(err => { logger.error({ err, ...where, point: point.id }, 'a point is committed but its relationship record could not be updated') })
@@ -126,10 +132,11 @@ export class ReplicaSide {
   /**
    * Starts answering the relationship protocol (after the replication
    * receiver: docs/daemon.md): primaries' requests go to the registrar,
-   * Replicas' failover notices to `primary` (this box as primary), and
+   * Replicas' failover notices and new primaries' reversals to `primary`
+   * (this box as primary), primaries' planned failovers to `planned`, and
    * failover notices of this box go out from `node`.
    */
-  async startReceiver (node: Pick<TandemNode, 'handle' | 'unhandle' | 'dialProtocol'>, policy: AdmissionPolicy, primary?: RelationshipPrimary): Promise<void> {
+  async startReceiver (node: Pick<TandemNode, 'handle' | 'unhandle' | 'dialProtocol'>, policy: AdmissionPolicy, primary?: RelationshipPrimary, planned?: PlannedFailoverTarget): Promise<void> {
     const { logger } = this.init
     this.node = node
     this.noticesStop = new AbortController()
@@ -138,6 +145,7 @@ export class ReplicaSide {
       policy,
       registrar: this.registrar,
       ...(primary === undefined ? {} : { primary }),
+      ...(planned === undefined ? {} : { planned }),
       onRequest: e => { logger.info({ peer: e.peer, request: e.request, relationship: e.relationship, outcome: e.outcome, err: e.cause }, 'relationship request ended') }
     })
     await this.receiver.start()

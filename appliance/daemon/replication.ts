@@ -6,7 +6,7 @@
  * every cycle is a `cycle` work item in the log whose end carries its
  * record (measure, health and the figures read them back).
  */
-import { mkdir, open, rm, stat } from 'node:fs/promises'
+import { mkdir, rm, stat } from 'node:fs/promises'
 import { isAbsolute, join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { DEFAULT_BLOCK_SIZE } from '../../core/constants.ts'
@@ -14,28 +14,26 @@ import { diskRoot } from '../../core/manifest.ts'
 import { ScanPool } from '../../core/scan/index.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
-import {
-  MAX_BOOT_APPEND_BYTES, MAX_BOOT_PATH_BYTES, sendOffer, sendRemove, sendUpdate, type FailoverNotice, type KernelBoot, type ProtectedVm, type RelationshipDescription,
-  type RelationshipPrimary
-} from '../../p2p/relationship/index.ts'
+import { sendOffer, sendRemove, sendUpdate, type FailoverNotice, type RelationshipPrimary } from '../../p2p/relationship/index.ts'
 import { MAX_BATCH_DATA_BYTES, RateLimiter, type ReplicaManifests } from '../../p2p/replication/index.ts'
 import type { VmDriver } from '../drivers/index.ts'
-import type { VmBoot } from '../drivers/qemu/index.ts'
 import type { JobRegistry } from '../jobs/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import { CYCLE_KIND, CycleHistory, cycleEndInput, cycleRecordsFrom, missedIntervals, relationshipStatus, stateEventInput, type CycleRecord, type EventLog } from '../events/index.ts'
-import type { DriverKind, InventoryVm, VmInventory } from '../inventory/index.ts'
+import type { DriverKind, VmInventory } from '../inventory/index.ts'
 import type { PeerRegistry } from '../peers/index.ts'
 import {
   STALE_VM_EVENT, TERM_LOST_CODES, hasLostTerm, newRelationship, oneLine, parseSettings, staleVmReason, termLostInput, transitionOrThrow,
   type Relationship, type RelationshipSettings, type RelationshipTable, type TermLoss, type TransitionInput
 } from '../relationships/index.ts'
-import { IN_FLIGHT_FILE } from '../replication/primary-state.ts'
+import { IN_FLIGHT_FILE, PrimaryState } from '../replication/primary-state.ts'
 import { rememberReplicaAddresses, restoreReplicaAddresses } from '../replication/replica-addresses.ts'
 import { fetchReplicaManifests, replicateToPeer, type ReplicateToPeerInit } from '../replication/replicate-to-peer.ts'
 import { seedFromDisks } from '../replication/seed-from-disks.ts'
+import { description } from '../replication/description.ts'
 import { isNetworkFailure, type Scheduler } from '../scheduler/index.ts'
 import type { JobInfo, SeedExportRequest } from '../service/job-types.ts'
+import { ServiceError } from '../service/service-error.ts'
 import type { ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult } from '../service/replication-types.ts'
 import type { Logger } from './logger.ts'
 
@@ -93,70 +91,6 @@ function initialText (s: RelationshipSettings): string {
   return 'at' in i ? `at:${new Date(i.at).toISOString()}` : `seed:${i.seed}`
 }
 
-/** Bytes of a disk image as the guest sees it: the file size of a raw image, the virtual size in a qcow2 header. */
-async function diskSize (path: string, format: 'raw' | 'qcow2'): Promise<number> {
-  if (format === 'raw') return (await stat(path)).size
-  const h = await open(path, 'r')
-  try {
-    const header = Buffer.alloc(32)
-    await h.read(header, 0, 32, 0)
-    return Number(header.readBigUInt64BE(24))
-  } finally {
-    await h.close()
-  }
-}
-
-/**
- * What the Replica is told of the VM: its shape, never its disks' paths.
- * A VM that boots a kernel directly (a manual one too, when its
- * definition names one) also sends what it boots (`kernelBoot`: the
- * primary's paths, which the Replica looks for on its own box), unless a
- * path or the command line is longer than the protocol carries: the
- * Replica then says it does not know the kernel.
- */
-async function protectedVm (vm: InventoryVm): Promise<ProtectedVm> {
-  const def = vm.definition
-  const disks = []
-  for (const d of def.disks) disks.push({ name: d.name, size: await diskSize(d.path, d.format), format: d.format })
-  const kernelBoot = def.boot === undefined ? undefined : wireKernelBoot(def.boot)
-  return {
-    name: def.name,
-    driver: vm.driver,
-    vcpus: def.vcpus,
-    memoryMiB: def.memoryMiB,
-    boot: def.boot !== undefined ? 'kernel' : vm.driver === 'manual' ? null : 'bios',
-    disks,
-    // the device model qemu-args.ts gives every NIC, with its mode and MAC (a failover keeps them where it can); a manual VM's NICs are whatever its hypervisor made, and it has none listed
-    nics: def.nics.map(n => ({ model: 'virtio-net-pci', mode: n.mode, ...(n.bridge === undefined ? {} : { bridge: n.bridge }), ...(n.mac === undefined ? {} : { mac: n.mac }) })),
-    ...(kernelBoot === undefined ? {} : { kernelBoot })
-  }
-}
-
-/** The kernel boot as the wire carries it, or undefined when a field is past the wire's bounds. */
-function wireKernelBoot (boot: VmBoot): KernelBoot | undefined {
-  const fits = (s: string | undefined, max: number): boolean => s === undefined || Buffer.byteLength(s) <= max
-  if (!fits(boot.kernel, MAX_BOOT_PATH_BYTES) || !fits(boot.initrd, MAX_BOOT_PATH_BYTES) || !fits(boot.append, MAX_BOOT_APPEND_BYTES)) return undefined
-  return { kernel: boot.kernel, ...(boot.initrd === undefined ? {} : { initrd: boot.initrd }), ...(boot.append === undefined ? {} : { append: boot.append }) }
-}
-
-async function description (rel: Relationship, vm: InventoryVm): Promise<RelationshipDescription> {
-  const s = rel.settings
-  const i = s.initial
-  return {
-    relationship: rel.id,
-    term: rel.term,
-    suspended: rel.state === 'suspended',
-    vm: await protectedVm(vm),
-    settings: {
-      frequency: s.frequency,
-      recoveryPoints: s.recoveryPoints,
-      appConsistentEvery: s.appConsistentEvery,
-      bandwidth: s.bandwidth,
-      initial: typeof i === 'string' ? { mode: i } : 'at' in i ? { mode: 'at', at: i.at } : { mode: 'seed' }
-    }
-  }
-}
-
 /** The record's failure class: the link (the cycle resumes) or anything else. */
 const failureOf = (err: unknown): 'network' | 'replication' => isNetworkFailure(err) || (err as { code?: unknown }).code === P2pErrorCode.P2P_PEER_UNREACHABLE ? 'network' : 'replication'
 const codeOf = (err: unknown): string => {
@@ -179,7 +113,7 @@ const codeOf = (err: unknown): string => {
  * to do, its schedule stops, and nothing starts the VM (docs/failover.md
  * "Terms and the returning primary").
  */
-export class PrimaryReplication implements RelationshipPrimary {
+export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver'> {
   private readonly init: PrimaryReplicationInit
   private readonly pool: ScanPool
   private readonly blockSize: number
@@ -419,6 +353,98 @@ export class PrimaryReplication implements RelationshipPrimary {
       this.init.logger.info({ relationship: rel.id }, 'replication removed')
       return { relationship: rel.id, vm: rel.vm, removed: true, replicaTold }
     })
+  }
+
+  /**
+   * Takes up relationship `rel` as its primary after a reversal made this
+   * box the primary (docs/failover.md "Reverse replication"): a fresh state
+   * directory (nothing of an earlier run is resumed; the first cycle diffs
+   * against the Replica's manifests: initial replication `existing`), the
+   * Replica's addresses remembered, the schedule added (its first cycle at
+   * once). `rel` is the stored record, role primary.
+   */
+  async adopt (rel: Relationship): Promise<void> {
+    await this.serial(rel.vm, async () => {
+      const dir = join(this.init.primaryDir, rel.id)
+      await rm(dir, { recursive: true, force: true })
+      await mkdir(dir, { recursive: true, mode: 0o700 })
+      await rememberReplicaAddresses(dir, this.init.node, peerIdFromString(rel.peer)).catch(() => {})
+      this.history.forget(rel.id)
+      await this.schedule(rel)
+    })
+  }
+
+  /**
+   * A planned failover's last cycle of relationship `id` (docs/failover.md
+   * "Planned failover"): run now through its schedule (after a cycle in
+   * flight), resolving with the record of the first cycle that began at or
+   * after `after` and the root the Replica committed (the primary's state:
+   * docs/primary-state.md). A failed cycle, a link failure included (the
+   * schedule retries it on its own), rejects with the cycle's code, and
+   * `signal` with its reason: the caller says what to run next rather than
+   * wait on an unreachable Replica.
+   */
+  async finalCycle (id: string, after: number, signal: AbortSignal): Promise<{ record: CycleRecord, root: string }> {
+    const schedule = this.init.scheduler.get(id)
+    if (schedule === undefined) throw new AppError(AppErrorCode.APP_INVALID_STATE, `${id} has no replication schedule on this box (suspended, or it lost its term)`)
+    const record = await new Promise<CycleRecord>((resolve, reject) => {
+      const finish = (err: unknown, r?: CycleRecord): void => {
+        off()
+        signal.removeEventListener('abort', onAbort)
+        if (r === undefined) reject(err)
+        else resolve(r)
+      }
+      const onAbort = (): void => { finish(signal.reason) }
+      const off = this.onCycle((rel, r) => {
+        if (rel !== id || r.start < after) return
+        if (r.outcome === 'ok') finish(undefined, r)
+        else finish(new ServiceError(r.code ?? AppErrorCode.APP_UNEXPECTED, `the last cycle of ${id} failed (${r.code ?? '?'}, a ${r.failure ?? 'replication'} failure)`))
+      })
+      signal.addEventListener('abort', onAbort, { once: true })
+      schedule.resume()
+      schedule.runNow()
+    })
+    const state = await PrimaryState.open(join(this.init.primaryDir, id))
+    const root = state.replicated?.root
+    if (root === undefined) throw new AppError(AppErrorCode.APP_INVALID_STATE, `the last cycle of ${id} left no replicated point in its state`)
+    return { record, root }
+  }
+
+  /**
+   * A planned failover's state change on this box (prepared for planned
+   * failover, with `reason`: each step says where it stands), its schedule
+   * suspended so no cycle follows the last one. Durable and logged.
+   */
+  async prepare (id: string, reason: string): Promise<Relationship> {
+    const vm = this.init.relationships.get(id)?.vm ?? id
+    const next = await this.serial(vm, async () => await this.apply(id, { kind: 'prepare-planned', reason }))
+    this.init.scheduler.get(id)?.suspend()
+    return next
+  }
+
+  /**
+   * A prepared planned failover given up on this box (`failover cancel` on
+   * the primary): back to replicating, the schedule resumed. Durable and logged.
+   */
+  async unprepare (id: string, reason: string): Promise<Relationship> {
+    const vm = this.init.relationships.get(id)?.vm ?? id
+    const next = await this.serial(vm, async () => await this.apply(id, { kind: 'cancel', reason }))
+    const schedule = this.init.scheduler.get(id)
+    if (schedule === undefined) await this.schedule(next)
+    else schedule.resume()
+    return next
+  }
+
+  /**
+   * Stops replicating relationship `id` as its primary (an old primary
+   * becoming the Replica: docs/failover.md "Reverse replication"): its
+   * schedule removed (a cycle in flight aborted), its cycle history
+   * forgotten. The record and the state directory are the caller's.
+   */
+  async leave (id: string): Promise<void> {
+    await this.init.scheduler.remove(id)
+    this.history.forget(id)
+    this.limiters.delete(id)
   }
 
   /** Applies an operator's input, then `after`, and tells the Replica (an unreachable one learns at the next update). */

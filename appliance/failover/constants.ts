@@ -46,3 +46,24 @@ export const NBD_RECONNECT_DELAY_S = 300
 
 /** How long a cancelled failover's VM may take to shut down before it is forced off: its writes are discarded anyway. */
 export const CANCEL_VM_STOP_WINDOW_MS = 1000
+
+/**
+ * How long an old primary's guest may take to shut down when a forced
+ * reversal stops it before it is powered off: the reversal is answered
+ * within the relationship protocol's 30 s, and the guest's writes since the
+ * failover are kept in the salvage copy whatever it flushed.
+ */
+export const REVERSE_VM_STOP_WINDOW_MS = 10_000
+
+/**
+ * How long the box that failed over waits for its old primary to take a
+ * reversal (dial and answer): the old primary stops its VM first (at most
+ * REVERSE_VM_STOP_WINDOW_MS when forced) and records durably, well within it.
+ */
+export const REVERSE_REQUEST_TIMEOUT_MS = 30_000
+
+/** A planned failover's default window for the guest to shut down: as `tandem vm stop`'s. */
+export const PLANNED_SHUTDOWN_WINDOW_MS = 5 * 60_000
+/** Shortest and longest window a planned failover takes: a second (tests), an hour (a guest that installs updates on the way down). */
+export const MIN_PLANNED_SHUTDOWN_WINDOW_MS = 1000
+export const MAX_PLANNED_SHUTDOWN_WINDOW_MS = 60 * 60_000

@@ -46,7 +46,7 @@ function checkProof (v: unknown): Proof | undefined {
 }
 
 /** `20261108T101502Z`: a time in a file name (no colons). */
-function compactTime (ms: number): string {
+export function compactTime (ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
 }
 

@@ -24,6 +24,7 @@ export function failoverInfo (r: FailoverRecord, live: { term: number, vmState: 
     nics: r.nics.map(n => ({ ...n })),
     job: live.job,
     timings: { ...r.timings },
+    planned: r.planned,
     reason: r.reason
   }
 }

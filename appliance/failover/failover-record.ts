@@ -36,6 +36,13 @@ export interface FailoverRecord {
   /** The copy's speed limit of a `completing` failover, bytes per second, or null. */
   bandwidth: number | null
   timings: FailoverTimings
+  /**
+   * A planned failover's part on this box (docs/failover.md "Planned
+   * failover"): completing keeps every point (nothing is lost, so no `yes`)
+   * and goes on to reverse replication. Optional in the file (false when
+   * absent: records of unplanned failovers).
+   */
+  planned: boolean
   /** What happened last, in words. */
   reason: string
 }
@@ -58,11 +65,12 @@ export async function readFailoverRecord (dir: string): Promise<FailoverRecord |
   const doc = await readJsonFile(file, KIND)
   if (doc === undefined) return undefined
   const bad = (why: string): never => { throw damaged(KIND, file, why) }
-  const { relationship, vm, kind, phase, point, since, definition, nics, socketName, bandwidth, timings, reason } = doc
+  const { relationship, vm, kind, phase, point, since, definition, nics, socketName, bandwidth, timings, planned, reason } = doc
   if (typeof relationship !== 'string' || typeof vm !== 'string' || typeof reason !== 'string') bad('expected relationship, vm and reason')
   if (kind !== 'vm' && kind !== 'files') bad('kind is not vm or files')
   if (typeof phase !== 'string' || !PHASES.includes(phase)) bad('phase is not a failover phase')
   if (!isObject(point) || !isInt(point.id) || typeof point.root !== 'string' || !Array.isArray(point.disks)) bad('point is not a recovery point')
+  if (planned !== undefined && typeof planned !== 'boolean') bad('planned is not true or false')
   if (!isInt(since) || !Array.isArray(nics) || !(socketName === null || typeof socketName === 'string') || !(bandwidth === null || isInt(bandwidth))) bad('expected since, nics, socketName and bandwidth')
   const t = isObject(timings) ? timings : {}
   if (!['termMs', 'serveMs', 'overlayMs', 'startMs', 'copyMs'].every(k => isMs(t[k]))) bad('timings are not milliseconds')
@@ -84,6 +92,7 @@ export async function readFailoverRecord (dir: string): Promise<FailoverRecord |
     socketName: socketName as string | null,
     bandwidth: bandwidth as number | null,
     timings: t as unknown as FailoverTimings,
+    planned: planned === true,
     reason: reason as string
   }
 }

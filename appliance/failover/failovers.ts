@@ -7,12 +7,14 @@
  */
 import { readdir } from 'node:fs/promises'
 import { DISK_NAME_PATTERN } from '../../core/constants.ts'
+import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
+import type { PlannedFailover } from '../../p2p/relationship/index.ts'
 import { cancelStreams } from '../drivers/qemu/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import type { EventData } from '../events/index.ts'
 import type { JobContext, JobRegistry } from '../jobs/index.ts'
 import { parseBandwidth, transition, type Relationship } from '../relationships/index.ts'
-import type { CompleteRequest, FailoverCancelResult, FailoverInfo, FailoverPlanInfo, JobInfo, PointInfo, UnplannedRequest } from '../service/index.ts'
+import type { CompleteRequest, FailoverCancelResult, FailoverInfo, FailoverPlanInfo, JobInfo, PointInfo, ReverseInfo, UnplannedRequest } from '../service/index.ts'
 import { failoverInfo, planInfo } from './failover-info.ts'
 import { readFailoverRecord, type FailoverRecord } from './failover-record.ts'
 import { failoverPlan, type FailoverPlan } from './failover-plan.ts'
@@ -27,6 +29,8 @@ export interface FailoversInit extends FailoverWorkInit {
   tests: { running: (relationship: string) => boolean }
   /** The bridges of this box (host-bridges.ts by default). */
   bridges?: () => Promise<ReadonlySet<string>>
+  /** Reverse replication once a planned failover is completed (reversal.ts); absent: the operator runs `replication reverse`. */
+  reverse?: (relationship: string, signal: AbortSignal) => Promise<ReverseInfo>
 }
 
 /** An operation in progress on a relationship's failover. */
@@ -132,20 +136,7 @@ export class Failovers {
     if (!choice.latest && request.yes !== true) {
       throw new AppError(AppErrorCode.APP_CONFIRMATION_REQUIRED, `${pointText(choice.point)} is older than the latest: the ${plural(choice.newer, 'newer point')} will be dropped if you complete this failover; add --yes to fail over to it`)
     }
-    const r: FailoverRecord = {
-      relationship: rel.id,
-      vm: rel.vm,
-      kind: plan.kind,
-      phase: plan.kind === 'vm' ? 'starting' : 'materializing',
-      point: choice.point,
-      since: this.init.now(),
-      definition: plan.definition,
-      nics: plan.nics,
-      socketName: plan.kind === 'vm' ? this.work.socketName(rel.id) : null,
-      bandwidth: null,
-      timings: noTimings(),
-      reason: 'failing over'
-    }
+    const r = this.newRecord(rel, choice, plan, false)
     const what = plan.kind === 'vm' ? `${rel.vm} starts on this box` : `its disks are written as raw files here (${plan.note ?? ''})`
     return await this.startJob(rel, 'failover', `unplanned failover of ${rel.vm} to ${pointText(choice.point)}: ${what}`, async (ctx, op) => await this.runUnplanned(r, ctx, op))
   }
@@ -174,7 +165,7 @@ export class Failovers {
     // a failover whose files are being written is undone by its job's cancel; a copy stops, and the failover waits again
     if (job !== null && job !== undefined) await this.init.jobs.cancel(job)
     const rel = this.resolve(name)
-    const result = (r: FailoverRecord): FailoverCancelResult => ({ relationship: r.relationship, vm: r.vm, point: r.point.id, term: this.init.relationships.get(r.relationship)?.term ?? 0, kind: r.kind, cancelled: true })
+    const result = (r: FailoverRecord): FailoverCancelResult => ({ relationship: r.relationship, vm: r.vm, point: r.point.id, term: this.init.relationships.get(r.relationship)?.term ?? 0, kind: r.kind, cancelled: true, vmStarted: null })
     if (before !== undefined && !this.work.records.has(rel.id) && rel.state !== 'failed-over-waiting-completion') return result(before)
     this.refuseBusy(rel, 'cancel the failover of')
     const r = this.waiting(rel, 'cancel')
@@ -193,6 +184,67 @@ export class Failovers {
       await this.init.events.end(begin.seq, { outcome: 'ok', reason: `failover of ${r.vm} cancelled: ${r.kind === 'vm' ? 'the VM stopped and its overlays removed' : 'its files removed'}, point ${r.point.id} no longer served, term ${term ?? '?'}`, data: { point: r.point.id, term } })
     })
     return result(r)
+  }
+
+  /**
+   * PlannedFailoverTarget: `peer`, the primary, shut the VM down and
+   * replicated its last changes as point `request.root`
+   * (docs/failover.md "Planned failover"). Checked as an unplanned failover
+   * is, and the point must be the latest here; then the record is written
+   * and the term raised (durable before the answer). The rest runs as a
+   * `failover` job: the VM started on the point, its data copied into its
+   * own disks (the failover completed: no `yes`, the point is the latest),
+   * then replication reversed. Idempotent. P2P_RELATIONSHIP_UNKNOWN,
+   * P2P_STALE_TERM, P2P_FAILED_OVER, P2P_FAILOVER_REFUSED (nothing changed).
+   */
+  async plannedFailover (peer: string, request: PlannedFailover, signal: AbortSignal): Promise<void> {
+    const rel = this.init.relationships.get(request.relationship)
+    if (rel?.role !== 'replica' || rel.peer !== peer) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN, `this box holds no relationship ${request.relationship} as Replica of that box`)
+    const existing = this.work.records.get(rel.id)
+    if (existing?.planned === true && existing.point.root === request.root && rel.term === request.term + 1) return
+    if (request.term < rel.term) throw new P2pError(P2pErrorCode.P2P_STALE_TERM, `this box holds term ${rel.term} of ${rel.vm}; the planned failover is of term ${request.term}`)
+    if (existing !== undefined || rel.state === 'failed-over') throw new P2pError(P2pErrorCode.P2P_FAILED_OVER, `${rel.vm} is failed over on this box already`)
+    const refused = (why: string): P2pError => new P2pError(P2pErrorCode.P2P_FAILOVER_REFUSED, `this box does not take the planned failover of ${rel.vm}: ${why}`.slice(0, 400))
+    let checked: { choice: PointChoice, plan: FailoverPlan }
+    try {
+      this.refuseBusy(rel, 'fail over')
+      checked = await this.checkUnplanned(rel, undefined)
+    } catch (err) {
+      throw refused((err as Error).message)
+    }
+    const { choice, plan } = checked
+    if (choice.point.root !== request.root) throw refused(`its latest point (${choice.point.id}) is not the final point the primary sent`)
+    signal.throwIfAborted()
+    const r = this.newRecord(rel, choice, plan, true)
+    await this.work.save(r)
+    try {
+      await this.work.raiseTerm(r, `planned failover to ${pointText(r.point)}, the primary's final point: ${r.vm} starts on this box, then replication reverses`)
+    } catch (err) {
+      await this.work.forget(rel.id)
+      throw err
+    }
+    const what = plan.kind === 'vm' ? `${rel.vm} starts on this box, its data is copied into its own disks` : 'its disks are written as raw files here'
+    await this.startJob(rel, 'failover', `planned failover of ${rel.vm} to ${pointText(r.point)}: ${what}, then replication reverses`, async (ctx, op) => await this.runPlanned(r, ctx, op))
+      .catch(async err => { await this.note(rel.id, rel.vm, `the planned failover of ${rel.vm} could not start its job (${(err as Error).message}): run tandem failover cancel ${rel.vm}, or start it and complete`, codeOf(err)) })
+  }
+
+  /** The record of a failover of `rel` to the chosen point, before its first step. */
+  private newRecord (rel: Relationship, choice: PointChoice, plan: FailoverPlan, planned: boolean): FailoverRecord {
+    return {
+      relationship: rel.id,
+      vm: rel.vm,
+      kind: plan.kind,
+      phase: plan.kind === 'vm' ? 'starting' : 'materializing',
+      point: choice.point,
+      since: this.init.now(),
+      definition: plan.definition,
+      nics: plan.nics,
+      socketName: plan.kind === 'vm' ? this.work.socketName(rel.id) : null,
+      bandwidth: null,
+      timings: noTimings(),
+      planned,
+      reason: planned ? 'planned failover' : 'failing over'
+    }
   }
 
   // --- checks ---
@@ -318,6 +370,52 @@ export class Failovers {
       await this.undo(r, `the failover of ${r.vm} did not ${r.kind === 'vm' ? 'start' : 'finish writing its files'} (${code}: ${(err as Error).message}): back to receiving replication, no recovery point changed; fix the cause and fail over again`)
         .catch(async undoErr => { await this.stuck(r, undoErr) })
       throw err
+    }
+  }
+
+  /**
+   * A planned failover's job: the VM started (or files written; undone on
+   * failure, as an unplanned failover is), the failover completed, then
+   * replication reversed. A copy or a reversal that fails leaves the
+   * failover waiting (complete it) or completed (reverse it), and says so.
+   */
+  private async runPlanned (r: FailoverRecord, ctx: JobContext, op: Op): Promise<{ info: FailoverInfo, reason: string, data: EventData }> {
+    const signal = AbortSignal.any([ctx.signal, op.stop.signal])
+    try {
+      if (r.kind === 'vm') await this.work.startVm(r)
+      else await this.work.writeFiles(r, { signal, onProgress: ctx.progress })
+    } catch (err) {
+      await this.undo(r, `the planned failover of ${r.vm} did not ${r.kind === 'vm' ? 'start' : 'finish writing its files'} (${codeOf(err)}: ${(err as Error).message}): back to receiving replication; on the primary, run tandem failover cancel ${r.vm} to start it there again`)
+        .catch(async undoErr => { await this.stuck(r, undoErr) })
+      throw err
+    }
+    const up = await this.running(r, 'planned failover')
+    r.phase = 'completing'
+    r.reason = 'completing the planned failover: copying the data into the VM\'s own disks'
+    await this.work.save(r)
+    const t0 = this.work.clock()
+    try {
+      if (r.kind === 'vm') await this.work.copyDisks(r, { signal, onProgress: ctx.progress })
+    } catch (err) {
+      await this.copyStopped(r, err)
+      throw err
+    }
+    r.timings.copyMs = Math.round(this.work.clock() - t0)
+    await this.work.keep(r)
+    const info: FailoverInfo = { ...this.infoOf(r), phase: 'running', reason: `${r.vm} runs on this box from its own disks after a planned failover (point ${r.point.id})` }
+    if (this.init.reverse === undefined) return { info, reason: `${up.reason}; completed: run tandem replication reverse ${r.vm}`, data: { ...up.data, copyMs: r.timings.copyMs } }
+    let reversed: ReverseInfo
+    try {
+      reversed = await this.init.reverse(r.relationship, signal)
+    } catch (err) {
+      await this.note(r.relationship, r.vm, `the planned failover of ${r.vm} is completed, but replication could not be reversed (${codeOf(err)}: ${(err as Error).message}): run tandem replication reverse ${r.vm}`, codeOf(err))
+      throw err
+    }
+    const c = reversed.firstCycle
+    return {
+      info: { ...info, reason: reversed.reason },
+      reason: `planned failover of ${r.vm} done: it runs here from its own disks (copied in ${r.timings.copyMs} ms); ${reversed.reason}`,
+      data: { ...up.data, copyMs: r.timings.copyMs, reverseMs: reversed.timings.reverseMs, bytesSent: c?.bytesSent ?? null, bytesChanged: c?.bytesChanged ?? null }
     }
   }
 

@@ -10,6 +10,7 @@ import { AppError, AppErrorCode } from '../errors.ts'
 import type { EventData, EventLog } from '../events/index.ts'
 import type { DrillInfo } from '../service/failover-types.ts'
 import type { JobInfo, JobKind, SeedExportResult, SeedImportResult } from '../service/job-types.ts'
+import type { PlannedInfo, ReverseInfo, SalvageRestoreResult } from '../service/planned-types.ts'
 import type { FailoverInfo } from '../service/unplanned-types.ts'
 
 /** Ended jobs kept for `job(id)`: a client that follows its job asks within seconds; 100 covers a busy day. */
@@ -28,6 +29,9 @@ export type JobResult =
   | { kind: 'seed-import', result: SeedImportResult }
   | { kind: 'drill', result: DrillInfo }
   | { kind: 'failover', result: FailoverInfo }
+  | { kind: 'planned', result: PlannedInfo }
+  | { kind: 'reverse', result: ReverseInfo }
+  | { kind: 'salvage-restore', result: SalvageRestoreResult }
 
 export interface JobSpec {
   kind: JobKind
@@ -86,7 +90,10 @@ export class JobRegistry {
       seedExport: null,
       seedImport: null,
       drill: null,
-      failover: null
+      failover: null,
+      planned: null,
+      reverse: null,
+      salvageRestore: null
     }
     const progress = (done: number, total: number): void => { info.progress = { done, total } }
     // The job shows its end (state, result, endedAt together) only once its end is in the log.
@@ -97,6 +104,9 @@ export class JobRegistry {
         if (result.kind === 'seed-export') ended.seedExport = result.result
         else if (result.kind === 'seed-import') ended.seedImport = result.result
         else if (result.kind === 'drill') ended.drill = result.result
+        else if (result.kind === 'planned') ended.planned = result.result
+        else if (result.kind === 'reverse') ended.reverse = result.result
+        else if (result.kind === 'salvage-restore') ended.salvageRestore = result.result
         else ended.failover = result.result
         ended.state = 'ok'
         await this.events.end(begin.seq, { outcome: 'ok', reason, ...(data === undefined ? {} : { data }) }).catch(() => {})

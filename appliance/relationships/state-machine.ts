@@ -32,6 +32,7 @@ export type TransitionInput =
   | { kind: 'failover', reason?: string }
   | { kind: 'complete', reason?: string }
   | { kind: 'cancel', reason?: string }
+  | { kind: 'reverse', term?: number, reason?: string }
 
 export type TransitionInputKind = TransitionInput['kind']
 
@@ -52,7 +53,8 @@ const INPUT_SET: Record<TransitionInputKind, true> = {
   'prepare-planned': true,
   failover: true,
   complete: true,
-  cancel: true
+  cancel: true,
+  reverse: true
 }
 export const TRANSITION_INPUTS = Object.keys(INPUT_SET) as TransitionInputKind[]
 
@@ -152,8 +154,9 @@ function decide (rel: Relationship, input: TransitionInput, now: number): Step {
       return is(rel, 'not-enabled', 'failed-over-waiting-completion', 'failed-over') ? refuse(rel, 'lose the term') : { to: 'error', reason: input.reason }
     case 'prepare-planned':
       if (rel.role !== 'primary') return { refuse: 'cannot prepare a planned failover: it is prepared on the primary' }
-      return is(rel, 'replicating')
-        ? { to: 'prepared-for-planned-failover', reason: 'prepared for planned failover: the VM is shut down and its last changes are on the Replica' }
+      // prepared already: a later step of the planned failover says where it stands (the reason changes, logged)
+      return is(rel, 'replicating', 'prepared-for-planned-failover')
+        ? { to: 'prepared-for-planned-failover', reason: 'prepared for planned failover: the VM is shut down and its last changes are on the Replica', log: true }
         : refuse(rel, 'prepare a planned failover')
     case 'failover':
       if (rel.role !== 'replica') return { refuse: 'cannot fail over: failover runs on the Replica' }
@@ -168,7 +171,38 @@ function decide (rel: Relationship, input: TransitionInput, now: number): Step {
       if (is(rel, 'failed-over-waiting-completion')) return { to: 'replicating', reason: 'failover cancelled; back to receiving replication', edit: r => { r.term -= 1 } }
       if (is(rel, 'prepared-for-planned-failover')) return { to: 'replicating', reason: 'planned failover cancelled; replicating' }
       return refuse(rel, 'cancel a failover')
+    case 'reverse':
+      return reverse(rel, input.term)
   }
+}
+
+/**
+ * Reverse replication (docs/failover.md "Reverse replication"): the box that
+ * failed over (a Replica record, failed-over) becomes the primary at its
+ * term, and its old primary (a primary record, given the newer `term`)
+ * becomes the Replica. Both start over in `waiting-initial-replication`
+ * with initial replication `existing`: the Replica holds a copy already (the
+ * old primary's own disk), so only the blocks that differ are sent.
+ */
+function reverse (rel: Relationship, term: number | undefined): Step {
+  const restart = (r: Relationship): void => {
+    r.needsResync = false
+    r.settings.initial = 'existing'
+    delete r.code
+    delete r.initialDoneAt
+    delete r.lastPointAt
+    delete r.lastReplicationAt
+    delete r.seedExportedAt
+  }
+  if (rel.role === 'replica') {
+    if (term !== undefined && term !== rel.term) return { refuse: `cannot reverse replication: this box failed over at term ${rel.term}, not ${term}` }
+    if (is(rel, 'failed-over-waiting-completion')) return { refuse: 'cannot reverse replication: the failover waits for completion; complete it first (tandem failover complete)' }
+    if (!is(rel, 'failed-over')) return refuse(rel, 'reverse replication (only a completed failover reverses)')
+    return { to: 'waiting-initial-replication', reason: `replication reversed: this box is now the primary (term ${rel.term}); its first cycle sends only the blocks that differ from the old primary's disk`, edit: r => { r.role = 'primary'; delete r.protectedVm; restart(r) } }
+  }
+  if (term === undefined || term <= rel.term) return { refuse: `cannot become the Replica: the new primary's term must be above this box's ${rel.term}` }
+  if (is(rel, 'not-enabled')) return refuse(rel, 'become the Replica')
+  return { to: 'waiting-initial-replication', reason: `replication reversed: this box is now the Replica (term ${term}); its disk as it was is the base of the first cycle`, edit: r => { r.role = 'replica'; r.term = term; restart(r) } }
 }
 
 /** The caller's reason when it gave one, else the rule's. */

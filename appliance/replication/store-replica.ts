@@ -239,11 +239,7 @@ export class StoreReplicaSink implements ReplicaSink {
     const release = await this.lock(`${peer}/${relationship}`, options.signal)
     try {
       const dir = this.replicaDir(peer, relationship)
-      const held = await this.stores.acquire(dir, async () => {
-        const exists = await isDirectory(join(dir, 'index'))
-        if (!exists) await mkdir(dir, { recursive: true })
-        return await RecoveryPointStore.open(dir, exists ? {} : { create: true, blockSize })
-      })
+      const held = await this.acquireOrCreate(dir, blockSize)
       const store = held.store
       try {
         const held = await store.listPoints()
@@ -256,6 +252,50 @@ export class StoreReplicaSink implements ReplicaSink {
       }
     } finally {
       release()
+    }
+  }
+
+  /** A share of the store in `dir`, created with `blockSize` when there is none. */
+  private async acquireOrCreate (dir: string, blockSize: number): Promise<{ store: RecoveryPointStore, release: () => Promise<void> }> {
+    return await this.stores.acquire(dir, async () => {
+      const exists = await isDirectory(join(dir, 'index'))
+      if (!exists) await mkdir(dir, { recursive: true })
+      return await RecoveryPointStore.open(dir, exists ? {} : { create: true, blockSize })
+    })
+  }
+
+  /**
+   * `peer`'s store of `relationship` for this box's own writer (an old
+   * primary keeping its disk as a point of its new Replica store: docs/failover.md
+   * "Reverse replication"), under the relationship's lock: no session of
+   * the peer opens the store until `release()` (they wait, as for another
+   * session, at most the sink's busy wait). Created with `blockSize` when
+   * there is none. APP_INVALID_STATE once the sink is closing;
+   * P2P_RELATIONSHIP_BUSY when `signal` aborts while a session holds the
+   * lock; the store's open errors.
+   */
+  async holdExclusive (peer: string, relationship: string, blockSize: number, signal?: AbortSignal): Promise<{ store: RecoveryPointStore, release: () => Promise<void> }> {
+    if (this.closing) throw new AppError(AppErrorCode.APP_INVALID_STATE, 'the replica is stopping')
+    const unlock = await this.lock(`${peer}/${relationship}`, signal)
+    try {
+      const dir = this.replicaDir(peer, relationship)
+      const held = await this.acquireOrCreate(dir, blockSize)
+      let released = false
+      return {
+        store: held.store,
+        release: async () => {
+          if (released) return
+          released = true
+          try {
+            await held.release()
+          } finally {
+            unlock()
+          }
+        }
+      }
+    } catch (err) {
+      unlock()
+      throw err
     }
   }
 

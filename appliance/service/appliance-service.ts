@@ -5,6 +5,7 @@ import type {
   PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from './types.ts'
 import type { ReplicaApi } from './replica-api.ts'
+import type { SalvageApi } from './salvage-api.ts'
 import type { VmApi } from './vm-api.ts'
 
 /**
@@ -15,7 +16,7 @@ import type { VmApi } from './vm-api.ts'
  * called concurrently. Failures are errors with a stable `code`
  * (docs/errors.md); only the code is meant to be matched on.
  */
-export interface ApplianceService extends ReplicaApi, ReplicationApi, VmApi, JobApi, FailoverApi {
+export interface ApplianceService extends ReplicaApi, ReplicationApi, VmApi, JobApi, FailoverApi, SalvageApi {
   /** Who this box is and what it listens on. */
   status: () => Promise<StatusInfo>
   /**

@@ -2,6 +2,7 @@ import type {
   DrillRequest, DrillScheduleRequest, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopResult
 } from './failover-types.ts'
 import type { JobInfo } from './job-types.ts'
+import type { PlannedPlanInfo, PlannedPlanRequest, PlannedRequest } from './planned-types.ts'
 import type { CompleteRequest, FailoverCancelResult, FailoverPlanInfo, FailoverPlanRequest, UnplannedRequest } from './unplanned-types.ts'
 
 /**
@@ -85,4 +86,26 @@ export interface FailoverApi {
    * job runs: cancel the job first).
    */
   failoverCancel: (name: string) => Promise<FailoverCancelResult>
+
+  /**
+   * Planned failover, on the primary (docs/failover.md "Planned failover"),
+   * as a job (kind `failover-planned`): the VM shut down (its guest agent or
+   * ACPI, within `timeoutMs`; refused rather than powered off unless
+   * `force`; a manual VM must be stopped by its hypervisor: its disks are
+   * checked free), one last cycle (a stopped disk: the point is exact), the
+   * state prepared-for-planned-failover, then the Replica told: it fails
+   * over to that point (term + 1), starts the VM, makes its disks local and
+   * reverses replication, which makes this box its Replica with no full
+   * copy. A prepared relationship goes on at the handover. Checked before
+   * the job: APP_RELATIONSHIP_NOT_FOUND (not the primary of it),
+   * APP_INVALID_STATE (a state other than replicating or prepared),
+   * APP_VM_NOT_FOUND, APP_USAGE (a window out of range). The job fails with
+   * APP_VM_STOP_TIMEOUT or APP_DISK_IN_USE (nothing changed: replication
+   * goes on), a cycle's code (the VM stays stopped, replication goes on),
+   * or the Replica's refusal (P2P_FAILOVER_REFUSED, P2P_PEER_UNREACHABLE...:
+   * the relationship stays prepared, with what to run next).
+   */
+  failoverPlanned: (name: string, request?: PlannedRequest) => Promise<JobInfo>
+  /** What `failover planned` (or, with `action: 'cancel'`, `failover cancel` on the primary) would do, checked the same way; nothing is done. */
+  failoverPlannedPlan: (name: string, request?: PlannedPlanRequest) => Promise<PlannedPlanInfo>
 }

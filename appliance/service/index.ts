@@ -12,6 +12,11 @@ export type {
 export type {
   CompleteRequest, FailoverCancelResult, FailoverInfo, FailoverKind, FailoverNicInfo, FailoverPhase, FailoverPlanInfo, FailoverPlanRequest, FailoverTimings, UnplannedRequest
 } from './unplanned-types.ts'
+export type {
+  PlannedInfo, PlannedPlanInfo, PlannedPlanRequest, PlannedRequest, PlannedTimings, ReverseCycleInfo, ReverseInfo, ReversePlanInfo, ReverseRequest,
+  SalvageDeleteRequest, SalvageDeleteResult, SalvageInfo, SalvageRestoreRequest, SalvageRestoreResult, SharedPointInfo
+} from './planned-types.ts'
+export type { SalvageApi } from './salvage-api.ts'
 export type { JobApi } from './job-api.ts'
 export type { JobInfo, JobKind, JobState, SeedExportRequest, SeedExportResult, SeedImportRequest, SeedImportResult } from './job-types.ts'
 export type { ReplicationApi } from './replication-api.ts'

@@ -6,15 +6,22 @@
  */
 import type { DrillInfo } from './failover-types.ts'
 import type { PointInfo } from './replica-types.ts'
+import type { PlannedInfo, ReverseInfo, SalvageRestoreResult } from './planned-types.ts'
 import type { FailoverInfo } from './unplanned-types.ts'
 
 /**
  * `drill`: a test failover with a sign of life, a screenshot and a proof
  * (docs/failover.md "Drills"). `failover`: an unplanned failover (its VM
  * started, or its raw files written); `failover-complete`: a failover kept
- * (the copy into the VM's own disks): docs/failover.md "Unplanned failover".
+ * (the copy into the VM's own disks): docs/failover.md "Unplanned failover";
+ * a planned failover's part on the Replica is a `failover` job too, which
+ * goes on to the completion and the reversal. `failover-planned`: a
+ * planned failover on the primary; `replication-reverse`: reverse
+ * replication on the box that failed over; `salvage-restore`: a salvage
+ * copy written out (docs/failover.md "Planned failover", "Reverse
+ * replication", "Salvage").
  */
-export type JobKind = 'seed-export' | 'seed-import' | 'drill' | 'failover' | 'failover-complete'
+export type JobKind = 'seed-export' | 'seed-import' | 'drill' | 'failover' | 'failover-complete' | 'failover-planned' | 'replication-reverse' | 'salvage-restore'
 
 /** `running` until it ends: `ok`, `failed` (with `error`) or `cancelled` (jobCancel, or the daemon stopping). */
 export type JobState = 'running' | 'ok' | 'failed' | 'cancelled'
@@ -76,4 +83,10 @@ export interface JobInfo {
   drill: DrillInfo | null
   /** The failover after an `ok` `failover` or `failover-complete` job, else null. */
   failover: FailoverInfo | null
+  /** The planned failover after an `ok` `failover-planned` job (on the primary), else null. */
+  planned: PlannedInfo | null
+  /** The reversal after an `ok` `replication-reverse` job, or a planned failover's `failover` job on the Replica, else null. */
+  reverse: ReverseInfo | null
+  /** What an `ok` `salvage-restore` job wrote, else null. */
+  salvageRestore: SalvageRestoreResult | null
 }

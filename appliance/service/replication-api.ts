@@ -1,3 +1,5 @@
+import type { JobInfo } from './job-types.ts'
+import type { ReversePlanInfo, ReverseRequest } from './planned-types.ts'
 import type { ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult } from './replication-types.ts'
 
 /**
@@ -35,4 +37,21 @@ export interface ReplicationApi {
   replicationResync: (name: string) => Promise<ReplicationInfo>
   /** Stops protecting the VM: this box forgets the relationship and its replication state; the Replica keeps its recovery points. */
   replicationRemove: (name: string) => Promise<ReplicationRemoveResult>
+  /**
+   * Reverse replication, on the box that failed over (docs/failover.md
+   * "Reverse replication"), as a job (kind `replication-reverse`): the old
+   * primary is told to become the Replica (it keeps its disk as it is, a
+   * salvage copy of what it wrote after the shared point, before anything
+   * can overwrite it), this box becomes the primary of the same
+   * relationship at its term, and its first cycle sends only the blocks
+   * that differ from the old primary's disk; the job ends with that
+   * cycle. Checked before the job: APP_RELATIONSHIP_NOT_FOUND,
+   * APP_INVALID_STATE (not a completed failover: complete it first),
+   * APP_VM_NOT_FOUND. The job fails with the old primary's refusal
+   * (P2P_VM_RUNNING: its VM runs, add `force`; P2P_STALE_TERM...) or
+   * P2P_PEER_UNREACHABLE, and then nothing changed here.
+   */
+  replicationReverse: (name: string, request?: ReverseRequest) => Promise<JobInfo>
+  /** What `replication reverse` would do, checked the same way; nothing is done. */
+  replicationReversePlan: (name: string, request?: ReverseRequest) => Promise<ReversePlanInfo>
 }

@@ -71,6 +71,8 @@ export interface FailoverInfo {
   /** The running job of a `materializing` or `completing` failover, or null. */
   job: string | null
   timings: FailoverTimings
+  /** A planned failover's part on this box (its primary handed it over; the reversal follows the completion), not an unplanned one. */
+  planned: boolean
   /** What happened last and what to run next, in words. */
   reason: string
 }
@@ -131,10 +133,19 @@ export interface FailoverPlanInfo {
 export interface FailoverCancelResult {
   relationship: string
   vm: string
-  point: number
+  /** The failover's point (on the Replica), or null (a planned failover cancelled on the primary). */
+  point: number | null
   /** The term after the cancel (the one before the failover). */
   term: number
-  kind: FailoverKind
-  /** Always true: the VM stopped (or the files removed), its disks removed, the serving closed; no recovery point changed. */
+  /** `planned`: a prepared planned failover cancelled on the primary (replication goes on from it). */
+  kind: FailoverKind | 'planned'
+  /**
+   * Always true. On the Replica: the VM stopped (or the files removed), its
+   * disks removed, the serving closed; no recovery point changed. On the
+   * primary: back to replicating, the VM started again unless the Replica
+   * took the failover already (`vmStarted`).
+   */
   cancelled: true
+  /** On the primary: whether the VM was started again here (a qemu VM the Replica did not take over); else null. */
+  vmStarted: boolean | null
 }

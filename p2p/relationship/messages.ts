@@ -134,12 +134,49 @@ export interface FailoverNotice {
   at: number
 }
 
-/** Requests from the primary (offer, update, remove) and from the Replica (failed-over). */
+/**
+ * The primary's planned failover (docs/failover.md "Planned failover"): it
+ * shut the VM down and replicated its last changes as the point whose root
+ * is `root`; the Replica fails over to that point (its latest) at a term
+ * above `term`, starts the VM, and reverses replication.
+ */
+export interface PlannedFailover {
+  relationship: string
+  /** u32: the primary's term (the Replica's until it fails over). */
+  term: number
+  /** The final point's root: 64 lower-case hex characters. */
+  root: string
+}
+
+/** A recovery point both boxes hold: the point the new primary failed over from. */
+export interface SharedPoint {
+  /** 64 lower-case hex characters. */
+  root: string
+  /** Its snapshot time, ms since the epoch. */
+  time: number
+}
+
+/**
+ * Sent by the new primary (the box that failed over and now runs the VM)
+ * to its old primary: become the Replica of the relationship at the
+ * description's term (above the old primary's), after keeping the disk as
+ * it is now (a salvage copy of what it wrote after `base`). `force` asks
+ * to stop the VM if it still runs there.
+ */
+export interface Reversal extends RelationshipDescription {
+  force: boolean
+  /** The last point both boxes share, or null when the new primary holds none. */
+  base: SharedPoint | null
+}
+
+/** Requests from the primary (offer, update, remove, planned-failover), from the Replica (failed-over), and from a new primary (reverse). */
 export type RelationshipRequest =
   | ({ t: 'offer' } & RelationshipDescription)
   | ({ t: 'update' } & RelationshipDescription)
   | ({ t: 'remove' } & RelationshipRemoval)
   | ({ t: 'failed-over' } & FailoverNotice)
+  | ({ t: 'planned-failover' } & PlannedFailover)
+  | ({ t: 'reverse' } & Reversal)
 
 export type RelationshipAnswer = { t: 'accepted' } | { t: 'error', code: P2pErrorCode }
 
@@ -270,6 +307,18 @@ function description (o: Record<string, unknown>): RelationshipDescription {
   }
 }
 
+/** A point's root: a BLAKE3 hash in lower-case hex. */
+const ROOT_PATTERN = /^[0-9a-f]{64}$/
+const root = (v: unknown, what: string): string => {
+  if (typeof v !== 'string' || !ROOT_PATTERN.test(v)) throw bad(`${what} must be 64 lower-case hex characters`)
+  return v
+}
+
+function sharedPoint (v: unknown): SharedPoint {
+  const o = map(v, 'base')
+  return { root: root(o.root, 'base.root'), time: int(o.time, 'base.time', 0, Number.MAX_SAFE_INTEGER) }
+}
+
 const KNOWN_CODES = new Set<string>(Object.values(P2pErrorCode))
 
 /**
@@ -297,6 +346,10 @@ export function decodeRelationship (frame: Uint8Array): RelationshipMessage {
       return { t: 'remove', relationship: name(o.relationship, 'relationship'), term: u32(o.term, 'term') }
     case 'failed-over':
       return { t: 'failed-over', relationship: name(o.relationship, 'relationship'), term: u32(o.term, 'term'), at: int(o.at, 'at', 0, Number.MAX_SAFE_INTEGER) }
+    case 'planned-failover':
+      return { t: 'planned-failover', relationship: name(o.relationship, 'relationship'), term: u32(o.term, 'term'), root: root(o.root, 'root') }
+    case 'reverse':
+      return { t: 'reverse', ...description(o), force: bool(o.force, 'force'), base: orNull(o.base, sharedPoint) }
     case 'accepted':
       return { t: 'accepted' }
     case 'error':

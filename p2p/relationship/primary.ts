@@ -1,4 +1,4 @@
-import type { FailoverNotice } from './messages.ts'
+import type { FailoverNotice, Reversal } from './messages.ts'
 
 /**
  * What a primary does when its Replica tells it of a failover (the
@@ -25,4 +25,17 @@ export interface RelationshipPrimary {
    * term is not above the one this box holds (an old or replayed notice).
    */
   failedOver: (peer: string, notice: FailoverNotice, signal: AbortSignal) => Promise<void>
+  /**
+   * `peer`, the Replica of `reversal.relationship`, failed it over and now
+   * runs the VM: this box becomes its Replica at the reversal's term
+   * (docs/relationship-protocol.md "Reverse"). It resolves once that is
+   * durable: the VM stopped (or refused), the disk kept as it is for the
+   * new primary's first cycle (a salvage copy of what it wrote after
+   * `reversal.base`), the record a Replica's. A repeated reversal of the
+   * same term changes nothing more. P2P_RELATIONSHIP_UNKNOWN when this box
+   * holds no such relationship with `peer` as the other side;
+   * P2P_STALE_TERM when the term is not above this box's; P2P_VM_RUNNING
+   * when the VM runs here and `force` is false.
+   */
+  reverse: (peer: string, reversal: Reversal, signal: AbortSignal) => Promise<void>
 }

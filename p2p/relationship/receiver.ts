@@ -7,6 +7,7 @@ import {
   MAX_INBOUND_STREAMS, MAX_RELATIONSHIP_FRAME_BYTES, RELATIONSHIP_PROTOCOL, TIMEOUT_CLOSE_MS, TIMEOUT_RECORD_MS, TIMEOUT_REQUEST_MS
 } from './constants.ts'
 import { decodeRelationship, encodeRelationship, type RelationshipAnswer, type RelationshipRequest } from './messages.ts'
+import type { PlannedFailoverTarget } from './planned.ts'
 import type { RelationshipPrimary } from './primary.ts'
 import { registrarCode, type RelationshipRegistrar } from './registrar.ts'
 
@@ -15,8 +16,10 @@ export interface RelationshipReceiverInit {
   policy: AdmissionPolicy
   /** This box as a Replica: takes `offer`, `update` and `remove`. */
   registrar: RelationshipRegistrar
-  /** This box as a primary: takes `failed-over`. Absent: a notice is answered P2P_RELATIONSHIP_UNKNOWN (this box is no primary). */
+  /** This box as a primary: takes `failed-over` and `reverse`. Absent: they are answered P2P_RELATIONSHIP_UNKNOWN (this box is no primary). */
   primary?: RelationshipPrimary
+  /** This box as a Replica that fails over: takes `planned-failover`. Absent: it is answered P2P_RELATIONSHIP_UNKNOWN. */
+  planned?: PlannedFailoverTarget
   /** Told how each request ended (for the event log). */
   onRequest?: (event: RequestEvent) => void
   /** The request's wait (default TIMEOUT_REQUEST_MS) and the registrar's (default TIMEOUT_RECORD_MS); tests shorten them. */
@@ -39,8 +42,10 @@ const READ_CODES = { timeout: P2pErrorCode.P2P_TIMEOUT, eof: P2pErrorCode.P2P_ST
 /**
  * The answering side of the relationship protocol, which every box serves:
  * a primary's requests (`offer`, `update`, `remove`) go to this box's
- * registrar (this box as Replica), a Replica's `failed-over` to its
- * RelationshipPrimary (this box as primary); each handler checks that the
+ * registrar (this box as Replica), its `planned-failover` to the
+ * PlannedFailoverTarget (this box as Replica), a Replica's `failed-over`
+ * and a new primary's `reverse` to its RelationshipPrimary (this box as
+ * primary); each handler checks that the
  * peer is the other side of the relationship it names. Only paired peers
  * reach it (`pairedOnly`). Each stream carries one request and gets one
  * answer: the request is read (bounded in size and time), checked at the
@@ -129,13 +134,19 @@ export class RelationshipReceiver {
 
   /** The handler's work for one request (started at once; a synchronous throw becomes a rejection). */
   private async handle (peer: string, request: RelationshipRequest, signal: AbortSignal): Promise<void> {
-    const { registrar, primary } = this.init
+    const { registrar, primary, planned } = this.init
     switch (request.t) {
       case 'remove':
         return await registrar.remove(peer, { relationship: request.relationship, term: request.term }, signal)
       case 'failed-over':
         if (primary === undefined) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN, 'this box is the primary of no relationship')
         return await primary.failedOver(peer, withoutType(request), signal)
+      case 'reverse':
+        if (primary === undefined) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN, 'this box is the primary of no relationship')
+        return await primary.reverse(peer, withoutType(request), signal)
+      case 'planned-failover':
+        if (planned === undefined) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN, 'this box fails over no relationship')
+        return await planned.plannedFailover(peer, withoutType(request), signal)
       default:
         return await registrar[request.t](peer, withoutType(request), signal)
     }

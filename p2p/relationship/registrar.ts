@@ -55,13 +55,15 @@ export interface RelationshipRegistrar {
   remove: (peer: string, removal: RelationshipRemoval, signal: AbortSignal) => Promise<void>
 }
 
-/** The codes a registrar (or a RelationshipPrimary) may refuse with; they reach the requesting peer as they are. */
+/** The codes a registrar (or a RelationshipPrimary, or a PlannedFailoverTarget) may refuse with; they reach the requesting peer as they are. */
 export const REGISTRAR_CODES: ReadonlySet<P2pErrorCode> = new Set([
   P2pErrorCode.P2P_RELATIONSHIP_REFUSED,
   P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN,
   P2pErrorCode.P2P_STALE_TERM,
   P2pErrorCode.P2P_FAILED_OVER,
-  P2pErrorCode.P2P_RELATIONSHIP_FAILED
+  P2pErrorCode.P2P_RELATIONSHIP_FAILED,
+  P2pErrorCode.P2P_VM_RUNNING,
+  P2pErrorCode.P2P_FAILOVER_REFUSED
 ])
 
 /** The code the primary hears for what a registrar threw: its own code when it is one of REGISTRAR_CODES, else P2P_RELATIONSHIP_FAILED. */

@@ -4,7 +4,7 @@ import { P2pError, P2pErrorCode } from '../errors.ts'
 import type { TandemNode } from '../node/node.ts'
 import { FramedStream } from '../wire/framed-stream.ts'
 import { MAX_RELATIONSHIP_FRAME_BYTES, RELATIONSHIP_PROTOCOL, TIMEOUT_ANSWER_MS, TIMEOUT_CLOSE_MS } from './constants.ts'
-import { decodeRelationship, encodeRelationship, type FailoverNotice, type RelationshipDescription, type RelationshipRemoval, type RelationshipRequest } from './messages.ts'
+import { decodeRelationship, encodeRelationship, type FailoverNotice, type PlannedFailover, type RelationshipDescription, type RelationshipRemoval, type RelationshipRequest, type Reversal } from './messages.ts'
 
 export interface RelationshipRequestOptions {
   signal?: AbortSignal
@@ -20,8 +20,9 @@ export type RelationshipPeer = PeerId | Multiaddr | Multiaddr[]
 
 /*
  * The requesting side of the relationship protocol: one request per
- * stream, one answer. The primary sends offer, update and remove; the
- * Replica sends failed-over. Each function resolves when the peer answered
+ * stream, one answer. The primary sends offer, update, remove and
+ * planned-failover; the Replica sends failed-over; a new primary sends
+ * reverse. Each function resolves when the peer answered
  * `accepted` (its handler recorded the request durably) and otherwise
  * throws a P2pError whose code says why:
  * - the peer's refusal: P2P_RELATIONSHIP_REFUSED, P2P_RELATIONSHIP_UNKNOWN,
@@ -63,6 +64,24 @@ export async function sendRemove (node: Pick<TandemNode, 'dialProtocol'>, peer: 
  */
 export async function sendFailedOver (node: Pick<TandemNode, 'dialProtocol'>, peer: RelationshipPeer, notice: FailoverNotice, options: RelationshipRequestOptions = {}): Promise<RelationshipAccepted> {
   return await request(node, peer, { t: 'failed-over', relationship: notice.relationship, term: notice.term, at: notice.at }, options)
+}
+
+/**
+ * Sent by the primary: it shut the VM down and replicated its last changes
+ * as point `planned.root`; the Replica fails over to it (docs/relationship-protocol.md
+ * "Planned failover"). Resolves once the Replica recorded the failover.
+ */
+export async function sendPlannedFailover (node: Pick<TandemNode, 'dialProtocol'>, peer: RelationshipPeer, planned: PlannedFailover, options: RelationshipRequestOptions = {}): Promise<RelationshipAccepted> {
+  return await request(node, peer, { t: 'planned-failover', relationship: planned.relationship, term: planned.term, root: planned.root }, options)
+}
+
+/**
+ * Sent by a new primary (it failed over and runs the VM) to its old
+ * primary: become the Replica (docs/relationship-protocol.md "Reverse").
+ * Resolves once the old primary recorded it, its disk kept.
+ */
+export async function sendReverse (node: Pick<TandemNode, 'dialProtocol'>, peer: RelationshipPeer, reversal: Reversal, options: RelationshipRequestOptions = {}): Promise<RelationshipAccepted> {
+  return await request(node, peer, { t: 'reverse', ...reversal }, options)
 }
 
 const READ_CODES = { timeout: P2pErrorCode.P2P_TIMEOUT, eof: P2pErrorCode.P2P_STREAM_CLOSED }

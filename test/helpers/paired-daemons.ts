@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { Appliance, initDataDir } from '../../appliance/daemon/index.ts'
 import type { CycleRecord } from '../../appliance/events/index.ts'
 import type { ReplicationEnableRequest } from '../../appliance/service/index.ts'
-import { sparseFile, type Teardown } from './fixtures.ts'
+import { freePort, scatteredPatches, sparseFile, writePatches, type Teardown } from './fixtures.ts'
 
 export interface PairedDaemons {
   primary: Appliance
@@ -23,6 +23,35 @@ export async function startDaemon (t: Teardown, dir: string): Promise<Appliance>
   const app = await Appliance.start({ dataDir: dir, log: new PassThrough().resume() })
   t.teardown(async () => { await app.stop() })
   return app
+}
+
+/** A daemon a test stops and starts again: `app` is the one running now, or undefined. */
+export interface Box { app: Appliance | undefined }
+
+/** Starts a daemon on `dir` as `box`'s. */
+export async function startBox (box: Box, dir: string): Promise<Appliance> {
+  const app = await Appliance.start({ dataDir: dir, log: new PassThrough().resume() })
+  box.app = app
+  return app
+}
+
+/**
+ * A primary and a Replica (on a fixed port, so the primary finds it after
+ * restarts) started and paired, as Boxes a test may stop and start again;
+ * at teardown the Replica's VM `vm` is forced off and whichever daemons
+ * run then are stopped.
+ */
+export async function restartablePair (t: Teardown, root: string, vm: string): Promise<{ p: Box, r: Box, primaryDir: string, replicaDir: string }> {
+  const { primaryDir, replicaDir } = await initPairedDirs(root, `/ip4/127.0.0.1/tcp/${await freePort()}`)
+  const p: Box = { app: undefined }
+  const r: Box = { app: undefined }
+  t.teardown(async () => {
+    await r.app?.vmStop(vm, { force: true, timeoutMs: 1000 }).catch(() => undefined)
+    await r.app?.stop()
+    await p.app?.stop()
+  })
+  await pair(await startBox(p, primaryDir), await startBox(r, replicaDir))
+  return { p, r, primaryDir, replicaDir }
 }
 
 /** Initializes the data directories of a primary (`box-p`, `root/p`) and a Replica (`box-r`, `root/r`, listening on `replicaListen`). */
@@ -59,6 +88,25 @@ export async function addManualVm (app: Appliance, name: string, path: string, b
   await app.inventory.add({
     driver: 'manual',
     definition: { name, vcpus: 1, memoryMiB: 256, disks: [{ name: 'disk0', path, format: 'raw', node: 'disk0' }], nics: [], guestAgent: false },
+    addedAt: Date.now()
+  })
+}
+
+/**
+ * Adds a manual-driver VM `name` whose raw disk `path` (made sparse, of
+ * `bytes`, with scattered data of `seed`) the busybox test guest boots
+ * (`guest`: ensureTestGuest()'s kernel and initrd): once up it writes one
+ * block, then sleeps, so its disk can be compared.
+ */
+export async function addGuestVm (app: Appliance, name: string, path: string, bytes: number, guest: { kernel: string, initrd: string }, seed: number): Promise<void> {
+  await sparseFile(path, bytes)
+  await writePatches(path, scatteredPatches(seed, bytes, 12, 1024 * 1024))
+  await app.inventory.add({
+    driver: 'manual',
+    definition: {
+      name, vcpus: 1, memoryMiB: 128, disks: [{ name: 'disk0', path, format: 'raw', node: 'disk0' }], nics: [], guestAgent: false,
+      boot: { kernel: guest.kernel, initrd: guest.initrd, append: 'console=ttyS0 panic=-1 tandem.every=1 tandem.delay=1000000000' }
+    },
     addedAt: Date.now()
   })
 }

@@ -1,6 +1,6 @@
 /**
  * The relationship protocol's boundary (p2p/relationship/messages.ts):
- * every v1 message (the Replica's failover notice among them) round-trips and comes out with only the fields this
+ * every v1 message (the Replica's failover notice, a planned failover and a reversal among them) round-trips and comes out with only the fields this
  * version knows; wrong types, values out of bounds, oversized strings and
  * lists, unknown types, extension types and truncated msgpack are refused
  * with their codes; the largest valid offer fits a frame; a fuzz run never
@@ -14,6 +14,7 @@ import { prng, testSeed } from '../helpers/fixtures.ts'
 import { largestDescription, sampleDescription } from './fixtures/relationship.ts'
 
 const offer = { t: 'offer' as const, ...sampleDescription() }
+const ROOT = 'ab'.repeat(32)
 const samples: RelationshipMessage[] = [
   offer,
   { t: 'offer', ...largestDescription() },
@@ -27,6 +28,9 @@ const samples: RelationshipMessage[] = [
   { t: 'remove', relationship: 'web-1', term: 0 },
   { t: 'failed-over', relationship: 'web-1', term: 2, at: 1_800_000_000_000 },
   { t: 'failed-over', relationship: 'web-1', term: 0xffffffff, at: Number.MAX_SAFE_INTEGER },
+  { t: 'planned-failover', relationship: 'web-1', term: 3, root: ROOT },
+  { t: 'reverse', ...sampleDescription({ term: 4 }), force: false, base: { root: ROOT, time: 1_800_000_000_000 } },
+  { t: 'reverse', ...sampleDescription({ term: 4, settings: { ...sampleDescription().settings, initial: { mode: 'existing' } } }), force: true, base: null },
   { t: 'accepted' },
   { t: 'error', code: 'P2P_STALE_TERM' }
 ]
@@ -40,6 +44,13 @@ t.test('fields this version does not know are dropped, not passed on', async t =
   t.same(decoded, { ...offer, vm: { ...offer.vm, disks: [offer.vm.disks[0]] } })
   t.same(decodeRelationship(pack({ t: 'accepted', code: 'P2P_TIMEOUT' })), { t: 'accepted' })
   t.same(decodeRelationship(pack({ t: 'failed-over', relationship: 'web-1', term: 2, at: 5, vm: 'web', reason: 'x' })), { t: 'failed-over', relationship: 'web-1', term: 2, at: 5 })
+  t.same(decodeRelationship(pack({ t: 'planned-failover', relationship: 'web-1', term: 2, root: ROOT, point: 7 })), { t: 'planned-failover', relationship: 'web-1', term: 2, root: ROOT })
+  t.same(decodeRelationship(pack({ ...offer, t: 'reverse', extra: 1, force: false, base: { root: ROOT, time: 5, id: 3 } })), { ...offer, t: 'reverse', force: false, base: { root: ROOT, time: 5 } })
+})
+
+t.test('the largest valid reversal fits a frame', async t => {
+  const bytes = encodeRelationship({ t: 'reverse', ...largestDescription(), force: true, base: { root: ROOT, time: Number.MAX_SAFE_INTEGER } }).byteLength
+  t.ok(bytes < 12 * 1024 + 200, `a whole description and its base: ${bytes} bytes`)
 })
 
 t.test('the largest valid offer fits a frame with room to spare', async t => {
@@ -162,6 +173,17 @@ t.test('malformed, out of bounds, oversized and unknown messages', async t => {
     ['failed-over with a time beyond 2^53', pack({ t: 'failed-over', relationship: 'web-1', term: 2, at: 2n ** 60n }), MALFORMED],
     ['failed-over with a path as relationship', pack({ t: 'failed-over', relationship: '../etc', term: 2, at: 1 }), MALFORMED],
     ['failed-over with a relationship of 10 KiB', pack({ t: 'failed-over', relationship: 'r'.repeat(10_000), term: 2, at: 1 }), MALFORMED],
+    ['planned-failover without a root', pack({ t: 'planned-failover', relationship: 'web-1', term: 2 }), MALFORMED],
+    ['planned-failover with an upper-case root', pack({ t: 'planned-failover', relationship: 'web-1', term: 2, root: 'AB'.repeat(32) }), MALFORMED],
+    ['planned-failover with a short root', pack({ t: 'planned-failover', relationship: 'web-1', term: 2, root: 'ab' }), MALFORMED],
+    ['planned-failover with a term beyond u32', pack({ t: 'planned-failover', relationship: 'web-1', term: 2 ** 32, root: ROOT }), MALFORMED],
+    ['reverse without force', pack({ ...offer, t: 'reverse', base: null }), MALFORMED],
+    ['reverse without base', pack({ ...offer, t: 'reverse', force: false }), MALFORMED],
+    ['reverse with force as text', pack({ ...offer, t: 'reverse', force: 'yes', base: null }), MALFORMED],
+    ['reverse with a base root of bytes', pack({ ...offer, t: 'reverse', force: false, base: { root: Buffer.alloc(32), time: 1 } }), MALFORMED],
+    ['reverse with a negative base time', pack({ ...offer, t: 'reverse', force: false, base: { root: ROOT, time: -1 } }), MALFORMED],
+    ['reverse with a base as a list', pack({ ...offer, t: 'reverse', force: false, base: [ROOT, 1] }), MALFORMED],
+    ['reverse without its description', pack({ t: 'reverse', relationship: 'web-1', term: 2, force: false, base: null }), MALFORMED],
     // answers
     ['error with free text', pack({ t: 'error', code: 'rm -rf /' }), MALFORMED],
     ['error with an unknown code', pack({ t: 'error', code: 'P2P_NOT_A_CODE' }), MALFORMED],

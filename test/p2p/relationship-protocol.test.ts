@@ -7,7 +7,8 @@
  * reach the registrar; the primary's side turns a silent, garbled or absent
  * Replica into codes; stop() ends what is in flight. The Replica's
  * failover notice travels the other way, to the primary's handler, which
- * every box serves beside its registrar.
+ * every box serves beside its registrar; so does a new primary's reversal,
+ * and a primary's planned failover goes to the Replica's planned handler.
  */
 import t from 'tap'
 import { join } from 'node:path'
@@ -16,8 +17,8 @@ import { pack } from 'msgpackr'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import {
   decodeRelationship, encodeRelationship, MAX_RELATIONSHIP_FRAME_BYTES, RELATIONSHIP_PROTOCOL, RelationshipReceiver,
-  sendFailedOver, sendOffer, sendRemove, sendUpdate,
-  type FailoverNotice, type RelationshipPrimary, type RelationshipReceiverInit, type RelationshipRegistrar, type RequestEvent
+  sendFailedOver, sendOffer, sendPlannedFailover, sendRemove, sendReverse, sendUpdate,
+  type FailoverNotice, type PlannedFailover, type PlannedFailoverTarget, type RelationshipPrimary, type RelationshipReceiverInit, type RelationshipRegistrar, type RequestEvent, type Reversal
 } from '../../p2p/relationship/index.ts'
 import { FramedStream } from '../../p2p/wire/framed-stream.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
@@ -35,7 +36,7 @@ interface ReplicaBox<R extends RelationshipRegistrar> {
   nextRequest: () => Promise<RequestEvent>
 }
 
-async function startReplicaBox<R extends RelationshipRegistrar> (t: Teardown, keyFile: string, registrar: R, timeouts?: RelationshipReceiverInit['timeouts'], primary?: RelationshipPrimary): Promise<ReplicaBox<R>> {
+async function startReplicaBox<R extends RelationshipRegistrar> (t: Teardown, keyFile: string, registrar: R, timeouts?: RelationshipReceiverInit['timeouts'], primary?: RelationshipPrimary, planned?: PlannedFailoverTarget): Promise<ReplicaBox<R>> {
   const policy = new TestPolicy()
   const node = await startNode(t, keyFile, policy)
   const events: RequestEvent[] = []
@@ -46,6 +47,7 @@ async function startReplicaBox<R extends RelationshipRegistrar> (t: Teardown, ke
     registrar,
     timeouts,
     ...(primary === undefined ? {} : { primary }),
+    ...(planned === undefined ? {} : { planned }),
     onRequest: e => {
       events.push(e)
       const w = waiters
@@ -282,15 +284,66 @@ t.test('stop() aborts the registrar calls in flight, ends their streams and remo
   t.equal(await codeOf(sendOffer(primary, address, sampleDescription())), 'P2P_VERSION_UNSUPPORTED', 'the handler is gone')
 })
 
-/** A primary's handler that records each notice, or refuses with `refuse`. */
+/** A primary's handler that records each notice and reversal, or refuses with `refuse`. */
 class RecordingPrimary implements RelationshipPrimary {
   readonly calls: Array<{ peer: string, notice: FailoverNotice }> = []
+  readonly reversals: Array<{ peer: string, reversal: Reversal }> = []
   refuse: P2pErrorCode | undefined
   async failedOver (peer: string, notice: FailoverNotice): Promise<void> {
     if (this.refuse !== undefined) throw new P2pError(this.refuse, 'refused')
     this.calls.push({ peer, notice })
   }
+
+  async reverse (peer: string, reversal: Reversal): Promise<void> {
+    if (this.refuse !== undefined) throw new P2pError(this.refuse, 'refused')
+    this.reversals.push({ peer, reversal })
+  }
 }
+
+/** A Replica's planned failover handler that records each request, or refuses with `refuse`. */
+class RecordingPlanned implements PlannedFailoverTarget {
+  readonly calls: Array<{ peer: string, request: PlannedFailover }> = []
+  refuse: P2pErrorCode | undefined
+  async plannedFailover (peer: string, request: PlannedFailover): Promise<void> {
+    if (this.refuse !== undefined) throw new P2pError(this.refuse, 'refused')
+    this.calls.push({ peer, request })
+  }
+}
+
+t.test('a planned failover goes to the Replica\'s planned handler, a reversal to the old primary\'s handler; refusals travel', async t => {
+  const dir = await tempDir(t)
+  const primaryHandler = new RecordingPrimary()
+  const planned = new RecordingPlanned()
+  const box = await startReplicaBox(t, join(dir, 'box.key'), new RecordingRegistrar(), undefined, primaryHandler, planned)
+  const other = await startNode(t, join(dir, 'other.key'))
+  const peer = other.peerId.toString()
+  box.policy.paired.add(peer)
+  const address = loopbackAddress(box.node)
+  const request = { relationship: 'web-1', term: 3, root: 'cd'.repeat(32) }
+  const reversal: Reversal = { ...sampleDescription({ term: 4 }), force: true, base: { root: 'cd'.repeat(32), time: 1_800_000_000_000 } }
+
+  t.same(await sendPlannedFailover(other, address, request), { t: 'accepted' })
+  t.same(planned.calls, [{ peer, request }], 'the planned handler got it with the primary\'s authenticated peer id')
+  t.same(await sendReverse(other, address, reversal), { t: 'accepted' })
+  t.same(primaryHandler.reversals, [{ peer, reversal }], 'the primary handler got the reversal whole')
+  t.same(box.registrar.calls, [], 'the registrar saw neither')
+
+  for (const code of [P2pErrorCode.P2P_FAILOVER_REFUSED, P2pErrorCode.P2P_STALE_TERM]) {
+    planned.refuse = code
+    t.equal(await codeOf(sendPlannedFailover(other, address, request)), code, `a planned failover's refusal travels: ${code}`)
+  }
+  for (const code of [P2pErrorCode.P2P_VM_RUNNING, P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN]) {
+    primaryHandler.refuse = code
+    t.equal(await codeOf(sendReverse(other, address, reversal)), code, `a reversal's refusal travels: ${code}`)
+  }
+
+  // A box without the handlers answers that it holds no such relationship.
+  const bare = await startReplicaBox(t, join(dir, 'bare.key'), new RecordingRegistrar())
+  bare.policy.paired.add(peer)
+  t.equal(await codeOf(sendPlannedFailover(other, loopbackAddress(bare.node), request)), 'P2P_RELATIONSHIP_UNKNOWN')
+  t.equal(await codeOf(sendReverse(other, loopbackAddress(bare.node), reversal)), 'P2P_RELATIONSHIP_UNKNOWN')
+  await t.rejects(sendPlannedFailover(other, address, { ...request, root: 'x' }), TypeError, 'a request this box would refuse is not sent')
+})
 
 t.test('the failover notice goes from the Replica to its primary\'s handler, never to the registrar', async t => {
   const dir = await tempDir(t)

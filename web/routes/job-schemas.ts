@@ -6,6 +6,7 @@
 import { object } from '../schemas.ts'
 import { drillInfoSchema } from './failover-schemas.ts'
 import { pointSchema } from './point-schemas.ts'
+import { plannedInfoSchema, reverseInfoSchema, salvageRestoreResult } from './reverse-schemas.ts'
 import { failoverInfoSchema } from './unplanned-schemas.ts'
 
 const str = { type: 'string' } as const
@@ -25,7 +26,7 @@ const seedImportResult = object({ relationship: str, vm: str, peer: str, point: 
 
 export const jobSchema = object({
   id: str,
-  kind: { type: 'string', enum: ['seed-export', 'seed-import', 'drill', 'failover', 'failover-complete'] },
+  kind: { type: 'string', enum: ['seed-export', 'seed-import', 'drill', 'failover', 'failover-complete', 'failover-planned', 'replication-reverse', 'salvage-restore'] },
   vm: str,
   relationship: nullableStr,
   state: { type: 'string', enum: ['running', 'ok', 'failed', 'cancelled'] },
@@ -36,7 +37,10 @@ export const jobSchema = object({
   seedExport: { anyOf: [{ type: 'null' }, seedExportResult] },
   seedImport: { anyOf: [{ type: 'null' }, seedImportResult] },
   drill: { anyOf: [{ type: 'null' }, drillInfoSchema] },
-  failover: { anyOf: [{ type: 'null' }, failoverInfoSchema] }
+  failover: { anyOf: [{ type: 'null' }, failoverInfoSchema] },
+  planned: { anyOf: [{ type: 'null' }, plannedInfoSchema] },
+  reverse: { anyOf: [{ type: 'null' }, reverseInfoSchema] },
+  salvageRestore: { anyOf: [{ type: 'null' }, salvageRestoreResult] }
 })
 
 export const jobListSchema = { type: 'array', items: jobSchema }

@@ -29,6 +29,7 @@ export const failoverInfoSchema = object({
   nics: { type: 'array', items: failoverNicSchema },
   job: nullableStr,
   timings: object({ termMs: nullableInt, serveMs: nullableInt, overlayMs: nullableInt, startMs: nullableInt, copyMs: nullableInt }),
+  planned: { type: 'boolean' },
   reason: str
 })
 
@@ -61,4 +62,12 @@ export const failoverPlanSchema = object({
   needsYes: { type: 'boolean' }
 })
 
-export const failoverCancelSchema = object({ relationship: str, vm: str, point: int, term: int, kind, cancelled: { type: 'boolean', const: true } })
+export const failoverCancelSchema = object({
+  relationship: str,
+  vm: str,
+  point: nullableInt,
+  term: int,
+  kind: { type: 'string', enum: ['vm', 'files', 'planned'] },
+  cancelled: { type: 'boolean', const: true },
+  vmStarted: { type: ['boolean', 'null'] }
+})

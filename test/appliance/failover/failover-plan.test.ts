@@ -88,6 +88,7 @@ t.test('the record: written, read back, a damaged one refused', async t => {
     nics: plan.nics,
     socketName: 'failover-web-1.sock',
     bandwidth: null,
+    planned: false,
     timings: { termMs: 1, serveMs: 2, overlayMs: 3, startMs: 4, copyMs: null },
     reason: 'web runs on point 4'
   }

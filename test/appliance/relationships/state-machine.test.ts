@@ -38,8 +38,13 @@ const INPUTS: Record<TransitionInputKind, TransitionInput> = {
   'prepare-planned': { kind: 'prepare-planned' },
   failover: { kind: 'failover' },
   complete: { kind: 'complete' },
-  cancel: { kind: 'cancel' }
+  cancel: { kind: 'cancel' },
+  // the old primary is given the new primary's term; the new primary (a Replica record) keeps its own
+  reverse: { kind: 'reverse', term: 4 }
 }
+
+/** The input of a row: `reverse` names a term only for the primary that becomes the Replica. */
+const inputOf = (kind: TransitionInputKind, role: RelationshipRole): TransitionInput => kind === 'reverse' && role === 'replica' ? { kind: 'reverse' } : INPUTS[kind]
 
 type Outcome = RelationshipState | 'same' | 'refuse'
 type Row = Record<RelationshipState, Outcome>
@@ -58,14 +63,16 @@ const TABLE: Array<[TransitionInputKind, RelationshipRole, Row]> = [
   ['error', 'primary', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'error', replicating: 'error', suspended: 'error', 'resynchronization-required': 'error', resynchronizing: 'error', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'error' }],
   ['term-lost', 'primary', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'error', replicating: 'error', suspended: 'error', 'resynchronization-required': 'error', resynchronizing: 'error', 'prepared-for-planned-failover': 'error', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'error' }],
   ['term-lost', 'replica', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'refuse', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'refuse' }],
-  ['prepare-planned', 'primary', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'prepared-for-planned-failover', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'refuse' }],
+  ['prepare-planned', 'primary', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'prepared-for-planned-failover', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'prepared-for-planned-failover', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'refuse' }],
   ['prepare-planned', 'replica', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'refuse', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'refuse' }],
   ['failover', 'primary', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'refuse', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'refuse' }],
   ['failover', 'replica', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'failed-over-waiting-completion', suspended: 'failed-over-waiting-completion', 'resynchronization-required': 'failed-over-waiting-completion', resynchronizing: 'failed-over-waiting-completion', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'failed-over-waiting-completion' }],
   ['complete', 'primary', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'refuse', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'refuse', error: 'refuse' }],
   ['complete', 'replica', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'refuse', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'failed-over', 'failed-over': 'refuse', error: 'refuse' }],
   ['cancel', 'primary', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'refuse', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'replicating', 'failed-over-waiting-completion': 'replicating', 'failed-over': 'refuse', error: 'refuse' }],
-  ['cancel', 'replica', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'refuse', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'replicating', 'failed-over-waiting-completion': 'replicating', 'failed-over': 'refuse', error: 'refuse' }]
+  ['cancel', 'replica', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'refuse', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'replicating', 'failed-over-waiting-completion': 'replicating', 'failed-over': 'refuse', error: 'refuse' }],
+  ['reverse', 'primary', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'waiting-initial-replication', replicating: 'waiting-initial-replication', suspended: 'waiting-initial-replication', 'resynchronization-required': 'waiting-initial-replication', resynchronizing: 'waiting-initial-replication', 'prepared-for-planned-failover': 'waiting-initial-replication', 'failed-over-waiting-completion': 'waiting-initial-replication', 'failed-over': 'waiting-initial-replication', error: 'waiting-initial-replication' }],
+  ['reverse', 'replica', { 'not-enabled': 'refuse', 'waiting-initial-replication': 'refuse', replicating: 'refuse', suspended: 'refuse', 'resynchronization-required': 'refuse', resynchronizing: 'refuse', 'prepared-for-planned-failover': 'refuse', 'failed-over-waiting-completion': 'refuse', 'failed-over': 'waiting-initial-replication', error: 'refuse' }]
 ]
 
 t.test('the table covers every input and every state', async t => {
@@ -78,7 +85,7 @@ t.test('every state x every input', async t => {
     for (const state of RELATIONSHIP_STATES) {
       const rel = inState(state, role)
       const before = structuredClone(rel)
-      const r = transition(rel, INPUTS[input], NOW)
+      const r = transition(rel, inputOf(input, role), NOW)
       const want = row[state]
       const label = `${state} + ${input} (${role})`
       t.same(rel, before, `${label}: the input record is not changed`)
@@ -106,7 +113,7 @@ t.test('every state x every input', async t => {
   }
 })
 
-t.test('a primary that lost its term takes only resume, remove, tracking-lost and another term-lost', async t => {
+t.test('a primary that lost its term takes only resume, remove, tracking-lost, another term-lost and reverse', async t => {
   const lost = transitionOrThrow(inState('replicating'), INPUTS['term-lost'], NOW).next
   t.match(lost, { state: 'error', code: 'P2P_FAILED_OVER', reason: 'the Replica (r) failed over web at term 4', term: 3 }, 'error with the code and reason; its own term is kept')
   const row: Record<TransitionInputKind, RelationshipState | 'refuse'> = {
@@ -125,7 +132,8 @@ t.test('a primary that lost its term takes only resume, remove, tracking-lost an
     'prepare-planned': 'refuse',
     failover: 'refuse',
     complete: 'refuse',
-    cancel: 'refuse'
+    cancel: 'refuse',
+    reverse: 'waiting-initial-replication'
   }
   for (const input of TRANSITION_INPUTS) {
     const r = transition(lost, INPUTS[input], NOW + 1)
@@ -204,4 +212,26 @@ t.test('what the record remembers', async t => {
 t.test('a refusal thrown carries the code and the facts', async t => {
   t.throws(() => transitionOrThrow(inState('replicating'), { kind: 'resume' }, NOW), { code: 'APP_INVALID_STATE', details: { state: 'replicating', input: 'resume' } })
   t.throws(() => transition(inState('replicating'), { kind: 'error', code: 'not a code', reason: 'x' }, NOW), TypeError)
+})
+
+t.test('reverse replication swaps the roles and starts both over from the copy already held', async t => {
+  const done = transitionOrThrow(transitionOrThrow(inState('replicating', 'replica'), { kind: 'failover' }, NOW).next, { kind: 'complete' }, NOW).next
+  const primary = transitionOrThrow({ ...done, protectedVm: undefined }, { kind: 'reverse' }, NOW + 1).next
+  t.match(primary, { role: 'primary', term: 4, state: 'waiting-initial-replication', needsResync: false, settings: { initial: 'existing' } }, 'the box that failed over is the primary at its term')
+  t.same([primary.initialDoneAt, primary.lastPointAt, primary.code], [undefined, undefined, undefined], 'its initial replication is owed again')
+  t.notOk('protectedVm' in primary, 'a primary holds no description of the VM')
+  t.throws(() => transitionOrThrow(done, { kind: 'reverse', term: 5 }, NOW), { code: 'APP_INVALID_STATE' }, 'it keeps its own term')
+
+  const lost = transitionOrThrow(inState('replicating'), INPUTS['term-lost'], NOW).next
+  const replica = transitionOrThrow(lost, { kind: 'reverse', term: 4 }, NOW + 1).next
+  t.match(replica, { role: 'replica', term: 4, state: 'waiting-initial-replication', settings: { initial: 'existing' } }, 'the old primary is the Replica at the new term')
+  t.equal(replica.code, undefined, 'the lost term is no longer its state')
+  for (const term of [undefined, 2, 3]) t.throws(() => transitionOrThrow(lost, term === undefined ? { kind: 'reverse' } : { kind: 'reverse', term }, NOW), { code: 'APP_INVALID_STATE' }, `not at term ${String(term)}: only a newer term takes it over`)
+  t.throws(() => transitionOrThrow(inState('failed-over-waiting-completion', 'replica'), { kind: 'reverse' }, NOW), { code: 'APP_INVALID_STATE' }, 'a failover waiting completion is completed first')
+})
+
+t.test('a prepared planned failover takes a new reason at each step, logged', async t => {
+  const prepared = transitionOrThrow(inState('replicating'), { kind: 'prepare-planned', reason: 'shutting down' }, NOW).next
+  const next = transitionOrThrow(prepared, { kind: 'prepare-planned', reason: 'handed over' }, NOW + 5)
+  t.match(next, { next: { state: 'prepared-for-planned-failover', reason: 'handed over', changedAt: NOW }, event: { from: 'prepared-for-planned-failover', to: 'prepared-for-planned-failover', input: 'prepare-planned' } })
 })

@@ -20,7 +20,7 @@ t.test('each unplanned failover method reaches its route and comes back whole', 
   t.same(await client.failoverPlan('web', { action: 'unplanned', point: 3 }), FAILOVER_PLAN)
   t.same(await client.failoverPlan('web', { action: 'cancel' }), FAILOVER_PLAN)
   t.same(await client.failoverComplete('web', { yes: true, bandwidth: '50M' }), { ...FAILOVER_JOB, kind: 'failover-complete' })
-  t.same(await client.failoverCancel('web'), { relationship: 'web-1', vm: 'web', point: 3, term: 1, kind: 'vm', cancelled: true })
+  t.same(await client.failoverCancel('web'), { relationship: 'web-1', vm: 'web', point: 3, term: 1, kind: 'vm', cancelled: true, vmStarted: null })
   t.same(service.calls, [
     ['failoverUnplanned', { name: 'web', point: 3, yes: true }],
     ['failoverUnplanned', { name: 'web' }],

@@ -498,6 +498,12 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
     const rel = this.init.relationships.get(notice.relationship)
     if (rel?.role !== 'primary' || rel.peer !== peer) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN, `this box is not the primary of ${notice.relationship} with that Replica`)
     if (notice.term <= rel.term) throw new P2pError(P2pErrorCode.P2P_STALE_TERM, `this box holds term ${rel.term} of ${rel.vm}; the notice is of term ${notice.term}`)
+    if (rel.state === 'prepared-for-planned-failover' && notice.term === rel.term + 1) {
+      // this box handed the VM over (planned failover): the notice is the expected answer, not a lost term; the Replica's reverse makes this box its Replica next
+      this.init.logger.info({ relationship: rel.id, term: notice.term }, 'the Replica failed over as this box asked (planned failover)')
+      this.stopSchedule(rel.id)
+      return
+    }
     await this.serial(rel.vm, async () => {
       signal.throwIfAborted()
       await this.loseTermLocked(rel.id, { kind: 'notice', term: notice.term, at: notice.at })

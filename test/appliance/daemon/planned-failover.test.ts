@@ -105,6 +105,8 @@ t.test('planned failover of a VM the Replica cannot boot: byte for byte, then re
   t.match(primary.relationships.get('files'), { role: 'replica', term: 2, state: 'replicating' })
   t.equal(primary.inventory.get('files'), undefined, 'the old primary\'s VM left its inventory')
   t.same(await primary.salvageList(), [], 'nothing was written after the final point: no salvage copy')
+  const oldPrimaryStates = (await primary.listEvents({ name: 'files', last: 200 })).events.filter(e => e.kind === 'state')
+  t.notOk(oldPrimaryStates.some(e => e.data?.input === 'term-lost' || e.data?.to === 'error'), 'the Replica\'s notice of the failover this box asked for put it in no error')
 
   // The first reverse cycle sent no block (both boxes hold the same disk); a change sends only its blocks.
   const reverseEnd = (await replica.listEvents({ name: 'files', last: 200 })).events.filter(e => e.kind === 'cycle' && e.phase === 'end')

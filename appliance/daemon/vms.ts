@@ -9,6 +9,7 @@ import { STALE_VM_EVENT, hasLostTerm, staleVmReason, type RelationshipTable } fr
 import { MAX_VM_STOP_WINDOW_MS, type VmAddRequest, type VmInfo, type VmRemoveResult, type VmStopRequest } from '../service/index.ts'
 import { SerialQueue } from '../serial-queue.ts'
 import type { Logger } from './logger.ts'
+import { clearStopped, markStopped } from '../drivers/qemu/index.ts'
 import { DiskSizes, definitionOf, diskStats, identity, probeFormat } from './vm-disks.ts'
 
 export interface VmControlComponents {
@@ -179,6 +180,7 @@ export class VmControl {
       try {
         const status = await driver.start(vm.definition)
         this.watch(vm)
+        await clearStopped(this.c.vmRuns, name)
         this.c.logger.info({ vm: name, pid: status.pid, accel: status.accel, reason: status.reason }, 'VM started')
         await this.c.events.end(begin.seq, { outcome: 'ok', reason: status.reason, data: { pid: status.pid ?? null, accel: status.accel ?? null } })
       } catch (err) {
@@ -204,10 +206,13 @@ export class VmControl {
     const begin = await this.c.events.begin({ kind: 'vm-stop', vm: name, reason: force ? 'forced stop requested' : 'stop requested' })
     this.stopping.add(name)
     try {
+      // marked before the stop, so a daemon killed in the middle still knows the VM was meant to stop
+      await markStopped(this.c.vmRuns, name, force ? 'forced stop requested' : 'stop requested')
       const status = await driver.stop(vm.definition, { force, ...(timeoutMs === undefined ? {} : { timeoutMs }) })
       this.c.logger.info({ vm: name, state: status.state, reason: status.reason }, 'VM stopped')
       await this.c.events.end(begin.seq, { outcome: 'ok', reason: status.reason, data: { state: status.state } })
     } catch (err) {
+      if (ACTIVE.has((await driver.status(vm.definition).catch(() => ({ state: 'unknown' }))).state)) await clearStopped(this.c.vmRuns, name).catch(() => undefined)
       this.c.logger.warn({ vm: name, code: codeOf(err), err }, 'VM stop failed')
       await this.c.events.end(begin.seq, { outcome: 'failed', code: codeOf(err), reason: (err as Error).message })
       throw err
@@ -237,6 +242,8 @@ export class VmControl {
     void this.c.drivers[vm.driver].exited(vm.definition).then(async status => {
       if (this.released || this.stopping.has(name)) return
       this.c.logger.warn({ vm: name, state: status.state, reason: status.reason }, `VM ${status.state}`)
+      // a guest that powered itself off was stopped on purpose; a crash was not
+      if (status.state === 'stopped') await markStopped(this.c.vmRuns, name, status.reason ?? 'the guest powered off').catch(() => undefined)
       await this.event({ kind: 'vm-exited', vm: name, reason: status.reason, data: { state: status.state } })
     })
   }

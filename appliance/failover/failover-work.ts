@@ -276,4 +276,10 @@ export class FailoverWork {
     await this.init.vms.start(r.vm)
     return 'started'
   }
+
+  /** The point served again and the VM in the inventory, without starting it (a VM stopped on purpose). */
+  async ensureServed (r: FailoverRecord): Promise<void> {
+    await this.serve(r)
+    await this.enlist(r)
+  }
 }

@@ -9,7 +9,7 @@ import { readdir } from 'node:fs/promises'
 import { DISK_NAME_PATTERN } from '../../core/constants.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { PlannedFailover } from '../../p2p/relationship/index.ts'
-import { cancelStreams } from '../drivers/qemu/index.ts'
+import { cancelStreams, wasStopped } from '../drivers/qemu/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import type { EventData } from '../events/index.ts'
 import type { JobContext, JobRegistry } from '../jobs/index.ts'
@@ -542,6 +542,12 @@ export class Failovers {
         } else {
           await say(`the failover of ${r.vm} to point ${r.point.id} waits for completion: its raw files are in ${this.work.relDir(r.relationship)}`)
         }
+        return
+      }
+      if (r.phase === 'running' && !this.work.vmActive(r) && await wasStopped(this.init.vmRuns, r.vm)) {
+        // stopped on purpose (the operator, or its guest powered off) before the restart: it stays so, ready for `vm start`
+        await this.work.ensureServed(r)
+        await say(`${r.vm} (failed over to point ${r.point.id}) was stopped on purpose before the restart and stays stopped; its point is served again, so \`tandem vm start ${r.vm}\` starts it`)
         return
       }
       const how = await this.work.ensureRunning(r)

@@ -20,3 +20,4 @@ export {
   MAX_VM_DISKS, MAX_VM_MEMORY_MIB, MAX_VM_NICS, MAX_VM_VCPUS, MIN_VM_MEMORY_MIB, TEST_VM_STOP_WINDOW_MS,
   TIMEOUT_VM_KILL_MS, TIMEOUT_VM_QUIT_MS, TIMEOUT_VM_START_MS, TIMEOUT_VM_STOP_MS
 } from './constants.ts'
+export { clearStopped, markStopped, stoppedMarkFile, wasStopped, STOPPED_MARK_FILE } from './stopped-mark.ts'

@@ -162,6 +162,17 @@ t.test('unplanned failover to an older point, a restart, cancel, failover to the
   const resumed = (await readEventLog(join(replicaDir, 'events'), { relationship: 'tiny' })).events.filter(e => e.kind === 'failover-resume')
   t.match(resumed.at(-1), { reason: /found running/ })
 
+  // Stopped by the operator, it stays stopped across a restart (its point served, so vm start works).
+  await replica.vmStop('tiny', { force: true, timeoutMs: 1000 })
+  await replica.stop()
+  replica = await startBox(r, replicaDir)
+  t.match((await replica.vmList()).find(v => v.name === 'tiny'), { state: 'stopped' }, 'a restart does not start a VM the operator stopped')
+  t.ok(await exists(socket), 'its point is served again')
+  const kept = (await readEventLog(join(replicaDir, 'events'), { relationship: 'tiny' })).events.filter(e => e.kind === 'failover-resume')
+  t.match(kept.at(-1), { reason: /stopped on purpose/ })
+  t.match(await replica.vmStart('tiny'), { state: 'running' }, 'vm start starts it on its overlays')
+  t.notOk(await exists(join(replicaDir, 'vms', 'tiny', 'stopped')), 'the start cleared the mark')
+
   // Cancel: nothing left, the term back, the points as they were and whole.
   const cancelPlan = await replica.failoverPlan('tiny', { action: 'cancel' })
   t.match(cancelPlan, { action: 'cancel', term: 2, termAfter: 1, point: { id: pA!.id } })

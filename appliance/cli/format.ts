@@ -58,3 +58,21 @@ export function pointLine (p: RecoveryPoint): string {
   const disks = p.disks.map(d => `${d.name} ${formatBytes(d.size)}`).join(', ')
   return `point ${p.id}  ${isoTime(p.time)}  ${p.consistency}  root ${shortHash(p.root)}  ${disks}`
 }
+
+/** Paired boxes' names by peer id, for the words (`pairList`). */
+export type PeerNames = ReadonlyMap<string, string>
+
+/** The names of the paired boxes for the words; an empty map with `--json` or when they cannot be read (the words then show peer ids). */
+export async function peerNames (service: { pairList: () => Promise<Array<{ peerId: string, name: string }>> }, opts: { json?: boolean } = {}): Promise<PeerNames> {
+  if (opts.json === true) return new Map() // JSON carries peer ids; the names are for the words
+  try {
+    return new Map((await service.pairList()).map(p => [p.peerId, p.name]))
+  } catch {
+    return new Map()
+  }
+}
+
+/** A box in words: its name when paired (`hq`), else its peer id. */
+export function peerLabel (peer: string, names: PeerNames = new Map()): string {
+  return names.get(peer) ?? peer
+}

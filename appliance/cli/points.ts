@@ -12,7 +12,7 @@ import type { RecoveryPoint } from '../../core/index.ts'
 import { AppError, AppErrorCode, type LocalBox, type PointsResult } from '../service/index.ts'
 import { dataOption, dataPath, examples } from './box-options.ts'
 import { jsonOption, STORE_ENV } from './common-options.ts'
-import { formatBytes, plural, pointJson, pointLine, type PointJson } from './format.ts'
+import { formatBytes, peerLabel, peerNames, plural, pointJson, pointLine, type PeerNames, type PointJson } from './format.ts'
 import { Session, withSession } from './session.ts'
 
 interface PointsOptions {
@@ -44,8 +44,9 @@ export function pointsCommand (box: LocalBox): Command {
       const storeGiven = command.getOptionValueSource('store') === 'cli'
       if (name !== undefined && storeGiven) throw new AppError(AppErrorCode.APP_USAGE, 'give NAME (asks the daemon) or --store DIR (reads a bare store), not both')
       if (name !== undefined) {
-        const result = await (await box.connect(dataPath(opts.data))).points(name)
-        new Session(opts).output(result, replicaPointsText)
+        const service = await box.connect(dataPath(opts.data))
+        const [result, names] = await Promise.all([service.points(name), peerNames(service, opts)])
+        new Session(opts).output(result, r => replicaPointsText(r, names))
         return
       }
       if (opts.store === undefined) throw new AppError(AppErrorCode.APP_USAGE, `give NAME (a relationship this box holds as Replica) or --store DIR (or ${STORE_ENV})`)
@@ -68,9 +69,9 @@ function pointsText (doc: PointsJson, points: RecoveryPoint[]): string {
   return [head, ...points.map(p => `  ${pointLine(p)}`)].join('\n')
 }
 
-function replicaPointsText (r: PointsResult): string {
+function replicaPointsText (r: PointsResult, names: PeerNames): string {
   const what = r.vm === null ? `relationship ${r.relationship}` : `${r.vm} (relationship ${r.relationship})`
-  const head = `${what} from ${r.peer}: ${plural(r.points.length, 'recovery point')}${r.removed ? ' (the primary removed the relationship; these points are kept)' : ''}`
+  const head = `${what} from ${peerLabel(r.peer, names)}: ${plural(r.points.length, 'recovery point')}${r.removed ? ' (the primary removed the relationship; these points are kept)' : ''}`
   const proven = (p: PointsResult['points'][number]): string => p.proven === undefined ? '' : `  proven ${p.proven.time} (sign of life after ${p.proven.signOfLifeMs} ms)`
   const lines = r.points.map(p => `  point ${p.id}  ${p.time}  ${p.consistency}  ${formatBytes(p.size)}  ${p.disks.map(d => d.name).join(', ')}${proven(p)}`)
   return [head, ...lines].join('\n')

@@ -5,6 +5,7 @@
  * returns; `--json` shows that array as the `replica` list.
  */
 import { durationText, type ReplicaStatusInfo } from '../service/index.ts'
+import { peerLabel, type PeerNames } from './format.ts'
 
 /**
  * One line per relationship: `web (web-1)  Replica of 12D3KooW...  replicating,
@@ -15,13 +16,13 @@ import { durationText, type ReplicaStatusInfo } from '../service/index.ts'
  * failover (the point, the term, the VM or files, what to run next), when
  * it has them.
  */
-export function replicaStatusLine (r: ReplicaStatusInfo): string {
+export function replicaStatusLine (r: ReplicaStatusInfo, names?: PeerNames): string {
   const newest = r.achievedRpoMs === null ? 'no point yet' : `newest point ${durationText(r.achievedRpoMs)} old`
   const proven = r.lastProvenPoint === null
     ? 'no point proven by a drill yet'
     : `last proven point ${r.lastProvenPoint.point} (booted ${r.lastProvenPoint.time}, sign of life after ${durationText(r.lastProvenPoint.signOfLifeMs)})`
   const lines = [
-    `${r.vm} (${r.relationship})  Replica of ${r.peer}  ${r.state}, ${newest}, keeps latest + ${r.recoveryPoints}: ${r.reason}`,
+    `${r.vm} (${r.relationship})  Replica of ${peerLabel(r.peer, names)}  ${r.state}, ${newest}, keeps latest + ${r.recoveryPoints}: ${r.reason}`,
     `  health ${r.health}: ${r.healthReason}; last replication ${r.lastReplicationTime ?? 'never'}; ${proven}`
   ]
   if (r.drill?.everyMs != null) lines.push(`  drills every ${durationText(r.drill.everyMs)}, next ${r.drill.nextAt ?? '-'}`)
@@ -35,6 +36,6 @@ export function replicaStatusLine (r: ReplicaStatusInfo): string {
   return lines.join('\n')
 }
 
-export function replicaStatusText (list: ReplicaStatusInfo[]): string {
-  return list.length === 0 ? 'no relationship is held here as Replica' : list.map(replicaStatusLine).join('\n')
+export function replicaStatusText (list: ReplicaStatusInfo[], names?: PeerNames): string {
+  return list.length === 0 ? 'no relationship is held here as Replica' : list.map(r => replicaStatusLine(r, names)).join('\n')
 }

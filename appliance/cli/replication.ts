@@ -15,6 +15,7 @@ import {
 import { dataOption, dataPath, examples, yesOption } from './box-options.ts'
 import { jsonOption, progressOption } from './common-options.ts'
 import { followJob } from './job-follow.ts'
+import { peerLabel, peerNames, type PeerNames } from './format.ts'
 import { replicaStatusText } from './replica-status-text.ts'
 import { reverseCommand } from './reverse.ts'
 import { seedExportText } from './seed.ts'
@@ -66,7 +67,8 @@ function enableCommand (box: LocalBox): Command {
       if (request.initial?.startsWith('seed:') === true && request.initial.length > 5) request.initial = `seed:${resolve(request.initial.slice(5))}`
       const service = await box.connect(dataPath(opts.data))
       const info = await service.replicationEnable(name, request)
-      const enabled = `replication of ${info.vm} to ${info.peer} enabled\n${statusText([info])}`
+      const names = await peerNames(service, opts)
+      const enabled = `replication of ${info.vm} to ${peerLabel(info.peer, names)} enabled\n${statusText([info], names)}`
       if (info.seedExportJob === null) {
         new Session(opts).output(info, () => enabled)
         return
@@ -89,9 +91,9 @@ function statusCommand (box: LocalBox): Command {
     .addHelpText('after', examples(['tandem replication status', 'tandem replication status web1 --json']))
     .action(async (name: string | undefined, opts: Opts) => {
       const service = await box.connect(dataPath(opts.data))
-      const [primary, replica] = await Promise.all([service.replicationStatus(), service.replicaStatus()])
+      const [primary, replica, names] = await Promise.all([service.replicationStatus(), service.replicaStatus(), peerNames(service, opts)])
       const result = name === undefined ? { primary, replica } : selectStatus({ primary, replica }, name)
-      new Session(opts).output(result, boxStatusText)
+      new Session(opts).output(result, s => boxStatusText(s, names))
     })
 }
 
@@ -110,11 +112,11 @@ export function selectStatus (all: BoxReplicationStatus, name: string): BoxRepli
 }
 
 /** Both lists in words: the primary's relationships, then the Replica's (the latter only when there are any, or when there is nothing at all). */
-export function boxStatusText (s: BoxReplicationStatus): string {
+export function boxStatusText (s: BoxReplicationStatus, names?: PeerNames): string {
   if (s.primary.length === 0 && s.replica.length === 0) return 'no replication relationships'
   return [
-    ...(s.primary.length === 0 ? [] : [statusText(s.primary)]),
-    ...(s.replica.length === 0 ? [] : [replicaStatusText(s.replica)])
+    ...(s.primary.length === 0 ? [] : [statusText(s.primary, names)]),
+    ...(s.replica.length === 0 ? [] : [replicaStatusText(s.replica, names)])
   ].join('\n')
 }
 
@@ -139,8 +141,10 @@ function changeCommand (box: LocalBox, verb: 'suspend' | 'resume' | 'resync', de
     .addOption(jsonOption())
     .addHelpText('after', examples([`tandem replication ${verb} web1`]))
     .action(async (name: string, opts: Opts) => {
-      const info = await call(await box.connect(dataPath(opts.data)), name)
-      new Session(opts).output(info, i => statusText([i]))
+      const service = await box.connect(dataPath(opts.data))
+      const info = await call(service, name)
+      const names = await peerNames(service, opts)
+      new Session(opts).output(info, i => statusText([i], names))
     })
 }
 
@@ -163,10 +167,10 @@ const ms = (v: number | null): string => v === null ? '-' : v < 1000 ? `${Math.r
 /** Pending bytes: `unknown` when the VM's driver cannot tell (no change tracking, or not running). */
 const pending = (bytes: number | null): string => `${bytes === null ? 'unknown' : `${bytes} B`} pending`
 
-export function statusText (list: ReplicationInfo[]): string {
+export function statusText (list: ReplicationInfo[], names?: PeerNames): string {
   if (list.length === 0) return 'no replication relationships'
   return list.map(i => [
-    `${i.vm}  ${i.role} → ${i.peer}`,
+    `${i.vm}  ${i.role} → ${peerLabel(i.peer, names)}`,
     `  state     ${i.state}: ${i.stateReason}`,
     `  health    ${i.health}: ${i.reason}`,
     `  last      ${i.lastReplicationTime ?? 'never'}`,

@@ -28,3 +28,10 @@ t.test('pending bytes in the text: a count, or unknown when the driver cannot te
     t.match(measureText({ ...MEASURE, pendingSizeBytes: bytes }), text, `measure: ${bytes}`)
   }
 })
+
+t.test('a paired box is named in the words; an unknown one by its peer id', async t => {
+  const text = boxStatusText(both, new Map([[REPLICATION.peer, 'head-office'], [REPLICA_STATUS.peer, 'head-office']]))
+  t.match(text, new RegExp(`^${REPLICATION.vm} {2}primary → head-office$`, 'm'))
+  t.match(text, / {2}Replica of head-office {2}/)
+  t.match(boxStatusText(both), new RegExp(`primary → ${REPLICATION.peer}`), 'no names: the peer id')
+})

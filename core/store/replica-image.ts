@@ -85,6 +85,9 @@ export async function checkImage (store: RecoveryPointStore, disk: string, point
   return statMatches(now, record) ? 'ready' : 'modified'
 }
 
+/** A new image's mode: what tightenModes (store-dir.ts) leaves every file of a store at. */
+const IMAGE_MODE = 0o600
+
 export interface UpdateImageOptions {
   /**
    * What the image held before (its `ready` record, read before the commit
@@ -125,7 +128,10 @@ export async function updateImage (store: RecoveryPointStore, disk: string, poin
   try {
     handle = await open(path, 'r+')
   } catch {
-    handle = await open(path, 'w+')
+    // Private from the start: a store's close takes group and other bits away (tightenModes), and
+    // that chmod would move the ctime the `ready` record holds, so the next update would distrust
+    // the image it just wrote and hash the whole disk (docs/benchmarks.md "npm run bench:failover").
+    handle = await open(path, 'w+', IMAGE_MODE)
     fresh = true
   }
   try {

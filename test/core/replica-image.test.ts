@@ -1,9 +1,9 @@
 /**
- * The replica image after a crash (core/store/replica-image.ts), when the
- * store is also damaged.
+ * The replica image (core/store/replica-image.ts): after a crash when the
+ * store is also damaged, and across a close and open of its store.
  */
 import t from 'tap'
-import { readFile, unlink } from 'node:fs/promises'
+import { readFile, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { RecoveryPointStore, imageRecord, recoverImages } from '../../core/store/index.ts'
 import { verifyPoint } from '../../core/verify.ts'
@@ -49,4 +49,33 @@ t.test('an image that cannot reach a damaged latest point stays updating and the
   t.equal(next.point.id, 3, 'the next cycle works')
   t.ok((await verifyPoint(store, 3)).ok)
   t.same(await readFile(store.imagePath('disk0')), await readFile(src), 'and brings the image to the source')
+})
+
+/**
+ * Found by `npm run bench:failover` (docs/benchmarks.md): a new image was
+ * created with the process umask (0644), the store's close took group and
+ * other read away (tightenModes), that chmod moved its ctime, and so the
+ * next cycle no longer trusted the image it had just written and hashed the
+ * whole disk (25-55 s for 20 GiB) while the next session waited for it.
+ */
+t.test('a new image is created private, so closing its store does not make the next cycle verify it', async t => {
+  const umask = process.umask(0o022) // group and other bits, as a default umask gives
+  t.teardown(() => { process.umask(umask) })
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  const storeDir = join(dir, 'store')
+  const pool = scanPool(t)
+  let store = await RecoveryPointStore.open(storeDir, { create: true, blockSize: 4096 })
+  await sparseFile(src, 256 * 1024)
+  await writePatches(src, [{ offset: 0, length: 64 * 1024 }])
+  await cycle(store, pool, src)
+  t.equal((await stat(store.imagePath('disk0'))).mode & 0o777, 0o600, 'the image is created 0600')
+  await store.close()
+
+  store = await RecoveryPointStore.open(storeDir)
+  t.teardown(async () => { await store.close() })
+  await writePatches(src, [{ offset: 128 * 1024, length: 4096 }])
+  const next = await cycle(store, pool, src)
+  t.equal(next.disks[0]!.imageVerified, false, 'the image is trusted: only the changed block is written')
+  t.same(await readFile(store.imagePath('disk0')), await readFile(src), 'and it equals the source')
 })

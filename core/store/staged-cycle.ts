@@ -253,7 +253,10 @@ export class StagedCycle {
         await (await this.currentWriter()).appendPage(p.hash, p.page)
       }
       // The image is stale until replica-image.ts brings it to this point.
-      batch.put(imageKey(name), encodeRecord({ state: 'updating', point: id }))
+      // (its generation carried over, so the update that makes it ready counts on from it)
+      const was = await this.store.db.get(imageKey(name))
+      const generation = was === undefined ? undefined : decodeRecord<{ generation?: number }>(was).generation
+      batch.put(imageKey(name), encodeRecord({ state: 'updating', point: id, ...(generation === undefined ? {} : { generation }) }))
     }
     await this.sealWriter()
     if (this.sealed.length > 0) await fsyncDir(this.store.packsDir)

@@ -79,3 +79,18 @@ t.test('a new image is created private, so closing its store does not make the n
   t.equal(next.disks[0]!.imageVerified, false, 'the image is trusted: only the changed block is written')
   t.same(await readFile(store.imagePath('disk0')), await readFile(src), 'and it equals the source')
 })
+
+t.test('each completed update raises the image\'s generation by one, across commits', async t => {
+  const dir = await tempDir(t)
+  const src = join(dir, 'vm.img')
+  const store = await openStore(t, join(dir, 'store'), 4096)
+  const pool = scanPool(t)
+  await sparseFile(src, 64 * 1024)
+  const generations: Array<number | undefined> = []
+  for (let i = 0; i < 3; i++) {
+    await writePatches(src, [{ offset: i * 4096, length: 4096 }])
+    await cycle(store, pool, src)
+    generations.push((await imageRecord(store, 'disk0'))?.generation)
+  }
+  t.same(generations, [1, 2, 3])
+})

@@ -35,6 +35,8 @@ import { processExists, waitForSerial } from '../drivers/qemu/vm-helpers.ts'
 import type { Appliance } from '../../../appliance/daemon/index.ts'
 import type { JobInfo } from '../../../appliance/service/index.ts'
 
+requireTools(t, ['qemu-img', ...TEST_GUEST_TOOLS])
+
 const run = promisify(execFile)
 const MiB = 1024 * 1024
 const DISK_BYTES = 16 * MiB
@@ -123,7 +125,6 @@ t.test('planned failover of a VM the Replica cannot boot: byte for byte, then re
 })
 
 t.test('planned failover of a VM the guest boots: the Replica runs it from its own disks, replication reverses', async t => {
-  requireTools(t, ['qemu-img', ...TEST_GUEST_TOOLS])
   const guest = await ensureTestGuest()
   const root = await tempDir(t)
   const { primary, replica } = await pairedDaemons(t, root)
@@ -169,7 +170,6 @@ t.test('planned failover of a VM the guest boots: the Replica runs it from its o
 })
 
 t.test('planned failover of a running qemu VM: forced off after its window, the Replica starts from exactly its final disk', async t => {
-  requireTools(t, ['qemu-img', ...TEST_GUEST_TOOLS])
   const guest = await ensureTestGuest()
   const root = await tempDir(t)
   const { primary, replica } = await pairedDaemons(t, root)

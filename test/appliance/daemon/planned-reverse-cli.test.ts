@@ -28,6 +28,8 @@ import { requireTools, TEST_GUEST_TOOLS } from '../../helpers/tools.ts'
 import { addManualVm, pairedDaemons, startDaemon, tandemAt, tandemJsonAt } from '../../helpers/tandem-cli.ts'
 import { waitForSerial } from '../drivers/qemu/vm-helpers.ts'
 
+requireTools(t, ['qemu-img', ...TEST_GUEST_TOOLS])
+
 const run = promisify(execFile)
 const json = tandemJsonAt
 const MiB = 2 ** 20
@@ -88,7 +90,6 @@ t.test('planned failover through the CLI: byte for byte, then only changed block
 })
 
 t.test('unplanned failover, the old primary refused, reverse through the CLI: salvage copy, bytes sent <= 1.1x the differing blocks', async t => {
-  requireTools(t, ['qemu-img', ...TEST_GUEST_TOOLS])
   const guest = await ensureTestGuest()
   const root = await tempDir(t)
   const disk = join(root, 'tiny.raw')

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ApiClient } from '../../web/api-client.ts'
-import { startDaemon, tandemOk, type RunningDaemon } from '../helpers/tandem-cli.ts'
+import { start, startDaemon, tandemOk, type RunningDaemon } from '../helpers/tandem-cli.ts'
 import { note } from './measure.ts'
 
 /** A failure the bench explains in its own words (printed without a stack). */
@@ -54,6 +54,15 @@ export function checkStop (run: BenchRun): void {
 /** Runs `tandem ARGS --data BOX`; stdout, or a throw with the CLI's stderr. */
 export async function cli (box: { dir: string }, args: string[]): Promise<string> {
   return await tandemOk([...args, '--data', box.dir])
+}
+
+/** Runs `tandem ARGS --data BOX --json`; the parsed answer and the wall-clock seconds from spawn to exit. */
+export async function timedCli<T> (box: Box, args: string[]): Promise<{ seconds: number, answer: T }> {
+  const t0 = performance.now()
+  const r = await start([...args, '--data', box.dir, '--json']).done
+  const seconds = (performance.now() - t0) / 1000
+  if (r.status !== 0) throw new BenchFailed(`tandem ${args.join(' ')} exited with ${String(r.status)}: ${r.stderr}`)
+  return { seconds, answer: JSON.parse(r.stdout) as T }
 }
 
 /**

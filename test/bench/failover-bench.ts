@@ -24,9 +24,15 @@
  *                               until the command exits with the job done
  *                               and the VM running; each followed by
  *                               `failover cancel`. Target <= 10.
- *   failback_bytes_vs_differing,
- *   failback_time_vs_full_copy  null: delta failback is not on this branch
- *                               (`measureFailback` is where they go).
+ *   failback_bytes_vs_differing the first reverse cycle's bytes of blocks
+ *                               sent (uncompressed) / the bytes of the
+ *                               blocks that differ between the two disks at
+ *                               the reversal. Target <= 1.1.
+ *   failback_time_vs_full_copy  `tandem replication reverse big` until that
+ *                               cycle committed / the big disk's initial
+ *                               replication in the same run (from `replication
+ *                               enable`). Target <= 0.2. Both: failback-phase.ts,
+ *                               after the unplanned failovers.
  *
  * One test failover runs before the timed ones (`first_test_failover_s`): a
  * daemon's first VM start probes KVM once (up to 10 s), which is paid once
@@ -51,8 +57,8 @@ import type { EventInfo, JobInfo, PointInfo, PointsResult, TestFailoverInfo, VmI
 import type { CycleRecord } from '../../appliance/events/index.ts'
 import { ensureTestGuest, MARKER } from '../helpers/guest/build-guest.ts'
 import { waitForSerial } from '../appliance/drivers/qemu/vm-helpers.ts'
-import { start } from '../helpers/tandem-cli.ts'
-import { alive, BenchFailed, checkStop, cli, inWorkDir, runBench, startPairedBoxes, until, type BenchRun, type Box } from './bench-boxes.ts'
+import { alive, BenchFailed, checkStop, cli, inWorkDir, runBench, startPairedBoxes, timedCli, until, type BenchRun, type Box } from './bench-boxes.ts'
+import { measureFailback, type FailbackFigures } from './failback-phase.ts'
 import { GIB, MIB, datasyncFile, ensureFreeSpace, envNumber, median, note, round, runTool } from './measure.ts'
 
 const QUICK = process.argv.includes('--quick')
@@ -72,8 +78,11 @@ const GUEST_APPEND = 'console=ttyS0 panic=-1 quiet tandem.delay=2000000000'
 const GUEST_MEMORY_MIB = '128'
 /** Bytes read for the raw-read reference. */
 const RAW_READ_BYTES = 64 * MIB
-/** Disk space: the data on the primary, the Replica's packs of it and of every cycle, with room. */
-const NEEDED_BYTES = 3 * DATA_SHARE * (BIG_DISK_BYTES + SMALL_DISK_BYTES) + GIB
+/**
+ * Disk space: the data on the primary, the Replica's packs of it and of every cycle, with room;
+ * then the failback's: the completed VM's own disk, the salvage copy's packs, the raw copy the differing blocks are counted on.
+ */
+const NEEDED_BYTES = 3 * DATA_SHARE * (BIG_DISK_BYTES + SMALL_DISK_BYTES) + GIB + 3 * DATA_SHARE * BIG_DISK_BYTES + GIB
 /** Bound on the initial copy: the whole big disk scanned and its data sent over loopback under load. */
 const TIMEOUT_INITIAL_MS = 20 * 60_000
 /** Bound on a delta cycle (`replication resync` compares every block). */
@@ -81,6 +90,7 @@ const TIMEOUT_CYCLE_MS = 10 * 60_000
 /** How often the initial copy's progress is printed. */
 const PROGRESS_EVERY_MS = 10_000
 const LOG_LINES_SHOWN = Number(process.env.TANDEM_BENCH_LOG_LINES ?? 15)
+const LOG_LEVEL = process.env.TANDEM_BENCH_LOG_LEVEL ?? 'warn'
 
 const TARGETS = {
   test_failover_ready_s: { op: '<=', value: 5 },
@@ -102,6 +112,8 @@ interface BenchVm {
   /** Bytes rewritten on the primary since `older`. */
   changedSinceOlder: number
   initial: CycleRecord
+  /** From `replication enable` until the initial copy's record ended: the full copy a failback is compared with. */
+  initialWallMs: number
   deltas: CycleRecord[]
 }
 
@@ -121,15 +133,6 @@ interface ReadyRun {
 }
 
 interface FailoverRuns { big: ReadyRun[], small: ReadyRun[] }
-
-/** Runs `tandem ARGS --data BOX --json`; the parsed answer and the wall-clock seconds from spawn to exit. */
-async function timedCli<T> (box: Box, args: string[]): Promise<{ seconds: number, answer: T }> {
-  const t0 = performance.now()
-  const r = await start([...args, '--data', box.dir, '--json']).done
-  const seconds = (performance.now() - t0) / 1000
-  if (r.status !== 0) throw new BenchFailed(`tandem ${args.join(' ')} exited with ${String(r.status)}: ${r.stderr}`)
-  return { seconds, answer: JSON.parse(r.stdout) as T }
-}
 
 /** The chunks' offsets: `count` places evenly spread over `diskBytes`, each CHUNK_BYTES-aligned. */
 function chunkOffsets (diskBytes: number, dataBytes: number): number[] {
@@ -221,7 +224,7 @@ async function protectVm (b: Omit<Bench, 'big' | 'small'>, name: string, diskByt
   const older = points[0]!
   const latest = points.at(-1)!
   note(`${name}: points ${points.map(p => p.id).join(', ')} on the Replica; failovers start from ${older.id}`)
-  return { name, disk, diskBytes, dataBytes, older, latest, changedSinceOlder: perDelta * CHUNK_BYTES * DELTA_CYCLES, initial, deltas }
+  return { name, disk, diskBytes, dataBytes, older, latest, changedSinceOlder: perDelta * CHUNK_BYTES * DELTA_CYCLES, initial, initialWallMs: initial.end - t0, deltas }
 }
 
 /**
@@ -346,18 +349,6 @@ async function measureUnplannedFailovers (b: Bench): Promise<{ runs: FailoverRun
   return { runs, accel }
 }
 
-/**
- * Phase 3, delta failback (issue 13 "Delta failback"): not on this branch.
- * Where it goes: an unplanned failover of `big` completed, writes on the new
- * primary and on the old one (its daemon restarted on `b.primary.dir`),
- * `tandem replication reverse big`, then bytes sent / blocks that differ,
- * and its time / a full copy's (the initial copy's time, `b.big.initial`).
- */
-async function measureFailback (_b: Bench): Promise<{ failback_bytes_vs_differing: number | null, failback_time_vs_full_copy: number | null }> {
-  note('failback_bytes_vs_differing, failback_time_vs_full_copy: not measured (delta failback is not built on this branch): null')
-  return { failback_bytes_vs_differing: null, failback_time_vs_full_copy: null }
-}
-
 /** Milliseconds to read the first `bytes` of a file (page cache as it is). */
 async function readHead (path: string, bytes: number): Promise<number> {
   const t0 = performance.now()
@@ -387,7 +378,7 @@ async function main (run: BenchRun): Promise<void> {
   await ensureFreeSpace(process.env.TANDEM_BENCH_DIR ?? tmpdir(), NEEDED_BYTES)
   await inWorkDir(run, 'tandem-bench-failover-', LOG_LINES_SHOWN, async dir => {
     note(`work dir ${dir}; ${BIG_DISK_BYTES / GIB} GiB and ${SMALL_DISK_BYTES / GIB} GiB disks, ${REPEATS} repetition(s)${QUICK ? ' (--quick: not the benchmark\'s figures)' : ''}`)
-    const [primary, replica] = await startPairedBoxes(dir, run, process.env.TANDEM_BENCH_LOG_LEVEL ?? 'warn')
+    const [primary, replica] = await startPairedBoxes(dir, run, LOG_LEVEL)
     const base = { run, dir, primary, replica }
     const big = await protectVm(base, 'big', BIG_DISK_BYTES, guest)
     const small = await protectVm(base, 'small', SMALL_DISK_BYTES, guest)
@@ -396,7 +387,9 @@ async function main (run: BenchRun): Promise<void> {
     const test = await measureTestFailovers(b)
     const refs = await measureReferences(b, guest)
     const unplanned = await measureUnplannedFailovers(b)
-    const failback = await measureFailback(b)
+    // Phase 3, delta failback (failback-phase.ts), on the big disk: its full copy is its own initial replication
+    const failback = await measureFailback({ run, dir, primary, replica, logLevel: LOG_LEVEL },
+      { name: big.name, disk: big.disk, diskBytes: big.diskBytes, latest: big.latest, fullCopyMs: big.initialWallMs })
 
     report({ ...summarize(b, test, unplanned, refs, failback), load_1m: [round(loadAtStart, 1), round(loadavg()[0]!, 1)] })
   })
@@ -404,7 +397,7 @@ async function main (run: BenchRun): Promise<void> {
 
 /** The figures: the targets' keys first, then the runs, the steps, the references and the set-up. */
 function summarize (b: Bench, test: Awaited<ReturnType<typeof measureTestFailovers>>, unplanned: { runs: FailoverRuns, accel: string | null },
-  refs: References, failback: Awaited<ReturnType<typeof measureFailback>>) {
+  refs: References, failback: FailbackFigures) {
   const { big, small } = b
   return {
     test_failover_ready_s: medianS(test.runs.big),
@@ -432,6 +425,7 @@ function summarize (b: Bench, test: Awaited<ReturnType<typeof measureTestFailove
     changed_since_point_mib: big.changedSinceOlder / MIB,
     points: { big: [big.older.id, big.latest.id], small: [small.older.id, small.latest.id] },
     initial_copy_s: round((big.initial.end - big.initial.start) / 1000, 1),
+    initial_copy_from_enable_s: round(big.initialWallMs / 1000, 1),
     initial_sent_mib: Math.round(big.initial.bytesSent / MIB),
     delta_cycles_s: big.deltas.map(c => round((c.end - c.start) / 1000, 1)),
     repeats: REPEATS,
@@ -457,7 +451,9 @@ function report (r: ReturnType<typeof summarize> & { load_1m: number[] }): void 
   out(`  test_failover_ready_s: ${String(r.test_failover_ready_s)} ${verdict('test_failover_ready_s')}; ${String(r.disk_gib)} GiB disk, ${String(r.data_mib)} MiB of data; runs ${String(r.test_failover_ready_runs_s)}; steps (ms) ${JSON.stringify(r.test_failover_steps_ms)}`)
   out(`  ready_ratio_20g_vs_1g: ${String(r.ready_ratio_20g_vs_1g)} ${verdict('ready_ratio_20g_vs_1g')}; ${String(r.disk_small_gib)} GiB disk: ${String(r.test_failover_ready_1g_s)} s, runs ${String(r.test_failover_ready_1g_runs_s)}`)
   out(`  unplanned_failover_ready_s: ${String(r.unplanned_failover_ready_s)} ${verdict('unplanned_failover_ready_s')}; runs ${String(r.unplanned_failover_ready_runs_s)}; ${String(r.disk_small_gib)} GiB disk ${String(r.unplanned_failover_ready_1g_s)} s (ratio ${String(r.unplanned_ratio_20g_vs_1g)}); steps (ms) ${JSON.stringify(r.unplanned_failover_steps_ms)}`)
-  out(`  failback_bytes_vs_differing: ${String(r.failback_bytes_vs_differing)} ${verdict('failback_bytes_vs_differing')}; failback_time_vs_full_copy: ${String(r.failback_time_vs_full_copy)} ${verdict('failback_time_vs_full_copy')}`)
+  const f = r.failback
+  out(`  failback_bytes_vs_differing: ${String(r.failback_bytes_vs_differing)} ${verdict('failback_bytes_vs_differing')}; ${f.sent_changed_mib} MiB of blocks sent (${f.sent_wire_mib} MiB on the wire, ${f.wire_vs_differing}x) for ${f.differing_mib} MiB of blocks that differ`)
+  out(`  failback_time_vs_full_copy: ${String(r.failback_time_vs_full_copy)} ${verdict('failback_time_vs_full_copy')}; reverse ${f.reverse_s} s (the command ${f.reverse_command_s} s) vs the full copy ${f.full_copy_s} s; parts (s) ${JSON.stringify(f.parts_s)}`)
   out(`    first test failover of the daemon (KVM probe included): ${r.first_test_failover_s} s; its guest READY (booted, served disk found) after ${String(r.first_guest_ready_s)} s`)
   out(`    references: tandem vm start of the guest on a local disk ${String(r.ref_vm_start_s)} s; tandem points ${String(r.ref_cli_points_s)} s; qemu-img info ${String(r.ref_qemu_img_info_ms)} ms; raw read of 64 MiB ${String(r.ref_raw_read_64mib_ms)} ms`)
   out(`    set-up: initial copy ${String(r.initial_copy_s)} s (${String(r.initial_sent_mib)} MiB sent), cycles ${String(r.delta_cycles_s)} s; ${String(r.changed_since_point_mib)} MiB rewritten since the point`)

@@ -29,6 +29,7 @@ import type {
   JobInfo, SeedExportRequest, SeedImportRequest,
   ApplianceService, VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from '../service/index.ts'
+import { collectGarbage } from './collect-garbage.ts'
 import { requireConfig, type Config } from './config.ts'
 import {
   MAX_INVITE_ADDRESS_CHARS, MAX_INVITE_ADDRESSES, MAX_PAIRING_TTL_MS, MIN_PAIRING_TTL_MS, TIMEOUT_STORES_CLOSE_MS
@@ -190,7 +191,7 @@ export class Appliance implements ApplianceService {
       // stopping lets go of the VMs without stopping them: they run on, and the next start adopts them
       stops.push({ part: 'vms', stop: async () => { vms.release() } })
       await vms.adoptAll()
-      const replica = new ReplicaSide({ storeDir: layout.store, exportsDir: layout.exports, relationships, events, inventory, logger, now })
+      const replica = new ReplicaSide({ storeDir: layout.store, exportsDir: layout.exports, relationships, events, inventory, logger, now, idle: collectGarbage })
       const sink = replica.sink
       stops.push({ part: 'stores', stop: async () => { await sink.close(AbortSignal.timeout(TIMEOUT_STORES_CLOSE_MS)) } })
       // Servings hold stores: they stop before the stores close. Starting empties DATA/exports/ (a crash's sockets).

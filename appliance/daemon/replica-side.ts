@@ -69,6 +69,8 @@ export interface ReplicaSideInit {
   inventory: Pick<VmInventory, 'get'>
   logger: Logger
   now: () => number
+  /** Called when the sink has no session left (StoreReplicaSink's onIdle): the daemon collects garbage then. */
+  idle?: () => void
 }
 
 const isoTime = (ms: number): string => new Date(ms).toISOString()
@@ -110,6 +112,7 @@ export class ReplicaSide {
         if (!verdict.admit) throw new P2pError(verdict.code, verdict.reason)
       },
       onBackgroundError: (err, where) => { logger.error({ err, ...where }, 'replica image update or pruning failed; the point is committed') },
+      ...(init.idle === undefined ? {} : { onIdle: init.idle }),
       retentionFor: (peer, id) => {
         const rel = relationships.get(id)
         return rel?.role === 'replica' && rel.peer === peer ? retentionOf(rel.settings.recoveryPoints) : undefined

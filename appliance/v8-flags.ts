@@ -18,5 +18,10 @@
  *   between cycles, and dead buffers waited longer for the scavenge that
  *   frees them. Cost measured on bench:p2p: none beyond the noise (both
  *   sides' CPU per 2 GiB 11.4 s against 11.8 s; docs/benchmarks.md, bench:p2p).
+ * - `--expose-gc`: without incremental marking, a full collection starts
+ *   only after ~64 MiB more external memory, so an idle daemon kept the
+ *   last cycles' dead buffers (60-110 MiB on the Replica); the Replica
+ *   collects once its last session has closed (docs/daemon.md "Process
+ *   settings").
  */
-export const V8_FLAGS = ['--single-threaded-gc', '--no-incremental-marking', '--max-semi-space-size=1'] as const
+export const V8_FLAGS = ['--single-threaded-gc', '--no-incremental-marking', '--max-semi-space-size=1', '--expose-gc'] as const

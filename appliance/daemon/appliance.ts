@@ -36,6 +36,7 @@ import type {
   JobInfo, SeedExportRequest, SeedImportRequest,
   ApplianceService, VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
 } from '../service/index.ts'
+import { collectGarbage } from './collect-garbage.ts'
 import { requireConfig, type Config } from './config.ts'
 import {
   MAX_INVITE_ADDRESS_CHARS, MAX_INVITE_ADDRESSES, MAX_PAIRING_TTL_MS, MIN_PAIRING_TTL_MS, TIMEOUT_STORES_CLOSE_MS
@@ -223,7 +224,8 @@ export class Appliance implements ApplianceService {
         logger,
         now,
         kept: (peer, id) => book.pinned(peer, id),
-        holdBack: (peer, id) => demotion?.busy(peer, id)
+        holdBack: (peer, id) => demotion?.busy(peer, id),
+        idle: collectGarbage
       })
       const sink = replica.sink
       stops.push({ part: 'stores', stop: async () => { await sink.close(AbortSignal.timeout(TIMEOUT_STORES_CLOSE_MS)) } })

@@ -73,6 +73,8 @@ export interface ReplicaSideInit {
   kept?: (peer: string, relationship: string) => Iterable<number>
   /** Why a primary's sessions of a relationship must wait (a salvage copy not written yet), or undefined. */
   holdBack?: (peer: string, relationship: string) => string | undefined
+  /** Called when the sink has no session left (StoreReplicaSink's onIdle): the daemon collects garbage then. */
+  idle?: () => void
 }
 
 const isoTime = (ms: number): string => new Date(ms).toISOString()
@@ -116,6 +118,7 @@ export class ReplicaSide {
         if (wait !== undefined) throw new P2pError(P2pErrorCode.P2P_RELATIONSHIP_BUSY, wait)
       },
       onBackgroundError: (err, where) => { logger.error({ err, ...where }, 'replica image update or pruning failed; the point is committed') },
+      ...(init.idle === undefined ? {} : { onIdle: init.idle }),
       retentionFor: (peer, id) => {
         const rel = relationships.get(id)
         return rel?.role === 'replica' && rel.peer === peer ? retentionOf(rel.settings.recoveryPoints) : undefined

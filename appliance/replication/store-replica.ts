@@ -49,6 +49,14 @@ export interface StoreReplicaSinkInit {
   busyWaitMs?: number
   /** Told when a background step after a commit (image update, pruning) fails; the point itself is committed. */
   onBackgroundError?: (err: unknown, where: { peer: string, relationship: string }) => void
+  /**
+   * Told each time the last open session has closed (its commit work,
+   * image update and pruning, done) while no other is opening: the sink has
+   * no replication work in hand. Called synchronously; must not throw. The
+   * daemon collects the sessions' garbage then (docs/benchmarks.md "Memory
+   * of the daemon").
+   */
+  onIdle?: () => void
 }
 
 /** A session waits this long for the previous one's image update before giving up with P2P_RELATIONSHIP_BUSY. */
@@ -106,6 +114,7 @@ export class StoreReplicaSink implements ReplicaSink {
       const target = new StoreReplicaTarget(dir, held, create, this.init, { peer, relationship }, this.commits(key), () => {
         if (this.targets.get(key) === target) this.targets.delete(key)
         release()
+        if (this.targets.size === 0 && this.opening.size === 0 && !this.closing) this.init.onIdle?.()
       })
       this.targets.set(key, target)
       return target

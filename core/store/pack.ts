@@ -245,28 +245,104 @@ export interface PackEntry {
   data: Uint8Array
 }
 
+/** A record as a pack walk finds it: its header and where its data is. */
+export interface PackRecordInfo {
+  type: RecordType
+  hash: Uint8Array
+  codec: Codec
+  rawLength: number
+  storedLength: number
+  /** Offset of the data in the pack. */
+  offset: number
+}
+
 /**
- * Walks a pack's records in order (for repacking, checks and repair).
- * Throws CORE_BLOCK_CORRUPT at a bad file header, a record header that
- * fails its CRC, or a record that runs past the end: after a damaged header
- * the following records cannot be found safely. Record data is not checked
- * here (the caller decodes and hashes it).
+ * Bytes a pack walk reads at a time: the record headers and the data of
+ * small records come from this window, so a walk holds it, not the pack
+ * (up to MAX_PACK_BYTES and more). Pruning walks a pack for each one it
+ * repacks; whole packs read at once stayed as garbage in the Replica for
+ * minutes (docs/benchmarks.md "Memory of the daemon"). A record larger
+ * than the window is read on its own.
  */
-export async function * readPackEntries (path: string): AsyncGenerator<PackEntry> {
-  const bytes = await readFile(path)
-  if (decodePackHeader(bytes) === undefined) {
-    throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `${path}: pack file header is damaged`, { details: { offset: 0 } })
+const PACK_WALK_WINDOW_BYTES = 1024 * 1024
+
+/**
+ * Walks a pack's records in order (for repacking, checks and repair),
+ * reading the pack through a bounded window. Yields the records `wanted`
+ * accepts (every record when it is absent), each with its data in a buffer
+ * of its own, so the caller may keep it; the data of a record refused is
+ * not read. Throws CORE_BLOCK_CORRUPT at a bad file header, a record header
+ * that fails its CRC, or a record that runs past the end: after a damaged
+ * header the following records cannot be found safely. Record data is not
+ * checked here (the caller decodes and hashes it). The pack is read as it
+ * is on disk while the walk runs (packs are never modified).
+ */
+export async function * readPackEntries (path: string, wanted?: (record: PackRecordInfo) => boolean | Promise<boolean>): AsyncGenerator<PackEntry> {
+  const file = await open(path, 'r')
+  try {
+    const size = (await file.stat()).size
+    const window = new PackWindow(file, size)
+    if (decodePackHeader(await window.view(0, Math.min(PACK_HEADER_BYTES, size))) === undefined) {
+      throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `${path}: pack file header is damaged`, { details: { offset: 0 } })
+    }
+    let at = PACK_HEADER_BYTES
+    while (at < size) {
+      const corrupt = (why: string): CoreError => new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `${path}: record at ${at} ${why}`, { details: { offset: at } })
+      if (at + RECORD_HEADER_BYTES > size) throw corrupt('has its header cut')
+      const h = decodeRecordHeader(await window.view(at, RECORD_HEADER_BYTES))
+      if (h === undefined) throw corrupt('has a damaged header')
+      const offset = at + RECORD_HEADER_BYTES
+      if (offset + h.storedLength > size) throw corrupt('runs past the end')
+      const record: PackRecordInfo = { type: h.type, hash: h.hash, codec: h.codec, rawLength: h.rawLength, storedLength: h.storedLength, offset }
+      if (wanted === undefined || await wanted(record)) {
+        yield { type: h.type, hash: h.hash, codec: h.codec, rawLength: h.rawLength, offset, data: await window.copy(offset, h.storedLength) }
+      }
+      at = offset + h.storedLength
+    }
+  } finally {
+    await file.close()
   }
-  let at = PACK_HEADER_BYTES
-  while (at < bytes.byteLength) {
-    const corrupt = (why: string): CoreError => new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `${path}: record at ${at} ${why}`, { details: { offset: at } })
-    if (at + RECORD_HEADER_BYTES > bytes.byteLength) throw corrupt('has its header cut')
-    const h = decodeRecordHeader(bytes.subarray(at, at + RECORD_HEADER_BYTES))
-    if (h === undefined) throw corrupt('has a damaged header')
-    const offset = at + RECORD_HEADER_BYTES
-    if (offset + h.storedLength > bytes.byteLength) throw corrupt('runs past the end')
-    yield { type: h.type, codec: h.codec, rawLength: h.rawLength, hash: h.hash, offset, data: bytes.subarray(offset, offset + h.storedLength) }
-    at = offset + h.storedLength
+}
+
+/** Reads a file of known size through one reused buffer of PACK_WALK_WINDOW_BYTES. */
+class PackWindow {
+  private readonly file: FileHandle
+  private readonly size: number
+  private readonly buf = Buffer.allocUnsafeSlow(PACK_WALK_WINDOW_BYTES)
+  /** File offset of buf[0], and how many bytes of buf hold file data. */
+  private start = 0
+  private length = 0
+
+  constructor (file: FileHandle, size: number) {
+    this.file = file
+    this.size = size
+  }
+
+  /** `n` bytes at `position` (within the file, n ≤ the window), valid until the next call. */
+  async view (position: number, n: number): Promise<Uint8Array> {
+    if (position < this.start || position + n > this.start + this.length) {
+      this.start = position
+      this.length = Math.min(this.buf.byteLength, this.size - position)
+      await readFully(this.file, this.buf.subarray(0, this.length), position)
+    }
+    return this.buf.subarray(position - this.start, position - this.start + n)
+  }
+
+  /** A new buffer with the `n` bytes at `position` (within the file). */
+  async copy (position: number, n: number): Promise<Uint8Array> {
+    if (n <= this.buf.byteLength) return new Uint8Array(await this.view(position, n))
+    const out = new Uint8Array(n)
+    await readFully(this.file, out, position)
+    return out
+  }
+}
+
+/** Fills `into` from `position`; a file that ends first (it shrank) is a cut pack. */
+async function readFully (file: FileHandle, into: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < into.byteLength;) {
+    const { bytesRead } = await file.read(into, done, into.byteLength - done, position + done)
+    if (bytesRead === 0) throw new CoreError(CoreErrorCode.CORE_BLOCK_CORRUPT, `pack ends at byte ${position + done}`, { details: { offset: position + done } })
+    done += bytesRead
   }
 }
 

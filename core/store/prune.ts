@@ -12,7 +12,7 @@ import {
 import { forgetUnreferencedBadBlocks } from './bad-blocks.ts'
 import { pageList } from './manifest-pages.ts'
 import { decodeLocation, encodeLocation, type BlockLocation } from './location.ts'
-import { packPath, packRecord, readPackEntries, RecordType, type PackEntry, type PackRecord } from './pack.ts'
+import { packPath, packRecord, readPackEntries, RecordType, type PackEntry, type PackRecord, type PackRecordInfo } from './pack.ts'
 import { pointFilePath } from './point-file.ts'
 import { selectRetained, type RetentionPolicy } from './retention.ts'
 import { fsyncDir } from './staged-cycle.ts'
@@ -234,9 +234,9 @@ async function livePagesIn (store: RecoveryPointStore, id: string, rec: PackReco
   if ((rec.pages ?? 0) === 0) return 0
   let n = 0
   try {
-    for await (const e of readPackEntries(packPath(store.packsDir, id))) {
-      if (e.type === RecordType.MANIFEST_PAGE && await store.db.get(pageKey(toHex(e.hash))) !== undefined) n++
-    }
+    // Only the listed pages' records are read whole (blocks are skipped by their headers).
+    const listed = async (r: PackRecordInfo): Promise<boolean> => r.type === RecordType.MANIFEST_PAGE && await store.db.get(pageKey(toHex(r.hash))) !== undefined
+    for await (const _ of readPackEntries(packPath(store.packsDir, id), listed)) n++
   } catch {
     // Unreadable (deleted, cut short, damaged): it cannot be shown to hold no
     // listed page, so it counts as holding one and is kept (never deleted on a guess).
@@ -306,18 +306,17 @@ async function dropBlocks (store: RecoveryPointStore, dead: Map<string, BlockLoc
  */
 async function repack (store: RecoveryPointStore, oldId: string): Promise<number | undefined> {
   const live: PackEntry[] = []
+  // Only the live records are read whole and kept (at most about half the pack: REPACK_LIVE_FRACTION).
+  const isLive = async (r: PackRecordInfo): Promise<boolean> => {
+    const hex = toHex(r.hash)
+    if (r.type === RecordType.MANIFEST_PAGE) return await store.db.get(pageKey(hex)) !== undefined
+    const v = await store.db.get(blockKey(hex))
+    if (v === undefined) return false
+    const loc = decodeLocation(v)
+    return loc.pack === oldId && loc.offset === r.offset
+  }
   try {
-    for await (const e of readPackEntries(packPath(store.packsDir, oldId))) {
-      const hex = toHex(e.hash)
-      if (e.type === RecordType.MANIFEST_PAGE) {
-        if (await store.db.get(pageKey(hex)) !== undefined) live.push(e)
-        continue
-      }
-      const v = await store.db.get(blockKey(hex))
-      if (v === undefined) continue
-      const loc = decodeLocation(v)
-      if (loc.pack === oldId && loc.offset === e.offset) live.push(e)
-    }
+    for await (const e of readPackEntries(packPath(store.packsDir, oldId), isLive)) live.push(e)
   } catch {
     return undefined
   }

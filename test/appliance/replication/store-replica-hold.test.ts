@@ -6,7 +6,9 @@
  * left unfinished released, as a store's close would); reads go
  * through it too; it closes with its last holder. hold never creates a
  * store, waits for the commit work (pruning) of the session in progress, and
- * is refused once the sink closes; close waits for the holders.
+ * is refused once the sink closes; close waits for the holders. The sink
+ * says when its last session has closed, commit work done (onIdle: the
+ * daemon collects garbage then).
  */
 import t from 'tap'
 import { join } from 'node:path'
@@ -136,4 +138,28 @@ t.test('close refuses new holds and waits for the holders, or until its signal a
   stop.abort()
   await giving
   t.pass('gave up with a share still held')
+})
+
+t.test('onIdle: told once the last open session has closed, after its commit work', async t => {
+  let finishCommitWork!: () => void
+  const commitWork = new Promise<void>(resolve => { finishCommitWork = resolve })
+  let idle = 0
+  const sink = new StoreReplicaSink({ dir: await tempDir(t), onCommitted: async () => { await commitWork }, onIdle: () => { idle++ } })
+  const a = await sink.open(PEER, 'web-1')
+  const b = await sink.open(PEER, 'web-2')
+  await commitOne(a, '1', null)
+  await b.close()
+  t.equal(idle, 0, 'not while another session is open')
+  let closed = false
+  const closing = a.close().then(() => { closed = true })
+  await turn()
+  await turn()
+  t.same({ closed, idle }, { closed: false, idle: 0 }, 'not while the last session\'s commit work runs')
+  finishCommitWork()
+  await closing
+  t.equal(idle, 1, 'once the last session has closed')
+  await (await sink.open(PEER, 'web-1')).close()
+  t.equal(idle, 2, 'and again after each later last session')
+  await sink.close()
+  t.equal(idle, 2, 'not by the sink\'s own close')
 })

@@ -50,7 +50,7 @@ export const salvageSchema = object({
   relationship: str,
   vm: str,
   peer: str,
-  state: { type: 'string', enum: ['saving', 'kept', 'failed'] },
+  state: { type: 'string', enum: ['saving', 'kept', 'failed', 'prepared'] },
   time: str,
   since: nullableStr,
   point: nullableInt,

@@ -172,6 +172,7 @@ export function salvageInfo (r: SalvageRecord): SalvageInfo {
     vm: r.vm,
     peer: r.peer,
     state: r.state,
+    prepared: r.prepared,
     time: iso(r.time),
     since: r.base === null ? null : iso(r.base.time),
     point: r.point,

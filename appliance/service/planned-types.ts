@@ -146,6 +146,8 @@ export interface SalvageInfo {
   /** The new primary's peer id. */
   peer: string
   state: 'saving' | 'kept' | 'failed' | 'prepared'
+  /** A preparation (`saving`, then `prepared`), not yet a reversal's copy. */
+  prepared: boolean
   /** When this box became the Replica (a preparation: when it kept its disks): the disks as they were then (ISO 8601). */
   time: string
   /** The last point both boxes shared (ISO 8601): the copy holds what this box wrote after it. Null when none was shared. */

@@ -51,6 +51,7 @@ export const salvageSchema = object({
   vm: str,
   peer: str,
   state: { type: 'string', enum: ['saving', 'kept', 'failed', 'prepared'] },
+  prepared: { type: 'boolean' },
   time: str,
   since: nullableStr,
   point: nullableInt,

@@ -96,7 +96,7 @@ t.test('refused, the old primary keeps its disks at once; the reverse takes that
   const primary = await refused(t, p, primaryDir, 'web')
 
   const list = await primary.salvageList('web')
-  t.match(list, [{ relationship: 'web', vm: 'web', peer: replicaPeer, state: 'prepared', point: Number, since: null, disks: [{ name: 'disk0', size: DISK_BYTES, source: disk }] }], 'the preparation is listed')
+  t.match(list, [{ relationship: 'web', vm: 'web', peer: replicaPeer, state: 'prepared', prepared: true, point: Number, since: null, disks: [{ name: 'disk0', size: DISK_BYTES, source: disk }] }], 'the preparation is listed')
   const prepared = list[0]!
   const kept = join(primaryDir, '..', 'prepared.raw')
   await primary.replica.materializePoint(`${replicaPeer}/web`, prepared.point!, [{ disk: 'disk0', out: kept }])

@@ -76,7 +76,9 @@ export function salvageListText (list: SalvageInfo[]): string {
   return list.map(s => {
     const size = s.disks.reduce((n, d) => n + (d.size ?? 0), 0)
     const head = `${s.id}  ${s.vm}  ${s.state}  ${s.time}  point ${s.point ?? '-'}  ${formatBytes(size)}`
-    const since = s.since === null ? '  (no point was shared: the whole disks)' : `  writes after ${s.since}`
+    const since = s.prepared
+      ? '  kept since the other box failed the VM over: `replication reverse` there takes it as the copy if the disks do not change'
+      : s.since === null ? '  (no point was shared: the whole disks)' : `  writes after ${s.since}`
     return `${head}\n${since}\n  ${s.reason}`
   }).join('\n')
 }

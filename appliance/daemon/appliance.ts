@@ -319,7 +319,11 @@ export class Appliance implements ApplianceService {
       scheduler.start()
       stops.push({ part: 'scheduler', stop: async () => { await scheduler.stop() } })
       const jobs = new JobRegistry({ events, now })
-      const replication = new PrimaryReplication({ node, registry, inventory, relationships, events, drivers, scheduler, jobs, primaryDir: layout.primary, logger, now })
+      const replication = new PrimaryReplication({
+        node, registry, inventory, relationships, events, drivers, scheduler, jobs, primaryDir: layout.primary, logger, now,
+        termLost: id => { demote.prepare(id) },
+        termLossEnded: async id => { await demote.unprepare(id) }
+      })
       primaryReplication = replication
       stops.push({ part: 'replication', stop: async () => { await replication.stop() } })
       await replication.start()

@@ -57,6 +57,16 @@ export interface PrimaryReplicationInit {
   scanThreads?: number
   /** Milliseconds the scan threads outlive their last task (default SCAN_THREADS_IDLE_MS). */
   scanIdleMs?: number
+  /**
+   * Told when relationship `id` lost its term (Demotion.prepare: its disks
+   * kept at once, docs/failover.md "Salvage"); must not throw or wait.
+   */
+  termLost?: (id: string) => void
+  /**
+   * Awaited when a relationship that lost its term is resumed, or any is
+   * removed, here (Demotion.unprepare: what termLost kept is not needed).
+   */
+  termLossEnded?: (id: string) => Promise<void>
 }
 
 /** The wait for the Replica's answer to an offer, update or removal: it records durably first, which takes under a second. */
@@ -317,7 +327,10 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
   }
 
   async resume (name: string): Promise<ReplicationInfo> {
+    const lost = hasLostTerm(this.primaryRelationship(name))
     return await this.change(name, { kind: 'resume' }, async rel => {
+      // its failover was cancelled: the disks kept for a reversal are not needed
+      if (lost) await this.init.termLossEnded?.(rel.id)
       const schedule = this.init.scheduler.get(rel.id)
       if (schedule === undefined) await this.schedule(rel)
       else { schedule.resume(); schedule.runNow() }
@@ -349,6 +362,7 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
       await this.init.relationships.remove(rel.id)
       this.history.forget(rel.id)
       await rm(join(this.init.primaryDir, rel.id), { recursive: true, force: true })
+      await this.init.termLossEnded?.(rel.id)
       if (event !== null) await this.init.events.append(stateEventInput(rel, event))
       this.init.logger.info({ relationship: rel.id }, 'replication removed')
       return { relationship: rel.id, vm: rel.vm, removed: true, replicaTold }
@@ -529,6 +543,7 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
     const next = await this.apply(id, input)
     logger.warn({ relationship: id, code: input.code, reason: next.reason }, 'this box is no longer the primary: its Replica failed over; replication stopped')
     await this.noteRunningVm(next)
+    this.init.termLost?.(id)
   }
 
   /**

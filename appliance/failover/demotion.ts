@@ -7,28 +7,34 @@
  * its new Replica store: a salvage copy (outside retention) when they
  * differ from the shared point, and in any case the base the new
  * primary's first cycle diffs against, so only the blocks that differ are
- * sent. Local I/O only: the disks are read, hashed and stored here.
+ * sent. Local I/O only: the disks are read, hashed and stored here (by
+ * the SalvageWriter, salvage-writer.ts).
+ *
+ * That copy is made as soon as this box learns it lost its term, when its
+ * VM does not run (a preparation: docs/failover.md "Salvage"): its
+ * divergent writes are kept at once, and the reversal, which may come
+ * hours later, takes the prepared point as its copy when the disks are
+ * unchanged since, so only the new primary's scan and the differing blocks
+ * remain.
  */
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { replicateOnce } from '../../core/replicate.ts'
-import { ScanPool } from '../../core/scan/index.ts'
-import type { RecoveryPoint } from '../../core/types.ts'
+import { pruneExcept, type RecoveryPointStore } from '../../core/store/index.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { Reversal } from '../../p2p/relationship/index.ts'
 import type { VmDriver } from '../drivers/index.ts'
-import { diskInUse, ManualDiskSource } from '../drivers/manual/index.ts'
+import { diskInUse } from '../drivers/manual/index.ts'
 import { stateEventInput, type EventLog } from '../events/index.ts'
 import type { DriverKind, InventoryVm, VmInventory } from '../inventory/index.ts'
 import { copyProtectedVm } from '../relationships/protected-vm.ts'
 import { invalidRelationship, transition, type Relationship, type RelationshipTable, type StateEvent } from '../relationships/index.ts'
+import { hasLostTerm } from '../relationships/term-rules.ts'
 import { settingsFromWire } from '../replication/replica-record.ts'
-import { retentionOf } from '../replication/replica-retention.ts'
-import type { RecoveryPointStore } from '../../core/store/index.ts'
 import { SerialQueue } from '../serial-queue.ts'
 import { REVERSE_VM_STOP_WINDOW_MS } from './constants.ts'
 import { codeOf, type FailoversLog } from './failover-work.ts'
-import type { SalvageBook, SalvageRecord } from './salvage-book.ts'
+import { preparationOf, type SalvageBook, type SalvageRecord } from './salvage-book.ts'
+import { SalvageWriter } from './salvage-writer.ts'
 
 export interface DemotionInit {
   relationships: RelationshipTable
@@ -36,8 +42,11 @@ export interface DemotionInit {
   drivers: Readonly<Record<DriverKind, VmDriver>>
   /** The daemon's VM control: a forced reversal stops the VM through it (its `vm-stop` event). */
   vms: { stop: (name: string, request: { force?: boolean, timeoutMs?: number }) => Promise<unknown> }
-  /** The Replica's stores (StoreReplicaSink.holdExclusive). */
-  sink: { holdExclusive: (peer: string, relationship: string, blockSize: number, signal?: AbortSignal) => Promise<{ store: RecoveryPointStore, release: () => Promise<void> }> }
+  /** The Replica's stores (StoreReplicaSink.holdExclusive, removeStore). */
+  sink: {
+    holdExclusive: (peer: string, relationship: string, blockSize: number, signal?: AbortSignal) => Promise<Held>
+    removeStore: (peer: string, relationship: string, signal?: AbortSignal) => Promise<void>
+  }
   book: SalvageBook
   /** Points of a store that retention keeps whatever it says (servings, salvage copies). */
   pinned: (peer: string, relationship: string) => Iterable<number>
@@ -55,31 +64,54 @@ export interface DemotionInit {
 }
 
 const ACTIVE = new Set(['starting', 'running', 'paused', 'stopping'])
-const iso = (ms: number): string => new Date(ms).toISOString()
+
+type Held = { store: RecoveryPointStore, release: () => Promise<void> }
+
+/** A copy running under its store's lock. */
+interface Copy {
+  readonly abort: AbortController
+  /** Set once it ended, before its lock is let go or handed on. */
+  finished: boolean
+  /** A reversal that came meanwhile: it takes the store's lock over when the copy ends, so no session gets in between. */
+  next: ((held: Held) => void) | undefined
+  run: Promise<void> | undefined
+}
+const newCopy = (): Copy => ({ abort: new AbortController(), finished: false, next: undefined, run: undefined })
+const storeKey = (peer: string, relationship: string): string => `${peer}/${relationship}`
 
 /**
  * Lifecycle: start() after the Replica's stores and before the replication
  * receiver (a copy a stop or crash cut short is written again first, under
  * its store's lock, so no session of the new primary gets in before it);
  * stop() before the stores close: a copy being written is abandoned (the
- * store keeps what it had) and written again at the next start.
- * Reversals run one at a time.
+ * store keeps what it had) and written again at the next start (a
+ * preparation: made again). Reversals, the start of preparations and
+ * their removal run one at a time.
  */
 export class Demotion {
   private readonly init: DemotionInit
   private readonly queue = new SerialQueue()
   private readonly saving = new Set<Promise<void>>()
+  /** Preparations being written, by store (storeKey). */
+  private readonly preparations = new Map<string, Copy>()
   private readonly stopping = new AbortController()
-  private pool: ScanPool | undefined
+  private readonly writer: SalvageWriter
 
   constructor (init: DemotionInit) {
     this.init = init
+    this.writer = new SalvageWriter(init)
   }
 
-  /** Writes again every copy that was being saved or failed (each an event); never throws for one copy. */
+  /**
+   * Writes again every copy that was being saved or failed (each an
+   * event), drops the preparations no longer needed or cut short, and
+   * prepares every relationship that lost its term and has none (in the
+   * background). Never throws for one copy.
+   */
   async start (): Promise<void> {
+    await this.dropStalePreparations()
     for (const r of this.init.book.list()) {
-      if (r.state === 'kept') continue
+      if (r.state === 'kept' || r.prepared) continue
       const rel = this.init.relationships.get(r.relationship)
       if (rel?.role !== 'replica' || rel.peer !== r.peer) {
         await this.note(r, `salvage copy ${r.id} was not finished, but this box no longer holds ${r.relationship} as the Replica of that box: left as it is (its disks are untouched)`, 'APP_INVALID_STATE')
@@ -92,14 +124,75 @@ export class Demotion {
         await this.note(r, `salvage copy ${r.id} could not be written again: ${(err as Error).message}`, codeOf(err))
       }
     }
+    for (const rel of this.init.relationships.list()) if (rel.role === 'primary' && hasLostTerm(rel)) this.prepare(rel.id)
+  }
+
+  /**
+   * A preparation stays when its relationship still lost its term here
+   * and it is finished, or when a reversal's copy not yet written will
+   * take it (or abandon it); any other goes (its record; its point is left
+   * to retention): one cut short is made again by start().
+   */
+  private async dropStalePreparations (): Promise<void> {
+    const { book, relationships } = this.init
+    for (const r of book.list().filter(x => x.prepared)) {
+      const rel = relationships.get(r.relationship)
+      const lost = rel?.role === 'primary' && rel.peer === r.peer && hasLostTerm(rel)
+      if (lost && r.state === 'prepared') continue
+      const reversing = book.list().some(x => !x.prepared && x.peer === r.peer && x.relationship === r.relationship && x.state !== 'kept')
+      if (!lost && reversing && r.state === 'prepared') continue
+      await book.remove(r.id)
+      await this.note(r, lost ? `the copy ${r.id} of the disks of ${r.vm} was cut short: it is made again` : `the copy ${r.id} of the disks of ${r.vm} is no longer needed: removed, its point left to retention`)
+    }
   }
 
   /** Abandons the copies being written (the next start writes them again) and waits for them. Idempotent. */
   async stop (): Promise<void> {
     this.stopping.abort()
-    await Promise.allSettled([...this.saving])
-    await this.pool?.stop()
-    this.pool = undefined
+    await this.settled()
+    await this.writer.stop()
+  }
+
+  /** Resolves once no reversal, preparation or copy is starting or running (tests, stop()). */
+  async settled (): Promise<void> {
+    await this.queue.run(async () => {})
+    while (this.saving.size > 0) await Promise.allSettled([...this.saving])
+  }
+
+  /**
+   * PrimaryReplication's `term-lost` (and start()): relationship `id` is no
+   * longer this box's to replicate, so its disks, as they are now, are
+   * kept in the store a reversal would keep them in, in the background
+   * (one preparation per relationship), when its VM is in the inventory
+   * and does not run; a running VM is left to the reversal (an event says
+   * so). Never throws; idempotent.
+   */
+  prepare (id: string): void {
+    void this.queue.run(async () => { await this.startPreparation(id) })
+      .catch(err => { this.init.logger.error({ err, relationship: id }, 'the disks could not be kept') })
+  }
+
+  /**
+   * `replication resume` (the failover was cancelled) or `remove` of
+   * relationship `id` on this box: its preparation is not needed (the
+   * disks are the VM's own, untouched); one running is abandoned, its
+   * record goes, and its point (the store too, when it held nothing else).
+   * Never throws: a failure is logged and an event (the record then stays,
+   * and the next start drops it).
+   */
+  async unprepare (id: string): Promise<void> {
+    await this.queue.run(async () => {
+      for (const r of this.init.book.list().filter(x => x.prepared && x.relationship === id)) {
+        const running = this.preparations.get(storeKey(r.peer, id))
+        running?.abort.abort()
+        await running?.run
+        try {
+          await this.discard(r)
+        } catch (err) {
+          await this.note(r, `the copy ${r.id} of the disks of ${r.vm} could not be removed: ${(err as Error).message}`, codeOf(err))
+        }
+      }
+    })
   }
 
   /**
@@ -109,7 +202,7 @@ export class Demotion {
    * instead, which sessions wait for.
    */
   busy (peer: string, relationship: string): string | undefined {
-    const failed = this.init.book.list().find(r => r.peer === peer && r.relationship === relationship && r.state === 'failed')
+    const failed = this.init.book.list().find(r => !r.prepared && r.peer === peer && r.relationship === relationship && r.state === 'failed')
     return failed === undefined ? undefined : `salvage copy ${failed.id} could not be written (${failed.reason}); nothing is replicated here until it is (restart the daemon, or delete it with tandem salvage delete ${failed.id} --yes)`
   }
 
@@ -120,7 +213,9 @@ export class Demotion {
    * the record a Replica's at the reversal's term, the VM out of the
    * inventory (its files untouched); the disks' copy then runs in the
    * background under the store's lock, which the new primary's sessions
-   * wait for. Idempotent.
+   * wait for: a preparation running hands the lock over to it when it
+   * ends, and a finished one is taken as the copy when the disks are
+   * unchanged since (write()). Idempotent.
    */
   async reverse (peer: string, reversal: Reversal, signal: AbortSignal): Promise<void> {
     await this.queue.run(async () => {
@@ -135,7 +230,7 @@ export class Demotion {
       if (vm !== undefined) await this.stopVm(vm, reversal.force)
       signal.throwIfAborted()
       await this.init.leavePrimary(rel.id)
-      const record = vm === undefined ? undefined : this.salvageRecord(rel, peer, vm, reversal)
+      const record = vm === undefined ? undefined : this.salvageRecord(rel, vm, reversal.base, false)
       if (record !== undefined) await this.init.book.put(record)
       await relationships.put(next.rel)
       if (next.event !== null) await this.init.events.append(stateEventInput(next.rel, next.event)).catch(() => undefined)
@@ -146,7 +241,10 @@ export class Demotion {
         ? `${rel.vm} now runs on ${who} (term ${reversal.term}): this box is its Replica; it had no copy of the VM in its inventory, so nothing was kept`
         : `${rel.vm} now runs on ${who} (term ${reversal.term}): this box is its Replica; its VM is out of the inventory (its disk files are untouched) and their content is being kept (salvage ${record.id}) before the first cycle`, undefined, 'reversed')
       this.init.logger.warn({ relationship: rel.id, vm: rel.vm, term: reversal.term, peer }, 'replication reversed: this box is now the Replica')
-      if (record !== undefined) this.save(record, await this.init.sink.holdExclusive(peer, rel.id, this.init.blockSize, signal))
+      if (record === undefined) return
+      const running = this.preparations.get(storeKey(peer, rel.id))
+      if (running !== undefined && !running.finished) running.next = held => { this.save(record, held) }
+      else this.save(record, await this.init.sink.holdExclusive(peer, rel.id, this.init.blockSize, signal))
     })
   }
 
@@ -168,97 +266,106 @@ export class Demotion {
 
   /** Stops the VM when it runs here and the reversal says so; P2P_VM_RUNNING otherwise (a manual VM: when a process holds its disks). */
   private async stopVm (vm: InventoryVm, force: boolean): Promise<void> {
+    const running = await this.running(vm)
+    if (running === undefined) return
+    if (vm.driver === 'manual') throw new P2pError(P2pErrorCode.P2P_VM_RUNNING, `${running}: stop the VM in its hypervisor first`)
+    if (!force) throw new P2pError(P2pErrorCode.P2P_VM_RUNNING, `${running}: shut it down, or reverse with --force`)
+    await this.init.vms.stop(vm.definition.name, { force: true, timeoutMs: REVERSE_VM_STOP_WINDOW_MS })
+  }
+
+  /** Why `vm` counts as running here (a qemu VM active; a manual VM's disk held by a process), or undefined. */
+  private async running (vm: InventoryVm): Promise<string | undefined> {
     const name = vm.definition.name
     if (vm.driver === 'manual') {
       for (const d of vm.definition.disks) {
         const use = await diskInUse(d.path, d.format)
-        if (use.inUse) throw new P2pError(P2pErrorCode.P2P_VM_RUNNING, `a process holds the disk ${d.name} of ${name} (${use.reason}): stop the VM in its hypervisor first`)
+        if (use.inUse) return `a process holds the disk ${d.name} of ${name} (${use.reason})`
       }
-      return
+      return undefined
     }
     const status = await this.init.drivers[vm.driver].status(vm.definition)
-    if (!ACTIVE.has(status.state)) return
-    if (!force) throw new P2pError(P2pErrorCode.P2P_VM_RUNNING, `${name} is ${status.state} on this box: shut it down, or reverse with --force`)
-    await this.init.vms.stop(name, { force: true, timeoutMs: REVERSE_VM_STOP_WINDOW_MS })
+    return ACTIVE.has(status.state) ? `${name} is ${status.state} on this box` : undefined
   }
 
-  private salvageRecord (rel: Relationship, peer: string, vm: InventoryVm, reversal: Reversal): SalvageRecord {
+  /** Inside the queue: prepare(). */
+  private async startPreparation (id: string): Promise<void> {
+    const { relationships, inventory, book } = this.init
+    const rel = relationships.get(id)
+    if (this.stopping.signal.aborted || rel?.role !== 'primary' || !hasLostTerm(rel)) return
+    if (preparationOf(book.list(), rel.peer, id) !== undefined) return
+    const vm = inventory.get(rel.vm)
+    if (vm === undefined) return
+    const who = this.init.peerName(rel.peer)
+    const running = await this.running(vm).catch((err: unknown) => `its state is unknown (${(err as Error).message})`)
+    if (running !== undefined) {
+      await this.note({ relationship: rel.id, vm: rel.vm }, `the disks of ${rel.vm} are not kept now, since ${running}: \`tandem replication reverse ${rel.vm}\` on ${who} stops it and keeps them then`)
+      return
+    }
+    const r = this.salvageRecord(rel, vm, null, true)
+    await book.put(r)
+    const copy = newCopy()
+    let held: Held
+    try {
+      held = await this.init.sink.holdExclusive(rel.peer, id, this.init.blockSize, AbortSignal.any([this.stopping.signal, copy.abort.signal]))
+    } catch (err) {
+      await book.remove(r.id)
+      await this.note({ relationship: rel.id, vm: rel.vm }, `the disks of ${rel.vm} could not be kept now (${(err as Error).message}): the next daemon start tries again, or a reversal keeps them`, codeOf(err))
+      return
+    }
+    const key = storeKey(rel.peer, id)
+    this.preparations.set(key, copy)
+    this.save(r, held, copy)
+    void copy.run?.finally(() => { if (this.preparations.get(key) === copy) this.preparations.delete(key) })
+  }
+
+  /** A preparation `r` not needed: its point pruned (its store removed when it held nothing else), then its record. */
+  private async discard (r: SalvageRecord): Promise<void> {
+    const { sink, book, blockSize } = this.init
+    const held = await sink.holdExclusive(r.peer, r.relationship, blockSize, this.stopping.signal)
+    let others: number[]
+    try {
+      others = (await held.store.listPoints()).filter(p => p.id !== r.point && p.time !== r.time).map(p => p.id)
+      if (others.length > 0) await pruneExcept(held.store, others)
+    } finally {
+      await held.release()
+    }
+    await book.remove(r.id)
+    if (others.length === 0) await sink.removeStore(r.peer, r.relationship, this.stopping.signal)
+    await this.note(r, `the copy ${r.id} of the disks of ${r.vm} is no longer needed (replication of ${r.relationship} resumed or removed here): removed`)
+  }
+
+  /** A new record (`saving`) of `vm`'s disks: a reversal's copy, or a preparation (`prepared`, no shared point known yet). */
+  private salvageRecord (rel: Relationship, vm: InventoryVm, base: Reversal['base'], prepared: boolean): SalvageRecord {
     const time = this.init.now()
     return {
       id: this.init.book.newId(rel.id, time),
       relationship: rel.id,
       vm: rel.vm,
-      peer,
+      peer: rel.peer,
       state: 'saving',
+      prepared,
       time,
-      base: reversal.base === null ? null : { root: reversal.base.root, time: reversal.base.time },
-      disks: vm.definition.disks.map(d => ({ name: d.name, path: d.path, format: d.format, size: null })),
+      base: base === null ? null : { root: base.root, time: base.time },
+      disks: vm.definition.disks.map(d => ({ name: d.name, path: d.path, format: d.format, size: null, identity: null })),
       point: null,
       root: null,
-      reason: `keeping the disks of ${rel.vm} as they were when this box became the Replica`
+      reason: prepared
+        ? `keeping the disks of ${rel.vm} as they are now, since ${this.init.peerName(rel.peer)} failed it over: the base of a later \`replication reverse\``
+        : `keeping the disks of ${rel.vm} as they were when this box became the Replica`
     }
   }
 
-  /** Writes the copy in the background (tracked), then lets the store go. */
-  private save (r: SalvageRecord, held: { store: RecoveryPointStore, release: () => Promise<void> }): void {
-    const run = this.write(r, held.store).finally(async () => { await held.release() })
+  /** Writes the copy in the background (tracked), then lets the store go, or hands it to a reversal that came meanwhile. */
+  private save (r: SalvageRecord, held: Held, copy: Copy = newCopy()): void {
+    const signal = AbortSignal.any([this.stopping.signal, copy.abort.signal])
+    const run = (r.prepared ? this.writer.writePreparation(r, held.store, signal) : this.writer.write(r, held.store, this.stopping.signal)).finally(async () => {
+      copy.finished = true
+      if (copy.next !== undefined) copy.next(held)
+      else await held.release()
+    })
+    copy.run = run
     this.saving.add(run)
     void run.finally(() => { this.saving.delete(run) })
-  }
-
-  /**
-   * The disks, as they are, committed as a point of the store (read through
-   * the manual driver's guard, so a disk written meanwhile fails the copy
-   * instead of keeping a mix). A copy whose point is the shared point
-   * (nothing written after it: a planned failover) is no salvage: its
-   * record goes, the point stays as the base. Never throws.
-   */
-  private async write (r: SalvageRecord, store: RecoveryPointStore): Promise<void> {
-    const { events, book } = this.init
-    const where = { relationship: r.relationship, vm: r.vm }
-    const since = r.base === null ? 'no point was shared' : `the last shared point is of ${iso(r.base.time)}`
-    const begin = await events.begin({ ...where, kind: 'salvage', reason: `keeping the disks of ${r.vm} as they are (${since}) before the new primary's first cycle` }).catch(() => undefined)
-    const t0 = performance.now()
-    try {
-      this.pool ??= new ScanPool({ threads: 2, idleTimeoutMs: 10_000 })
-      const latest = await store.latestPoint()
-      // a copy committed before a crash cut its record short is that point: its time is the copy's
-      const point: RecoveryPoint = latest?.time === r.time ? latest : (await replicateOnce(store, {
-        pool: this.pool,
-        disks: r.disks.map(d => ({ name: d.name, source: new ManualDiskSource(d.path, d.format) })),
-        time: r.time,
-        consistency: 'crash',
-        consistencyNote: 'an old primary\'s disks, kept when it became the Replica',
-        allowDiskChange: true,
-        retention: retentionOf(this.init.relationships.get(r.relationship)?.settings.recoveryPoints ?? 0),
-        pinned: [...this.init.pinned(r.peer, r.relationship)],
-        signal: this.stopping.signal
-      })).point
-      const sizes = new Map(point.disks.map(d => [d.name, d.size]))
-      for (const d of r.disks) d.size = sizes.get(d.name) ?? null
-      const ms = Math.round(performance.now() - t0)
-      if (r.base !== null && point.root === r.base.root) {
-        await book.remove(r.id)
-        if (begin !== undefined) await events.end(begin.seq, { outcome: 'ok', reason: `nothing was written on this box after the shared point: the disks are point ${point.id}, the base of the first cycle; no salvage copy is needed`, data: { point: point.id, salvage: false, ms } }).catch(() => undefined)
-        return
-      }
-      r.state = 'kept'
-      r.point = point.id
-      r.root = point.root
-      r.reason = `the disks of ${r.vm} as they were when this box became the Replica (${since}): point ${point.id}, kept outside retention until deleted`
-      await book.put(r)
-      if (begin !== undefined) await events.end(begin.seq, { outcome: 'ok', reason: `salvage copy ${r.id} kept: what this box wrote after the shared point is in point ${point.id} (tandem salvage list)`, data: { point: point.id, salvage: true, id: r.id, ms } }).catch(() => undefined)
-      this.init.logger.warn({ relationship: r.relationship, salvage: r.id, point: point.id }, 'salvage copy kept')
-    } catch (err) {
-      const code = codeOf(err)
-      if (!this.stopping.signal.aborted) {
-        r.state = 'failed'
-        r.reason = `${code}: ${(err as Error).message}`.slice(0, 400)
-        await book.put(r).catch(e => { this.init.logger.error({ err: e, salvage: r.id }, 'a salvage record could not be written') })
-      }
-      this.init.logger.error({ err, salvage: r.id }, this.stopping.signal.aborted ? 'salvage copy interrupted: written again at the next start' : 'salvage copy failed')
-      if (begin !== undefined) await events.end(begin.seq, { outcome: 'failed', code, reason: this.stopping.signal.aborted ? `salvage copy ${r.id} interrupted: written again at the next start` : `salvage copy ${r.id} could not be written (${code}); the disks are untouched, and nothing is replicated here until it is` }).catch(() => undefined)
-    }
   }
 
   /** An event (`salvage` by default) and a log line; never throws. */

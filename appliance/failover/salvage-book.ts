@@ -4,6 +4,11 @@
  *
  *   DATA/salvage/<id>.json   version 1, 0600, written atomically
  *
+ * A record may also be a preparation (`prepared: true`): an old primary
+ * that lost its term keeps its disks at once, before any reversal, each
+ * with its file identity; the reversal then takes that point as its copy
+ * when the disks are unchanged. `prepared` and a disk's `identity` were
+ * added to version 1: a record without them reads as before (false, null).
  * where `<id>` is `<relationship>-<yyyymmddThhmmssZ>`. A copy's data is a
  * point of the relationship's Replica store (DATA/store/<peer>/<relationship>/);
  * the record names it and pins it, so retention never prunes it. Records
@@ -20,6 +25,7 @@ import { damaged, isObject, readJsonFile, writeJsonFile, type JsonFileKind } fro
 import type { SalvageInfo } from '../service/index.ts'
 import { MAX_FAILOVER_FILE_BYTES } from './constants.ts'
 import { compactTime } from './drill-book.ts'
+import { isFileIdentity, type FileIdentity } from './file-identity.ts'
 
 const KIND: JsonFileKind = { what: 'salvage record', version: 1, maxBytes: MAX_FAILOVER_FILE_BYTES, code: AppErrorCode.APP_FAILOVER_FILE_CORRUPT }
 
@@ -33,6 +39,8 @@ export interface SalvageDisk {
   format: 'raw' | 'qcow2'
   /** Bytes, once saved. */
   size: number | null
+  /** A preparation's: the file as it was read (unchanged before and after), once saved; else null. */
+  identity: FileIdentity | null
 }
 
 export interface SalvageRecord {
@@ -41,7 +49,10 @@ export interface SalvageRecord {
   vm: string
   /** The new primary's peer id: the store is `store/<peer>/<relationship>/`. */
   peer: string
+  /** `saving`, `kept` or `failed`; a preparation is `saving`, then `prepared` (a failed one is removed). */
   state: SalvageInfo['state']
+  /** A preparation (made when the term was lost, before any reversal), not yet a reversal's copy. */
+  prepared: boolean
   /** When this box became the Replica: the copy is the disks as they were then (ms; the point's time). */
   time: number
   /** The last point both boxes shared, or null. */
@@ -57,10 +68,12 @@ const isRoot = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{
 
 function checkRecord (v: Record<string, unknown>): SalvageRecord | string {
   const { id, relationship, vm, peer, state, time, base, disks, point, root, reason } = v
+  const prepared = v.prepared ?? false
   if (typeof id !== 'string' || !SALVAGE_ID_PATTERN.test(id)) return 'id is not a salvage id'
   if (typeof relationship !== 'string' || !DISK_NAME_PATTERN.test(relationship) || typeof vm !== 'string' || !DISK_NAME_PATTERN.test(vm)) return 'expected relationship and vm'
   if (typeof peer !== 'string' || !/^[A-Za-z0-9]{1,128}$/.test(peer)) return 'peer is not a peer id'
-  if (state !== 'saving' && state !== 'kept' && state !== 'failed') return 'state is not saving, kept or failed'
+  if (state !== 'saving' && state !== 'kept' && state !== 'failed' && state !== 'prepared') return 'state is not saving, kept, failed or prepared'
+  if (typeof prepared !== 'boolean' || (state === 'prepared') !== (prepared && state !== 'saving')) return 'prepared does not agree with state'
   if (!isMs(time) || typeof reason !== 'string') return 'expected time and reason'
   if (base !== null && !(isObject(base) && isRoot(base.root) && isMs(base.time))) return 'base is not a point'
   if (!(point === null || (isMs(point) && point > 0)) || !(root === null || isRoot(root))) return 'expected point and root'
@@ -69,9 +82,11 @@ function checkRecord (v: Record<string, unknown>): SalvageRecord | string {
   for (const d of disks as unknown[]) {
     if (!isObject(d) || typeof d.name !== 'string' || !DISK_NAME_PATTERN.test(d.name) || typeof d.path !== 'string' || !d.path.startsWith('/')) return 'a disk is not { name, path, format, size }'
     if ((d.format !== 'raw' && d.format !== 'qcow2') || !(d.size === null || isMs(d.size))) return 'a disk is not { name, path, format, size }'
-    out.push({ name: d.name, path: d.path, format: d.format, size: d.size as number | null })
+    const identity = d.identity ?? null
+    if (!(identity === null || isFileIdentity(identity))) return 'a disk\'s identity is not { size, mtimeMs, ctimeMs, ino, dev }'
+    out.push({ name: d.name, path: d.path, format: d.format, size: d.size as number | null, identity })
   }
-  return { id, relationship, vm, peer, state, time, base: base === null ? null : { root: (base as { root: string }).root, time: (base as { time: number }).time }, disks: out, point: point as number | null, root: root as string | null, reason }
+  return { id, relationship, vm, peer, state, prepared, time, base: base === null ? null : { root: (base as { root: string }).root, time: (base as { time: number }).time }, disks: out, point: point as number | null, root: root as string | null, reason }
 }
 
 export class SalvageBook {
@@ -114,7 +129,7 @@ export class SalvageBook {
   /** Writes `r` (durably) and keeps it. */
   async put (r: SalvageRecord): Promise<void> {
     await writeJsonFile(join(this.dir, `${r.id}.json`), KIND, { ...r })
-    this.records.set(r.id, { ...r, disks: r.disks.map(d => ({ ...d })) })
+    this.records.set(r.id, copyRecord(r))
   }
 
   /** Forgets `id` (its file removed first: a crash leaves it kept, never half-deleted). */
@@ -127,12 +142,12 @@ export class SalvageBook {
   get (id: string): SalvageRecord {
     const r = this.records.get(id)
     if (r === undefined) throw new AppError(AppErrorCode.APP_SALVAGE_NOT_FOUND, `no salvage copy ${id.slice(0, 100)} on this box (tandem salvage list)`)
-    return { ...r, disks: r.disks.map(d => ({ ...d })) }
+    return copyRecord(r)
   }
 
   /** Every record, oldest first. */
   list (): SalvageRecord[] {
-    return [...this.records.values()].sort((a, b) => a.time - b.time || a.id.localeCompare(b.id)).map(r => ({ ...r, disks: r.disks.map(d => ({ ...d })) }))
+    return [...this.records.values()].sort((a, b) => a.time - b.time || a.id.localeCompare(b.id)).map(copyRecord)
   }
 
   /** The points of `peer`'s store of `relationship` that copies hold: retention keeps them. */
@@ -140,6 +155,13 @@ export class SalvageBook {
     return [...this.records.values()].filter(r => r.peer === peer && r.relationship === relationship && r.point !== null).map(r => r.point!)
   }
 }
+
+/** The preparation of `peer`'s store of `relationship`, if any (docs/failover.md "Salvage"). */
+export function preparationOf (records: SalvageRecord[], peer: string, relationship: string): SalvageRecord | undefined {
+  return records.find(r => r.prepared && r.peer === peer && r.relationship === relationship)
+}
+
+const copyRecord = (r: SalvageRecord): SalvageRecord => ({ ...r, disks: r.disks.map(d => ({ ...d, identity: d.identity === null ? null : { ...d.identity } })) })
 
 /** A record as the API shows it. Pure. */
 export function salvageInfo (r: SalvageRecord): SalvageInfo {
@@ -150,6 +172,7 @@ export function salvageInfo (r: SalvageRecord): SalvageInfo {
     vm: r.vm,
     peer: r.peer,
     state: r.state,
+    prepared: r.prepared,
     time: iso(r.time),
     since: r.base === null ? null : iso(r.base.time),
     point: r.point,

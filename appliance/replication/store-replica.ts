@@ -1,4 +1,4 @@
-import { mkdir, statfs } from 'node:fs/promises'
+import { mkdir, rm, statfs } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { isDirectory } from '../fs-util.ts'
 import {
@@ -305,6 +305,29 @@ export class StoreReplicaSink implements ReplicaSink {
     } catch (err) {
       unlock()
       throw err
+    }
+  }
+
+  /**
+   * Deletes the store of `relationship` from `peer`, under its lock: for a
+   * store this box wrote itself and no longer needs (an old primary's
+   * preparation that no reversal used: docs/failover.md "Salvage").
+   * APP_INVALID_STATE when the store is open (a session or a serving holds
+   * it); nothing is deleted then. Idempotent.
+   */
+  async removeStore (peer: string, relationship: string, signal?: AbortSignal): Promise<void> {
+    if (this.closing) throw new AppError(AppErrorCode.APP_INVALID_STATE, 'the replica is stopping')
+    const unlock = await this.lock(`${peer}/${relationship}`, signal)
+    try {
+      const dir = this.replicaDir(peer, relationship)
+      const open = await this.stores.join(dir)
+      if (open !== undefined) {
+        await open.release()
+        throw new AppError(AppErrorCode.APP_INVALID_STATE, `the store of ${relationship} is in use`)
+      }
+      await rm(dir, { recursive: true, force: true })
+    } finally {
+      unlock()
     }
   }
 

@@ -132,7 +132,11 @@ export interface ReversePlanInfo {
  * - `saving`: being written (the new primary's cycles wait for it);
  * - `kept`: listed, restorable, deleted only with `yes`;
  * - `failed`: could not be written (`reason`); the disks are untouched,
- *   and the next daemon start tries again.
+ *   and the next daemon start tries again;
+ * - `prepared`: an old primary that lost its term kept its disks at once,
+ *   before any reversal (docs/failover.md "Salvage"); the reversal takes
+ *   it as its copy when the disks are unchanged, `replication resume` or
+ *   `remove` drops it. A preparation being written is `saving`.
  */
 export interface SalvageInfo {
   /** `<relationship>-<yyyymmddThhmmssZ>`. */
@@ -141,8 +145,10 @@ export interface SalvageInfo {
   vm: string
   /** The new primary's peer id. */
   peer: string
-  state: 'saving' | 'kept' | 'failed'
-  /** When this box became the Replica: the disks as they were then (ISO 8601). */
+  state: 'saving' | 'kept' | 'failed' | 'prepared'
+  /** A preparation (`saving`, then `prepared`), not yet a reversal's copy. */
+  prepared: boolean
+  /** When this box became the Replica (a preparation: when it kept its disks): the disks as they were then (ISO 8601). */
   time: string
   /** The last point both boxes shared (ISO 8601): the copy holds what this box wrote after it. Null when none was shared. */
   since: string | null

@@ -54,6 +54,8 @@ const WRITE_BYTES = 1 * MIB
 const SMALL_BYTES = 4096
 /** Bound on the copy of `failover complete` (2 GiB of data read back from the Replica's store). */
 const TIMEOUT_REFUSAL_MS = 2 * 60_000
+/** Bound on the old primary's preparation (its disk kept as a point at the refusal: 2 GiB of data read and hashed, 35-55 s here). */
+const TIMEOUT_PREPARATION_MS = 10 * 60_000
 /** How many events of each log are read to find the reversal's (a few dozen are written during it). */
 const EVENTS_READ = 1000
 
@@ -190,6 +192,12 @@ export async function measureFailback (b: { run: BenchRun, dir: string, primary:
   await restartPrimary(run, primary, b.logLevel)
   const refused = await showRefusal(run, primary, vm.name)
   note(`failback: the old primary restarted; its cycle refused with ${refused}`)
+  // It keeps its disk at once (docs/failover.md "Salvage"); an operator's reverse comes later, so it is timed after that.
+  const t1 = Date.now()
+  const prepared = await until(run, `${vm.name}: the old primary's preparation`, TIMEOUT_PREPARATION_MS, async () => {
+    return (await primary.api.salvageList(vm.name)).find(s => s.prepared && s.state === 'prepared')
+  })
+  note(`failback: the old primary kept its disk as point ${String(prepared.point)} within ${((Date.now() - t1) / 1000).toFixed(1)} s of its refusal`)
 
   checkStop(run)
   const t0 = Date.now()

@@ -70,7 +70,9 @@ export class Salvages {
     const r = this.init.book.get(id)
     if (r.state === 'saving') throw new AppError(AppErrorCode.APP_INVALID_STATE, `salvage copy ${id} is being written: delete it once it is kept`, { details: { state: r.state } })
     if (request.yes !== true) {
-      throw new AppError(AppErrorCode.APP_CONFIRMATION_REQUIRED, `deleting salvage copy ${id} loses what this box wrote to ${r.vm} after the last shared point${r.base === null ? '' : ` (${new Date(r.base.time).toISOString()})`}; add --yes to delete it`)
+      throw new AppError(AppErrorCode.APP_CONFIRMATION_REQUIRED, r.prepared
+        ? `salvage copy ${id} is a preparation (the disks of ${r.vm}, still untouched, kept for a faster reverse): deleting it loses nothing now, but the reverse will copy the disks again; add --yes to delete it`
+        : `deleting salvage copy ${id} loses what this box wrote to ${r.vm} after the last shared point${r.base === null ? '' : ` (${new Date(r.base.time).toISOString()})`}; add --yes to delete it`)
     }
     await this.init.book.remove(id)
     await this.init.events.append({ kind: 'salvage', relationship: r.relationship, vm: r.vm, reason: `salvage copy ${id} deleted by the operator: its point ${r.point ?? '-'} is no longer kept outside retention`, data: { id } })

@@ -11,27 +11,19 @@
  */
 import t from 'tap'
 import { join } from 'node:path'
-import { initDataDir } from '../../../appliance/daemon/index.ts'
 import { readReplicaAddresses } from '../../../appliance/replication/replica-addresses.ts'
 import { freePort, scatteredPatches, tempDir, writePatches } from '../../helpers/fixtures.ts'
-import { addManualVm, enableReplication, pair, runCycle, startBox, type Box } from '../../helpers/paired-daemons.ts'
+import { addManualVm, enableReplication, restartablePair, runCycle, startBox } from '../../helpers/paired-daemons.ts'
 
 const MiB = 2 ** 20
 const DISK_BYTES = 4 * MiB
 
 t.test('a planned failover, the old primary restarted: the new primary reaches it again', async t => {
   const root = await tempDir(t)
-  const primaryDir = join(root, 'p')
-  const replicaDir = join(root, 'r')
   const primaryListen = `/ip4/127.0.0.1/tcp/${await freePort()}`
-  await initDataDir(primaryDir, { name: 'box-p', listen: [primaryListen] })
-  await initDataDir(replicaDir, { name: 'box-r', listen: [`/ip4/127.0.0.1/tcp/${await freePort()}`] })
-  const p: Box = { app: undefined }
-  const r: Box = { app: undefined }
-  t.teardown(async () => { await r.app?.stop(); await p.app?.stop() })
-  const primary = await startBox(p, primaryDir)
-  const replica = await startBox(r, replicaDir)
-  await pair(primary, replica)
+  const { p, r, primaryDir, replicaDir } = await restartablePair(t, root, 'files', primaryListen)
+  const primary = p.app!
+  const replica = r.app!
   const disk = join(root, 'files.raw')
   await addManualVm(primary, 'files', disk, DISK_BYTES)
   await writePatches(disk, scatteredPatches(1, DISK_BYTES, 4, 256 * 1024))

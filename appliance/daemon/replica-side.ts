@@ -139,7 +139,7 @@ export class ReplicaSide {
    * (this box as primary), primaries' planned failovers to `planned`, and
    * failover notices of this box go out from `node`.
    */
-  async startReceiver (node: Pick<TandemNode, 'handle' | 'unhandle' | 'dialProtocol'>, policy: AdmissionPolicy, primary?: RelationshipPrimary, planned?: PlannedFailoverTarget): Promise<void> {
+  async startReceiver (node: Pick<TandemNode, 'handle' | 'unhandle' | 'dialProtocol' | 'getMultiaddrs'>, policy: AdmissionPolicy, primary?: RelationshipPrimary, planned?: PlannedFailoverTarget): Promise<void> {
     const { logger } = this.init
     this.node = node
     this.noticesStop = new AbortController()

@@ -18,12 +18,13 @@ import type { InventoryVm, VmInventory } from '../inventory/index.ts'
 import type { JobRegistry } from '../jobs/index.ts'
 import { transition, type Relationship, type RelationshipTable } from '../relationships/index.ts'
 import { description } from '../replication/description.ts'
+import { learnReplicaAddresses } from '../replication/replica-addresses.ts'
 import type { JobInfo, PointsResult, ReverseCycleInfo, ReverseInfo, ReversePlanInfo, ReverseRequest, SharedPointInfo } from '../service/index.ts'
 import { REVERSE_REQUEST_TIMEOUT_MS } from './constants.ts'
 import type { FailoversLog } from './failover-work.ts'
 
 export interface ReversalsInit {
-  node: Pick<TandemNode, 'dialProtocol'>
+  node: Pick<TandemNode, 'dialProtocol' | 'peerStore'>
   relationships: RelationshipTable
   inventory: Pick<VmInventory, 'get'>
   /** The Replica side's points of a relationship held here (the failover point kept as the shared base). */
@@ -140,13 +141,15 @@ export class Reversals {
     const next = r.next
     // The old primary records first: its refusal (its VM runs, a stale term...) leaves nothing changed here.
     const d = await description(next, vm)
-    await sendReverse(this.init.node, peerIdFromString(held.peer), {
+    const accepted = await sendReverse(this.init.node, peerIdFromString(held.peer), {
       ...d,
       force,
       base: base === null ? null : { root: base.root, time: Date.parse(base.time) }
     }, { signal, timeoutMs: REVERSE_REQUEST_TIMEOUT_MS })
     const first = this.firstCycle(held.id, signal)
     try {
+      // Where the new Replica listens: the primary's state records it (adopt), so a restart or a dropped link does not strand the relationship.
+      await learnReplicaAddresses(this.init.node, peerIdFromString(held.peer), accepted.addresses ?? [])
       await relationships.put(next)
       if (r.event !== null) await events.append(stateEventInput(next, r.event))
       await this.init.primary.adopt(next)

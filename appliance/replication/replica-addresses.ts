@@ -58,3 +58,19 @@ export async function restoreReplicaAddresses (stateDir: string, node: TandemNod
   }
   if (addrs.length > 0) await node.peerStore.merge(peer, { multiaddrs: addrs })
 }
+
+/**
+ * Gives the node the addresses a new Replica named in its answer to
+ * `reverse` (docs/relationship-protocol.md "Reverse"): it never dials this
+ * box, so without them a new primary could not reach it once the link it
+ * opened drops. What cannot be parsed is skipped (only a hint: a dial
+ * proves the peer id by Noise); the caller then records them with
+ * `rememberReplicaAddresses`.
+ */
+export async function learnReplicaAddresses (node: Pick<TandemNode, 'peerStore'>, peer: PeerId, addresses: readonly string[]): Promise<void> {
+  const addrs: Multiaddr[] = []
+  for (const a of addresses.slice(0, MAX_REPLICA_ADDRESSES)) {
+    try { addrs.push(multiaddr(a)) } catch {}
+  }
+  if (addrs.length > 0) await node.peerStore.merge(peer, { multiaddrs: addrs })
+}

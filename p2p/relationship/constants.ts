@@ -43,6 +43,14 @@ export const MAX_BOOT_PATH_BYTES = 512
 /** The kernel command line of a VM that boots a kernel directly, in UTF-8 bytes: x86 Linux reads at most 2048 (COMMAND_LINE_SIZE). */
 export const MAX_BOOT_APPEND_BYTES = 2048
 
+/**
+ * Listen addresses an old primary names in its answer to `reverse`: a box
+ * listens on a few; 16 of at most 256 characters stay far inside a frame.
+ */
+export const MAX_ANSWER_ADDRESSES = 16
+/** One multiaddr as text: an IPv6 address, a port and a peer id take about 120 characters. */
+export const MAX_ADDRESS_CHARS = 256
+
 /** Longest cycle frequency: a day. A relationship whose newest point may be older is not protecting anything. */
 export const MAX_FREQUENCY_MS = 24 * 60 * 60 * 1000
 /** Longest app-consistent interval: a week (Hyper-V allows 12 hours). */

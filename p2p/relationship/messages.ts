@@ -3,7 +3,7 @@ import { P2pError, P2pErrorCode } from '../errors.ts'
 import { MAX_DISK_BYTES, MAX_DISKS } from '../replication/constants.ts'
 import { isPlainMap, packMessage, unpackMessage } from '../wire/msgpack.ts'
 import {
-  MAX_APP_CONSISTENT_MS, MAX_BANDWIDTH_BYTES_PER_SECOND, MAX_BOOT_APPEND_BYTES, MAX_BOOT_PATH_BYTES, MAX_FREQUENCY_MS, MAX_MEMORY_MIB, MAX_NICS,
+  MAX_ADDRESS_CHARS, MAX_ANSWER_ADDRESSES, MAX_APP_CONSISTENT_MS, MAX_BANDWIDTH_BYTES_PER_SECOND, MAX_BOOT_APPEND_BYTES, MAX_BOOT_PATH_BYTES, MAX_FREQUENCY_MS, MAX_MEMORY_MIB, MAX_NICS,
   MAX_RELATIONSHIP_FRAME_BYTES, MAX_VCPUS, NIC_BRIDGE_PATTERN, NIC_MAC_PATTERN, NIC_MODEL_PATTERN
 } from './constants.ts'
 
@@ -178,7 +178,14 @@ export type RelationshipRequest =
   | ({ t: 'planned-failover' } & PlannedFailover)
   | ({ t: 'reverse' } & Reversal)
 
-export type RelationshipAnswer = { t: 'accepted' } | { t: 'error', code: P2pErrorCode }
+/**
+ * The answer. `addresses` (optional, absent from older builds and from
+ * every answer but the one to `reverse`): where the answering box listens,
+ * multiaddrs as text, so that the new primary can dial its new Replica
+ * again after the link drops (a Replica never dials its primary, and
+ * libp2p learns no listen address from a connection the other side opened).
+ */
+export type RelationshipAnswer = { t: 'accepted', addresses?: string[] } | { t: 'error', code: P2pErrorCode }
 
 export type RelationshipMessage = RelationshipRequest | RelationshipAnswer
 
@@ -209,6 +216,14 @@ const oneOf = <T extends string>(v: unknown, what: string, values: readonly T[])
 const list = (v: unknown, what: string, min: number, max: number): unknown[] => {
   if (!Array.isArray(v) || v.length < min || v.length > max) throw bad(`${what} must be a list of ${min} to ${max}`)
   return v
+}
+/** Multiaddrs as text, checked for shape and bounds only: the caller parses them, and a dial proves the peer id by Noise. */
+const addresses = (v: unknown): string[] => {
+  if (!Array.isArray(v) || v.length > MAX_ANSWER_ADDRESSES) throw bad(`addresses must be a list of at most ${MAX_ANSWER_ADDRESSES}`)
+  return v.map(a => {
+    if (typeof a !== 'string' || a.length === 0 || a.length > MAX_ADDRESS_CHARS || a[0] !== '/') throw bad(`an address must be a multiaddr of at most ${MAX_ADDRESS_CHARS} characters`)
+    return a
+  })
 }
 const orNull = <T>(v: unknown, check: (v: unknown) => T): T | null => v === null ? null : check(v)
 const bool = (v: unknown, what: string): boolean => {
@@ -351,7 +366,7 @@ export function decodeRelationship (frame: Uint8Array): RelationshipMessage {
     case 'reverse':
       return { t: 'reverse', ...description(o), force: bool(o.force, 'force'), base: orNull(o.base, sharedPoint) }
     case 'accepted':
-      return { t: 'accepted' }
+      return o.addresses === undefined ? { t: 'accepted' } : { t: 'accepted', addresses: addresses(o.addresses) }
     case 'error':
       if (typeof o.code !== 'string' || !KNOWN_CODES.has(o.code)) throw bad('error code')
       return { t: 'error', code: o.code as P2pErrorCode }

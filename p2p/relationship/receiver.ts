@@ -4,7 +4,7 @@ import { pairedOnly, type AdmissionPolicy } from '../gater/admission.ts'
 import type { TandemNode } from '../node/node.ts'
 import { FramedStream } from '../wire/framed-stream.ts'
 import {
-  MAX_INBOUND_STREAMS, MAX_RELATIONSHIP_FRAME_BYTES, RELATIONSHIP_PROTOCOL, TIMEOUT_CLOSE_MS, TIMEOUT_RECORD_MS, TIMEOUT_REQUEST_MS
+  MAX_ADDRESS_CHARS, MAX_ANSWER_ADDRESSES, MAX_INBOUND_STREAMS, MAX_RELATIONSHIP_FRAME_BYTES, RELATIONSHIP_PROTOCOL, TIMEOUT_CLOSE_MS, TIMEOUT_RECORD_MS, TIMEOUT_REQUEST_MS
 } from './constants.ts'
 import { decodeRelationship, encodeRelationship, type RelationshipAnswer, type RelationshipRequest } from './messages.ts'
 import type { PlannedFailoverTarget } from './planned.ts'
@@ -12,7 +12,7 @@ import type { RelationshipPrimary } from './primary.ts'
 import { registrarCode, type RelationshipRegistrar } from './registrar.ts'
 
 export interface RelationshipReceiverInit {
-  node: Pick<TandemNode, 'handle' | 'unhandle'>
+  node: Pick<TandemNode, 'handle' | 'unhandle' | 'getMultiaddrs'>
   policy: AdmissionPolicy
   /** This box as a Replica: takes `offer`, `update` and `remove`. */
   registrar: RelationshipRegistrar
@@ -94,7 +94,7 @@ export class RelationshipReceiver {
         event.request = request.t
         event.relationship = request.relationship
         answer = await this.record(peer, request)
-          .then(() => ({ t: 'accepted' as const }), err => {
+          .then(() => request.t === 'reverse' ? { t: 'accepted' as const, addresses: this.listening() } : { t: 'accepted' as const }, err => {
             const code = registrarCode(err)
             if (code === P2pErrorCode.P2P_RELATIONSHIP_FAILED) event.cause = err
             return { t: 'error' as const, code }
@@ -108,6 +108,14 @@ export class RelationshipReceiver {
       this.active.delete(stream)
       this.init.onRequest?.(event)
     }
+  }
+
+  /**
+   * Where this box listens, for the answer to `reverse`: the new primary
+   * dials its new Replica there from then on (messages.ts RelationshipAnswer).
+   */
+  private listening (): string[] {
+    return this.init.node.getMultiaddrs().map(String).filter(a => a.length <= MAX_ADDRESS_CHARS).slice(0, MAX_ANSWER_ADDRESSES)
   }
 
   /** Hands the request to its handler, within recordMs and until stop(); rejects as the handler does, or with P2P_RELATIONSHIP_FAILED. */

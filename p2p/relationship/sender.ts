@@ -12,8 +12,8 @@ export interface RelationshipRequestOptions {
   timeoutMs?: number
 }
 
-/** The peer recorded the request durably. */
-export interface RelationshipAccepted { t: 'accepted' }
+/** The peer recorded the request durably; an old primary's answer to `reverse` names where it listens (messages.ts). */
+export interface RelationshipAccepted { t: 'accepted', addresses?: string[] }
 
 /** The paired peer (the Replica, or for `failed-over` the primary): its peer id (dialled at the addresses the node knows) or its addresses. */
 export type RelationshipPeer = PeerId | Multiaddr | Multiaddr[]
@@ -78,7 +78,9 @@ export async function sendPlannedFailover (node: Pick<TandemNode, 'dialProtocol'
 /**
  * Sent by a new primary (it failed over and runs the VM) to its old
  * primary: become the Replica (docs/relationship-protocol.md "Reverse").
- * Resolves once the old primary recorded it, its disk kept.
+ * Resolves once the old primary recorded it, its disk kept, with the
+ * addresses it listens on (absent from an older build): the new primary
+ * dials its new Replica there from then on.
  */
 export async function sendReverse (node: Pick<TandemNode, 'dialProtocol'>, peer: RelationshipPeer, reversal: Reversal, options: RelationshipRequestOptions = {}): Promise<RelationshipAccepted> {
   return await request(node, peer, { t: 'reverse', ...reversal }, options)

@@ -39,10 +39,12 @@ export async function startBox (box: Box, dir: string): Promise<Appliance> {
  * A primary and a Replica (on a fixed port, so the primary finds it after
  * restarts) started and paired, as Boxes a test may stop and start again;
  * at teardown the Replica's VM `vm` is forced off and whichever daemons
- * run then are stopped.
+ * run then are stopped. `primaryListen`: the primary's address (a fixed
+ * port when the boxes swap roles and the primary restarts); the system's
+ * port by default.
  */
-export async function restartablePair (t: Teardown, root: string, vm: string): Promise<{ p: Box, r: Box, primaryDir: string, replicaDir: string }> {
-  const { primaryDir, replicaDir } = await initPairedDirs(root, `/ip4/127.0.0.1/tcp/${await freePort()}`)
+export async function restartablePair (t: Teardown, root: string, vm: string, primaryListen?: string): Promise<{ p: Box, r: Box, primaryDir: string, replicaDir: string }> {
+  const { primaryDir, replicaDir } = await initPairedDirs(root, `/ip4/127.0.0.1/tcp/${await freePort()}`, primaryListen)
   const p: Box = { app: undefined }
   const r: Box = { app: undefined }
   t.teardown(async () => {
@@ -54,11 +56,11 @@ export async function restartablePair (t: Teardown, root: string, vm: string): P
   return { p, r, primaryDir, replicaDir }
 }
 
-/** Initializes the data directories of a primary (`box-p`, `root/p`) and a Replica (`box-r`, `root/r`, listening on `replicaListen`). */
-export async function initPairedDirs (root: string, replicaListen = '/ip4/127.0.0.1/tcp/0'): Promise<{ primaryDir: string, replicaDir: string }> {
+/** Initializes the data directories of a primary (`box-p`, `root/p`, listening on `primaryListen`) and a Replica (`box-r`, `root/r`, listening on `replicaListen`). */
+export async function initPairedDirs (root: string, replicaListen = '/ip4/127.0.0.1/tcp/0', primaryListen = '/ip4/127.0.0.1/tcp/0'): Promise<{ primaryDir: string, replicaDir: string }> {
   const primaryDir = join(root, 'p')
   const replicaDir = join(root, 'r')
-  await initDataDir(primaryDir, { name: 'box-p', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  await initDataDir(primaryDir, { name: 'box-p', listen: [primaryListen] })
   await initDataDir(replicaDir, { name: 'box-r', listen: [replicaListen] })
   return { primaryDir, replicaDir }
 }

@@ -10,6 +10,7 @@ import t from 'tap'
 import { pack } from 'msgpackr'
 import { decodeRelationship, encodeRelationship, MAX_RELATIONSHIP_FRAME_BYTES, type RelationshipMessage } from '../../p2p/relationship/index.ts'
 import { MAX_DISK_BYTES } from '../../p2p/replication/constants.ts'
+import { MAX_ADDRESS_CHARS, MAX_ANSWER_ADDRESSES } from '../../p2p/relationship/constants.ts'
 import { prng, testSeed } from '../helpers/fixtures.ts'
 import { largestDescription, sampleDescription } from './fixtures/relationship.ts'
 
@@ -32,6 +33,8 @@ const samples: RelationshipMessage[] = [
   { t: 'reverse', ...sampleDescription({ term: 4 }), force: false, base: { root: ROOT, time: 1_800_000_000_000 } },
   { t: 'reverse', ...sampleDescription({ term: 4, settings: { ...sampleDescription().settings, initial: { mode: 'existing' } } }), force: true, base: null },
   { t: 'accepted' },
+  { t: 'accepted', addresses: ['/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWFF22fUPWzUFzYaAcSbjqAFd3EhKktE1SXPyToR4CYnW4', '/ip6/::1/tcp/4001'] },
+  { t: 'accepted', addresses: [] },
   { t: 'error', code: 'P2P_STALE_TERM' }
 ]
 
@@ -77,6 +80,13 @@ t.test('malformed, out of bounds, oversized and unknown messages', async t => {
     ['not msgpack (reserved byte)', Uint8Array.from([0xc1]), MALFORMED],
     ['a truncated message', encoded.subarray(0, encoded.byteLength - 1), MALFORMED],
     ['bytes after the message', Uint8Array.from([...encoded, 0xc0]), MALFORMED],
+    // an answer's addresses (the answer to reverse)
+    ['addresses not a list', pack({ t: 'accepted', addresses: '/ip4/127.0.0.1/tcp/1' }), MALFORMED],
+    ['more than MAX_ANSWER_ADDRESSES addresses', pack({ t: 'accepted', addresses: Array.from({ length: MAX_ANSWER_ADDRESSES + 1 }, (_, i) => `/ip4/127.0.0.1/tcp/${i + 1}`) }), MALFORMED],
+    ['an address that is not text', pack({ t: 'accepted', addresses: [7] }), MALFORMED],
+    ['an empty address', pack({ t: 'accepted', addresses: [''] }), MALFORMED],
+    ['an address that is no multiaddr', pack({ t: 'accepted', addresses: ['127.0.0.1:4001'] }), MALFORMED],
+    ['an address over MAX_ADDRESS_CHARS', pack({ t: 'accepted', addresses: ['/dns4/' + 'a'.repeat(MAX_ADDRESS_CHARS)] }), MALFORMED],
     ['an extension type (fixext 1) as a field', Uint8Array.from([0x82, 0xa1, 0x74, 0xa8, ...Buffer.from('accepted'), 0xa1, 0x78, 0xd4, 0x01, 0x00]), MALFORMED],
     ['a msgpackr record definition', Uint8Array.from([0xd4, 0x72, 0x40]), MALFORMED],
     ['a timestamp extension', Uint8Array.from([0xd6, 0xff, 0, 0, 0, 1]), MALFORMED],

@@ -324,7 +324,7 @@ t.test('a planned failover goes to the Replica\'s planned handler, a reversal to
 
   t.same(await sendPlannedFailover(other, address, request), { t: 'accepted' })
   t.same(planned.calls, [{ peer, request }], 'the planned handler got it with the primary\'s authenticated peer id')
-  t.same(await sendReverse(other, address, reversal), { t: 'accepted' })
+  t.same(await sendReverse(other, address, reversal), { t: 'accepted', addresses: box.node.getMultiaddrs().map(String) }, 'the old primary answers where it listens')
   t.same(primaryHandler.reversals, [{ peer, reversal }], 'the primary handler got the reversal whole')
   t.same(box.registrar.calls, [], 'the registrar saw neither')
 

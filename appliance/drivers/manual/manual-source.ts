@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FileDiskSource, type DiskSource, type DiskView } from '../../../core/disk-view/index.ts'
 import { CoreError, CoreErrorCode } from '../../../core/errors.ts'
-import { NbdClient } from '../../../core/nbd/index.ts'
+import { BASE_ALLOCATION, NbdClient, nonZeroExtents } from '../../../core/nbd/index.ts'
 import { AppError, AppErrorCode } from '../../errors.ts'
 import { openManualDisk } from './manual-driver.ts'
 import type { DiskFormat } from '../qemu/vm-definition.ts'
@@ -44,17 +44,22 @@ export class ManualDiskSource implements DiskSource {
       await guard.release().catch(() => undefined)
       throw err
     }
+    const guarded = async <T>(op: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> => {
+      try {
+        return await op(signal === undefined ? guard.signal : AbortSignal.any([signal, guard.signal]))
+      } catch (err) {
+        if (guard.signal.aborted) throw takenWhileRead(guard.signal.reason)
+        throw err
+      }
+    }
+    const dataExtents = inner.dataExtents
     return {
       size: inner.size,
       ...(inner.fd === undefined ? {} : { fd: inner.fd }),
       read: async (offset, length, into, readSignal) => {
-        try {
-          await inner.read(offset, length, into, readSignal === undefined ? guard.signal : AbortSignal.any([readSignal, guard.signal]))
-        } catch (err) {
-          if (guard.signal.aborted) throw takenWhileRead(guard.signal.reason)
-          throw err
-        }
+        await guarded(async s => { await inner.read(offset, length, into, s) }, readSignal)
       },
+      ...(dataExtents === undefined ? {} : { dataExtents: async (offset: number, length: number, extentsSignal?: AbortSignal) => await guarded(async s => await dataExtents(offset, length, s), extentsSignal) }),
       close: async () => {
         let failure: unknown
         await inner.close().catch(err => { failure = err })
@@ -70,7 +75,12 @@ function takenWhileRead (cause: unknown): CoreError {
   return new CoreError(CoreErrorCode.CORE_SOURCE_CHANGED, `the disk was opened or changed while it was read: ${(cause as Error)?.message ?? String(cause)}`, { cause })
 }
 
-/** A qcow2 image's virtual disk through a private read-only qemu-nbd on a unix socket; closing stops that qemu-nbd (by its pid). */
+/**
+ * A qcow2 image's virtual disk through a private read-only qemu-nbd on a
+ * unix socket; closing stops that qemu-nbd (by its pid). Its data extents
+ * come from `base:allocation`: unallocated and zero clusters are answered
+ * NBD_STATE_ZERO and skipped by scans (docs/change-tracking.md, "Data extents").
+ */
 async function openQcow2View (path: string, signal?: AbortSignal): Promise<DiskView> {
   const dir = await mkdtemp(join(tmpdir(), 'tandem-manual-'))
   const socket = join(dir, 'nbd.sock')
@@ -95,10 +105,19 @@ async function openQcow2View (path: string, signal?: AbortSignal): Promise<DiskV
       if (performance.now() > until) throw new AppError(AppErrorCode.APP_QEMU_IMG_FAILED, `qemu-nbd did not start serving ${path}`)
       await new Promise(resolve => setTimeout(resolve, 10))
     }
-    const client = await NbdClient.connect({ socketPath: socket, exportName: 'disk', signal })
+    const client = await NbdClient.connect({ socketPath: socket, exportName: 'disk', metaContexts: [BASE_ALLOCATION], signal })
+    const size = client.size
     return {
-      size: client.size,
+      size,
       read: async (offset, length, into, readSignal) => { await client.read(offset, length, into.subarray(0, length), readSignal) },
+      ...(client.metaContexts.has(BASE_ALLOCATION)
+        ? {
+            dataExtents: async (offset: number, length: number, extentsSignal?: AbortSignal) => {
+              if (length === 0) return []
+              return nonZeroExtents(await client.blockStatus(BASE_ALLOCATION, offset, length, extentsSignal))
+            }
+          }
+        : {}),
       close: async () => {
         await client.close()
         await stop()

@@ -89,9 +89,10 @@ export interface ScanResult {
  * base in the same pass. Blocks that a view with `dataExtents` says read as
  * zeros are not read: they get the zero block's hash, the same entry a read
  * of them would give, so the manifest is the same byte for byte (a scan
- * with `changedExtents` reads what tracking names, as before). Chunks run in parallel; results are consumed in disk
- * order. On any failure or abort no further chunk is started and every
- * pending one is awaited before the error is thrown (CORE_ABORTED on abort).
+ * with `changedExtents` reads what tracking names, as before). Chunks run
+ * in parallel; results are consumed in disk order. On any failure or abort
+ * no further chunk is started and every pending one is awaited before the
+ * error is thrown (CORE_ABORTED on abort).
  */
 export async function scanDisk (view: DiskView, options: ScanOptions): Promise<ScanResult> {
   const { pool, blockSize, base, signal } = options

@@ -28,6 +28,14 @@ export const HASH_LENGTH = 32
 export const SCAN_CHUNK_BYTES = 4 * 1024 * 1024
 
 /**
+ * Bytes of disk a scan asks a view's data extents for at once: one NBD
+ * BLOCK_STATUS request, or one walk of a file's holes. A window's answer
+ * and its pieces are all that is held, so a fragmented terabyte disk costs
+ * no more memory than a 1 GiB one; 20 questions scan a 20 GiB disk.
+ */
+export const SCAN_EXTENT_WINDOW_BYTES = 1024 * 1024 * 1024
+
+/**
  * Scan tasks queued per worker thread. Tasks that name a file descriptor
  * carry no data, so a deeper queue costs nothing and hides the thread hop
  * between tasks (measured: 7-12% idle per worker with 2).

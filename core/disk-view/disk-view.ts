@@ -26,6 +26,17 @@ export interface DiskView {
    */
   changedSince?: (baseRoot: string, signal?: AbortSignal) => Promise<Extent[] | { untracked: string }>
   /**
+   * Where the data is: the extents of [offset, offset + length) that may
+   * hold bytes other than zero, in ascending order, not overlapping, inside
+   * that range. Contract: every byte of the range NOT reported MUST read as
+   * zero (so a scan gives those blocks the zero block's hash without
+   * reading them); reporting zeros as data is always allowed. A view that
+   * cannot tell omits the method, and is read whole. A file view answers
+   * from SEEK_DATA/SEEK_HOLE, an NBD view from `base:allocation`'s
+   * NBD_STATE_ZERO (docs/change-tracking.md, "Data extents").
+   */
+  dataExtents?: (offset: number, length: number, signal?: AbortSignal) => Promise<Extent[]>
+  /**
    * For sources that worker threads can read themselves (a plain file): the
    * file descriptor, valid until close(). Lets scan workers read without a
    * copy through the main thread.

@@ -1,7 +1,9 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { CoreError, CoreErrorCode, throwIfAborted } from '../errors.ts'
+import type { Extent } from '../types.ts'
 import type { DiskSource, DiskView } from './disk-view.ts'
+import { fileDataExtents, type FileDataExtents } from './file-data-extents.ts'
 
 /**
  * A view of a raw image file or block device that nobody writes while it is
@@ -29,7 +31,9 @@ export class FileDiskSource implements DiskSource {
     try {
       const stats = await handle.stat({ bigint: false })
       const size = await sizeOf(this.path, stats)
-      return new FileDiskView(this.path, handle, size, stats)
+      // Holes are told by regular files only (a block device's lseek knows no SEEK_DATA).
+      const holes = stats.isFile() ? await fileDataExtents() : undefined
+      return new FileDiskView(this.path, handle, size, stats, holes)
     } catch (err) {
       await handle.close()
       throw err
@@ -43,13 +47,34 @@ class FileDiskView implements DiskView {
   private readonly path: string
   private readonly handle: FileHandle
   private readonly opened: Stats
+  /** Present when the file can tell its holes (a regular file on Linux). */
+  readonly dataExtents?: (offset: number, length: number, signal?: AbortSignal) => Promise<Extent[]>
 
-  constructor (path: string, handle: FileHandle, size: number, opened: Stats) {
+  constructor (path: string, handle: FileHandle, size: number, opened: Stats, holes?: FileDataExtents) {
     this.path = path
     this.handle = handle
     this.size = size
     this.fd = handle.fd
     this.opened = opened
+    if (holes !== undefined) this.dataExtents = async (offset, length, signal) => await this.extents(holes, offset, length, signal)
+  }
+
+  /**
+   * The file's data extents in the range, from SEEK_DATA/SEEK_HOLE; the
+   * whole range when lseek fails (it is then read, as it was before holes
+   * were skipped). A file written meanwhile fails `close()`
+   * (CORE_SOURCE_CHANGED) as for reads, so a stale answer is never committed.
+   */
+  private async extents (holes: FileDataExtents, offset: number, length: number, signal?: AbortSignal): Promise<Extent[]> {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new TypeError(`extents of ${length} bytes at ${offset} are outside the disk`)
+    }
+    throwIfAborted(signal)
+    try {
+      return holes.extents(this.fd, offset, length)
+    } catch {
+      return length === 0 ? [] : [{ offset, length }]
+    }
   }
 
   async read (offset: number, length: number, into: Uint8Array, signal?: AbortSignal): Promise<void> {

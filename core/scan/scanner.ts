@@ -1,12 +1,15 @@
 import { Codec } from '../compress.ts'
 import { HASH_LENGTH, SCAN_CHUNK_BYTES } from '../constants.ts'
 import { CoreError, CoreErrorCode, throwIfAborted } from '../errors.ts'
-import { equalHashes } from '../hash.ts'
+import { equalHashes, zeroHash } from '../hash.ts'
 import { blockCount, checkBlockSize } from '../manifest.ts'
 import type { DiskView } from '../disk-view/disk-view.ts'
 import type { BlockHash, Extent, Manifest, ProgressListener } from '../types.ts'
 import type { ScanPool } from './scan-pool.ts'
+import { blockRanges, ScanPlan } from './scan-plan.ts'
 import type { ScanTask, ScanTaskResult } from './scan-task.ts'
+
+export { blockRanges }
 
 /** A block that differs from the base, encoded for storage or the wire. */
 export interface ChangedBlock {
@@ -62,21 +65,34 @@ export interface ScanOptions {
    * anything. Such unchanged blocks are not listed in `changed`.
    */
   heal?: number[]
+  /**
+   * Read every block, even where the view tells that it reads as zeros
+   * (`DiskView.dataExtents`): for tests and benchmarks that compare with a
+   * full read. The manifest is the same either way.
+   */
+  readHoles?: boolean
 }
 
 export interface ScanResult {
   manifest: Manifest
   /** Indices of every block that differs from the base (zero blocks included). */
   changed: number[]
-  /** Bytes read from the view (all of it, or the blocks `changedExtents` touch). */
+  /**
+   * Bytes read from the view: all of it, or the blocks `changedExtents`
+   * touch, less the blocks the view said read as zeros.
+   */
   bytesRead: number
 }
 
 /**
  * Hashes every block of a view in the worker pool and diffs it against the
- * base in the same pass. Chunks run in parallel; results are consumed in disk
- * order. On any failure or abort no further chunk is started and every
- * pending one is awaited before the error is thrown (CORE_ABORTED on abort).
+ * base in the same pass. Blocks that a view with `dataExtents` says read as
+ * zeros are not read: they get the zero block's hash, the same entry a read
+ * of them would give, so the manifest is the same byte for byte (a scan
+ * with `changedExtents` reads what tracking names, as before). Chunks run
+ * in parallel; results are consumed in disk order. On any failure or abort
+ * no further chunk is started and every pending one is awaited before the
+ * error is thrown (CORE_ABORTED on abort).
  */
 export async function scanDisk (view: DiskView, options: ScanOptions): Promise<ScanResult> {
   const { pool, blockSize, base, signal } = options
@@ -95,20 +111,47 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
     hashes = new Uint8Array(blockCount(size, blockSize) * HASH_LENGTH)
     ranges = size > 0 ? [{ offset: 0, length: size }] : []
   }
-  const tasks = chunked(ranges, chunkBytes)
-  const total = tasks.reduce((n, r) => n + r.length, 0)
+  const plan = new ScanPlan(view, {
+    ranges,
+    blockSize,
+    chunkBytes,
+    heal: healExtents(options.heal, blockSize),
+    askData: options.changedExtents === undefined && options.readHoles !== true
+  })
+  const total = ranges.reduce((n, r) => n + r.length, 0)
   const changed: number[] = []
   const heal = options.heal === undefined || options.heal.length === 0 ? undefined : new Set(options.heal)
-  const inflight: Array<{ offset: number, length: number, result: Promise<ScanTaskResult> }> = []
-  let next = 0
+  /** Pieces in disk order: chunks being read and hashed (`result`), and zero runs (none). */
+  const inflight: Array<{ offset: number, length: number, result?: Promise<ScanTaskResult> }> = []
+  let running = 0
+  let planned = true
   let done = 0
+  let bytesRead = 0
+
+  /** A run of blocks that read as zeros: the zero hash, and a change where the base has another. */
+  const zeros = (offset: number, length: number): void => {
+    for (let at = offset; at < offset + length; at += blockSize) {
+      const index = at / blockSize
+      const hash = zeroHash(Math.min(blockSize, size - at))
+      hashes.set(hash, index * HASH_LENGTH)
+      const same = base !== undefined && (index + 1) * HASH_LENGTH <= base.hashes.byteLength && equalHashes(base.hashes, index * HASH_LENGTH, hash, 0)
+      if (!same) changed.push(index)
+    }
+  }
 
   /** A failure of the caller's own onChanged: passed through as it is, never taken for a read error. */
   let sinkError: { err: unknown } | undefined
   const consume = async (): Promise<void> => {
     const head = inflight.shift()
     if (head === undefined) return
+    if (head.result === undefined) {
+      zeros(head.offset, head.length)
+      done += head.length
+      options.onProgress?.({ phase: 'scan', done, total })
+      return
+    }
     const r = await head.result
+    running--
     const firstBlock = head.offset / blockSize
     hashes.set(r.hashes, firstBlock * HASH_LENGTH)
     for (const i of r.changed) {
@@ -141,10 +184,22 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
   }
 
   try {
-    while (next < tasks.length || inflight.length > 0) {
-      while (next < tasks.length && inflight.length < pool.concurrency(view.fd === undefined || options.onChanged !== undefined)) {
+    const concurrency = pool.concurrency(view.fd === undefined || options.onChanged !== undefined)
+    while (planned || inflight.length > 0) {
+      // Zero runs take no thread: only reads count against the concurrency,
+      // and the queue of pieces is bounded all the same.
+      while (planned && running < concurrency && inflight.length < 4 * concurrency) {
         throwIfAborted(signal)
-        const { offset, length } = tasks[next++]!
+        const piece = await plan.next(signal)
+        if (piece === undefined) {
+          planned = false
+          break
+        }
+        const { offset, length } = piece
+        if (piece.zero) {
+          inflight.push({ offset, length })
+          continue
+        }
         const task = await makeTask(view, offset, length, options, signal)
         const result = pool.run(task, signal)
         // An abort rejects every pending task at once, while this loop may be
@@ -154,15 +209,17 @@ export async function scanDisk (view: DiskView, options: ScanOptions): Promise<S
         // as an unhandled AbortError (issue 11).
         result.catch(() => {})
         inflight.push({ offset, length, result })
+        running++
+        bytesRead += length
       }
       await consume()
     }
   } catch (err) {
-    await Promise.allSettled(inflight.map(f => f.result))
+    await Promise.allSettled(inflight.map(async f => await f.result))
     if (sinkError !== undefined && sinkError.err === err) throw err
     throw translate(err, signal)
   }
-  return { manifest: { size, blockSize, hashes }, changed, bytesRead: total }
+  return { manifest: { size, blockSize, hashes }, changed, bytesRead }
 }
 
 /**
@@ -179,41 +236,6 @@ function releaser (pool: ScanPool, buffer: ArrayBuffer, count: number): () => ()
       if (--outstanding === 0) pool.recycle(buffer)
     }
   }
-}
-
-/**
- * The block-aligned byte ranges that `extents` touch, clipped to the disk,
- * sorted and merged. Throws CORE_INVALID_ARGUMENT for a negative or
- * non-integer extent (a tracking source that misbehaves).
- */
-export function blockRanges (extents: Extent[], size: number, blockSize: number): Extent[] {
-  const spans: Extent[] = []
-  for (const e of extents) {
-    if (!Number.isSafeInteger(e.offset) || !Number.isSafeInteger(e.length) || e.offset < 0 || e.length < 0) {
-      throw new CoreError(CoreErrorCode.CORE_INVALID_ARGUMENT, `changed extent ${e.offset}+${e.length} is not a byte range`)
-    }
-    if (e.length === 0 || e.offset >= size) continue
-    const start = Math.floor(e.offset / blockSize) * blockSize
-    const end = Math.min(size, Math.ceil((e.offset + e.length) / blockSize) * blockSize)
-    spans.push({ offset: start, length: end - start })
-  }
-  spans.sort((a, b) => a.offset - b.offset)
-  const out: Extent[] = []
-  for (const s of spans) {
-    const last = out.at(-1)
-    if (last !== undefined && s.offset <= last.offset + last.length) last.length = Math.max(last.length, s.offset + s.length - last.offset)
-    else out.push({ ...s })
-  }
-  return out
-}
-
-/** Ranges cut into scan tasks of at most `chunkBytes` (a multiple of the block size). */
-function chunked (ranges: Extent[], chunkBytes: number): Extent[] {
-  const out: Extent[] = []
-  for (const r of ranges) {
-    for (let at = r.offset; at < r.offset + r.length; at += chunkBytes) out.push({ offset: at, length: Math.min(chunkBytes, r.offset + r.length - at) })
-  }
-  return out
 }
 
 async function makeTask (view: DiskView, offset: number, length: number, options: ScanOptions, signal?: AbortSignal): Promise<ScanTask> {

@@ -47,13 +47,16 @@ t.test('progress is reported up to the total', async t => {
   const src = join(dir, 'vm.img')
   await sparseFile(src, 64 * MiB + 1)
   const pool = scanPool(t)
+  await writePatches(src, [{ offset: 30 * MiB, length: MiB }])
   const view = await new FileDiskSource(src).open()
-  const seen: number[] = []
-  await scanDisk(view, { pool, blockSize: 65536, onProgress: p => { seen.push(p.done); t.equal(p.total, 64 * MiB + 1) } })
+  for (const readHoles of [true, false]) {
+    const seen: number[] = []
+    await scanDisk(view, { pool, blockSize: 65536, readHoles, onProgress: p => { seen.push(p.done); t.equal(p.total, 64 * MiB + 1) } })
+    t.ok(seen.length > 1, 'several progress events')
+    t.same(seen, [...seen].sort((a, b) => a - b), 'progress never goes back')
+    t.equal(seen[seen.length - 1], 64 * MiB + 1, `and ends at the total, holes ${readHoles ? 'read' : 'skipped'} included`)
+  }
   await view.close()
-  t.ok(seen.length > 1, 'several progress events')
-  t.same(seen, [...seen].sort((a, b) => a - b), 'progress never goes back')
-  t.equal(seen[seen.length - 1], 64 * MiB + 1, 'and ends at the total')
 })
 
 t.test('abort stops a cycle with CORE_ABORTED and commits nothing', async t => {

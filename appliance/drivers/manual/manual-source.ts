@@ -1,16 +1,23 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { access, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FileDiskSource, type DiskSource, type DiskView } from '../../../core/disk-view/index.ts'
 import { CoreError, CoreErrorCode } from '../../../core/errors.ts'
-import { NbdClient } from '../../../core/nbd/index.ts'
+import { BASE_ALLOCATION, NbdClient, nonZeroExtents } from '../../../core/nbd/index.ts'
 import { AppError, AppErrorCode } from '../../errors.ts'
 import { openManualDisk } from './manual-driver.ts'
 import type { DiskFormat } from '../qemu/vm-definition.ts'
 
 /** How long qemu-nbd may take to open a qcow2 disk and listen. */
 const TIMEOUT_QEMU_NBD_START_MS = 10_000
+/**
+ * How long qemu-nbd may take to exit on SIGTERM before it is killed. A
+ * SIGTERM that arrives while qemu-nbd 7.2 is still starting is lost (its
+ * handler only acts once the server runs), and waiting for the exit then
+ * hung the cycle (seen under load: a connect that failed during start-up).
+ */
+const TIMEOUT_QEMU_NBD_STOP_MS = 5_000
 
 /**
  * A disk whose VM Tandem does not run, as core's DiskSource: a view opens
@@ -44,17 +51,22 @@ export class ManualDiskSource implements DiskSource {
       await guard.release().catch(() => undefined)
       throw err
     }
+    const guarded = async <T>(op: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> => {
+      try {
+        return await op(signal === undefined ? guard.signal : AbortSignal.any([signal, guard.signal]))
+      } catch (err) {
+        if (guard.signal.aborted) throw takenWhileRead(guard.signal.reason)
+        throw err
+      }
+    }
+    const dataExtents = inner.dataExtents
     return {
       size: inner.size,
       ...(inner.fd === undefined ? {} : { fd: inner.fd }),
       read: async (offset, length, into, readSignal) => {
-        try {
-          await inner.read(offset, length, into, readSignal === undefined ? guard.signal : AbortSignal.any([readSignal, guard.signal]))
-        } catch (err) {
-          if (guard.signal.aborted) throw takenWhileRead(guard.signal.reason)
-          throw err
-        }
+        await guarded(async s => { await inner.read(offset, length, into, s) }, readSignal)
       },
+      ...(dataExtents === undefined ? {} : { dataExtents: async (offset: number, length: number, extentsSignal?: AbortSignal) => await guarded(async s => await dataExtents(offset, length, s), extentsSignal) }),
       close: async () => {
         let failure: unknown
         await inner.close().catch(err => { failure = err })
@@ -65,12 +77,36 @@ export class ManualDiskSource implements DiskSource {
   }
 }
 
+/**
+ * Connects to a qemu-nbd that was just started. Its socket file appears
+ * before it serves (seen under load: the first connection refused or
+ * dropped during the handshake), so such failures are retried while it
+ * runs, until `until`; any other failure is final.
+ */
+async function connectWhenReady (socket: string, child: ChildProcess, until: number, signal?: AbortSignal): Promise<NbdClient> {
+  for (;;) {
+    try {
+      return await NbdClient.connect({ socketPath: socket, exportName: 'disk', metaContexts: [BASE_ALLOCATION], signal })
+    } catch (err) {
+      const code = (err as { code?: unknown }).code
+      const early = code === CoreErrorCode.CORE_NBD_DISCONNECTED || code === CoreErrorCode.CORE_NBD_HANDSHAKE_FAILED || code === 'ECONNREFUSED'
+      if (!early || signal?.aborted === true || child.exitCode !== null || child.signalCode !== null || performance.now() > until) throw err
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  }
+}
+
 /** The disk was taken (or changed) while it was read: what was read is not one moment of it. */
 function takenWhileRead (cause: unknown): CoreError {
   return new CoreError(CoreErrorCode.CORE_SOURCE_CHANGED, `the disk was opened or changed while it was read: ${(cause as Error)?.message ?? String(cause)}`, { cause })
 }
 
-/** A qcow2 image's virtual disk through a private read-only qemu-nbd on a unix socket; closing stops that qemu-nbd (by its pid). */
+/**
+ * A qcow2 image's virtual disk through a private read-only qemu-nbd on a
+ * unix socket; closing stops that qemu-nbd (by its pid). Its data extents
+ * come from `base:allocation`: unallocated and zero clusters are answered
+ * NBD_STATE_ZERO and skipped by scans (docs/change-tracking.md, "Data extents").
+ */
 async function openQcow2View (path: string, signal?: AbortSignal): Promise<DiskView> {
   const dir = await mkdtemp(join(tmpdir(), 'tandem-manual-'))
   const socket = join(dir, 'nbd.sock')
@@ -83,7 +119,12 @@ async function openQcow2View (path: string, signal?: AbortSignal): Promise<DiskV
   child.once('error', () => {})
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-    await exited
+    const kill = setTimeout(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') }, TIMEOUT_QEMU_NBD_STOP_MS)
+    try {
+      await exited
+    } finally {
+      clearTimeout(kill)
+    }
     await rm(dir, { recursive: true, force: true })
   }
   try {
@@ -95,10 +136,19 @@ async function openQcow2View (path: string, signal?: AbortSignal): Promise<DiskV
       if (performance.now() > until) throw new AppError(AppErrorCode.APP_QEMU_IMG_FAILED, `qemu-nbd did not start serving ${path}`)
       await new Promise(resolve => setTimeout(resolve, 10))
     }
-    const client = await NbdClient.connect({ socketPath: socket, exportName: 'disk', signal })
+    const client = await connectWhenReady(socket, child, until, signal)
+    const size = client.size
     return {
-      size: client.size,
+      size,
       read: async (offset, length, into, readSignal) => { await client.read(offset, length, into.subarray(0, length), readSignal) },
+      ...(client.metaContexts.has(BASE_ALLOCATION)
+        ? {
+            dataExtents: async (offset: number, length: number, extentsSignal?: AbortSignal) => {
+              if (length === 0) return []
+              return nonZeroExtents(await client.blockStatus(BASE_ALLOCATION, offset, length, extentsSignal))
+            }
+          }
+        : {}),
       close: async () => {
         await client.close()
         await stop()

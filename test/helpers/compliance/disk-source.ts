@@ -15,6 +15,8 @@
  * - a view is one moment: when the disk is written while a view is open,
  *   the view still reads the bytes of its moment, or the read or `close`
  *   fails with CORE_SOURCE_CHANGED (the cycle then commits nothing);
+ * - `dataExtents`, when present: extents in order, inside the range asked,
+ *   and every byte it leaves out is zero on the disk (the scan skips them);
  * - `changedSince`, when present: a base the source knows nothing of is
  *   `{ untracked }`; from the base it tracks, the extents cover every byte
  *   that differs and stay inside the disk;
@@ -202,6 +204,42 @@ export async function diskSourceCompliance (t: Test, factory: DiskSourceFactory)
       for (const b of changedBlocks) t.ok(covered(b * BLOCK) && covered(b * BLOCK + BLOCK - 1), `changed block ${b} is covered`)
       const coveredBytes = list.reduce((n, e) => n + e.length, 0)
       t.ok(coveredBytes < size, 'and not the whole disk')
+    } finally {
+      await view.close()
+    }
+  })
+
+  await t.test('dataExtents, when present: in order, inside the range, and every byte left out reads as zero', async t => {
+    // Zero runs of several sizes and alignments between data (a source may
+    // store them as holes or zero clusters, or as data: both are allowed).
+    const holey = disk.slice()
+    const zeros: Array<[number, number]> = [[0, BLOCK], [3 * BLOCK + 100, 2 * BLOCK], [size / 2, size / 4], [size - BLOCK, BLOCK]]
+    for (const [o, l] of zeros) holey.fill(0, o, o + l)
+    const { source } = await factory.make(t, holey)
+    const view = await source.open()
+    try {
+      if (view.dataExtents === undefined) {
+        t.ok(true, 'no dataExtents: every block is read')
+        return
+      }
+      for (const [offset, length] of [[0, size], [BLOCK + 7, size - 2 * BLOCK - 9], [size / 2 + 5, 3], [size, 0]] as const) {
+        const list = await view.dataExtents(offset, length)
+        let at = offset
+        let ordered = true
+        for (const e of list) {
+          ordered &&= Number.isSafeInteger(e.offset) && Number.isSafeInteger(e.length) && e.length > 0 && e.offset >= at && e.offset + e.length <= offset + length
+          at = e.offset + e.length
+        }
+        t.ok(ordered, `${length} bytes at ${offset}: ascending, not overlapping, inside the range`)
+        const data = new Uint8Array(size)
+        for (const e of list) data.fill(1, e.offset, e.offset + e.length)
+        let zeroOutside = true
+        for (let i = offset; i < offset + length; i++) if (data[i] === 0 && holey[i] !== 0) { zeroOutside = false; break }
+        t.ok(zeroOutside, `${length} bytes at ${offset}: every byte left out is zero on the disk`)
+      }
+      const all = await view.dataExtents(0, size)
+      const left = (all.reduce((n, e) => n - e.length, size))
+      t.comment(`${left} of ${size} bytes reported as zeros`)
     } finally {
       await view.close()
     }

@@ -147,7 +147,7 @@ export class PlannedFailovers {
   private primaryOf (name: string): Relationship {
     const rel = this.init.relationships.byVm(name) ?? this.init.relationships.get(name)
     if (rel === undefined) throw new AppError(AppErrorCode.APP_RELATIONSHIP_NOT_FOUND, `this box holds no relationship ${name.slice(0, 80)}`)
-    if (rel.role !== 'primary') throw new AppError(AppErrorCode.APP_RELATIONSHIP_NOT_FOUND, `this box is the Replica of ${rel.vm}: a planned failover starts on its primary (${rel.peer})`)
+    if (rel.role !== 'primary') throw new AppError(AppErrorCode.APP_RELATIONSHIP_NOT_FOUND, `this box is the Replica of ${rel.vm}: a planned failover starts on its primary (${this.init.peerName(rel.peer)})`)
     return rel
   }
 

@@ -32,6 +32,8 @@ export class ScanPool {
   private readonly spare: ArrayBuffer[] = []
   /** Callers of `idle()` waiting for the last thread to end. */
   private readonly waiting: Array<() => void> = []
+  /** The last error the pool reported outside any task (see the constructor), for diagnosis. */
+  lastPoolError: unknown
 
   constructor (init: ScanPoolInit = {}) {
     this.threads = Math.max(1, init.threads ?? availableParallelism())
@@ -48,6 +50,12 @@ export class ScanPool {
     })
     // piscina announces a thread's end before it drops it from `threads`: look once it has.
     this.piscina.on('workerDestroy', () => { queueMicrotask(() => { this.onThreadEnded() }) })
+    // The pool's own errors, tied to no task. One is a known race (piscina issues 934, 805):
+    // a task aborted while its thread was posting its result, whose answer then names a task
+    // the pool already dropped ("Unexpected message from Worker"). Without a listener an
+    // EventEmitter's 'error' throws, which would end the daemon; every task still settles
+    // on its own (its result, its abort, or its thread's exit), so the error is only kept.
+    this.piscina.on('error', (err: unknown) => { this.lastPoolError = err })
   }
 
   /** Threads running (or starting) now: `threads` while busy; 0 before the first task and after an idle timeout. */

@@ -17,12 +17,12 @@
  */
 import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { copyFile, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { Appliance } from '../../../appliance/daemon/index.ts'
 import { diskDeviceId, type QemuVmDriver } from '../../../appliance/drivers/qemu/index.ts'
+import { differingBlockIndices } from '../../helpers/block-diff.ts'
 import { fileHash, scatteredPatches, tempDir, writePatches } from '../../helpers/fixtures.ts'
 import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
 import { addGuestVm, enableReplication, restartablePair, runCycle, startBox, type Box } from '../../helpers/paired-daemons.ts'
@@ -36,20 +36,8 @@ const MiB = 1024 * 1024
 const DISK_BYTES = 32 * MiB
 const BS = 64 * 1024
 
-/** The SHA-256 of each block of a file (the test's own, independent of core's hashing). */
-async function blockHashes (path: string): Promise<string[]> {
-  const data = await readFile(path)
-  const out: string[] = []
-  for (let off = 0; off < data.length; off += BS) out.push(createHash('sha256').update(data.subarray(off, off + BS)).digest('hex'))
-  return out
-}
-
-/** The indices of the blocks where two files of the same size differ. */
-async function differing (a: string, b: string): Promise<Set<number>> {
-  const [x, y] = await Promise.all([blockHashes(a), blockHashes(b)])
-  if (x.length !== y.length) throw new Error(`${a} and ${b} differ in size`)
-  return new Set(x.flatMap((h, i) => h !== y[i] ? [i] : []))
-}
+/** The blocks where two files differ. */
+const differing = async (a: string, b: string): Promise<Set<number>> => await differingBlockIndices(a, b, BS)
 
 interface FailedOver {
   root: string

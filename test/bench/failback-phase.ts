@@ -41,7 +41,7 @@
  * cycle's scan, send and commit (its record's `start` to `end`).
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { EventInfo, JobInfo, PointInfo } from '../../appliance/service/index.ts'
 import type { CycleRecord } from '../../appliance/events/index.ts'
@@ -151,13 +151,13 @@ async function rawWrites (path: string, offsets: number[], bytes: number): Promi
  */
 async function restartVm (run: BenchRun, box: Box, name: string): Promise<void> {
   const serial = join(box.dir, 'vms', name, 'serial.log')
-  const from = await stat(serial).then(s => s.size, () => 0)
+  // QEMU opens its serial log afresh (truncated) before it reports the VM running, when `vm start` returns
   await cli(box, ['vm', 'start', name])
   const pid = (await box.api.vmList()).find(v => v.name === name)?.pid ?? null
   if (pid !== null) run.qemuPids.add(pid)
   const ready = new RegExp(`^${MARKER.ready} `, 'm')
   await until(run, `${name}: the restarted guest's boot`, TIMEOUT_GUEST_BOOT_MS, async () => {
-    const text = await readFile(serial).then(b => b.subarray(from).toString('utf8'), () => '')
+    const text = await readFile(serial, 'utf8').catch(() => '')
     return ready.test(text) ? true : undefined
   })
 }

@@ -322,7 +322,8 @@ export class Appliance implements ApplianceService {
       const replication = new PrimaryReplication({
         node, registry, inventory, relationships, events, drivers, scheduler, jobs, primaryDir: layout.primary, logger, now,
         termLost: id => { demote.prepare(id) },
-        termLossEnded: async id => { await demote.unprepare(id) }
+        termLossEnded: async id => { await demote.unprepare(id) },
+        sharedManifests: async (rel, signal) => await replica.sharedManifests(rel.peer, rel.id, signal)
       })
       primaryReplication = replication
       stops.push({ part: 'replication', stop: async () => { await replication.stop() } })
@@ -345,6 +346,7 @@ export class Appliance implements ApplianceService {
         inventory,
         vms,
         driver: qemu.driver,
+        tracking: qemu,
         events,
         logger,
         now,

@@ -15,7 +15,7 @@ import { CoreErrorCode } from '../../core/errors.ts'
 import { materializePoint } from '../../core/restore.ts'
 import { pruneExcept } from '../../core/store/index.ts'
 import { PointServer, type PointServing } from '../failover/index.ts'
-import type { RecoveryPoint } from '../../core/types.ts'
+import type { Manifest, RecoveryPoint } from '../../core/types.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { AdmissionPolicy } from '../../p2p/gater/admission.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
@@ -252,6 +252,24 @@ export class ReplicaSide {
     const { peer, relationship, rel } = await this.resolve(name)
     const points = await this.sink.readStore(peer, relationship, async store => await store.listPoints(), AbortSignal.timeout(TIMEOUT_POINTS_MS)) ?? []
     return { relationship, vm: rel?.vm ?? null, peer, removed: rel === undefined, store: this.sink.replicaDir(peer, relationship), points: points.map(pointInfo) }
+  }
+
+  /**
+   * Each disk's manifest in the newest point this box holds of
+   * relationship `relationship` from `peer` (its store kept from when it was
+   * the Replica: after a completed failover, the failover point), or
+   * undefined when it holds none. Read under the store's rules
+   * (StoreReplicaSink.readStore); for the primary's first cycle after a
+   * reversal (docs/failover.md "Delta failback").
+   */
+  async sharedManifests (peer: string, relationship: string, signal?: AbortSignal): Promise<Map<string, Manifest> | undefined> {
+    return await this.sink.readStore(peer, relationship, async store => {
+      const latest = (await store.listPoints()).at(-1)
+      if (latest === undefined) return undefined
+      const out = new Map<string, Manifest>()
+      for (const d of latest.disks) out.set(d.name, await store.manifest(latest.id, d.name))
+      return out
+    }, signal ?? AbortSignal.timeout(TIMEOUT_POINTS_MS))
   }
 
   /**

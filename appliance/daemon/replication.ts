@@ -11,6 +11,7 @@ import { isAbsolute, join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { DEFAULT_BLOCK_SIZE } from '../../core/constants.ts'
 import { diskRoot } from '../../core/manifest.ts'
+import type { Manifest } from '../../core/types.ts'
 import { ScanPool } from '../../core/scan/index.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
@@ -67,6 +68,14 @@ export interface PrimaryReplicationInit {
    * removed, here (Demotion.unprepare: what termLost kept is not needed).
    */
   termLossEnded?: (id: string) => Promise<void>
+  /**
+   * Each disk's manifest in the last point this box holds of relationship
+   * `rel` as its Replica (kept when it failed over: the failover point), or
+   * undefined. Asked for a cycle that diffs against the Replica's manifests
+   * (the reversal's first cycle, a resynchronization): a driver's tracking
+   * since that point then carries over (docs/failover.md "Delta failback").
+   */
+  sharedManifests?: (rel: Relationship, signal: AbortSignal) => Promise<ReadonlyMap<string, Manifest> | undefined>
 }
 
 /** The wait for the Replica's answer to an offer, update or removal: it records durably first, which takes under a second. */
@@ -724,8 +733,8 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
     let failure: unknown
     /** Why a cycle that asked for an app-consistent point got a crash-consistent one (the driver's note). */
     let note: string | undefined
-    /** Whether every disk was read from its change tracking, and if not why (the first such disk's reason). */
-    let tracking: { tracked: boolean, untrackedReason?: string } | undefined
+    /** Whether every disk was read from its change tracking, and if not why (the first such disk's reason); the bytes read. */
+    let tracking: { tracked: boolean, untrackedReason?: string, bytesRead: number } | undefined
     try {
       if (vm === undefined || driver === undefined) throw new AppError(AppErrorCode.APP_VM_NOT_FOUND, `VM ${rel.vm} is no longer in the inventory`)
       const edits = await driver.checkOfflineEdits(vm.definition)
@@ -736,6 +745,9 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
       const stateDir = join(this.init.primaryDir, id)
       const replica = peerIdFromString(rel.peer)
       await restoreReplicaAddresses(stateDir, this.init.node, replica)
+      const fromReplica = rel.state === 'resynchronizing' || (rel.state === 'waiting-initial-replication' && (rel.settings.initial === 'existing' || replicaManifests !== undefined))
+      // No shared point known is no error: the cycle compares every block it cannot vouch for.
+      const shared = fromReplica ? await this.init.sharedManifests?.(rel, signal).catch((err: unknown) => { logger.warn({ relationship: id, err }, 'the shared point\'s manifests could not be read: the cycle compares by hash'); return undefined }) : undefined
       const cycle = await driver.diskSources(vm.definition, { appConsistent: appWanted, signal })
       let roots: Record<string, string> | undefined
       try {
@@ -751,8 +763,9 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
           consistency: cycle.consistency,
           ...(cycle.consistencyNote === undefined ? {} : { consistencyNote: cycle.consistencyNote }),
           // a resynchronization, or initial replication onto a copy already on the Replica, diffs against the Replica's own manifests
-          fromReplica: rel.state === 'resynchronizing' || (rel.state === 'waiting-initial-replication' && (rel.settings.initial === 'existing' || replicaManifests !== undefined)),
+          fromReplica,
           ...(replicaManifests === undefined ? {} : { replicaManifests }),
+          ...(shared === undefined ? {} : { shared }),
           limiter: this.limiter(rel),
           signal
         }
@@ -765,7 +778,7 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
         record.appConsistentSucceeded = sent.consistency === 'app'
         if (sent.consistency !== 'app' && appWanted) note = sent.consistencyNote
         const [untracked] = Object.entries(sent.untracked)
-        tracking = untracked === undefined ? { tracked: true } : { tracked: false, untrackedReason: `${untracked[0]}: ${untracked[1]}`.slice(0, MAX_UNTRACKED_REASON) }
+        tracking = untracked === undefined ? { tracked: true, bytesRead: sent.bytesRead } : { tracked: false, untrackedReason: `${untracked[0]}: ${untracked[1]}`.slice(0, MAX_UNTRACKED_REASON), bytesRead: sent.bytesRead }
         record.outcome = 'ok'
         await rememberReplicaAddresses(stateDir, this.init.node, replica).catch(() => {})
       } finally {

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto'
 import { mkdir, rm, rmdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MAX_SOCKET_PATH_BYTES } from '../../core/nbd/index.ts'
-import { createNbdOverlay, disksStandalone, streamDisks, type QemuDriver } from '../drivers/qemu/index.ts'
+import { createNbdOverlay, disksStandalone, streamDisks, type QemuDriver, type VmDefinition } from '../drivers/qemu/index.ts'
 import { AppErrorCode } from '../errors.ts'
 import type { EventLog } from '../events/index.ts'
 import type { InventoryVm, VmInventory } from '../inventory/index.ts'
@@ -57,6 +57,13 @@ export interface FailoverWorkInit {
   inventory: Pick<VmInventory, 'get' | 'add' | 'remove'>
   vms: FailoverVms
   driver: QemuDriver
+  /**
+   * Change tracking of a failover VM's disks from its point (the qemu
+   * driver's QemuVmDriver.trackFrom), started before the VM first runs; a
+   * reversal then reads only the blocks that can differ. Absent: no tracking
+   * until the VM's first cycle (the reversal compares every block by hash).
+   */
+  tracking?: { trackFrom: (vm: VmDefinition, roots: ReadonlyMap<string, { root: string, size: number }>, signal?: AbortSignal) => Promise<void> }
   events: EventLog
   logger: FailoversLog
   now: () => number
@@ -174,11 +181,26 @@ export class FailoverWork {
     for (const d of r.definition.disks) {
       await createNbdOverlay(d.path, { socket: serving.socket, export: d.name }, undefined, { reconnectDelayS: NBD_RECONNECT_DELAY_S })
     }
+    await this.trackFromPoint(r, serving)
     r.timings.overlayMs = Math.round(this.clock() - t0)
     await this.enlist(r)
     const t1 = this.clock()
     await this.init.vms.start(r.vm)
     r.timings.startMs = Math.round(this.clock() - t1)
+  }
+
+  /**
+   * Starts the change tracking of the fresh overlays from the served point
+   * (docs/failover.md "Delta failback"). A failure does not stop the
+   * failover (goal 3: the VM must run): it is logged, and the first
+   * reverse cycle then compares every block by hash, as without tracking.
+   */
+  private async trackFromPoint (r: FailoverRecord, serving: PointServing): Promise<void> {
+    if (this.init.tracking === undefined) return
+    const roots = new Map(serving.disks.map(d => [d.name, { root: d.root, size: d.size }]))
+    await this.init.tracking.trackFrom(r.definition, roots).catch((err: unknown) => {
+      this.init.logger.warn({ relationship: r.relationship, vm: r.vm, err }, 'change tracking of the failover VM could not start: a later reverse replication compares every block by hash')
+    })
   }
 
   /** The VM of the record in the inventory (qemu for `vm`, manual for `files`), unless it is there already. */

@@ -35,6 +35,8 @@ export interface ServedDisk {
   size: number
   /** What QEMU opens, e.g. as a qcow2 overlay's backing: `nbd+unix:///<disk>?socket=<socket>`. */
   uri: string
+  /** Root of the disk's manifest in the point (hex): what change tracking that starts from the point is relative to. */
+  root: string
 }
 
 /** A point being served; it stays pinned and its store open until close(). */
@@ -142,7 +144,7 @@ export class PointServer {
         relationship,
         point: pointId,
         socket,
-        disks: exports.map(e => ({ name: e.name, size: e.size, uri: nbdUri(e.name, socket) })),
+        disks: exports.map(e => ({ name: e.name, size: e.size, uri: nbdUri(e.name, socket), root: point.disks.find(d => d.name === e.name)!.root })),
         close: async () => {
           closing ??= (async () => {
             await running.stop()

@@ -2,7 +2,7 @@ import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { FileDiskSource, type DiskSource } from '../../core/disk-view/index.ts'
 import type { ScanPool } from '../../core/scan/index.ts'
-import type { Consistency, ProgressListener } from '../../core/types.ts'
+import type { Consistency, Manifest, ProgressListener } from '../../core/types.ts'
 import { P2pError, P2pErrorCode } from '../../p2p/errors.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
 import { fetchManifests, REPLICATION_PROTOCOL, sendCycle, type RateLimiter, type ReplicaManifests, type SentCycle } from '../../p2p/replication/index.ts'
@@ -32,6 +32,14 @@ export interface ReplicateToPeerInit {
   fromReplica?: boolean
   /** With `fromReplica`: the Replica's manifests the caller fetched just before (fetchReplicaManifests), so they are not fetched twice. */
   replicaManifests?: ReplicaManifests
+  /**
+   * Each disk's manifest in a point both boxes hold, which a driver's change
+   * tracking may be relative to (the failover point kept on the box that
+   * failed over): a cycle whose base is another descendant of it (the old
+   * primary's disk, fetched) reads only the tracked blocks and those where
+   * the base differs from it (openCycleSource).
+   */
+  shared?: ReadonlyMap<string, Manifest>
   limiter?: RateLimiter
   signal?: AbortSignal
   onProgress?: ProgressListener
@@ -51,6 +59,8 @@ export interface ReplicationReport extends SentCycle {
   consistencyNote?: string
   /** Each disk the committing attempt read without change tracking (every block compared by hash), and why; empty when all were read from their tracking. */
   untracked: Record<string, string>
+  /** Bytes the committing attempt read from the disks (what tracking named, or every block holding data). */
+  bytesRead: number
 }
 
 /**
@@ -74,7 +84,7 @@ export async function replicateToPeer (init: ReplicateToPeerInit): Promise<Repli
   for (let attempt = 0; ; attempt++) {
     const cycle = state.inFlight ?? await state.begin(Date.now(), init.term ?? state.replicated?.term ?? 1, init.consistency ?? 'crash', init.consistencyNote)
     const base = cycle.base === null || state.replicated?.root !== cycle.base ? null : { root: cycle.base, manifests: state.replicated.manifests }
-    const source = await openCycleSource(init.pool, init.disks.map(d => 'path' in d ? { name: d.name, source: new FileDiskSource(d.path) } : d), init.blockSize, init.signal)
+    const source = await openCycleSource(init.pool, init.disks.map(d => 'path' in d ? { name: d.name, source: new FileDiskSource(d.path) } : d), init.blockSize, init.signal, init.shared)
     try {
       const sent = await sendCycle({
         stream: await init.node.dialProtocol(init.replica, REPLICATION_PROTOCOL, { signal: init.signal }),
@@ -92,7 +102,8 @@ export async function replicateToPeer (init: ReplicateToPeerInit): Promise<Repli
         onBatch: init.onBatch
       })
       await state.commit({ root: sent.root, term: cycle.term, manifests: new Map(sent.disks.map(d => [d.name, d.manifest])) })
-      return { ...sent, resumed, resynced, untracked: Object.fromEntries(source.untracked), time: cycle.time, term: cycle.term, consistency: cycle.consistency, ...(cycle.consistencyNote === undefined ? {} : { consistencyNote: cycle.consistencyNote }) }
+      const bytesRead = [...source.bytesRead.values()].reduce((a, b) => a + b, 0)
+      return { ...sent, resumed, resynced, untracked: Object.fromEntries(source.untracked), bytesRead, time: cycle.time, term: cycle.term, consistency: cycle.consistency, ...(cycle.consistencyNote === undefined ? {} : { consistencyNote: cycle.consistencyNote }) }
     } catch (err) {
       const code = (err as P2pError).code
       if (code === P2pErrorCode.P2P_RESYNC_REQUIRED && attempt === 0) {

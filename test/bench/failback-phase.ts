@@ -8,11 +8,17 @@
  *    share: the primary's disk was replicated after its last write), then
  *    `failover complete VM --yes`, which returns once the copy into the
  *    VM's own disk is done;
- * 2. the new primary's writes: its VM stopped (`vm stop --force`: the guest
- *    would not shut down), then NEW_WRITES fresh random MiB written into
- *    its qcow2 with qemu-io; the VM is left stopped, so the reverse cycle
- *    reads its disk offline, and the disk is the same at the moment of the
- *    reversal and when the differing blocks are counted afterwards;
+ * 2. the new primary's writes, kept in its change tracking: its VM stopped
+ *    (`vm stop --force`: the guest would not shut down; QEMU quits and
+ *    stores the dirty bitmap the failover started), NEW_WRITES fresh random
+ *    MiB written into its qcow2 with qemu-io (QEMU's tools record their
+ *    writes in the image's persistent bitmaps: docs/change-tracking.md
+ *    "Offline edits"), then the VM started again (`vm start`) and its
+ *    guest's boot waited for (its one write follows), so the reverse cycle is a
+ *    live, tracked one and the disk is the same at the moment of the
+ *    reversal and when the differing blocks are counted afterwards. (Not
+ *    QMP `qemu-io` into the running VM: the daemon holds the VM's only QMP
+ *    connection, and this bench drives the daemons from outside.)
  * 3. the old primary's divergent writes, its daemon down: OLD_WRITES fresh
  *    random MiB (OVERLAP of them at the new primary's places) and
  *    SMALL_WRITES 4 KiB writes at offsets that are not block-aligned;
@@ -23,8 +29,9 @@
  *    command until its first cycle committed (the cycle record's `end`,
  *    taken once the old primary acknowledged the commit);
  * 6. the blocks that differ between the two disks (differing-blocks.ts);
- *    neither changed since step 5 began: the new primary's VM is stopped,
- *    and the demotion leaves the old primary's disk file untouched.
+ *    neither changed since step 5 began: the new primary's guest sleeps
+ *    after its one write, and the demotion leaves the old primary's disk
+ *    file untouched.
  *
  * The parts, from both daemons' event logs (one machine, one clock): the
  * request (the job's `reverseMs`), the salvage copy on the old primary (its
@@ -34,10 +41,11 @@
  * cycle's scan, send and commit (its record's `start` to `end`).
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, rm, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { EventInfo, JobInfo, PointInfo } from '../../appliance/service/index.ts'
 import type { CycleRecord } from '../../appliance/events/index.ts'
+import { MARKER } from '../helpers/guest/build-guest.ts'
 import { startDaemon } from '../helpers/tandem-cli.ts'
 import { BenchFailed, checkStop, cli, timedCli, until, type BenchRun, type Box } from './bench-boxes.ts'
 import { DIFF_BLOCK_BYTES, differingBlocks } from './differing-blocks.ts'
@@ -54,6 +62,8 @@ const WRITE_BYTES = 1 * MIB
 const SMALL_BYTES = 4096
 /** Bound on the copy of `failover complete` (2 GiB of data read back from the Replica's store). */
 const TIMEOUT_REFUSAL_MS = 2 * 60_000
+/** Bound on the restarted VM's guest boot (TCG: seconds). */
+const TIMEOUT_GUEST_BOOT_MS = 2 * 60_000
 /** Bound on the old primary's preparation (its disk kept as a point at the refusal: 2 GiB of data read and hashed, 35-55 s here). */
 const TIMEOUT_PREPARATION_MS = 10 * 60_000
 /** How many events of each log are read to find the reversal's (a few dozen are written during it). */
@@ -82,6 +92,10 @@ export interface FailbackFigures {
     reverse_command_s: number
     full_copy_s: number
     parts_s: Record<string, number | null>
+    /** Whether the first cycle read the new primary's disk from change tracking, why not, and the MiB it read. */
+    first_cycle_tracked: boolean | null
+    first_cycle_untracked_reason: string | null
+    first_cycle_read_mib: number | null
     written_new_mib: number
     written_old_mib: number
     complete_s: number
@@ -125,6 +139,27 @@ async function rawWrites (path: string, offsets: number[], bytes: number): Promi
     for (const at of offsets) await h.write(randomBytes(bytes), 0, bytes, at)
   } finally { await h.close() }
   await datasyncFile(path)
+}
+
+/**
+ * Starts the VM again (`vm start`) and waits until its guest found its disk
+ * (its READY line). Its one write follows at once (a few pages, O_DIRECT and
+ * fsync'd, within a second under TCG; it prints no line of its own: the
+ * bench's guest reports every 16th write), while the reversal comes after
+ * the old primary's refusal and preparation, tens of seconds later: so the
+ * disk no longer changes from the reversal on.
+ */
+async function restartVm (run: BenchRun, box: Box, name: string): Promise<void> {
+  const serial = join(box.dir, 'vms', name, 'serial.log')
+  // QEMU opens its serial log afresh (truncated) before it reports the VM running, when `vm start` returns
+  await cli(box, ['vm', 'start', name])
+  const pid = (await box.api.vmList()).find(v => v.name === name)?.pid ?? null
+  if (pid !== null) run.qemuPids.add(pid)
+  const ready = new RegExp(`^${MARKER.ready} `, 'm')
+  await until(run, `${name}: the restarted guest's boot`, TIMEOUT_GUEST_BOOT_MS, async () => {
+    const text = await readFile(serial, 'utf8').catch(() => '')
+    return ready.test(text) ? true : undefined
+  })
 }
 
 /** `box`'s events of `vm` from `since` (ms) on, oldest first. */
@@ -178,11 +213,12 @@ export async function measureFailback (b: { run: BenchRun, dir: string, primary:
   if (done.answer.state !== 'ok' || newDisk === undefined) throw new BenchFailed(`failover complete ${vm.name}: job ${done.answer.state}: ${done.answer.error?.code ?? ''}`)
   note(`failback: completed in ${done.seconds.toFixed(1)} s; the VM's disk is ${newDisk}`)
 
-  // The new primary's writes, its VM stopped: known blocks, and a disk that stays as it is until counted.
+  // The new primary's writes, kept in its dirty bitmap (the file's comment, step 2).
   await cli(replica, ['vm', 'stop', vm.name, '--force', '--timeout', '1s'])
   if (vmPid !== null) run.qemuPids.delete(vmPid)
   const format = (JSON.parse((await runTool('qemu-img', ['info', '--output=json', '-U', newDisk])).stdout) as { format: string }).format
   await qemuIoWrites(newDisk, format, newPlaces(vm.diskBytes), join(b.dir, 'new-writes'))
+  await restartVm(run, replica, vm.name)
   // The old primary's divergent writes, its daemon down.
   const old = oldPlaces(vm.diskBytes)
   await rawWrites(vm.disk, old.big, WRITE_BYTES)
@@ -212,11 +248,12 @@ export async function measureFailback (b: { run: BenchRun, dir: string, primary:
   const cycleEnd = mine.find(e => e.kind === 'cycle' && e.phase === 'end' && e.outcome === 'ok')
   const record = cycleEnd?.data as unknown as CycleRecord | undefined
   if (record === undefined) throw new BenchFailed(`replication reverse ${vm.name}: no committed cycle in the new primary's log`)
+  const endData: Record<string, unknown> = cycleEnd?.data ?? {}
   const theirs = await eventsSince(primary, vm.name, t0)
   const salvageBegin = theirs.find(e => e.kind === 'salvage' && e.phase === 'begin')
   const salvageEnd = theirs.find(e => e.kind === 'salvage' && e.phase === 'end')
   const reverseMs = record.end - t0
-  note(`failback: reversed in ${(reverseMs / 1000).toFixed(1)} s (the command ${rev.seconds.toFixed(1)} s); salvage ${String(salvageEnd?.data?.ms)} ms`)
+  note(`failback: reversed in ${(reverseMs / 1000).toFixed(1)} s (the command ${rev.seconds.toFixed(1)} s); salvage ${String(salvageEnd?.data?.ms)} ms; the first cycle ${endData.tracked === true ? 'tracked' : `untracked (${String(endData.untrackedReason)})`}, ${String(endData.bytesRead)} bytes read`)
 
   note('failback: counting the blocks that differ between the two disks')
   const newRaw = join(b.dir, 'new-primary.raw')
@@ -248,6 +285,9 @@ export async function measureFailback (b: { run: BenchRun, dir: string, primary:
         scan_send_commit: ms(record.start, record.end),
         first_cycle: info.timings.firstCycleMs === null ? null : round(info.timings.firstCycleMs / 1000, 2)
       },
+      first_cycle_tracked: typeof endData.tracked === 'boolean' ? endData.tracked : null,
+      first_cycle_untracked_reason: typeof endData.untrackedReason === 'string' ? endData.untrackedReason : null,
+      first_cycle_read_mib: typeof endData.bytesRead === 'number' ? round(endData.bytesRead / MIB, 2) : null,
       written_new_mib: NEW_WRITES * WRITE_BYTES / MIB,
       written_old_mib: round((OLD_WRITES * WRITE_BYTES + SMALL_WRITES * SMALL_BYTES) / MIB, 3),
       complete_s: round(done.seconds, 1)

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DEFAULT_BLOCK_SIZE } from '../../../core/constants.ts'
 import { abortedError, throwIfAborted } from '../../../core/errors.ts'
+import { AppError, AppErrorCode } from '../../errors.ts'
 import { ManualDiskSource } from '../manual/manual-source.ts'
 import type { DiskSourcesOpts, OfflineEdit, VmCapabilities, VmCycle, VmDriver, VmDriverStatus, VmStartOpts, VmStopOpts } from '../vm-driver.ts'
 import { holdFreeze } from './held-freeze.ts'
@@ -13,6 +14,7 @@ import { LivePointSource } from './tracking/live-source.ts'
 import { checkOfflineEdits } from './tracking/offline-edits.ts'
 import { pendingBytes } from './tracking/pending-bytes.ts'
 import { ensureRawSidecar } from './tracking/raw-sidecar.ts'
+import { trackFromPoint } from './tracking/track-from-point.ts'
 import { checkVmDefinition, type CheckedVmDefinition, type VmDefinition } from './vm-definition.ts'
 
 export interface QemuVmDriverInit {
@@ -137,6 +139,28 @@ export class QemuVmDriver implements VmDriver {
       if (reason !== undefined) edits.push({ disk: d.name, reason })
     }
     return edits
+  }
+
+  /**
+   * Starts change tracking of the VM's qcow2 disks from the point they
+   * read as now, each disk's manifest root in `roots` (by disk name): a
+   * failover VM's fresh overlays, before its first start
+   * (tracking/track-from-point.ts). Its first live point is then tracked
+   * relative to those roots, so a reversal reads only what changed since
+   * (docs/failover.md "Delta failback"). Disks not in `roots`, and raw
+   * disks, are left untracked (their first point compares by hash).
+   * APP_VM_ALREADY_RUNNING while the VM is active (QEMU holds the disks);
+   * APP_QEMU_IMG_FAILED; CORE_ABORTED.
+   */
+  async trackFrom (vm: VmDefinition, roots: ReadonlyMap<string, { root: string, size: number }>, signal?: AbortSignal): Promise<void> {
+    const def = this.effective(vm)
+    if (ACTIVE.has(this.driver.status(def.name).state)) throw new AppError(AppErrorCode.APP_VM_ALREADY_RUNNING, `${def.name} runs: tracking starts before QEMU opens its disks`)
+    await mkdir(this.vmDir(def.name), { recursive: true })
+    for (const d of def.disks) {
+      const point = roots.get(d.name)
+      if (point === undefined || d.format !== 'qcow2') continue
+      await trackFromPoint({ image: d.path, stateFile: this.stateFile(def.name, d.name), size: point.size, root: point.root }, this.blockSize, signal)
+    }
   }
 
   /**

@@ -15,10 +15,10 @@
  */
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { copyFile, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { differingBlockIndices } from '../../helpers/block-diff.ts'
 import { fileHash, scatteredPatches, tempDir, writePatches } from '../../helpers/fixtures.ts'
 import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
 import { addGuestVm, enableReplication, restartablePair, runCycle, startBox } from '../../helpers/paired-daemons.ts'
@@ -32,20 +32,8 @@ const MiB = 1024 * 1024
 const DISK_BYTES = 16 * MiB
 const BS = 64 * 1024
 
-/** The SHA-256 of each block of a file (the test's own, independent of core's hashing). */
-async function blockHashes (path: string): Promise<string[]> {
-  const data = await readFile(path)
-  const out: string[] = []
-  for (let off = 0; off < data.length; off += BS) out.push(createHash('sha256').update(data.subarray(off, off + BS)).digest('hex'))
-  return out
-}
-
 /** How many blocks of two files of the same size differ. */
-async function differingBlocks (a: string, b: string): Promise<number> {
-  const [x, y] = await Promise.all([blockHashes(a), blockHashes(b)])
-  if (x.length !== y.length) throw new Error(`${a} and ${b} differ in size`)
-  return x.filter((h, i) => h !== y[i]).length
-}
+const differingBlocks = async (a: string, b: string): Promise<number> => (await differingBlockIndices(a, b, BS)).size
 
 t.test('unplanned failover, the old primary refused, reverse: salvage copy, the old primary the Replica, only differing blocks sent', async t => {
   const guest = await ensureTestGuest()

@@ -15,8 +15,7 @@
  */
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import { copyFile, readFile } from 'node:fs/promises'
+import { copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { BoxReplicationStatus } from '../../../appliance/cli/replication.ts'
@@ -27,6 +26,7 @@ import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
 import { requireTools, TEST_GUEST_TOOLS } from '../../helpers/tools.ts'
 import { addManualVm, pairedDaemons, startDaemon, tandemAt, tandemJsonAt } from '../../helpers/tandem-cli.ts'
 import { waitForSerial } from '../drivers/qemu/vm-helpers.ts'
+import { differingBlockIndices } from '../../helpers/block-diff.ts'
 
 requireTools(t, ['qemu-img', ...TEST_GUEST_TOOLS])
 
@@ -36,14 +36,7 @@ const MiB = 2 ** 20
 const DISK_BYTES = 16 * MiB
 const BS = 65536
 
-async function differingBlocks (a: string, b: string): Promise<number> {
-  const [x, y] = await Promise.all([readFile(a), readFile(b)])
-  if (x.length !== y.length) throw new Error(`${a} and ${b} differ in size`)
-  const h = (buf: Buffer, off: number): string => createHash('sha256').update(buf.subarray(off, off + BS)).digest('hex')
-  let n = 0
-  for (let off = 0; off < x.length; off += BS) if (h(x, off) !== h(y, off)) n++
-  return n
-}
+const differingBlocks = async (a: string, b: string): Promise<number> => (await differingBlockIndices(a, b, BS)).size
 
 const failoverEnd = (e: Record<string, unknown>): boolean => e.kind === 'failover' && e.phase === 'end'
 

@@ -20,14 +20,14 @@
  *   primary drops the preparation.
  */
 import t, { type Test } from 'tap'
-import { createHash } from 'node:crypto'
-import { copyFile, readFile, stat } from 'node:fs/promises'
+import { copyFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Appliance } from '../../../appliance/daemon/index.ts'
 import { fileHash, scatteredPatches, tempDir, writePatches } from '../../helpers/fixtures.ts'
 import { addManualVm, enableReplication, restartablePair, runCycle, startBox, type Box } from '../../helpers/paired-daemons.ts'
 import { startStorageDaemon } from '../../helpers/storage-daemon.ts'
 import { requireTools } from '../../helpers/tools.ts'
+import { differingBlockIndices } from '../../helpers/block-diff.ts'
 
 requireTools(t, ['qemu-img', 'qemu-storage-daemon'])
 
@@ -35,15 +35,7 @@ const BS = 64 * 1024
 const DISK_BYTES = 64 * BS
 
 /** How many blocks of two files of the same size differ (the test's own hashing). */
-async function differingBlocks (a: string, b: string): Promise<number> {
-  const [x, y] = await Promise.all([readFile(a), readFile(b)])
-  let n = 0
-  for (let off = 0; off < x.length; off += BS) {
-    const h = (d: Buffer): string => createHash('sha256').update(d.subarray(off, off + BS)).digest('hex')
-    if (h(x) !== h(y)) n++
-  }
-  return n
-}
+const differingBlocks = async (a: string, b: string): Promise<number> => (await differingBlockIndices(a, b, BS)).size
 
 const exists = async (path: string): Promise<boolean> => await stat(path).then(() => true, () => false)
 

@@ -26,7 +26,6 @@
  */
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { copyFile, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -38,6 +37,7 @@ import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
 import { requireTools, TEST_GUEST_TOOLS } from '../../helpers/tools.ts'
 import { pairedDaemons, startDaemon, tandem, tandemAt, tandemJsonAt } from '../../helpers/tandem-cli.ts'
 import { waitForSerial } from '../drivers/qemu/vm-helpers.ts'
+import { differingBlockIndices } from '../../helpers/block-diff.ts'
 
 requireTools(t, ['qemu-img', ...TEST_GUEST_TOOLS])
 const run = promisify(execFile)
@@ -57,14 +57,7 @@ async function runs (pid: number): Promise<boolean> {
 }
 
 /** The indexes of the BS blocks whose content differs between two raw images of one size. */
-async function differingBlocks (a: string, b: string): Promise<number[]> {
-  const [x, y] = await Promise.all([readFile(a), readFile(b)])
-  if (x.length !== y.length) throw new Error(`${a} and ${b} differ in size`)
-  const h = (buf: Buffer, off: number): string => createHash('sha256').update(buf.subarray(off, off + BS)).digest('hex')
-  const out: number[] = []
-  for (let off = 0; off < x.length; off += BS) if (h(x, off) !== h(y, off)) out.push(off / BS)
-  return out
-}
+const differingBlocks = async (a: string, b: string): Promise<number[]> => [...await differingBlockIndices(a, b, BS)].sort((x, y) => x - y)
 
 /**
  * The blocks where a running VM's overlay (read with -U while its guest

@@ -8,7 +8,7 @@ import {
   type VmAddRequest, type VmInfo, type VmRemoveResult, type VmStopRequest,
   type CompleteRequest, type FailoverCancelResult, type FailoverPlanInfo, type FailoverPlanRequest, type UnplannedRequest,
   type DrillRequest, type DrillScheduleRequest, type DrillSettingsInfo, type TestFailoverInfo, type TestPlanInfo, type TestPlanRequest,
-  type TestStartRequest, type TestStopResult,
+  type TestStartRequest, type TestStopPlanInfo, type TestStopResult,
   type PlannedPlanInfo, type PlannedPlanRequest, type PlannedRequest, type ReversePlanInfo, type ReverseRequest, type SalvageDeleteRequest, type SalvageDeleteResult, type SalvageInfo, type SalvageRestoreRequest
 } from '../appliance/service/index.ts'
 
@@ -100,6 +100,7 @@ export class ApiClient implements ApplianceService {
   async failoverTest (name: string, request: TestStartRequest = {}): Promise<TestFailoverInfo> { return await this.call('POST', `${failoverPath(name)}/test`, request) }
   async failoverTestPlan (name: string, request: TestPlanRequest = {}): Promise<TestPlanInfo> { return await this.call('POST', `${failoverPath(name)}/test/plan`, request) }
   async failoverStopTest (name: string): Promise<TestStopResult> { return await this.call('DELETE', `${failoverPath(name)}/test`) }
+  async failoverStopTestPlan (name: string): Promise<TestStopPlanInfo> { return await this.call('GET', `${failoverPath(name)}/test/stop-plan`) }
   async failoverTests (): Promise<TestFailoverInfo[]> { return await this.call('GET', '/v1/failover/tests') }
   async failoverDrill (name: string, request: DrillRequest = {}): Promise<JobInfo> { return await this.call('POST', `${failoverPath(name)}/drill`, request) }
   async failoverDrillSchedule (name: string, request: DrillScheduleRequest): Promise<DrillSettingsInfo> { return await this.call('PUT', `${failoverPath(name)}/drill-schedule`, request) }

@@ -41,8 +41,9 @@ export function plannedCommand (box: LocalBox): Command {
     })
 }
 
-/** What a planned failover would do, in plain words. Pure. */
+/** What a planned failover (or its cancel on the primary) would do, in plain words. Pure. */
 export function plannedPlanText (p: PlannedPlanInfo): string {
+  if (p.action === 'cancel') return plannedCancelText(p)
   const down = p.shutdown === 'manual'
     ? `  - check that no process holds the disks of ${p.vm} (a manual VM: shut it down in its own hypervisor first)`
     : p.shutdown === 'stopped'
@@ -56,6 +57,21 @@ export function plannedPlanText (p: PlannedPlanInfo): string {
     ]),
     `  - have ${p.replica} fail over to that point at term ${p.termAfter}, start ${p.vm}, copy its data into its own disks, and replicate it back to this box, sending only changed blocks`,
     '  - lose nothing: every write of the VM is in that point'
+  ].join('\n')
+}
+
+function plannedCancelText (p: PlannedPlanInfo): string {
+  const vm = p.driver === 'manual'
+    ? `  - leave ${p.vm} to you: a manual VM runs in its own hypervisor (start it there again)`
+    : p.startsVm
+      ? `  - start ${p.vm} again here (it is ${p.vmState})`
+      : `  - leave ${p.vm} as it is (${p.vmState})`
+  return [
+    `dry run: nothing was done. \`tandem failover cancel ${p.vm}\` would:`,
+    `  - give up the planned failover of ${p.vm} to ${p.replica} (${p.state}) and replicate again from this box at term ${p.term}, on its schedule`,
+    vm,
+    `  - lose nothing: ${p.replica} keeps its recovery points, the last changes sent included`,
+    `  - if ${p.replica} took the failover after all (its answer lost on the way), its term ${p.termAfter} wins: this box's next cycle is refused, and what ${p.vm} writes here from now on is set aside as a salvage copy when ${p.replica} reverses replication`
   ].join('\n')
 }
 

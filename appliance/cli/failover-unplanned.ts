@@ -12,6 +12,7 @@ import type { FailoverCancelResult, FailoverInfo, FailoverPlanInfo, JobInfo, Loc
 import { dataOption, dataPath, examples, yesOption } from './box-options.ts'
 import { jsonOption, progressOption } from './common-options.ts'
 import { plural } from './format.ts'
+import { plannedPlanText } from './failover-planned.ts'
 import { followJob } from './job-follow.ts'
 import { parsePoint, type PointSelector } from './option-values.ts'
 import { Session, withSession } from './session.ts'
@@ -76,7 +77,7 @@ export function completeCommand (box: LocalBox): Command {
 
 export function cancelCommand (box: LocalBox): Command {
   return new Command('cancel')
-    .description('undo a failover that waits for completion: the VM stops and its overlays go (or its files), the point is no longer served, replication from the primary is taken again; no recovery point changes, and what the VM wrote since the failover is discarded')
+    .description('undo a failover that waits for completion: the VM stops and its overlays go (or its files), the point is no longer served, replication from the primary is taken again; no recovery point changes, and what the VM wrote since the failover is discarded. On the primary: give up a planned failover that stopped half-way, replicate again and start the VM again')
     .argument('<name>', 'the protected VM\'s name or the relationship id')
     .addOption(dryRunOption())
     .addOption(dataOption())
@@ -85,7 +86,10 @@ export function cancelCommand (box: LocalBox): Command {
     .action(async (name: string, opts: RunOpts) => {
       const service = await box.connect(dataPath(opts.data))
       if (opts.dryRun === true) {
-        new Session(opts).output(await service.failoverPlan(name, { action: 'cancel' }), planText)
+        // the daemon's cancel goes to the planned failover on the primary, to the failover on the Replica
+        const primary = (await service.replicationStatus()).some(r => r.vm === name || r.relationship === name)
+        if (primary) new Session(opts).output(await service.failoverPlannedPlan(name, { action: 'cancel' }), plannedPlanText)
+        else new Session(opts).output(await service.failoverPlan(name, { action: 'cancel' }), planText)
         return
       }
       new Session(opts).output(await service.failoverCancel(name), cancelText)

@@ -9,7 +9,7 @@
 import { Command, Option } from 'commander'
 import {
   AppError, AppErrorCode, durationText,
-  type DrillSettingsInfo, type DrillSignInfo, type JobInfo, type LocalBox, type TestFailoverInfo, type TestPlanInfo, type TestStopResult
+  type DrillSettingsInfo, type DrillSignInfo, type JobInfo, type LocalBox, type TestFailoverInfo, type TestPlanInfo, type TestStopPlanInfo, type TestStopResult
 } from '../service/index.ts'
 import { dataOption, dataPath, examples } from './box-options.ts'
 import { jsonOption, progressOption } from './common-options.ts'
@@ -100,12 +100,17 @@ function stopTestCommand (box: LocalBox): Command {
   return new Command('stop-test')
     .description('stop the test failover: its VM, overlays and run directory are removed, the point is no longer served; nothing is left')
     .argument('<name>', 'the protected VM\'s name or the relationship id')
+    .addOption(new Option('--dry-run', 'say what would happen, and stop nothing'))
     .addOption(dataOption())
     .addOption(jsonOption())
-    .addHelpText('after', examples(['tandem failover stop-test web']))
-    .action(async (name: string, opts: { data: string, json?: boolean }) => {
-      const r = await (await box.connect(dataPath(opts.data))).failoverStopTest(name)
-      new Session(opts).output(r, stopText)
+    .addHelpText('after', examples(['tandem failover stop-test web --dry-run', 'tandem failover stop-test web']))
+    .action(async (name: string, opts: { data: string, json?: boolean, dryRun?: boolean }) => {
+      const service = await box.connect(dataPath(opts.data))
+      if (opts.dryRun === true) {
+        new Session(opts).output(await service.failoverStopTestPlan(name), stopPlanText)
+        return
+      }
+      new Session(opts).output(await service.failoverStopTest(name), stopText)
     })
 }
 
@@ -165,6 +170,20 @@ export function planText (p: TestPlanInfo): string {
     lines.push(`  - wait up to ${durationText(p.check.timeoutMs)} for ${signText(p.check.sign)}, take a screenshot into ${p.check.screenshotDir}, stop the VM, and mark the point proven (a drill)`)
   }
   lines.push(`  - leave the relationship ${p.state}: replication goes on committing new points meanwhile (a test is not a failover)`)
+  return lines.join('\n')
+}
+
+/** What stop-test would do, in plain words (`--dry-run`). Pure. */
+export function stopPlanText (p: TestStopPlanInfo): string {
+  const t = p.test
+  const point = `recovery point ${t.point.id} (${t.point.time}, ${t.point.consistency}-consistent)`
+  const lines = [`dry run: nothing was stopped. \`tandem failover stop-test ${p.vm}\` would:`]
+  lines.push(t.testVm === null
+    ? `  - close the NBD exports of ${plural(t.disks.length, 'disk')} (${t.disks.map(d => d.uri).join(', ')}): a VM of your own that reads them loses its disks`
+    : `  - stop ${t.testVm} (${t.state ?? 'unknown'}), powering it off after ${durationText(p.stopWindowMs)}: a test VM is thrown away, not shut down`)
+  lines.push(`  - discard everything the test wrote since ${t.since}: its run directory (${p.runDir})${t.testVm === null ? '' : ', overlays included,'} is removed`)
+  lines.push(`  - stop serving ${point}: retention may remove it again like any other point`)
+  lines.push(`  - change nothing of ${p.vm}'s replication (${p.state}) or of its recovery points: the point itself was never written`)
   return lines.join('\n')
 }
 

@@ -30,7 +30,7 @@ import type {
   ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult
 } from '../service/replication-types.ts'
 import type {
-  DrillRequest, DrillScheduleRequest, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopResult,
+  DrillRequest, DrillScheduleRequest, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopPlanInfo, TestStopResult,
   CompleteRequest, FailoverCancelResult, FailoverPlanInfo, FailoverPlanRequest, UnplannedRequest,
   ReversePlanInfo, ReverseRequest, PlannedPlanInfo, PlannedPlanRequest, PlannedRequest, SalvageDeleteRequest, SalvageDeleteResult, SalvageInfo, SalvageRestoreRequest,
   JobInfo, SeedExportRequest, SeedImportRequest,
@@ -494,6 +494,7 @@ export class Appliance implements ApplianceService {
 
   async failoverTestPlan (name: string, request: TestPlanRequest = {}): Promise<TestPlanInfo> { return await this.drills.plan(name, request) }
   async failoverStopTest (name: string): Promise<TestStopResult> { return await this.tests.stopTest(name) }
+  async failoverStopTestPlan (name: string): Promise<TestStopPlanInfo> { return this.tests.stopPlan(name) }
   async failoverTests (): Promise<TestFailoverInfo[]> { return this.tests.list() }
   async failoverDrill (name: string, request: DrillRequest = {}): Promise<JobInfo> { return await this.drills.drill(name, request) }
   async failoverDrillSchedule (name: string, request: DrillScheduleRequest): Promise<DrillSettingsInfo> { return await this.drills.schedule(name, request) }

@@ -77,7 +77,7 @@ export class PlannedFailovers {
       force: request.force === true,
       lastPointTime: rel.lastPointAt === undefined ? null : iso(rel.lastPointAt),
       resumes: rel.state === 'prepared-for-planned-failover',
-      handedOver: false
+      startsVm: action === 'cancel' && vm.driver === 'qemu' && shutdown === 'stopped'
     }
   }
 

@@ -8,13 +8,13 @@
 import { mkdir, readdir, rm, rmdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DISK_NAME_PATTERN } from '../../core/constants.ts'
-import { startTestVm, stopTestVm, type Accel, type QemuDriver, type TestVm } from '../drivers/qemu/index.ts'
+import { startTestVm, stopTestVm, TEST_VM_STOP_WINDOW_MS, type Accel, type QemuDriver, type TestVm } from '../drivers/qemu/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
 import type { EventData, EventLog } from '../events/index.ts'
 import { isDirectory } from '../fs-util.ts'
 import type { VmInventory } from '../inventory/index.ts'
 import type { Relationship, RelationshipTable } from '../relationships/index.ts'
-import type { PointInfo, PointsResult, TestFailoverInfo, TestPlanInfo, TestStopResult, TestTimings } from '../service/index.ts'
+import type { PointInfo, PointsResult, TestFailoverInfo, TestPlanInfo, TestStopPlanInfo, TestStopResult, TestTimings } from '../service/index.ts'
 import { checkPointId, choosePoint, type PointChoice } from './point-choice.ts'
 import type { PointServing } from './point-server.ts'
 import { readTestRecord, writeTestRecord, type TestRecord } from './test-record.ts'
@@ -204,15 +204,7 @@ export class TestFailovers {
    * when it is a drill's and `drill` is not set (the drill stops it).
    */
   async stopTest (name: string, options: { drill?: boolean } = {}): Promise<TestStopResult> {
-    const rel = this.resolve(name)
-    const t = this.tests.get(rel.id)
-    if (t === undefined) {
-      const why = this.tests.has(rel.id) ? `the test failover of ${rel.vm} is starting or stopping: try again once it has` : `no test failover of ${rel.vm} runs`
-      throw new AppError(AppErrorCode.APP_INVALID_STATE, why, { details: { state: rel.state, input: 'stop-test' } })
-    }
-    if (t.drillJob !== null && options.drill !== true) {
-      throw new AppError(AppErrorCode.APP_INVALID_STATE, `the test of ${rel.vm} is drill job ${t.drillJob}'s: it stops by itself, or cancel the job`, { details: { state: rel.state, input: 'stop-test' } })
-    }
+    const { rel, t } = this.stoppable(name, options)
     this.tests.set(rel.id, undefined)
     const work = this.close(t)
     this.busy.add(work)
@@ -227,6 +219,26 @@ export class TestFailovers {
       this.busy.delete(work)
     }
     return { relationship: t.relationship, vm: t.vm, point: t.point.id, testVm: t.testVm?.name ?? null, stopped: true }
+  }
+
+  /** What stopTest would do, checked the same way; nothing is stopped. */
+  stopPlan (name: string): TestStopPlanInfo {
+    const { rel, t } = this.stoppable(name, {})
+    return { relationship: rel.id, vm: rel.vm, state: rel.state, test: this.infoOf(t), runDir: this.runDir(rel.id), stopWindowMs: TEST_VM_STOP_WINDOW_MS }
+  }
+
+  /** The relationship of `name` and its running test, which stop-test may stop; APP_INVALID_STATE otherwise. */
+  private stoppable (name: string, options: { drill?: boolean }): { rel: Relationship, t: RunningTest } {
+    const rel = this.resolve(name)
+    const t = this.tests.get(rel.id)
+    if (t === undefined) {
+      const why = this.tests.has(rel.id) ? `the test failover of ${rel.vm} is starting or stopping: try again once it has` : `no test failover of ${rel.vm} runs`
+      throw new AppError(AppErrorCode.APP_INVALID_STATE, why, { details: { state: rel.state, input: 'stop-test' } })
+    }
+    if (t.drillJob !== null && options.drill !== true) {
+      throw new AppError(AppErrorCode.APP_INVALID_STATE, `the test of ${rel.vm} is drill job ${t.drillJob}'s: it stops by itself, or cancel the job`, { details: { state: rel.state, input: 'stop-test' } })
+    }
+    return { rel, t }
   }
 
   private refuseBusy (rel: Relationship): void {

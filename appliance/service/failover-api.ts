@@ -1,5 +1,5 @@
 import type {
-  DrillRequest, DrillScheduleRequest, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopResult
+  DrillRequest, DrillScheduleRequest, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopPlanInfo, TestStopResult
 } from './failover-types.ts'
 import type { JobInfo } from './job-types.ts'
 import type { PlannedPlanInfo, PlannedPlanRequest, PlannedRequest } from './planned-types.ts'
@@ -34,6 +34,8 @@ export interface FailoverApi {
    * no test runs, or when the test is a drill's (cancel the job instead).
    */
   failoverStopTest: (name: string) => Promise<TestStopResult>
+  /** What failoverStopTest would do, checked the same way (same errors); nothing is stopped. */
+  failoverStopTestPlan: (name: string) => Promise<TestStopPlanInfo>
   /** The tests running on this box. */
   failoverTests: () => Promise<TestFailoverInfo[]>
   /**

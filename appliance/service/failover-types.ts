@@ -84,6 +84,20 @@ export interface TestPlanInfo {
   check: { sign: DrillSignInfo, timeoutMs: number, screenshotDir: string } | null
 }
 
+/** What `failoverStopTest` would do (`stop-test --dry-run`): the running test it would stop, checked as the stop checks it. */
+export interface TestStopPlanInfo {
+  relationship: string
+  vm: string
+  /** The relationship's state: stopping a test changes nothing of it. */
+  state: string
+  /** The test as it runs now. */
+  test: TestFailoverInfo
+  /** Its run directory (overlays, logs, sockets, record), removed by the stop. */
+  runDir: string
+  /** How long the test VM is given before it is powered off, ms: it is thrown away, not shut down. */
+  stopWindowMs: number
+}
+
 /** What stop-test did. */
 export interface TestStopResult {
   relationship: string

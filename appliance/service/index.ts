@@ -7,7 +7,7 @@ export type { ApplianceService } from './appliance-service.ts'
 export type { FailoverApi } from './failover-api.ts'
 export type {
   DrillInfo, DrillRequest, DrillScheduleRequest, DrillSettingsInfo, DrillSignInfo, ProofInfo, ServedDiskInfo,
-  TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopResult, TestTimings
+  TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopPlanInfo, TestStopResult, TestTimings
 } from './failover-types.ts'
 export type {
   CompleteRequest, FailoverCancelResult, FailoverInfo, FailoverKind, FailoverNicInfo, FailoverPhase, FailoverPlanInfo, FailoverPlanRequest, FailoverTimings, UnplannedRequest

@@ -67,8 +67,8 @@ export interface PlannedPlanInfo {
   lastPointTime: string | null
   /** Prepared already: the command goes on at the handover (the final point is on the Replica). */
   resumes: boolean
-  /** `cancel`: whether the Replica took the failover already (then cancel does not start the VM here). */
-  handedOver: boolean
+  /** `cancel`: whether the cancel starts the VM again here (a qemu VM that does not run); always false for `planned`. */
+  startsVm: boolean
 }
 
 /** `replicationReverse` arguments (on the box that failed over). */

@@ -45,6 +45,8 @@ export const testFailoverSchema = object({
 
 export const testFailoversSchema = { type: 'array', items: testFailoverSchema }
 
+export const testStopPlanSchema = object({ relationship: str, vm: str, state: str, test: testFailoverSchema, runDir: str, stopWindowMs: int })
+
 export const drillSettingsSchema = object({
   relationship: str,
   vm: str,

@@ -10,7 +10,7 @@ import type {
 } from '../../appliance/service/index.ts'
 import {
   drillBody, drillScheduleBody, drillSettingsSchema, failoverParams, testFailoverSchema, testFailoversSchema, testPlanBody, testPlanSchema,
-  testStartBody, testStopSchema
+  testStartBody, testStopPlanSchema, testStopSchema
 } from './failover-schemas.ts'
 import { jobSchema } from './job-schemas.ts'
 import { completeBody, failoverCancelSchema, failoverPlanBody, failoverPlanSchema, unplannedBody } from './unplanned-schemas.ts'
@@ -29,6 +29,9 @@ export function registerFailoverRoutes (app: FastifyInstance, service: FailoverA
 
   app.delete('/v1/failover/:name/test', { schema: { params: failoverParams, response: { 200: testStopSchema, ...errors } } },
     async request => await service.failoverStopTest(nameOf(request.params)))
+
+  app.get('/v1/failover/:name/test/stop-plan', { schema: { params: failoverParams, response: { 200: testStopPlanSchema, ...errors } } },
+    async request => await service.failoverStopTestPlan(nameOf(request.params)))
 
   app.post('/v1/failover/:name/drill', { schema: { params: failoverParams, body: drillBody, response: { 200: jobSchema, ...errors } } },
     async request => await service.failoverDrill(nameOf(request.params), request.body as DrillRequest))

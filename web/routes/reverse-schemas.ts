@@ -98,5 +98,5 @@ export const plannedPlanSchema = object({
   force: { type: 'boolean' },
   lastPointTime: nullableStr,
   resumes: { type: 'boolean' },
-  handedOver: { type: 'boolean' }
+  startsVm: { type: 'boolean' }
 })

@@ -1,7 +1,9 @@
-/** Pure: unplanned failover, complete and cancel in words (`--dry-run`, and what they did). */
+/** Pure: the failover commands in words (`--dry-run`, and what they did): unplanned, complete, cancel, stop-test, planned and its cancel on the primary. */
 import t from 'tap'
+import { stopPlanText } from '../../../appliance/cli/failover.ts'
+import { plannedPlanText } from '../../../appliance/cli/failover-planned.ts'
 import { failoverText, planText } from '../../../appliance/cli/failover-unplanned.ts'
-import { FAILOVER, FAILOVER_PLAN } from '../../web/fixtures/fake-service.ts'
+import { FAILOVER, FAILOVER_PLAN, PLANNED_PLAN, TEST_STOP_PLAN } from '../../web/fixtures/fake-service.ts'
 
 t.test('a dry run says what would happen and what could be lost', async t => {
   const latest = planText(FAILOVER_PLAN)
@@ -31,4 +33,33 @@ t.test('a failover in words', async t => {
   t.match(text, /term in 3 ms, served in 12 ms, overlays in 30 ms, QEMU running in 400 ms/)
   t.match(text, /disk disk0 {2}\/var\/lib\/tandem\/vms\/web\/disk0.qcow2/)
   t.match(text, /`tandem failover complete web --yes` keeps this, `tandem failover cancel web` undoes it/)
+})
+
+t.test('stop-test --dry-run says what goes and that nothing of the relationship changes', async t => {
+  const text = stopPlanText(TEST_STOP_PLAN)
+  t.match(text, /^dry run: nothing was stopped\. `tandem failover stop-test web` would:/)
+  t.match(text, /stop web-test \(running\), powering it off after 10 s: a test VM is thrown away, not shut down/)
+  t.match(text, /discard everything the test wrote since 2026-01-02T00:00:00.000Z: its run directory \(\/var\/lib\/tandem\/failover\/web-1\/test\), overlays included, is removed/)
+  t.match(text, /stop serving recovery point 3 \(2026-01-01T00:00:00.000Z, crash-consistent\): retention may remove it again/)
+  t.match(text, /change nothing of web's replication \(replicating\) or of its recovery points/)
+  const served = stopPlanText({ ...TEST_STOP_PLAN, test: { ...TEST_STOP_PLAN.test, testVm: null, state: null } })
+  t.match(served, /close the NBD exports of 1 disk \(nbd\+unix:\/\/\/disk0\?socket=[^)]+\): a VM of your own that reads them loses its disks/)
+  t.notMatch(served, /overlays/)
+})
+
+t.test('planned failover --dry-run, and cancel --dry-run on the primary', async t => {
+  const planned = plannedPlanText(PLANNED_PLAN)
+  t.match(planned, /^dry run: nothing was done\. `tandem failover planned web` would:/)
+  t.match(planned, /shut web down through its guest agent or ACPI, waiting up to 300 s; then give up, with nothing changed \(add --force/)
+  t.match(planned, /lose nothing: every write of the VM is in that point/)
+  const prepared = { ...PLANNED_PLAN, action: 'cancel' as const, state: 'prepared-for-planned-failover', vmState: 'shutoff', shutdown: 'stopped' as const, resumes: true }
+  const cancel = plannedPlanText({ ...prepared, startsVm: true })
+  t.match(cancel, /^dry run: nothing was done\. `tandem failover cancel web` would:/)
+  t.match(cancel, /give up the planned failover of web to box-b \(prepared-for-planned-failover\) and replicate again from this box at term 1/)
+  t.match(cancel, /start web again here \(it is shutoff\)/)
+  t.match(cancel, /lose nothing: box-b keeps its recovery points/)
+  t.match(cancel, /if box-b took the failover after all .* its term 2 wins: this box's next cycle is refused, and what web writes here from now on is set aside as a salvage copy/)
+  t.notMatch(cancel, /shut web down/)
+  t.match(plannedPlanText({ ...prepared, driver: 'manual', shutdown: 'manual', vmState: 'unmanaged' }), /leave web to you: a manual VM runs in its own hypervisor/)
+  t.match(plannedPlanText({ ...prepared, vmState: 'running', shutdown: 'shutdown' }), /leave web as it is \(running\)/)
 })

@@ -4,27 +4,10 @@
  * NAME or neither is a usage error, `events` passes its name and `--last`.
  */
 import t from 'tap'
-import { main } from '../../../appliance/cli/main.ts'
-import type { LocalBox } from '../../../appliance/service/index.ts'
+import { runCli } from '../../helpers/cli-in-process.ts'
 import { EVENTS, FakeService, POINTS } from '../../web/fixtures/fake-service.ts'
 
-async function run (args: string[], service: FakeService, env: Record<string, string> = {}): Promise<{ status: number, out: string, err: string }> {
-  const unused = async (): Promise<never> => { throw new Error('not used') }
-  const box: LocalBox = { init: unused, run: unused, offlineStatus: unused, connect: async () => service }
-  let out = ''
-  let err = ''
-  const write = process.stdout.write.bind(process.stdout)
-  const saved = Object.fromEntries(Object.keys(env).map(k => [k, process.env[k]]))
-  Object.assign(process.env, env)
-  process.stdout.write = ((s: string) => { out += s; return true }) as typeof process.stdout.write
-  try {
-    const status = await main(['node', 'tandem', ...args], box, { write: (s: string) => { err += s; return true } } as unknown as NodeJS.WritableStream)
-    return { status, out, err }
-  } finally {
-    process.stdout.write = write
-    for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v }
-  }
-}
+const run = runCli
 
 t.test('points NAME asks the daemon', async t => {
   const service = new FakeService()

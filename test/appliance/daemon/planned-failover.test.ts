@@ -27,6 +27,7 @@ import { createHash } from 'node:crypto'
 import { copyFile, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { runCli } from '../../helpers/cli-in-process.ts'
 import { fileHash, scatteredPatches, sparseFile, tempDir, touchedBlocks, writePatches } from '../../helpers/fixtures.ts'
 import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
 import { addGuestVm, addManualVm, enableReplication, pairedDaemons, runCycle } from '../../helpers/paired-daemons.ts'
@@ -84,6 +85,15 @@ t.test('planned failover of a VM the Replica cannot boot: byte for byte, then re
   t.match(primary.relationships.get('files'), { state: 'prepared-for-planned-failover', term: 1, reason: /tandem failover cancel files/ })
   t.match(replica.relationships.get('files'), { role: 'replica', state: 'replicating', term: 1 }, 'nothing changed on the Replica')
   t.match(await primary.failoverPlannedPlan('files'), { resumes: true })
+  // `failover cancel --dry-run` on the primary says what its cancel would do, and does nothing; on the Replica there is nothing to cancel
+  const dry = await runCli(['failover', 'cancel', 'files', '--dry-run', '--data', root], primary)
+  t.equal(dry.status, 0, dry.err)
+  t.match(dry.out, /give up the planned failover of files to box-r \(prepared-for-planned-failover\) and replicate again from this box at term 1/)
+  t.match(dry.out, /leave files to you: a manual VM runs in its own hypervisor/)
+  t.match(dry.out, /its term 2 wins/)
+  t.match(primary.relationships.get('files'), { state: 'prepared-for-planned-failover', term: 1 }, 'the dry run changed nothing')
+  const dryThere = await runCli(['failover', 'cancel', 'files', '--dry-run', '--data', root], replica)
+  t.match(dryThere, { status: 1, err: /^error APP_INVALID_STATE:/ }, 'no failover to cancel on the Replica')
   t.match(await primary.failoverCancel('files'), { relationship: 'files', kind: 'planned', point: null, term: 1, cancelled: true, vmStarted: false })
   t.match(primary.relationships.get('files'), { state: 'replicating', term: 1 }, 'cancel on the primary: replicating again')
   const again = await primary.jobRegistry.wait((await primary.failoverPlanned('files')).id)

@@ -17,7 +17,7 @@ import t from 'tap'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pngSize } from '../../../appliance/drivers/qemu/drill/index.ts'
-import type { EventsResult, JobInfo, PointsResult, TestFailoverInfo, TestPlanInfo } from '../../../appliance/service/index.ts'
+import type { EventsResult, JobInfo, PointsResult, TestFailoverInfo, TestPlanInfo, TestStopPlanInfo } from '../../../appliance/service/index.ts'
 import type { BoxReplicationStatus } from '../../../appliance/cli/replication.ts'
 import { cycleOk, eventLine } from '../../helpers/event-log-wait.ts'
 import { scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
@@ -100,6 +100,16 @@ t.test('failover test --check, kill -9 of the Replica with a test VM running, st
   const pid2 = Number(await readFile(join(runDir, 'qemu.pid'), 'utf8'))
   pids.push(pid2)
   t.match((await tandemAt(r, ['failover', 'test', 'tiny'])).code, 'APP_INVALID_STATE', 'one test per VM')
+  const dryStop = await tandemAt(r, ['failover', 'stop-test', 'tiny', '--dry-run'])
+  t.equal(dryStop.status, 0, dryStop.stderr)
+  t.match(dryStop.stdout, /^dry run: nothing was stopped\. `tandem failover stop-test tiny` would:/)
+  t.match(dryStop.stdout, /stop tiny-test \(running\), powering it off after/)
+  t.match(dryStop.stdout, new RegExp(`stop serving recovery point ${point!.id} `))
+  t.match(dryStop.stdout, /change nothing of tiny's replication/)
+  t.ok(await runs(pid2), 'the dry run stopped nothing')
+  t.match(await json<TestStopPlanInfo>(r, ['failover', 'stop-test', 'tiny', '--dry-run', '--json']), { vm: 'tiny', state: 'replicating', runDir, test: { testVm: 'tiny-test', point: { id: point!.id } } })
+  const second = await tandemAt(r, ['failover', 'test', 'tiny', '--dry-run'])
+  t.same([second.status, second.code], [1, 'APP_INVALID_STATE'], 'a second test is refused, in a dry run too')
   const stopped = await tandemAt(r, ['failover', 'stop-test', 'tiny'])
   t.equal(stopped.status, 0, stopped.stderr)
   t.match(stopped.stdout, /tiny-test and its overlays are gone/)
@@ -111,6 +121,8 @@ t.test('failover test --check, kill -9 of the Replica with a test VM running, st
   // Wrong uses.
   const none = await tandemAt(r, ['failover', 'stop-test', 'tiny'])
   t.same([none.status, none.code], [1, 'APP_INVALID_STATE'])
+  const noneDry = await tandemAt(r, ['failover', 'stop-test', 'tiny', '--dry-run'])
+  t.same([noneDry.status, noneDry.code], [1, 'APP_INVALID_STATE'], 'a dry run with no test refuses as the stop does')
   const unknown = await tandemAt(r, ['failover', 'test', 'nope'])
   t.same([unknown.status, unknown.code], [1, 'APP_RELATIONSHIP_NOT_FOUND'])
   const noPoint = await tandemAt(r, ['failover', 'test', 'tiny', '--point', '999'])

@@ -8,7 +8,7 @@
  */
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
-import { DRILL_JOB, DRILL_SETTINGS, PROOF, REPLICA_STATUS, TEST, TEST_PLAN } from '../fixtures/fake-service.ts'
+import { DRILL_JOB, DRILL_SETTINGS, PROOF, REPLICA_STATUS, TEST, TEST_PLAN, TEST_STOP_PLAN } from '../fixtures/fake-service.ts'
 import { refusedBeforeService, servedFake } from '../fixtures/served.ts'
 
 const served = servedFake
@@ -19,6 +19,7 @@ t.test('each failover method reaches its route and comes back whole', async t =>
   t.same(await client.failoverTest('web'), TEST)
   t.same(await client.failoverTestPlan('web', { point: 3, check: true, sign: { kind: 'serial', pattern: 'login: ' }, timeoutMs: 60_000 }), TEST_PLAN)
   t.same(await client.failoverStopTest('web.1'), { relationship: 'web-1', vm: 'web', point: 3, testVm: 'web-test', stopped: true })
+  t.same(await client.failoverStopTestPlan('web.1'), TEST_STOP_PLAN)
   t.same(await client.failoverTests(), [TEST])
   t.same(await client.failoverDrill('web', { sign: { kind: 'agent' } }), DRILL_JOB)
   t.same(await client.failoverDrillSchedule('web', { every: '7d', sign: { kind: 'agent' }, timeout: '5m' }), DRILL_SETTINGS)
@@ -27,6 +28,7 @@ t.test('each failover method reaches its route and comes back whole', async t =>
     ['failoverTest', { name: 'web' }],
     ['failoverTestPlan', { name: 'web', point: 3, check: true, sign: { kind: 'serial', pattern: 'login: ' }, timeoutMs: 60_000 }],
     ['failoverStopTest', 'web.1'],
+    ['failoverStopTestPlan', 'web.1'],
     ['failoverTests', undefined],
     ['failoverDrill', { name: 'web', sign: { kind: 'agent' } }],
     ['failoverDrillSchedule', { name: 'web', every: '7d', sign: { kind: 'agent' }, timeout: '5m' }]
@@ -49,6 +51,7 @@ t.test('bad requests are refused before the service', async t => {
     ['point as a string', { method: 'POST', url: '/v1/failover/web/test', payload: { point: '3' } }],
     ['an unknown field', { method: 'POST', url: '/v1/failover/web/test', payload: { point: 3, network: 'bridge' } }],
     ['a name of 65 characters', { method: 'DELETE', url: `/v1/failover/${'w'.repeat(65)}/test` }],
+    ['a stop plan of a name of 65 characters', { method: 'GET', url: `/v1/failover/${'w'.repeat(65)}/test/stop-plan` }],
     ['an unknown sign', { method: 'POST', url: '/v1/failover/web/drill', payload: { sign: { kind: 'ping' } } }],
     ['a serial sign without a pattern', { method: 'POST', url: '/v1/failover/web/drill', payload: { sign: { kind: 'serial' } } }],
     ['a pattern over 256 characters', { method: 'POST', url: '/v1/failover/web/drill', payload: { sign: { kind: 'serial', pattern: 'x'.repeat(257) } } }],
@@ -66,5 +69,6 @@ t.test('failover codes travel with their status', async t => {
     const r = await app.inject({ method: 'POST', url: '/v1/failover/web/test', payload: {} })
     t.equal(r.statusCode, status, code)
     await t.rejects(client.failoverStopTest('web'), { code })
+    await t.rejects(client.failoverStopTestPlan('web'), { code })
   }
 })

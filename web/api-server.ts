@@ -1,5 +1,5 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
-import { AppErrorCode, errorCodeOf, type ApplianceService, type PairJoinRequest, type PairOpenRequest } from '../appliance/service/index.ts'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { AppErrorCode, errorCodeOf, type ApplianceService, type PairJoinRequest, type PairOpenRequest, type StatusInfo } from '../appliance/service/index.ts'
 import { WebErrorCode, httpStatusOf } from './errors.ts'
 import { replicationRoutes } from './routes/replication.ts'
 import {
@@ -19,18 +19,31 @@ export interface ApiServerOptions {
   logger?: FastifyBaseLogger
 }
 
+/** What `registerApiRoutes` may change between the two servers that serve the routes. */
+export interface ApiRoutesOptions {
+  /**
+   * Applied to the status document before it is answered: the browser-facing
+   * server (web/server.ts) drops what only the local socket may show. Pure.
+   */
+  redactStatus?: (status: StatusInfo) => StatusInfo
+}
+
 /** Every route's error answers. */
 const errors = { '4xx': errorSchema, '5xx': errorSchema }
 
 /**
- * The local API around an ApplianceService (docs/api.md): JSON in and out,
- * every request and response under a schema, errors as `{ code, message }`
- * with the status of errors.ts. Returns the fastify instance without
- * listening: the caller listens (socket.ts) or injects requests (tests).
+ * fastify plugins' own refusals that carry a code of ours: the CSRF check of
+ * @fastify/csrf-protection (web/server.ts) answers with these.
  */
-export function buildApiServer (service: ApplianceService, options: ApiServerOptions = {}): FastifyInstance {
-  const app = Fastify({
-    ...(options.logger === undefined ? {} : { loggerInstance: options.logger }),
+const PLUGIN_ERROR_CODES: Readonly<Record<string, WebErrorCode>> = {
+  FST_CSRF_INVALID_TOKEN: WebErrorCode.WEB_CSRF_INVALID,
+  FST_CSRF_MISSING_SECRET: WebErrorCode.WEB_CSRF_INVALID
+}
+
+/** The fastify options both servers share: request limits and the refuse-never-repair ajv. */
+export function apiFastifyOptions (logger: FastifyBaseLogger | undefined): FastifyServerOptions {
+  return {
+    ...(logger === undefined ? {} : { loggerInstance: logger }),
     // One line per request would drown the daemon's log; failures are logged below.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_REQUEST_BYTES,
@@ -39,13 +52,33 @@ export function buildApiServer (service: ApplianceService, options: ApiServerOpt
     forceCloseConnections: true,
     // Refuse, never repair: no property removed, no type coerced.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } }
-  })
+  }
+}
 
+/**
+ * The local API around an ApplianceService (docs/api.md): JSON in and out,
+ * every request and response under a schema, errors as `{ code, message }`
+ * with the status of errors.ts. Returns the fastify instance without
+ * listening: the caller listens (socket.ts) or injects requests (tests).
+ */
+export function buildApiServer (service: ApplianceService, options: ApiServerOptions = {}): FastifyInstance {
+  const app = Fastify(apiFastifyOptions(options.logger))
+  registerApiRoutes(app, service)
+  return app
+}
+
+/**
+ * Registers on `app` the error handler, the not-found handler and every
+ * `/v1/...` route of docs/api.md: what the unix-socket API (above) and the
+ * browser-facing server (web/server.ts) both serve. Call once per instance,
+ * on its root (a not-found handler is set once per prefix).
+ */
+export function registerApiRoutes (app: FastifyInstance, service: ApplianceService, options: ApiRoutesOptions = {}): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err.validation !== undefined) {
       return reply.status(httpStatusOf(WebErrorCode.WEB_BAD_REQUEST)).send({ code: WebErrorCode.WEB_BAD_REQUEST, message: err.message })
     }
-    const code = errorCodeOf(err)
+    const code = errorCodeOf(err) ?? (Object.hasOwn(PLUGIN_ERROR_CODES, err.code) ? PLUGIN_ERROR_CODES[err.code] : undefined)
     if (code !== undefined) return reply.status(httpStatusOf(code)).send({ code, message: err.message })
     // fastify's own refusals (not JSON, too large, wrong content type) carry FST_ codes and a 4xx.
     if (typeof err.code === 'string' && err.code.startsWith('FST_') && (err.statusCode ?? 500) < 500) {
@@ -59,7 +92,8 @@ export function buildApiServer (service: ApplianceService, options: ApiServerOpt
     return reply.status(httpStatusOf(WebErrorCode.WEB_NOT_FOUND)).send({ code: WebErrorCode.WEB_NOT_FOUND, message: `no route ${request.method} ${request.url.slice(0, 100)}` })
   })
 
-  app.get('/v1/status', { schema: { response: { 200: statusSchema, ...errors } } }, async () => await service.status())
+  const redactStatus = options.redactStatus ?? ((status: StatusInfo) => status)
+  app.get('/v1/status', { schema: { response: { 200: statusSchema, ...errors } } }, async () => redactStatus(await service.status()))
 
   app.post('/v1/pairing', { schema: { body: pairOpenBody, response: { 200: pairOpenSchema, ...errors } } },
     async request => await service.pairOpen(request.body as PairOpenRequest))
@@ -78,6 +112,4 @@ export function buildApiServer (service: ApplianceService, options: ApiServerOpt
   registerJobRoutes(app, service, errors)
   registerFailoverRoutes(app, service, errors)
   registerReverseRoutes(app, service, errors)
-
-  return app
 }

@@ -9,7 +9,29 @@ export const WebErrorCode = {
   /** No route has that method and path. */
   WEB_NOT_FOUND: 'WEB_NOT_FOUND',
   /** The API socket's path holds something that is not a socket; it is left as it is. */
-  WEB_SOCKET_PATH_INVALID: 'WEB_SOCKET_PATH_INVALID'
+  WEB_SOCKET_PATH_INVALID: 'WEB_SOCKET_PATH_INVALID',
+  /** The browser-facing server: the request needs a session (log in first), or its session ended (logged out, revoked, expired). */
+  WEB_LOGIN_REQUIRED: 'WEB_LOGIN_REQUIRED',
+  /** A state-changing request without the session's token in its `x-csrf-token` header, or with a wrong one. */
+  WEB_CSRF_INVALID: 'WEB_CSRF_INVALID',
+  /** The `Host` header names none of the box's own names or addresses (a DNS-rebinding attempt, or a name not configured). */
+  WEB_HOST_INVALID: 'WEB_HOST_INVALID',
+  /** A login or setup request whose `Origin` is not the server's own. */
+  WEB_ORIGIN_INVALID: 'WEB_ORIGIN_INVALID',
+  /** Too many login or setup attempts, from this address or in all; wait a minute. */
+  WEB_RATE_LIMITED: 'WEB_RATE_LIMITED',
+  /** The password is wrong (login). */
+  WEB_LOGIN_FAILED: 'WEB_LOGIN_FAILED',
+  /** The current password given to change it is wrong. */
+  WEB_PASSWORD_WRONG: 'WEB_PASSWORD_WRONG',
+  /** No admin password is set yet: set it with the setup code first. */
+  WEB_PASSWORD_NOT_SET: 'WEB_PASSWORD_NOT_SET',
+  /** The admin password is set already; setup is done once. */
+  WEB_PASSWORD_ALREADY_SET: 'WEB_PASSWORD_ALREADY_SET',
+  /** The setup code is wrong, or was replaced after too many wrong tries. */
+  WEB_SETUP_CODE_INVALID: 'WEB_SETUP_CODE_INVALID',
+  /** No session has that id (it ended, or never existed). */
+  WEB_SESSION_NOT_FOUND: 'WEB_SESSION_NOT_FOUND'
 } as const
 
 export type WebErrorCode = typeof WebErrorCode[keyof typeof WebErrorCode]
@@ -18,6 +40,17 @@ export type WebErrorCode = typeof WebErrorCode[keyof typeof WebErrorCode]
 export const HTTP_STATUS: Readonly<Record<string, number>> = {
   WEB_BAD_REQUEST: 400,
   WEB_NOT_FOUND: 404,
+  WEB_LOGIN_REQUIRED: 401,
+  WEB_CSRF_INVALID: 403,
+  WEB_HOST_INVALID: 421,
+  WEB_ORIGIN_INVALID: 403,
+  WEB_RATE_LIMITED: 429,
+  WEB_LOGIN_FAILED: 401,
+  WEB_PASSWORD_WRONG: 403,
+  WEB_PASSWORD_NOT_SET: 409,
+  WEB_PASSWORD_ALREADY_SET: 409,
+  WEB_SETUP_CODE_INVALID: 403,
+  WEB_SESSION_NOT_FOUND: 404,
   APP_USAGE: 400,
   APP_CONFIRMATION_REQUIRED: 400,
   APP_PEER_NOT_FOUND: 404,

@@ -1,0 +1,188 @@
+/**
+ * The browser-facing server (docs/web.md "Server and login"): the `/v1/...`
+ * routes of docs/api.md behind a login, plus `/v1/auth/*`, over HTTPS (or
+ * plain HTTP on loopback, when configured). No `listen` inside: the daemon
+ * listens, tests inject.
+ *
+ * Every route needs a logged-in session but the public list below
+ * (default deny: a route added later, by `options.routes` or on the returned
+ * instance, needs a login unless its pattern is listed); every
+ * POST/PUT/PATCH/DELETE but login and setup needs the session's CSRF token in
+ * `x-csrf-token`. Order of the checks on each request: `Host`, session
+ * loaded, login, CSRF, then the route's own (rate limit and `Origin` for
+ * login and setup), then its schema.
+ */
+import { randomBytes } from 'node:crypto'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import fastifyCookie from '@fastify/cookie'
+import fastifySession from '@fastify/session'
+import fastifyCsrf from '@fastify/csrf-protection'
+import fastifyRateLimit from '@fastify/rate-limit'
+import fastifyHelmet from '@fastify/helmet'
+import type { ApplianceService, StatusInfo } from '../appliance/service/index.ts'
+import { apiFastifyOptions, registerApiRoutes } from './api-server.ts'
+import { WebError, WebErrorCode } from './errors.ts'
+import { AdminStore } from './auth/admin-store.ts'
+import { hostAllowed } from './auth/allowed-hosts.ts'
+import { CSRF_EXEMPT_ROUTES, PUBLIC_AUTH_ROUTES, registerAuthRoutes } from './auth/auth-routes.ts'
+import { AUTH_RATE_WINDOW_MS, MAX_AUTH_TRIES_PER_ADDRESS, MAX_AUTH_TRIES_TOTAL } from './auth/constants.ts'
+import { SessionStore } from './auth/session-store.ts'
+
+export interface ServerOptions {
+  /** The TLS key and certificate (PEM). Absent: plain HTTP, accepted only with `loopbackOnly`. */
+  https?: { key: string | Buffer, cert: string | Buffer }
+  /**
+   * The caller promises to listen on a loopback address only: the one case
+   * where plain HTTP is accepted (the session cookie then goes without `Secure`,
+   * which a browser would not send back over plain HTTP).
+   */
+  loopbackOnly?: boolean
+  /** DATA/web/: admin.json and the setup code (docs/web.md). */
+  webDir: string
+  /**
+   * The box's own host names and addresses, asked on each request (they may
+   * change while the daemon runs): a `Host` naming none of them is refused
+   * (WEB_HOST_INVALID). Names or IP addresses, IPv6 with or without brackets, no port.
+   */
+  allowedHosts: () => Iterable<string>
+  /** CSP script-src hashes of the inline scripts the UI serves (its import map), each `sha256-<base64>`. */
+  scriptHashes?: string[]
+  /** Logs errors that no layer classified; default: none. */
+  logger?: FastifyBaseLogger
+  /** The clock of session expiry, ms since the epoch (tests move it); default Date.now. */
+  now?: () => number
+  /** Registers more routes (live updates, /metrics, the UI), after the guards: each needs a login unless its pattern is in PUBLIC_ROUTES. */
+  routes?: (app: FastifyInstance) => void
+}
+
+/**
+ * The route patterns reached without a session: the login's own, and the
+ * static UI's files (serve-only, no data; web/ui-files.ts). Anything else,
+ * and any URL no route matches, needs a login.
+ */
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([...PUBLIC_AUTH_ROUTES, '/', '/ui/*', '/vendor/*', '/favicon.ico'])
+
+const CSRF_EXEMPT: ReadonlySet<string> = new Set(CSRF_EXEMPT_ROUTES)
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS'])
+const SCRIPT_HASH = /^sha256-[A-Za-z0-9+/]{43}=$/
+
+/** The session cookie's name: `__Host-` binds it to this host, path / and Secure (browsers refuse it otherwise), so it needs HTTPS. */
+export function sessionCookieName (https: boolean): string {
+  return https ? '__Host-tandem-session' : 'tandem-session'
+}
+
+export function buildServer (service: ApplianceService, options: ServerOptions): FastifyInstance {
+  if (options.https === undefined && options.loopbackOnly !== true) {
+    throw new TypeError('buildServer: plain HTTP is only for loopback: give https, or loopbackOnly: true')
+  }
+  const scriptHashes = options.scriptHashes ?? []
+  for (const h of scriptHashes) {
+    if (!SCRIPT_HASH.test(h)) throw new TypeError(`buildServer: a script hash is 'sha256-<base64>', not ${JSON.stringify(h)}`)
+  }
+  const https = options.https !== undefined
+  const now = options.now ?? Date.now
+  const sessions = new SessionStore(now)
+  const admin = new AdminStore(options.webDir, now)
+  const cookieName = sessionCookieName(https)
+
+  // With `https` fastify types its instance by the https server; the routes and hooks are the same.
+  const app = Fastify({ ...apiFastifyOptions(options.logger), ...(https ? { https: options.https } : {}) }) as unknown as FastifyInstance
+
+  // First of all: a request naming another host is no request for this box (DNS rebinding).
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    if (!hostAllowed(request.headers.host, options.allowedHosts())) {
+      throw new WebError(WebErrorCode.WEB_HOST_INVALID, `this box does not answer to the name ${JSON.stringify(String(request.headers.host ?? '').slice(0, 100))}`)
+    }
+  })
+
+  void app.register(fastifyHelmet, { ...helmetOptions(scriptHashes, https) })
+  void app.register(fastifyCookie)
+  void app.register(fastifySession, {
+    // Signs the cookie; a new one each start: sessions do not outlive the daemon anyway.
+    secret: randomBytes(32).toString('base64url'),
+    cookieName,
+    // No maxAge: a browser-session cookie; the server ends the session (MAX_SESSION_MS, MAX_SESSION_IDLE_MS).
+    cookie: { httpOnly: true, secure: https, sameSite: 'strict', path: '/' },
+    store: sessions,
+    saveUninitialized: false,
+    rolling: false
+  })
+  void app.register(fastifyCsrf, {
+    sessionPlugin: '@fastify/session',
+    getToken: (request: FastifyRequest) => request.headers['x-csrf-token'] as string | undefined
+  })
+  void app.register(fastifyRateLimit, { global: false })
+
+  app.after(err => {
+    if (err !== null && err !== undefined) throw err
+    app.addHook('onRequest', async (request: FastifyRequest) => {
+      const route = request.routeOptions.url
+      if (route !== undefined && PUBLIC_ROUTES.has(route)) return
+      const session = request.session
+      if (session?.auth === undefined) throw new WebError(WebErrorCode.WEB_LOGIN_REQUIRED, 'log in first')
+      sessions.touch(session.sessionId)
+    })
+    app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+      const route = request.routeOptions.url
+      if (SAFE_METHODS.has(request.method) || (route !== undefined && CSRF_EXEMPT.has(route))) return done()
+      // Answers WEB_CSRF_INVALID itself (through the error handler) when the token is missing or wrong.
+      app.csrfProtection(request, reply, done)
+    })
+
+    const perAddress = app.createRateLimit({ max: MAX_AUTH_TRIES_PER_ADDRESS, timeWindow: AUTH_RATE_WINDOW_MS })
+    const total = app.createRateLimit({ max: MAX_AUTH_TRIES_TOTAL, timeWindow: AUTH_RATE_WINDOW_MS, keyGenerator: () => 'all' })
+    const countAttempt = async (request: FastifyRequest): Promise<void> => {
+      for (const limit of [perAddress, total]) {
+        const result = await limit(request)
+        if (!result.isAllowed && result.isExceeded) {
+          throw new WebError(WebErrorCode.WEB_RATE_LIMITED, 'too many login attempts: wait a minute')
+        }
+      }
+    }
+
+    registerApiRoutes(app, service, { redactStatus: withoutSetupCode })
+    registerAuthRoutes(app, { admin, sessions, cookieName, scheme: https ? 'https' : 'http', countAttempt })
+    options.routes?.(app)
+  })
+  return app
+}
+
+/**
+ * The status as browsers get it: without `web.setupCode` (the local socket
+ * may show the setup code; whoever reaches the page must not read it). Pure.
+ */
+export function withoutSetupCode (status: StatusInfo): StatusInfo {
+  const web = (status as { web?: unknown }).web
+  if (typeof web !== 'object' || web === null || !Object.hasOwn(web, 'setupCode')) return status
+  const { setupCode: _dropped, ...rest } = web as Record<string, unknown>
+  return { ...status, web: rest } as StatusInfo
+}
+
+/**
+ * helmet's headers with a strict CSP: scripts from the server only (plus the
+ * hashes of the UI's inline import map), no inline script or style, no eval,
+ * no framing. No HSTS: the certificate is self-signed, and HSTS would forbid
+ * a browser to let the operator accept it. `upgrade-insecure-requests` only
+ * over HTTPS (on plain-HTTP loopback it would break every request).
+ */
+function helmetOptions (scriptHashes: string[], https: boolean): Record<string, unknown> {
+  return {
+    hsts: false,
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'", ...scriptHashes.map(h => `'${h}'`)],
+        scriptSrcAttr: ["'none'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:', 'blob:'],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+        ...(https ? { upgradeInsecureRequests: [] } : {})
+      }
+    }
+  }
+}

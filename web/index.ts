@@ -2,3 +2,5 @@ export { buildApiServer, MAX_REQUEST_BYTES, type ApiServerOptions } from './api-
 export { ApiClient, TIMEOUT_API_MS, MAX_RESPONSE_BYTES, type ApiClientInit } from './api-client.ts'
 export { listenOnSocket, socketIsLive, SOCKET_MODE } from './socket.ts'
 export { WebError, WebErrorCode, HTTP_STATUS, httpStatusOf } from './errors.ts'
+export { buildServer, isPublicRoute, withoutSetupCode, type ServerOptions } from './server.ts'
+export { ensureSetupCode, readSetupCode, passwordIsSet } from './auth/index.ts'

@@ -55,12 +55,19 @@ export interface ServerOptions {
   routes?: (app: FastifyInstance) => void
 }
 
+/** The route patterns reached without a session: the login's own, and the static UI's page and icon. */
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([...PUBLIC_AUTH_ROUTES, '/', '/favicon.ico'])
+/** Route patterns under these are the static UI's files (serve-only, no data; web/ui-files.ts): public too. */
+export const PUBLIC_ROUTE_PREFIXES: readonly string[] = ['/ui/', '/vendor/']
+
 /**
- * The route patterns reached without a session: the login's own, and the
- * static UI's files (serve-only, no data; web/ui-files.ts). Anything else,
- * and any URL no route matches, needs a login.
+ * Whether a route pattern is reached without a session. It is the pattern
+ * the router matched, never the raw URL (so `/ui/../v1/status` matches no
+ * /v1 route). Anything else, and any URL no route matches, needs a login. Pure.
  */
-export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([...PUBLIC_AUTH_ROUTES, '/', '/ui/*', '/vendor/*', '/favicon.ico'])
+export function isPublicRoute (pattern: string | undefined): boolean {
+  return pattern !== undefined && (PUBLIC_ROUTES.has(pattern) || PUBLIC_ROUTE_PREFIXES.some(p => pattern.startsWith(p)))
+}
 
 const CSRF_EXEMPT: ReadonlySet<string> = new Set(CSRF_EXEMPT_ROUTES)
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -84,6 +91,7 @@ export function buildServer (service: ApplianceService, options: ServerOptions):
   const sessions = new SessionStore(now)
   const admin = new AdminStore(options.webDir, now)
   const cookieName = sessionCookieName(https)
+  const cookie = { httpOnly: true, secure: https, sameSite: 'strict', path: '/' } as const
 
   // With `https` fastify types its instance by the https server; the routes and hooks are the same.
   const app = Fastify({ ...apiFastifyOptions(options.logger), ...(https ? { https: options.https } : {}) }) as unknown as FastifyInstance
@@ -102,7 +110,7 @@ export function buildServer (service: ApplianceService, options: ServerOptions):
     secret: randomBytes(32).toString('base64url'),
     cookieName,
     // No maxAge: a browser-session cookie; the server ends the session (MAX_SESSION_MS, MAX_SESSION_IDLE_MS).
-    cookie: { httpOnly: true, secure: https, sameSite: 'strict', path: '/' },
+    cookie,
     store: sessions,
     saveUninitialized: false,
     rolling: false
@@ -116,8 +124,7 @@ export function buildServer (service: ApplianceService, options: ServerOptions):
   app.after(err => {
     if (err !== null && err !== undefined) throw err
     app.addHook('onRequest', async (request: FastifyRequest) => {
-      const route = request.routeOptions.url
-      if (route !== undefined && PUBLIC_ROUTES.has(route)) return
+      if (isPublicRoute(request.routeOptions.url)) return
       const session = request.session
       if (session?.auth === undefined) throw new WebError(WebErrorCode.WEB_LOGIN_REQUIRED, 'log in first')
       sessions.touch(session.sessionId)
@@ -141,7 +148,7 @@ export function buildServer (service: ApplianceService, options: ServerOptions):
     }
 
     registerApiRoutes(app, service, { redactStatus: withoutSetupCode })
-    registerAuthRoutes(app, { admin, sessions, cookieName, scheme: https ? 'https' : 'http', countAttempt })
+    registerAuthRoutes(app, { admin, sessions, cookieName, cookie, scheme: https ? 'https' : 'http', countAttempt })
     options.routes?.(app)
   })
   return app

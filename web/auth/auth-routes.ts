@@ -17,8 +17,9 @@ import type { SessionStore } from './session-store.ts'
 export interface AuthRoutesInit {
   admin: AdminStore
   sessions: SessionStore
-  /** The session cookie's name, to clear it at logout. */
+  /** The session cookie's name and attributes, to clear it at logout (a `__Host-` cookie is only cleared with the same `Secure`). */
   cookieName: string
+  cookie: { httpOnly: boolean, secure: boolean, sameSite: 'strict', path: string }
   /** The scheme the server serves, for the `Origin` check. */
   scheme: 'http' | 'https'
   /** Counts one login or setup attempt; throws WEB_RATE_LIMITED past the limits. */
@@ -70,7 +71,7 @@ export function registerAuthRoutes (app: FastifyInstance, init: AuthRoutesInit):
 
   app.post('/v1/auth/logout', { schema: { response: { 200: logoutSchema, ...errors } } }, async (request, reply) => {
     await request.session.destroy()
-    reply.clearCookie(init.cookieName, { path: '/' })
+    reply.clearCookie(init.cookieName, init.cookie)
     return { loggedOut: true }
   })
 

@@ -9,7 +9,7 @@ export const MAX_PASSWORD_CHARS = 256
 
 /**
  * argon2id's cost: 19 MiB of memory, 2 passes, 1 lane: OWASP's password
- * storage recommendation for argon2id. About 30 ms on a small box: a login
+ * storage recommendation for argon2id. Some tens of milliseconds on a small box: a login
  * stays quick, and the rate limit below bounds how much work strangers can ask for.
  */
 export const ARGON2_MEMORY_KIB = 19_456

@@ -1,0 +1,55 @@
+/**
+ * The security headers of the browser-facing server (helmet): a strict CSP
+ * that allows no inline script (but the UI's hashed import map), no eval, no
+ * framing; no HSTS (the certificate is self-signed). And the status redaction
+ * as a pure function.
+ */
+import t from 'tap'
+import { withoutSetupCode } from '../../../web/server.ts'
+import { STATUS } from '../fixtures/fake-service.ts'
+import { servedBrowser } from '../fixtures/browser-server.ts'
+
+const HASH = `sha256-${'A'.repeat(43)}=`
+
+/** The CSP's directives by name. */
+function directives (csp: string): Map<string, string[]> {
+  return new Map(csp.split(';').map(d => d.trim()).filter(d => d !== '').map(d => {
+    const [name, ...values] = d.split(/\s+/)
+    return [name!, values]
+  }))
+}
+
+t.test('every answer, public or refused, carries the strict CSP and helmet\'s headers', async t => {
+  const served = await servedBrowser(t, { scriptHashes: [HASH] })
+  for (const url of ['/v1/auth/state', '/v1/status']) {
+    const r = await served.app.inject({ method: 'GET', url })
+    const csp = directives(String(r.headers['content-security-policy']))
+    t.same(Object.fromEntries(csp), {
+      'default-src': ["'self'"],
+      'script-src': ["'self'", `'${HASH}'`],
+      'script-src-attr': ["'none'"],
+      'style-src': ["'self'"],
+      'img-src': ["'self'", 'data:', 'blob:'],
+      'connect-src': ["'self'"],
+      'object-src': ["'none'"],
+      'base-uri': ["'none'"],
+      'frame-ancestors': ["'none'"],
+      'form-action': ["'self'"]
+    }, `${url}: the CSP, no upgrade-insecure-requests on plain HTTP`)
+    for (const [name, values] of csp) {
+      t.notOk(values.includes("'unsafe-inline'"), `${url}: ${name} allows no inline code`)
+      t.notOk(values.includes("'unsafe-eval'"), `${url}: ${name} allows no eval`)
+    }
+    t.equal(r.headers['x-content-type-options'], 'nosniff')
+    t.equal(r.headers['x-frame-options'], 'SAMEORIGIN')
+    t.equal(r.headers['referrer-policy'], 'no-referrer')
+    t.equal(r.headers['strict-transport-security'], undefined, 'no HSTS: it would forbid accepting the self-signed certificate')
+  }
+})
+
+t.test('withoutSetupCode drops web.setupCode and keeps the rest', async t => {
+  const withCode = { ...STATUS, web: { url: 'https://box-a.example:8443', setupCode: 'ABCD-EFGH-JKMN' } } as typeof STATUS
+  t.same(withoutSetupCode(withCode), { ...STATUS, web: { url: 'https://box-a.example:8443' } })
+  t.same((withCode as unknown as { web: object }).web, { url: 'https://box-a.example:8443', setupCode: 'ABCD-EFGH-JKMN' }, 'the service\'s document is not changed')
+  t.equal(withoutSetupCode(STATUS), STATUS, 'a status without one is answered as it is')
+})

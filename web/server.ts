@@ -138,11 +138,12 @@ export function buildServer (service: ApplianceService, options: ServerOptions):
 
     const perAddress = app.createRateLimit({ max: MAX_AUTH_TRIES_PER_ADDRESS, timeWindow: AUTH_RATE_WINDOW_MS })
     const total = app.createRateLimit({ max: MAX_AUTH_TRIES_TOTAL, timeWindow: AUTH_RATE_WINDOW_MS, keyGenerator: () => 'all' })
-    const countAttempt = async (request: FastifyRequest): Promise<void> => {
+    const countAttempt = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       for (const limit of [perAddress, total]) {
         const result = await limit(request)
         if (!result.isAllowed && result.isExceeded) {
-          throw new WebError(WebErrorCode.WEB_RATE_LIMITED, 'too many login attempts: wait a minute')
+          void reply.header('retry-after', String(result.ttlInSeconds))
+          throw new WebError(WebErrorCode.WEB_RATE_LIMITED, `too many login attempts: wait ${result.ttlInSeconds} s`)
         }
       }
     }

@@ -23,7 +23,7 @@ export interface AuthRoutesInit {
   /** The scheme the server serves, for the `Origin` check. */
   scheme: 'http' | 'https'
   /** Counts one login or setup attempt; throws WEB_RATE_LIMITED past the limits. */
-  countAttempt: (request: FastifyRequest) => Promise<void>
+  countAttempt: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 }
 
 /** The routes reached without a session (web/server.ts's guard lets them through). */
@@ -37,8 +37,8 @@ export function registerAuthRoutes (app: FastifyInstance, init: AuthRoutesInit):
   const { admin, sessions } = init
 
   /** Rate limit first (every attempt counts), then the `Origin`. */
-  const attempt = async (request: FastifyRequest): Promise<void> => {
-    await init.countAttempt(request)
+  const attempt = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    await init.countAttempt(request, reply)
     if (!originAllowed(request.headers.origin, request.headers.host, init.scheme)) {
       throw new WebError(WebErrorCode.WEB_ORIGIN_INVALID, 'the request comes from another site\'s page')
     }

@@ -101,6 +101,8 @@ t.test(`login is rate limited: the ${MAX_AUTH_TRIES_PER_ADDRESS + 1}th attempt i
   for (let i = 0; i < MAX_AUTH_TRIES_PER_ADDRESS; i++) t.same(await login('wrong password', '192.0.2.1'), { statusCode: 401, code: 'WEB_LOGIN_FAILED' }, `wrong login ${i + 1}`)
   t.same(await login('wrong password', '192.0.2.1'), { statusCode: 429, code: 'WEB_RATE_LIMITED' }, 'the next wrong one')
   t.same(await login(PASSWORD, '192.0.2.1'), { statusCode: 429, code: 'WEB_RATE_LIMITED' }, 'and a right one')
+  const limited = await served.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { password: PASSWORD }, remoteAddress: '192.0.2.1' })
+  t.ok(Number(limited.headers['retry-after']) > 0, 'with Retry-After')
   const setup = await served.app.inject({ method: 'POST', url: '/v1/auth/setup', payload: { code: served.setupCode, password: PASSWORD }, remoteAddress: '192.0.2.1' })
   t.equal(setup.json().code, 'WEB_RATE_LIMITED', 'setup counts with login')
   t.equal((await login(PASSWORD, '192.0.2.2')).statusCode, 200, 'another address is not limited by it')

@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import type { FastifyInstance, HTTPMethods } from 'fastify'
-import { isPublicRoute } from '../../../web/server.ts'
+import { buildServer, isPublicRoute } from '../../../web/server.ts'
 import { HOSTS, as, servedBrowser, setUp } from '../fixtures/browser-server.ts'
 
 /** Collects every route registered from now on (buildServer registers its routes when the instance loads). */
@@ -119,7 +119,6 @@ t.test('a Host that is not the box\'s is WEB_HOST_INVALID (421); its names and a
 
 t.test('plain HTTP needs loopbackOnly; script hashes must be sha256 ones', async t => {
   const served = await servedBrowser(t)
-  const { buildServer } = await import('../../../web/server.ts')
   t.throws(() => buildServer(served.service, { webDir: served.webDir, allowedHosts: () => [] }), TypeError)
   t.throws(() => buildServer(served.service, { webDir: served.webDir, allowedHosts: () => [], loopbackOnly: true, scriptHashes: ["'unsafe-inline'"] }), TypeError)
 })

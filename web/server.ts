@@ -4,7 +4,7 @@
  * plain HTTP on loopback, when configured). No `listen` inside: the daemon
  * listens, tests inject.
  *
- * Every route needs a logged-in session but the public list below
+ * Every route needs a logged-in session but the public list of auth/guards.ts
  * (default deny: a route added later, by `options.routes` or on the returned
  * instance, needs a login unless its pattern is listed); every
  * POST/PUT/PATCH/DELETE but login and setup needs the session's CSRF token in
@@ -13,7 +13,7 @@
  * login and setup), then its schema.
  */
 import { randomBytes } from 'node:crypto'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import fastifyCsrf from '@fastify/csrf-protection'
@@ -24,9 +24,11 @@ import { apiFastifyOptions, registerApiRoutes } from './api-server.ts'
 import { WebError, WebErrorCode } from './errors.ts'
 import { AdminStore } from './auth/admin-store.ts'
 import { hostAllowed } from './auth/allowed-hosts.ts'
-import { CSRF_EXEMPT_ROUTES, PUBLIC_AUTH_ROUTES, registerAuthRoutes } from './auth/auth-routes.ts'
-import { AUTH_RATE_WINDOW_MS, MAX_AUTH_TRIES_PER_ADDRESS, MAX_AUTH_TRIES_TOTAL } from './auth/constants.ts'
+import { registerAuthRoutes } from './auth/auth-routes.ts'
+import { authRateLimit, registerGuards } from './auth/guards.ts'
 import { SessionStore } from './auth/session-store.ts'
+
+export { isPublicRoute, PUBLIC_ROUTES, PUBLIC_ROUTE_PREFIXES } from './auth/guards.ts'
 
 export interface ServerOptions {
   /** The TLS key and certificate (PEM). Absent: plain HTTP, accepted only with `loopbackOnly`. */
@@ -55,22 +57,6 @@ export interface ServerOptions {
   routes?: (app: FastifyInstance) => void
 }
 
-/** The route patterns reached without a session: the login's own, and the static UI's page and icon. */
-export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([...PUBLIC_AUTH_ROUTES, '/', '/favicon.ico'])
-/** Route patterns under these are the static UI's files (serve-only, no data; web/ui-files.ts): public too. */
-export const PUBLIC_ROUTE_PREFIXES: readonly string[] = ['/ui/', '/vendor/']
-
-/**
- * Whether a route pattern is reached without a session. It is the pattern
- * the router matched, never the raw URL (so `/ui/../v1/status` matches no
- * /v1 route). Anything else, and any URL no route matches, needs a login. Pure.
- */
-export function isPublicRoute (pattern: string | undefined): boolean {
-  return pattern !== undefined && (PUBLIC_ROUTES.has(pattern) || PUBLIC_ROUTE_PREFIXES.some(p => pattern.startsWith(p)))
-}
-
-const CSRF_EXEMPT: ReadonlySet<string> = new Set(CSRF_EXEMPT_ROUTES)
-const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS'])
 const SCRIPT_HASH = /^sha256-[A-Za-z0-9+/]{43}=$/
 
 /** The session cookie's name: `__Host-` binds it to this host, path / and Secure (browsers refuse it otherwise), so it needs HTTPS. */
@@ -123,31 +109,8 @@ export function buildServer (service: ApplianceService, options: ServerOptions):
 
   app.after(err => {
     if (err !== null && err !== undefined) throw err
-    app.addHook('onRequest', async (request: FastifyRequest) => {
-      if (isPublicRoute(request.routeOptions.url)) return
-      const session = request.session
-      if (session?.auth === undefined) throw new WebError(WebErrorCode.WEB_LOGIN_REQUIRED, 'log in first')
-      sessions.touch(session.sessionId)
-    })
-    app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
-      const route = request.routeOptions.url
-      if (SAFE_METHODS.has(request.method) || (route !== undefined && CSRF_EXEMPT.has(route))) return done()
-      // Answers WEB_CSRF_INVALID itself (through the error handler) when the token is missing or wrong.
-      app.csrfProtection(request, reply, done)
-    })
-
-    const perAddress = app.createRateLimit({ max: MAX_AUTH_TRIES_PER_ADDRESS, timeWindow: AUTH_RATE_WINDOW_MS })
-    const total = app.createRateLimit({ max: MAX_AUTH_TRIES_TOTAL, timeWindow: AUTH_RATE_WINDOW_MS, keyGenerator: () => 'all' })
-    const countAttempt = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-      for (const limit of [perAddress, total]) {
-        const result = await limit(request)
-        if (!result.isAllowed && result.isExceeded) {
-          void reply.header('retry-after', String(result.ttlInSeconds))
-          throw new WebError(WebErrorCode.WEB_RATE_LIMITED, `too many login attempts: wait ${result.ttlInSeconds} s`)
-        }
-      }
-    }
-
+    registerGuards(app, sessions)
+    const countAttempt = authRateLimit(app)
     registerApiRoutes(app, service, { redactStatus: withoutSetupCode })
     registerAuthRoutes(app, { admin, sessions, cookieName, cookie, scheme: https ? 'https' : 'http', countAttempt })
     options.routes?.(app)

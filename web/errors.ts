@@ -9,7 +9,13 @@ export const WebErrorCode = {
   /** No route has that method and path. */
   WEB_NOT_FOUND: 'WEB_NOT_FOUND',
   /** The API socket's path holds something that is not a socket; it is left as it is. */
-  WEB_SOCKET_PATH_INVALID: 'WEB_SOCKET_PATH_INVALID'
+  WEB_SOCKET_PATH_INVALID: 'WEB_SOCKET_PATH_INVALID',
+  /** The route needs a session (log in), or for `/metrics` the read-only token. */
+  WEB_LOGIN_REQUIRED: 'WEB_LOGIN_REQUIRED',
+  /** The live channel was asked for by a page of another origin than the box's own. */
+  WEB_ORIGIN_INVALID: 'WEB_ORIGIN_INVALID',
+  /** MAX_LIVE_CLIENTS live streams are open already (or the server is closing). */
+  WEB_LIVE_BUSY: 'WEB_LIVE_BUSY'
 } as const
 
 export type WebErrorCode = typeof WebErrorCode[keyof typeof WebErrorCode]
@@ -18,6 +24,9 @@ export type WebErrorCode = typeof WebErrorCode[keyof typeof WebErrorCode]
 export const HTTP_STATUS: Readonly<Record<string, number>> = {
   WEB_BAD_REQUEST: 400,
   WEB_NOT_FOUND: 404,
+  WEB_LOGIN_REQUIRED: 401,
+  WEB_ORIGIN_INVALID: 403,
+  WEB_LIVE_BUSY: 503,
   APP_USAGE: 400,
   APP_CONFIRMATION_REQUIRED: 400,
   APP_PEER_NOT_FOUND: 404,

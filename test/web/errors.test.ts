@@ -9,6 +9,9 @@ t.test('codes map to their statuses', async t => {
   const table: Array<[string, number]> = [
     ['WEB_BAD_REQUEST', 400],
     ['WEB_NOT_FOUND', 404],
+    ['WEB_LOGIN_REQUIRED', 401],
+    ['WEB_ORIGIN_INVALID', 403],
+    ['WEB_LIVE_BUSY', 503],
     ['APP_USAGE', 400],
     ['APP_CONFIRMATION_REQUIRED', 400],
     ['APP_PEER_NOT_FOUND', 404],

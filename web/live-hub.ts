@@ -70,7 +70,7 @@ export interface LiveHubInit {
   heartbeatMs?: number
   maxClients?: number
   maxBufferBytes?: number
-  /** Told of a poll that failed (the service threw); the streams go on. */
+  /** Told of a poll that failed (the service threw) after one that did not; the streams go on. */
   onPollError?: (err: unknown) => void
 }
 
@@ -100,6 +100,8 @@ export class LiveHub {
   /** The newest event seq known. */
   private head = 0
   private closed = false
+  /** The last poll failed. */
+  private failing = false
 
   constructor (init: LiveHubInit) {
     this.init = init
@@ -131,17 +133,22 @@ export class LiveHub {
       await this.run(async () => {
         if (this.closed) throw new TypeError('the live channel is closed')
         if (this.snapshot === undefined) {
-          this.snapshot = await fetchSnapshot(this.init.service)
-          this.head = (await this.init.service.listEvents({ last: 1 })).events.at(-1)?.seq ?? 0
-          this.sent(this.snapshot)
+          // both read before either is kept: a failure leaves the hub as it was
+          const snapshot = await fetchSnapshot(this.init.service)
+          const head = (await this.init.service.listEvents({ last: 1 })).events.at(-1)?.seq ?? 0
+          this.snapshot = snapshot
+          this.head = head
+          this.sent(snapshot)
         }
-        const client: Client = { res: open(), seq: lastEventId === undefined ? this.head : Math.min(lastEventId, this.head) }
+        const seq = lastEventId === undefined ? this.head : Math.min(lastEventId, this.head)
+        const data = this.serializers!.snapshot(this.snapshot)
+        const client: Client = { res: open(), seq }
         client.res.write(`retry: ${LIVE_RETRY_MS}\n\n`)
-        this.write(client, frame('snapshot', client.seq, this.serializers!.snapshot(this.snapshot)))
+        this.write(client, frame('snapshot', seq, data))
         this.clients.add(client)
         client.res.on('close', () => { this.leave(client) })
         // the response is open now: a failure is the next poll's to mend, never an error answer
-        if (client.seq < this.head) await this.sendEvents([client], client.seq).catch(err => { this.init.onPollError?.(err) })
+        if (client.seq < this.head) await this.sendEvents([client], client.seq).catch(err => { this.failed(err) })
         if (this.stopTimers.length === 0) this.startTimers()
       })
     } finally {
@@ -196,7 +203,8 @@ export class LiveHub {
         for (const c of this.clients) this.write(c, frame('snapshot', c.seq, data))
       }
     } catch (err) {
-      this.init.onPollError?.(err)
+      this.failed(err)
+      return
     }
     try {
       // streams behind the others (a reconnection) catch up a page a poll; usually all share one seq
@@ -204,8 +212,16 @@ export class LiveHub {
         await this.sendEvents([...this.clients].filter(c => c.seq === seq), seq)
       }
     } catch (err) {
-      this.init.onPollError?.(err)
+      this.failed(err)
+      return
     }
+    this.failing = false
+  }
+
+  /** Tells onPollError of the first failure of a run of them only: a service down for an hour is one line in the log, not 3600. */
+  private failed (err: unknown): void {
+    if (!this.failing) this.init.onPollError?.(err)
+    this.failing = true
   }
 
   private sent (snapshot: LiveSnapshot): void {

@@ -67,13 +67,13 @@ export function registerLiveRoutes (app: FastifyInstance, service: ApplianceServ
     if (origin !== undefined && !options.checkOrigin(origin)) {
       return await reply.status(httpStatusOf(WebErrorCode.WEB_ORIGIN_INVALID)).send({ code: WebErrorCode.WEB_ORIGIN_INVALID, message: `pages of ${origin.slice(0, 100)} may not open the live channel` })
     }
-    if (!hub.reserve()) {
-      return await reply.status(httpStatusOf(WebErrorCode.WEB_LIVE_BUSY)).send({ code: WebErrorCode.WEB_LIVE_BUSY, message: 'too many live streams are open; close a page and reload this one' })
-    }
     if (serializers === undefined) {
       const snapshot = reply.compileSerializationSchema(liveSnapshotSchema)
       const events = reply.compileSerializationSchema(liveEventsSchema)
       serializers = { snapshot: value => snapshot({ ...value }), events: value => events({ ...value }) }
+    }
+    if (!hub.reserve()) {
+      return await reply.status(httpStatusOf(WebErrorCode.WEB_LIVE_BUSY)).send({ code: WebErrorCode.WEB_LIVE_BUSY, message: 'too many live streams are open; close a page and reload this one' })
     }
     const lastEventId = request.headers['last-event-id']
     await hub.join(typeof lastEventId === 'string' ? Number(lastEventId) : undefined, serializers, () => {

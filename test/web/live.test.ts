@@ -191,6 +191,23 @@ t.test('a page of another origin is refused; the box\'s own and none are served'
   none.close()
 })
 
+t.test('a poll the service fails sends nothing and keeps the streams; the next one goes on', async t => {
+  const { service, clock, port } = await serve(t)
+  const s = await openSse(port)
+  t.match(await nextFrame(s), { event: 'snapshot' })
+  service.failWith = { code: 'APP_UNEXPECTED', message: 'stopping' }
+  await clock.tick(LIVE_POLL_MS)
+  await clock.tick(LIVE_POLL_MS)
+  t.same(await nothingPending(s, clock), { comment: 'ping' }, 'nothing sent, the stream open')
+  service.failWith = undefined
+  service.tests_ = []
+  service.events_.push(event(3))
+  await clock.tick(LIVE_POLL_MS)
+  t.match(await nextFrame(s), { event: 'snapshot', data: { tests: [] } })
+  t.match(await nextFrame(s), { event: 'events', id: '3' })
+  s.close()
+})
+
 t.test('a failing service answers its error; the slot is given back', async t => {
   const { port, service, hub } = await serve(t, { maxClients: 1 })
   service.failWith = { code: 'APP_DATA_NOT_INITIALIZED', message: 'no data' }

@@ -9,6 +9,7 @@
  */
 import type { ServerResponse } from 'node:http'
 import { MAX_EVENTS_SHOWN, type ApplianceService, type EventInfo } from '../appliance/service/index.ts'
+import { WebError, WebErrorCode } from './errors.ts'
 import { fetchSnapshot, steadyKey, type LiveSnapshot } from './live-snapshot.ts'
 
 /**
@@ -124,14 +125,14 @@ export class LiveHub {
    * Attaches a stream, in a reserved slot: gets its snapshot (and, with
    * `lastEventId`, the events after it), then `open()` (which writes the
    * response's head and returns it) and sends them. Rejects with the
-   * service's error before anything is opened, and with a TypeError after
-   * close(). Runs in turn with the polls.
+   * service's error before anything is opened, and with WEB_LIVE_BUSY
+   * after close(). Runs in turn with the polls.
    */
   async join (lastEventId: number | undefined, serializers: LiveSerializers, open: () => ServerResponse): Promise<void> {
     this.serializers ??= serializers
     try {
       await this.run(async () => {
-        if (this.closed) throw new TypeError('the live channel is closed')
+        if (this.closed) throw new WebError(WebErrorCode.WEB_LIVE_BUSY, 'the server is closing')
         if (this.snapshot === undefined) {
           // both read before either is kept: a failure leaves the hub as it was
           const snapshot = await fetchSnapshot(this.init.service)
@@ -147,6 +148,9 @@ export class LiveHub {
         this.write(client, frame('snapshot', seq, data))
         this.clients.add(client)
         client.res.on('close', () => { this.leave(client) })
+        // a client gone while its snapshot was read closed before the listener was there
+        const socket = client.res.socket
+        if (socket === null || socket.destroyed) { this.leave(client); return }
         // the response is open now: a failure is the next poll's to mend, never an error answer
         if (client.seq < this.head) await this.sendEvents([client], client.seq).catch(err => { this.failed(err) })
         if (this.stopTimers.length === 0) this.startTimers()

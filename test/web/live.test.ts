@@ -9,8 +9,8 @@
  * heartbeat arriving first, never by waiting.
  */
 import t, { type Test } from 'tap'
-import { connect } from 'node:net'
-import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
+import { connect, type AddressInfo } from 'node:net'
 import type { EventInfo } from '../../appliance/service/index.ts'
 import { LIVE_HEARTBEAT_MS, LIVE_POLL_MS, LIVE_REFRESH_MS, type LiveClock } from '../../web/live-hub.ts'
 import { registerLiveRoutes, type LiveOptions } from '../../web/live.ts'
@@ -36,7 +36,7 @@ class ManualClock implements LiveClock {
 
 const ALLOWED = 'https://box-a.local:8443'
 
-async function serve (t: Test, options: Partial<LiveOptions> = {}): Promise<{ service: FakeService, clock: ManualClock, port: number, hub: ReturnType<typeof registerLiveRoutes>, close: () => Promise<void>, origins: Array<string | undefined> }> {
+async function serve (t: Test, options: Partial<LiveOptions> = {}): Promise<{ service: FakeService, clock: ManualClock, port: number, hub: ReturnType<typeof registerLiveRoutes>, close: () => Promise<void>, origins: Array<string | undefined>, server: Server }> {
   const service = new FakeService()
   const clock = new ManualClock()
   const app = plainApp()
@@ -46,7 +46,7 @@ async function serve (t: Test, options: Partial<LiveOptions> = {}): Promise<{ se
   let closed = false
   const close = async (): Promise<void> => { if (!closed) { closed = true; await app.close() } }
   t.teardown(close)
-  return { service, clock, port: (app.server.address() as AddressInfo).port, hub, close, origins }
+  return { service, clock, port: (app.server.address() as AddressInfo).port, hub, close, origins, server: app.server }
 }
 
 /** The next frame that is not the `retry:` line. */
@@ -206,6 +206,29 @@ t.test('a poll the service fails sends nothing and keeps the streams; the next o
   t.match(await nextFrame(s), { event: 'snapshot', data: { tests: [] } })
   t.match(await nextFrame(s), { event: 'events', id: '3' })
   s.close()
+})
+
+t.test('a client gone while its snapshot is read leaves no stream behind', async t => {
+  const { service, clock, port, hub, server } = await serve(t)
+  let reached!: () => void
+  const asked = new Promise<void>(resolve => { reached = resolve })
+  let release!: () => void
+  const gate = new Promise<void>(resolve => { release = resolve })
+  service.status = async () => { reached(); await gate; return STATUS }
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  socket.write('GET /v1/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+  await asked
+  socket.destroy()
+  const open = async (): Promise<number> => await new Promise((resolve, reject) => { server.getConnections((err, n) => { if (err) reject(err); else resolve(n) }) })
+  while (await open() > 0) await new Promise(resolve => setImmediate(resolve))
+  release()
+  const next = await openSse(port)
+  t.match(await nextFrame(next), { event: 'snapshot' }, 'a stream after it: the join before it has ended')
+  t.equal(hub.size, 1, 'only that one')
+  next.close()
+  while (hub.size > 0) await new Promise(resolve => setImmediate(resolve))
+  t.equal(clock.running(LIVE_POLL_MS), 0, 'no poll left running')
 })
 
 t.test('a failing service answers its error; the slot is given back', async t => {

@@ -61,6 +61,7 @@ export class ApiClient implements ApplianceService {
     const query = new URLSearchParams()
     if (request.name !== undefined) query.set('name', request.name)
     if (request.last !== undefined) query.set('last', String(request.last))
+    if (request.after !== undefined) query.set('after', String(request.after))
     const q = query.toString()
     return await this.call('GET', `/v1/events${q === '' ? '' : `?${q}`}`)
   }

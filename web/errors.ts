@@ -31,7 +31,9 @@ export const WebErrorCode = {
   /** The setup code is wrong, or was replaced after too many wrong tries. */
   WEB_SETUP_CODE_INVALID: 'WEB_SETUP_CODE_INVALID',
   /** No session has that id (it ended, or never existed). */
-  WEB_SESSION_NOT_FOUND: 'WEB_SESSION_NOT_FOUND'
+  WEB_SESSION_NOT_FOUND: 'WEB_SESSION_NOT_FOUND',
+  /** MAX_LIVE_CLIENTS live streams are open already (or the server is closing). */
+  WEB_LIVE_BUSY: 'WEB_LIVE_BUSY'
 } as const
 
 export type WebErrorCode = typeof WebErrorCode[keyof typeof WebErrorCode]
@@ -51,6 +53,7 @@ export const HTTP_STATUS: Readonly<Record<string, number>> = {
   WEB_PASSWORD_ALREADY_SET: 409,
   WEB_SETUP_CODE_INVALID: 403,
   WEB_SESSION_NOT_FOUND: 404,
+  WEB_LIVE_BUSY: 503,
   APP_USAGE: 400,
   APP_CONFIRMATION_REQUIRED: 400,
   APP_PEER_NOT_FOUND: 404,

@@ -370,9 +370,13 @@ export class ReplicaSide {
     if (!Number.isSafeInteger(last) || last < 1 || last > MAX_EVENTS_SHOWN) throw new AppError(AppErrorCode.APP_USAGE, `last must be a whole number from 1 to ${MAX_EVENTS_SHOWN}`)
     const name = request.name
     if (name !== undefined && !DISK_NAME_PATTERN.test(name)) throw new AppError(AppErrorCode.APP_USAGE, `${name.slice(0, 80)} is not a VM name or relationship id`)
-    const read = await this.init.events.read()
+    const after = request.after
+    if (after !== undefined && (!Number.isSafeInteger(after) || after < 0)) throw new AppError(AppErrorCode.APP_USAGE, 'after must be a whole number, 0 or more')
+    // a live reader asks every second: when nothing was written since, the log is not read at all
+    if (after !== undefined && after >= this.init.events.lastSeq) return { events: [], problems: 0 }
+    const read = await this.init.events.read(after === undefined ? {} : { after })
     const matching = name === undefined ? read.events : read.events.filter(e => e.relationship === name || e.vm === name)
-    return { events: matching.slice(-last).map(eventInfo), problems: read.problems.length }
+    return { events: (after === undefined ? matching.slice(-last) : matching.slice(0, last)).map(eventInfo), problems: read.problems.length }
   }
 
   /** The relationships held here as Replica; `failoverOf` adds what the failover workflows know of each. */

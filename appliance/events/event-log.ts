@@ -36,8 +36,10 @@ export interface EventLogProblem {
 export interface EventQuery {
   relationship?: string
   vm?: string
-  /** Only the newest `last` matching events. */
+  /** Only the newest `last` matching events; with `after`, the oldest `last` of those after it (a reader pages forward). */
   last?: number
+  /** Only events with a larger seq. */
+  after?: number
 }
 
 export interface EventRead {
@@ -126,8 +128,9 @@ async function readLogFile (file: string, name: string, limit: number): Promise<
 }
 
 function select (events: LogEvent[], q: EventQuery): LogEvent[] {
-  const matching = events.filter(e => (q.relationship === undefined || e.relationship === q.relationship) && (q.vm === undefined || e.vm === q.vm))
-  return q.last === undefined ? matching : matching.slice(Math.max(0, matching.length - q.last))
+  const matching = events.filter(e => (q.relationship === undefined || e.relationship === q.relationship) && (q.vm === undefined || e.vm === q.vm) && (q.after === undefined || e.seq > q.after))
+  if (q.last === undefined) return matching
+  return q.after === undefined ? matching.slice(Math.max(0, matching.length - q.last)) : matching.slice(0, q.last)
 }
 
 async function readBoth (dir: string, limit: number): Promise<{ previous: ParsedFile, current: ParsedFile }> {
@@ -254,6 +257,11 @@ export class EventLog {
       const e = checked({ ...(b.relationship === undefined ? {} : { relationship: b.relationship }), ...(b.vm === undefined ? {} : { vm: b.vm }), kind: b.kind, ...input })
       return { seq, time: this.now(), ...e, phase: 'end', begin, outcome: input.outcome }
     })
+  }
+
+  /** The seq of the newest event written (0 when none): a reader that saw it has nothing new to read. */
+  get lastSeq (): number {
+    return this.nextSeq - 1
   }
 
   /** Begun work not yet ended, oldest first. */

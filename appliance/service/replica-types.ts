@@ -43,8 +43,17 @@ export interface PointsResult {
 export interface EventsRequest {
   /** A relationship id or a VM name: only its events. */
   name?: string
-  /** Only the newest `last` events (default DEFAULT_EVENTS_SHOWN, at most MAX_EVENTS_SHOWN). */
+  /**
+   * Only the newest `last` events (default DEFAULT_EVENTS_SHOWN, at most
+   * MAX_EVENTS_SHOWN); with `after`, the oldest `last` of those after it,
+   * so a reader pages forward with the last seq it got and misses none.
+   */
   last?: number
+  /**
+   * Only events with a larger `seq` (a whole number, 0 or more): what a
+   * reader that saw up to `after` has not seen. Seqs only grow (docs/events.md).
+   */
+  after?: number
 }
 
 /** Events shown when `last` is not given. */

@@ -20,6 +20,7 @@ t.test('codes map to their statuses', async t => {
     ['WEB_PASSWORD_ALREADY_SET', 409],
     ['WEB_SETUP_CODE_INVALID', 403],
     ['WEB_SESSION_NOT_FOUND', 404],
+    ['WEB_LIVE_BUSY', 503],
     ['APP_USAGE', 400],
     ['APP_CONFIRMATION_REQUIRED', 400],
     ['APP_PEER_NOT_FOUND', 404],

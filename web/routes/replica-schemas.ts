@@ -28,12 +28,19 @@ export const pointsSchema = object({
   points: { type: 'array', items: pointSchema }
 })
 
-/** `name` a VM name or relationship id, `last` 1..MAX_EVENTS_SHOWN (1000; checked again behind the API). */
-export const eventsQuery = object({ name: { type: 'string', minLength: 1, maxLength: 64 }, last: { type: 'string', pattern: '^[0-9]{1,4}$' } }, [])
+/**
+ * `name` a VM name or relationship id, `last` 1..MAX_EVENTS_SHOWN (1000),
+ * `after` a seq (at most 15 digits: a safe integer); checked again behind the API.
+ */
+export const eventsQuery = object({
+  name: { type: 'string', minLength: 1, maxLength: 64 },
+  last: { type: 'string', pattern: '^[0-9]{1,4}$' },
+  after: { type: 'string', pattern: '^[0-9]{1,15}$' }
+}, [])
 
 const dataValue = { type: ['string', 'number', 'boolean', 'null'] }
 
-const eventSchema = object({
+export const eventSchema = object({
   seq: int,
   time: str,
   relationship: str,

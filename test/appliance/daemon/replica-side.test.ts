@@ -4,7 +4,8 @@
  * and survives a restart; a stranger's is refused; cycles into the offered
  * relationship's store show as points through the service, retention keeps
  * the latest plus `recoveryPoints`, a pinned point is never pruned; a
- * removal keeps the points, still listed through the service.
+ * removal keeps the points, still listed through the service. The event
+ * log reads through the service, `after` a seq included.
  */
 import t, { type Test } from 'tap'
 import { PassThrough } from 'node:stream'
@@ -53,6 +54,14 @@ t.test('offers from a paired primary: recorded, kept across a restart; a strange
   t.match(status, { relationship: 'web-1', vm: 'web', role: 'replica', peer: primary.peerId.toString(), state: 'waiting-initial-replication', recoveryPoints: 2, lastPointTime: null })
   t.match(status!.vmShape, { driver: 'manual', disks: [{ name: 'disk0', format: 'raw' }] })
   t.ok((await app.listEvents({ name: 'web' })).events.some(e => e.kind === 'replica-added'), 'the offer is an event')
+  const all = (await app.listEvents()).events
+  const newest = all.at(-1)!.seq
+  t.same((await app.listEvents({ after: newest })).events, [], 'nothing after the newest event')
+  t.same((await app.listEvents({ after: newest + 5 })).events, [], 'nor after a seq not written yet')
+  t.same((await app.listEvents({ after: all[0]!.seq, last: 1 })).events, [all[1]], 'after a seq: the oldest newer one first')
+  t.same((await app.listEvents({ after: 0 })).events, all.slice(0, 200), 'after 0: from the start')
+  await t.rejects(app.listEvents({ after: -1 }), { code: 'APP_USAGE' })
+  await t.rejects(app.listEvents({ after: 1.5 }), { code: 'APP_USAGE' })
 
   await sendUpdate(primary, address, description(2, true))
   await app.stop()

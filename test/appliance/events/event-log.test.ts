@@ -202,6 +202,30 @@ t.test('rotation keeps the log bounded to two files, seq and open work carry on'
   await again.close()
 })
 
+t.test('after a seq: only newer events, the oldest first, across a rotation; lastSeq follows the appends', async t => {
+  const dir = await tempDir(t)
+  const log = await EventLog.open(dir, { now: clock(), maxFileBytes: MAX_EVENT_LINE_BYTES })
+  t.equal(log.lastSeq, 0, 'an empty log')
+  const reason = 'r'.repeat(400)
+  for (let i = 0; i < 60; i++) await log.append({ relationship: i % 2 === 0 ? 'rel-1' : 'rel-2', kind: 'note', reason })
+  t.equal(log.lastSeq, 60)
+  t.same((await readdir(dir)).sort(), [PREVIOUS_FILE, CURRENT_FILE].sort(), 'the log rotated')
+  const kept = (await log.read()).events
+  const split = kept.findIndex(e => e.seq > kept[0]!.seq + 20)
+  const page = await log.read({ after: kept[split - 1]!.seq, last: 5 })
+  t.same(page.events.map(e => e.seq), kept.slice(split, split + 5).map(e => e.seq), 'the oldest 5 after it')
+  let seen = kept[0]!.seq
+  const paged: number[] = []
+  for (let r = await log.read({ after: seen, last: 7 }); r.events.length > 0; r = await log.read({ after: seen, last: 7 })) {
+    paged.push(...r.events.map(e => e.seq))
+    seen = r.events.at(-1)!.seq
+  }
+  t.same(paged, kept.slice(1).map(e => e.seq), 'paging forward misses none, across both files')
+  t.same((await log.read({ after: 60 })).events, [], 'nothing after the newest')
+  t.same((await log.read({ after: 50, relationship: 'rel-1' })).events.map(e => e.seq), [51, 53, 55, 57, 59], 'with the other filters')
+  await log.close()
+})
+
 t.test('a failed append takes no seq and leaves no partial line for the next one', async t => {
   const fs = await import('node:fs/promises')
   let failNext = false

@@ -26,11 +26,14 @@ t.test('routes', async t => {
   t.same(service.calls.at(-1), ['listEvents', {}])
   r = await app.inject({ method: 'GET', url: '/v1/events?name=web&last=20' })
   t.same(service.calls.at(-1), ['listEvents', { name: 'web', last: 20 }])
+  r = await app.inject({ method: 'GET', url: '/v1/events?after=1&last=5' })
+  t.same(service.calls.at(-1), ['listEvents', { after: 1, last: 5 }])
+  t.same(r.json(), { events: [EVENTS.events[1]], problems: 0 }, 'only the events after seq 1')
   r = await app.inject({ method: 'GET', url: '/v1/replica/relationships' })
   t.same(r.json(), [REPLICA_STATUS])
 
   const before = service.calls.length
-  for (const url of ['/v1/events?last=abc', '/v1/events?bogus=1', '/v1/events?last=12345']) {
+  for (const url of ['/v1/events?last=abc', '/v1/events?bogus=1', '/v1/events?last=12345', '/v1/events?after=-1', '/v1/events?after=1.5', `/v1/events?after=${'9'.repeat(16)}`]) {
     r = await app.inject({ method: 'GET', url })
     t.equal(r.json().code, 'WEB_BAD_REQUEST', url)
   }
@@ -53,6 +56,8 @@ t.test('the client', async t => {
   t.same(service.calls.at(-1), ['points', 'peer/web-1'])
   t.same(await client.listEvents({ name: 'web', last: 5 }), EVENTS)
   t.same(service.calls.at(-1), ['listEvents', { name: 'web', last: 5 }])
+  t.same((await client.listEvents({ after: 1 })).events, [EVENTS.events[1]])
+  t.same(service.calls.at(-1), ['listEvents', { after: 1 }])
   t.same(await client.replicaStatus(), [REPLICA_STATUS])
   service.failWith = { code: 'APP_RELATIONSHIP_NOT_FOUND', message: 'none' }
   await t.rejects(client.points('x'), { code: 'APP_RELATIONSHIP_NOT_FOUND' })

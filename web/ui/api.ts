@@ -2,8 +2,9 @@
  * The browser's client of the JSON API (docs/api.md): JSON in and out,
  * failures as ApiError with the server's `{ code, message }`. State-changing
  * requests carry the session's CSRF token in `x-csrf-token` (docs/web.md,
- * the auth contract); a 401 tells the listeners given to `onLoginRequired`
- * (the app shows the login page) before the call fails.
+ * the auth contract); a 401 (but a wrong password's) tells the listeners
+ * given to `onLoginRequired` (the app shows the login page) before the call
+ * fails.
  */
 
 /** What a failed call throws: the server's code (or UI_NETWORK when no answer came), message and status. */
@@ -63,7 +64,8 @@ export class Api {
     const data = await readJson(response)
     if (response.ok) return data as T
     const error = errorOf(data, response)
-    if (response.status === 401) for (const fn of this.loginListeners) fn()
+    // A wrong password at login is a 401 too, but not a lost session.
+    if (response.status === 401 && error.code !== 'WEB_LOGIN_FAILED') for (const fn of this.loginListeners) fn()
     throw error
   }
 }

@@ -60,8 +60,7 @@ function App ({ api, live }: PageProps): ComponentChildren {
 
 function Layout ({ api, live, onLogOut }: PageProps & { onLogOut: () => void }): ComponentChildren {
   const route = useRoute()
-  const liveState = useLiveState(live)
-  const name = live.last?.status.name
+  const { state: liveState, name } = useLiveHeader(live)
   const first = useRef(true)
   useEffect(() => {
     // Moves the focus to the new page's heading, so that a keyboard or screen reader user starts there.
@@ -83,10 +82,12 @@ function Layout ({ api, live, onLogOut }: PageProps & { onLogOut: () => void }):
 
 const LIVE_WORDS: Record<LiveState, string> = { open: 'Live', connecting: 'Connecting…', closed: 'Offline: retrying' }
 
-function useLiveState (live: Live): LiveState {
+/** The header's live facts: the channel's state, and the box's name from the newest snapshot. */
+function useLiveHeader (live: Live): { state: LiveState, name: string | undefined } {
   const [state, setState] = useState(live.state)
-  useEffect(() => live.subscribe({ state: setState, snapshot: () => { setState(live.state) } }), [live])
-  return state
+  const [name, setName] = useState(live.last?.status.name)
+  useEffect(() => live.subscribe({ state: setState, snapshot: s => { setName(s.status.name) } }), [live])
+  return { state, name }
 }
 
 function pageOf (page: string, props: PageProps): ComponentChildren {

@@ -13,6 +13,7 @@ import { href, useRoute } from './route.ts'
 import { LoginPage } from './pages/login.ts'
 import { SetPasswordPage } from './pages/set-password.ts'
 import { DashboardPage } from './pages/dashboard.ts'
+import { PairingPage } from './pages/pairing.ts'
 import { LaterPage, NotFoundPage } from './pages/later.ts'
 
 /** What every page gets. */
@@ -93,7 +94,7 @@ function useLiveHeader (live: Live): { state: LiveState, name: string | undefine
 function pageOf (page: string, props: PageProps): ComponentChildren {
   switch (page) {
     case '': return html`<${DashboardPage} ...${props} />`
-    case 'pairing': return html`<${LaterPage} title="Pairing" />`
+    case 'pairing': return html`<${PairingPage} ...${props} />`
     case 'protect': return html`<${LaterPage} title="Protect a VM" />`
     case 'failover': return html`<${LaterPage} title="Failover" />`
     case 'salvage': return html`<${LaterPage} title="Salvage copies" />`

@@ -87,11 +87,11 @@ export async function openPage (browser: Browser, viewport: ViewportName): Promi
   return { page, errors, cspViolations }
 }
 
-/** Saves a full-page PNG as test-artifacts/screenshots/NAME.png; returns its path. */
-export async function screenshot (page: Page, name: string): Promise<string> {
+/** Saves a PNG of the whole page (or of the viewport only: `fullPage: false`) as test-artifacts/screenshots/NAME.png; returns its path. */
+export async function screenshot (page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<string> {
   await mkdir(SCREENSHOT_DIR, { recursive: true })
   const path = join(SCREENSHOT_DIR, `${name}.png`)
-  await page.screenshot({ path, fullPage: true })
+  await page.screenshot({ path, fullPage: options.fullPage ?? true })
   return path
 }
 

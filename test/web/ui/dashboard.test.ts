@@ -96,6 +96,7 @@ t.test('set the password, then the dashboard; log in on a phone', { skip: browse
   await desktop.page.getByRole('button', { name: /Set password/ }).click()
   await dashboardShown(t, desktop)
   await screenshot(desktop.page, 'dashboard-desktop')
+  await screenshot(desktop.page, 'dashboard-desktop-viewport', { fullPage: false })
   t.same(await checkAccessible(desktop.page), [], 'dashboard (desktop): accessible')
   await clean(t, desktop, 'desktop', ['/v1/auth/setup'])
 
@@ -113,6 +114,7 @@ t.test('set the password, then the dashboard; log in on a phone', { skip: browse
   await phone.page.keyboard.press('Enter')
   await dashboardShown(t, phone)
   await screenshot(phone.page, 'dashboard-phone')
+  await screenshot(phone.page, 'dashboard-phone-viewport', { fullPage: false })
   t.same(await checkAccessible(phone.page), [], 'dashboard (phone): accessible')
   const width = await phone.page.evaluate(() => document.documentElement.scrollWidth)
   t.ok(width <= 390, `nothing wider than the phone's screen (${width} px)`)

@@ -42,6 +42,14 @@ function App ({ api, live }: PageProps): ComponentChildren {
   useEffect(() => {
     if (auth?.loggedIn === true) live.start()
   }, [auth, live])
+  // A refused live channel may be an ended session: ask, and show the login page if so
+  // (a box that does not answer is left to the channel's own retries).
+  useEffect(() => live.subscribe({
+    state: s => {
+      if (s !== 'closed') return
+      api.authState().then(state => { if (!state.loggedIn) { live.stop(); setAuth(state) } }, () => {})
+    }
+  }), [api, live])
 
   const loggedIn = (csrfToken: string): void => {
     api.setCsrfToken(csrfToken)
@@ -81,7 +89,7 @@ function Layout ({ api, live, onLogOut }: PageProps & { onLogOut: () => void }):
     <main class="page">${pageOf(route.page, { api, live })}</main>`
 }
 
-const LIVE_WORDS: Record<LiveState, string> = { open: 'Live', connecting: 'Connecting…', closed: 'Offline: retrying' }
+const LIVE_WORDS: Record<LiveState, string> = { open: 'Live', connecting: 'Connecting…', closed: 'Offline: retrying', stopped: 'Not live' }
 
 /** The header's live facts: the channel's state, and the box's name from the newest snapshot. */
 function useLiveHeader (live: Live): { state: LiveState, name: string | undefined } {

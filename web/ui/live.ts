@@ -27,7 +27,8 @@ export interface Snapshot {
   tests: TestFailoverInfo[]
 }
 
-export type LiveState = 'connecting' | 'open' | 'closed'
+/** `closed`: refused, reopened after the back-off; `stopped`: not started, or stopped (logged out). */
+export type LiveState = 'connecting' | 'open' | 'closed' | 'stopped'
 
 export interface LiveListener {
   snapshot?: (snapshot: Snapshot) => void
@@ -43,7 +44,7 @@ export class Live {
   private readonly url: string
   /** The newest snapshot, for a page that subscribes after it came. */
   last: Snapshot | null = null
-  state: LiveState = 'closed'
+  state: LiveState = 'stopped'
 
   constructor (url = '/v1/live') { this.url = url }
 
@@ -61,7 +62,9 @@ export class Live {
       for (const l of this.listeners) l.snapshot?.(snapshot)
     })
     source.addEventListener('events', e => {
-      const events = parse<EventInfo[]>(e)
+      // The entries, as an array or as `{ events }` (the shape of GET /v1/events).
+      const data = parse<EventInfo[] | { events?: EventInfo[] }>(e)
+      const events = Array.isArray(data) ? data : data?.events
       if (events !== undefined) for (const l of this.listeners) l.events?.(events)
     })
     source.addEventListener('error', () => {
@@ -80,7 +83,7 @@ export class Live {
     this.source?.close()
     this.source = null
     this.last = null
-    this.setState('closed')
+    this.setState('stopped')
   }
 
   /** Adds a listener; returns its removal (a page calls it when it goes). */

@@ -127,4 +127,10 @@ t.test('set the password, then the dashboard; log in on a phone', { skip: browse
   await phone.page.getByRole('heading', { level: 1, name: 'Log in to Tandem' }).waitFor()
   t.pass('logging out brings the login page back')
   await clean(t, phone, 'phone', ['/v1/auth/login'])
+
+  // The desktop page has been idle on the dashboard all along: its session ends on the box.
+  box.endSessions()
+  await desktop.page.getByRole('heading', { level: 1, name: 'Log in to Tandem' }).waitFor()
+  t.pass('an ended session, seen by the live channel, brings the login page back')
+  await clean(t, desktop, 'desktop, after the session ended', ['/v1/auth/setup', '/v1/live'])
 })

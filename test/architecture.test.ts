@@ -5,7 +5,11 @@
  * codecs; appliance composes core and p2p and never reaches web/ or bin/;
  * web/ sees appliance/ only through its service (and the error registry);
  * only web/ imports fastify; bin/ is the composition root that nothing
- * imports; only test/ imports test/.
+ * imports; only test/ imports test/. The browser's code (web/ui/) is
+ * stricter still (uiProblems): it imports only itself, the libraries of the
+ * import map, and, with `import type` only (types vanish when stripped; an
+ * `import { type X }` would still load the module in the browser), the
+ * service's type files; nothing outside web/ui/ imports it.
  *
  * Imports are read by the compiler's own import reader (ts.preProcessFile:
  * static, side-effect, type-only, re-exports, `import x = require()`,
@@ -56,6 +60,12 @@ const PROJECT_RULES: Record<string, Array<string | RegExp>> = {
 const PACKAGE_RULES: Array<{ name: RegExp, only: string[], why: string }> = [
   { name: /^(?:fastify|@fastify\/.+)$/, only: ['web', 'test'], why: 'only web/ serves HTTP' }
 ]
+
+/** The packages the browser loads through the import map (web/ui-files.ts's table). */
+const UI_PACKAGES = new Set(['preact', 'preact/hooks', 'htm', 'htm/preact', 'uqr', 'uplot', 'jsqr'])
+/** The service's files of JSON types: what the browser's code may import types from. */
+const UI_TYPE_FILES = /^appliance\/service\/(?:[\w-]+-)?types\.ts$/
+const UI = /^web\/ui\//
 
 /** Inside appliance/: the CLI reaches the rest of appliance/ only through the service (docs/design.md, Architecture). */
 const CLI = /^appliance\/cli\//
@@ -161,6 +171,7 @@ function problems (from: string, refs: Reference[], exceptions = CLI_EXCEPTIONS)
         if (toFolder === 'bin' && folder !== 'bin') add(to, 'nothing imports bin/ (the composition root)')
         else if (toFolder === 'test' && folder !== 'test') add(to, 'only test/ imports test/')
         else if (!matches(rules, to)) add(to, `${folder}/ may not import it`)
+        else if (UI.test(to) && !UI.test(from) && folder !== 'test') add(to, 'web/ui/ is the browser\'s code: only web/ui/ imports it')
         else if (CLI.test(from) && to.startsWith('appliance/') && !matches(CLI_MAY_IMPORT, to) && !exceptions.some(e => e.from === from && e.to === to)) {
           add(to, 'the CLI imports from appliance/ only cli/, service/ and errors.ts')
         }
@@ -168,6 +179,33 @@ function problems (from: string, refs: Reference[], exceptions = CLI_EXCEPTIONS)
       }
     }
   }
+  return out
+}
+
+/**
+ * What the browser file `from` (under web/ui/) imports that it may not, from
+ * its syntax tree: every import and re-export must name a web/ui/ file, an
+ * import-map package, or (type-only) a service type file; no dynamic import,
+ * no require.
+ */
+function uiProblems (from: string, text: string): Problem[] {
+  const file = ts.createSourceFile(from, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS)
+  const out: Problem[] = []
+  const visit = (node: ts.Node): void => {
+    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier !== undefined) {
+      const spec = literal(node.moduleSpecifier) ?? '?'
+      const typeOnly = ts.isImportDeclaration(node) ? node.importClause?.isTypeOnly === true : node.isTypeOnly
+      const target = targetOf(from, { spec, how: 'import' })
+      const ok = target.kind === 'package'
+        ? UI_PACKAGES.has(spec)
+        : target.kind === 'project' && (UI.test(target.path) || (typeOnly && UI_TYPE_FILES.test(target.path)))
+      if (!ok) out.push({ from, to: spec, why: 'web/ui/ imports only web/ui/, the import map\'s packages, and service types with `import type`' })
+    } else if ((ts.isCallExpression(node) && (node.expression.kind === ts.SyntaxKind.ImportKeyword || isCall(node, 'require'))) || ts.isImportEqualsDeclaration(node)) {
+      out.push({ from, to: '?', why: 'web/ui/ has no dynamic import or require: the server checks static imports only' })
+    }
+    ts.forEachChild(node, visit)
+  }
+  visit(file)
   return out
 }
 
@@ -186,11 +224,13 @@ t.test('imports follow the dependency direction', async t => {
     const from = toPosix(relative(root, abs))
     const refs = references(readFileSync(abs, 'utf8'), abs)
     t.same(problems(from, refs), [], `${from} imports only what it may`)
+    if (UI.test(from)) t.same(uiProblems(from, readFileSync(abs, 'utf8')), [], `${from} imports only what a browser file may`)
     const folder = folderOf(from)
     checked[folder] = (checked[folder] ?? 0) + refs.length
     const targets = refs.map(r => targetOf(from, r)).flatMap(x => x.kind === 'project' ? [x.path] : [])
     imports.set(from, new Set(targets))
   }
+  t.ok([...imports.keys()].some(f => UI.test(f)), 'web/ui/ files were checked')
   for (const folder of ['core', 'p2p', 'appliance', 'bin', 'test']) t.ok((checked[folder] ?? 0) > 0, `${folder}/ imports were checked`)
   t.same(staleExceptions(CLI_EXCEPTIONS, imports), [], 'every CLI exception is still an import (the list only shrinks)')
 })
@@ -239,6 +279,21 @@ t.test('the rules', async t => {
   t.same(forbidden('p2p/x.ts', "import '../core/constants.ts'\nimport '../core/errors.ts'\nimport '../core/types.ts'"), [], 'p2p/ may import core\'s constants, errors and types')
   t.same(forbidden('p2p/x.ts', "import '../appliance/errors.ts'"), ['appliance/errors.ts'], 'p2p/ imports no appliance/')
   t.same(forbidden('scripts/x.ts', "import '../core/x.ts'"), ['../core/x.ts'], 'a folder without rules fails until it has some')
+})
+
+t.test('the browser\'s code imports only itself, the import map\'s packages and service types', async t => {
+  const ui = 'web/ui/pages/x.ts'
+  const bad = (text: string): string[] => uiProblems(ui, text).map(p => p.to)
+  t.same(bad("import { html } from 'htm/preact'\nimport { useState } from 'preact/hooks'\nimport { Api } from '../api.ts'\nexport { x } from './y.ts'"), [], 'libraries and UI files')
+  t.same(bad("import type { ReplicationInfo } from '../../../appliance/service/replication-types.ts'\nimport type { StatusInfo } from '../../../appliance/service/types.ts'"), [], 'service types, type-only')
+  t.same(bad("import { type StatusInfo } from '../../../appliance/service/types.ts'"), ['../../../appliance/service/types.ts'], 'an inline type import still loads the module: refused')
+  t.same(bad("import type { ApplianceService } from '../../../appliance/service/appliance-service.ts'"), ['../../../appliance/service/appliance-service.ts'], 'only the *-types.ts files')
+  t.same(bad("import type { Health } from '../../../core/types.ts'"), ['../../../core/types.ts'], 'not core/')
+  t.same(bad("import { WebErrorCode } from '../../errors.ts'"), ['../../errors.ts'], 'not the server\'s web/ files')
+  t.same(bad("import Fastify from 'fastify'\nimport 'node:fs'"), ['fastify', 'node:fs'], 'no package outside the import map')
+  t.same(bad("const m = await import('./y.ts')"), ['?'], 'no dynamic import')
+  t.same(forbidden('web/ui-files.ts', "import { x } from './ui/app.ts'"), ['web/ui/app.ts'], 'the server never imports the browser\'s code')
+  t.same(forbidden('web/ui/app.ts', "import { x } from './api.ts'"), [], 'web/ui/ imports itself')
 })
 
 t.test('the CLI reaches appliance/ only through the service; exceptions only shrink', async t => {

@@ -82,7 +82,7 @@ function testSources (dir = TEST_DIR): string[] {
     : e.name.endsWith('.ts') ? [relative(TEST_DIR, join(dir, e.name))] : [])
 }
 
-t.test('every test file that spawns a tool of the table, itself or through a test helper, calls requireTools', async t => {
+t.test('every test file that spawns a tool of the table, itself or through a test helper, calls requireTools (browser tests: browserMissing)', async t => {
   const tools = [...toolPackages().keys()]
   const spawnsTool = (text: string): boolean => tools.some(tool => text.includes(`'${tool}'`))
   const files = testSources().filter(f => !f.startsWith('bench/') && !f.startsWith('fixtures/') && f !== join('helpers', 'tools.test.ts'))
@@ -99,6 +99,7 @@ t.test('every test file that spawns a tool of the table, itself or through a tes
   for (const f of files.filter(f => f.endsWith('.test.ts'))) {
     const body = text.get(f)!
     if (!spawnsTool(body) && !helpers.some(h => imports(body, h))) continue
-    t.match(body, /^requireTools\(t, \[/m, `${f} calls requireTools`)
+    // The browser tests are the one exception: they skip, naming the package, when chromium is missing (test/helpers/browser.ts).
+    t.match(body, /^requireTools\(t, \[|\{ skip: browserMissing\(\) \}/m, `${f} calls requireTools (or, driving chromium, skips with browserMissing())`)
   }
 })

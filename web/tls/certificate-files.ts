@@ -1,7 +1,7 @@
 import { createPrivateKey, randomBytes, sign, verify, X509Certificate } from 'node:crypto'
-import { chmod, mkdir, open, rename } from 'node:fs/promises'
+import { chmod, mkdir, rename } from 'node:fs/promises'
 import { join } from 'node:path'
-import { writePrivateFile } from './atomic-file.ts'
+import { readBoundedIfExists, writeFileAtomic } from '../../appliance/fs-util.ts'
 import type { CertificateNames, CertificatePair } from './certificate.ts'
 import { CERT_FILE, DIR_MODE, KEY_FILE, MAX_PEM_BYTES, RENEW_BEFORE_MS } from './constants.ts'
 import { fingerprintOf } from './fingerprint.ts'
@@ -35,8 +35,8 @@ export function certificatePaths (webDir: string): { key: string, cert: string }
 
 /**
  * The web server's key and certificate from `webDir` (docs/web.md
- * "Certificate"), made when there are none: `tls.key` (PKCS#8, 0600) and
- * `tls.crt`, each written atomically, the key first (a crash between the two
+ * "Certificate"), made when there are none: `tls.key` (PKCS#8) and
+ * `tls.crt`, each written atomically with mode 0600 (fs-util.ts writeFileAtomic), the key first (a crash between the two
  * leaves a key whose certificate is missing or does not match: the next call
  * renews). An existing pair is used when both parse, the key signs what the
  * certificate's public key verifies, and at least RENEW_BEFORE_MS of
@@ -115,8 +115,8 @@ async function createPair (paths: { key: string, cert: string }, names: Certific
   // Loaded on first use: pkijs takes tens of ms to load, and `tandem status` reads certificates without it.
   const { createCertificate } = await import('./certificate.ts')
   const made = await createCertificate({ ...names, now })
-  await writePrivateFile(paths.key, made.keyPem)
-  await writePrivateFile(paths.cert, made.certPem)
+  await writeFileAtomic(paths.key, made.keyPem)
+  await writeFileAtomic(paths.cert, made.certPem)
   return made
 }
 
@@ -136,22 +136,19 @@ async function moveAside (files: string[], now: number): Promise<string[]> {
   return moved
 }
 
+/** Thrown by readBoundedIfExists for a file over MAX_PEM_BYTES; readPem turns it into ''. */
+class PemTooLarge extends Error {}
+
 /**
  * A PEM file's text, or undefined when it does not exist. One larger than
  * MAX_PEM_BYTES is not read, and comes back as '' (damaged: no PEM is empty).
  */
 async function readPem (file: string): Promise<string | undefined> {
-  let h
   try {
-    h = await open(file, 'r')
+    const bytes = await readBoundedIfExists(file, MAX_PEM_BYTES, size => new PemTooLarge(`${file}: ${size} bytes`))
+    return bytes === undefined ? undefined : Buffer.from(bytes).toString('utf8')
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    if (err instanceof PemTooLarge) return ''
     throw err
-  }
-  try {
-    if ((await h.stat()).size > MAX_PEM_BYTES) return ''
-    return await h.readFile('utf8')
-  } finally {
-    await h.close()
   }
 }

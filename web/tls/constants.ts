@@ -41,6 +41,5 @@ export const MAX_COMMON_NAME_CHARS = 64
 export const KEY_FILE = 'tls.key'
 export const CERT_FILE = 'tls.crt'
 
-/** Mode of both files and of DATA/web/ itself: private to the daemon's user. */
-export const FILE_MODE = 0o600
+/** Mode of DATA/web/: private to the daemon's user (the files in it are 0600: fs-util.ts writeFileAtomic). */
 export const DIR_MODE = 0o700

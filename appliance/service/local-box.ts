@@ -42,8 +42,9 @@ export interface LocalBox {
   connect: (dataDir: string) => Promise<ApplianceService>
   /**
    * The facts known without the daemon (name, peer id from the identity,
-   * configured addresses), with state 'stopped'. Reads only config.json and
-   * the identity, never the store or the peers file.
+   * configured addresses), with state 'stopped'. Reads only config.json,
+   * the identity and the web server's files (its certificate, the admin
+   * store), never the store or the peers file.
    */
   offlineStatus: (dataDir: string) => Promise<StatusInfo>
 }

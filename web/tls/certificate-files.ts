@@ -36,9 +36,9 @@ export function certificatePaths (webDir: string): { key: string, cert: string }
 /**
  * The web server's key and certificate from `webDir` (docs/web.md
  * "Certificate"), made when there are none: `tls.key` (PKCS#8) and
- * `tls.crt`, each written atomically with mode 0600 (fs-util.ts writeFileAtomic), the key first (a crash between the two
- * leaves a key whose certificate is missing or does not match: the next call
- * renews). An existing pair is used when both parse, the key signs what the
+ * `tls.crt`, each written atomically with mode 0600 (fs-util.ts
+ * writeFileAtomic), the key first (a crash between the two leaves a key
+ * whose certificate is missing or does not match: the next call renews). An existing pair is used when both parse, the key signs what the
  * certificate's public key verifies, and at least RENEW_BEFORE_MS of
  * validity is left. Otherwise a new pair is made and `renewed` is true with
  * the `reason`, logged as a warning: the fingerprint changes, and the

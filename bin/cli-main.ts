@@ -7,18 +7,30 @@
 import { main, version } from '../appliance/cli/main.ts'
 // The modules themselves, not the folders' index.ts: these need neither libp2p's node nor
 // fastify, which only `tandem start` loads (below), so every other command starts faster.
+import { requireConfig } from '../appliance/daemon/config.ts'
 import { dataLayout } from '../appliance/daemon/data-dir.ts'
 import { initDataDir } from '../appliance/daemon/init.ts'
 import { offlineStatus } from '../appliance/daemon/offline-status.ts'
 import { daemonRelaunch, relaunchEnvNames } from '../appliance/daemon/process-settings.ts'
-import type { LocalBox } from '../appliance/service/index.ts'
+import type { LocalBox, WebStatusInfo } from '../appliance/service/index.ts'
 import { ApiClient } from '../web/api-client.ts'
+import { initWeb, webStatusOf } from './web-box.ts'
 
 export function localBox (): LocalBox {
   const v = version()
   return {
-    init: initDataDir,
-    offlineStatus: async dataDir => await offlineStatus(dataDir, v),
+    // The appliance's data directory first (its config, identity and web/), then web's certificate in it.
+    init: async (dataDir, options) => {
+      const box = await initDataDir(dataDir, options)
+      const layout = dataLayout(dataDir)
+      return { ...box, web: await initWeb(layout.web, await requireConfig(layout.config)) }
+    },
+    offlineStatus: async dataDir => {
+      const layout = dataLayout(dataDir)
+      // config.json is read twice (here and by offlineStatus): a few hundred bytes, and it keeps appliance/ unaware of web/.
+      const web = async (): Promise<WebStatusInfo | null> => await webStatusOf(layout.web, await requireConfig(layout.config))()
+      return await offlineStatus(dataDir, v, web)
+    },
     connect: async dataDir => new ApiClient({ socketPath: dataLayout(dataDir).socket }),
     // Loaded only by `tandem start`: the other commands do not need fastify or the node.
     run: async (dataDir, signal, onReady) => {

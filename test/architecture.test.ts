@@ -3,7 +3,8 @@
  * of the repository (bin/ and test/ included): core imports nothing of ours
  * outside core/; p2p imports only core's types, errors, constants and pure
  * codecs; appliance composes core and p2p and never reaches web/ or bin/;
- * web/ sees appliance/ only through its service (and the error registry);
+ * web/ sees appliance/ only through its service (and the error registry,
+ * and fs-util.ts's plain file handling);
  * only web/ imports fastify; bin/ is the composition root that nothing
  * imports; only test/ imports test/. The browser's code (web/ui/) is
  * stricter still (uiProblems): it imports only itself, the libraries of the
@@ -47,8 +48,9 @@ const PROJECT_RULES: Record<string, Array<string | RegExp>> = {
   core: [/^core\//],
   p2p: [/^p2p\//, ...P2P_CORE_FILES],
   appliance: [/^appliance\//, /^core\//, /^p2p\//],
-  // The error registries are part of what the service speaks (codes travel over the API).
-  web: [/^web\//, /^appliance\/service\//, 'appliance/errors.ts', 'core/errors.ts'],
+  // The error registries are part of what the service speaks (codes travel over the API);
+  // fs-util.ts is plain file handling (atomic 0600 writes, bounded reads) that knows nothing of the appliance.
+  web: [/^web\//, /^appliance\/service\//, 'appliance/errors.ts', 'core/errors.ts', 'appliance/fs-util.ts'],
   image: [/^image\//],
   // The composition root: everything (but test/, and nothing imports bin/: GLOBAL rules).
   bin: [/^/],

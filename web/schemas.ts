@@ -19,6 +19,9 @@ export function object (properties: Record<string, unknown>, required: string[] 
 
 export const errorSchema = object({ code: str, message: str })
 
+/** The web server's part of the status (appliance/service/types.ts WebStatusInfo). */
+export const webStatusSchema = object({ url: nullableStr, fingerprint: nullableStr, setupCode: nullableStr, passwordSet: { type: 'boolean' } })
+
 export const statusSchema = object({
   state: { type: 'string', enum: ['running', 'stopped'] },
   name: str,
@@ -29,6 +32,7 @@ export const statusSchema = object({
   addresses: strings,
   api: str,
   httpsApi: nullableStr,
+  web: { anyOf: [{ type: 'null' }, webStatusSchema] },
   peers: { type: 'integer' },
   connectedPeers: { type: 'integer' },
   pairing: object({ open: { type: 'boolean' }, expiresAt: nullableStr }),

@@ -39,6 +39,13 @@ function statusText (s: StatusInfo): string {
   ]
   for (const a of s.addresses) lines.push(`address   ${a}`)
   lines.push(`api       ${s.api}`)
+  if (s.web !== null) {
+    if (s.web.url !== null) lines.push(`web       ${s.web.url}`)
+    if (s.web.fingerprint !== null) lines.push(`certificate  ${s.web.fingerprint}`)
+    if (!s.web.passwordSet) {
+      lines.push(`admin password  not set: open the web page and enter the one-time code ${s.web.setupCode ?? '(shown on the box\'s console)'}`)
+    }
+  }
   if (s.state === 'running') {
     lines.push(`peers     ${s.peers} paired, ${s.connectedPeers} connected`)
     lines.push(`pairing   ${s.pairing.open ? `open until ${s.pairing.expiresAt ?? ''}` : 'closed'}`)

@@ -34,7 +34,7 @@ import type {
   CompleteRequest, FailoverCancelResult, FailoverPlanInfo, FailoverPlanRequest, UnplannedRequest,
   ReversePlanInfo, ReverseRequest, PlannedPlanInfo, PlannedPlanRequest, PlannedRequest, SalvageDeleteRequest, SalvageDeleteResult, SalvageInfo, SalvageRestoreRequest,
   JobInfo, SeedExportRequest, SeedImportRequest,
-  ApplianceService, VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
+  ApplianceService, VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo, WebStatusInfo
 } from '../service/index.ts'
 import { collectGarbage } from './collect-garbage.ts'
 import { requireConfig, type Config } from './config.ts'
@@ -60,6 +60,12 @@ export interface ApplianceInit {
   onReplicationSession?: (session: SessionEvent) => void
   /** The drill schedule's clock (the system's by default; tests drive one by hand). */
   clock?: Clock
+  /**
+   * The web server's part of status() (the composition root reads it from
+   * web/, which appliance/ does not know), asked at every status(); default:
+   * null. A failure is logged and shown as null: status never fails for it.
+   */
+  webStatus?: () => Promise<WebStatusInfo | null>
 }
 
 const isoTime = (ms: number): string => new Date(ms).toISOString()
@@ -144,6 +150,7 @@ export class Appliance implements ApplianceService {
   /** Salvage copies: list, restore, delete. */
   readonly salvages: Salvages
   private readonly version: string
+  private readonly webStatus: () => Promise<WebStatusInfo | null>
   private readonly now: () => number
   private readonly startedAt: number
   /** The started parts' stops, in start order; stop() runs them backwards. */
@@ -155,7 +162,7 @@ export class Appliance implements ApplianceService {
     inventory: VmInventory, relationships: RelationshipTable, events: EventLog, drivers: Record<DriverKind, VmDriver>, scheduler: Scheduler,
     replica: ReplicaSide, replication: PrimaryReplication, vms: VmControl, jobs: JobRegistry, tests: TestFailovers, drills: Drills, failovers: Failovers,
     reversals: Reversals, planned: PlannedFailovers, demotion: Demotion, salvages: Salvages,
-    version: string, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
+    version: string, webStatus: () => Promise<WebStatusInfo | null>, now: () => number, stops: Array<{ part: string, stop: () => Promise<void> }>
   }) {
     this.layout = fields.layout
     this.config = fields.config
@@ -180,6 +187,7 @@ export class Appliance implements ApplianceService {
     this.demotion = fields.demotion
     this.salvages = fields.salvages
     this.version = fields.version
+    this.webStatus = fields.webStatus
     this.now = fields.now
     this.stops = fields.stops
     this.startedAt = fields.now()
@@ -380,7 +388,7 @@ export class Appliance implements ApplianceService {
       const appliance = new Appliance({
         layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler, replica, replication, vms, jobs, tests, drills, failovers,
         reversals, planned, demotion: demote, salvages,
-        version: init.version ?? '0.0.0', now, stops
+        version: init.version ?? '0.0.0', webStatus: init.webStatus ?? (async () => null), now, stops
       })
       logger.info({ dataDir: layout.dir, peerId: node.peerId.toString(), addresses: node.getMultiaddrs().map(String) }, 'daemon started')
       return appliance
@@ -414,6 +422,10 @@ export class Appliance implements ApplianceService {
       addresses: this.node.getMultiaddrs().map(String),
       api: this.layout.socket,
       httpsApi: this.config.api,
+      web: await this.webStatus().catch((err: unknown) => {
+        this.logger.warn({ err }, 'status: the web server\'s part could not be read')
+        return null
+      }),
       peers: this.registry.list().length,
       connectedPeers: this.registry.list().filter(p => this.connected(p.peerId)).length,
       pairing: { open, expiresAt: open ? isoTime(window!.invite.expiresAt) : null },

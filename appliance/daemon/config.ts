@@ -4,6 +4,7 @@
  * A field left out takes its default; an unknown field or a bad value is
  * APP_CONFIG_INVALID (a typo must not be ignored silently).
  */
+import { isIPv4, isIPv6 } from 'node:net'
 import { hostname } from 'node:os'
 import { multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_LISTEN } from '../../p2p/node/constants.ts'
@@ -29,8 +30,10 @@ export interface Config {
   role: BoxRole
   /** libp2p multiaddrs to listen on. */
   listen: string[]
-  /** HOST:PORT of the HTTPS API for browsers (a later release serves it), or null. */
+  /** HOST:PORT of the web server for browsers (HTTPS), or null for none. */
   api: string | null
+  /** Serve `api` as plain HTTP, with no certificate: only on a loopback host (isLoopbackHost), for tests and the demo. */
+  apiPlainHttp: boolean
   logLevel: LogLevel
   /** Largest cycle the Replica takes, in bytes (the sum of its disks' sizes), or null for the protocol's own bounds. */
   maxCycleBytes: number | null
@@ -45,13 +48,31 @@ export function defaultName (host: string = hostname()): string {
 }
 
 export function defaultConfig (): Config {
-  return { version: CONFIG_VERSION, name: defaultName(), role: 'both', listen: [...DEFAULT_LISTEN], api: null, logLevel: 'info', maxCycleBytes: null }
+  return { version: CONFIG_VERSION, name: defaultName(), role: 'both', listen: [...DEFAULT_LISTEN], api: null, apiPlainHttp: false, logLevel: 'info', maxCycleBytes: null }
 }
 
 /** True for `HOST:PORT` (a name, an IPv4 address or a bracketed IPv6 address, and a port 1-65535). */
 export function isHostPort (s: string): boolean {
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s)
   return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535
+}
+
+/**
+ * True for a host that only this machine reaches: `localhost`, an address
+ * in 127.0.0.0/8, or ::1 (bracketed or not). Plain HTTP is allowed only
+ * there: nothing on the network can read or change it. Pure.
+ */
+export function isLoopbackHost (host: string): boolean {
+  const h = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
+  if (h.toLowerCase() === 'localhost') return true
+  if (isIPv4(h)) return h.startsWith('127.')
+  // the URL parser writes every spelling of ::1 (0:0:0:0:0:0:0:1, ::0001...) as [::1]
+  return isIPv6(h) && new URL(`http://[${h}]/`).hostname === '[::1]'
+}
+
+/** The host part of `HOST:PORT` (an IPv6 host keeps its brackets). */
+export function hostOf (hostPort: string): string {
+  return hostPort.slice(0, hostPort.lastIndexOf(':'))
 }
 
 export function isMultiaddr (s: string): boolean {
@@ -79,11 +100,14 @@ export function parseConfig (doc: unknown, where = 'config.json'): Config {
   if (!Array.isArray(listen) || listen.length === 0 || !listen.every(a => typeof a === 'string' && isMultiaddr(a))) throw bad('listen must be a non-empty array of multiaddrs')
   const api = o.api === undefined ? d.api : o.api
   if (api !== null && (typeof api !== 'string' || !isHostPort(api))) throw bad('api must be HOST:PORT or null')
+  const apiPlainHttp = o.apiPlainHttp ?? d.apiPlainHttp
+  if (typeof apiPlainHttp !== 'boolean') throw bad('apiPlainHttp must be true or false')
+  if (apiPlainHttp && (api === null || !isLoopbackHost(hostOf(api as string)))) throw bad('apiPlainHttp needs an api on a loopback host (127.0.0.0/8, ::1, localhost)')
   const logLevel = o.logLevel ?? d.logLevel
   if (typeof logLevel !== 'string' || !(LOG_LEVELS as readonly string[]).includes(logLevel)) throw bad(`logLevel must be one of ${LOG_LEVELS.join(', ')}`)
   const maxCycleBytes = o.maxCycleBytes === undefined ? d.maxCycleBytes : o.maxCycleBytes
   if (maxCycleBytes !== null && (typeof maxCycleBytes !== 'number' || !Number.isSafeInteger(maxCycleBytes) || maxCycleBytes <= 0)) throw bad('maxCycleBytes must be a positive whole number of bytes or null')
-  return { version: CONFIG_VERSION, name: name as string, role: role as BoxRole, listen: [...listen as string[]], api: api as string | null, logLevel: logLevel as LogLevel, maxCycleBytes: maxCycleBytes as number | null }
+  return { version: CONFIG_VERSION, name: name as string, role: role as BoxRole, listen: [...listen as string[]], api: api as string | null, apiPlainHttp, logLevel: logLevel as LogLevel, maxCycleBytes: maxCycleBytes as number | null }
 }
 
 /** config.json as one of the appliance's JSON files (json-file.ts: bounded read, version, atomic write). */

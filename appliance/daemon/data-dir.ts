@@ -42,6 +42,8 @@ export interface DataLayout {
   primary: string
   /** The event log (appliance/events, docs/events.md). */
   events: string
+  /** The web server's files: its certificate and key, the admin password, the setup code (docs/web.md); web/ writes them. */
+  web: string
 }
 
 /** The layout of `dir`, made absolute. An empty path is APP_USAGE: it would otherwise mean the working directory. */
@@ -64,6 +66,7 @@ export function dataLayout (dir: string): DataLayout {
     vmRuns: join(abs, 'vms'),
     relationships: join(abs, 'relationships.json'),
     primary: join(abs, 'primary'),
-    events: join(abs, 'events')
+    events: join(abs, 'events'),
+    web: join(abs, 'web')
   }
 }

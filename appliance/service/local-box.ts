@@ -11,14 +11,18 @@ export const DEFAULT_DATA_DIR = '/var/lib/tandem'
 export interface InitOptions {
   name?: string
   listen?: string[]
-  /** HOST:PORT of the HTTPS API (later release). */
+  /** HOST:PORT of the web server for browsers. */
   api?: string
+  /** Serve `api` as plain HTTP (no certificate): only with a loopback `api` host, else APP_USAGE. */
+  plainHttp?: boolean
 }
 
 export interface InitResult {
   name: string
   peerId: string
   dataDir: string
+  /** The web server, when `api` is given: where a browser opens it, and its certificate's fingerprint (null for plain HTTP). */
+  web: { url: string, fingerprint: string | null } | null
 }
 
 /**
@@ -27,7 +31,7 @@ export interface InitResult {
  * daemon or the API are built. `dataDir` is always absolute.
  */
 export interface LocalBox {
-  /** Creates the data directory, its config and identity; APP_DATA_ALREADY_INITIALIZED when it holds a config. */
+  /** Creates the data directory, its config and identity, and the web server's certificate; APP_DATA_ALREADY_INITIALIZED when it holds a config. */
   init: (dataDir: string, options: InitOptions) => Promise<InitResult>
   /**
    * Runs the daemon until `signal` aborts, then stops it; resolves once it
@@ -38,8 +42,9 @@ export interface LocalBox {
   connect: (dataDir: string) => Promise<ApplianceService>
   /**
    * The facts known without the daemon (name, peer id from the identity,
-   * configured addresses), with state 'stopped'. Reads only config.json and
-   * the identity, never the store or the peers file.
+   * configured addresses), with state 'stopped'. Reads only config.json,
+   * the identity and the web server's files (its certificate, the admin
+   * store), never the store or the peers file.
    */
   offlineStatus: (dataDir: string) => Promise<StatusInfo>
 }

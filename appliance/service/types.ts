@@ -23,8 +23,10 @@ export interface StatusInfo {
   addresses: string[]
   /** The local API: the unix socket's path. */
   api: string
-  /** The HTTPS API address configured for browsers (HOST:PORT), or null; recorded, served by a later release. */
+  /** The HTTPS API address configured for browsers (HOST:PORT), or null. */
   httpsApi: string | null
+  /** The browser-facing web server; null when no HTTPS address (`--api`) is configured. */
+  web: WebStatusInfo | null
   /** Paired peers, and how many of them are connected now (0 when stopped). */
   peers: number
   connectedPeers: number
@@ -34,6 +36,21 @@ export interface StatusInfo {
   /** When the daemon started (ISO), or null when stopped. */
   startedAt: string | null
   pid: number | null
+}
+
+/**
+ * The web server as `tandem status` shows it (docs/web.md). It holds the
+ * one-time setup code: only the local socket's status carries it (the HTTPS
+ * server's status route drops it).
+ */
+export interface WebStatusInfo {
+  /** Where a browser opens it: `https://HOST:PORT/` (`http://` when plain HTTP on loopback is configured), a wildcard host shown as the host name. */
+  url: string | null
+  /** The certificate's SHA-256 fingerprint (`SHA256 AB:CD:...`, as browsers show it); null for plain HTTP, or when there is no readable certificate. */
+  fingerprint: string | null
+  /** The one-time code that sets the first admin password; null once a password is set. */
+  setupCode: string | null
+  passwordSet: boolean
 }
 
 /** Which secret a pairing window accepts: the PIN, the invite's, or both (default). */

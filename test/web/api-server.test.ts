@@ -17,6 +17,14 @@ function setup (t: Test): { service: FakeService, app: ReturnType<typeof buildAp
   return { service, app }
 }
 
+t.test('the status carries the web server\'s part whole over the local socket, setup code included', async t => {
+  const { service, app } = setup(t)
+  service.status_ = { ...STATUS, httpsApi: '0.0.0.0:7443', web: { url: 'https://box-a:7443/', fingerprint: `SHA256 ${'AB:'.repeat(31)}AB`, setupCode: 'ABCD-EFGH-JKLM', passwordSet: false } }
+  const r = await app.inject({ method: 'GET', url: '/v1/status' })
+  t.equal(r.statusCode, 200)
+  t.same(r.json(), service.status_)
+})
+
 t.test('each route calls its method and answers its JSON', async t => {
   const { service, app } = setup(t)
   let r = await app.inject({ method: 'GET', url: '/v1/status' })

@@ -11,6 +11,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Appliance, initDataDir } from '../../../appliance/daemon/index.ts'
+import type { WebStatusInfo } from '../../../appliance/service/index.ts'
 import { replicateToPeer } from '../../../appliance/replication/replicate-to-peer.ts'
 import { joinPairing } from '../../../p2p/pairing/pairing-service.ts'
 import { sendOffer } from '../../../p2p/relationship/index.ts'
@@ -126,3 +127,28 @@ t.test('a listen address in use is APP_LISTEN_FAILED, and the failed start relea
   await t.rejects(Appliance.start({ dataDir, log: new PassThrough() }), { code: 'APP_LISTEN_FAILED' }, 'again: not APP_DAEMON_RUNNING, the lock was released')
 })
 
+
+t.test('status carries the web server\'s part that the composition root gives, asked at each call', async t => {
+  const root = await tempDir(t)
+  await initDataDir(join(root, 'plain'), { name: 'plain', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const plain = await Appliance.start({ dataDir: join(root, 'plain'), log: new PassThrough() })
+  t.teardown(async () => { await plain.stop() })
+  t.equal((await plain.status()).web, null, 'none given: null')
+
+  const dir = join(root, 'web')
+  await initDataDir(dir, { name: 'web', listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const web: WebStatusInfo = { url: 'https://web:7443/', fingerprint: 'SHA256 AB', setupCode: 'ABCD-EFGH-JKLM', passwordSet: false }
+  let answer: Promise<WebStatusInfo> = Promise.resolve(web)
+  const logs: string[] = []
+  const log = new PassThrough().setEncoding('utf8').on('data', (s: string) => { logs.push(s) })
+  const app = await Appliance.start({ dataDir: dir, log, webStatus: async () => await answer })
+  t.teardown(async () => { await app.stop() })
+  t.same((await app.status()).web, web)
+  answer = Promise.resolve({ ...web, setupCode: null, passwordSet: true })
+  t.match((await app.status()).web, { setupCode: null, passwordSet: true }, 'asked again')
+  answer = Promise.reject(new Error('unreadable'))
+  const status = await app.status()
+  t.equal(status.web, null, 'a failure is shown as null')
+  t.equal(status.state, 'running', 'and the status is still answered')
+  t.ok(logs.join('').includes('the web server\'s part could not be read'), 'and logged')
+})

@@ -119,14 +119,12 @@ export function buildServer (service: ApplianceService, options: ServerOptions):
 }
 
 /**
- * The status as browsers get it: without `web.setupCode` (the local socket
- * may show the setup code; whoever reaches the page must not read it). Pure.
+ * The status as browsers get it: `web.setupCode` always null (the local
+ * socket may show the setup code; whoever reaches the page must not read
+ * it). Pure.
  */
 export function withoutSetupCode (status: StatusInfo): StatusInfo {
-  const web = (status as { web?: unknown }).web
-  if (typeof web !== 'object' || web === null || !Object.hasOwn(web, 'setupCode')) return status
-  const { setupCode: _dropped, ...rest } = web as Record<string, unknown>
-  return { ...status, web: rest } as StatusInfo
+  return status.web === null ? status : { ...status, web: { ...status.web, setupCode: null } }
 }
 
 /**

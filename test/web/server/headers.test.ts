@@ -47,9 +47,10 @@ t.test('every answer, public or refused, carries the strict CSP and helmet\'s he
   }
 })
 
-t.test('withoutSetupCode drops web.setupCode and keeps the rest', async t => {
-  const withCode = { ...STATUS, web: { url: 'https://box-a.example:8443', setupCode: 'ABCD-EFGH-JKMN' } } as typeof STATUS
-  t.same(withoutSetupCode(withCode), { ...STATUS, web: { url: 'https://box-a.example:8443' } })
-  t.same((withCode as unknown as { web: object }).web, { url: 'https://box-a.example:8443', setupCode: 'ABCD-EFGH-JKMN' }, 'the service\'s document is not changed')
-  t.equal(withoutSetupCode(STATUS), STATUS, 'a status without one is answered as it is')
+t.test('withoutSetupCode blanks web.setupCode and keeps the rest', async t => {
+  const web = { url: 'https://box-a.example:8443/', fingerprint: 'SHA256 AB', setupCode: 'ABCD-EFGH-JKMN', passwordSet: false }
+  const withCode = { ...STATUS, web }
+  t.same(withoutSetupCode(withCode), { ...STATUS, web: { ...web, setupCode: null } })
+  t.equal(withCode.web.setupCode, 'ABCD-EFGH-JKMN', 'the service\'s document is not changed')
+  t.equal(withoutSetupCode(STATUS), STATUS, 'a status without web is answered as it is')
 })

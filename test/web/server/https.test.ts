@@ -34,7 +34,7 @@ t.test('over HTTPS: a Secure __Host- cookie, the CSP with upgrade-insecure-reque
   const webDir = join(dir, 'web')
   const code = (await ensureSetupCode(webDir))!
   const service = new FakeService()
-  service.status_ = { ...STATUS, web: { setupCode: code } } as typeof STATUS
+  service.status_ = { ...STATUS, web: { url: 'https://127.0.0.1/', fingerprint: null, setupCode: code, passwordSet: false } }
   const app = buildServer(service, { https: tls, webDir, allowedHosts: () => ['127.0.0.1'] })
   t.teardown(async () => { await app.close() })
   await app.listen({ host: '127.0.0.1', port: 0 })

@@ -11,16 +11,10 @@ import type { InitResult, WebStatusInfo } from '../appliance/service/index.ts'
 import { loadOrCreateCertificate, type CertificateLogger, type LoadedCertificate } from '../web/tls/certificate-files.ts'
 import { certificateNames } from '../web/tls/names.ts'
 import { webStatus, webUrl } from '../web/web-status.ts'
+import { ensureSetupCode, passwordIsSet, readSetupCode } from '../web/auth/admin-store.ts'
 
-/**
- * What the admin store (web/auth/) answers for the status. Until it is
- * wired in, no code and no password: the status then says a password is
- * still to be set.
- */
-const NO_ADMIN_STORE = {
-  readSetupCode: async (_webDir: string): Promise<string | null> => null,
-  passwordIsSet: async (_webDir: string): Promise<boolean> => false
-}
+/** What the admin store (web/auth/) answers for the status: the setup code while no password is set. */
+const ADMIN_STORE = { readSetupCode, passwordIsSet }
 
 /**
  * The web certificate of a box whose config serves HTTPS: loaded from
@@ -34,14 +28,31 @@ export async function webCertificate (webDir: string, config: Config, logger?: C
   return await loadOrCreateCertificate(webDir, names, logger === undefined ? {} : { logger })
 }
 
-/** `tandem init`'s `web` part, after the data directory is made: the certificate (when HTTPS), the URL and fingerprint. */
+/**
+ * `tandem init`'s `web` part, after the data directory is made: the
+ * certificate (when HTTPS) and the one-time setup code of the first admin
+ * password; the URL and fingerprint.
+ */
 export async function initWeb (webDir: string, config: Config): Promise<InitResult['web']> {
   if (config.api === null) return null
   const cert = await webCertificate(webDir, config)
+  await ensureSetupCode(webDir)
   return { url: webUrl(config.api, config.apiPlainHttp, hostname()), fingerprint: cert?.fingerprint ?? null }
+}
+
+/**
+ * The names a browser may reach the box by (the `Host` check of
+ * web/server.ts): the certificate's, taken again at each call (an address
+ * may come or go while the daemon runs).
+ */
+export function webHostsOf (config: Config): () => Iterable<string> {
+  return () => {
+    const names = certificateNames({ hostname: hostname(), api: config.api, interfaces: networkInterfaces() })
+    return [...names.dnsNames, ...names.ipAddresses]
+  }
 }
 
 /** The status's `web` part for a box with `config`, read from `webDir` at each call. */
 export function webStatusOf (webDir: string, config: Config): () => Promise<WebStatusInfo | null> {
-  return async () => await webStatus({ webDir, api: config.api, plainHttp: config.apiPlainHttp, auth: NO_ADMIN_STORE })
+  return async () => await webStatus({ webDir, api: config.api, plainHttp: config.apiPlainHttp, auth: ADMIN_STORE })
 }

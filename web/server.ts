@@ -27,6 +27,9 @@ import { hostAllowed } from './auth/allowed-hosts.ts'
 import { registerAuthRoutes } from './auth/auth-routes.ts'
 import { authRateLimit, registerGuards } from './auth/guards.ts'
 import { SessionStore } from './auth/session-store.ts'
+import { registerLiveRoutes, type LiveOptions } from './live.ts'
+import { registerMetricsRoutes } from './metrics.ts'
+import { registerUi, type LoadedUi } from './ui-files.ts'
 
 export { isPublicRoute, PUBLIC_ROUTES, PUBLIC_ROUTE_PREFIXES } from './auth/guards.ts'
 
@@ -53,7 +56,13 @@ export interface ServerOptions {
   logger?: FastifyBaseLogger
   /** The clock of session expiry, ms since the epoch (tests move it); default Date.now. */
   now?: () => number
-  /** Registers more routes (live updates, /metrics, the UI), after the guards: each needs a login unless its pattern is in PUBLIC_ROUTES. */
+  /** The front end (loadUi, web/ui-files.ts): served at `/`, `/ui/*`, `/vendor/*` without login; its import map's hash joins the CSP's script-src. Absent: no UI (tests of the API alone). */
+  ui?: LoadedUi
+  /** The read-only token of `/metrics` (docs/web.md "Metrics"), asked at each request; null or absent: only a logged-in session reads the metrics. */
+  metricsToken?: () => string | null
+  /** The live channel's poll and limits (tests); default live.ts's. */
+  live?: Omit<LiveOptions, 'checkOrigin'>
+  /** Registers more routes after the guards: each needs a login unless its pattern is in PUBLIC_ROUTES. */
   routes?: (app: FastifyInstance) => void
 }
 
@@ -68,7 +77,7 @@ export function buildServer (service: ApplianceService, options: ServerOptions):
   if (options.https === undefined && options.loopbackOnly !== true) {
     throw new TypeError('buildServer: plain HTTP is only for loopback: give https, or loopbackOnly: true')
   }
-  const scriptHashes = options.scriptHashes ?? []
+  const scriptHashes = [...options.scriptHashes ?? [], ...(options.ui === undefined ? [] : [options.ui.importMapHash.replaceAll("'", '')])]
   for (const h of scriptHashes) {
     if (!SCRIPT_HASH.test(h)) throw new TypeError(`buildServer: a script hash is 'sha256-<base64>', not ${JSON.stringify(h)}`)
   }
@@ -113,9 +122,26 @@ export function buildServer (service: ApplianceService, options: ServerOptions):
     const countAttempt = authRateLimit(app)
     registerApiRoutes(app, service, { redactStatus: withoutSetupCode })
     registerAuthRoutes(app, { admin, sessions, cookieName, cookie, scheme: https ? 'https' : 'http', countAttempt })
+    if (options.ui !== undefined) registerUi(app, options.ui)
+    registerLiveRoutes(app, service, { ...options.live, checkOrigin: origin => sameBox(origin, https ? 'https:' : 'http:', options.allowedHosts()) })
+    registerMetricsRoutes(app, service, {
+      allow: request => request.session?.auth !== undefined,
+      ...(options.metricsToken === undefined ? {} : { token: options.metricsToken })
+    })
     options.routes?.(app)
   })
   return app
+}
+
+/** Whether `origin` (a request's `Origin`) is a page of this box: its scheme, and one of its names or addresses. */
+function sameBox (origin: string | undefined, scheme: string, hosts: Iterable<string>): boolean {
+  if (origin === undefined) return true
+  try {
+    const url = new URL(origin)
+    return url.protocol === scheme && hostAllowed(url.host, hosts)
+  } catch {
+    return false
+  }
 }
 
 /**
@@ -146,6 +172,8 @@ function helmetOptions (scriptHashes: string[], https: boolean): Record<string, 
         styleSrc: ["'self'"],
         imgSrc: ["'self'", 'data:', 'blob:'],
         connectSrc: ["'self'"],
+        // the camera's preview while a QR code is scanned (the pairing page)
+        mediaSrc: ["'self'", 'blob:'],
         objectSrc: ["'none'"],
         baseUri: ["'none'"],
         frameAncestors: ["'none'"],

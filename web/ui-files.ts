@@ -62,7 +62,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 const IMPORT_MAP_MARKER = '<!-- import map -->'
 
 /** One answer, ready to send. */
-interface UiFile { body: Buffer, type: string, etag: string, cacheControl: string }
+export interface UiFile { body: Buffer, type: string, etag: string, cacheControl: string }
 
 export interface UiOptions {
   /** The folder of the front end's sources; default UI_DIR (tests may give another). */
@@ -76,14 +76,18 @@ export interface UiServed {
   paths: string[]
 }
 
+/** The front end read, stripped and checked, ready to serve (loadUi). */
+export interface LoadedUi extends UiServed {
+  files: ReadonlyMap<string, UiFile>
+}
+
 /**
- * Adds the UI's routes (GET and HEAD `/`, `/ui/*`, `/vendor/*`) to `app`.
- * Reads, strips and checks every file now, synchronously: a UI file that
- * cannot be stripped, or that imports something neither served nor in the
- * import map, is a programming mistake and throws a TypeError here, at
- * start, not in a browser later.
+ * Reads, strips and checks every file of the front end now, synchronously:
+ * a UI file that cannot be stripped, or that imports something neither
+ * served nor in the import map, is a programming mistake and throws a
+ * TypeError here, at start, not in a browser later.
  */
-export function registerUi (app: FastifyInstance, options: UiOptions = {}): UiServed {
+export function loadUi (options: UiOptions = {}): LoadedUi {
   const dir = options.dir ?? UI_DIR
   const files = new Map<string, UiFile>()
   const importMap: Record<string, string> = {}
@@ -102,7 +106,18 @@ export function registerUi (app: FastifyInstance, options: UiOptions = {}): UiSe
   if (!template.includes(IMPORT_MAP_MARKER)) throw new TypeError(`registerUi: index.html has no "${IMPORT_MAP_MARKER}" line`)
   const index = template.replace(IMPORT_MAP_MARKER, `<script type="importmap">${mapText}</script>`)
   files.set('/', { ...uiFile(index, '.html'), cacheControl: 'no-cache' })
+  return { files, importMapHash: `'sha256-${createHash('sha256').update(mapText).digest('base64')}'`, paths: [...files.keys()].sort() }
+}
 
+/**
+ * Adds the UI's routes (GET and HEAD `/`, `/ui/*`, `/vendor/*`) to `app`,
+ * from `ui` (loadUi), or from the files loadUi reads now with `ui` as its
+ * options. Only paths of the loaded map are answered (no path is ever
+ * joined to a folder); anything else is 404 WEB_NOT_FOUND.
+ */
+export function registerUi (app: FastifyInstance, ui: LoadedUi | UiOptions = {}): UiServed {
+  const loaded = 'files' in ui ? ui : loadUi(ui)
+  const files = loaded.files
   const answer = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     const path = request.url.split('?')[0]!
     const file = files.get(path)
@@ -120,7 +135,7 @@ export function registerUi (app: FastifyInstance, options: UiOptions = {}): UiSe
   app.get('/', answer)
   app.get(`${UI_PREFIX}*`, answer)
   app.get(`${VENDOR_PREFIX}*`, answer)
-  return { importMapHash: `'sha256-${createHash('sha256').update(mapText).digest('base64')}'`, paths: [...files.keys()].sort() }
+  return { importMapHash: loaded.importMapHash, paths: loaded.paths }
 }
 
 /**

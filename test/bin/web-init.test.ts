@@ -24,12 +24,15 @@ t.test('init --api makes the certificate and prints its fingerprint; status show
   t.equal(await mode(join(dir, 'web')), 0o700)
   t.equal(await mode(join(dir, 'web', 'tls.key')), 0o600)
   const status = await tandemJsonAt<StatusInfo>(dir, ['status'])
-  t.same(status.web, { url: 'https://127.0.0.1:7443/', fingerprint: init.web!.fingerprint, setupCode: null, passwordSet: false })
+  const code = (await readFile(join(dir, 'web', 'setup-code'), 'utf8')).trim()
+  t.match(code, /^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$/, 'init made the one-time setup code')
+  t.equal(await mode(join(dir, 'web', 'setup-code')), 0o600)
+  t.same(status.web, { url: 'https://127.0.0.1:7443/', fingerprint: init.web!.fingerprint, setupCode: code, passwordSet: false })
   const text = await tandemAt(dir, ['status'])
   t.equal(text.status, 0)
   t.match(text.stdout, /^web +https:\/\/127\.0\.0\.1:7443\/$/m)
   t.ok(text.stdout.split('\n').includes(`certificate  ${init.web!.fingerprint}`), 'the fingerprint')
-  t.match(text.stdout, /^admin password +not set: open the web page and enter the one-time code/m)
+  t.match(text.stdout, new RegExp(`^admin password +not set: open the web page and enter the one-time code ${code}`, 'm'))
 })
 
 t.test('init\'s text shows the URL and the fingerprint', async t => {
@@ -53,7 +56,7 @@ t.test('--plain-http: only on a loopback host, and no certificate', async t => {
   const dir = join(root, 'plain')
   const init = await tandemJsonAt<InitResult>(dir, ['init', ...LISTEN, '--api', '127.0.0.1:8080', '--plain-http'])
   t.same(init.web, { url: 'http://127.0.0.1:8080/', fingerprint: null })
-  t.same(await readdir(join(dir, 'web')), [], 'no certificate')
+  t.same(await readdir(join(dir, 'web')), ['setup-code'], 'no certificate; the setup code')
   t.match(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')), { api: '127.0.0.1:8080', apiPlainHttp: true })
   t.match((await tandemJsonAt<StatusInfo>(dir, ['status'])).web, { url: 'http://127.0.0.1:8080/', fingerprint: null })
   const text = (await tandemAt(dir, ['status'])).stdout

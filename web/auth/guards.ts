@@ -11,8 +11,8 @@ import { CSRF_EXEMPT_ROUTES, PUBLIC_AUTH_ROUTES } from './auth-routes.ts'
 import { AUTH_RATE_WINDOW_MS, MAX_AUTH_TRIES_PER_ADDRESS, MAX_AUTH_TRIES_TOTAL } from './constants.ts'
 import type { SessionStore } from './session-store.ts'
 
-/** The route patterns reached without a session: the login's own, and the static UI's page and icon. */
-export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([...PUBLIC_AUTH_ROUTES, '/', '/favicon.ico'])
+/** The route patterns reached without a session: the login's own, the static UI's page and icon, and `/metrics` (which checks its token or the session itself: web/metrics.ts). */
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([...PUBLIC_AUTH_ROUTES, '/', '/favicon.ico', '/metrics'])
 /** Route patterns under these are the static UI's files (serve-only, no data; web/ui-files.ts): public too. */
 export const PUBLIC_ROUTE_PREFIXES: readonly string[] = ['/ui/', '/vendor/']
 

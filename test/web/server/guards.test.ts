@@ -38,7 +38,9 @@ t.test('every route but the public list answers WEB_LOGIN_REQUIRED (401) without
   t.ok(guarded > 40)
   t.same(served.service.calls, [], 'the service saw none of them')
   const publicSeen = routes.filter(r => isPublicRoute(r.url)).map(r => `${r.method} ${r.url}`).sort()
-  t.same(publicSeen, ['GET /v1/auth/state', 'HEAD /v1/auth/state', 'POST /v1/auth/login', 'POST /v1/auth/setup'], 'only the login\'s own routes are public here (the UI adds its files)')
+  t.same(publicSeen, ['GET /metrics', 'GET /v1/auth/state', 'HEAD /metrics', 'HEAD /v1/auth/state', 'POST /v1/auth/login', 'POST /v1/auth/setup'], 'only the login\'s own routes and /metrics are public here (the UI adds its files)')
+  const metrics = await served.app.inject({ method: 'GET', url: '/metrics' })
+  t.same([metrics.statusCode, metrics.json().code], [401, 'WEB_LOGIN_REQUIRED'], '/metrics passes the guard for its token, and refuses without a token or a session itself')
   const unknown = await served.app.inject({ method: 'GET', url: '/v1/nothing' })
   t.equal(unknown.statusCode, 401, 'a URL no route matches needs a login too (default deny)')
 })
@@ -48,7 +50,7 @@ t.test('the public routes are the login\'s and the static UI\'s, by route patter
     ['/v1/auth/state', true], ['/v1/auth/login', true], ['/v1/auth/setup', true], ['/', true], ['/favicon.ico', true],
     ['/ui/*', true], ['/ui/app.js', true], ['/vendor/preact.js', true],
     ['/v1/auth/logout', false], ['/v1/auth/sessions', false], ['/v1/auth/password', false], ['/v1/status', false],
-    ['/metrics', false], ['/v1/live', false], ['/ui', false], ['/vendor', false], ['/index.html', false], [undefined, false]
+    ['/metrics', true], ['/v1/live', false], ['/ui', false], ['/vendor', false], ['/index.html', false], [undefined, false]
   ]
   for (const [pattern, open] of table) t.equal(isPublicRoute(pattern), open, `${pattern}: ${open ? 'public' : 'login'}`)
 })

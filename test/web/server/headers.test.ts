@@ -31,6 +31,7 @@ t.test('every answer, public or refused, carries the strict CSP and helmet\'s he
       'style-src': ["'self'"],
       'img-src': ["'self'", 'data:', 'blob:'],
       'connect-src': ["'self'"],
+      'media-src': ["'self'", 'blob:'],
       'object-src': ["'none'"],
       'base-uri': ["'none'"],
       'frame-ancestors': ["'none'"],

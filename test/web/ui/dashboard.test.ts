@@ -1,7 +1,7 @@
 /**
  * The front end in a real headless chromium (test/helpers/browser.ts),
- * served with the API over a FakeService and the auth stand-in
- * (test/web/fixtures/auth-stand-in.ts) until buildServer is merged: the
+ * served by the real browser-facing server over a FakeService
+ * (test/web/fixtures/ui-server.ts): the
  * set-password page, the login page and the dashboard, at desktop and phone
  * widths, each screenshot saved and checked for the accessibility basics,
  * with no console error and no CSP violation on the way.
@@ -9,7 +9,7 @@
 import t, { type Test } from 'tap'
 import type { ReplicaStatusInfo, ReplicationInfo } from '../../../appliance/service/index.ts'
 import { browserMissing, checkAccessible, launchBrowser, openPage, screenshot, type WatchedPage } from '../../helpers/browser.ts'
-import { authStandIn, SETUP_CODE } from '../fixtures/auth-stand-in.ts'
+import { servedUi } from '../fixtures/ui-server.ts'
 import { FakeService, REPLICATION } from '../fixtures/fake-service.ts'
 
 /** A second relationship in trouble, so that the dashboard has an alarm to put first. */
@@ -75,7 +75,7 @@ async function dashboardShown (t: Test, watched: WatchedPage): Promise<void> {
 }
 
 t.test('set the password, then the dashboard; log in on a phone', { skip: browserMissing() }, async t => {
-  const box = await authStandIn(t, new DashboardService())
+  const box = await servedUi(t, new DashboardService())
   const browser = await launchBrowser(t)
 
   const desktop = await openPage(browser, 'desktop')
@@ -92,7 +92,7 @@ t.test('set the password, then the dashboard; log in on a phone', { skip: browse
   await desktop.page.getByRole('button', { name: /Set password/ }).click()
   await desktop.page.getByRole('alert').filter({ hasText: 'one-time code is not right' }).waitFor()
   t.pass('a wrong one-time code is refused, in words')
-  await desktop.page.getByLabel('One-time code').fill(SETUP_CODE)
+  await desktop.page.getByLabel('One-time code').fill(box.setupCode)
   await desktop.page.getByRole('button', { name: /Set password/ }).click()
   await dashboardShown(t, desktop)
   await screenshot(desktop.page, 'dashboard-desktop')
@@ -128,8 +128,8 @@ t.test('set the password, then the dashboard; log in on a phone', { skip: browse
   t.pass('logging out brings the login page back')
   await clean(t, phone, 'phone', ['/v1/auth/login'])
 
-  // The desktop page has been idle on the dashboard all along: its session ends on the box.
-  box.endSessions()
+  // The desktop page has been idle on the dashboard all along: the box restarts, and its session ends.
+  await box.restart()
   await desktop.page.getByRole('heading', { level: 1, name: 'Log in to Tandem' }).waitFor()
   t.pass('an ended session, seen by the live channel, brings the login page back')
   await clean(t, desktop, 'desktop, after the session ended', ['/v1/auth/setup', '/v1/live'])

@@ -1,7 +1,7 @@
 /**
- * The Pairing page in headless chromium, against the fake service and the
- * auth stand-in: opening a window shows a QR code that decodes to the invite,
- * the PIN and a countdown; joining by PIN and address, or by QR payload,
+ * The Pairing page in headless chromium, served by the real browser-facing
+ * server over the fake service (test/web/fixtures/ui-server.ts): opening a
+ * window shows a QR code that decodes to the invite, the PIN and a countdown; joining by PIN and address, or by QR payload,
  * sends exactly that and shows the confirmation code; removing a paired box
  * asks first. Desktop and phone screenshots, accessibility checked, no
  * console error and no CSP violation.
@@ -9,7 +9,7 @@
 import t from 'tap'
 import type { PairOpenRequest, PairOpenResult } from '../../../appliance/service/index.ts'
 import { browserMissing, checkAccessible, launchBrowser, openPage, screenshot } from '../../helpers/browser.ts'
-import { authStandIn, SETUP_CODE } from '../fixtures/auth-stand-in.ts'
+import { servedUi } from '../fixtures/ui-server.ts'
 import { FakeService, PEER_ID, STATUS } from '../fixtures/fake-service.ts'
 import { logIn } from '../fixtures/ui-login.ts'
 
@@ -25,11 +25,11 @@ class PairingService extends FakeService {
 
 t.test('open a window, join by PIN and by QR payload, remove a paired box', { skip: browserMissing() }, async t => {
   const service = new PairingService()
-  const box = await authStandIn(t, service)
+  const box = await servedUi(t, service)
   const browser = await launchBrowser(t)
   const watched = await openPage(browser, 'desktop')
   const { page } = watched
-  await logIn(page, `${box.url}/#/pairing`, 'pairing password', SETUP_CODE)
+  await logIn(page, `${box.url}/#/pairing`, 'pairing password', box.setupCode)
   await page.getByRole('heading', { level: 1, name: 'Pairing' }).waitFor()
   await page.getByText('box-b').first().waitFor()
   t.same(await checkAccessible(page), [], 'pairing page: accessible')
@@ -83,7 +83,7 @@ t.test('open a window, join by PIN and by QR payload, remove a paired box', { sk
   t.same(service.calls.find(([m]) => m === 'pairRemove')?.[1], PEER_ID, 'removed by its peer id')
 
   const phone = await openPage(browser, 'phone')
-  await logIn(phone.page, `${box.url}/#/pairing`, 'pairing password', SETUP_CODE)
+  await logIn(phone.page, `${box.url}/#/pairing`, 'pairing password', box.setupCode)
   await phone.page.getByRole('button', { name: 'Open a pairing window' }).click()
   await phone.page.getByText('1234 5678').waitFor()
   await screenshot(phone.page, 'pairing-phone')

@@ -4,7 +4,6 @@
  * Appliance, then the servers around it, and stops them in the reverse
  * order.
  */
-import type { FastifyInstance } from 'fastify'
 import { Appliance } from '../appliance/daemon/index.ts'
 import { requireConfig, type Config } from '../appliance/daemon/config.ts'
 import { dataLayout } from '../appliance/daemon/data-dir.ts'
@@ -14,6 +13,9 @@ import { loadUi } from '../web/ui-files.ts'
 import { apiHost } from '../web/tls/names.ts'
 import { readMetricsToken } from '../web/metrics-token.ts'
 import { webCertificate, webHostsOf, webStatusOf } from './web-box.ts'
+
+/** The web page's server (fastify's instance; only web/ names fastify). */
+type WebServer = ReturnType<typeof buildServer>
 
 export interface RunDaemonInit {
   dataDir: string
@@ -44,7 +46,7 @@ export async function runDaemon (init: RunDaemonInit): Promise<void> {
     ...(init.log === undefined ? {} : { log: init.log })
   })
   const api = buildApiServer(appliance, { logger: appliance.logger })
-  let web: FastifyInstance | undefined
+  let web: WebServer | undefined
   try {
     await listenOnSocket(api, appliance.layout.socket)
     web = await startWeb(appliance, config)
@@ -71,7 +73,7 @@ export async function runDaemon (init: RunDaemonInit): Promise<void> {
  * set, then HTTPS (plain HTTP on loopback when `apiPlainHttp`). Its URL,
  * fingerprint and setup code go to the log, the box's console.
  */
-async function startWeb (appliance: Appliance, config: Config): Promise<FastifyInstance | undefined> {
+async function startWeb (appliance: Appliance, config: Config): Promise<WebServer | undefined> {
   if (config.api === null) return undefined
   const webDir = appliance.layout.web
   const cert = await webCertificate(webDir, config, appliance.logger)

@@ -14,8 +14,11 @@ import { promisify } from 'node:util'
 import type { AddressInfo } from 'node:net'
 import { buildServer } from '../../../web/server.ts'
 import { ensureSetupCode } from '../../../web/auth/index.ts'
+import { requireTools } from '../../helpers/tools.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
 import { FakeService, STATUS } from '../fixtures/fake-service.ts'
+
+requireTools(t, ['openssl'])
 
 interface Answer { status: number, headers: Record<string, string | string[] | undefined>, body: string }
 

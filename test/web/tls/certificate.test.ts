@@ -13,6 +13,9 @@ import tls from 'node:tls'
 import { promisify } from 'node:util'
 import { BACKDATE_MS, VALIDITY_DAYS, createCertificate, type CertificatePair } from '../../../web/tls/index.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
+import { requireTools } from '../../helpers/tools.ts'
+
+requireTools(t, ['openssl'])
 
 const run = promisify(execFile)
 const NOW = Date.parse('2026-03-01T12:00:00.000Z')

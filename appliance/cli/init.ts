@@ -42,7 +42,7 @@ function initText (r: InitResult): string {
   const lines = [`initialized ${r.dataDir}`, `name         ${r.name}`, `peer id      ${r.peerId}`]
   if (r.web !== null) {
     lines.push(`web          ${r.web.url}`)
-    if (r.web.fingerprint !== null) lines.push(`certificate  ${r.web.fingerprint} (a browser shows it: compare before you trust the page)`)
+    if (r.web.fingerprint !== null) lines.push(`cert         ${r.web.fingerprint} (a browser shows it: compare before you trust the page)`)
   }
   lines.push(`start the daemon with: tandem start --data ${r.dataDir}`)
   return lines.join('\n')

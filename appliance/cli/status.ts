@@ -41,10 +41,10 @@ function statusText (s: StatusInfo): string {
   lines.push(`api       ${s.api}`)
   if (s.web !== null) {
     if (s.web.url !== null) lines.push(`web       ${s.web.url}`)
-    if (s.web.fingerprint !== null) lines.push(`certificate  ${s.web.fingerprint}`)
-    if (!s.web.passwordSet) {
-      lines.push(`admin password  not set: open the web page and enter the one-time code ${s.web.setupCode ?? '(shown on the box\'s console)'}`)
-    }
+    if (s.web.fingerprint !== null) lines.push(`cert      ${s.web.fingerprint}`)
+    lines.push(s.web.passwordSet
+      ? 'password  set (the web page\'s admin password)'
+      : `password  not set: open the web page and enter the one-time code ${s.web.setupCode ?? '(shown on the box\'s console)'}`)
   }
   if (s.state === 'running') {
     lines.push(`peers     ${s.peers} paired, ${s.connectedPeers} connected`)

@@ -31,8 +31,8 @@ t.test('init --api makes the certificate and prints its fingerprint; status show
   const text = await tandemAt(dir, ['status'])
   t.equal(text.status, 0)
   t.match(text.stdout, /^web +https:\/\/127\.0\.0\.1:7443\/$/m)
-  t.ok(text.stdout.split('\n').includes(`certificate  ${init.web!.fingerprint}`), 'the fingerprint')
-  t.match(text.stdout, new RegExp(`^admin password +not set: open the web page and enter the one-time code ${code}`, 'm'))
+  t.ok(text.stdout.split('\n').includes(`cert      ${init.web!.fingerprint}`), 'the fingerprint')
+  t.match(text.stdout, new RegExp(`^password +not set: open the web page and enter the one-time code ${code}`, 'm'))
 })
 
 t.test('init\'s text shows the URL and the fingerprint', async t => {
@@ -41,7 +41,7 @@ t.test('init\'s text shows the URL and the fingerprint', async t => {
   t.equal(r.status, 0)
   const fingerprint = pemFingerprint(await readFile(join(dir, 'web', 'tls.crt'), 'utf8'))
   t.match(r.stdout, /^web +https:\/\/\[::1\]:7443\/$/m)
-  t.ok(r.stdout.includes(`certificate  ${fingerprint}`), 'the fingerprint')
+  t.ok(r.stdout.includes(`cert         ${fingerprint}`), 'the fingerprint')
 })
 
 t.test('--plain-http: only on a loopback host, and no certificate', async t => {
@@ -71,5 +71,5 @@ t.test('without --api: DATA/web/ made empty, no web in the status', async t => {
   t.same(await readdir(join(dir, 'web')), [])
   t.equal((await tandemJsonAt<StatusInfo>(dir, ['status'])).web, null)
   const text = await tandemAt(dir, ['status'])
-  t.notMatch(text.stdout, /^web|certificate|admin password/m)
+  t.notMatch(text.stdout, /^web|cert|password/m)
 })

@@ -186,7 +186,7 @@ t.test('the VM page on both sides, at desktop and phone widths', { skip: browser
   await resume.click()
   await page.getByRole('status').filter({ hasText: 'Replication resumed' }).waitFor()
   t.same(callsOf(service, 'replicationResume'), ['vm1'], 'resume calls its route')
-  service.replication_ = [{ ...REPLICATION }]
+  service.replication_ = [{ ...REPLICATION, lastPointTime: ago(2 * MINUTE) }]
   await resync.click()
   await page.getByRole('status').filter({ hasText: 'Resynchronization started' }).waitFor()
   t.same(callsOf(service, 'replicationResync'), ['vm1'], 'resync calls its route')

@@ -36,12 +36,17 @@ interface ChartSpec {
   /** The figure in words (axis labels, the sentence, the table). */
   text: (v: number) => string
   value: (s: CycleSample) => number | null
+  /** The y axis's tick steps, when uPlot's decimal ones would not read well in `text`'s words. */
+  steps?: number[]
 }
+
+/** Tick steps of a duration axis (ms): whole seconds, minutes and hours, as `duration` says them. */
+const DURATION_STEPS = [1, 2, 5, 10, 15, 30].map(s => s * 1000).concat([1, 2, 5, 10, 15, 30].map(m => m * 60_000), [1, 2, 3, 6, 12, 24].map(h => h * 3_600_000))
 
 const CHARTS: readonly ChartSpec[] = [
   { id: 'size', title: 'Cycle size (sent)', text: size, value: s => s.bytesSent },
-  { id: 'duration', title: 'Cycle duration', text: v => duration(v), value: s => s.durationMs },
-  { id: 'rpo', title: 'Achieved RPO', text: v => duration(v), value: s => s.rpoMs }
+  { id: 'duration', title: 'Cycle duration', text: v => duration(v), value: s => s.durationMs, steps: DURATION_STEPS },
+  { id: 'rpo', title: 'Achieved RPO', text: v => duration(v), value: s => s.rpoMs, steps: DURATION_STEPS }
 ]
 
 export function CycleCharts ({ series, targetMs }: { series: CycleSeries, targetMs: number | null }): ComponentChildren {
@@ -78,7 +83,7 @@ function Chart ({ spec, samples, targetMs }: { spec: ChartSpec, samples: CycleSa
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(max, targetMs ?? 0) * 1.1 || 1] } },
       axes: [
         { stroke: muted, grid: { stroke: 'rgba(128,128,128,.2)' }, values: (_u, vals) => vals.map(v => hourMinute(v * 1000)) },
-        { stroke: muted, size: 70, grid: { stroke: 'rgba(128,128,128,.2)' }, values: (_u, vals) => vals.map(v => spec.text(v)) }
+        { stroke: muted, size: 70, grid: { stroke: 'rgba(128,128,128,.2)' }, values: (_u, vals) => vals.map(v => spec.text(v)), ...(spec.steps === undefined ? {} : { incrs: spec.steps }) }
       ],
       series: [
         {},

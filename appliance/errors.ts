@@ -107,6 +107,8 @@ export const AppErrorCode = {
   APP_POINT_NOT_FOUND: 'APP_POINT_NOT_FOUND',
   /** QEMU's screendump gave no usable image: not a PNG (or PPM to convert), a size of zero or out of range, or a file too large. docs/failover.md. */
   APP_SCREENSHOT_INVALID: 'APP_SCREENSHOT_INVALID',
+  /** No proof of the relationship names that screenshot file, or its file is gone. docs/failover.md "Drills through the daemon". */
+  APP_SCREENSHOT_NOT_FOUND: 'APP_SCREENSHOT_NOT_FOUND',
   /** The VM boots a kernel (or initrd) that is not on this box at the path its primary uses: copy it there. `details.file`. docs/failover.md. */
   APP_BOOT_FILE_MISSING: 'APP_BOOT_FILE_MISSING',
   /** A drill saw no sign of life (or could not take its screenshot); the reason says why, and the point is not marked proven. docs/failover.md. */

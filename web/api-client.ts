@@ -1,13 +1,13 @@
 import { request as httpRequest } from 'node:http'
 import {
-  AppErrorCode, ServiceError, errorCodeOf,
+  AppErrorCode, MAX_DRILL_SCREENSHOT_BYTES, ServiceError, errorCodeOf,
   type ApplianceService, type PairJoinRequest, type PairJoinResult, type PairOpenRequest, type PairOpenResult,
   type PairRemoveResult, type PeerInfo, type StatusInfo,
   type EventsRequest, type EventsResult, type JobInfo, type SeedExportRequest, type SeedImportRequest, type PointsResult, type ReplicaStatusInfo,
   type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo, type ReplicationRemoveResult,
   type VmAddRequest, type VmInfo, type VmRemoveResult, type VmStopRequest,
   type CompleteRequest, type FailoverCancelResult, type FailoverPlanInfo, type FailoverPlanRequest, type UnplannedRequest,
-  type DrillRequest, type DrillScheduleRequest, type DrillSettingsInfo, type TestFailoverInfo, type TestPlanInfo, type TestPlanRequest,
+  type DrillRequest, type DrillScheduleRequest, type DrillScreenshot, type DrillSettingsInfo, type TestFailoverInfo, type TestPlanInfo, type TestPlanRequest,
   type TestStartRequest, type TestStopPlanInfo, type TestStopResult,
   type PlannedPlanInfo, type PlannedPlanRequest, type PlannedRequest, type ReversePlanInfo, type ReverseRequest, type SalvageDeleteRequest, type SalvageDeleteResult, type SalvageInfo, type SalvageRestoreRequest
 } from '../appliance/service/index.ts'
@@ -31,6 +31,9 @@ export interface ApiClientInit {
 
 const vmPath = (name: string): string => `/v1/replication/${encodeURIComponent(name)}`
 const failoverPath = (name: string): string => `/v1/failover/${encodeURIComponent(name)}`
+
+const apiFailed = (method: string, path: string, why: string, cause?: unknown): ServiceError =>
+  new ServiceError(AppErrorCode.APP_API_FAILED, `the daemon's API ${why} (${method} ${path})`, { cause })
 
 /** Socket errors that mean no daemon listens there. */
 const NOT_RUNNING = new Set(['ENOENT', 'ECONNREFUSED'])
@@ -105,6 +108,13 @@ export class ApiClient implements ApplianceService {
   async failoverTests (): Promise<TestFailoverInfo[]> { return await this.call('GET', '/v1/failover/tests') }
   async failoverDrill (name: string, request: DrillRequest = {}): Promise<JobInfo> { return await this.call('POST', `${failoverPath(name)}/drill`, request) }
   async failoverDrillSchedule (name: string, request: DrillScheduleRequest): Promise<DrillSettingsInfo> { return await this.call('PUT', `${failoverPath(name)}/drill-schedule`, request) }
+  async drillScreenshot (name: string, file: string): Promise<DrillScreenshot> {
+    const path = `/v1/drills/${encodeURIComponent(name)}/screenshots/${encodeURIComponent(file)}`
+    const { status, body } = await this.exchange('GET', path, undefined, MAX_DRILL_SCREENSHOT_BYTES)
+    if (status === 200) return { file, png: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) }
+    throw this.errorOf('GET', path, status, body)
+  }
+
   async failoverUnplanned (name: string, request: UnplannedRequest = {}): Promise<JobInfo> { return await this.call('POST', `${failoverPath(name)}/unplanned`, request) }
   async failoverPlan (name: string, request: FailoverPlanRequest): Promise<FailoverPlanInfo> { return await this.call('POST', `${failoverPath(name)}/plan`, request) }
   async failoverComplete (name: string, request: CompleteRequest = {}): Promise<JobInfo> { return await this.call('POST', `${failoverPath(name)}/complete`, request) }
@@ -113,10 +123,20 @@ export class ApiClient implements ApplianceService {
   async failoverPlannedPlan (name: string, request: PlannedPlanRequest = {}): Promise<PlannedPlanInfo> { return await this.call('POST', `${failoverPath(name)}/planned/plan`, request) }
 
   private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
-    const max = this.init.maxResponseBytes ?? MAX_RESPONSE_BYTES
+    const answer = await this.exchange(method, path, body, this.init.maxResponseBytes ?? MAX_RESPONSE_BYTES)
+    if (answer.status < 200 || answer.status >= 300) throw this.errorOf(method, path, answer.status, answer.body)
+    try {
+      return JSON.parse(answer.body.toString('utf8')) as T
+    } catch (err) {
+      throw apiFailed(method, path, 'answered something that is not JSON', err)
+    }
+  }
+
+  /** One request: the answer's status and body, at most `max` bytes. */
+  private async exchange (method: string, path: string, body: unknown, max: number): Promise<{ status: number, body: Buffer }> {
     const payload = body === undefined ? undefined : JSON.stringify(body)
-    const failed = (why: string, cause?: unknown): ServiceError => new ServiceError(AppErrorCode.APP_API_FAILED, `the daemon's API ${why} (${method} ${path})`, { cause })
-    const { status, text } = await new Promise<{ status: number, text: string }>((resolve, reject) => {
+    const failed = (why: string, cause?: unknown): ServiceError => apiFailed(method, path, why, cause)
+    return await new Promise<{ status: number, body: Buffer }>((resolve, reject) => {
       const req = httpRequest({
         socketPath: this.init.socketPath,
         method,
@@ -131,7 +151,7 @@ export class ApiClient implements ApplianceService {
           if (size > max) { reject(failed(`answered more than ${max} bytes`)); req.destroy(); return }
           chunks.push(chunk)
         })
-        res.on('end', () => { resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }) })
+        res.on('end', () => { resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }) })
         res.on('error', reject)
       })
       req.on('error', err => {
@@ -143,16 +163,19 @@ export class ApiClient implements ApplianceService {
       })
       req.end(payload)
     })
+  }
+
+  /** An error answer `{ code, message }` as the ServiceError it stands for; anything else is APP_API_FAILED. */
+  private errorOf (method: string, path: string, status: number, body: Buffer): ServiceError {
     let doc: unknown
     try {
-      doc = JSON.parse(text)
+      doc = JSON.parse(body.toString('utf8'))
     } catch (err) {
-      throw failed('answered something that is not JSON', err)
+      return apiFailed(method, path, 'answered something that is not JSON', err)
     }
-    if (status >= 200 && status < 300) return doc as T
     const code = errorCodeOf(doc)
     const message = (doc as { message?: unknown } | null)?.message
-    if (code === undefined || typeof message !== 'string') throw failed(`answered ${status} without an error code`)
-    throw new ServiceError(code, message)
+    if (code === undefined || typeof message !== 'string') return apiFailed(method, path, `answered ${status} without an error code`)
+    return new ServiceError(code, message)
   }
 }

@@ -30,7 +30,7 @@ import type {
   ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult
 } from '../service/replication-types.ts'
 import type {
-  DrillRequest, DrillScheduleRequest, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopPlanInfo, TestStopResult,
+  DrillRequest, DrillScheduleRequest, DrillScreenshot, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopPlanInfo, TestStopResult,
   CompleteRequest, FailoverCancelResult, FailoverPlanInfo, FailoverPlanRequest, UnplannedRequest,
   ReversePlanInfo, ReverseRequest, PlannedPlanInfo, PlannedPlanRequest, PlannedRequest, SalvageDeleteRequest, SalvageDeleteResult, SalvageInfo, SalvageRestoreRequest,
   JobInfo, SeedExportRequest, SeedImportRequest,
@@ -510,6 +510,7 @@ export class Appliance implements ApplianceService {
   async failoverTests (): Promise<TestFailoverInfo[]> { return this.tests.list() }
   async failoverDrill (name: string, request: DrillRequest = {}): Promise<JobInfo> { return await this.drills.drill(name, request) }
   async failoverDrillSchedule (name: string, request: DrillScheduleRequest): Promise<DrillSettingsInfo> { return await this.drills.schedule(name, request) }
+  async drillScreenshot (name: string, file: string): Promise<DrillScreenshot> { return await this.drills.screenshot(name, file) }
   async failoverUnplanned (name: string, request: UnplannedRequest = {}): Promise<JobInfo> { return await this.failovers.unplanned(name, request) }
   async failoverPlan (name: string, request: FailoverPlanRequest): Promise<FailoverPlanInfo> { return await this.failovers.plan(name, request) }
   async failoverComplete (name: string, request: CompleteRequest = {}): Promise<JobInfo> { return await this.failovers.complete(name, request) }

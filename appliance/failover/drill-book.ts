@@ -10,10 +10,12 @@
  * it is visible. A damaged file is APP_FAILOVER_FILE_CORRUPT and is never
  * rewritten (the proofs in it would be lost).
  */
-import { mkdir, readdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { constants } from 'node:fs'
+import { mkdir, open, readdir } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import { DISK_NAME_PATTERN } from '../../core/constants.ts'
-import { AppErrorCode } from '../errors.ts'
+import { AppError, AppErrorCode } from '../errors.ts'
+import { MAX_DRILL_SCREENSHOT_BYTES, type DrillScreenshot } from '../service/index.ts'
 import { damaged, isObject, readJsonFile, writeJsonFile, type JsonFileKind } from '../json-file.ts'
 import { SerialQueue } from '../serial-queue.ts'
 import { MAX_FAILOVER_FILE_BYTES, MAX_PROOFS_KEPT, SCREENSHOT_ROOT_CHARS } from './constants.ts'
@@ -33,6 +35,9 @@ export interface Proof {
   /** Absolute path of the PNG. */
   screenshot: string
 }
+
+/** The first bytes of every PNG file (the PNG specification, "PNG signature"). */
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
 
 const PROOF_FIELDS = ['point', 'root', 'time', 'sign', 'signOfLifeMs', 'screenshot']
 
@@ -123,6 +128,39 @@ export class DrillBook {
       await writeJsonFile(join(this.relationshipDir(relationship), 'proofs.json'), PROOFS, { proofs: next })
       this.proofs.set(relationship, next)
     })
+  }
+
+  /**
+   * The screenshot `file` of one of the relationship's proofs (the newest
+   * proof naming it), read whole: only a file a proof names is read, by the
+   * proof's own path (`file` is compared with its name, never joined to a
+   * folder; a symbolic link there is refused). APP_SCREENSHOT_NOT_FOUND
+   * when no proof names it or the file is gone; APP_SCREENSHOT_INVALID when
+   * it is over MAX_DRILL_SCREENSHOT_BYTES or not a PNG;
+   * APP_FAILOVER_FILE_CORRUPT for a damaged proofs file.
+   */
+  async screenshot (relationship: string, file: string): Promise<DrillScreenshot> {
+    const proof = (await this.loadProofs(relationship)).findLast(p => basename(p.screenshot) === file)
+    const notFound = (why: string): AppError => new AppError(AppErrorCode.APP_SCREENSHOT_NOT_FOUND, `${why} (${relationship})`)
+    if (proof === undefined) throw notFound(`no drill proof names the screenshot ${JSON.stringify(file.slice(0, 100))}`)
+    let handle
+    try {
+      handle = await open(proof.screenshot, constants.O_RDONLY | constants.O_NOFOLLOW)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`the screenshot of point ${proof.point}'s drill is gone from ${proof.screenshot}`)
+      throw err
+    }
+    try {
+      const stat = await handle.stat()
+      const invalid = (why: string): AppError => new AppError(AppErrorCode.APP_SCREENSHOT_INVALID, `${proof.screenshot} ${why}`)
+      if (!stat.isFile() || stat.size > MAX_DRILL_SCREENSHOT_BYTES) throw invalid(`is not a file of at most ${MAX_DRILL_SCREENSHOT_BYTES} bytes`)
+      const png = Buffer.alloc(stat.size)
+      const { bytesRead } = await handle.read(png, 0, stat.size, 0)
+      if (bytesRead !== stat.size || !png.subarray(0, PNG_SIGNATURE.length).equals(PNG_SIGNATURE)) throw invalid('is not a PNG')
+      return { file, png: new Uint8Array(png.buffer, png.byteOffset, png.byteLength) }
+    } finally {
+      await handle.close()
+    }
   }
 
   private async loadProofs (relationship: string): Promise<Proof[]> {

@@ -14,7 +14,7 @@ import type { JobContext, JobResult } from '../jobs/job-registry.ts'
 import type { Relationship } from '../relationships/index.ts'
 import { systemClock, type Clock } from '../scheduler/clock.ts'
 import type {
-  DrillInfo, DrillRequest, DrillScheduleRequest, DrillSettingsInfo, DrillSignInfo, JobInfo, PointInfo, ProofInfo, TestPlanInfo, TestPlanRequest
+  DrillInfo, DrillRequest, DrillScreenshot, DrillScheduleRequest, DrillSettingsInfo, DrillSignInfo, JobInfo, PointInfo, ProofInfo, TestPlanInfo, TestPlanRequest
 } from '../service/index.ts'
 import type { DrillBook, Proof } from './drill-book.ts'
 import { checkDrillSign, checkDrillTimeout, defaultDrillSettings, nextDrillAt, parseDrillEvery, parseDrillTimeout, type DrillSettings } from './drill-settings.ts'
@@ -139,6 +139,11 @@ export class Drills {
     const proofs = await this.init.book.listProofs(rel.id).catch(() => [])
     const last = proofs.at(-1)
     return { lastProvenPoint: last === undefined ? null : proofInfo(last), drill: s === undefined ? null : this.settingsInfo(rel, s) }
+  }
+
+  /** drillScreenshot: a screenshot one of the relationship's proofs names (DrillBook.screenshot). */
+  async screenshot (name: string, file: string): Promise<DrillScreenshot> {
+    return await this.init.book.screenshot(this.init.tests.resolve(name).id, file)
   }
 
   /** The points with their proofs: the newest proof of each point whose id and root match. */

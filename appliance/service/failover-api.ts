@@ -1,5 +1,5 @@
 import type {
-  DrillRequest, DrillScheduleRequest, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopPlanInfo, TestStopResult
+  DrillRequest, DrillScheduleRequest, DrillScreenshot, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopPlanInfo, TestStopResult
 } from './failover-types.ts'
 import type { JobInfo } from './job-types.ts'
 import type { PlannedPlanInfo, PlannedPlanRequest, PlannedRequest } from './planned-types.ts'
@@ -48,6 +48,15 @@ export interface FailoverApi {
   failoverDrill: (name: string, request?: DrillRequest) => Promise<JobInfo>
   /** Sets the relationship's drill settings: a schedule (or `off`), the sign of life, its time limit. APP_SETTING_INVALID, APP_VM_INVALID (a bad serial pattern). */
   failoverDrillSchedule: (name: string, request: DrillScheduleRequest) => Promise<DrillSettingsInfo>
+  /**
+   * The screenshot `file` of one of the relationship's drill proofs (the
+   * file name its proof's `screenshot` ends with), read whole. Only a file
+   * a proof names is read: `file` is compared with those names, never
+   * joined to a folder. APP_RELATIONSHIP_NOT_FOUND, APP_SCREENSHOT_NOT_FOUND
+   * (no proof names it, or its file is gone), APP_SCREENSHOT_INVALID (not a
+   * PNG, or over MAX_DRILL_SCREENSHOT_BYTES).
+   */
+  drillScreenshot: (name: string, file: string) => Promise<DrillScreenshot>
 
   /**
    * Unplanned failover on the Replica alone (docs/failover.md "Unplanned

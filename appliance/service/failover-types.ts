@@ -157,6 +157,22 @@ export interface ProofInfo {
   screenshot: string
 }
 
+/**
+ * The largest drill screenshot served (drillScreenshot): QEMU's screen of a
+ * 3840x2160 display as PNG is a few MiB; anything larger is not one of ours.
+ */
+export const MAX_DRILL_SCREENSHOT_BYTES = 16 * 1024 * 1024
+
+/**
+ * A drill's screenshot (drillScreenshot): the file's name, as its proof's
+ * `screenshot` ends, and its bytes, a PNG. The one result of the service
+ * that is not JSON: the API answers it as `image/png`.
+ */
+export interface DrillScreenshot {
+  file: string
+  png: Uint8Array
+}
+
 /** The result of a successful drill job. */
 export interface DrillInfo {
   relationship: string

@@ -6,9 +6,10 @@
 export type { ApplianceService } from './appliance-service.ts'
 export type { FailoverApi } from './failover-api.ts'
 export type {
-  DrillInfo, DrillRequest, DrillScheduleRequest, DrillSettingsInfo, DrillSignInfo, ProofInfo, ServedDiskInfo,
+  DrillInfo, DrillRequest, DrillScreenshot, DrillScheduleRequest, DrillSettingsInfo, DrillSignInfo, ProofInfo, ServedDiskInfo,
   TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopPlanInfo, TestStopResult, TestTimings
 } from './failover-types.ts'
+export { MAX_DRILL_SCREENSHOT_BYTES } from './failover-types.ts'
 export type {
   CompleteRequest, FailoverCancelResult, FailoverInfo, FailoverKind, FailoverNicInfo, FailoverPhase, FailoverPlanInfo, FailoverPlanRequest, FailoverTimings, UnplannedRequest
 } from './unplanned-types.ts'

@@ -40,6 +40,7 @@ t.test('codes map to their statuses', async t => {
     ['APP_SETTING_INVALID', 400],
     ['APP_JOB_NOT_FOUND', 404],
     ['APP_POINT_NOT_FOUND', 404],
+    ['APP_SCREENSHOT_NOT_FOUND', 404],
     ['APP_SEED_MISMATCH', 409],
     ['APP_SEED_NO_ORIGIN', 400],
     ['CORE_SEED_INVALID', 400],

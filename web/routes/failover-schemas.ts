@@ -62,6 +62,16 @@ export const drillInfoSchema = object({ relationship: str, vm: str, point: int, 
 /** A VM name or relationship id (core's DISK_NAME_PATTERN, checked again behind the API). */
 export const failoverParams = object({ name: { type: 'string', minLength: 1, maxLength: 64 } })
 
+/**
+ * A drill screenshot's name and its relationship: `file` is a file name
+ * ending in `.png`, no folder (no slash, backslash, leading dot or `..`): the
+ * service compares it with the names its proofs hold.
+ */
+export const screenshotParams = object({
+  name: { type: 'string', minLength: 1, maxLength: 64 },
+  file: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,100}(?:\\.[A-Za-z0-9_-]{1,20})*\\.png$' }
+})
+
 export const testStartBody = object({ point: pointId }, [])
 
 /** The time limit in ms: 1 s to 1 h (checked again behind the API). */

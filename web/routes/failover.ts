@@ -9,7 +9,7 @@ import type {
   CompleteRequest, DrillRequest, DrillScheduleRequest, FailoverApi, FailoverPlanRequest, JobApi, TestPlanRequest, TestStartRequest, UnplannedRequest
 } from '../../appliance/service/index.ts'
 import {
-  drillBody, drillScheduleBody, drillSettingsSchema, failoverParams, testFailoverSchema, testFailoversSchema, testPlanBody, testPlanSchema,
+  drillBody, drillScheduleBody, drillSettingsSchema, failoverParams, screenshotParams, testFailoverSchema, testFailoversSchema, testPlanBody, testPlanSchema,
   testStartBody, testStopPlanSchema, testStopSchema
 } from './failover-schemas.ts'
 import { jobSchema } from './job-schemas.ts'
@@ -35,6 +35,14 @@ export function registerFailoverRoutes (app: FastifyInstance, service: FailoverA
 
   app.post('/v1/failover/:name/drill', { schema: { params: failoverParams, body: drillBody, response: { 200: jobSchema, ...errors } } },
     async request => await service.failoverDrill(nameOf(request.params), request.body as DrillRequest))
+
+  // A PNG, not JSON: the browser shows it in an <img> (the login and CSRF rules of the other routes apply).
+  app.get('/v1/drills/:name/screenshots/:file', { schema: { params: screenshotParams, response: errors } }, async (request, reply) => {
+    const { name, file } = request.params as { name: string, file: string }
+    const { png } = await service.drillScreenshot(name, file)
+    return await reply.type('image/png').header('cache-control', 'private, no-cache').header('x-content-type-options', 'nosniff')
+      .send(Buffer.from(png.buffer, png.byteOffset, png.byteLength))
+  })
 
   app.put('/v1/failover/:name/drill-schedule', { schema: { params: failoverParams, body: drillScheduleBody, response: { 200: drillSettingsSchema, ...errors } } },
     async request => await service.failoverDrillSchedule(nameOf(request.params), request.body as DrillScheduleRequest))

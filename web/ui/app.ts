@@ -14,6 +14,7 @@ import { LoginPage } from './pages/login.ts'
 import { SetPasswordPage } from './pages/set-password.ts'
 import { DashboardPage } from './pages/dashboard.ts'
 import { PairingPage } from './pages/pairing.ts'
+import { VmPage } from './pages/vm.ts'
 import { LaterPage, NotFoundPage } from './pages/later.ts'
 
 /** What every page gets. */
@@ -86,7 +87,7 @@ function Layout ({ api, live, onLogOut }: PageProps & { onLogOut: () => void }):
     <nav class="nav" aria-label="Main">
       <ul>${NAV.map(n => html`<li><a href=${href(n.page)} aria-current=${n.page === route.page ? 'page' : undefined}>${n.label}</a></li>`)}</ul>
     </nav>
-    <main class="page">${pageOf(route.page, { api, live })}</main>`
+    <main class="page">${pageOf(route.page, { api, live }, route.param)}</main>`
 }
 
 const LIVE_WORDS: Record<LiveState, string> = { open: 'Live', connecting: 'Connecting…', closed: 'Offline: retrying', stopped: 'Not live' }
@@ -99,10 +100,11 @@ function useLiveHeader (live: Live): { state: LiveState, name: string | undefine
   return { state, name }
 }
 
-function pageOf (page: string, props: PageProps): ComponentChildren {
+function pageOf (page: string, props: PageProps, param: string | null): ComponentChildren {
   switch (page) {
     case '': return html`<${DashboardPage} ...${props} />`
     case 'pairing': return html`<${PairingPage} ...${props} />`
+    case 'vm': return html`<${VmPage} ...${props} name=${param} />`
     case 'protect': return html`<${LaterPage} title="Protect a VM" />`
     case 'failover': return html`<${LaterPage} title="Failover" />`
     case 'salvage': return html`<${LaterPage} title="Salvage copies" />`

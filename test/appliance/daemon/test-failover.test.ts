@@ -12,7 +12,8 @@
  *   next cycle prunes the point.
  * - The drill schedule on a clock the test moves: a drill due while a test
  *   runs waits for it; then it boots the latest point, records a PNG and a
- *   time, and marks the point proven (points and status show it).
+ *   time, and marks the point proven (points and status show it); the
+ *   service serves that screenshot, and no other file.
  * - A VM whose boot is not known here only has its point served; a kernel
  *   this box lacks is APP_BOOT_FILE_MISSING; wrong names and points give
  *   their codes; a daemon stop stops a running test VM.
@@ -20,7 +21,7 @@
 import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
 import { readdir, readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { promisify } from 'node:util'
 import { Appliance, initDataDir } from '../../../appliance/daemon/index.ts'
@@ -152,6 +153,10 @@ t.test('test failover of a point while cycles commit, stop-test, a scheduled dri
   const png = pngSize(await readFile(proof.screenshot))
   t.ok(png.width > 0 && png.height > 0, `a PNG (${png.width}x${png.height})`)
   t.same((await replica.points('tiny')).points.map(p => p.proven), [proof], 'points shows the proof')
+  const shot = await replica.drillScreenshot('tiny', basename(proof.screenshot))
+  t.same(Buffer.from(shot.png), await readFile(proof.screenshot), 'the service serves the screenshot the proof names')
+  await t.rejects(replica.drillScreenshot('tiny', 'drill.json'), { code: 'APP_SCREENSHOT_NOT_FOUND' }, 'and no other file of its folder')
+  await t.rejects(replica.drillScreenshot('nothing', basename(proof.screenshot)), { code: 'APP_RELATIONSHIP_NOT_FOUND' })
   const [status] = await replica.replicaStatus()
   t.same(status!.lastProvenPoint, proof, 'the status shows the last proven point')
   t.equal(status!.test, null)

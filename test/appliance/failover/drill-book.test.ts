@@ -1,10 +1,11 @@
 /**
  * Drill settings and proofs on disk: the parsers' ranges (a table), the
  * files written and read back by a new book, the newest proofs kept, and a
- * damaged file reported (APP_FAILOVER_FILE_CORRUPT) and left as it is.
+ * damaged file reported (APP_FAILOVER_FILE_CORRUPT) and left as it is; a
+ * screenshot read only when a proof names it (no path traversal).
  */
 import t from 'tap'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   DrillBook, MAX_PROOFS_KEPT, checkDrillSign, defaultDrillSettings, nextDrillAt, parseDrillEvery, parseDrillTimeout, type Proof
@@ -59,4 +60,33 @@ t.test('a damaged file is reported and left as it is', async t => {
   await t.rejects(book.listProofs('web-1'), { code: 'APP_FAILOVER_FILE_CORRUPT' })
   await t.rejects(book.addProof('web-1', { point: 1, root: 'ab', time: 1, sign: 'agent', signOfLifeMs: 1, screenshot: '/x.png' }), { code: 'APP_FAILOVER_FILE_CORRUPT' })
   t.equal(await readFile(join(dir, 'web-1', 'proofs.json'), 'utf8'), '{"version":1,"proofs":[{"point":"x"}]}', 'never rewritten')
+})
+
+t.test('a screenshot is read only when a proof names it', async t => {
+  const dir = join(await tempDir(t), 'drills')
+  const book = new DrillBook(dir)
+  await book.open()
+  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('the rest of a PNG')])
+  const path = book.screenshotPath('web-1', 'ab'.repeat(32), Date.UTC(2026, 11, 7, 10, 0, 0))
+  await book.prepare('web-1')
+  await writeFile(path, png)
+  await writeFile(join(dir, 'web-1', 'other.png'), png)
+  await writeFile(join(dir, 'secret.png'), png)
+  await book.addProof('web-1', { point: 4, root: 'ab'.repeat(32), time: 1, sign: 'agent', signOfLifeMs: 900, screenshot: path })
+  const file = 'abababababab-20261207T100000Z.png'
+  const shot = await book.screenshot('web-1', file)
+  t.equal(shot.file, file)
+  t.same(Buffer.from(shot.png), png, 'the file, whole')
+
+  for (const bad of ['other.png', '../secret.png', '../web-1/' + file, path, '..', '']) {
+    await t.rejects(book.screenshot('web-1', bad), { code: 'APP_SCREENSHOT_NOT_FOUND' }, `${JSON.stringify(bad)}: no proof names it`)
+  }
+  await t.rejects(book.screenshot('db-1', file), { code: 'APP_SCREENSHOT_NOT_FOUND' }, 'another relationship\'s proofs name nothing')
+
+  await writeFile(path, 'not a png')
+  await t.rejects(book.screenshot('web-1', file), { code: 'APP_SCREENSHOT_INVALID' }, 'a file that is not a PNG')
+  await rm(path)
+  await t.rejects(book.screenshot('web-1', file), { code: 'APP_SCREENSHOT_NOT_FOUND' }, 'a file gone')
+  await symlink(join(dir, 'secret.png'), path)
+  await t.rejects(book.screenshot('web-1', file), { code: 'ELOOP' }, 'a symbolic link in its place is not followed')
 })

@@ -4,11 +4,15 @@
  * values and comes back whole (the response schemas keep every field: a
  * test, a plan, a drill job, drill settings, a Replica status with its
  * test and proof); bad input is WEB_BAD_REQUEST before the service is
- * called; the failover codes travel with their status.
+ * called; the failover codes travel with their status; a drill screenshot
+ * is the PNG a proof names, a missing one or a traversal refused.
  */
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
-import { DRILL_JOB, DRILL_SETTINGS, PROOF, REPLICA_STATUS, TEST, TEST_PLAN, TEST_STOP_PLAN } from '../fixtures/fake-service.ts'
+import { rm, writeFile } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { tempDir } from '../../helpers/fixtures.ts'
+import { DRILL_JOB, DRILL_SETTINGS, POINTS, PROOF, REPLICA_STATUS, TEST, TEST_PLAN, TEST_STOP_PLAN } from '../fixtures/fake-service.ts'
 import { refusedBeforeService, servedFake } from '../fixtures/served.ts'
 
 const served = servedFake
@@ -70,5 +74,32 @@ t.test('failover codes travel with their status', async t => {
     t.equal(r.statusCode, status, code)
     await t.rejects(client.failoverStopTest('web'), { code })
     await t.rejects(client.failoverStopTestPlan('web'), { code })
+  }
+})
+
+t.test('a drill screenshot: the PNG its proof names, nothing else', async t => {
+  const { service, client, app } = await served(t)
+  const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3])
+  const path = join(await tempDir(t), 'abababababab-20260102T000000Z.png')
+  await writeFile(path, png)
+  service.points_ = { ...POINTS, points: [{ ...POINTS.points[0]!, proven: { ...PROOF, screenshot: path } }] }
+  const shot = await client.drillScreenshot('web', basename(path))
+  t.same(Buffer.from(shot.png), png, 'the bytes, through the client')
+  const r = await app.inject({ method: 'GET', url: `/v1/drills/web/screenshots/${basename(path)}` })
+  t.equal(r.headers['content-type'], 'image/png', 'served as a PNG')
+  t.same(r.rawPayload, png)
+
+  await t.rejects(client.drillScreenshot('web', 'other.png'), { code: 'APP_SCREENSHOT_NOT_FOUND' }, 'a name no proof holds')
+  await rm(path)
+  await t.rejects(client.drillScreenshot('web', basename(path)), { code: 'APP_SCREENSHOT_NOT_FOUND' }, 'a missing file')
+  const missing = await app.inject({ method: 'GET', url: `/v1/drills/web/screenshots/${basename(path)}` })
+  t.equal(missing.statusCode, 404)
+
+  service.calls.length = 0
+  const traversal: Array<[string, InjectOptions]> = ['..%2F..%2Fetc%2Fpasswd.png', '%2Fetc%2Fx.png', '..%5Cx.png', '.hidden.png', '..png', 'x.png%00', 'notes.txt', 'a%2F..%2F..%2Fb.png']
+    .map(file => [`traversal: ${file}`, { method: 'GET', url: `/v1/drills/web/screenshots/${file}` }])
+  await refusedBeforeService(t, { service, app }, traversal)
+  for (const url of ['/v1/drills/web/screenshots/../../etc/passwd', '/v1/drills/web/screenshots/a/b.png']) {
+    t.equal((await app.inject({ method: 'GET', url })).json().code, 'WEB_NOT_FOUND', `${url}: no such route`)
   }
 })

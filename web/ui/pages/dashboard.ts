@@ -17,6 +17,7 @@ import type { PageProps } from '../app.ts'
 import { failureText } from './form-error.ts'
 import { type Health, duration, frequency, HEALTH_RANK, HEALTH_WORDS, size, stateText, when } from '../format.ts'
 import { useNow } from '../now.ts'
+import { href } from '../route.ts'
 
 /** One row of the dashboard, from either side of a relationship. */
 interface Row {
@@ -84,7 +85,7 @@ function VmCard (row: Row): ComponentChildren {
   return html`
     <li class="vm ${row.health}" key=${row.key}>
       <article aria-labelledby=${id}>
-        <h3 id=${id}>${row.vm} <span class="side">${row.side}</span></h3>
+        <h3 id=${id}><a href=${href('vm', row.vm)}>${row.vm}</a> <span class="side">${row.side}</span></h3>
         <p class="health-line"><span class="badge ${row.health}">${HEALTH_WORDS[row.health]}</span> ${row.reason}</p>
         <dl class="facts">
           <dt>State</dt><dd>${stateText(row.state)}<span class="why">${row.stateReason}</span></dd>

@@ -8,8 +8,15 @@
  * (the manual driver: a disk image Tandem reads but does not run) on the
  * first, and protects it with replication to the second every 30 s. A
  * stand-in for the guest then changes the disk after every cycle. The demo
- * prints the commands that show what happens, and runs until Ctrl-C (or for
+ * prints each box's web page (its URL, certificate fingerprint and one-time
+ * setup code: docs/web.md), where the dashboard shows the replication live,
+ * and the commands that show what happens; it runs until Ctrl-C (or for
  * `--cycles N` cycles), then stops both daemons cleanly.
+ *
+ * The pages are served over HTTPS, on 127.0.0.1, not over the plain HTTP
+ * that loopback would allow: the demo shows what a real box serves, and its
+ * fingerprint is the one to compare with what the browser's certificate
+ * warning shows, as an operator does with a real box.
  *
  * The guest's writes land between cycles, never during one: the manual
  * driver reads a disk only while nothing writes it (a VM Tandem does not run
@@ -20,6 +27,7 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { mkdtemp, open, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
@@ -129,7 +137,25 @@ async function makeDisk (path: string): Promise<void> {
   }
 }
 
-interface StatusJson { peerId: string, addresses: string[] }
+interface StatusJson { peerId: string, addresses: string[], web: { url: string | null, fingerprint: string | null, setupCode: string | null } | null }
+
+/** A TCP port free on 127.0.0.1 now, for a box's web page (the box binds it moments later). */
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve) })
+  const { port } = server.address() as { port: number }
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
+/** Prints where box `name`'s web page is, the fingerprint its certificate must have, and how to log in. */
+async function showWebPage (name: string, dataDir: string): Promise<void> {
+  const { web } = await json<StatusJson>(['status', '--data', dataDir])
+  if (web === null || web.url === null) throw new StepFailed(`${name} serves no web page`)
+  process.stdout.write(`    ${name}: ${web.url}\n`)
+  if (web.fingerprint !== null) process.stdout.write(`      certificate ${web.fingerprint}\n`)
+  process.stdout.write(web.setupCode === null ? '      log in with the password set for it\n' : `      one-time setup code ${web.setupCode}\n`)
+}
 interface ReplicationJson { state: string, health: string, reason: string, lastReplicationTime: string | null }
 
 async function demo (options: Options, stop: AbortSignal): Promise<void> {
@@ -139,8 +165,8 @@ async function demo (options: Options, stop: AbortSignal): Promise<void> {
   const daemons: Daemon[] = []
   try {
     say('1. Two boxes on this machine: "branch" (the branch office, where the VM runs) and "head" (the other site, its Replica).')
-    await tandem(['init', '--data', branch, '--name', 'branch', '--listen', '/ip4/127.0.0.1/tcp/0'])
-    await tandem(['init', '--data', head, '--name', 'head', '--listen', '/ip4/127.0.0.1/tcp/0'])
+    await tandem(['init', '--data', branch, '--name', 'branch', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', `127.0.0.1:${await freePort()}`])
+    await tandem(['init', '--data', head, '--name', 'head', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', `127.0.0.1:${await freePort()}`])
     daemons.push(await startDaemon('branch', branch, join(demoDir, 'branch.log')))
     daemons.push(await startDaemon('head', head, join(demoDir, 'head.log')))
 
@@ -157,7 +183,13 @@ async function demo (options: Options, stop: AbortSignal): Promise<void> {
     await tandem(['vm', 'add', 'demo', '--data', branch, '--disk', disk, '--driver', 'manual'])
     await tandem(['replication', 'enable', 'demo', '--data', branch, '--to', headStatus.peerId, '--frequency', options.frequency, '--recovery-points', '5'])
 
-    say(`4. Replicating every ${options.frequency}; the VM's disk changes after each cycle. Watch it from another terminal:`)
+    say('4. Each box\'s web page: its dashboard shows the replication live.')
+    await showWebPage('branch', branch)
+    await showWebPage('head', head)
+    process.stdout.write('    Open a URL (the browser warns of the self-signed certificate: its SHA-256 fingerprint must be the one above),\n' +
+      '    type the box\'s setup code and choose a password; from then on, log in with that password.\n')
+
+    say(`5. Replicating every ${options.frequency}; the VM's disk changes after each cycle. Watch it from another terminal:`)
     // As typed from the checkout (README "Putting tandem on PATH" shortens it to `tandem`).
     const cmd = relative(process.cwd(), BIN) === 'bin/tandem.js' ? 'bin/tandem.js' : BIN
     for (const line of [
@@ -181,7 +213,7 @@ async function demo (options: Options, stop: AbortSignal): Promise<void> {
       }
       await new Promise(resolve => setTimeout(resolve, POLL_MS))
     }
-    say('5. The recovery points on "head":')
+    say('6. The recovery points on "head":')
     await tandem(['points', 'demo', '--data', head])
   } finally {
     for (const d of daemons) await stopDaemon(d)

@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http'
 import {
   AppErrorCode, MAX_DRILL_SCREENSHOT_BYTES, ServiceError, errorCodeOf,
   type ApplianceService, type PairJoinRequest, type PairJoinResult, type PairOpenRequest, type PairOpenResult,
-  type PairRemoveResult, type PeerInfo, type StatusInfo,
+  type PairRemoveResult, type PairStatusInfo, type PeerInfo, type StatusInfo,
   type EventsRequest, type EventsResult, type JobInfo, type SeedExportRequest, type SeedImportRequest, type PointsResult, type ReplicaStatusInfo,
   type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo, type ReplicationRemoveResult,
   type VmAddRequest, type VmInfo, type VmRemoveResult, type VmStopRequest,
@@ -55,6 +55,7 @@ export class ApiClient implements ApplianceService {
   async status (): Promise<StatusInfo> { return await this.call('GET', '/v1/status') }
   async pairOpen (request: PairOpenRequest = {}): Promise<PairOpenResult> { return await this.call('POST', '/v1/pairing', request) }
   async pairJoin (request: PairJoinRequest): Promise<PairJoinResult> { return await this.call('POST', '/v1/pairing/join', request) }
+  async pairStatus (): Promise<PairStatusInfo> { return await this.call('GET', '/v1/pairing') }
   async pairList (): Promise<PeerInfo[]> { return await this.call('GET', '/v1/peers') }
   async pairRemove (peerId: string): Promise<PairRemoveResult> { return await this.call('DELETE', `/v1/peers/${encodeURIComponent(peerId)}`) }
 

@@ -3,7 +3,7 @@ import { AppErrorCode, errorCodeOf, type ApplianceService, type PairJoinRequest,
 import { WebErrorCode, httpStatusOf } from './errors.ts'
 import { replicationRoutes } from './routes/replication.ts'
 import {
-  errorSchema, pairJoinBody, pairJoinSchema, pairOpenBody, pairOpenSchema, pairRemoveSchema, peerParams, peersSchema, statusSchema
+  errorSchema, pairJoinBody, pairJoinSchema, pairOpenBody, pairOpenSchema, pairRemoveSchema, pairStatusSchema, peerParams, peersSchema, statusSchema
 } from './schemas.ts'
 import { registerFailoverRoutes } from './routes/failover.ts'
 import { registerReverseRoutes } from './routes/reverse.ts'
@@ -97,6 +97,8 @@ export function registerApiRoutes (app: FastifyInstance, service: ApplianceServi
 
   app.post('/v1/pairing', { schema: { body: pairOpenBody, response: { 200: pairOpenSchema, ...errors } } },
     async request => await service.pairOpen(request.body as PairOpenRequest))
+
+  app.get('/v1/pairing', { schema: { response: { 200: pairStatusSchema, ...errors } } }, async () => await service.pairStatus())
 
   app.post('/v1/pairing/join', { schema: { body: pairJoinBody, response: { 200: pairJoinSchema, ...errors } } },
     async request => await service.pairJoin(request.body as PairJoinRequest))

@@ -59,6 +59,18 @@ export const pairJoinBody = {
   ]
 }
 
+/** A completed pairing (appliance/service/types.ts PairingDoneInfo). */
+const pairingDoneSchema = object({ side: { type: 'string', enum: ['host', 'joiner'] }, peerId: str, name: str, confirmationCode: str, pairedAt: str })
+const nullable = (schema: Record<string, unknown>): Record<string, unknown> => ({ anyOf: [{ type: 'null' }, schema] })
+
+/** `GET /v1/pairing`: the last window and the last pairing (PairStatusInfo). */
+export const pairStatusSchema = object({
+  window: nullable(object({
+    mode: secrets, expiresAt: str, open: { type: 'boolean' }, joining: { type: 'boolean' }, failedAttempts: { type: 'integer' }, paired: nullable(pairingDoneSchema)
+  })),
+  last: nullable(pairingDoneSchema)
+})
+
 export const peerSchema = object({ peerId: str, name: str, role, pairedAt: str, connected: { type: 'boolean' } })
 
 export const pairJoinSchema = object({ peer: peerSchema, confirmationCode: str })

@@ -84,7 +84,7 @@ export function joinRequest (opts: { pin?: string, addr?: string, invite?: strin
 }
 
 function joinText (r: PairJoinResult): string {
-  return `paired with ${r.peer.name} (${r.peer.role})\npeer id            ${r.peer.peerId}\nconfirmation code  ${r.confirmationCode} (the other box logs the same code: compare them)`
+  return `paired with ${r.peer.name} (${r.peer.role})\npeer id            ${r.peer.peerId}\nconfirmation code  ${r.confirmationCode} (the other box shows the same code in its log and on its pairing page: compare them)`
 }
 
 function listCommand (box: LocalBox): Command {

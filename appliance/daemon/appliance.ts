@@ -34,10 +34,11 @@ import type {
   CompleteRequest, FailoverCancelResult, FailoverPlanInfo, FailoverPlanRequest, UnplannedRequest,
   ReversePlanInfo, ReverseRequest, PlannedPlanInfo, PlannedPlanRequest, PlannedRequest, SalvageDeleteRequest, SalvageDeleteResult, SalvageInfo, SalvageRestoreRequest,
   JobInfo, SeedExportRequest, SeedImportRequest,
-  ApplianceService, VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo, WebStatusInfo
+  ApplianceService, VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PairStatusInfo, PeerInfo, StatusInfo, WebStatusInfo
 } from '../service/index.ts'
 import { collectGarbage } from './collect-garbage.ts'
 import { requireConfig, type Config } from './config.ts'
+import { PairingStatus } from './pairing-status.ts'
 import {
   MAX_INVITE_ADDRESS_CHARS, MAX_INVITE_ADDRESSES, MAX_PAIRING_TTL_MS, MIN_PAIRING_TTL_MS, TIMEOUT_STORES_CLOSE_MS
 } from './constants.ts'
@@ -119,6 +120,8 @@ export class Appliance implements ApplianceService {
   readonly node: TandemNode
   readonly registry: PeerRegistry
   readonly host: PairingHost
+  /** The last pairing window and pairing, for pairStatus(). */
+  readonly pairing: PairingStatus
   /** The VMs this box knows (vms.json). */
   readonly inventory: VmInventory
   /** This box's relationships, as primary and as Replica (relationships.json). */
@@ -158,7 +161,7 @@ export class Appliance implements ApplianceService {
   private stopping: Promise<void> | undefined
 
   private constructor (fields: {
-    layout: DataLayout, config: Config, logger: Logger, node: TandemNode, registry: PeerRegistry, host: PairingHost,
+    layout: DataLayout, config: Config, logger: Logger, node: TandemNode, registry: PeerRegistry, host: PairingHost, pairing: PairingStatus,
     inventory: VmInventory, relationships: RelationshipTable, events: EventLog, drivers: Record<DriverKind, VmDriver>, scheduler: Scheduler,
     replica: ReplicaSide, replication: PrimaryReplication, vms: VmControl, jobs: JobRegistry, tests: TestFailovers, drills: Drills, failovers: Failovers,
     reversals: Reversals, planned: PlannedFailovers, demotion: Demotion, salvages: Salvages,
@@ -170,6 +173,7 @@ export class Appliance implements ApplianceService {
     this.node = fields.node
     this.registry = fields.registry
     this.host = fields.host
+    this.pairing = fields.pairing
     this.inventory = fields.inventory
     this.relationships = fields.relationships
     this.events = fields.events
@@ -268,6 +272,7 @@ export class Appliance implements ApplianceService {
       await tests.start()
       stops.push({ part: 'test failovers', stop: async () => { await tests.stop() } })
       let host: PairingHost | undefined
+      const pairing = new PairingStatus()
       const policy = registryPolicy(registry, () => host?.window?.isOpen(now()) === true)
       const node = await createTandemNode({ privateKey, listen: config.listen, policy })
       stops.push({ part: 'node', stop: async () => { await node.stop() } })
@@ -283,7 +288,10 @@ export class Appliance implements ApplianceService {
         store: registry,
         policy,
         now,
-        onPaired: p => { logger.info({ peerId: p.peerId, name: p.name, role: p.role, confirmationCode: p.confirmationCode }, 'paired: a box joined; compare the confirmation code with the one it shows') },
+        onPaired: p => {
+          pairing.paired('host', p, p.confirmationCode)
+          logger.info({ peerId: p.peerId, name: p.name, role: p.role, confirmationCode: p.confirmationCode }, 'paired: a box joined; compare the confirmation code with the one it shows')
+        },
         onAttemptEnded: outcome => { logger.info({ outcome }, 'pairing attempt ended') },
         onWindowClosed: closed => { logger.info({ closedConnections: closed }, 'pairing window closed') }
       })
@@ -386,7 +394,7 @@ export class Appliance implements ApplianceService {
       const planned = new PlannedFailovers({ node, relationships, inventory, drivers, vms, primary: replication, jobs, peerName, events, logger, now })
       const salvages = new Salvages({ book, materialize: async (name, point, disks, options) => { await replica.materializePoint(name, point, disks, options) }, jobs, events })
       const appliance = new Appliance({
-        layout, config, logger, node, registry, host: pairingHost, inventory, relationships, events, drivers, scheduler, replica, replication, vms, jobs, tests, drills, failovers,
+        layout, config, logger, node, registry, host: pairingHost, pairing, inventory, relationships, events, drivers, scheduler, replica, replication, vms, jobs, tests, drills, failovers,
         reversals, planned, demotion: demote, salvages,
         version: init.version ?? '0.0.0', webStatus: init.webStatus ?? (async () => null), now, stops
       })
@@ -445,6 +453,7 @@ export class Appliance implements ApplianceService {
     const accepts = mode === 'invite' ? 'qr' : mode
     const window = PairingWindow.open({ peerId: this.node.peerId.toString(), addresses, now: this.now(), accepts, ...(ttl === undefined ? {} : { durationMs: ttl }) })
     this.host.window = window
+    this.pairing.opened(window)
     this.logger.info({ mode, expiresAt: isoTime(window.invite.expiresAt) }, 'pairing window opened')
     return {
       mode,
@@ -463,6 +472,7 @@ export class Appliance implements ApplianceService {
       this.logger.info({ address: address.toString(), with: 'invite' in secret ? 'invite' : 'pin' }, 'pairing: joining')
       try {
         const joined = await joinPairing(this.node, address, secret, me, this.registry, this.now)
+        this.pairing.paired('joiner', joined, joined.confirmationCode)
         this.logger.info({ peerId: joined.peerId, name: joined.name, confirmationCode: joined.confirmationCode }, 'paired: joined a box; compare the confirmation code with the one it shows')
         return { peer: this.peerInfo(joined), confirmationCode: joined.confirmationCode }
       } catch (err) {
@@ -473,6 +483,10 @@ export class Appliance implements ApplianceService {
       }
     }
     throw failure
+  }
+
+  async pairStatus (): Promise<PairStatusInfo> {
+    return this.pairing.info(this.now())
   }
 
   async pairList (): Promise<PeerInfo[]> {

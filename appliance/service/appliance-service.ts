@@ -2,7 +2,7 @@ import type { FailoverApi } from './failover-api.ts'
 import type { JobApi } from './job-api.ts'
 import type { ReplicationApi } from './replication-api.ts'
 import type {
-  PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo
+  PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PairStatusInfo, PeerInfo, StatusInfo
 } from './types.ts'
 import type { ReplicaApi } from './replica-api.ts'
 import type { SalvageApi } from './salvage-api.ts'
@@ -32,6 +32,12 @@ export interface ApplianceService extends ReplicaApi, ReplicationApi, VmApi, Job
    * the other pairing codes of docs/pairing.md.
    */
   pairJoin: (request: PairJoinRequest) => Promise<PairJoinResult>
+  /**
+   * The last window opened (open or not: its attempt in progress, failed
+   * attempts, the pairing it ended with) and the last pairing made, with
+   * the confirmation code: for the page of the box that opened the window.
+   */
+  pairStatus: () => Promise<PairStatusInfo>
   /** The paired boxes, oldest pairing first. */
   pairList: () => Promise<PeerInfo[]>
   /**

@@ -23,7 +23,7 @@ export type { JobInfo, JobKind, JobState, SeedExportRequest, SeedExportResult, S
 export type { ReplicationApi } from './replication-api.ts'
 export type { ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult, ReplicationSettingsInfo } from './replication-types.ts'
 export type {
-  BoxRole, PairingSecrets, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PeerInfo, StatusInfo, WebStatusInfo
+  BoxRole, PairingDoneInfo, PairingSecrets, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PairStatusInfo, PairWindowInfo, PeerInfo, StatusInfo, WebStatusInfo
 } from './types.ts'
 export type { ReplicaApi } from './replica-api.ts'
 export { DEFAULT_EVENTS_SHOWN, MAX_EVENTS_SHOWN, type EventInfo, type EventsRequest, type EventsResult, type PointInfo, type PointsResult, type ReplicaStatusInfo } from './replica-types.ts'

@@ -96,6 +96,43 @@ export interface PairJoinResult {
   confirmationCode: string
 }
 
+/**
+ * `pairStatus()`: what the box that opened a window shows while a box joins
+ * it and after (docs/pairing.md "Outcome"). Kept in memory: a restarted
+ * daemon starts with nulls.
+ */
+export interface PairStatusInfo {
+  /** The window opened last since the daemon started, open or closed; null when none was. */
+  window: PairWindowInfo | null
+  /** The last pairing this box made since the daemon started, as host or as joiner; null when none. */
+  last: PairingDoneInfo | null
+}
+
+/** A pairing window; its `expiresAt` is the one `pairOpen` answered, so a page knows its own window. */
+export interface PairWindowInfo {
+  mode: PairingSecrets
+  expiresAt: string
+  /** False once used, expired, closed by failed attempts, cancelled or replaced. */
+  open: boolean
+  /** True while a joining box's attempt is being confirmed. */
+  joining: boolean
+  failedAttempts: number
+  /** The pairing this window ended with, or null. */
+  paired: PairingDoneInfo | null
+}
+
+/** A completed pairing and the code both boxes show. */
+export interface PairingDoneInfo {
+  /** 'host': the other box joined this one's window; 'joiner': this box joined the other's. */
+  side: 'host' | 'joiner'
+  peerId: string
+  /** The other box's name. */
+  name: string
+  /** Six digits: the other box shows the same (docs/pairing.md "Cryptography"). */
+  confirmationCode: string
+  pairedAt: string
+}
+
 export interface PairRemoveResult {
   peerId: string
   removed: true

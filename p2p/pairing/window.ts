@@ -80,6 +80,11 @@ export class PairingWindow {
     return this.failures
   }
 
+  /** True between `beginAttempt` and the attempt's end: a joining box is being confirmed. */
+  get attempting (): boolean {
+    return this.state === 'attempt'
+  }
+
   isOpen (now: number): boolean {
     return this.state !== 'closed' && now < this.invite.expiresAt
   }

@@ -31,6 +31,18 @@ t.test('five failures close the window; the sixth attempt is refused', async t =
   t.throws(() => { w.beginAttempt(T0 + 10) }, { code: 'P2P_PAIRING_CLOSED' })
 })
 
+t.test('attempting: true from beginAttempt to the attempt\'s end', async t => {
+  const w = open()
+  t.notOk(w.attempting, 'no attempt yet')
+  w.beginAttempt(T0 + 1)
+  t.ok(w.attempting, 'a joining box is being confirmed')
+  w.recordFailure()
+  t.notOk(w.attempting, 'ended by a failure')
+  w.beginAttempt(T0 + 2)
+  w.recordSuccess()
+  t.notOk(w.attempting, 'ended by a success')
+})
+
 t.test('an expired window refuses, however few the failures', async t => {
   const w = open(60_000)
   w.beginAttempt(T0 + 59_999)

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { ApiClient, buildApiServer, listenOnSocket } from '../../web/index.ts'
 import { tempDir } from '../helpers/fixtures.ts'
-import { FakeService, PEER, PEER_ID, STATUS, VM } from './fixtures/fake-service.ts'
+import { FakeService, PAIR_STATUS, PEER, PEER_ID, STATUS, VM } from './fixtures/fake-service.ts'
 
 async function served (t: Test): Promise<{ service: FakeService, client: ApiClient }> {
   const path = join(await tempDir(t), 'api.sock')
@@ -33,9 +33,10 @@ t.test('every method returns what the service returned', async t => {
   t.same(await client.status(), STATUS)
   t.equal((await client.pairOpen({ ttl: 5000 })).pin, '12345678')
   t.same(await client.pairJoin({ pin: '12345678', addr: '/ip4/127.0.0.1/tcp/1' }), { peer: PEER, confirmationCode: '123456' })
+  t.same(await client.pairStatus(), PAIR_STATUS)
   t.same(await client.pairList(), [PEER])
   t.same(await client.pairRemove(PEER_ID), { peerId: PEER_ID, removed: true })
-  t.same(service.calls.map(c => c[0]), ['status', 'pairOpen', 'pairJoin', 'pairList', 'pairRemove'])
+  t.same(service.calls.map(c => c[0]), ['status', 'pairOpen', 'pairJoin', 'pairStatus', 'pairList', 'pairRemove'])
 })
 
 t.test('the VM methods reach their routes, names escaped', async t => {

@@ -1,7 +1,8 @@
 /**
  * The Pairing page in headless chromium, served by the real browser-facing
  * server over the fake service (test/web/fixtures/ui-server.ts): opening a
- * window shows a QR code that decodes to the invite, the PIN and a countdown; joining by PIN and address, or by QR payload,
+ * window shows a QR code that decodes to the invite, the PIN and a countdown, then
+ * the joining box and the confirmation code (GET /v1/pairing); joining by PIN and address, or by QR payload,
  * sends exactly that and shows the confirmation code; removing a paired box
  * asks first. Desktop and phone screenshots, accessibility checked, no
  * console error and no CSP violation.
@@ -18,8 +19,12 @@ const INVITE = `tandem-pair:1:${'Qm9vdHN0cmFwIG1lIGEgYm94'.repeat(4)}`
 const WINDOW_MS = 10 * 60_000
 
 class PairingService extends FakeService {
+  /** The last window opened, as pairOpen answered it. */
+  opened: PairOpenResult | undefined
   override async pairOpen (request?: PairOpenRequest): Promise<PairOpenResult> {
-    return { ...await super.pairOpen(request), invite: INVITE, expiresAt: new Date(Date.now() + WINDOW_MS).toISOString() }
+    this.opened = { ...await super.pairOpen(request), invite: INVITE, expiresAt: new Date(Date.now() + WINDOW_MS).toISOString() }
+    this.pairStatus_ = { window: { mode: 'both', expiresAt: this.opened.expiresAt, open: true, joining: false, failedAttempts: 0, paired: null }, last: null }
+    return this.opened
   }
 }
 
@@ -61,11 +66,22 @@ t.test('open a window, join by PIN and by QR payload, remove a paired box', { sk
   t.same(await checkAccessible(page), [], 'with the window open: accessible')
   await screenshot(page, 'pairing-desktop')
 
+  service.pairStatus_ = { window: { ...service.pairStatus_.window!, joining: true }, last: null }
+  await page.getByText('A box is joining: confirming…').waitFor()
+  t.pass('a joining box is shown while it is confirmed')
+  const done = { side: 'host' as const, peerId: PEER_ID, name: 'box-b', confirmationCode: '123456', pairedAt: new Date().toISOString() }
+  service.pairStatus_ = { window: { ...service.pairStatus_.window!, joining: false, open: false, paired: done }, last: done }
+  await page.getByText('box-b joined this box').waitFor()
+  t.match(await page.locator('section[aria-labelledby="open-title"] .joined').innerText(), /Confirmation code 123456: box-b shows the same code/, 'the opening box shows the confirmation code')
+  t.notOk(await page.getByText('1234 5678').isVisible(), 'the used window\'s PIN is gone')
+  t.same(await checkAccessible(page), [], 'with the pairing done: accessible')
+  await screenshot(page, 'pairing-host-confirmed-desktop')
+
   await page.getByLabel('PIN (8 digits)').fill('8765 4321')
   await page.getByLabel('Its address').fill(`/ip4/127.0.0.1/tcp/4002/p2p/${PEER_ID}`)
   await page.getByRole('button', { name: 'Join with the PIN' }).click()
   await page.getByText('Paired with box-b').waitFor()
-  t.match(await page.locator('.joined').innerText(), /Confirmation code 123456/, 'the confirmation code to compare')
+  t.match(await page.locator('section[aria-labelledby="join-title"] .joined').innerText(), /Confirmation code 123456/, 'the confirmation code to compare')
   t.same(service.calls.find(([m]) => m === 'pairJoin')?.[1], { pin: '87654321', addr: `/ip4/127.0.0.1/tcp/4002/p2p/${PEER_ID}` }, 'joined with the PIN (spaces dropped) and the address')
 
   service.calls.length = 0

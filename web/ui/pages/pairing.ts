@@ -3,13 +3,14 @@
  * other box needs (the QR code of the invite, the PIN with a countdown, the
  * addresses to dial); or join another box by its PIN and address, or by its
  * QR payload (pasted, or read with the camera); then the confirmation code
- * to compare with the other box's. Paired boxes are listed, each with a
+ * to compare with the other box's, on both boxes: the one that opened the
+ * window asks GET /v1/pairing while it is open. Paired boxes are listed, each with a
  * remove that asks first (the box then no longer connects or replicates).
  */
 import { html } from 'htm/preact'
 import type { ComponentChildren } from 'preact'
 import { useCallback, useEffect, useState } from 'preact/hooks'
-import type { PairJoinRequest, PairJoinResult, PairOpenResult, PeerInfo } from '../../../appliance/service/types.ts'
+import type { PairJoinRequest, PairJoinResult, PairOpenResult, PairWindowInfo, PairStatusInfo, PeerInfo } from '../../../appliance/service/types.ts'
 import { segment, type Api } from '../api.ts'
 import type { PageProps } from '../app.ts'
 import { when } from '../format.ts'
@@ -28,7 +29,7 @@ export function PairingPage ({ api }: PageProps): ComponentChildren {
   return html`
     <h1 id="page-title" tabindex="-1">Pairing</h1>
     <p>Two boxes pair once: one opens a window, the other joins it. Then each VM can be protected to the other box.</p>
-    <${OpenWindow} api=${api} />
+    <${OpenWindow} api=${api} onPaired=${reload} />
     <${Join} api=${api} onPaired=${reload} />
     <section aria-labelledby="peers-title">
       <h2 id="peers-title">Paired boxes</h2>
@@ -37,8 +38,39 @@ export function PairingPage ({ api }: PageProps): ComponentChildren {
     </section>`
 }
 
-function OpenWindow ({ api }: { api: Api }): ComponentChildren {
+/** How often the page asks how its open window is doing: a joining box is shown within this. */
+export const PAIR_POLL_MS = 1000
+
+/**
+ * The state of the window `opened` (matched by its expiry, as pairOpen
+ * answered it), asked every PAIR_POLL_MS until it is closed; null until the
+ * first answer. `onPaired` is called once when it ends in a pairing.
+ */
+function useWindowState (api: Api, opened: PairOpenResult | null, onPaired: () => void): PairWindowInfo | null {
+  const [state, setState] = useState<PairWindowInfo | null>(null)
+  useEffect(() => {
+    setState(null)
+    if (opened === null) return
+    let stopped = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const ask = (): void => {
+      api.get<PairStatusInfo>('/v1/pairing').then(s => {
+        if (stopped) return
+        const w = s.window?.expiresAt === opened.expiresAt ? s.window : null
+        setState(w)
+        if (w?.paired != null) onPaired()
+        if (w === null || w.open) timer = setTimeout(ask, PAIR_POLL_MS)
+      }, () => { if (!stopped) timer = setTimeout(ask, PAIR_POLL_MS) })
+    }
+    ask()
+    return () => { stopped = true; clearTimeout(timer) }
+  }, [api, opened, onPaired])
+  return state
+}
+
+function OpenWindow ({ api, onPaired }: { api: Api, onPaired: () => void }): ComponentChildren {
   const [opened, setOpened] = useState<PairOpenResult | null>(null)
+  const state = useWindowState(api, opened, onPaired)
   const [error, setError] = useState<string | null>(null)
   const [busy, setBusy] = useState(false)
   // The tick re-renders; the time is read at render, so a window just opened never shows more than its length.
@@ -48,13 +80,19 @@ function OpenWindow ({ api }: { api: Api }): ComponentChildren {
     setError(null)
     api.post<PairOpenResult>('/v1/pairing', {}).then(r => { setOpened(r); setBusy(false) }, (err: unknown) => { setError(failureText(err)); setBusy(false) })
   }
-  const left = opened === null ? 0 : new Date(opened.expiresAt).getTime() - Date.now()
+  const left = opened === null || state?.open === false ? 0 : new Date(opened.expiresAt).getTime() - Date.now()
+  const paired = state?.paired ?? null
   return html`
     <section aria-labelledby="open-title">
       <h2 id="open-title">Let another box join this one</h2>
+      ${paired === null ? null : html`
+        <div class="card joined" role="status">
+          <p><strong>${paired.name}</strong> joined this box.</p>
+          <p>Confirmation code <strong class="pin">${paired.confirmationCode}</strong>: ${paired.name} shows the same code. If it does not, remove this pairing.</p>
+        </div>`}
       ${opened === null || left <= 0
         ? html`
-          ${opened === null ? null : html`<p>The pairing window has closed.</p>`}
+          ${opened === null || paired !== null ? null : html`<p>The pairing window has closed.</p>`}
           <button type="button" onClick=${open} disabled=${busy}>${busy ? 'Opening…' : 'Open a pairing window'}</button>
           <${FormError} id="open-error" text=${error} />`
         : html`
@@ -68,7 +106,7 @@ function OpenWindow ({ api }: { api: Api }): ComponentChildren {
               ${opened.invite === null ? null : html`
                 <label for="invite-out">Or paste this QR payload there</label>
                 <textarea id="invite-out" readonly rows="3" value=${opened.invite} onFocus=${(e: Event) => { (e.target as HTMLTextAreaElement).select() }}></textarea>`}
-              <p>When it has joined, compare the confirmation code it shows with the one in this box's log (<code>paired: a box joined</code>).</p>
+              <p role="status">${state?.joining === true ? 'A box is joining: confirming…' : 'When a box has joined, this page shows the confirmation code to compare with the one it shows.'}</p>
             </div>
           </div>`}
     </section>`

@@ -14,6 +14,7 @@ import { LoginPage } from './pages/login.ts'
 import { SetPasswordPage } from './pages/set-password.ts'
 import { DashboardPage } from './pages/dashboard.ts'
 import { PairingPage } from './pages/pairing.ts'
+import { ProtectPage } from './pages/protect.ts'
 import { LaterPage, NotFoundPage } from './pages/later.ts'
 
 /** What every page gets. */
@@ -103,7 +104,7 @@ function pageOf (page: string, props: PageProps): ComponentChildren {
   switch (page) {
     case '': return html`<${DashboardPage} ...${props} />`
     case 'pairing': return html`<${PairingPage} ...${props} />`
-    case 'protect': return html`<${LaterPage} title="Protect a VM" />`
+    case 'protect': return html`<${ProtectPage} ...${props} />`
     case 'failover': return html`<${LaterPage} title="Failover" />`
     case 'salvage': return html`<${LaterPage} title="Salvage copies" />`
     case 'settings': return html`<${LaterPage} title="Settings" />`

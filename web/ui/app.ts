@@ -15,6 +15,7 @@ import { SetPasswordPage } from './pages/set-password.ts'
 import { DashboardPage } from './pages/dashboard.ts'
 import { PairingPage } from './pages/pairing.ts'
 import { ProtectPage } from './pages/protect.ts'
+import { SettingsPage } from './pages/settings.ts'
 import { LaterPage, NotFoundPage } from './pages/later.ts'
 
 /** What every page gets. */
@@ -107,7 +108,7 @@ function pageOf (page: string, props: PageProps): ComponentChildren {
     case 'protect': return html`<${ProtectPage} ...${props} />`
     case 'failover': return html`<${LaterPage} title="Failover" />`
     case 'salvage': return html`<${LaterPage} title="Salvage copies" />`
-    case 'settings': return html`<${LaterPage} title="Settings" />`
+    case 'settings': return html`<${SettingsPage} ...${props} />`
     default: return html`<${NotFoundPage} />`
   }
 }

@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { Appliance, initDataDir } from '../../../appliance/daemon/index.ts'
 import { BoxSettings } from '../../../appliance/daemon/box-settings.ts'
 import { requireConfig } from '../../../appliance/daemon/config.ts'
+import type { SettingsUpdateRequest } from '../../../appliance/service/index.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
 
 const LISTEN = ['/ip4/127.0.0.1/tcp/0']
@@ -34,13 +35,14 @@ t.test('read, change, refuse, and what a restart applies', async t => {
   t.equal((await requireConfig(file)).name, 'branch-2', 'written to config.json')
 
   const before = await readFile(file, 'utf8')
-  for (const [what, request] of [
+  const refused: Array<[string, SettingsUpdateRequest]> = [
     ['a name that is not printable', { name: 'a\u0000b' }],
     ['a listen address that is not a multiaddr', { listen: ['0.0.0.0:7450'] }],
     ['no listen address', { listen: [] }],
     ['a web address that is not HOST:PORT', { api: 'https://box/' }],
     ['nothing to change', {}]
-  ] as const) {
+  ]
+  for (const [what, request] of refused) {
     await t.rejects(settings.update(request), { code: 'APP_USAGE' }, what)
   }
   t.equal(await readFile(file, 'utf8'), before, 'a refused change writes nothing')

@@ -9,7 +9,8 @@ import {
   type CompleteRequest, type FailoverCancelResult, type FailoverPlanInfo, type FailoverPlanRequest, type UnplannedRequest,
   type DrillRequest, type DrillScheduleRequest, type DrillScreenshot, type DrillSettingsInfo, type TestFailoverInfo, type TestPlanInfo, type TestPlanRequest,
   type TestStartRequest, type TestStopPlanInfo, type TestStopResult,
-  type PlannedPlanInfo, type PlannedPlanRequest, type PlannedRequest, type ReversePlanInfo, type ReverseRequest, type SalvageDeleteRequest, type SalvageDeleteResult, type SalvageInfo, type SalvageRestoreRequest
+  type PlannedPlanInfo, type PlannedPlanRequest, type PlannedRequest, type ReversePlanInfo, type ReverseRequest, type SalvageDeleteRequest, type SalvageDeleteResult, type SalvageInfo, type SalvageRestoreRequest,
+  type SettingsInfo, type SettingsUpdateRequest
 } from '../appliance/service/index.ts'
 
 /**
@@ -83,6 +84,9 @@ export class ApiClient implements ApplianceService {
   async replicationReverse (name: string, request: ReverseRequest = {}): Promise<JobInfo> { return await this.call('POST', `${vmPath(name)}/reverse`, request) }
   async replicationReversePlan (name: string, request: ReverseRequest = {}): Promise<ReversePlanInfo> { return await this.call('POST', `${vmPath(name)}/reverse/plan`, request) }
 
+  // SettingsApi (web/routes/settings.ts)
+  async settings (): Promise<SettingsInfo> { return await this.call('GET', '/v1/settings') }
+  async settingsUpdate (request: SettingsUpdateRequest): Promise<SettingsInfo> { return await this.call('PATCH', '/v1/settings', request) }
   // SalvageApi (web/routes/reverse.ts)
   async salvageList (name?: string): Promise<SalvageInfo[]> { return await this.call('GET', name === undefined ? '/v1/salvage' : `/v1/salvage?${new URLSearchParams({ name }).toString()}`) }
   async salvageRestore (id: string, request: SalvageRestoreRequest): Promise<JobInfo> { return await this.call('POST', `/v1/salvage/${encodeURIComponent(id)}/restore`, request) }

@@ -10,6 +10,7 @@ import { registerReverseRoutes } from './routes/reverse.ts'
 import { registerJobRoutes } from './routes/jobs.ts'
 import { registerReplicaRoutes } from './routes/replica.ts'
 import { registerVmRoutes } from './routes/vms.ts'
+import { registerSettingsRoutes } from './routes/settings.ts'
 
 /** Largest request body: the biggest request (a join with an invite) is under 3 KiB. */
 export const MAX_REQUEST_BYTES = 16 * 1024
@@ -111,6 +112,7 @@ export function registerApiRoutes (app: FastifyInstance, service: ApplianceServi
   registerReplicaRoutes(app, service, errors)
   replicationRoutes(app, service)
   registerVmRoutes(app, service)
+  registerSettingsRoutes(app, service)
   registerJobRoutes(app, service, errors)
   registerFailoverRoutes(app, service, errors)
   registerReverseRoutes(app, service, errors)

@@ -51,7 +51,13 @@ export const replicationInfoSchema = object({
   }),
   nextCycleAt: nullableStr,
   running: { type: 'boolean' },
-  seedExportJob: nullableStr
+  seedExportJob: nullableStr,
+  progress: {
+    anyOf: [
+      { type: 'null' },
+      object({ phase: str, bytesDone: count, bytesTotal: count, startedAt: str, etaMs: { type: ['integer', 'null'], minimum: 0 } })
+    ]
+  }
 })
 
 export const replicationListSchema = { type: 'array', items: replicationInfoSchema }

@@ -9,7 +9,7 @@
 import { Command } from 'commander'
 import { resolve } from 'node:path'
 import {
-  AppError, AppErrorCode,
+  AppError, AppErrorCode, durationText, type CycleProgressInfo,
   type LocalBox, type ReplicaStatusInfo, type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo
 } from '../service/index.ts'
 import { dataOption, dataPath, examples, yesOption } from './box-options.ts'
@@ -177,9 +177,20 @@ export function statusText (list: ReplicationInfo[], names?: PeerNames): string 
     `  RPO       ${ms(i.achievedRpo.currentMs)} now, ${ms(i.achievedRpo.worstMs)} at worst, target ${ms(i.achievedRpo.targetMs)}${i.achievedRpo.met ? '' : ' (missed)'}`,
     `  at risk   ${i.dataAtRisk.seconds === null ? '-' : `${i.dataAtRisk.seconds.toFixed(0)} s`} of writes, ${pending(i.dataAtRisk.bytes)}`,
     `  forecast  ${i.forecast.message}`,
-    `  next      ${i.running ? 'running now' : i.nextCycleAt ?? '-'}`
+    `  next      ${i.running ? 'running now' : i.nextCycleAt ?? '-'}`,
+    ...(i.progress === null ? [] : [`  progress  ${progressText(i.progress)}`])
   ].join('\n')).join('\n')
 }
+
+/** `send disk0  42%  215.0/512.0 MiB, about 3 min left` (the ETA once a rate is known); `starting` before the first bytes. */
+export function progressText (p: CycleProgressInfo): string {
+  if (p.bytesTotal === 0) return p.phase
+  const percent = Math.min(100, Math.floor(p.bytesDone * 100 / p.bytesTotal))
+  const left = p.etaMs === null ? '' : `, about ${durationText(p.etaMs)} left`
+  return `${p.phase}  ${percent}%  ${(p.bytesDone / MiB).toFixed(1)}/${(p.bytesTotal / MiB).toFixed(1)} MiB${left}`
+}
+
+const MiB = 1024 * 1024
 
 export function measureText (m: ReplicationMeasureInfo): string {
   return [

@@ -32,13 +32,14 @@ import type {
 import type {
   DrillRequest, DrillScheduleRequest, DrillScreenshot, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopPlanInfo, TestStopResult,
   CompleteRequest, FailoverCancelResult, FailoverPlanInfo, FailoverPlanRequest, UnplannedRequest,
-  ReversePlanInfo, ReverseRequest, PlannedPlanInfo, PlannedPlanRequest, PlannedRequest, SalvageDeleteRequest, SalvageDeleteResult, SalvageInfo, SalvageRestoreRequest,
+  ReversePlanInfo, ReverseRequest, PlannedPlanInfo, PlannedPlanRequest, PlannedRequest, SalvageDeleteRequest, SalvageDeleteResult, SalvageInfo, SalvageRestoreRequest, SettingsInfo, SettingsUpdateRequest,
   JobInfo, SeedExportRequest, SeedImportRequest,
   ApplianceService, VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PairStatusInfo, PeerInfo, StatusInfo, WebStatusInfo
 } from '../service/index.ts'
 import { collectGarbage } from './collect-garbage.ts'
 import { requireConfig, type Config } from './config.ts'
 import { PairingStatus } from './pairing-status.ts'
+import { BoxSettings } from './box-settings.ts'
 import {
   MAX_INVITE_ADDRESS_CHARS, MAX_INVITE_ADDRESSES, MAX_PAIRING_TTL_MS, MIN_PAIRING_TTL_MS, TIMEOUT_STORES_CLOSE_MS
 } from './constants.ts'
@@ -116,6 +117,8 @@ const isoTime = (ms: number): string => new Date(ms).toISOString()
 export class Appliance implements ApplianceService {
   readonly layout: DataLayout
   readonly config: Config
+  /** config.json's settings as the web page changes them (SettingsApi). */
+  private readonly boxSettings: BoxSettings
   readonly logger: Logger
   readonly node: TandemNode
   readonly registry: PeerRegistry
@@ -169,6 +172,7 @@ export class Appliance implements ApplianceService {
   }) {
     this.layout = fields.layout
     this.config = fields.config
+    this.boxSettings = new BoxSettings(fields.layout.config, fields.config)
     this.logger = fields.logger
     this.node = fields.node
     this.registry = fields.registry
@@ -545,6 +549,9 @@ export class Appliance implements ApplianceService {
   async salvageList (name?: string): Promise<SalvageInfo[]> { return this.salvages.list(name) }
   async salvageRestore (id: string, request: SalvageRestoreRequest): Promise<JobInfo> { return await this.salvages.restore(id, request) }
   async salvageDelete (id: string, request: SalvageDeleteRequest = {}): Promise<SalvageDeleteResult> { return await this.salvages.delete(id, request) }
+
+  async settings (): Promise<SettingsInfo> { return await this.boxSettings.get() }
+  async settingsUpdate (request: SettingsUpdateRequest): Promise<SettingsInfo> { return await this.boxSettings.update(request) }
 
   async vmAdd (request: VmAddRequest): Promise<VmInfo> { return await this.vms.add(request) }
   async vmList (): Promise<VmInfo[]> { return await this.vms.list() }

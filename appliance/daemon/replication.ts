@@ -27,6 +27,7 @@ import {
   STALE_VM_EVENT, TERM_LOST_CODES, hasLostTerm, newRelationship, oneLine, parseSettings, staleVmReason, termLostInput, transitionOrThrow,
   type Relationship, type RelationshipSettings, type RelationshipTable, type TermLoss, type TransitionInput
 } from '../relationships/index.ts'
+import { CycleProgress } from '../replication/cycle-progress.ts'
 import { IN_FLIGHT_FILE, PrimaryState } from '../replication/primary-state.ts'
 import { rememberReplicaAddresses, restoreReplicaAddresses } from '../replication/replica-addresses.ts'
 import { fetchReplicaManifests, replicateToPeer, type ReplicateToPeerInit } from '../replication/replicate-to-peer.ts'
@@ -150,6 +151,8 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
   private readonly exporting = new Set<string>()
   /** The newest seed export job of each relationship (by id), for status. */
   private readonly seedJobs = new Map<string, string>()
+  /** How far each running cycle is, for status. */
+  private readonly progress: CycleProgress
 
   /** The scan threads, read-only for what watches them (tests; their count is the memory they hold). */
   get scanPool (): Pick<ScanPool, 'threadCount' | 'spareCount'> {
@@ -159,6 +162,7 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
   constructor (init: PrimaryReplicationInit) {
     this.init = init
     this.blockSize = init.blockSize ?? DEFAULT_BLOCK_SIZE
+    this.progress = new CycleProgress(init.now)
     this.pool = new ScanPool({ threads: init.scanThreads ?? DEFAULT_SCAN_THREADS, idleTimeoutMs: init.scanIdleMs ?? SCAN_THREADS_IDLE_MS })
   }
 
@@ -671,7 +675,8 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
       settings: { ...rel.settings, initial: initialText(rel.settings) },
       nextCycleAt: schedule === undefined || schedule.suspended ? null : iso(schedule.nextDue),
       running: schedule?.running === true,
-      seedExportJob: this.seedJobs.get(rel.id) ?? null
+      seedExportJob: this.seedJobs.get(rel.id) ?? null,
+      progress: this.progress.info(rel.id)
     }
   }
 
@@ -731,6 +736,7 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
       start: this.init.now(), end: 0, outcome: 'failed', bytesSent: 0, bytesChanged: 0, consistency: 'crash', missedIntervals: 0, appConsistentRequested: appWanted, appConsistentSucceeded: false
     }
     let failure: unknown
+    this.progress.begin(id)
     /** Why a cycle that asked for an app-consistent point got a crash-consistent one (the driver's note). */
     let note: string | undefined
     /** Whether every disk was read from its change tracking, and if not why (the first such disk's reason); the bytes read. */
@@ -767,7 +773,8 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
           ...(replicaManifests === undefined ? {} : { replicaManifests }),
           ...(shared === undefined ? {} : { shared }),
           limiter: this.limiter(rel),
-          signal
+          signal,
+          onProgress: p => { this.progress.report(id, p) }
         }
         const sent = await this.scanning(async () => await replicateToPeer(request))
         roots = Object.fromEntries(sent.disks.map(d => [d.name, diskRoot(d.manifest)]))
@@ -787,6 +794,7 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
     } catch (err) {
       failure = err
     }
+    this.progress.end(id)
     record.end = this.init.now()
     const frequency = rel.settings.frequency === 'continuous' ? 0 : rel.settings.frequency
     record.missedIntervals = frequency > 0 ? missedIntervals(frequency, due, record.end) : 0

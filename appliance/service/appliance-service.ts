@@ -6,6 +6,7 @@ import type {
 } from './types.ts'
 import type { ReplicaApi } from './replica-api.ts'
 import type { SalvageApi } from './salvage-api.ts'
+import type { SettingsApi } from './settings-api.ts'
 import type { VmApi } from './vm-api.ts'
 
 /**
@@ -16,7 +17,7 @@ import type { VmApi } from './vm-api.ts'
  * called concurrently. Failures are errors with a stable `code`
  * (docs/errors.md); only the code is meant to be matched on.
  */
-export interface ApplianceService extends ReplicaApi, ReplicationApi, VmApi, JobApi, FailoverApi, SalvageApi {
+export interface ApplianceService extends ReplicaApi, ReplicationApi, VmApi, JobApi, FailoverApi, SalvageApi, SettingsApi {
   /** Who this box is and what it listens on. */
   status: () => Promise<StatusInfo>
   /**

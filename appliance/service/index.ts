@@ -18,10 +18,12 @@ export type {
   SalvageDeleteRequest, SalvageDeleteResult, SalvageInfo, SalvageRestoreRequest, SalvageRestoreResult, SharedPointInfo
 } from './planned-types.ts'
 export type { SalvageApi } from './salvage-api.ts'
+export type { SettingsApi } from './settings-api.ts'
+export type { SettingsInfo, SettingsUpdateRequest } from './settings-types.ts'
 export type { JobApi } from './job-api.ts'
 export type { JobInfo, JobKind, JobState, SeedExportRequest, SeedExportResult, SeedImportRequest, SeedImportResult } from './job-types.ts'
 export type { ReplicationApi } from './replication-api.ts'
-export type { ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult, ReplicationSettingsInfo } from './replication-types.ts'
+export type { CycleProgressInfo, ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult, ReplicationSettingsInfo } from './replication-types.ts'
 export type {
   BoxRole, PairingDoneInfo, PairingSecrets, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PairStatusInfo, PairWindowInfo, PeerInfo, StatusInfo, WebStatusInfo
 } from './types.ts'

@@ -67,6 +67,21 @@ export interface ReplicationInfo {
   running: boolean
   /** The newest seed export job of the relationship since the daemon started (`job(id)` follows it), or null. */
   seedExportJob: string | null
+  /** The cycle running now (the initial replication above all): how far it is; null when none runs. */
+  progress: CycleProgressInfo | null
+}
+
+/** A running cycle's progress (docs/cli.md "tandem replication status"). */
+export interface CycleProgressInfo {
+  /** `starting` (reading the VM's disks, asking the Replica), then `send DISK` while a disk is compared and sent. */
+  phase: string
+  /** Bytes of the disks gone through (compared, and sent where they differ) out of all the VM's disk bytes; 0 of 0 while starting. */
+  bytesDone: number
+  bytesTotal: number
+  /** When the cycle began. */
+  startedAt: string
+  /** Time left at the rate of the last minute (ETA_RATE_WINDOW_MS); null until two samples tell a rate. */
+  etaMs: number | null
 }
 
 /** Measure-VMReplication's figures over the monitoring window (`replication measure`, docs/health.md#measure). */

@@ -105,12 +105,16 @@ const CONTROLS = 'input:not([type=hidden]), select, textarea, button, a[href], [
  *     aria-label), as the browser's accessibility tree computes it;
  *   - walking the page with Tab from the top reaches every visible, enabled
  *     control (none is left out of the order, and no trap stops the walk);
+ *     a group of radio buttons (one `name` in one form) is one Tab stop, as
+ *     browsers make it (its arrow keys move inside): reaching one reaches all;
  *   - the page says its language, has one h1, and its headings skip no level.
  */
 export async function checkAccessible (page: Page): Promise<string[]> {
   const problems: string[] = []
   const controls = await page.locator(CONTROLS).all()
   const expected: string[] = []
+  /** Each radio's group (`form#name`), by its id. */
+  const groups = new Map<string, string>()
   for (const [i, control] of controls.entries()) {
     if (!await control.isVisible()) continue
     const what = await control.evaluate((el, i) => {
@@ -120,6 +124,8 @@ export async function checkAccessible (page: Page): Promise<string[]> {
     const snapshot = await control.ariaSnapshot()
     if (!/^- [\w-]+ "[^"]+"/.test(snapshot)) problems.push(`no accessible name: ${what} (${snapshot.split('\n')[0] ?? ''})`)
     if (await control.isEnabled()) expected.push(String(i))
+    const group = await control.evaluate(el => el instanceof HTMLInputElement && el.type === 'radio' && el.name !== '' ? `${el.form?.id ?? ''}#${el.name}` : null)
+    if (group !== null) groups.set(String(i), group)
   }
   // The walk starts before the first control, as after loading the page: from a
   // focusable (not tabbable) mark put first in the body, removed once left.
@@ -138,8 +144,9 @@ export async function checkAccessible (page: Page): Promise<string[]> {
     if (reached.includes(id)) break
     reached.push(id)
   }
+  const reachedGroups = new Set(reached.flatMap(id => groups.get(id) ?? []))
   for (const id of expected) {
-    if (!reached.includes(id)) problems.push(`not reachable with Tab: ${await page.locator(`[data-a11y-id="${id}"]`).evaluate(el => el.outerHTML.slice(0, 80))}`)
+    if (!reached.includes(id) && !reachedGroups.has(groups.get(id) ?? '')) problems.push(`not reachable with Tab: ${await page.locator(`[data-a11y-id="${id}"]`).evaluate(el => el.outerHTML.slice(0, 80))}`)
   }
   problems.push(...await page.evaluate(() => {
     const out: string[] = []

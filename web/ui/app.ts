@@ -15,6 +15,8 @@ import { SetPasswordPage } from './pages/set-password.ts'
 import { DashboardPage } from './pages/dashboard.ts'
 import { PairingPage } from './pages/pairing.ts'
 import { VmPage } from './pages/vm.ts'
+import { ProtectPage } from './pages/protect.ts'
+import { SettingsPage } from './pages/settings.ts'
 import { LaterPage, NotFoundPage } from './pages/later.ts'
 
 /** What every page gets. */
@@ -105,10 +107,10 @@ function pageOf (page: string, props: PageProps, param: string | null): Componen
     case '': return html`<${DashboardPage} ...${props} />`
     case 'pairing': return html`<${PairingPage} ...${props} />`
     case 'vm': return html`<${VmPage} ...${props} name=${param} />`
-    case 'protect': return html`<${LaterPage} title="Protect a VM" />`
+    case 'protect': return html`<${ProtectPage} ...${props} />`
     case 'failover': return html`<${LaterPage} title="Failover" />`
     case 'salvage': return html`<${LaterPage} title="Salvage copies" />`
-    case 'settings': return html`<${LaterPage} title="Settings" />`
+    case 'settings': return html`<${SettingsPage} ...${props} />`
     default: return html`<${NotFoundPage} />`
   }
 }

@@ -35,3 +35,11 @@ t.test('a paired box is named in the words; an unknown one by its peer id', asyn
   t.match(text, / {2}Replica of head-office {2}/)
   t.match(boxStatusText(both), new RegExp(`primary → ${REPLICATION.peer}`), 'no names: the peer id')
 })
+
+t.test('a running cycle\'s progress: a line in the block, with the time left once known', async t => {
+  t.notMatch(statusText([REPLICATION]), /progress/, 'none when no cycle runs')
+  const running = { ...REPLICATION, running: true, progress: { phase: 'send disk0', bytesDone: 225_443_840, bytesTotal: 536_870_912, startedAt: '2026-12-07T10:00:00.000Z', etaMs: 180_000 } }
+  t.match(statusText([running]), /\n {2}progress {2}send disk0 {2}41% {2}215\.0\/512\.0 MiB, about 3 min left$/)
+  t.match(statusText([{ ...running, progress: { ...running.progress, etaMs: null } }]), /progress {2}send disk0 {2}41% {2}215\.0\/512\.0 MiB$/, 'no rate yet: no time left')
+  t.match(statusText([{ ...running, progress: { ...running.progress, phase: 'starting', bytesDone: 0, bytesTotal: 0 } }]), /progress {2}starting$/)
+})

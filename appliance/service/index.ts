@@ -17,6 +17,9 @@ export type {
   SalvageDeleteRequest, SalvageDeleteResult, SalvageInfo, SalvageRestoreRequest, SalvageRestoreResult, SharedPointInfo
 } from './planned-types.ts'
 export type { SalvageApi } from './salvage-api.ts'
+export {
+  failoverPlanSummary, plannedPlanSummary, plural, reversePlanSummary, signText, testPlanSummary, testStopPlanSummary, withSummary, type PlanFacts
+} from './plan-summary.ts'
 export type { JobApi } from './job-api.ts'
 export type { JobInfo, JobKind, JobState, SeedExportRequest, SeedExportResult, SeedImportRequest, SeedImportResult } from './job-types.ts'
 export type { ReplicationApi } from './replication-api.ts'

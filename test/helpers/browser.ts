@@ -105,6 +105,7 @@ const CONTROLS = 'input:not([type=hidden]), select, textarea, button, a[href], [
  *     aria-label), as the browser's accessibility tree computes it;
  *   - walking the page with Tab from the top reaches every visible, enabled
  *     control (none is left out of the order, and no trap stops the walk);
+ *     a radio group with a checked radio is one stop, that radio;
  *   - the page says its language, has one h1, and its headings skip no level.
  */
 export async function checkAccessible (page: Page): Promise<string[]> {
@@ -118,8 +119,12 @@ export async function checkAccessible (page: Page): Promise<string[]> {
       return `${el.tagName.toLowerCase()}${el.id === '' ? '' : `#${el.id}`} "${(el.textContent ?? '').trim().slice(0, 40)}"`
     }, i)
     const snapshot = await control.ariaSnapshot()
-    if (!/^- [\w-]+ "[^"]+"/.test(snapshot)) problems.push(`no accessible name: ${what} (${snapshot.split('\n')[0] ?? ''})`)
-    if (await control.isEnabled()) expected.push(String(i))
+    // A name holding ": " comes YAML-quoted: - 'checkbox "I understand: ..."'.
+    if (!/^- '?[\w-]+ "[^"]+"/.test(snapshot)) problems.push(`no accessible name: ${what} (${snapshot.split('\n')[0] ?? ''})`)
+    // A radio group is one Tab stop (its checked radio; the arrow keys move within it), as browsers do.
+    const groupStop = await control.evaluate(el => !(el instanceof HTMLInputElement && el.type === 'radio' && !el.checked &&
+      (el.form ?? document).querySelector(`input[type="radio"][name="${CSS.escape(el.name)}"]:checked`) !== null))
+    if (await control.isEnabled() && groupStop) expected.push(String(i))
   }
   // The walk starts before the first control, as after loading the page: from a
   // focusable (not tabbable) mark put first in the body, removed once left.

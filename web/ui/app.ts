@@ -14,6 +14,8 @@ import { LoginPage } from './pages/login.ts'
 import { SetPasswordPage } from './pages/set-password.ts'
 import { DashboardPage } from './pages/dashboard.ts'
 import { PairingPage } from './pages/pairing.ts'
+import { FailoverPage } from './pages/failover.ts'
+import { SalvagePage } from './pages/salvage.ts'
 import { LaterPage, NotFoundPage } from './pages/later.ts'
 
 /** What every page gets. */
@@ -104,8 +106,8 @@ function pageOf (page: string, props: PageProps): ComponentChildren {
     case '': return html`<${DashboardPage} ...${props} />`
     case 'pairing': return html`<${PairingPage} ...${props} />`
     case 'protect': return html`<${LaterPage} title="Protect a VM" />`
-    case 'failover': return html`<${LaterPage} title="Failover" />`
-    case 'salvage': return html`<${LaterPage} title="Salvage copies" />`
+    case 'failover': return html`<${FailoverPage} ...${props} />`
+    case 'salvage': return html`<${SalvagePage} ...${props} />`
     case 'settings': return html`<${LaterPage} title="Settings" />`
     default: return html`<${NotFoundPage} />`
   }

@@ -8,7 +8,7 @@ import { html } from 'htm/preact'
 import type { ComponentChildren } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import type { JobInfo } from '../../../appliance/service/job-types.ts'
-import type { PointInfo, ReplicaStatusInfo } from '../../../appliance/service/replica-types.ts'
+import type { PointInfo, PointsResult, ReplicaStatusInfo } from '../../../appliance/service/replica-types.ts'
 import { segment, type Api } from '../api.ts'
 import type { Live } from '../live.ts'
 import { size, when } from '../format.ts'
@@ -83,6 +83,19 @@ export function PointPicker ({ points, value, onChange }: { points: PointInfo[],
         </li>`)}
       </ul>
     </fieldset>`
+}
+
+/** The points of `vm` held here (null until they came), and the one chosen: the latest at first. */
+export function usePoints (api: Api, vm: string): { points: PointsResult | null, point: number | null, setPoint: (id: number) => void } {
+  const [points, setPoints] = useState<PointsResult | null>(null)
+  const [point, setPoint] = useState<number | null>(null)
+  useEffect(() => {
+    api.get<PointsResult>(`/v1/points/${segment(vm)}`).then(r => {
+      setPoints(r)
+      setPoint(r.points.reduce<number | null>((n, p) => n === null || p.id > n ? p.id : n, null))
+    }, () => {})
+  }, [api, vm])
+  return { points, point, setPoint }
 }
 
 /**

@@ -10,20 +10,17 @@ import type { ComponentChildren } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import type { DrillSignInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStopPlanInfo } from '../../../appliance/service/failover-types.ts'
 import type { JobInfo } from '../../../appliance/service/job-types.ts'
-import type { PointsResult } from '../../../appliance/service/replica-types.ts'
 import { segment, type Api } from '../api.ts'
-import type { Live } from '../live.ts'
 import { when } from '../format.ts'
 import { useNow } from '../now.ts'
 import { FormError } from './form-error.ts'
-import { JobProgress, PlanSummary, PointPicker, StepTitle, useCall, useJob, type WizardProps } from './failover-parts.ts'
+import { JobProgress, PlanSummary, PointPicker, StepTitle, useCall, usePoints, useJob, type WizardProps } from './failover-parts.ts'
 
 const base = (vm: string): string => `/v1/failover/${segment(vm)}`
 
 export function TestWizard ({ api, live, replica, onChanged }: WizardProps): ComponentChildren {
   const vm = replica.vm
-  const [points, setPoints] = useState<PointsResult | null>(null)
-  const [point, setPoint] = useState<number | null>(null)
+  const { points, point, setPoint } = usePoints(api, vm)
   const [check, setCheck] = useState(false)
   const [signKind, setSignKind] = useState<'agent' | 'serial'>(replica.drill?.sign.kind ?? 'agent')
   const [pattern, setPattern] = useState(replica.drill?.sign.kind === 'serial' ? replica.drill.sign.pattern : '')
@@ -32,12 +29,6 @@ export function TestWizard ({ api, live, replica, onChanged }: WizardProps): Com
   const [drill, setDrill] = useState<JobInfo | null>(null)
   const { busy, error, call } = useCall()
   const job = useJob(api, live, drill)
-  useEffect(() => {
-    api.get<PointsResult>(`/v1/points/${segment(vm)}`).then(r => {
-      setPoints(r)
-      setPoint(r.points.reduce<number | null>((n, p) => n === null || p.id > n ? p.id : n, null))
-    }, () => {})
-  }, [api, vm])
   useEffect(() => { if (job !== null && job.state !== 'running') onChanged() }, [job?.state])
 
   const running = started ?? replica.test
@@ -97,7 +88,7 @@ export function TestWizard ({ api, live, replica, onChanged }: WizardProps): Com
           </div>
           ${signKind === 'serial' ? html`
             <label for="sign-pattern">Pattern, a regular expression</label>
-            <input id="sign-pattern" placeholder="login: " required maxlength="256" autocapitalize="off" spellcheck="false" value=${pattern} onInput=${(e: Event) => { setPattern((e.target as HTMLInputElement).value) }} />` : null}
+            <input id="sign-pattern" placeholder="login: " required maxlength="256" autocapitalize="off" spellcheck=${false} value=${pattern} onInput=${(e: Event) => { setPattern((e.target as HTMLInputElement).value) }} />` : null}
         </fieldset>` : null}
       <${FormError} id="test-error" text=${error} />
       <button type="submit" disabled=${busy || point === null}>Review</button>

@@ -10,30 +10,22 @@ import { html } from 'htm/preact'
 import type { ComponentChildren } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import type { JobInfo } from '../../../appliance/service/job-types.ts'
-import type { PointsResult } from '../../../appliance/service/replica-types.ts'
 import type { FailoverCancelResult, FailoverInfo, FailoverPlanInfo } from '../../../appliance/service/unplanned-types.ts'
 import { segment } from '../api.ts'
 import { FormError } from './form-error.ts'
-import { counted, JobProgress, PlanSummary, PointPicker, StepTitle, useCall, useJob, type WizardProps } from './failover-parts.ts'
+import { counted, JobProgress, PlanSummary, PointPicker, StepTitle, useCall, usePoints, useJob, type WizardProps } from './failover-parts.ts'
 
 const base = (vm: string): string => `/v1/failover/${segment(vm)}`
 
 export function UnplannedWizard ({ api, live, replica, onChanged }: WizardProps): ComponentChildren {
   const vm = replica.vm
-  const [points, setPoints] = useState<PointsResult | null>(null)
-  const [point, setPoint] = useState<number | null>(null)
+  const { points, point, setPoint } = usePoints(api, vm)
   const [plan, setPlan] = useState<FailoverPlanInfo | null>(null)
   const [confirming, setConfirming] = useState(false)
   const [ticked, setTicked] = useState(false)
   const [started, setStarted] = useState<JobInfo | null>(null)
   const { busy, error, call } = useCall()
   const job = useJob(api, live, started)
-  useEffect(() => {
-    api.get<PointsResult>(`/v1/points/${segment(vm)}`).then(r => {
-      setPoints(r)
-      setPoint(r.points.reduce<number | null>((n, p) => n === null || p.id > n ? p.id : n, null))
-    }, () => {})
-  }, [api, vm])
   useEffect(() => { if (job !== null && job.state !== 'running') onChanged() }, [job?.state])
 
   const waiting = job?.failover ?? replica.failover

@@ -89,8 +89,8 @@ function VmFailover ({ api, live, held, vm, onChanged }: PageProps & { held: Hel
   useEffect(() => { setKind(null) }, [vm])
   if (kinds.length === 0) return html`<p>This box neither holds ${vm} as Replica nor replicates it. <a href=${href('failover')}>All VMs</a></p>`
   return html`
-    <p class="why">${replica !== undefined ? `Held here as Replica: ${stateText(replica.state)}. ${replica.reason}` : `Runs here, replicated to ${peerName(held, primary!.peer)}: ${stateText(primary!.state)}.`}
-      <a href=${href('failover')}>All VMs</a></p>
+    <p class="why">${replica !== undefined ? `Held here as Replica: ${stateText(replica.state)}. ${replica.reason}` : `Runs here, replicated to ${peerName(held, primary!.peer)}: ${stateText(primary!.state)}.`}</p>
+    <p><a href=${href('failover')}>All VMs</a></p>
     ${kinds.length > 1 ? html`
       <div class="fo-kinds" role="group" aria-label="What to do">
         ${kinds.map(k => html`

@@ -101,7 +101,7 @@ function Restore ({ api, live, copy }: PageProps & { copy: SalvageInfo }): Compo
           ${copy.disks.map(d => html`<option value=${d.name}>${d.name}</option>`)}
         </select>` : null}
       <label for=${`${id}-out`}>Write the disk to (a path on the box)</label>
-      <input id=${`${id}-out`} required autocapitalize="off" spellcheck="false" placeholder="/srv/restore/web.raw" aria-describedby=${`${id}-rules`} value=${out} onInput=${(e: Event) => { setOut((e.target as HTMLInputElement).value) }} />
+      <input id=${`${id}-out`} required autocapitalize="off" spellcheck=${false} placeholder="/srv/restore/web.raw" aria-describedby=${`${id}-rules`} value=${out} onInput=${(e: Event) => { setOut((e.target as HTMLInputElement).value) }} />
       <p id=${`${id}-rules`} class="why">An absolute path on this box (it starts with /), in a folder that exists. The disk is written there as a raw image, byte for byte, every block checked as it is read. A file already there is kept, and the restore refused, unless you tick the box below.</p>
       <div class="check-line">
         <input type="checkbox" id=${`${id}-force`} checked=${force} onChange=${(e: Event) => { setForce((e.target as HTMLInputElement).checked) }} />

@@ -19,6 +19,9 @@ export function object (properties: Record<string, unknown>, required: string[] 
 
 export const errorSchema = object({ code: str, message: str })
 
+/** A plan's words, one line each (appliance/service/plan-summary.ts): the CLI's `--dry-run` text, the web page's summary. */
+export const summarySchema = strings
+
 /** The web server's part of the status (appliance/service/types.ts WebStatusInfo). */
 export const webStatusSchema = object({ url: nullableStr, fingerprint: nullableStr, setupCode: nullableStr, passwordSet: { type: 'boolean' } })
 

@@ -6,10 +6,10 @@
  * followed here; `--dry-run` says in plain words what would happen.
  */
 import { Command, Option } from 'commander'
-import type { JobInfo, LocalBox, PlannedInfo, PlannedPlanInfo } from '../service/index.ts'
+import type { JobInfo, LocalBox, PlannedInfo } from '../service/index.ts'
 import { dataOption, dataPath, examples } from './box-options.ts'
 import { jsonOption, progressOption } from './common-options.ts'
-import { formatBytes } from './format.ts'
+import { formatBytes, summaryText } from './format.ts'
 import { followJob } from './job-follow.ts'
 import { parseDuration } from './option-values.ts'
 import { Session, withSession } from './session.ts'
@@ -31,7 +31,7 @@ export function plannedCommand (box: LocalBox): Command {
       const service = await box.connect(dataPath(opts.data))
       const request = { ...(opts.force === true ? { force: true } : {}), ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }) }
       if (opts.dryRun === true) {
-        new Session(opts).output(await service.failoverPlannedPlan(name, request), plannedPlanText)
+        new Session(opts).output(await service.failoverPlannedPlan(name, request), summaryText)
         return
       }
       await withSession(opts, async session => {
@@ -39,40 +39,6 @@ export function plannedCommand (box: LocalBox): Command {
         session.output(job, (j: JobInfo) => plannedText(j.planned!))
       })
     })
-}
-
-/** What a planned failover (or its cancel on the primary) would do, in plain words. Pure. */
-export function plannedPlanText (p: PlannedPlanInfo): string {
-  if (p.action === 'cancel') return plannedCancelText(p)
-  const down = p.shutdown === 'manual'
-    ? `  - check that no process holds the disks of ${p.vm} (a manual VM: shut it down in its own hypervisor first)`
-    : p.shutdown === 'stopped'
-      ? `  - find ${p.vm} stopped already (${p.vmState})`
-      : `  - shut ${p.vm} down through its guest agent or ACPI, waiting up to ${Math.round(p.shutdownWindowMs / 1000)} s; ${p.force ? 'then power it off' : 'then give up, with nothing changed (add --force to power it off)'}`
-  return [
-    `dry run: nothing was done. \`tandem failover planned ${p.vm}\` would:`,
-    ...(p.resumes ? [`  - go on where the last attempt stopped: ${p.vm} is prepared already, its last changes are on ${p.replica}`] : [
-      down,
-      `  - send its last changes to ${p.replica} (the stopped disks: the point is exact; the last point there is of ${p.lastPointTime ?? 'never'})`
-    ]),
-    `  - have ${p.replica} fail over to that point at term ${p.termAfter}, start ${p.vm}, copy its data into its own disks, and replicate it back to this box, sending only changed blocks`,
-    '  - lose nothing: every write of the VM is in that point'
-  ].join('\n')
-}
-
-function plannedCancelText (p: PlannedPlanInfo): string {
-  const vm = p.driver === 'manual'
-    ? `  - leave ${p.vm} to you: a manual VM runs in its own hypervisor (start it there again)`
-    : p.startsVm
-      ? `  - start ${p.vm} again here (it is ${p.vmState})`
-      : `  - leave ${p.vm} as it is (${p.vmState})`
-  return [
-    `dry run: nothing was done. \`tandem failover cancel ${p.vm}\` would:`,
-    `  - give up the planned failover of ${p.vm} to ${p.replica} (${p.state}) and replicate again from this box at term ${p.term}, on its schedule`,
-    vm,
-    `  - lose nothing: ${p.replica} keeps its recovery points, the last changes sent included`,
-    `  - if ${p.replica} took the failover after all (its answer lost on the way), its term ${p.termAfter} wins: this box's next cycle is refused, and what ${p.vm} writes here from now on is set aside as a salvage copy when ${p.replica} reverses replication`
-  ].join('\n')
 }
 
 /** A planned failover in words. Pure. */

@@ -8,11 +8,10 @@
  * lost, and does nothing; commands that lose data need `--yes`.
  */
 import { Command, Option } from 'commander'
-import type { FailoverCancelResult, FailoverInfo, FailoverPlanInfo, JobInfo, LocalBox } from '../service/index.ts'
+import type { FailoverCancelResult, FailoverInfo, JobInfo, LocalBox } from '../service/index.ts'
 import { dataOption, dataPath, examples, yesOption } from './box-options.ts'
 import { jsonOption, progressOption } from './common-options.ts'
-import { plural } from './format.ts'
-import { plannedPlanText } from './failover-planned.ts'
+import { summaryText } from './format.ts'
 import { followJob } from './job-follow.ts'
 import { parsePoint, type PointSelector } from './option-values.ts'
 import { Session, withSession } from './session.ts'
@@ -40,7 +39,7 @@ export function unplannedCommand (box: LocalBox): Command {
       const point = opts.point === 'latest' ? {} : { point: opts.point }
       const service = await box.connect(dataPath(opts.data))
       if (opts.dryRun === true) {
-        new Session(opts).output(await service.failoverPlan(name, { action: 'unplanned', ...point }), planText)
+        new Session(opts).output(await service.failoverPlan(name, { action: 'unplanned', ...point }), summaryText)
         return
       }
       await withSession(opts, async session => {
@@ -64,7 +63,7 @@ export function completeCommand (box: LocalBox): Command {
     .action(async (name: string, opts: RunOpts & { bandwidth?: string }) => {
       const service = await box.connect(dataPath(opts.data))
       if (opts.dryRun === true) {
-        new Session(opts).output(await service.failoverPlan(name, { action: 'complete' }), planText)
+        new Session(opts).output(await service.failoverPlan(name, { action: 'complete' }), summaryText)
         return
       }
       await withSession(opts, async session => {
@@ -88,15 +87,13 @@ export function cancelCommand (box: LocalBox): Command {
       if (opts.dryRun === true) {
         // the daemon's cancel goes to the planned failover on the primary, to the failover on the Replica
         const primary = (await service.replicationStatus()).some(r => r.vm === name || r.relationship === name)
-        if (primary) new Session(opts).output(await service.failoverPlannedPlan(name, { action: 'cancel' }), plannedPlanText)
-        else new Session(opts).output(await service.failoverPlan(name, { action: 'cancel' }), planText)
+        if (primary) new Session(opts).output(await service.failoverPlannedPlan(name, { action: 'cancel' }), summaryText)
+        else new Session(opts).output(await service.failoverPlan(name, { action: 'cancel' }), summaryText)
         return
       }
       new Session(opts).output(await service.failoverCancel(name), cancelText)
     })
 }
-
-const pointWords = (p: FailoverPlanInfo['point']): string => `recovery point ${p.id} (${p.time}, ${p.consistency}-consistent)`
 
 /** A failover in words. Pure. */
 export function failoverText (f: FailoverInfo): string {
@@ -121,36 +118,4 @@ function completedText (job: JobInfo): string {
 function cancelText (r: FailoverCancelResult): string {
   if (r.kind === 'planned') return `planned failover of ${r.vm} cancelled: replicating again from this box at term ${r.term}${r.vmStarted === true ? `; ${r.vm} started again` : ''}`
   return `failover of ${r.vm} cancelled: ${r.kind === 'vm' ? 'the VM stopped and its overlays are gone' : 'its files are gone'}, point ${r.point} is no longer served; back to receiving replication at term ${r.term}; no recovery point changed`
-}
-
-/** What a failover command would do, in plain words (`--dry-run`). Pure. */
-export function planText (p: FailoverPlanInfo): string {
-  const lines = [`dry run: nothing was done. \`tandem failover ${p.action} ${p.vm}\` would:`]
-  if (p.action === 'unplanned') {
-    lines.push(`  - raise the term of ${p.vm} from ${p.term} to ${p.termAfter}: its old primary is refused from then on (it stops, and says why, when it comes back)`)
-    if (p.kind === 'vm') {
-      lines.push(`  - serve ${pointWords(p.point)} read-only and start ${p.vm} on it here within seconds: ${plural(p.vcpus ?? 0, 'vCPU')}, ${p.memoryMiB ?? 0} MiB, ${p.boot === 'kernel' ? 'booting its kernel directly' : 'booting from its first disk'}, its writes in ${p.disks.map(d => d.path).join(', ')}`)
-      lines.push(`  - connect ${p.nics.length === 0 ? 'no NIC' : p.nics.map(n => `${n.id} ${n.mode}${n.bridge === null ? '' : ` ${n.bridge}`}`).join(', ')}`)
-      for (const n of p.nics) if (n.warning !== null) lines.push(`    warning: ${n.warning}`)
-    } else {
-      lines.push(`  - write ${pointWords(p.point)} as raw files, byte for byte (${p.disks.map(d => `${d.path}, ${d.size} bytes`).join('; ')}); no VM runs here: ${p.note ?? ''}`)
-    }
-    lines.push(p.latest
-      ? '  - lose nothing held here: it is the latest point'
-      : `  - keep the ${plural(p.newerPoints, 'newer point')} for now, but the ${plural(p.newerPoints, 'newer point')} will be dropped if you complete (needs --yes)`)
-  } else if (p.action === 'complete') {
-    lines.push(p.kind === 'vm'
-      ? `  - copy the data of ${pointWords(p.point)} into ${p.vm}'s own disks while it runs (${p.disks.map(d => d.path).join(', ')}), then stop serving the point`
-      : `  - keep the raw files (${p.disks.map(d => d.path).join(', ')}) as the disks of ${p.vm}`)
-    lines.push(p.dropAtComplete === 0
-      ? `  - keep point ${p.point.id}, the only recovery point of ${p.vm} here, as the base of a later failback (needs --yes)`
-      : `  - drop the ${plural(p.dropAtComplete, 'other recovery point')} of ${p.vm}${p.newerPoints > 0 ? `, the ${plural(p.newerPoints, 'newer point')} included` : ''}; point ${p.point.id} is kept, the base of a later failback (needs --yes)`)
-    lines.push(`  - leave ${p.vm} failed over for good at term ${p.term}, in \`tandem vm list\``)
-  } else {
-    lines.push(p.kind === 'vm'
-      ? `  - stop ${p.vm} and discard what it wrote since the failover (${p.disks.map(d => d.path).join(', ')})`
-      : `  - remove the raw files (${p.disks.map(d => d.path).join(', ')}) and whatever was written to them`)
-    lines.push(`  - stop serving point ${p.point.id}, give the term back (${p.term} to ${p.termAfter}) and take the old primary's replication again; no recovery point changes`)
-  }
-  return lines.join('\n')
 }

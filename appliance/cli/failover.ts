@@ -8,12 +8,12 @@
  */
 import { Command, Option } from 'commander'
 import {
-  AppError, AppErrorCode, durationText,
-  type DrillSettingsInfo, type DrillSignInfo, type JobInfo, type LocalBox, type TestFailoverInfo, type TestPlanInfo, type TestStopPlanInfo, type TestStopResult
+  AppError, AppErrorCode, durationText, signText,
+  type DrillSettingsInfo, type DrillSignInfo, type JobInfo, type LocalBox, type TestFailoverInfo, type TestStopResult
 } from '../service/index.ts'
 import { dataOption, dataPath, examples } from './box-options.ts'
 import { jsonOption, progressOption } from './common-options.ts'
-import { plural } from './format.ts'
+import { summaryText } from './format.ts'
 import { cancelCommand, completeCommand, unplannedCommand } from './failover-unplanned.ts'
 import { plannedCommand } from './failover-planned.ts'
 import { followJob } from './job-follow.ts'
@@ -82,7 +82,7 @@ function testCommand (box: LocalBox): Command {
       const service = await box.connect(dataPath(opts.data))
       if (opts.dryRun === true) {
         const plan = await service.failoverTestPlan(name, { ...point, ...(opts.check === true ? { check: true, ...check } : {}) })
-        new Session(opts).output(plan, planText)
+        new Session(opts).output(plan, summaryText)
         return
       }
       if (opts.check !== true) {
@@ -107,7 +107,7 @@ function stopTestCommand (box: LocalBox): Command {
     .action(async (name: string, opts: { data: string, json?: boolean, dryRun?: boolean }) => {
       const service = await box.connect(dataPath(opts.data))
       if (opts.dryRun === true) {
-        new Session(opts).output(await service.failoverStopTestPlan(name), stopPlanText)
+        new Session(opts).output(await service.failoverStopTestPlan(name), summaryText)
         return
       }
       new Session(opts).output(await service.failoverStopTest(name), stopText)
@@ -139,7 +139,6 @@ function drillScheduleCommand (box: LocalBox): Command {
 }
 
 const ms = (v: number | null): string => v === null ? '-' : `${v} ms`
-const signText = (s: DrillSignInfo): string => s.kind === 'agent' ? 'the guest agent answering' : `a serial console line matching /${s.pattern}/`
 
 /** A running test in words. Pure. */
 export function testText (t: TestFailoverInfo): string {
@@ -153,38 +152,6 @@ export function testText (t: TestFailoverInfo): string {
     ...t.disks.map(d => `  disk ${d.name}  ${d.uri}`),
     `replication continues, and point ${p.id} is kept while the test runs; \`tandem failover stop-test ${t.vm}\` discards it`
   ].join('\n')
-}
-
-/** What a test would do, in plain words (`--dry-run`). Pure. */
-export function planText (p: TestPlanInfo): string {
-  const point = `recovery point ${p.point.id} of ${p.vm} (${p.point.time}, ${p.point.consistency}-consistent${p.latest ? ', the latest' : `; ${plural(p.newerPoints, 'newer point')} held here`})`
-  const lines = [`dry run: nothing was started. \`tandem failover test ${p.vm}${p.check === null ? '' : ' --check'}\` would:`]
-  lines.push(`  - serve ${point} read-only over NBD; it is kept (retention does not remove it) until the test stops`)
-  if (p.testVm === null) {
-    lines.push(`  - run no VM here (${p.note ?? ''}): the disks' NBD addresses are printed for a VM of your own`)
-  } else {
-    lines.push(`  - start ${p.testVm} on it: ${plural(p.vcpus ?? 0, 'vCPU')}, ${p.memoryMiB ?? 0} MiB, ${p.boot === 'kernel' ? 'booting its kernel directly' : 'booting from its first disk'}; ${p.nics === 0 ? 'no NIC' : `its ${plural(p.nics, 'NIC')} on an isolated network (no host, no outside)`}`)
-    lines.push('  - send the VM\'s writes to throw-away overlays: stopping the test discards them; the point itself is never written')
-  }
-  if (p.check !== null) {
-    lines.push(`  - wait up to ${durationText(p.check.timeoutMs)} for ${signText(p.check.sign)}, take a screenshot into ${p.check.screenshotDir}, stop the VM, and mark the point proven (a drill)`)
-  }
-  lines.push(`  - leave the relationship ${p.state}: replication goes on committing new points meanwhile (a test is not a failover)`)
-  return lines.join('\n')
-}
-
-/** What stop-test would do, in plain words (`--dry-run`). Pure. */
-export function stopPlanText (p: TestStopPlanInfo): string {
-  const t = p.test
-  const point = `recovery point ${t.point.id} (${t.point.time}, ${t.point.consistency}-consistent)`
-  const lines = [`dry run: nothing was stopped. \`tandem failover stop-test ${p.vm}\` would:`]
-  lines.push(t.testVm === null
-    ? `  - close the NBD exports of ${plural(t.disks.length, 'disk')} (${t.disks.map(d => d.uri).join(', ')}): a VM of your own that reads them loses its disks`
-    : `  - stop ${t.testVm} (${t.state ?? 'unknown'}), powering it off after ${durationText(p.stopWindowMs)}: a test VM is thrown away, not shut down`)
-  lines.push(`  - discard everything the test wrote since ${t.since}: its run directory (${p.runDir})${t.testVm === null ? '' : ', overlays included,'} is removed`)
-  lines.push(`  - stop serving ${point}: retention may remove it again like any other point`)
-  lines.push(`  - change nothing of ${p.vm}'s replication (${p.state}) or of its recovery points: the point itself was never written`)
-  return lines.join('\n')
 }
 
 function stopText (r: TestStopResult): string {

@@ -28,8 +28,12 @@ export function shortHash (hex: string): string {
   return hex.slice(0, SHORT_HASH_CHARS)
 }
 
-export function plural (n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`
+/** Counted words (`1 point`, `3 points`): the service's, so plans and commands count alike. */
+export { plural } from '../service/index.ts'
+
+/** A plan's words as the daemon wrote them (`--dry-run`): the same lines the web page shows. */
+export function summaryText (plan: { summary: string[] }): string {
+  return plan.summary.join('\n')
 }
 
 /** The JSON form of a recovery point in every `--json` document. */

@@ -7,10 +7,10 @@
  * happen, and does nothing.
  */
 import { Command, Option } from 'commander'
-import type { JobInfo, LocalBox, ReverseInfo, ReversePlanInfo } from '../service/index.ts'
+import type { JobInfo, LocalBox, ReverseInfo } from '../service/index.ts'
 import { dataOption, dataPath, examples } from './box-options.ts'
 import { jsonOption, progressOption } from './common-options.ts'
-import { formatBytes } from './format.ts'
+import { formatBytes, summaryText } from './format.ts'
 import { followJob } from './job-follow.ts'
 import { Session, withSession } from './session.ts'
 
@@ -30,7 +30,7 @@ export function reverseCommand (box: LocalBox): Command {
       const service = await box.connect(dataPath(opts.data))
       const request = opts.force === true ? { force: true } : {}
       if (opts.dryRun === true) {
-        new Session(opts).output(await service.replicationReversePlan(name, request), reversePlanText)
+        new Session(opts).output(await service.replicationReversePlan(name, request), summaryText)
         return
       }
       await withSession(opts, async session => {
@@ -38,18 +38,6 @@ export function reverseCommand (box: LocalBox): Command {
         session.output(job, (j: JobInfo) => reverseText(j.reverse!))
       })
     })
-}
-
-/** What a reversal would do, in plain words. Pure. */
-export function reversePlanText (p: ReversePlanInfo): string {
-  const since = p.base === null ? 'everything on its disks (no point is shared)' : `the writes on ${p.replica} after ${p.base.time}`
-  return [
-    `dry run: nothing was done. \`tandem replication reverse ${p.vm}\` would:`,
-    `  - ask ${p.replica}, the old primary, to become the Replica of ${p.vm} at term ${p.term}${p.force ? ', stopping its copy of the VM if it runs' : ' (refused if its copy of the VM runs: add --force to stop it)'}`,
-    `  - ${since} will be set aside as a salvage copy there (tandem salvage list), nothing lost`,
-    `  - make this box the primary: ${p.disks.map(d => `${d.name} ${d.path}`).join(', ')} replicated to ${p.replica}`,
-    `  - send only the blocks that differ from ${p.replica}'s disk${p.base === null ? '' : ` (the point both share: ${p.base.root.slice(0, 12)})`}`
-  ].join('\n')
 }
 
 /** A reversal in words. Pure. */

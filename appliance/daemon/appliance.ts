@@ -36,6 +36,9 @@ import type {
   JobInfo, SeedExportRequest, SeedImportRequest,
   ApplianceService, VmAddRequest, VmInfo, VmRemoveResult, VmStopRequest, EventsRequest, EventsResult, PointsResult, ReplicaStatusInfo, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PairStatusInfo, PeerInfo, StatusInfo, WebStatusInfo
 } from '../service/index.ts'
+import {
+  failoverPlanSummary, plannedPlanSummary, reversePlanSummary, testPlanSummary, testStopPlanSummary, withSummary
+} from '../service/plan-summary.ts'
 import { collectGarbage } from './collect-garbage.ts'
 import { requireConfig, type Config } from './config.ts'
 import { PairingStatus } from './pairing-status.ts'
@@ -522,19 +525,19 @@ export class Appliance implements ApplianceService {
     return this.tests.info(test.relationship)!
   }
 
-  async failoverTestPlan (name: string, request: TestPlanRequest = {}): Promise<TestPlanInfo> { return await this.drills.plan(name, request) }
+  async failoverTestPlan (name: string, request: TestPlanRequest = {}): Promise<TestPlanInfo> { return withSummary(await this.drills.plan(name, request), testPlanSummary) }
   async failoverStopTest (name: string): Promise<TestStopResult> { return await this.tests.stopTest(name) }
-  async failoverStopTestPlan (name: string): Promise<TestStopPlanInfo> { return this.tests.stopPlan(name) }
+  async failoverStopTestPlan (name: string): Promise<TestStopPlanInfo> { return withSummary(this.tests.stopPlan(name), testStopPlanSummary) }
   async failoverTests (): Promise<TestFailoverInfo[]> { return this.tests.list() }
   async failoverDrill (name: string, request: DrillRequest = {}): Promise<JobInfo> { return await this.drills.drill(name, request) }
   async failoverDrillSchedule (name: string, request: DrillScheduleRequest): Promise<DrillSettingsInfo> { return await this.drills.schedule(name, request) }
   async drillScreenshot (name: string, file: string): Promise<DrillScreenshot> { return await this.drills.screenshot(name, file) }
   async failoverUnplanned (name: string, request: UnplannedRequest = {}): Promise<JobInfo> { return await this.failovers.unplanned(name, request) }
-  async failoverPlan (name: string, request: FailoverPlanRequest): Promise<FailoverPlanInfo> { return await this.failovers.plan(name, request) }
+  async failoverPlan (name: string, request: FailoverPlanRequest): Promise<FailoverPlanInfo> { return withSummary(await this.failovers.plan(name, request), failoverPlanSummary) }
   async failoverComplete (name: string, request: CompleteRequest = {}): Promise<JobInfo> { return await this.failovers.complete(name, request) }
   async failoverCancel (name: string): Promise<FailoverCancelResult> { return this.planned.isPrimary(name) ? await this.planned.cancel(name) : await this.failovers.cancel(name) }
   async failoverPlanned (name: string, request: PlannedRequest = {}): Promise<JobInfo> { return await this.planned.planned(name, request) }
-  async failoverPlannedPlan (name: string, request: PlannedPlanRequest = {}): Promise<PlannedPlanInfo> { return await this.planned.plan(name, request) }
+  async failoverPlannedPlan (name: string, request: PlannedPlanRequest = {}): Promise<PlannedPlanInfo> { return withSummary(await this.planned.plan(name, request), plannedPlanSummary) }
 
   async replicationEnable (name: string, request: ReplicationEnableRequest): Promise<ReplicationInfo> { return await this.replication.enable(name, request) }
   async replicationStatus (name?: string): Promise<ReplicationInfo[]> { return await this.replication.status(name) }
@@ -544,7 +547,7 @@ export class Appliance implements ApplianceService {
   async replicationResync (name: string): Promise<ReplicationInfo> { return await this.replication.resync(name) }
   async replicationRemove (name: string): Promise<ReplicationRemoveResult> { return await this.replication.remove(name) }
   async replicationReverse (name: string, request: ReverseRequest = {}): Promise<JobInfo> { return await this.reversals.reverse(name, request) }
-  async replicationReversePlan (name: string, request: ReverseRequest = {}): Promise<ReversePlanInfo> { return await this.reversals.plan(name, request) }
+  async replicationReversePlan (name: string, request: ReverseRequest = {}): Promise<ReversePlanInfo> { return withSummary(await this.reversals.plan(name, request), reversePlanSummary) }
 
   async salvageList (name?: string): Promise<SalvageInfo[]> { return this.salvages.list(name) }
   async salvageRestore (id: string, request: SalvageRestoreRequest): Promise<JobInfo> { return await this.salvages.restore(id, request) }

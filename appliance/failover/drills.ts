@@ -14,7 +14,7 @@ import type { JobContext, JobResult } from '../jobs/job-registry.ts'
 import type { Relationship } from '../relationships/index.ts'
 import { systemClock, type Clock } from '../scheduler/clock.ts'
 import type {
-  DrillInfo, DrillRequest, DrillScreenshot, DrillScheduleRequest, DrillSettingsInfo, DrillSignInfo, JobInfo, PointInfo, ProofInfo, TestPlanInfo, TestPlanRequest
+  DrillInfo, DrillRequest, DrillScreenshot, DrillScheduleRequest, DrillSettingsInfo, DrillSignInfo, JobInfo, PlanFacts, PointInfo, ProofInfo, TestPlanInfo, TestPlanRequest
 } from '../service/index.ts'
 import type { DrillBook, Proof } from './drill-book.ts'
 import { checkDrillSign, checkDrillTimeout, defaultDrillSettings, nextDrillAt, parseDrillEvery, parseDrillTimeout, type DrillSettings } from './drill-settings.ts'
@@ -89,7 +89,7 @@ export class Drills {
   }
 
   /** failoverTestPlan: the test's plan, and for a drill the sign and time limit it would use. */
-  async plan (name: string, request: TestPlanRequest = {}): Promise<TestPlanInfo> {
+  async plan (name: string, request: TestPlanRequest = {}): Promise<PlanFacts<TestPlanInfo>> {
     const plan = await this.init.tests.plan(name, request.point === undefined ? {} : { point: request.point })
     if (request.check !== true) return plan
     if (plan.testVm === null) throw this.notManaged(plan.vm, plan.note)

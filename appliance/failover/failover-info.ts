@@ -4,7 +4,7 @@
  * (`--dry-run`). Pure.
  */
 import type { Relationship } from '../relationships/index.ts'
-import type { FailoverInfo, FailoverPlanInfo } from '../service/index.ts'
+import type { FailoverInfo, FailoverPlanInfo, PlanFacts } from '../service/index.ts'
 import type { FailoverPlan } from './failover-plan.ts'
 import type { FailoverRecord } from './failover-record.ts'
 import type { PointChoice } from './point-choice.ts'
@@ -35,7 +35,7 @@ export function failoverInfo (r: FailoverRecord, live: { term: number, vmState: 
  * (all `held` but the point), the VM's shape or files, and whether it needs
  * the operator's `yes`.
  */
-export function planInfo (action: FailoverPlanInfo['action'], rel: Relationship, termAfter: number, plan: FailoverPlan, choice: PointChoice, held: number, needsYes: boolean): FailoverPlanInfo {
+export function planInfo (action: FailoverPlanInfo['action'], rel: Relationship, termAfter: number, plan: FailoverPlan, choice: PointChoice, held: number, needsYes: boolean): PlanFacts<FailoverPlanInfo> {
   const sizes = new Map(choice.point.disks.map(d => [d.name, d.size]))
   const vm = plan.kind === 'vm'
   return {

@@ -14,7 +14,7 @@ import { AppError, AppErrorCode } from '../errors.ts'
 import type { EventData } from '../events/index.ts'
 import type { JobContext, JobRegistry } from '../jobs/index.ts'
 import { parseBandwidth, transition, type Relationship } from '../relationships/index.ts'
-import type { CompleteRequest, FailoverCancelResult, FailoverInfo, FailoverPlanInfo, JobInfo, PointInfo, ReverseInfo, UnplannedRequest } from '../service/index.ts'
+import type { CompleteRequest, FailoverCancelResult, FailoverInfo, FailoverPlanInfo, JobInfo, PointInfo, ReverseInfo, UnplannedRequest, PlanFacts } from '../service/index.ts'
 import { failoverInfo, planInfo } from './failover-info.ts'
 import { readFailoverRecord, type FailoverRecord } from './failover-record.ts'
 import { failoverPlan, type FailoverPlan } from './failover-plan.ts'
@@ -106,7 +106,7 @@ export class Failovers {
   }
 
   /** What `action` would do, checked as it checks (but `yes`); nothing is done. */
-  async plan (name: string, request: { action: 'unplanned' | 'complete' | 'cancel', point?: number }): Promise<FailoverPlanInfo> {
+  async plan (name: string, request: { action: 'unplanned' | 'complete' | 'cancel', point?: number }): Promise<PlanFacts<FailoverPlanInfo>> {
     const rel = this.resolve(name)
     const action = request.action
     if (action === 'unplanned') {

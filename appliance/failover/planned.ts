@@ -21,7 +21,7 @@ import type { CycleRecord, EventLog } from '../events/index.ts'
 import type { DriverKind, InventoryVm, VmInventory } from '../inventory/index.ts'
 import type { JobRegistry } from '../jobs/index.ts'
 import type { Relationship, RelationshipTable } from '../relationships/index.ts'
-import type { FailoverCancelResult, JobInfo, PlannedInfo, PlannedPlanInfo, PlannedPlanRequest, PlannedRequest } from '../service/index.ts'
+import type { FailoverCancelResult, JobInfo, PlannedInfo, PlannedPlanInfo, PlannedPlanRequest, PlannedRequest, PlanFacts } from '../service/index.ts'
 import { MAX_PLANNED_SHUTDOWN_WINDOW_MS, MIN_PLANNED_SHUTDOWN_WINDOW_MS, PLANNED_SHUTDOWN_WINDOW_MS, REVERSE_REQUEST_TIMEOUT_MS } from './constants.ts'
 import { codeOf, type FailoverVms, type FailoversLog } from './failover-work.ts'
 
@@ -57,7 +57,7 @@ export class PlannedFailovers {
   }
 
   /** What `failover planned` (or `failover cancel` on the primary) would do, checked the same way. */
-  async plan (name: string, request: PlannedPlanRequest = {}): Promise<PlannedPlanInfo> {
+  async plan (name: string, request: PlannedPlanRequest = {}): Promise<PlanFacts<PlannedPlanInfo>> {
     const action = request.action ?? 'planned'
     const { rel, vm, windowMs } = action === 'cancel' ? { ...this.prepared(name), windowMs: this.window(request) } : this.check(name, request)
     const status = await this.init.drivers[vm.driver].status(vm.definition)

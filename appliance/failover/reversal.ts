@@ -19,7 +19,7 @@ import type { JobRegistry } from '../jobs/index.ts'
 import { transition, type Relationship, type RelationshipTable } from '../relationships/index.ts'
 import { description } from '../replication/description.ts'
 import { learnReplicaAddresses } from '../replication/replica-addresses.ts'
-import type { JobInfo, PointsResult, ReverseCycleInfo, ReverseInfo, ReversePlanInfo, ReverseRequest, SharedPointInfo } from '../service/index.ts'
+import type { JobInfo, PointsResult, ReverseCycleInfo, ReverseInfo, ReversePlanInfo, ReverseRequest, SharedPointInfo, PlanFacts } from '../service/index.ts'
 import { REVERSE_REQUEST_TIMEOUT_MS } from './constants.ts'
 import type { FailoversLog } from './failover-work.ts'
 
@@ -53,7 +53,7 @@ export class Reversals {
   }
 
   /** What `replication reverse` would do, checked as it checks; nothing is done. */
-  async plan (name: string, request: ReverseRequest = {}): Promise<ReversePlanInfo> {
+  async plan (name: string, request: ReverseRequest = {}): Promise<PlanFacts<ReversePlanInfo>> {
     const { rel, vm, base } = await this.check(name)
     return {
       relationship: rel.id,

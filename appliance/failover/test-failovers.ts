@@ -14,7 +14,7 @@ import type { EventData, EventLog } from '../events/index.ts'
 import { isDirectory } from '../fs-util.ts'
 import type { VmInventory } from '../inventory/index.ts'
 import type { Relationship, RelationshipTable } from '../relationships/index.ts'
-import type { PointInfo, PointsResult, TestFailoverInfo, TestPlanInfo, TestStopPlanInfo, TestStopResult, TestTimings } from '../service/index.ts'
+import type { PointInfo, PointsResult, TestFailoverInfo, TestPlanInfo, TestStopPlanInfo, TestStopResult, TestTimings, PlanFacts } from '../service/index.ts'
 import { checkPointId, choosePoint, type PointChoice } from './point-choice.ts'
 import type { PointServing } from './point-server.ts'
 import { readTestRecord, writeTestRecord, type TestRecord } from './test-record.ts'
@@ -147,7 +147,7 @@ export class TestFailovers {
   }
 
   /** Checks what a start would check and says what it would do; nothing is started. */
-  async plan (name: string, request: { point?: number } = {}): Promise<TestPlanInfo> {
+  async plan (name: string, request: { point?: number } = {}): Promise<PlanFacts<TestPlanInfo>> {
     const rel = this.resolve(name)
     this.refuseBusy(rel)
     const { point, latest, newer } = await this.choosePoint(rel, request.point)
@@ -222,7 +222,7 @@ export class TestFailovers {
   }
 
   /** What stopTest would do, checked the same way; nothing is stopped. */
-  stopPlan (name: string): TestStopPlanInfo {
+  stopPlan (name: string): PlanFacts<TestStopPlanInfo> {
     const { rel, t } = this.stoppable(name, {})
     return { relationship: rel.id, vm: rel.vm, state: rel.state, test: this.infoOf(t), runDir: this.runDir(rel.id), stopWindowMs: TEST_VM_STOP_WINDOW_MS }
   }

@@ -82,6 +82,8 @@ export interface TestPlanInfo {
   nics: number
   /** For a drill: the sign of life waited for and the time limit; null otherwise. */
   check: { sign: DrillSignInfo, timeoutMs: number, screenshotDir: string } | null
+  /** What the command would do and what could be lost, in plain words, one line each: the CLI's `--dry-run` text and the web page's summary (plan-summary.ts). */
+  summary: string[]
 }
 
 /** What `failoverStopTest` would do (`stop-test --dry-run`): the running test it would stop, checked as the stop checks it. */
@@ -96,6 +98,8 @@ export interface TestStopPlanInfo {
   runDir: string
   /** How long the test VM is given before it is powered off, ms: it is thrown away, not shut down. */
   stopWindowMs: number
+  /** What the command would do and what could be lost, in plain words, one line each: the CLI's `--dry-run` text and the web page's summary (plan-summary.ts). */
+  summary: string[]
 }
 
 /** What stop-test did. */

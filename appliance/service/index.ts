@@ -20,6 +20,9 @@ export type {
 export type { SalvageApi } from './salvage-api.ts'
 export type { SettingsApi } from './settings-api.ts'
 export type { SettingsInfo, SettingsUpdateRequest } from './settings-types.ts'
+export {
+  failoverPlanSummary, plannedPlanSummary, plural, reversePlanSummary, signText, testPlanSummary, testStopPlanSummary, withSummary, type PlanFacts
+} from './plan-summary.ts'
 export type { JobApi } from './job-api.ts'
 export type { JobInfo, JobKind, JobState, SeedExportRequest, SeedExportResult, SeedImportRequest, SeedImportResult } from './job-types.ts'
 export type { ReplicationApi } from './replication-api.ts'

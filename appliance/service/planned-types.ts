@@ -69,6 +69,8 @@ export interface PlannedPlanInfo {
   resumes: boolean
   /** `cancel`: whether the cancel starts the VM again here (a qemu VM that does not run); always false for `planned`. */
   startsVm: boolean
+  /** What the command would do and what could be lost, in plain words, one line each: the CLI's `--dry-run` text and the web page's summary (plan-summary.ts). */
+  summary: string[]
 }
 
 /** `replicationReverse` arguments (on the box that failed over). */
@@ -123,6 +125,8 @@ export interface ReversePlanInfo {
   force: boolean
   /** This box's disks of the VM, which become the primary's. */
   disks: Array<{ name: string, path: string }>
+  /** What the command would do and what could be lost, in plain words, one line each: the CLI's `--dry-run` text and the web page's summary (plan-summary.ts). */
+  summary: string[]
 }
 
 /**

@@ -127,6 +127,8 @@ export interface FailoverPlanInfo {
   note: string | null
   /** Whether the command needs `yes` (it loses data). */
   needsYes: boolean
+  /** What the command would do and what could be lost, in plain words, one line each: the CLI's `--dry-run` text and the web page's summary (plan-summary.ts). */
+  summary: string[]
 }
 
 /** What cancel did. */

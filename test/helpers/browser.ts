@@ -122,7 +122,8 @@ export async function checkAccessible (page: Page): Promise<string[]> {
       return `${el.tagName.toLowerCase()}${el.id === '' ? '' : `#${el.id}`} "${(el.textContent ?? '').trim().slice(0, 40)}"`
     }, i)
     const snapshot = await control.ariaSnapshot()
-    if (!/^- [\w-]+ "[^"]+"/.test(snapshot)) problems.push(`no accessible name: ${what} (${snapshot.split('\n')[0] ?? ''})`)
+    // A name holding ": " comes YAML-quoted: - 'checkbox "I understand: ..."'.
+    if (!/^- '?[\w-]+ "[^"]+"/.test(snapshot)) problems.push(`no accessible name: ${what} (${snapshot.split('\n')[0] ?? ''})`)
     if (await control.isEnabled()) expected.push(String(i))
     const group = await control.evaluate(el => el instanceof HTMLInputElement && el.type === 'radio' && el.name !== '' ? `${el.form?.id ?? ''}#${el.name}` : null)
     if (group !== null) groups.set(String(i), group)

@@ -5,7 +5,7 @@
  * result). As in schemas.ts: nothing unknown, nothing coerced; values are
  * checked again behind the API.
  */
-import { object } from '../schemas.ts'
+import { object, summarySchema } from '../schemas.ts'
 import { pointSchema, proofSchema } from './point-schemas.ts'
 
 const str = { type: 'string' } as const
@@ -45,7 +45,7 @@ export const testFailoverSchema = object({
 
 export const testFailoversSchema = { type: 'array', items: testFailoverSchema }
 
-export const testStopPlanSchema = object({ relationship: str, vm: str, state: str, test: testFailoverSchema, runDir: str, stopWindowMs: int })
+export const testStopPlanSchema = object({ relationship: str, vm: str, state: str, test: testFailoverSchema, runDir: str, stopWindowMs: int, summary: summarySchema })
 
 export const drillSettingsSchema = object({
   relationship: str,
@@ -96,7 +96,8 @@ export const testPlanSchema = object({
   memoryMiB: nullableInt,
   boot: { type: ['string', 'null'], enum: ['bios', 'kernel', null] },
   nics: int,
-  check: { anyOf: [{ type: 'null' }, object({ sign: drillSignSchema, timeoutMs: int, screenshotDir: str })] }
+  check: { anyOf: [{ type: 'null' }, object({ sign: drillSignSchema, timeoutMs: int, screenshotDir: str })] },
+  summary: summarySchema
 })
 
 export const testStopSchema = object({ relationship: str, vm: str, point: int, testVm: nullableStr, stopped: { type: 'boolean', const: true } })

@@ -4,7 +4,7 @@
  * replication", "Salvage", "Failover"). As in schemas.ts: nothing unknown,
  * nothing coerced; paths are checked again behind the API (absolute, no NUL).
  */
-import { object } from '../schemas.ts'
+import { object, summarySchema } from '../schemas.ts'
 
 const str = { type: 'string' } as const
 const nullableStr = { type: ['string', 'null'] } as const
@@ -28,7 +28,8 @@ export const reversePlanSchema = object({
   term: int,
   base: sharedPoint,
   force: { type: 'boolean' },
-  disks: { type: 'array', items: object({ name: str, path: str }) }
+  disks: { type: 'array', items: object({ name: str, path: str }) },
+  summary: summarySchema
 })
 
 export const reverseInfoSchema = object({
@@ -98,5 +99,6 @@ export const plannedPlanSchema = object({
   force: { type: 'boolean' },
   lastPointTime: nullableStr,
   resumes: { type: 'boolean' },
-  startsVm: { type: 'boolean' }
+  startsVm: { type: 'boolean' },
+  summary: summarySchema
 })

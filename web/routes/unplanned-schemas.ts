@@ -4,7 +4,7 @@
  * (`--dry-run`), and what cancel did. As in schemas.ts: nothing unknown,
  * nothing coerced; values are checked again behind the API.
  */
-import { object } from '../schemas.ts'
+import { object, summarySchema } from '../schemas.ts'
 import { pointSchema } from './point-schemas.ts'
 
 const str = { type: 'string' } as const
@@ -59,7 +59,8 @@ export const failoverPlanSchema = object({
   disks: { type: 'array', items: object({ name: str, path: str, size: int }) },
   nics: { type: 'array', items: failoverNicSchema },
   note: nullableStr,
-  needsYes: { type: 'boolean' }
+  needsYes: { type: 'boolean' },
+  summary: summarySchema
 })
 
 export const failoverCancelSchema = object({

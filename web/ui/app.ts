@@ -17,7 +17,9 @@ import { PairingPage } from './pages/pairing.ts'
 import { VmPage } from './pages/vm.ts'
 import { ProtectPage } from './pages/protect.ts'
 import { SettingsPage } from './pages/settings.ts'
-import { LaterPage, NotFoundPage } from './pages/later.ts'
+import { FailoverPage } from './pages/failover.ts'
+import { SalvagePage } from './pages/salvage.ts'
+import { NotFoundPage } from './pages/not-found.ts'
 
 /** What every page gets. */
 export interface PageProps { api: Api, live: Live }
@@ -108,8 +110,8 @@ function pageOf (page: string, props: PageProps, param: string | null): Componen
     case 'pairing': return html`<${PairingPage} ...${props} />`
     case 'vm': return html`<${VmPage} ...${props} name=${param} />`
     case 'protect': return html`<${ProtectPage} ...${props} />`
-    case 'failover': return html`<${LaterPage} title="Failover" />`
-    case 'salvage': return html`<${LaterPage} title="Salvage copies" />`
+    case 'failover': return html`<${FailoverPage} ...${props} />`
+    case 'salvage': return html`<${SalvagePage} ...${props} />`
     case 'settings': return html`<${SettingsPage} ...${props} />`
     default: return html`<${NotFoundPage} />`
   }

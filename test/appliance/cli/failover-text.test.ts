@@ -1,9 +1,13 @@
 /** Pure: the failover commands in words (`--dry-run`, and what they did): unplanned, complete, cancel, stop-test, planned and its cancel on the primary. */
 import t from 'tap'
-import { stopPlanText } from '../../../appliance/cli/failover.ts'
-import { plannedPlanText } from '../../../appliance/cli/failover-planned.ts'
-import { failoverText, planText } from '../../../appliance/cli/failover-unplanned.ts'
+import { failoverText } from '../../../appliance/cli/failover-unplanned.ts'
+import { failoverPlanSummary, plannedPlanSummary, testStopPlanSummary } from '../../../appliance/service/plan-summary.ts'
 import { FAILOVER, FAILOVER_PLAN, PLANNED_PLAN, TEST_STOP_PLAN } from '../../web/fixtures/fake-service.ts'
+
+// The plans' words moved to the service (the daemon sends them as `summary`; the CLI prints them): the same text, line by line.
+const planText = (p: Parameters<typeof failoverPlanSummary>[0]): string => failoverPlanSummary(p).join('\n')
+const stopPlanText = (p: Parameters<typeof testStopPlanSummary>[0]): string => testStopPlanSummary(p).join('\n')
+const plannedPlanText = (p: Parameters<typeof plannedPlanSummary>[0]): string => plannedPlanSummary(p).join('\n')
 
 t.test('a dry run says what would happen and what could be lost', async t => {
   const latest = planText(FAILOVER_PLAN)

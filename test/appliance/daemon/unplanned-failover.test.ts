@@ -27,6 +27,7 @@ import { PassThrough } from 'node:stream'
 import { promisify } from 'node:util'
 import { verifyPoint } from '../../../core/verify.ts'
 import { Appliance } from '../../../appliance/daemon/index.ts'
+import { failoverPlanSummary } from '../../../appliance/service/plan-summary.ts'
 import { readEventLog, type CycleRecord } from '../../../appliance/events/index.ts'
 import { fileHash, freePort, scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
 import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
@@ -121,6 +122,8 @@ t.test('unplanned failover to an older point, a restart, cancel, failover to the
   const plan = await replica.failoverPlan('tiny', { action: 'unplanned', point: pA!.id })
   t.match(plan, { action: 'unplanned', kind: 'vm', point: { id: pA!.id }, latest: false, newerPoints: 1, dropAtComplete: 1, term: 1, termAfter: 2, boot: 'kernel', needsYes: true })
   t.same(plan.disks.map(d => d.path), [join(replicaDir, 'vms', 'tiny', 'disk0.qcow2')])
+  t.same(plan.summary, failoverPlanSummary(plan), 'the plan carries its words, as the CLI prints them and the web page shows them')
+  t.match(plan.summary.join('\n'), /the 1 newer point will be dropped if you complete/)
   t.match(replica.relationships.get('tiny'), { state: 'replicating', term: 1 }, 'the dry run changed nothing')
   t.same(await readdir(join(replicaDir, 'failover')), [])
   t.notOk((await replica.vmList()).some(v => v.name === 'tiny'))

@@ -87,6 +87,19 @@ export async function openPage (browser: Browser, viewport: ViewportName): Promi
   return { page, errors, cspViolations }
 }
 
+/** How long a page may take to move the focus after it draws (a hook runs after the render). */
+export const TIMEOUT_FOCUS_MS = 5_000
+
+/**
+ * The id of the element that has the focus, once it is `id` or after
+ * TIMEOUT_FOCUS_MS: a page moves the focus in an effect after it draws, so
+ * reading it as soon as the new content shows races with that effect.
+ */
+export async function focusedId (page: Page, id: string): Promise<string | undefined> {
+  await page.waitForFunction(want => document.activeElement?.id === want, id, { timeout: TIMEOUT_FOCUS_MS }).catch(() => undefined)
+  return await page.evaluate(() => document.activeElement?.id)
+}
+
 /** Saves a PNG of the whole page (or of the viewport only: `fullPage: false`) as test-artifacts/screenshots/NAME.png; returns its path. */
 export async function screenshot (page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<string> {
   await mkdir(SCREENSHOT_DIR, { recursive: true })

@@ -8,7 +8,7 @@
  */
 import t, { type Test } from 'tap'
 import type { ReplicaStatusInfo, ReplicationInfo } from '../../../appliance/service/index.ts'
-import { browserMissing, checkAccessible, launchBrowser, openPage, screenshot, type WatchedPage } from '../../helpers/browser.ts'
+import { browserMissing, checkAccessible, focusedId, launchBrowser, openPage, screenshot, type WatchedPage } from '../../helpers/browser.ts'
 import { servedUi } from '../fixtures/ui-server.ts'
 import { FakeService, REPLICATION } from '../fixtures/fake-service.ts'
 
@@ -121,7 +121,7 @@ t.test('set the password, then the dashboard; log in on a phone', { skip: browse
 
   await phone.page.getByRole('link', { name: 'Pairing' }).click()
   await phone.page.getByRole('heading', { level: 1, name: 'Pairing' }).waitFor()
-  t.equal(await phone.page.evaluate(() => document.activeElement?.id), 'page-title', 'a new page moves the focus to its heading')
+  t.equal(await focusedId(phone.page, 'page-title'), 'page-title', 'a new page moves the focus to its heading')
   t.equal(await phone.page.getByRole('link', { name: 'Pairing' }).getAttribute('aria-current'), 'page', 'the navigation marks the page shown')
   await phone.page.getByRole('button', { name: 'Log out' }).click()
   await phone.page.getByRole('heading', { level: 1, name: 'Log in to Tandem' }).waitFor()

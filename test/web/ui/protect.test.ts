@@ -11,7 +11,7 @@
  */
 import t from 'tap'
 import type { CycleProgressInfo, ReplicationEnableRequest, ReplicationInfo, VmAddRequest, VmInfo } from '../../../appliance/service/index.ts'
-import { browserMissing, checkAccessible, launchBrowser, openPage, screenshot } from '../../helpers/browser.ts'
+import { browserMissing, checkAccessible, focusedId, launchBrowser, openPage, screenshot } from '../../helpers/browser.ts'
 import { servedUi } from '../fixtures/ui-server.ts'
 import { FakeService, PEER, REPLICATION, VM } from '../fixtures/fake-service.ts'
 import { logIn } from '../fixtures/ui-login.ts'
@@ -73,7 +73,7 @@ t.test('the wizard step by step, the request, a refusal, the live progress to th
   await page.getByRole('radio', { name: /files/ }).check()
   await page.getByRole('button', { name: 'Next' }).click()
   await page.getByRole('heading', { name: 'Step 2 of 6: The box that keeps the copy' }).waitFor()
-  t.equal(await page.evaluate(() => document.activeElement?.id), 'step-title', 'the focus moves to the step\'s heading')
+  t.equal(await focusedId(page, 'step-title'), 'step-title', 'the focus moves to the step\'s heading')
   await page.getByRole('button', { name: 'Next' }).click()
   await page.getByText('Choose the box that keeps the copy.').waitFor()
   await page.getByRole('radio', { name: new RegExp(PEER.name) }).check()

@@ -18,7 +18,7 @@ import type { Browser } from 'playwright-core'
 import {
   ServiceError, type EventInfo, type EventsRequest, type EventsResult, type ReplicationInfo
 } from '../../../appliance/service/index.ts'
-import { browserMissing, checkAccessible, launchBrowser, openPage, screenshot, type WatchedPage } from '../../helpers/browser.ts'
+import { browserMissing, checkAccessible, focusedId, launchBrowser, openPage, screenshot, type WatchedPage } from '../../helpers/browser.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
 import { servedUi } from '../fixtures/ui-server.ts'
 import { FakeService, POINTS, PROOF, REPLICA_STATUS, REPLICATION } from '../fixtures/fake-service.ts'
@@ -200,7 +200,7 @@ t.test('the VM page on both sides, at desktop and phone widths', { skip: browser
   await confirm.waitFor()
   t.match(await confirm.innerText(), /box-b keeps every recovery point it holds/, 'the confirmation says what happens to the points')
   t.match(await confirm.innerText(), /No new recovery point comes after this/, 'and what stops')
-  t.equal(await page.evaluate(() => document.activeElement?.id), 'remove-title', 'the focus moves to the question')
+  t.equal(await focusedId(page, 'remove-title'), 'remove-title', 'the focus moves to the question')
   t.same(callsOf(service, 'replicationRemove'), [], 'nothing removed yet')
   await screenshot(page, 'vm-remove-confirm-desktop', { fullPage: false })
   await page.getByRole('button', { name: 'Keep protecting it' }).click()

@@ -6,11 +6,17 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, open, rename, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
+import { readBoundedIfExists } from '../../appliance/fs-util.ts'
 
 export const PRIVATE_FILE_MODE = 0o600
 export const PRIVATE_DIR_MODE = 0o700
 
-/** Writes `text` to `path` (mode 0600) through a temporary file in the same folder, synced, then renamed over it. */
+/**
+ * Writes `text` to `path` (mode 0600) through a temporary file in the same folder, synced,
+ * then renamed over it. Not appliance/fs-util.ts's writeFileAtomic: its temp name is fixed,
+ * for callers that serialize their writes, and two requests (setup, a password change)
+ * may write admin.json at once; here each write has its own temp file.
+ */
 export async function writePrivateFile (path: string, text: string): Promise<void> {
   const dir = dirname(path)
   await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE })
@@ -32,21 +38,8 @@ export async function writePrivateFile (path: string, text: string): Promise<voi
   try { await folder.sync() } finally { await folder.close() }
 }
 
-/** The file's text, or null when it does not exist; at most `maxBytes` are read (more is a damaged file: an Error). */
+/** The file's text, or null when it does not exist; a file larger than `maxBytes` is a damaged one: an Error, nothing read. */
 export async function readPrivateFile (path: string, maxBytes: number): Promise<string | null> {
-  let file
-  try {
-    file = await open(path, 'r')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw err
-  }
-  try {
-    const buffer = Buffer.alloc(maxBytes + 1)
-    const { bytesRead } = await file.read(buffer, 0, buffer.length, 0)
-    if (bytesRead > maxBytes) throw new Error(`${path} is larger than ${maxBytes} bytes`)
-    return buffer.subarray(0, bytesRead).toString('utf8')
-  } finally {
-    await file.close()
-  }
+  const bytes = await readBoundedIfExists(path, maxBytes, size => new Error(`${path} is larger than ${maxBytes} bytes (${size})`))
+  return bytes === undefined ? null : Buffer.from(bytes).toString('utf8')
 }

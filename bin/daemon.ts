@@ -12,7 +12,8 @@ import { buildApiServer, buildServer, ensureSetupCode, listenOnSocket } from '..
 import { loadUi } from '../web/ui-files.ts'
 import { apiHost } from '../web/tls/names.ts'
 import { readMetricsToken } from '../web/metrics-token.ts'
-import { webCertificate, webHostsOf, webStatusOf } from './web-box.ts'
+import { webCertificate, webStatusOf } from './web-box.ts'
+import { webHosts } from '../web/web-hosts.ts'
 
 /** The web page's server (fastify's instance; only web/ names fastify). */
 type WebServer = ReturnType<typeof buildServer>
@@ -81,7 +82,7 @@ async function startWeb (appliance: Appliance, config: Config): Promise<WebServe
   const web = buildServer(appliance, {
     ...(cert === undefined ? { loopbackOnly: true } : { https: { key: cert.keyPem, cert: cert.certPem } }),
     webDir,
-    allowedHosts: webHostsOf(config),
+    allowedHosts: webHosts(config.api),
     ui: loadUi(),
     metricsToken: () => readMetricsToken(webDir),
     logger: appliance.logger

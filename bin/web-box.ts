@@ -40,18 +40,6 @@ export async function initWeb (webDir: string, config: Config): Promise<InitResu
   return { url: webUrl(config.api, config.apiPlainHttp, hostname()), fingerprint: cert?.fingerprint ?? null }
 }
 
-/**
- * The names a browser may reach the box by (the `Host` check of
- * web/server.ts): the certificate's, taken again at each call (an address
- * may come or go while the daemon runs).
- */
-export function webHostsOf (config: Config): () => Iterable<string> {
-  return () => {
-    const names = certificateNames({ hostname: hostname(), api: config.api, interfaces: networkInterfaces() })
-    return [...names.dnsNames, ...names.ipAddresses]
-  }
-}
-
 /** The status's `web` part for a box with `config`, read from `webDir` at each call. */
 export function webStatusOf (webDir: string, config: Config): () => Promise<WebStatusInfo | null> {
   return async () => await webStatus({ webDir, api: config.api, plainHttp: config.apiPlainHttp, auth: ADMIN_STORE })

@@ -12,13 +12,13 @@
  * of both dashboards at phone width; accessibility checked, no console
  * error and no CSP violation on any page.
  */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { join } from 'node:path'
-import type { Page } from 'playwright-core'
 import type { PeerInfo, StatusInfo } from '../../../appliance/service/index.ts'
 import { browserMissing, checkAccessible, launchBrowser, openPage, screenshot, type WatchedPage } from '../../helpers/browser.ts'
-import { freePort, sparseFile, tempDir } from '../../helpers/fixtures.ts'
-import { addManualVm, startDaemon, tandemAt, tandemJsonAt } from '../../helpers/tandem-cli.ts'
+import { sparseFile, tempDir } from '../../helpers/fixtures.ts'
+import { addManualVm, tandemAt, tandemJsonAt } from '../../helpers/tandem-cli.ts'
+import { clean, dashboardState, webBox } from '../fixtures/real-boxes.ts'
 import { logIn } from '../fixtures/ui-login.ts'
 
 /** The demo VM's disk: small, so that its initial replication is quick. */
@@ -26,41 +26,14 @@ const DISK_BYTES = 8 * 1024 * 1024
 /** Long enough that the live channel, not a cycle's timing, is what the dashboards wait on. */
 const FREQUENCY = '30s'
 
-interface Box { name: string, dir: string, status: StatusInfo, url: string, setupCode: string, password: string }
-
-/** `tandem init --api 127.0.0.1:PORT` (HTTPS), `tandem start`; stopped at teardown. */
-async function box (t: Test, root: string, name: string): Promise<Box> {
-  const dir = join(root, name)
-  const init = await tandemAt(dir, ['init', '--name', name, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', `127.0.0.1:${await freePort()}`])
-  if (init.status !== 0) throw new Error(`tandem init ${name}: ${init.stderr}`)
-  const daemon = await startDaemon(dir)
-  t.teardown(async () => { await daemon.stop() })
-  const status = await tandemJsonAt<StatusInfo>(dir, ['status'])
-  const web = status.web
-  if (web === null || web.url === null || web.setupCode === null) throw new Error(`${name}: no web page or setup code in its status`)
-  t.match(web.url, /^https:\/\/127\.0\.0\.1:\d+\/$/, `${name}: served over HTTPS on loopback`)
-  t.match(web.fingerprint, /^SHA256 [0-9A-F:]{95}$/, `${name}: its certificate's fingerprint`)
-  return { name, dir, status, url: web.url.replace(/\/$/, ''), setupCode: web.setupCode, password: `${name} admin password` }
-}
-
-/** Every page stays free of console errors, exceptions and CSP violations. */
-async function clean (t: Test, pages: Array<[string, WatchedPage]>): Promise<void> {
-  for (const [what, w] of pages) {
-    t.same(w.errors, [], `${what}: no console error or exception`)
-    t.same(await w.cspViolations(), [], `${what}: no CSP violation`)
-  }
-}
-
-/** The state words of the dashboard's card of VM `vm` (its first "State" fact, without the reason). */
-async function dashboardState (page: Page, vm: string): Promise<string> {
-  return await page.locator('li.vm').filter({ has: page.getByRole('heading', { level: 3, name: new RegExp(`^${vm} `) }) })
-    .locator('dd').first().evaluate(dd => dd.firstChild?.textContent ?? '')
-}
-
 t.test('two boxes: set the passwords, pair through their pages, watch a VM replicate live', { skip: browserMissing() }, async t => {
   const root = await tempDir(t)
-  const a = await box(t, root, 'box-a')
-  const b = await box(t, root, 'box-b')
+  const a = await webBox(t, root, 'box-a')
+  const b = await webBox(t, root, 'box-b')
+  for (const x of [a, b]) {
+    t.match(x.url, /^https:\/\/127\.0\.0\.1:\d+$/, `${x.name}: served over HTTPS on loopback`)
+    t.match(x.status.web?.fingerprint, /^SHA256 [0-9A-F:]{95}$/, `${x.name}: its certificate's fingerprint`)
+  }
   const browser = await launchBrowser(t)
   const onA = await openPage(browser, 'desktop')
   const onB = await openPage(browser, 'desktop')

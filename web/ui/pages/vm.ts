@@ -117,12 +117,14 @@ export function VmPage ({ api, live, name }: PageProps & { name: string | null }
         <p>Its recovery points are on <strong>${peerName(primary.peer)}</strong>, the Replica: open that box's page to see them and their drills. Newest point: ${when(primary.lastPointTime, now)}.</p>
         <h3>Actions</h3>
         <${VmActions} api=${api} rel=${primary} replica=${peerName(primary.peer)} onChanged=${setPrimary} onRemoved=${onRemoved} />
+        <p class="vm-failover"><a href=${href('failover', vm)}>Fail over ${vm} to ${peerName(primary.peer)}</a>: a planned failover shuts it down here, sends its last changes and starts it there, with nothing lost. Each step says what will happen first.</p>
       </section>`}
     ${removed === null ? null : html`<${RemovedNotice} ...${removed} />`}
     ${replica === undefined ? null : html`
       <section class="vm-side" aria-labelledby="replica-title">
         <h2 id="replica-title">Replica here, of ${peerName(replica.peer)}</h2>
         <${StateLine} state=${replica.state} why=${replica.reason} health=${replica.health} reason=${replica.healthReason} />
+        <p class="vm-failover"><a href=${href('failover', vm)}>Fail over or test ${vm} here</a>: a test failover, an unplanned failover when ${peerName(replica.peer)} is gone, or reverse replication after one. Each step says what will happen first.</p>
         <h3>Recovery points</h3>
         ${data.points === null ? html`<p class="loading">Loading…</p>` : html`<${PointsTimeline} points=${data.points} now=${now} />`}
       </section>`}

@@ -7,7 +7,7 @@
  */
 import t from 'tap'
 import type { EventInfo } from '../../../appliance/service/index.ts'
-import { cycleSeries, median } from '../../../web/ui/pages/vm-cycles.ts'
+import { cycleSeries, LONE_SAMPLE_SPAN_S, median, timeRange } from '../../../web/ui/pages/vm-cycles.ts'
 
 const end = (seq: number, outcome: 'ok' | 'failed' | 'interrupted', data?: EventInfo['data']): EventInfo =>
   ({ seq, time: new Date(data?.end as number ?? 0).toISOString(), vm: 'web', kind: 'cycle', reason: 'x', phase: 'end', begin: seq - 1, outcome, ...(data === undefined ? {} : { data }) })
@@ -39,4 +39,9 @@ t.test('median', async t => {
   t.equal(median([]), 0)
   t.equal(median([5, 1, 3]), 3)
   t.equal(median([4, 1, 3, 2]), 2.5)
+})
+
+t.test('the time axis: uPlot\'s range, or a lone sample in the middle of its own span', async t => {
+  t.same(timeRange([100, 200], 100, 200), [100, 200])
+  t.same(timeRange([1000], 1000, 1000 + 86400), [1000 - LONE_SAMPLE_SPAN_S, 1000 + LONE_SAMPLE_SPAN_S], 'not the day after it')
 })

@@ -1,14 +1,15 @@
 /**
  * What the failover wizards share (docs/web.md "Failover and salvage"): the
  * plan's summary as the daemon wrote it (the CLI's `--dry-run` words), the
- * recovery-point picker, a job followed to its end, and a wizard's step
- * heading.
+ * recovery-point picker, a job followed to its end, the relationships as
+ * the live channel shows them, and a wizard's step heading.
  */
 import { html } from 'htm/preact'
 import type { ComponentChildren } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import type { JobInfo } from '../../../appliance/service/job-types.ts'
 import type { PointInfo, PointsResult, ReplicaStatusInfo } from '../../../appliance/service/replica-types.ts'
+import type { ReplicationInfo } from '../../../appliance/service/replication-types.ts'
 import { segment, type Api } from '../api.ts'
 import type { Live } from '../live.ts'
 import { size, when } from '../format.ts'
@@ -138,4 +139,20 @@ export function JobProgress ({ job, label }: { job: JobInfo, label: string }): C
         : null}
       ${job.error === null ? null : html`<p class="form-error">${job.error.message} (${job.error.code})</p>`}
     </div>`
+}
+
+/** This box's relationships on both sides, as the live channel's newest snapshot has them. */
+export interface LiveHeld { replica: ReplicaStatusInfo[], primary: ReplicationInfo[] }
+
+/**
+ * The relationships as the live channel's newest snapshot has them (null
+ * until one came), for what must follow the boxes while a wizard stays on
+ * what the page loaded: a wizard started is never swapped for another when
+ * the relationship it acted on changes side.
+ */
+export function useLiveHeld (live: Live): LiveHeld | null {
+  const held = (s: NonNullable<Live['last']>): LiveHeld => ({ replica: s.replica, primary: s.replication })
+  const [now, setNow] = useState<LiveHeld | null>(() => live.last === null ? null : held(live.last))
+  useEffect(() => live.subscribe({ snapshot: s => { setNow(held(s)) } }), [live])
+  return now
 }

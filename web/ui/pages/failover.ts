@@ -19,6 +19,7 @@ import { failureText } from './form-error.ts'
 import { TestWizard } from './failover-test.ts'
 import { UnplannedWizard } from './failover-unplanned.ts'
 import { PlannedWizard, ReverseWizard } from './failover-planned.ts'
+import { useLiveHeld } from './failover-parts.ts'
 
 interface Held { replica: ReplicaStatusInfo[], primary: ReplicationInfo[], peers: PeerInfo[] }
 
@@ -82,14 +83,21 @@ function VmList ({ held }: { held: Held }): ComponentChildren {
 
 function VmFailover ({ api, live, held, vm, onChanged }: PageProps & { held: Held, vm: string, onChanged: () => void }): ComponentChildren {
   const replica = held.replica.find(r => r.vm === vm)
-  const primary = held.primary.find(r => r.vm === vm)
-  const kinds: Kind[] = replica !== undefined ? replicaKinds(replica) : primary !== undefined ? ['planned'] : []
+  // A planned failover started here hands the VM over: this box soon holds it as Replica
+  // (a reload may see that), yet its wizard stays, to show how the failover ends.
+  const [handedOver, setHandedOver] = useState<ReplicationInfo | null>(null)
+  const primary = handedOver ?? held.primary.find(r => r.vm === vm)
+  const kinds: Kind[] = handedOver !== null ? ['planned'] : replica !== undefined ? replicaKinds(replica) : primary !== undefined ? ['planned'] : []
   const [kind, setKind] = useState<Kind | null>(null)
   const shown = kind !== null && kinds.includes(kind) ? kind : kinds.length === 1 ? kinds[0]! : null
-  useEffect(() => { setKind(null) }, [vm])
+  useEffect(() => { setKind(null); setHandedOver(null) }, [vm])
+  // The line of words follows the live channel (a planned failover turns this box into the Replica); the wizards stay on what was loaded.
+  const seen = useLiveHeld(live) ?? held
+  const nowReplica = seen.replica.find(r => r.vm === vm) ?? replica
+  const nowPrimary = seen.primary.find(r => r.vm === vm) ?? (nowReplica === undefined ? primary : undefined)
   if (kinds.length === 0) return html`<p>This box neither holds ${vm} as Replica nor replicates it. <a href=${href('failover')}>All VMs</a></p>`
   return html`
-    <p class="why">${replica !== undefined ? `Held here as Replica: ${stateText(replica.state)}. ${replica.reason}` : `Runs here, replicated to ${peerName(held, primary!.peer)}: ${stateText(primary!.state)}.`}</p>
+    <p class="why">${nowReplica !== undefined ? `Held here as Replica: ${stateText(nowReplica.state)}. ${nowReplica.reason}` : `Runs here, replicated to ${peerName(held, nowPrimary!.peer)}: ${stateText(nowPrimary!.state)}.`}</p>
     <p><a href=${href('failover')}>All VMs</a></p>
     ${kinds.length > 1 ? html`
       <div class="fo-kinds" role="group" aria-label="What to do">
@@ -99,7 +107,7 @@ function VmFailover ({ api, live, held, vm, onChanged }: PageProps & { held: Hel
     ${shown === null ? html`<ul class="fo-kind-list">${kinds.map(k => html`<li><strong>${KIND_WORDS[k].label}</strong>: ${KIND_WORDS[k].what}</li>`)}</ul>` : html`
       <section class="wizard" aria-label=${KIND_WORDS[shown].label} key=${shown}>
         ${shown === 'planned'
-          ? html`<${PlannedWizard} ...${{ api, live, onChanged }} replication=${primary!} />`
+          ? html`<${PlannedWizard} ...${{ api, live, onChanged }} replication=${primary!} onStarted=${() => { setHandedOver(primary!) }} />`
           : html`<${WIZARDS[shown]} ...${{ api, live, onChanged }} replica=${replica!} />`}
       </section>`}`
 }

@@ -108,6 +108,9 @@ const value = (e: Event): string => (e.target as HTMLInputElement).value
 
 function stepBody (id: string, p: StepProps): ComponentChildren {
   const { data, choices: c, set } = p
+  // A VM another program runs: Tandem cannot ask its guest to flush, so its points stay crash-consistent (docs/replication.md, step 4).
+  const manual = data.vms.find(v => v.name === c.vm)?.driver === 'manual'
+  const noFlush = (id: string): ComponentChildren => html`<p id=${id} class="why">${c.vm} is run by another program: Tandem cannot ask its guest to flush its writes, so its points are crash-consistent whatever is chosen here.</p>`
   switch (id) {
     case 'vm': {
       const free = data.vms.filter(v => v.relationship === null)
@@ -146,10 +149,11 @@ function stepBody (id: string, p: StepProps): ComponentChildren {
         <input id="recovery-points" inputmode="numeric" autocomplete="off" aria-describedby="recovery-points-help" value=${c.recoveryPoints} onInput=${(e: Event) => { set('recoveryPoints', value(e)) }} />
         <p id="recovery-points-help" class="why">With 24 you can go back to any hour of the last day. 0 keeps only the latest point.</p>
         <label for="app-every">App-consistent points</label>
-        <select id="app-every" aria-describedby="app-every-help" value=${c.appConsistentEvery} onChange=${(e: Event) => { set('appConsistentEvery', value(e) as AppEvery) }}>
+        <select id="app-every" aria-describedby=${manual ? 'app-every-help app-every-manual' : 'app-every-help'} value=${c.appConsistentEvery} onChange=${(e: Event) => { set('appConsistentEvery', value(e) as AppEvery) }}>
           ${(Object.keys(APP_WORDS) as AppEvery[]).map(a => html`<option value=${a}>${cap(APP_WORDS[a])}</option>`)}
         </select>
-        <p id="app-every-help" class="why">An app-consistent point asks the guest (through its agent) to flush its writes first, so databases start cleanly from it.</p>`
+        <p id="app-every-help" class="why">An app-consistent point asks the guest (through its agent) to flush its writes first, so databases start cleanly from it.</p>
+        ${manual ? noFlush('app-every-manual') : null}`
     case 'initial':
       return html`<fieldset class="choices"><legend>How is the first full copy made?</legend>
         ${(Object.keys(INITIAL_WORDS) as InitialKind[]).map(k => html`
@@ -163,7 +167,8 @@ function stepBody (id: string, p: StepProps): ComponentChildren {
           <input id="seed-path" autocomplete="off" autocapitalize="off" spellcheck="false" placeholder="/mnt/usb/${c.vm}.seed" aria-describedby="seed-help" value=${c.seedPath} onInput=${(e: Event) => { set('seedPath', value(e)) }} />
           <p id="seed-help" class="why">For a slow link: carry the file to the other box and import it there (<code>tandem seed import</code>).</p>` : null}`
     case 'review':
-      return html`<ul class="protect-summary">${summary(c, data.status.name, p.peerName(c.peer)).map(line => html`<li>${line}</li>`)}</ul>`
+      return html`<ul class="protect-summary">${summary(c, data.status.name, p.peerName(c.peer)).map(line => html`<li>${line}</li>`)}</ul>
+        ${manual && c.appConsistentEvery !== 'none' ? noFlush('review-manual') : null}`
     default: return null
   }
 }

@@ -10,7 +10,7 @@ import type { ComponentChildren } from 'preact'
 import { useEffect, useRef } from 'preact/hooks'
 import uPlot from 'uplot'
 import { duration, size } from '../format.ts'
-import { median, type CycleSample, type CycleSeries } from './vm-cycles.ts'
+import { median, timeRange, type CycleSample, type CycleSeries } from './vm-cycles.ts'
 
 /** The plot's height in CSS pixels: readable on a phone, three fit a laptop's screen. */
 const CHART_HEIGHT = 160
@@ -80,7 +80,7 @@ function Chart ({ spec, samples, targetMs }: { spec: ChartSpec, samples: CycleSa
       height: CHART_HEIGHT,
       cursor: { drag: { x: false, y: false } },
       legend: { show: false },
-      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(max, targetMs ?? 0) * 1.1 || 1] } },
+      scales: { x: { time: true, range: (_u, min, max) => timeRange(xs, min, max) }, y: { range: (_u, _min, max) => [0, Math.max(max, targetMs ?? 0) * 1.1 || 1] } },
       axes: [
         { stroke: muted, grid: { stroke: 'rgba(128,128,128,.2)' }, values: (_u, vals) => vals.map(v => hourMinute(v * 1000)) },
         { stroke: muted, size: 70, grid: { stroke: 'rgba(128,128,128,.2)' }, values: (_u, vals) => vals.map(v => spec.text(v)), ...(spec.steps === undefined ? {} : { incrs: spec.steps }) }

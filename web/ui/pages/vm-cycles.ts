@@ -61,3 +61,15 @@ export function median (values: readonly number[]): number {
   const mid = Math.floor(s.length / 2)
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
+
+/**
+ * Seconds shown either side of a chart's only sample: uPlot's own range
+ * for one time value is the day after it, the sample drawn on the left
+ * edge and the ticks at midnight (00:00).
+ */
+export const LONE_SAMPLE_SPAN_S = 60
+
+/** A chart's time axis (seconds) over the samples `xs`: uPlot's `min`..`max`, or one sample in the middle of its own span. */
+export function timeRange (xs: readonly number[], min: number, max: number): [number, number] {
+  return xs.length === 1 ? [xs[0]! - LONE_SAMPLE_SPAN_S, xs[0]! + LONE_SAMPLE_SPAN_S] : [min, max]
+}

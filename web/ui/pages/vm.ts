@@ -3,10 +3,12 @@
  * dashboard card: one protected VM, from whichever side this box holds it
  * on. Its state and health; on the primary the actions (vm-actions.ts) and
  * where its recovery points are; on the Replica the points as a timeline
- * (vm-points.ts); charts of its cycles over time (vm-charts.ts) from the
- * event log's cycle events; the event log itself (vm-events.ts). Loaded
- * from /v1/status, /v1/peers, /v1/replication, /v1/replica/relationships,
- * /v1/points/:name and /v1/events?name=...; kept current by the live
+ * (vm-points.ts); on either side a link to its failover wizards; for a
+ * manual-driver VM the disk files its hypervisor must use; charts of its
+ * cycles over time (vm-charts.ts) from the event log's cycle events; the
+ * event log itself (vm-events.ts). Loaded from /v1/status, /v1/peers,
+ * /v1/replication, /v1/replica/relationships, /v1/vms, /v1/points/:name
+ * and /v1/events?name=...; kept current by the live
  * channel: its snapshots (state, health) and its events (the log, the
  * charts, the points when one arrives).
  */
@@ -16,6 +18,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import type { PeerInfo, StatusInfo } from '../../../appliance/service/types.ts'
 import type { ReplicationInfo, ReplicationRemoveResult } from '../../../appliance/service/replication-types.ts'
 import type { EventInfo, PointsResult, ReplicaStatusInfo } from '../../../appliance/service/replica-types.ts'
+import type { VmInfo } from '../../../appliance/service/vm-types.ts'
 import type { PageProps } from '../app.ts'
 import { segment } from '../api.ts'
 import { HEALTH_WORDS, stateText, when } from '../format.ts'
@@ -36,6 +39,8 @@ interface Data {
   peers: PeerInfo[]
   primary: ReplicationInfo | undefined
   replica: ReplicaStatusInfo | undefined
+  /** The VM in this box's inventory (absent on a Replica, which holds only its points). */
+  vm: VmInfo | undefined
   points: PointsResult | null
   events: EventInfo[]
 }
@@ -55,15 +60,16 @@ export function VmPage ({ api, live, name }: PageProps & { name: string | null }
     const loadPoints = async (replica: ReplicaStatusInfo | undefined): Promise<PointsResult | null> =>
       replica === undefined ? null : await api.get<PointsResult>(`/v1/points/${segment(replica.relationship)}`)
     const load = async (): Promise<Data> => {
-      const [status, peers, replication, replicaList, log] = await Promise.all([
+      const [status, peers, replication, replicaList, log, vms] = await Promise.all([
         api.get<StatusInfo>('/v1/status'),
         api.get<PeerInfo[]>('/v1/peers'),
         api.get<ReplicationInfo[]>('/v1/replication'),
         api.get<ReplicaStatusInfo[]>('/v1/replica/relationships'),
-        api.get<{ events: EventInfo[] }>(`/v1/events?${new URLSearchParams({ name: vm, last: String(EVENTS_READ) }).toString()}`)
+        api.get<{ events: EventInfo[] }>(`/v1/events?${new URLSearchParams({ name: vm, last: String(EVENTS_READ) }).toString()}`),
+        api.get<VmInfo[]>('/v1/vms')
       ])
       const replica = replicaList.find(r => r.vm === vm)
-      return { status, peers, primary: replication.find(r => r.vm === vm), replica, points: await loadPoints(replica), events: log.events }
+      return { status, peers, primary: replication.find(r => r.vm === vm), replica, vm: vms.find(v => v.name === vm), points: await loadPoints(replica), events: log.events }
     }
     const failed = (err: unknown): void => { if (!gone) setError(failureText(err)) }
     if (vm !== '') load().then(d => { if (!gone) setData(d) }, failed)
@@ -114,6 +120,7 @@ export function VmPage ({ api, live, name }: PageProps & { name: string | null }
       <section class="vm-side" aria-labelledby="primary-title">
         <h2 id="primary-title">Runs here, on ${data.status.name}</h2>
         <${StateLine} state=${primary.state} why=${primary.stateReason} health=${primary.health} reason=${primary.reason} />
+        ${data.vm?.driver === 'manual' ? html`<${ManualDisks} vm=${data.vm} />` : null}
         <p>Its recovery points are on <strong>${peerName(primary.peer)}</strong>, the Replica: open that box's page to see them and their drills. Newest point: ${when(primary.lastPointTime, now)}.</p>
         <h3>Actions</h3>
         <${VmActions} api=${api} rel=${primary} replica=${peerName(primary.peer)} onChanged=${setPrimary} onRemoved=${onRemoved} />
@@ -144,6 +151,19 @@ function StateLine ({ state, why, health, reason }: { state: string, why: string
   return html`
     <p class="health-line"><span class="badge ${health}">${HEALTH_WORDS[health]}</span> ${reason}</p>
     <p><strong>${stateText(state)}</strong><span class="why">${why}</span></p>`
+}
+
+/**
+ * A manual-driver VM runs under another hypervisor, which must use these
+ * files: after a failover to this box they are new files of its own
+ * (docs/failover.md "Reverse replication", where the disks end up).
+ */
+function ManualDisks ({ vm }: { vm: VmInfo }): ComponentChildren {
+  return html`
+    <div class="vm-manual">
+      <p>Tandem does not run ${vm.name}: the hypervisor that runs it must use ${vm.disks.length === 1 ? 'this disk file' : 'these disk files'} on this box.</p>
+      <ul>${vm.disks.map(d => html`<li><code>${d.path}</code></li>`)}</ul>
+    </div>`
 }
 
 function RemovedNotice ({ result, replica }: { result: ReplicationRemoveResult, replica: string }): ComponentChildren {

@@ -196,9 +196,17 @@ t.test('planned failover on the primary: summary, confirmation, progress; a fail
   t.same(sent(service, 'failoverCancel'), [], 'its summary first')
   t.same(await checkAccessible(page), [], 'what now: accessible')
   await screenshot(page, 'failover-planned-failed-desktop')
+  // This time box-b takes vm1: by the job's end this box holds it as Replica (the page
+  // reloads then), yet the wizard stays and follows the failover to its end.
+  const [primaries, replicas] = [service.replication_, service.replica_]
+  service.replication_ = service.replication_.filter(r => r.vm !== 'vm1')
+  service.replica_ = [...service.replica_, { ...REPLICA_STATUS, relationship: 'vm1', vm: 'vm1', term: 2 }]
   await page.getByRole('button', { name: 'Try again' }).click()
   await page.getByText('box-b took vm1 at term 2').waitFor()
   t.same(sent(service, 'failoverPlanned').length, 2, 'tried again')
+  await page.getByText('Done: vm1 runs on box-b, which replicates it back to this box: this box is its Replica now.').waitFor()
+  await page.getByText(/^Held here as Replica: Replicating\./).waitFor()
+  t.pass('the wizard stays once this box holds vm1 as Replica, and says the failover is over')
   await screenshot(page, 'failover-planned-done-desktop')
 
   await page.goto(`${box.url}/#/failover/db`)
@@ -211,6 +219,8 @@ t.test('planned failover on the primary: summary, confirmation, progress; a fail
   t.same(sent(service, 'replicationReverse'), [{ name: 'db' }])
   await clean(t, watched, 'desktop')
 
+  service.replication_ = primaries
+  service.replica_ = replicas
   const phone = await openPage(browser, 'phone')
   await logIn(phone.page, `${box.url}/#/failover/vm1`, PASSWORD, box.setupCode)
   await summaryHas(phone.page, /send its last changes to box-b/)

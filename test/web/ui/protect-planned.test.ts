@@ -129,6 +129,7 @@ t.test('protect a VM from the page, watch its first copy, then fail it over (pla
   for (const words of ['web runs on box-a; box-b keeps its copy.', 'every 15 minutes', 'plus 4 hourly points', 'every 4 hours', 'now, over the network']) {
     t.ok(summary.includes(words), `the summary says: ${words}`)
   }
+  t.match(await pa.locator('.protect-step').innerText(), /web is run by another program: Tandem cannot ask its guest to flush its writes, so its points are crash-consistent/, 'and that a manual VM\'s points stay crash-consistent')
   t.same(await checkAccessible(pa), [], 'Protect, the last step: accessible')
   await screenshot(pa, 'protect-planned-2-review-desktop')
 
@@ -190,6 +191,9 @@ t.test('protect a VM from the page, watch its first copy, then fail it over (pla
   await pa.getByRole('heading', { level: 2, name: 'Step 3 of 3: Failing over' }).waitFor()
   await pa.getByText('Planned failover of web: Done').waitFor({ timeout: TIMEOUT_WORK_MS })
   await pa.getByText(/box-b took web at term 2/).waitFor()
+  await pa.getByText('Done: web runs on box-b, which replicates it back to this box: this box is its Replica now.').waitFor({ timeout: TIMEOUT_WORK_MS })
+  await pa.getByText(/^Held here as Replica: Replicating\./).waitFor()
+  t.pass('the page follows box-b\'s side to its end: this box is the Replica, replicating')
   t.same(await checkAccessible(pa), [], 'planned failover, done: accessible')
   await screenshot(pa, 'protect-planned-7-planned-done-desktop')
 
@@ -200,9 +204,13 @@ t.test('protect a VM from the page, watch its first copy, then fail it over (pla
   await screenshot(pb, 'protect-planned-8-dashboard-b-desktop')
   await pb.getByRole('link', { name: 'web', exact: true }).click()
   await pb.getByRole('heading', { level: 2, name: 'Runs here, on box-b' }).waitFor()
+  const vmOnB = (await tandemJsonAt<VmInfo[]>(b.dir, ['vm', 'list'])).find(v => v.name === 'web')
+  t.match(vmOnB, { driver: 'manual', relationship: { role: 'primary' } }, 'box B has web now, its primary')
+  await pb.locator('.vm-manual code').getByText(vmOnB!.disks[0]!.path, { exact: true }).waitFor()
+  t.pass('box B\'s VM page names the disk file its hypervisor must use')
   t.same(await checkAccessible(pb), [], 'box B\'s VM page: accessible')
   await screenshot(pb, 'protect-planned-9-vm-b-desktop')
-  await pa.getByRole('link', { name: 'Dashboard' }).click()
+  await pa.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click()
   await pa.getByText('runs on box-b, Replica on box-a').waitFor({ timeout: TIMEOUT_WORK_MS })
   await dashboardShows(pa, 'web', 'Replicating')
   await pa.getByRole('link', { name: 'web', exact: true }).click()
@@ -210,8 +218,6 @@ t.test('protect a VM from the page, watch its first copy, then fail it over (pla
   t.same(await checkAccessible(pa), [], 'box A\'s VM page, as Replica: accessible')
   await screenshot(pa, 'protect-planned-9-vm-a-desktop')
 
-  const vmOnB = (await tandemJsonAt<VmInfo[]>(b.dir, ['vm', 'list'])).find(v => v.name === 'web')
-  t.match(vmOnB, { driver: 'manual', relationship: { role: 'primary' } }, 'box B runs web now')
   t.equal(await fileHash(vmOnB!.disks[0]!.path), await fileHash(final), 'the disk box B started from is box A\'s final disk, byte for byte')
   t.match((await tandemJsonAt<BoxReplicationStatus>(b.dir, ['replication', 'status', 'web'])).primary[0], { role: 'primary', term: 2, state: 'replicating' }, 'box B replicates web')
   t.match((await tandemJsonAt<BoxReplicationStatus>(a.dir, ['replication', 'status', 'web'])).replica[0], { term: 2, state: 'replicating' }, 'to box A, its Replica now')

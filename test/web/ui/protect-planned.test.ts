@@ -22,7 +22,7 @@
  * planned summary at phone width too; accessibility checked on every new
  * state; no console error and no CSP violation on any page.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { copyFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
@@ -66,14 +66,19 @@ async function dashboardShows (page: Page, vm: string, state: string): Promise<v
     .some(li => li.querySelector('h3 a')?.textContent === vm && li.querySelector('dd')?.firstChild?.textContent === state), [vm, state], { timeout: TIMEOUT_WORK_MS })
 }
 
-/** Shows `page` at phone width for one screenshot (and its checks), then at desktop width again. */
-async function atPhoneWidth (page: Page, name: string): Promise<{ width: number, problems: string[] }> {
+/**
+ * Checks `page` as shown now at desktop width (accessible, screenshot
+ * `NAME-desktop`), then at phone width (nothing wider than the phone,
+ * accessible, `NAME-phone`), and brings it back to desktop width.
+ */
+async function atBothWidths (t: Test, page: Page, name: string, what: string): Promise<void> {
+  t.same(await checkAccessible(page), [], `${what}: accessible`)
+  await screenshot(page, `${name}-desktop`)
   await page.setViewportSize(VIEWPORTS.phone)
   try {
-    const width = await page.evaluate(() => document.documentElement.scrollWidth)
-    const problems = await checkAccessible(page)
-    await screenshot(page, name)
-    return { width, problems }
+    t.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= VIEWPORTS.phone.width, `${what} (phone): nothing wider than the phone`)
+    t.same(await checkAccessible(page), [], `${what} (phone): accessible`)
+    await screenshot(page, `${name}-phone`)
   } finally {
     await page.setViewportSize(VIEWPORTS.desktop)
   }
@@ -137,11 +142,7 @@ t.test('protect a VM from the page, watch its first copy, then fail it over (pla
   await pa.getByRole('button', { name: 'Protect web' }).click()
   await pa.getByRole('heading', { level: 2, name: 'web is protected' }).waitFor({ timeout: TIMEOUT_WORK_MS })
   t.match(await pa.locator('.protect-done').innerText(), /The first full copy is on box-b\. New recovery points follow every 15 min/, 'the copy is on box-b, in words')
-  t.same(await checkAccessible(pa), [], 'Protect, done: accessible')
-  await screenshot(pa, 'protect-planned-3-protected-desktop')
-  const phoneDone = await atPhoneWidth(pa, 'protect-planned-3-protected-phone')
-  t.ok(phoneDone.width <= VIEWPORTS.phone.width, 'Protect, done (phone): nothing wider than the phone')
-  t.same(phoneDone.problems, [], 'Protect, done (phone): accessible')
+  await atBothWidths(t, pa, 'protect-planned-3-protected', 'Protect, done')
 
   await pa.getByRole('link', { name: 'Back to the dashboard' }).click()
   for (const [page, name] of [[pa, 'box A'], [pb, 'box B']] as const) {
@@ -177,11 +178,7 @@ t.test('protect a VM from the page, watch its first copy, then fail it over (pla
   const plan = pa.getByRole('region', { name: 'What will happen' })
   await plan.waitFor()
   t.match(await plan.innerText(), /box-b/, 'the summary names the Replica')
-  t.same(await checkAccessible(pa), [], 'planned failover, the summary: accessible')
-  await screenshot(pa, 'protect-planned-5-planned-summary-desktop')
-  const phonePlan = await atPhoneWidth(pa, 'protect-planned-5-planned-summary-phone')
-  t.ok(phonePlan.width <= VIEWPORTS.phone.width, 'planned failover, the summary (phone): nothing wider than the phone')
-  t.same(phonePlan.problems, [], 'planned failover, the summary (phone): accessible')
+  await atBothWidths(t, pa, 'protect-planned-5-planned-summary', 'planned failover, the summary')
 
   await pa.getByRole('button', { name: 'Next' }).click()
   await pa.getByRole('heading', { level: 2, name: 'Step 2 of 3: Confirm' }).waitFor()

@@ -210,13 +210,17 @@ t.test('protect a VM from the page, watch its first copy, then fail it over (pla
   await pa.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click()
   await pa.getByText('runs on box-b, Replica on box-a').waitFor({ timeout: TIMEOUT_WORK_MS })
   await dashboardShows(pa, 'web', 'Replicating')
+  t.same(await checkAccessible(pa), [], 'box A\'s dashboard, after the failover: accessible')
+  await screenshot(pa, 'protect-planned-8-dashboard-a-desktop')
   await pa.getByRole('link', { name: 'web', exact: true }).click()
   await pa.getByRole('heading', { level: 2, name: 'Replica here, of box-b' }).waitFor()
   t.same(await checkAccessible(pa), [], 'box A\'s VM page, as Replica: accessible')
   await screenshot(pa, 'protect-planned-9-vm-a-desktop')
 
   t.equal(await fileHash(vmOnB!.disks[0]!.path), await fileHash(final), 'the disk box B started from is box A\'s final disk, byte for byte')
-  t.match((await tandemJsonAt<BoxReplicationStatus>(b.dir, ['replication', 'status', 'web'])).primary[0], { role: 'primary', term: 2, state: 'replicating' }, 'box B replicates web')
+  t.match((await tandemJsonAt<BoxReplicationStatus>(b.dir, ['replication', 'status', 'web'])).primary[0], {
+    role: 'primary', term: 2, state: 'replicating', settings: { frequency: 15 * 60_000, recoveryPoints: 4 }
+  }, 'box B replicates web, with the settings chosen on the page')
   t.match((await tandemJsonAt<BoxReplicationStatus>(a.dir, ['replication', 'status', 'web'])).replica[0], { term: 2, state: 'replicating' }, 'to box A, its Replica now')
   const back = await tandemJsonAt<PointsResult>(a.dir, ['points', 'web'])
   t.equal(back.points.at(-1)?.root, await pointRootOf(final, diskName), 'box A\'s newest point is that same disk')

@@ -138,9 +138,22 @@ t.test('protect a VM from the page, watch its first copy, then fail it over (pla
   t.same(await checkAccessible(pa), [], 'Protect, the last step: accessible')
   await screenshot(pa, 'protect-planned-2-review-desktop')
 
-  // 2. Protect: the progress part follows the first copy to its end.
+  // 2. Protect: the progress part follows the first copy to its end. The enable answers
+  // before the first cycle (waiting for its initial replication), so the progress part is
+  // drawn at least once; its words are recorded as they change, however quick the copy.
+  await pa.evaluate(() => {
+    const seen: string[] = []
+    ;(globalThis as unknown as { progressSeen: string[] }).progressSeen = seen
+    new MutationObserver(() => {
+      const words = document.getElementById('progress-words')?.textContent
+      if (words != null && seen.at(-1) !== words) seen.push(words)
+    }).observe(document.body, { subtree: true, childList: true, characterData: true })
+  })
   await pa.getByRole('button', { name: 'Protect web' }).click()
   await pa.getByRole('heading', { level: 2, name: 'web is protected' }).waitFor({ timeout: TIMEOUT_WORK_MS })
+  const progressSeen = await pa.evaluate(() => (globalThis as unknown as { progressSeen: string[] }).progressSeen)
+  t.comment(`the progress part said: ${progressSeen.join(' | ')}`)
+  t.ok(progressSeen.length >= 1, 'the progress part was shown before the end')
   t.match(await pa.locator('.protect-done').innerText(), /The first full copy is on box-b\. New recovery points follow every 15 min/, 'the copy is on box-b, in words')
   await atBothWidths(t, pa, 'protect-planned-3-protected', 'Protect, done')
 

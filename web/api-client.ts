@@ -67,6 +67,7 @@ export class ApiClient implements ApplianceService {
     if (request.name !== undefined) query.set('name', request.name)
     if (request.last !== undefined) query.set('last', String(request.last))
     if (request.after !== undefined) query.set('after', String(request.after))
+    if (request.cursor !== undefined) query.set('cursor', request.cursor)
     const q = query.toString()
     return await this.call('GET', `/v1/events${q === '' ? '' : `?${q}`}`)
   }

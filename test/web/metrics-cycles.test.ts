@@ -4,7 +4,8 @@
  * cycles, the incremental figures and the whole exposition equal what the
  * full computation (the newest 1000 events read at every scrape) gives, at
  * the first scrape, after more cycles, and after the log was cut under the
- * cursor; a scrape after the first reads only what was appended.
+ * cursor; a scrape after the first reads only what was appended; a read
+ * the service fails keeps the figures and the cursor.
  */
 import t from 'tap'
 import { PassThrough } from 'node:stream'
@@ -12,13 +13,13 @@ import { mkdir, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Appliance, dataLayout, initDataDir } from '../../appliance/daemon/index.ts'
 import { CURRENT_FILE, cycleEndInput, type CycleRecord } from '../../appliance/events/index.ts'
-import { MAX_EVENTS_SHOWN, type ApplianceService, type EventsRequest, type ReplicationInfo } from '../../appliance/service/index.ts'
+import { MAX_EVENTS_SHOWN, type ApplianceService, type EventInfo, type EventsRequest, type ReplicationInfo } from '../../appliance/service/index.ts'
 import { registerMetricsRoutes } from '../../web/metrics.ts'
 import { CycleFigures, lastCycles } from '../../web/metrics-cycles.ts'
 import { metricFamilies, readMetricsInput } from '../../web/metrics-families.ts'
 import { exposition } from '../../web/metrics-format.ts'
 import { tempDir } from '../helpers/fixtures.ts'
-import { REPLICATION } from './fixtures/fake-service.ts'
+import { FakeService, REPLICATION } from './fixtures/fake-service.ts'
 import { plainApp } from './fixtures/plain-app.ts'
 
 const RELATIONSHIPS = ['rel-0', 'rel-1', 'rel-2']
@@ -125,4 +126,19 @@ t.test('incremental figures equal the full computation on a log of many cycles; 
   t.equal(after, await full(), 'after a reset: the same as the full computation')
   t.notMatch(after, /tandem_replication_last_cycle_bytes\{vm="vm0"/, 'what left the log left the figures')
   t.equal(/tandem_replication_last_cycle_bytes\{vm="vm1",relationship="rel-1",role="primary",peer="[^"]+"\} (\d+)\n/.exec(after)?.[1], String(record(5000, 'ok').bytesSent), 'the one cycle left')
+})
+
+t.test('a read the service fails keeps the figures and the cursor; the next read goes on from it', async t => {
+  const service = new FakeService()
+  const cycle = (seq: number, bytesSent: number): EventInfo => ({ seq, time: '2026-01-01T00:05:00.000Z', relationship: 'vm1', vm: 'vm1', kind: 'cycle', reason: 'point committed', phase: 'end', begin: 2, outcome: 'ok', data: { start: 1000, end: 3000, bytesSent } })
+  service.events_.push(cycle(3, 100))
+  const figures = new CycleFigures()
+  t.same(await figures.update(service), new Map([['vm1', { bytes: 100, seconds: 2 }]]))
+  service.events_.push(cycle(4, 200))
+  service.failWith = { code: 'APP_UNEXPECTED', message: 'stopping' }
+  t.same(await figures.update(service), new Map([['vm1', { bytes: 100, seconds: 2 }]]), 'kept as they were')
+  service.failWith = undefined
+  service.calls.length = 0
+  t.same(await figures.update(service), new Map([['vm1', { bytes: 200, seconds: 2 }]]), 'then the new cycle')
+  t.same(service.calls, [['listEvents', { cursor: 'f3', last: MAX_EVENTS_SHOWN }]], 'read from where the last good read stopped')
 })

@@ -26,7 +26,7 @@ export {
 export type { JobApi } from './job-api.ts'
 export type { JobInfo, JobKind, JobState, SeedExportRequest, SeedExportResult, SeedImportRequest, SeedImportResult } from './job-types.ts'
 export type { ReplicationApi } from './replication-api.ts'
-export type { CycleProgressInfo, ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult, ReplicationSettingsInfo } from './replication-types.ts'
+export type { CycleProgressInfo, ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult, ReplicationSettingsInfo, ReplicationUpdateRequest } from './replication-types.ts'
 export type {
   BoxRole, PairingDoneInfo, PairingSecrets, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PairStatusInfo, PairWindowInfo, PeerInfo, StatusInfo, WebStatusInfo
 } from './types.ts'

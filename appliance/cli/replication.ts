@@ -1,5 +1,5 @@
 /**
- * `tandem replication enable | status | measure | suspend | resume | resync
+ * `tandem replication enable | set | status | measure | suspend | resume | resync
  * | remove | reverse`: replication of this box's VMs to a paired box, through the
  * daemon (docs/cli.md "tandem replication"). Settings are sent as typed
  * and parsed by the daemon (APP_SETTING_INVALID names the bad one).
@@ -9,8 +9,9 @@
 import { Command } from 'commander'
 import { resolve } from 'node:path'
 import {
-  AppError, AppErrorCode, durationText, type CycleProgressInfo,
-  type LocalBox, type ReplicaStatusInfo, type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo
+  AppError, AppErrorCode, durationText, rateText, type CycleProgressInfo,
+  type LocalBox, type ReplicaStatusInfo, type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo,
+  type ReplicationSettingsInfo, type ReplicationUpdateRequest
 } from '../service/index.ts'
 import { dataOption, dataPath, examples, yesOption } from './box-options.ts'
 import { jsonOption, progressOption } from './common-options.ts'
@@ -25,13 +26,14 @@ interface Opts { data: string, json?: boolean }
 
 export function replicationCommand (box: LocalBox): Command {
   return new Command('replication')
-    .description('replicate a VM of this box to a paired box: enable, status, measure, suspend, resume, resync, remove, reverse')
+    .description('replicate a VM of this box to a paired box: enable, set, status, measure, suspend, resume, resync, remove, reverse')
     .addHelpText('after', examples([
       'tandem replication enable web1 --to replica-box --frequency 30s',
       'tandem replication status',
       'tandem replication measure web1 --json'
     ]))
     .addCommand(enableCommand(box))
+    .addCommand(setCommand(box))
     .addCommand(statusCommand(box))
     .addCommand(measureCommand(box))
     .addCommand(changeCommand(box, 'suspend', 'stop starting cycles (one in flight finishes) until resume', (s, n) => s.replicationSuspend(n)))
@@ -80,6 +82,40 @@ function enableCommand (box: LocalBox): Command {
         session.output(opts.json === true ? { ...info, seedExport: job.seedExport } : job, () => seedExportText(job))
       })
     })
+}
+
+function setCommand (box: LocalBox): Command {
+  return new Command('set')
+    .description('change the settings of a protected VM, on its primary: the frequency and app-consistent interval from the next cycle, the bandwidth limit from the next cycle, the recovery points kept on the Replica')
+    .argument('<name>', 'the VM\'s name')
+    .option('--frequency <every>', 'time between cycles: 30s, 5m, 15m, continuous, or any duration from 1s to 1h')
+    .option('--recovery-points <n>', 'additional hourly recovery points the Replica keeps besides the latest')
+    .option('--app-consistent-every <duration>', 'freeze the guest for an app-consistent point this often (1m to 1d), or none')
+    .option('--bandwidth <rate>', 'bytes per second this relationship may send: 500k, 10M, 1G, 64Ki..., or none')
+    .addOption(dataOption())
+    .addOption(jsonOption())
+    .addHelpText('after', examples([
+      'tandem replication set web1 --bandwidth 10M',
+      'tandem replication set web1 --frequency 30s --bandwidth none',
+      'tandem replication set db1 --app-consistent-every 1h --recovery-points 48'
+    ]))
+    .action(async (name: string, opts: Opts & ReplicationUpdateRequest) => {
+      const request: ReplicationUpdateRequest = {}
+      for (const k of ['frequency', 'recoveryPoints', 'appConsistentEvery', 'bandwidth'] as const) if (opts[k] !== undefined) request[k] = opts[k]
+      if (Object.keys(request).length === 0) throw new AppError(AppErrorCode.APP_USAGE, 'nothing to change: give --frequency, --recovery-points, --app-consistent-every or --bandwidth')
+      const service = await box.connect(dataPath(opts.data))
+      const info = await service.replicationUpdate(name, request)
+      const names = await peerNames(service, opts)
+      new Session(opts).output(info, i => `replication settings of ${i.vm} changed: ${settingsText(i.settings)}\n${statusText([i], names)}`)
+    })
+}
+
+/** `frequency 30 s, 24 recovery points, app-consistent none, bandwidth 10 MB/s`: the settings in words. Pure. */
+export function settingsText (s: ReplicationSettingsInfo): string {
+  const frequency = s.frequency === 'continuous' ? 'continuous' : durationText(s.frequency)
+  const app = s.appConsistentEvery === null ? 'none' : `every ${durationText(s.appConsistentEvery)}`
+  const bandwidth = s.bandwidth === null ? 'no limit' : rateText(s.bandwidth)
+  return `frequency ${frequency}, ${s.recoveryPoints} recovery points, app-consistent ${app}, bandwidth ${bandwidth}`
 }
 
 function statusCommand (box: LocalBox): Command {

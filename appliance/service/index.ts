@@ -39,4 +39,4 @@ export { DATA_ENV, DEFAULT_DATA_DIR, type InitOptions, type InitResult, type Loc
 export { ServiceError, ERROR_CODE_PATTERN, errorCodeOf } from './service-error.ts'
 export { AppError, AppErrorCode } from '../errors.ts'
 /** Durations in words, as health reasons write them: for the CLI and web to say them the same way. */
-export { durationText } from '../events/figure-text.ts'
+export { durationText, rateText } from '../events/figure-text.ts'

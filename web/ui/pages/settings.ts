@@ -64,10 +64,10 @@ function BoxSection ({ api }: { api: Api }): ComponentChildren {
         <input id="box-name" autocomplete="off" aria-describedby="box-name-help" value=${name} onInput=${field(setName)} />
         <p id="box-name-help" class="why">What other boxes see when they pair with this one (1 to 64 characters).</p>
         <label for="box-listen">Addresses other boxes connect to (one per line)</label>
-        <textarea id="box-listen" rows="3" autocapitalize="off" spellcheck="false" aria-describedby="box-listen-help" value=${listen} onInput=${field(setListen)}></textarea>
+        <textarea id="box-listen" rows="3" autocapitalize="off" spellcheck=${false} aria-describedby="box-listen-help" value=${listen} onInput=${field(setListen)}></textarea>
         <p id="box-listen-help" class="why">libp2p addresses such as <code>/ip4/0.0.0.0/tcp/7450</code> (every IPv4 address, port 7450).</p>
         <label for="box-web">Web page address</label>
-        <input id="box-web" autocomplete="off" autocapitalize="off" spellcheck="false" aria-describedby="box-web-help" value=${web} onInput=${field(setWeb)} />
+        <input id="box-web" autocomplete="off" autocapitalize="off" spellcheck=${false} aria-describedby="box-web-help" value=${web} onInput=${field(setWeb)} />
         <p id="box-web-help" class="why">HOST:PORT this page is served on${settings.apiPlainHttp ? ' (plain HTTP: only a loopback address such as 127.0.0.1)' : ''}. After a change, open the page at the new address.</p>
         <p class="why">Every change here takes effect when the Tandem daemon restarts.</p>
         <${FormError} id="box-error" text=${error} />

@@ -2,8 +2,8 @@
  * Settings (docs/web.md "Settings"): this box's name, listen addresses and
  * web address (`GET`/`PATCH /v1/settings`: each change takes effect when
  * the daemon restarts, and the page says which are waiting for it); the
- * bandwidth limit of each VM protected from this box (shown: no route
- * changes it after protection yet); the admin password
+ * bandwidth limit of each VM protected from this box, each with a link to
+ * its VM page's replication settings form (vm-settings.ts); the admin password
  * (`POST /v1/auth/password`); the logged-in sessions, this browser's
  * marked, each other one with an end (`DELETE /v1/auth/sessions/:id`).
  */
@@ -14,9 +14,10 @@ import type { ReplicationInfo } from '../../../appliance/service/replication-typ
 import type { SettingsInfo, SettingsUpdateRequest } from '../../../appliance/service/settings-types.ts'
 import type { Api } from '../api.ts'
 import type { PageProps } from '../app.ts'
-import { size } from '../format.ts'
+import { href } from '../route.ts'
 import { failureText, FormError } from './form-error.ts'
 import { SessionsSection } from './settings-sessions.ts'
+import { limitText } from './vm-settings.ts'
 
 const SETTING_WORDS: Record<SettingsInfo['restartNeeded'][number], string> = { name: 'the name', listen: 'the listen addresses', api: 'the web address' }
 
@@ -86,11 +87,11 @@ function BandwidthSection ({ api }: { api: Api }): ComponentChildren {
   return html`
     <section aria-labelledby="bandwidth-title">
       <h2 id="bandwidth-title">Bandwidth</h2>
-      <p>The most each VM's replication sends per second, set when it was protected. Changing it afterwards is not offered yet.</p>
+      <p>The most each VM's replication sends per second. Change it in the replication settings on the VM's page.</p>
       ${error !== null ? html`<p class="form-error" role="alert">${error}</p>`
         : list === null ? html`<p class="loading">Loading…</p>`
         : list.length === 0 ? html`<p>No VM is protected from this box.</p>`
-        : html`<ul class="bandwidth">${list.map(r => html`<li key=${r.relationship}><strong>${r.vm}</strong>: ${r.settings.bandwidth === null ? 'no limit' : `${size(r.settings.bandwidth)}/s`}</li>`)}</ul>`}
+        : html`<ul class="bandwidth">${list.map(r => html`<li key=${r.relationship}><strong>${r.vm}</strong>: ${limitText(r.settings.bandwidth)} <a href=${href('vm', r.vm)} aria-label=${`Change the bandwidth limit of ${r.vm}`}>Change</a></li>`)}</ul>`}
     </section>`
 }
 

@@ -43,15 +43,22 @@ export function replicationCommand (box: LocalBox): Command {
     .addCommand(reverseCommand(box))
 }
 
+/** The settings options of `enable` and `set` (docs/relationships.md#settings); `defaults`: each one's default in its help (enable). */
+function settingsOptions (command: Command, defaults: boolean): Command {
+  const d = (text: string): string => defaults ? ` (${text})` : ''
+  return command
+    .option('--frequency <every>', `time between cycles: 30s, 5m, 15m, continuous, or any duration from 1s to 1h${d('default 5m')}`)
+    .option('--recovery-points <n>', `additional hourly recovery points kept besides the latest${d('default 24')}`)
+    .option('--app-consistent-every <duration>', `freeze the guest for an app-consistent point this often (1m to 1d), or none${d('default')}`)
+    .option('--bandwidth <rate>', `bytes per second this relationship may send: 500k, 10M, 1G, 64Ki..., or none${d('default')}`)
+}
+
 function enableCommand (box: LocalBox): Command {
-  return new Command('enable')
+  const command = new Command('enable')
     .description('protect a VM of the inventory on a paired box: the Replica records it, then cycles run at the frequency')
     .argument('<name>', 'the VM\'s name (see tandem vm list)')
     .requiredOption('--to <peer>', 'the paired box: its name or peer id (see tandem pair list)')
-    .option('--frequency <every>', 'time between cycles: 30s, 5m, 15m, continuous, or any duration from 1s to 1h (default 5m)')
-    .option('--recovery-points <n>', 'additional hourly recovery points kept besides the latest (default 24)')
-    .option('--app-consistent-every <duration>', 'freeze the guest for an app-consistent point this often (1m to 1d), or none (default)')
-    .option('--bandwidth <rate>', 'bytes per second this relationship may send: 500k, 10M, 1G, 64Ki..., or none (default)')
+  return settingsOptions(command, true)
     .option('--initial <how>', 'initial replication: now (default), at:TIME (ISO 8601 with a zone), existing (only blocks that differ from a copy on the Replica), seed:PATH (write a seed file to carry to the Replica: tandem seed import there)')
     .addOption(progressOption())
     .addOption(dataOption())
@@ -85,13 +92,10 @@ function enableCommand (box: LocalBox): Command {
 }
 
 function setCommand (box: LocalBox): Command {
-  return new Command('set')
-    .description('change the settings of a protected VM, on its primary: the frequency and app-consistent interval from the next cycle, the bandwidth limit from the next cycle, the recovery points kept on the Replica')
+  const command = new Command('set')
+    .description('change the settings of a protected VM, on its primary: a new frequency re-times the next cycle at once, the bandwidth limit and app-consistent interval apply from the next cycle, the Replica keeps the new number of recovery points')
     .argument('<name>', 'the VM\'s name')
-    .option('--frequency <every>', 'time between cycles: 30s, 5m, 15m, continuous, or any duration from 1s to 1h')
-    .option('--recovery-points <n>', 'additional hourly recovery points the Replica keeps besides the latest')
-    .option('--app-consistent-every <duration>', 'freeze the guest for an app-consistent point this often (1m to 1d), or none')
-    .option('--bandwidth <rate>', 'bytes per second this relationship may send: 500k, 10M, 1G, 64Ki..., or none')
+  return settingsOptions(command, false)
     .addOption(dataOption())
     .addOption(jsonOption())
     .addHelpText('after', examples([

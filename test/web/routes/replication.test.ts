@@ -82,13 +82,18 @@ t.test('errors keep their code; the status comes from web/errors.ts', async t =>
   }
 })
 
-t.test('the client calls the routes over the socket', async t => {
+/** The API server over the fake, listening on a socket, and a client of it. */
+async function overSocket (t: Test): Promise<{ service: FakeService, app: ReturnType<typeof buildApiServer>, client: ApiClient }> {
   const service = new FakeService()
   const socketPath = join(await tempDir(t), 'api.sock')
   const app = buildApiServer(service)
   await listenOnSocket(app, socketPath)
   t.teardown(async () => { await app.close() })
-  const client = new ApiClient({ socketPath })
+  return { service, app, client: new ApiClient({ socketPath }) }
+}
+
+t.test('the client calls the routes over the socket', async t => {
+  const { service, client } = await overSocket(t)
   t.same(await client.replicationEnable('vm 1', { to: 'b', initial: 'now' }), REPLICATION)
   t.same(await client.replicationStatus(), [REPLICATION])
   t.same(await client.replicationMeasure('vm1'), MEASURE)
@@ -100,12 +105,7 @@ t.test('the client calls the routes over the socket', async t => {
 })
 
 t.test('PATCH /v1/replication/:name changes settings, through the client; its schema refuses bad requests', async t => {
-  const service = new FakeService()
-  const socketPath = join(await tempDir(t), 'api.sock')
-  const app = buildApiServer(service)
-  await listenOnSocket(app, socketPath)
-  t.teardown(async () => { await app.close() })
-  const client = new ApiClient({ socketPath })
+  const { service, app, client } = await overSocket(t)
   const changed = await client.replicationUpdate('vm1', { frequency: '30s', bandwidth: '10M' })
   t.same(changed.settings, { ...REPLICATION.settings, frequency: 30_000, bandwidth: 10_000_000 })
   t.same(service.calls[0], ['replicationUpdate', { name: 'vm1', frequency: '30s', bandwidth: '10M' }])

@@ -337,7 +337,8 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
 
   /**
    * ReplicationApi.replicationUpdate: the given settings of the relationship
-   * of VM `name` this box is the primary of, in any state. Written durably
+   * of VM `name` this box is the primary of, in any state but
+   * prepared-for-planned-failover (APP_INVALID_STATE). Written durably
    * and logged (kind `replication-settings`) before the schedule takes the
    * new frequency (RelationshipSchedule.setFrequency); the next cycle reads
    * the bandwidth and app-consistent interval from the record (a cycle in
@@ -350,6 +351,8 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
     const change = parseSettingsChange(request)
     return await this.serial(name, async () => {
       const rel = this.primaryOf(name)
+      // The Replica is taking the VM over: what it is told now could only race with the handover.
+      if (rel.state === 'prepared-for-planned-failover') throw new AppError(AppErrorCode.APP_INVALID_STATE, `a planned failover of ${rel.vm} is under way: change the settings once it is done (on the new primary) or cancelled`, { details: { state: rel.state } })
       const { next: settings, changed } = applySettingsChange(rel.settings, change)
       if (changed.length === 0) return this.info(rel, this.cycles(rel.id), await this.pendingBytes(rel))
       const next: Relationship = { ...rel, settings }

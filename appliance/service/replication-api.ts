@@ -23,7 +23,9 @@ export interface ReplicationApi {
   replicationEnable: (name: string, request: ReplicationEnableRequest) => Promise<ReplicationInfo>
   /**
    * Changes the settings of VM `name`'s relationship, on its primary
-   * (docs/relationships.md "Changing the settings"), in any state: only the
+   * (docs/relationships.md "Changing the settings"), in any state but
+   * prepared-for-planned-failover (APP_INVALID_STATE: the Replica is
+   * taking the VM over; change them after, on the new primary): only the
    * fields given change, durably (the relationships file) and with an event
    * (kind `replication-settings`), then the Replica is told with the
    * relationship protocol's `update` (an unreachable one learns at the next

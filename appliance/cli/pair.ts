@@ -56,7 +56,7 @@ function openText (r: PairOpenResult): string {
     'on the other box run:',
     ...(r.pin === null ? [] : [`  tandem pair join --pin ${r.pin} --addr ${r.addresses[0] ?? 'ADDRESS'}`]),
     ...(r.invite === null ? [] : [`  tandem pair join --invite ${r.invite}`]),
-    'the confirmation code of the pairing appears in this daemon\'s log'
+    'the confirmation code of the pairing appears in this daemon\'s log and in tandem pair status'
   ].join('\n')
 }
 

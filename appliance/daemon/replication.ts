@@ -863,7 +863,8 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
     }
     logger.warn({ relationship: id, code: record.code, failure: record.failure }, 'replication cycle failed')
     // The Replica lost its record of the relationship: it is offered again, and the retry finds it.
-    const lost = record.code === P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN ? await this.tell(rel) : TERM_LOST_CODES.has(record.code!) ? record.code : undefined
+    // (the record as stored now: its settings may have changed during the cycle)
+    const lost = record.code === P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN ? await this.tell(relationships.get(id) ?? rel) : TERM_LOST_CODES.has(record.code!) ? record.code : undefined
     // The Replica failed over: no retry, no more cycles, until the operator decides.
     if (lost !== undefined) await this.loseTerm(id, { kind: 'refused', code: lost, at: record.end })
     else await this.serial(rel.vm, async () => await this.apply(id, { kind: 'cycle-failed', code: record.code! })).catch(() => {})

@@ -15,6 +15,7 @@ export type { AchievedRpo, AchievedRpoInput, DataAtRisk, Eta, Forecast, Forecast
 export { achievedRpo, dataAtRisk, eta, forecast, targetRpoMs, CONTINUOUS_TARGET_RPO_MS, ETA_RATE_WINDOW_MS, FORECAST_WINDOW_MS, LIMIT_BINDS_FRACTION } from './figures.ts'
 export { durationText, bytesText, rateText } from './figure-text.ts'
 export { stateEventInput } from './state-events.ts'
+export { SETTINGS_KIND, settingsEventInput } from './settings-events.ts'
 export { CYCLE_KIND, cycleEndInput, cycleRecordOf, cycleRecordsFrom } from './cycle-events.ts'
 export { CycleHistory } from './cycle-history.ts'
 export type { RelationshipStatus, StatusInput } from './relationship-status.ts'

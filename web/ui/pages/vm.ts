@@ -1,8 +1,9 @@
 /**
  * The VM page (`#/vm/<name>`, docs/web.md "VM page"), linked from each
  * dashboard card: one protected VM, from whichever side this box holds it
- * on. Its state and health; on the primary the actions (vm-actions.ts) and
- * where its recovery points are; on the Replica the points as a timeline
+ * on. Its state and health; on the primary the actions (vm-actions.ts),
+ * the replication settings form (vm-settings.ts) and where its recovery
+ * points are; on the Replica the points as a timeline
  * (vm-points.ts); charts of its cycles over time (vm-charts.ts) from the
  * event log's cycle events; the event log itself (vm-events.ts). Loaded
  * from /v1/status, /v1/peers, /v1/replication, /v1/replica/relationships,
@@ -23,6 +24,7 @@ import { useNow } from '../now.ts'
 import { href } from '../route.ts'
 import { failureText } from './form-error.ts'
 import { VmActions } from './vm-actions.ts'
+import { ReplicationSettingsForm } from './vm-settings.ts'
 import { CycleCharts } from './vm-charts.ts'
 import { cycleSeries } from './vm-cycles.ts'
 import { EventLog } from './vm-events.ts'
@@ -117,6 +119,7 @@ export function VmPage ({ api, live, name }: PageProps & { name: string | null }
         <p>Its recovery points are on <strong>${peerName(primary.peer)}</strong>, the Replica: open that box's page to see them and their drills. Newest point: ${when(primary.lastPointTime, now)}.</p>
         <h3>Actions</h3>
         <${VmActions} api=${api} rel=${primary} replica=${peerName(primary.peer)} onChanged=${setPrimary} onRemoved=${onRemoved} />
+        <${ReplicationSettingsForm} api=${api} rel=${primary} onChanged=${setPrimary} />
       </section>`}
     ${removed === null ? null : html`<${RemovedNotice} ...${removed} />`}
     ${replica === undefined ? null : html`

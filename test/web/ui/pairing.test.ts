@@ -99,7 +99,7 @@ t.test('open a window, join by PIN and by QR payload, remove a paired box', { sk
   t.notOk(service.calls.some(([m]) => m === 'pairRemove'), 'nothing removed before the confirmation')
   t.same(await checkAccessible(page), [], 'the confirmation step: accessible')
   await page.getByRole('button', { name: 'Yes, remove box-b' }).click()
-  await page.getByRole('button', { name: 'Remove box-b' }).waitFor()
+  await page.getByRole('button', { name: 'Remove box-b', exact: true }).waitFor()
   t.same(service.calls.find(([m]) => m === 'pairRemove')?.[1], PEER_ID, 'removed by its peer id')
 
   const phone = await openPage(browser, 'phone')

@@ -2,8 +2,9 @@
  * The test failover wizard, on the Replica (docs/failover.md "Test
  * failover"): a recovery point, optionally a check (a drill) with its sign
  * of life, the daemon's summary, then the start; a running test shows its
- * VM and NBD disks, and stops after its own summary. A test changes nothing
- * of the relationship: replication goes on.
+ * VM and NBD disks, and stops after its own summary; a drill's result shows
+ * its screenshot (the VM page's screenshotUrl) and the file's path on the
+ * box. A test changes nothing of the relationship: replication goes on.
  */
 import { html } from 'htm/preact'
 import type { ComponentChildren } from 'preact'
@@ -11,9 +12,10 @@ import { useEffect, useState } from 'preact/hooks'
 import type { DrillSignInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStopPlanInfo } from '../../../appliance/service/failover-types.ts'
 import type { JobInfo } from '../../../appliance/service/job-types.ts'
 import { segment, type Api } from '../api.ts'
-import { when } from '../format.ts'
+import { duration, when } from '../format.ts'
 import { useNow } from '../now.ts'
 import { FormError } from './form-error.ts'
+import { screenshotUrl } from './vm-points.ts'
 import { JobProgress, PlanSummary, PointPicker, StepTitle, useCall, usePoints, useJob, type WizardProps } from './failover-parts.ts'
 
 const base = (vm: string): string => `/v1/failover/${segment(vm)}`
@@ -53,7 +55,11 @@ export function TestWizard ({ api, live, replica, onChanged }: WizardProps): Com
       ${job.drill === null ? null : html`
         <div class="card done">
           <p>Point ${job.drill.point} of ${vm} is proven: ${job.drill.reason}</p>
-          <p class="why">Sign of life after ${job.drill.proof.signOfLifeMs} ms. Screenshot on the box: <code>${job.drill.proof.screenshot}</code></p>
+          <figure class="proof">
+            <img src=${screenshotUrl(job.drill.relationship, job.drill.proof.screenshot)} width="360" height="200"
+              alt=${`The screen of point ${job.drill.point}'s test VM when the drill saw it boot`} />
+            <figcaption>Sign of life after ${duration(job.drill.proof.signOfLifeMs)}. Screenshot on the box: <code>${job.drill.proof.screenshot}</code></figcaption>
+          </figure>
         </div>`}
       ${job.state === 'running' ? null : html`<button type="button" class="quiet" onClick=${() => { setDrill(null); setPlan(null) }}>Another test</button>`}`
   }

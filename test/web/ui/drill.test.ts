@@ -2,7 +2,8 @@
  * A test failover with a drill, run from the Replica's page, on two real
  * boxes (docs/web.md "Two boxes"): box A runs the busybox test guest in a
  * qemu-driver VM (direct kernel boot, TCG) and protects it to box B with the
- * CLI, a cycle every few seconds. On B's page: the VM page's timeline of
+ * CLI, a cycle every few seconds; its kernel is the bzImage, so that its
+ * log shows on the screen the drill takes. On B's page: the VM page's timeline of
  * points; the Test failover wizard: an older point, "Check it (a drill)"
  * with the serial sign the guest prints, the daemon's summary, the start,
  * the job's progress until the drill ends and the point is proven; the
@@ -21,7 +22,7 @@ import type { PointsResult, VmInfo } from '../../../appliance/service/index.ts'
 import { browserMissing, checkAccessible, launchBrowser, openPage, screenshot, VIEWPORTS, type WatchedPage } from '../../helpers/browser.ts'
 import { cycleOk, eventLine } from '../../helpers/event-log-wait.ts'
 import { scatteredPatches, sparseFile, tempDir, writePatches } from '../../helpers/fixtures.ts'
-import { ensureTestGuest } from '../../helpers/guest/build-guest.ts'
+import { ensureDisplayKernel, ensureTestGuest } from '../../helpers/guest/build-guest.ts'
 import { tandemAt, tandemJsonAt } from '../../helpers/tandem-cli.ts'
 import { requireTools, TEST_GUEST_TOOLS } from '../../helpers/tools.ts'
 import { clean, pairBoxes, webBox } from '../fixtures/real-boxes.ts'
@@ -31,8 +32,13 @@ requireTools(t, ['qemu-img', ...TEST_GUEST_TOOLS])
 
 const MiB = 2 ** 20
 const DISK_BYTES = 16 * MiB
-/** The guest writes a few pages every 200 ms (so the points differ) and prints its ready line on the serial console. */
-const APPEND = 'console=ttyS0 panic=-1 tandem.every=4 tandem.delay=200000'
+/**
+ * The kernel's log on the screen too (`console=tty0`: what the drill's
+ * screenshot shows), the guest's own lines on the serial console (the last
+ * `console=` is /dev/console); the guest writes a few pages every 200 ms,
+ * so the points differ.
+ */
+const APPEND = 'console=tty0 console=ttyS0 panic=-1 tandem.every=4 tandem.delay=200000'
 /** The sign of life: the line the test guest prints once it runs (test/helpers/guest/build-guest.ts MARKER.ready). */
 const SIGN = '^TANDEM-GUEST-READY pages=\\d+$'
 /** "Every few seconds". */
@@ -65,6 +71,8 @@ async function loadedWidth (page: Page, selector: string): Promise<number> {
 
 t.test('a drill from the Replica\'s page: choose a point, check it with the serial sign, watch it, see its screenshot', { skip: browserMissing() }, async t => {
   const guest = await ensureTestGuest()
+  // The bzImage: booted through its real-mode setup, the kernel prints on the VGA screen the drill takes.
+  const kernel = await ensureDisplayKernel(guest)
   const root = await tempDir(t)
   const a = await webBox(t, root, 'box-a')
   const b = await webBox(t, root, 'box-b')
@@ -82,7 +90,7 @@ t.test('a drill from the Replica\'s page: choose a point, check it with the seri
   const disk = join(root, 'qvm.raw')
   await sparseFile(disk, DISK_BYTES)
   await writePatches(disk, scatteredPatches(14, DISK_BYTES, 8, MiB))
-  await tandemJsonAt(a.dir, ['vm', 'add', 'qvm', '--driver', 'qemu', '--disk', disk, '--memory', '128', '--kernel', guest.kernel, '--initrd', guest.initrd, '--append', APPEND])
+  await tandemJsonAt(a.dir, ['vm', 'add', 'qvm', '--driver', 'qemu', '--disk', disk, '--memory', '128', '--kernel', kernel, '--initrd', guest.initrd, '--append', APPEND])
   const started = await tandemJsonAt<VmInfo>(a.dir, ['vm', 'start', 'qvm'])
   t.equal(started.state, 'running', 'the guest runs on box A')
   pids.push(started.pid!)

@@ -57,7 +57,7 @@ export function TestWizard ({ api, live, replica, onChanged }: WizardProps): Com
       <${JobProgress} job=${job} label=${`Drill of ${vm}`} />
       ${job.state === 'running' && plan?.check != null ? html`<p class="why">${drillWaitText(plan.point.id, plan.check)} Started ${when(job.startedAt, now)}.</p>` : null}
       ${job.drill === null ? null : html`
-        <div class="card done">
+        <div class="card done" role="status">
           <p>Point ${job.drill.point} of ${vm} is proven: ${job.drill.reason}</p>
           <figure class="proof">
             <img src=${screenshotUrl(job.drill.relationship, job.drill.proof.screenshot)} width="720" height="400"

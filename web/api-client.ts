@@ -4,7 +4,7 @@ import {
   type ApplianceService, type PairJoinRequest, type PairJoinResult, type PairOpenRequest, type PairOpenResult,
   type PairRemoveResult, type PairStatusInfo, type PeerInfo, type StatusInfo,
   type EventsRequest, type EventsResult, type JobInfo, type SeedExportRequest, type SeedImportRequest, type PointsResult, type ReplicaStatusInfo,
-  type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo, type ReplicationRemoveResult,
+  type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo, type ReplicationRemoveResult, type ReplicationUpdateRequest,
   type VmAddRequest, type VmInfo, type VmRemoveResult, type VmStopRequest,
   type CompleteRequest, type FailoverCancelResult, type FailoverPlanInfo, type FailoverPlanRequest, type UnplannedRequest,
   type DrillRequest, type DrillScheduleRequest, type DrillScreenshot, type DrillSettingsInfo, type TestFailoverInfo, type TestPlanInfo, type TestPlanRequest,
@@ -67,6 +67,7 @@ export class ApiClient implements ApplianceService {
     if (request.name !== undefined) query.set('name', request.name)
     if (request.last !== undefined) query.set('last', String(request.last))
     if (request.after !== undefined) query.set('after', String(request.after))
+    if (request.cursor !== undefined) query.set('cursor', request.cursor)
     const q = query.toString()
     return await this.call('GET', `/v1/events${q === '' ? '' : `?${q}`}`)
   }
@@ -75,6 +76,7 @@ export class ApiClient implements ApplianceService {
 
   // replication (web/routes/replication.ts)
   async replicationEnable (name: string, request: ReplicationEnableRequest): Promise<ReplicationInfo> { return await this.call('PUT', vmPath(name), request) }
+  async replicationUpdate (name: string, request: ReplicationUpdateRequest): Promise<ReplicationInfo> { return await this.call('PATCH', vmPath(name), request) }
   async replicationStatus (name?: string): Promise<ReplicationInfo[]> { return await this.call('GET', name === undefined ? '/v1/replication' : vmPath(name)) }
   async replicationMeasure (name: string): Promise<ReplicationMeasureInfo> { return await this.call('GET', `${vmPath(name)}/measure`) }
   async replicationSuspend (name: string): Promise<ReplicationInfo> { return await this.call('POST', `${vmPath(name)}/suspend`, {}) }

@@ -3,9 +3,12 @@
  * "Live updates"). The service has no change notifications, so the hub asks
  * it every LIVE_POLL_MS while at least one stream is open, and sends each
  * stream what changed: a new snapshot when one differs (live-snapshot.ts
- * `steadyKey`), the event log's new entries. Joins and polls run one at a
- * time, so a stream never sees an older snapshot after a newer one nor an
- * event twice.
+ * `steadyKey`), the event log's new entries. The hub keeps one cursor in
+ * the log for all streams (listEvents({ cursor })), so a poll reads only
+ * what was appended since the last one; a stream that reconnects behind
+ * the others catches up by seq. Joins and polls run one at a time, so a
+ * stream never sees an older snapshot after a newer one nor an event twice
+ * (every frame carries only seqs above the stream's last).
  */
 import type { ServerResponse } from 'node:http'
 import { MAX_EVENTS_SHOWN, type ApplianceService, type EventInfo } from '../appliance/service/index.ts'
@@ -15,9 +18,16 @@ import { fetchSnapshot, steadyKey, type LiveSnapshot } from './live-snapshot.ts'
 /**
  * How often the service is asked: a second is what a person watching a
  * failover's progress notices, and one poll costs five in-memory reads for
- * every stream together (the event log is read only when it grew).
+ * every stream together, and of the event log only what was appended.
  */
 export const LIVE_POLL_MS = 1000
+/**
+ * Pages of new events (MAX_EVENTS_SHOWN each, at most 1 MiB of the log
+ * read each) one poll reads at most: the log is two files of 8 MiB, so a
+ * cursor the log no longer holds (re-read from the oldest event) is read
+ * through in one poll; what is left waits for the next.
+ */
+export const MAX_EVENT_PAGES_PER_POLL = 32
 /** A comment line this often: proxies (nginx drops a silent one after 60 s) and phones keep a stream that talks. */
 export const LIVE_HEARTBEAT_MS = 15_000
 /**
@@ -98,8 +108,10 @@ export class LiveHub {
   private sentKey = ''
   private sentFull = ''
   private sentAt = 0
-  /** The newest event seq known. */
+  /** The newest event seq sent (or, at the first join, the newest in the log): every stream at it is up to date. */
   private head = 0
+  /** Where the log was last read to (listEvents' cursor): the next poll reads what follows. */
+  private cursor = ''
   private closed = false
   /** The last poll failed. */
   private failing = false
@@ -136,9 +148,11 @@ export class LiveHub {
         if (this.snapshot === undefined) {
           // both read before either is kept: a failure leaves the hub as it was
           const snapshot = await fetchSnapshot(this.init.service)
-          const head = (await this.init.service.listEvents({ last: 1 })).events.at(-1)?.seq ?? 0
+          // the newest event and the log's end, read together: the polls go on from there
+          const end = await this.init.service.listEvents({ last: 1 })
           this.snapshot = snapshot
-          this.head = head
+          this.head = end.events.at(-1)?.seq ?? 0
+          this.cursor = end.cursor
           this.sent(snapshot)
         }
         const seq = lastEventId === undefined ? this.head : Math.min(lastEventId, this.head)
@@ -152,7 +166,7 @@ export class LiveHub {
         const socket = client.res.socket
         if (socket === null || socket.destroyed) { this.leave(client); return }
         // the response is open now: a failure is the next poll's to mend, never an error answer
-        if (client.seq < this.head) await this.sendEvents([client], client.seq).catch(err => { this.failed(err) })
+        if (client.seq < this.head) await this.catchUp([client], client.seq).catch(err => { this.failed(err) })
         if (this.stopTimers.length === 0) this.startTimers()
       })
     } finally {
@@ -211,9 +225,10 @@ export class LiveHub {
       return
     }
     try {
-      // streams behind the others (a reconnection) catch up a page a poll; usually all share one seq
-      for (const seq of new Set([...this.clients].map(c => c.seq))) {
-        await this.sendEvents([...this.clients].filter(c => c.seq === seq), seq)
+      await this.sendNew()
+      // streams behind the others (a reconnection) catch up a page a poll
+      for (const seq of new Set([...this.clients].filter(c => c.seq < this.head).map(c => c.seq))) {
+        await this.catchUp([...this.clients].filter(c => c.seq === seq), seq)
       }
     } catch (err) {
       this.failed(err)
@@ -234,16 +249,44 @@ export class LiveHub {
     this.sentAt = this.clock.now()
   }
 
-  /** The next page of events after `seq` to `clients` (all at `seq`). */
-  private async sendEvents (clients: Client[], seq: number): Promise<void> {
+  /**
+   * What the log gained since the last read, from the hub's cursor, to the
+   * streams that are up to date (at `head`). Only seqs above `head` are
+   * sent: after a reset (the log re-read from its oldest event) nothing is
+   * sent twice.
+   */
+  private async sendNew (): Promise<void> {
+    for (let page = 0; page < MAX_EVENT_PAGES_PER_POLL; page++) {
+      const read = await this.init.service.listEvents({ cursor: this.cursor, last: MAX_EVENTS_SHOWN })
+      const fresh = read.events.filter(e => e.seq > this.head)
+      const newest = fresh.at(-1)?.seq
+      if (newest !== undefined) {
+        const text = frame('events', newest, this.serializers!.events({ events: fresh }))
+        for (const c of this.clients) {
+          if (c.seq !== this.head) continue
+          this.write(c, text)
+          c.seq = newest
+        }
+        this.head = newest
+      }
+      this.cursor = read.cursor
+      if (!read.more) return
+    }
+  }
+
+  /**
+   * The next page of events after `seq`, up to `head`, to `clients` (all
+   * at `seq`, behind the others: a reconnection). When the log no longer
+   * holds any (they fell off with a rotated file), they are up to date.
+   */
+  private async catchUp (clients: Client[], seq: number): Promise<void> {
     const { events } = await this.init.service.listEvents({ after: seq, last: MAX_EVENTS_SHOWN })
-    const newest = events.at(-1)?.seq
-    if (newest === undefined) return
-    this.head = Math.max(this.head, newest)
-    const text = frame('events', newest, this.serializers!.events({ events }))
+    const missed = events.filter(e => e.seq <= this.head)
+    const newest = missed.at(-1)?.seq
+    const text = newest === undefined ? undefined : frame('events', newest, this.serializers!.events({ events: missed }))
     for (const c of clients) {
-      this.write(c, text)
-      c.seq = newest
+      if (text !== undefined) this.write(c, text)
+      c.seq = newest ?? this.head
     }
   }
 

@@ -1,12 +1,12 @@
 /**
  * What `/metrics` reports (docs/web.md "Metrics"), read from the service at
- * each scrape: the box, and per replication relationship its health,
+ * each scrape (the cycle figures from what the event log gained since the
+ * last one: metrics-cycles.ts): the box, and per replication relationship its health,
  * state and figures. Values are in base units (seconds, bytes), times as
  * Unix seconds, as Prometheus' conventions ask.
  */
-import {
-  MAX_EVENTS_SHOWN, type ApplianceService, type EventInfo, type PeerInfo, type PointsResult, type ReplicaStatusInfo, type ReplicationInfo
-} from '../appliance/service/index.ts'
+import type { ApplianceService, PeerInfo, PointsResult, ReplicaStatusInfo, ReplicationInfo } from '../appliance/service/index.ts'
+import type { CycleFigures, LastCycle } from './metrics-cycles.ts'
 import type { MetricFamily } from './metrics-format.ts'
 
 /** Every family, in the order they are written; docs/web.md lists the same. */
@@ -28,8 +28,8 @@ export const METRIC_HELP = {
   tandem_replication_last_replication_timestamp_seconds: 'When the last cycle committed (Unix time).',
   tandem_replication_last_point_timestamp_seconds: 'Snapshot time of the newest recovery point on the Replica (Unix time).',
   tandem_replication_recovery_points: 'Recovery points held here (Replica).',
-  tandem_replication_last_cycle_bytes: 'Bytes sent by the last successful cycle (primary; from the newest 1000 events).',
-  tandem_replication_last_cycle_duration_seconds: 'Duration of the last successful cycle (primary; from the newest 1000 events).',
+  tandem_replication_last_cycle_bytes: 'Bytes sent by the last successful cycle (primary; from the event log).',
+  tandem_replication_last_cycle_duration_seconds: 'Duration of the last successful cycle (primary; from the event log).',
   tandem_replication_last_proven_point_timestamp_seconds: 'Snapshot time of the newest recovery point a drill booted (Replica).',
   tandem_replication_last_proof_timestamp_seconds: 'When the newest drill saw the sign of life (Replica).'
 } as const
@@ -45,20 +45,6 @@ const unix = (iso: string | null | undefined): number | undefined => {
 }
 const secondsOf = (ms: number | null): number | undefined => ms === null ? undefined : ms / 1000
 
-interface LastCycle { bytes: number, seconds: number }
-
-/** The newest successful cycle of each relationship among `events` (oldest first): its end event's record (docs/events.md). */
-export function lastCycles (events: readonly EventInfo[]): Map<string, LastCycle> {
-  const out = new Map<string, LastCycle>()
-  for (const e of events) {
-    const d = e.data
-    if (e.kind !== 'cycle' || e.phase !== 'end' || e.outcome !== 'ok' || e.relationship === undefined || d === undefined) continue
-    if (typeof d.start !== 'number' || typeof d.end !== 'number' || typeof d.bytesSent !== 'number') continue
-    out.set(e.relationship, { bytes: d.bytesSent, seconds: (d.end - d.start) / 1000 })
-  }
-  return out
-}
-
 export interface MetricsInput {
   up: boolean
   box: { name: string, peerId: string, role: string, version: string }
@@ -73,12 +59,16 @@ export interface MetricsInput {
   cycles: Map<string, LastCycle>
 }
 
-/** Reads what the metrics need; the event log and the points are optional (a failure leaves their metrics out). */
-export async function readMetricsInput (service: ApplianceService): Promise<MetricsInput> {
+/**
+ * Reads what the metrics need; the points are optional (a failure leaves
+ * their metrics out); the cycle figures are `cycles`' running ones, fed
+ * what the event log gained since the last scrape.
+ */
+export async function readMetricsInput (service: ApplianceService, cycles: CycleFigures): Promise<MetricsInput> {
   const [status, peers, replication, replica, jobs, tests] = await Promise.all([
     service.status(), service.pairList(), service.replicationStatus(), service.replicaStatus(), service.jobs(), service.failoverTests()
   ])
-  const events = await service.listEvents({ last: MAX_EVENTS_SHOWN }).then(r => r.events, () => [])
+  const lastCycles = await cycles.update(service)
   const points = new Map<string, PointsResult>()
   for (const r of replica) {
     const p = await service.points(r.relationship).catch(() => undefined)
@@ -94,7 +84,7 @@ export async function readMetricsInput (service: ApplianceService): Promise<Metr
     replication,
     replica,
     points,
-    cycles: lastCycles(events)
+    cycles: lastCycles
   }
 }
 

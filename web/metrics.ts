@@ -7,6 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ApplianceService } from '../appliance/service/index.ts'
 import { WebErrorCode, httpStatusOf } from './errors.ts'
+import { CycleFigures } from './metrics-cycles.ts'
 import { metricFamilies, readMetricsInput } from './metrics-families.ts'
 import { EXPOSITION_CONTENT_TYPE, exposition } from './metrics-format.ts'
 import { errorSchema, object } from './schemas.ts'
@@ -36,13 +37,16 @@ function sameToken (given: string, expected: string): boolean {
 }
 
 /**
- * Registers `GET /metrics` on `app`. A request with `Authorization: Bearer
+ * Registers `GET /metrics` on `app`, with its running cycle figures
+ * (metrics-cycles.ts: one per registration). A request with `Authorization: Bearer
  * TOKEN` is served when TOKEN is the configured token, and refused
  * otherwise (a wrong token is never made up for by a session); a request
  * without it is served when `allow(request)`. Refusals are
  * WEB_LOGIN_REQUIRED (401, with `WWW-Authenticate: Bearer`).
  */
 export function registerMetricsRoutes (app: FastifyInstance, service: ApplianceService, options: MetricsOptions): void {
+  // kept between scrapes: each reads only what the event log gained (metrics-cycles.ts)
+  const cycles = new CycleFigures()
   const headers = { type: 'object', properties: { authorization: { type: 'string', maxLength: MAX_AUTHORIZATION_CHARS } } }
   app.get('/metrics', { schema: { querystring: object({}, []), headers, response: errors } }, async (request, reply) => {
     const authorization = request.headers.authorization
@@ -58,7 +62,7 @@ export function registerMetricsRoutes (app: FastifyInstance, service: ApplianceS
       return await reply.status(httpStatusOf(WebErrorCode.WEB_LOGIN_REQUIRED)).header('www-authenticate', 'Bearer realm="tandem"')
         .send({ code: WebErrorCode.WEB_LOGIN_REQUIRED, message: authorization === undefined ? 'log in, or send the metrics token as Authorization: Bearer TOKEN' : 'that is not the metrics token' })
     }
-    const text = exposition(metricFamilies(await readMetricsInput(service)))
+    const text = exposition(metricFamilies(await readMetricsInput(service, cycles)))
     return await reply.header('content-type', EXPOSITION_CONTENT_TYPE).header('cache-control', 'no-store').send(text)
   })
 }

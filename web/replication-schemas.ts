@@ -25,6 +25,14 @@ export const replicationEnableBody = object({
   initial: setting
 }, ['to'])
 
+/** `replication set`: the settings to change (at least one: the service says APP_USAGE otherwise); `initial` cannot change. */
+export const replicationUpdateBody = object({
+  frequency: setting,
+  recoveryPoints: setting,
+  appConsistentEvery: setting,
+  bandwidth: setting
+}, [])
+
 export const replicationInfoSchema = object({
   relationship: str,
   vm: str,

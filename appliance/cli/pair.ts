@@ -1,13 +1,14 @@
 /**
- * `tandem pair open | join | list | remove`: pairing through the daemon
- * (docs/pairing.md). `remove` unpairs, which stops replication with that
+ * `tandem pair open | join | status | list | remove`: pairing through the
+ * daemon (docs/pairing.md). `remove` unpairs, which stops replication with that
  * box: it needs `--yes`.
  */
 import { Command, Option } from 'commander'
 import {
   AppError, AppErrorCode,
-  type LocalBox, type PairingSecrets, type PairJoinRequest, type PairJoinResult, type PairOpenResult, type PeerInfo
+  type LocalBox, type PairingSecrets, type PairJoinRequest, type PairJoinResult, type PairOpenResult, type PairStatusInfo, type PeerInfo
 } from '../service/index.ts'
+import { MAX_FAILED_ATTEMPTS } from '../../p2p/pairing/window.ts'
 import { dataOption, dataPath, examples, yesOption } from './box-options.ts'
 import { jsonOption } from './common-options.ts'
 import { parseDuration, parsePeerId, parsePin } from './option-values.ts'
@@ -21,10 +22,12 @@ export function pairCommand (box: LocalBox): Command {
     .addHelpText('after', examples([
       'tandem pair open                       # on the box that shows the PIN',
       'tandem pair join --pin 12345678 --addr /ip4/192.0.2.10/tcp/7450   # on the other box',
+      'tandem pair status                     # the window, and the confirmation code to compare',
       'tandem pair list'
     ]))
     .addCommand(openCommand(box))
     .addCommand(joinCommand(box))
+    .addCommand(statusCommand(box))
     .addCommand(listCommand(box))
     .addCommand(removeCommand(box))
 }
@@ -53,7 +56,7 @@ function openText (r: PairOpenResult): string {
     'on the other box run:',
     ...(r.pin === null ? [] : [`  tandem pair join --pin ${r.pin} --addr ${r.addresses[0] ?? 'ADDRESS'}`]),
     ...(r.invite === null ? [] : [`  tandem pair join --invite ${r.invite}`]),
-    'the confirmation code of the pairing appears in this daemon\'s log'
+    'the confirmation code of the pairing appears in this daemon\'s log and in tandem pair status'
   ].join('\n')
 }
 
@@ -85,6 +88,42 @@ export function joinRequest (opts: { pin?: string, addr?: string, invite?: strin
 
 function joinText (r: PairJoinResult): string {
   return `paired with ${r.peer.name} (${r.peer.role})\npeer id            ${r.peer.peerId}\nconfirmation code  ${r.confirmationCode} (the other box shows the same code in its log and on its pairing page: compare them)`
+}
+
+function statusCommand (box: LocalBox): Command {
+  return new Command('status')
+    .description('the pairing window opened last (open or not, expiry, attempts left) and the last pairing made, with its confirmation code')
+    .addOption(dataOption())
+    .addOption(jsonOption())
+    .addHelpText('after', examples(['tandem pair status', 'tandem pair status --json']))
+    .action(async (opts: Opts) => {
+      const status = await (await box.connect(dataPath(opts.data))).pairStatus()
+      new Session(opts).output(status, pairStatusText)
+    })
+}
+
+const SECRETS: Record<PairingSecrets, string> = { both: 'PIN or invite', pin: 'PIN only', invite: 'invite only' }
+
+/** The window and the last pairing in words (docs/cli.md "tandem pair status"). Pure. */
+export function pairStatusText (s: PairStatusInfo): string {
+  const w = s.window
+  const window = w === null
+    ? ['window    no pairing window opened']
+    : w.open
+      ? [
+          `window    open (${SECRETS[w.mode]}) until ${w.expiresAt}, ${Math.max(0, MAX_FAILED_ATTEMPTS - w.failedAttempts)} of ${MAX_FAILED_ATTEMPTS} attempts left`,
+          ...(w.joining ? ['          a box is joining: confirming'] : [])
+        ]
+      : [`window    closed (${w.paired !== null ? `used: ${w.paired.name} joined` : w.failedAttempts >= MAX_FAILED_ATTEMPTS ? `${w.failedAttempts} failed attempts` : 'expired, replaced or cancelled'}; it was open until ${w.expiresAt})`]
+  const l = s.last
+  const last = l === null
+    ? ['last      no pairing made since the daemon started']
+    : [
+        `last      ${l.side === 'host' ? `${l.name} joined this box` : `this box joined ${l.name}`} at ${l.pairedAt}`,
+        `peer id   ${l.peerId}`,
+        `confirmation code  ${l.confirmationCode} (${l.name} shows the same code: compare them)`
+      ]
+  return [...window, ...last].join('\n')
 }
 
 function listCommand (box: LocalBox): Command {

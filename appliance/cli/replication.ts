@@ -1,5 +1,5 @@
 /**
- * `tandem replication enable | status | measure | suspend | resume | resync
+ * `tandem replication enable | set | status | measure | suspend | resume | resync
  * | remove | reverse`: replication of this box's VMs to a paired box, through the
  * daemon (docs/cli.md "tandem replication"). Settings are sent as typed
  * and parsed by the daemon (APP_SETTING_INVALID names the bad one).
@@ -9,8 +9,9 @@
 import { Command } from 'commander'
 import { resolve } from 'node:path'
 import {
-  AppError, AppErrorCode, durationText, type CycleProgressInfo,
-  type LocalBox, type ReplicaStatusInfo, type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo
+  AppError, AppErrorCode, durationText, rateText, type CycleProgressInfo,
+  type LocalBox, type ReplicaStatusInfo, type ReplicationEnableRequest, type ReplicationInfo, type ReplicationMeasureInfo,
+  type ReplicationSettingsInfo, type ReplicationUpdateRequest
 } from '../service/index.ts'
 import { dataOption, dataPath, examples, yesOption } from './box-options.ts'
 import { jsonOption, progressOption } from './common-options.ts'
@@ -25,13 +26,14 @@ interface Opts { data: string, json?: boolean }
 
 export function replicationCommand (box: LocalBox): Command {
   return new Command('replication')
-    .description('replicate a VM of this box to a paired box: enable, status, measure, suspend, resume, resync, remove, reverse')
+    .description('replicate a VM of this box to a paired box: enable, set, status, measure, suspend, resume, resync, remove, reverse')
     .addHelpText('after', examples([
       'tandem replication enable web1 --to replica-box --frequency 30s',
       'tandem replication status',
       'tandem replication measure web1 --json'
     ]))
     .addCommand(enableCommand(box))
+    .addCommand(setCommand(box))
     .addCommand(statusCommand(box))
     .addCommand(measureCommand(box))
     .addCommand(changeCommand(box, 'suspend', 'stop starting cycles (one in flight finishes) until resume', (s, n) => s.replicationSuspend(n)))
@@ -41,15 +43,22 @@ export function replicationCommand (box: LocalBox): Command {
     .addCommand(reverseCommand(box))
 }
 
+/** The settings options of `enable` and `set` (docs/relationships.md#settings); `defaults`: each one's default in its help (enable). */
+function settingsOptions (command: Command, defaults: boolean): Command {
+  const d = (text: string): string => defaults ? ` (${text})` : ''
+  return command
+    .option('--frequency <every>', `time between cycles: 30s, 5m, 15m, continuous, or any duration from 1s to 1h${d('default 5m')}`)
+    .option('--recovery-points <n>', `additional hourly recovery points kept besides the latest${d('default 24')}`)
+    .option('--app-consistent-every <duration>', `freeze the guest for an app-consistent point this often (1m to 1d), or none${d('default')}`)
+    .option('--bandwidth <rate>', `bytes per second this relationship may send: 500k, 10M, 1G, 64Ki..., or none${d('default')}`)
+}
+
 function enableCommand (box: LocalBox): Command {
-  return new Command('enable')
+  const command = new Command('enable')
     .description('protect a VM of the inventory on a paired box: the Replica records it, then cycles run at the frequency')
     .argument('<name>', 'the VM\'s name (see tandem vm list)')
     .requiredOption('--to <peer>', 'the paired box: its name or peer id (see tandem pair list)')
-    .option('--frequency <every>', 'time between cycles: 30s, 5m, 15m, continuous, or any duration from 1s to 1h (default 5m)')
-    .option('--recovery-points <n>', 'additional hourly recovery points kept besides the latest (default 24)')
-    .option('--app-consistent-every <duration>', 'freeze the guest for an app-consistent point this often (1m to 1d), or none (default)')
-    .option('--bandwidth <rate>', 'bytes per second this relationship may send: 500k, 10M, 1G, 64Ki..., or none (default)')
+  return settingsOptions(command, true)
     .option('--initial <how>', 'initial replication: now (default), at:TIME (ISO 8601 with a zone), existing (only blocks that differ from a copy on the Replica), seed:PATH (write a seed file to carry to the Replica: tandem seed import there)')
     .addOption(progressOption())
     .addOption(dataOption())
@@ -80,6 +89,37 @@ function enableCommand (box: LocalBox): Command {
         session.output(opts.json === true ? { ...info, seedExport: job.seedExport } : job, () => seedExportText(job))
       })
     })
+}
+
+function setCommand (box: LocalBox): Command {
+  const command = new Command('set')
+    .description('change the settings of a protected VM, on its primary: a new frequency re-times the next cycle at once, the bandwidth limit and app-consistent interval apply from the next cycle, the Replica keeps the new number of recovery points')
+    .argument('<name>', 'the VM\'s name')
+  return settingsOptions(command, false)
+    .addOption(dataOption())
+    .addOption(jsonOption())
+    .addHelpText('after', examples([
+      'tandem replication set web1 --bandwidth 10M',
+      'tandem replication set web1 --frequency 30s --bandwidth none',
+      'tandem replication set db1 --app-consistent-every 1h --recovery-points 48'
+    ]))
+    .action(async (name: string, opts: Opts & ReplicationUpdateRequest) => {
+      const request: ReplicationUpdateRequest = {}
+      for (const k of ['frequency', 'recoveryPoints', 'appConsistentEvery', 'bandwidth'] as const) if (opts[k] !== undefined) request[k] = opts[k]
+      if (Object.keys(request).length === 0) throw new AppError(AppErrorCode.APP_USAGE, 'nothing to change: give --frequency, --recovery-points, --app-consistent-every or --bandwidth')
+      const service = await box.connect(dataPath(opts.data))
+      const info = await service.replicationUpdate(name, request)
+      const names = await peerNames(service, opts)
+      new Session(opts).output(info, i => `replication settings of ${i.vm} changed: ${settingsText(i.settings)}\n${statusText([i], names)}`)
+    })
+}
+
+/** `frequency 30 s, 24 recovery points, app-consistent none, bandwidth 10 MB/s`: the settings in words. Pure. */
+export function settingsText (s: ReplicationSettingsInfo): string {
+  const frequency = s.frequency === 'continuous' ? 'continuous' : durationText(s.frequency)
+  const app = s.appConsistentEvery === null ? 'none' : `every ${durationText(s.appConsistentEvery)}`
+  const bandwidth = s.bandwidth === null ? 'no limit' : rateText(s.bandwidth)
+  return `frequency ${frequency}, ${s.recoveryPoints} recovery points, app-consistent ${app}, bandwidth ${bandwidth}`
 }
 
 function statusCommand (box: LocalBox): Command {

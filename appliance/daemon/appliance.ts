@@ -27,7 +27,7 @@ import { readSeedHeader } from '../../core/seed/index.ts'
 import { Scheduler } from '../scheduler/index.ts'
 import type { Clock } from '../scheduler/clock.ts'
 import type {
-  ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult
+  ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult, ReplicationUpdateRequest
 } from '../service/replication-types.ts'
 import type {
   DrillRequest, DrillScheduleRequest, DrillScreenshot, DrillSettingsInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStartRequest, TestStopPlanInfo, TestStopResult,
@@ -540,6 +540,7 @@ export class Appliance implements ApplianceService {
   async failoverPlannedPlan (name: string, request: PlannedPlanRequest = {}): Promise<PlannedPlanInfo> { return withSummary(await this.planned.plan(name, request), plannedPlanSummary) }
 
   async replicationEnable (name: string, request: ReplicationEnableRequest): Promise<ReplicationInfo> { return await this.replication.enable(name, request) }
+  async replicationUpdate (name: string, request: ReplicationUpdateRequest): Promise<ReplicationInfo> { return await this.replication.update(name, request) }
   async replicationStatus (name?: string): Promise<ReplicationInfo[]> { return await this.replication.status(name) }
   async replicationMeasure (name: string): Promise<ReplicationMeasureInfo> { return await this.replication.measure(name) }
   async replicationSuspend (name: string): Promise<ReplicationInfo> { return await this.replication.suspend(name) }

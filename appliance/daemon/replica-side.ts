@@ -21,7 +21,7 @@ import type { AdmissionPolicy } from '../../p2p/gater/admission.ts'
 import type { TandemNode } from '../../p2p/node/index.ts'
 import { RelationshipReceiver, sendFailedOver, type PlannedFailoverTarget, type RelationshipPrimary } from '../../p2p/relationship/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
-import { health, type EventLog, type LogEvent } from '../events/index.ts'
+import { health, isEventCursor, type EventLog, type LogEvent } from '../events/index.ts'
 import { isDirectory } from '../fs-util.ts'
 import type { VmInventory } from '../inventory/index.ts'
 import type { JobContext } from '../jobs/index.ts'
@@ -372,11 +372,18 @@ export class ReplicaSide {
     if (name !== undefined && !DISK_NAME_PATTERN.test(name)) throw new AppError(AppErrorCode.APP_USAGE, `${name.slice(0, 80)} is not a VM name or relationship id`)
     const after = request.after
     if (after !== undefined && (!Number.isSafeInteger(after) || after < 0)) throw new AppError(AppErrorCode.APP_USAGE, 'after must be a whole number, 0 or more')
-    // a live reader asks every second: when nothing was written since, the log is not read at all
-    if (after !== undefined && after >= this.init.events.lastSeq) return { events: [], problems: 0 }
+    const named = (events: LogEvent[]): LogEvent[] => name === undefined ? events : events.filter(e => e.relationship === name || e.vm === name)
+    const cursor = request.cursor
+    if (cursor !== undefined) {
+      if (after !== undefined) throw new AppError(AppErrorCode.APP_USAGE, 'give after or cursor, not both')
+      if (typeof cursor !== 'string' || !isEventCursor(cursor)) throw new AppError(AppErrorCode.APP_USAGE, 'cursor is not one an answer of the event log gave')
+      // a live reader asks every second: only what was appended after the cursor is read
+      const read = await this.init.events.readAfter(cursor, last)
+      return { events: named(read.events).map(eventInfo), problems: read.problems.length, cursor: read.cursor, more: read.more, reset: read.reset }
+    }
     const read = await this.init.events.read(after === undefined ? {} : { after })
-    const matching = name === undefined ? read.events : read.events.filter(e => e.relationship === name || e.vm === name)
-    return { events: (after === undefined ? matching.slice(-last) : matching.slice(0, last)).map(eventInfo), problems: read.problems.length }
+    const matching = named(read.events)
+    return { events: (after === undefined ? matching.slice(-last) : matching.slice(0, last)).map(eventInfo), problems: read.problems.length, cursor: read.cursor, more: false, reset: false }
   }
 
   /** The relationships held here as Replica; `failoverOf` adds what the failover workflows know of each. */

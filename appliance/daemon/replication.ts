@@ -20,11 +20,11 @@ import { MAX_BATCH_DATA_BYTES, RateLimiter, type ReplicaManifests } from '../../
 import type { VmDriver } from '../drivers/index.ts'
 import type { JobRegistry } from '../jobs/index.ts'
 import { AppError, AppErrorCode } from '../errors.ts'
-import { CYCLE_KIND, CycleHistory, cycleEndInput, cycleRecordsFrom, missedIntervals, relationshipStatus, stateEventInput, type CycleRecord, type EventLog } from '../events/index.ts'
+import { CYCLE_KIND, CycleHistory, cycleEndInput, cycleRecordsFrom, missedIntervals, relationshipStatus, settingsEventInput, stateEventInput, type CycleRecord, type EventLog } from '../events/index.ts'
 import type { DriverKind, VmInventory } from '../inventory/index.ts'
 import type { PeerRegistry } from '../peers/index.ts'
 import {
-  STALE_VM_EVENT, TERM_LOST_CODES, hasLostTerm, newRelationship, oneLine, parseSettings, staleVmReason, termLostInput, transitionOrThrow,
+  STALE_VM_EVENT, TERM_LOST_CODES, applySettingsChange, hasLostTerm, newRelationship, oneLine, parseSettings, parseSettingsChange, staleVmReason, termLostInput, transitionOrThrow,
   type Relationship, type RelationshipSettings, type RelationshipTable, type TermLoss, type TransitionInput
 } from '../relationships/index.ts'
 import { CycleProgress } from '../replication/cycle-progress.ts'
@@ -36,7 +36,7 @@ import { description } from '../replication/description.ts'
 import { isNetworkFailure, type Scheduler } from '../scheduler/index.ts'
 import type { JobInfo, SeedExportRequest } from '../service/job-types.ts'
 import { ServiceError } from '../service/service-error.ts'
-import type { ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult } from '../service/replication-types.ts'
+import type { ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult, ReplicationUpdateRequest } from '../service/replication-types.ts'
 import type { Logger } from './logger.ts'
 
 export interface PrimaryReplicationInit {
@@ -333,6 +333,40 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
       appConsistentFailureCount: m.appConsistentFailureCount,
       lastReplicationTime: iso(m.lastReplicationTime)
     }
+  }
+
+  /**
+   * ReplicationApi.replicationUpdate: the given settings of the relationship
+   * of VM `name` this box is the primary of, in any state but
+   * prepared-for-planned-failover (APP_INVALID_STATE). Written durably
+   * and logged (kind `replication-settings`) before the schedule takes the
+   * new frequency (RelationshipSchedule.setFrequency); the next cycle reads
+   * the bandwidth and app-consistent interval from the record (a cycle in
+   * flight keeps what it started with). The Replica is told with `update`
+   * (its retention follows recoveryPoints), unless the relationship lost
+   * its term (its Replica refuses every update). Settings equal to the
+   * stored ones write nothing.
+   */
+  async update (name: string, request: ReplicationUpdateRequest): Promise<ReplicationInfo> {
+    const change = parseSettingsChange(request)
+    return await this.serial(name, async () => {
+      const rel = this.primaryOf(name)
+      // The Replica is taking the VM over: what it is told now could only race with the handover.
+      if (rel.state === 'prepared-for-planned-failover') throw new AppError(AppErrorCode.APP_INVALID_STATE, `a planned failover of ${rel.vm} is under way: change the settings once it is done (on the new primary) or cancelled`, { details: { state: rel.state } })
+      const { next: settings, changed } = applySettingsChange(rel.settings, change)
+      if (changed.length === 0) return this.info(rel, this.cycles(rel.id), await this.pendingBytes(rel))
+      const next: Relationship = { ...rel, settings }
+      await this.init.relationships.put(next)
+      await this.init.events.append(settingsEventInput(next, rel.settings, changed))
+      this.init.logger.info({ relationship: rel.id, changed }, 'replication settings changed')
+      if (changed.includes('frequency')) this.init.scheduler.get(rel.id)?.setFrequency(settings.frequency === 'continuous' ? 0 : settings.frequency)
+      if (!hasLostTerm(next)) {
+        const lost = await this.tell(next)
+        if (lost !== undefined) await this.loseTerm(rel.id, { kind: 'refused', code: lost, at: this.init.now() }, { queued: true })
+      }
+      const now = this.init.relationships.get(rel.id) ?? next
+      return this.info(now, this.cycles(rel.id), await this.pendingBytes(now))
+    })
   }
 
   async suspend (name: string): Promise<ReplicationInfo> {
@@ -696,7 +730,9 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
       frequencyMs: rel.settings.frequency === 'continuous' ? 0 : rel.settings.frequency,
       runCycle: async signal => { await this.runCycle(rel.id, signal) },
       suspended: rel.state === 'suspended',
-      ...(firstDue === undefined ? {} : { firstDue })
+      ...(firstDue === undefined ? {} : { firstDue }),
+      // a new frequency counts from the newest point until a cycle has run
+      ...(inFlight || rel.initialDoneAt === undefined || rel.lastPointAt === undefined ? {} : { lastDue: rel.lastPointAt })
     })
   }
 
@@ -827,7 +863,8 @@ export class PrimaryReplication implements Pick<RelationshipPrimary, 'failedOver
     }
     logger.warn({ relationship: id, code: record.code, failure: record.failure }, 'replication cycle failed')
     // The Replica lost its record of the relationship: it is offered again, and the retry finds it.
-    const lost = record.code === P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN ? await this.tell(rel) : TERM_LOST_CODES.has(record.code!) ? record.code : undefined
+    // (the record as stored now: its settings may have changed during the cycle)
+    const lost = record.code === P2pErrorCode.P2P_RELATIONSHIP_UNKNOWN ? await this.tell(relationships.get(id) ?? rel) : TERM_LOST_CODES.has(record.code!) ? record.code : undefined
     // The Replica failed over: no retry, no more cycles, until the operator decides.
     if (lost !== undefined) await this.loseTerm(id, { kind: 'refused', code: lost, at: record.end })
     else await this.serial(rel.vm, async () => await this.apply(id, { kind: 'cycle-failed', code: record.code! })).catch(() => {})

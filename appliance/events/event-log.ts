@@ -3,17 +3,11 @@ import { join } from 'node:path'
 import { AppErrorCode } from '../errors.ts'
 import { oneLine } from '../relationships/relationship.ts'
 import { SerialQueue } from '../serial-queue.ts'
-import { invalidEvent, invalidInput, type EndInput, type EventInput, type LogEvent } from './log-event.ts'
+import { cursorAtEnd, readAfterCursor, type CursorRead } from './event-cursor.ts'
+import { CURRENT_FILE, PREVIOUS_FILE, MAX_EVENT_LINE_BYTES, parseEventLine, type EventLogProblem } from './event-files.ts'
+import { invalidInput, type EndInput, type EventInput, type LogEvent } from './log-event.ts'
 
-/** The file events are appended to, and the one it becomes when full (docs/events.md). */
-export const CURRENT_FILE = 'events.jsonl'
-export const PREVIOUS_FILE = 'events.1.jsonl'
-
-/**
- * Longest event line: a reason is at most 500 characters (2 KiB in UTF-8)
- * and data 16 short fields; a longer line is not ours.
- */
-export const MAX_EVENT_LINE_BYTES = 16 * 1024
+export { CURRENT_FILE, PREVIOUS_FILE, MAX_EVENT_LINE_BYTES, type EventLogProblem } from './event-files.ts'
 
 /**
  * Default size of one log file before it is rotated. Events are a few
@@ -24,14 +18,6 @@ export const DEFAULT_MAX_EVENT_FILE_BYTES = 8 * 1024 * 1024
 
 /** The reason written for work a stop or crash cut short. */
 export const INTERRUPTED_REASON = 'the daemon stopped (restart or crash) before it finished'
-
-/** What a read found wrong with a line; the line is skipped, never fatal. */
-export interface EventLogProblem {
-  file: string
-  /** 1-based line number in the file as read (0 for bytes skipped before the first line of a too-large file). */
-  line: number
-  problem: 'torn' | 'damaged' | 'oversized' | 'skipped'
-}
 
 export interface EventQuery {
   relationship?: string
@@ -46,6 +32,12 @@ export interface EventRead {
   /** Oldest first. */
   events: LogEvent[]
   problems: EventLogProblem[]
+}
+
+/** A read of the daemon's log, with where a reader continues from. */
+export interface EventLogRead extends EventRead {
+  /** The cursor at the log's end as read: readAfter(cursor) returns what is appended after this read (event-cursor.ts). */
+  cursor: string
 }
 
 export interface EventLogInit {
@@ -108,7 +100,6 @@ async function readLogFile (file: string, name: string, limit: number): Promise<
     start = bytes.indexOf(0x0a) + 1
     problems.push({ file: name, line: 0, problem: 'skipped' })
   }
-  const decoder = new TextDecoder('utf-8', { fatal: true })
   let line = 0
   while (start < bytes.length) {
     const end = bytes.indexOf(0x0a, start)
@@ -116,11 +107,9 @@ async function readLogFile (file: string, name: string, limit: number): Promise<
     if (end < 0) break
     const text = bytes.subarray(start, end)
     start = end + 1
-    if (text.length > MAX_EVENT_LINE_BYTES) { problems.push({ file: name, line, problem: 'oversized' }); continue }
-    let e: unknown
-    try { e = JSON.parse(decoder.decode(text)) } catch { e = undefined }
-    if (invalidEvent(e) !== undefined) { problems.push({ file: name, line, problem: 'damaged' }); continue }
-    events.push(e as LogEvent)
+    const e = parseEventLine(text)
+    if (typeof e === 'string') problems.push({ file: name, line, problem: e })
+    else events.push(e)
   }
   const tornBytes = bytes.length - start
   if (tornBytes > 0) problems.push({ file: name, line, problem: 'torn' })
@@ -269,9 +258,27 @@ export class EventLog {
     return [...this.begun.values()].sort((a, b) => a.seq - b.seq).map(e => structuredClone(e))
   }
 
-  /** Reads the log after every append called before it has landed. */
-  async read (query: EventQuery = {}): Promise<EventRead> {
-    return await this.writes.run(async () => await readEventLog(this.dir, query, this.maxFileBytes))
+  /**
+   * Reads the log after every append called before it has landed, with the
+   * cursor at its end. A query `after` the newest seq reads no file but
+   * the last line (a reader asking whether anything is new).
+   */
+  async read (query: EventQuery = {}): Promise<EventLogRead> {
+    return await this.writes.run(async () => {
+      const read = query.after !== undefined && query.after >= this.lastSeq ? { events: [], problems: [] } : await readEventLog(this.dir, query, this.maxFileBytes)
+      return { ...read, cursor: await cursorAtEnd(this.dir, this.size) }
+    })
+  }
+
+  /**
+   * The events appended after `cursor` (from read() or readAfter(), or
+   * START_CURSOR for the whole log), oldest first, at most `limit`, once
+   * every append called before it has landed; only acknowledged lines (a
+   * write that failed midway is never read). See readAfterCursor for
+   * `more`, `reset` and a malformed cursor.
+   */
+  async readAfter (cursor: string, limit: number): Promise<CursorRead> {
+    return await this.writes.run(async () => await readAfterCursor(this.dir, cursor, { limit, currentEnd: this.size }))
   }
 
   /** Waits for pending appends, then closes the file; later appends are TypeErrors. Idempotent. */

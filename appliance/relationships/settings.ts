@@ -159,6 +159,33 @@ export function parseSettings (text: SettingsText): RelationshipSettings {
   }
 }
 
+/** The settings an operator may change after enabling (`replication set`): `initial` only means something before the first cycle. */
+export const CHANGEABLE_SETTINGS = ['frequency', 'recoveryPoints', 'appConsistentEvery', 'bandwidth'] as const
+export type ChangeableSetting = typeof CHANGEABLE_SETTINGS[number]
+/** The changeable settings as the operator types them; any left out stays as it is. */
+export type SettingsChangeText = Partial<Record<ChangeableSetting, string>>
+
+/**
+ * Parses a change of settings with the same parsers as parseSettings:
+ * only the given ones. APP_USAGE when none is given, APP_SETTING_INVALID
+ * for the first bad one.
+ */
+export function parseSettingsChange (text: SettingsChangeText): Partial<Pick<RelationshipSettings, ChangeableSetting>> {
+  if (CHANGEABLE_SETTINGS.every(k => text[k] === undefined)) throw new AppError(AppErrorCode.APP_USAGE, 'no setting to change: give a frequency, recovery points, app-consistent interval or bandwidth')
+  return {
+    ...(text.frequency === undefined ? {} : { frequency: parseFrequency(text.frequency) }),
+    ...(text.recoveryPoints === undefined ? {} : { recoveryPoints: parseRecoveryPoints(text.recoveryPoints) }),
+    ...(text.appConsistentEvery === undefined ? {} : { appConsistentEvery: parseAppConsistentEvery(text.appConsistentEvery) }),
+    ...(text.bandwidth === undefined ? {} : { bandwidth: parseBandwidth(text.bandwidth) })
+  }
+}
+
+/** Pure: `s` with `change` applied, and the settings whose value differs (none: nothing to write). */
+export function applySettingsChange (s: RelationshipSettings, change: Partial<Pick<RelationshipSettings, ChangeableSetting>>): { next: RelationshipSettings, changed: ChangeableSetting[] } {
+  const next = { ...copySettings(s), ...change }
+  return { next, changed: CHANGEABLE_SETTINGS.filter(k => next[k] !== s[k]) }
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const isInt = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max
 

@@ -32,6 +32,12 @@ export interface RelationshipScheduleInit {
   runCycle: (signal: AbortSignal) => Promise<void>
   /** When the first cycle is due (default: at once). */
   firstDue?: number
+  /**
+   * The grid point of the last cycle before this schedule (after a restart,
+   * the newest point's time), from which setFrequency() counts while no
+   * cycle has run yet; without it a new frequency waits for the first cycle.
+   */
+  lastDue?: number
   clock?: Clock
   /** Shared with the other schedules (default: a slot of its own). */
   slots?: CycleSlots
@@ -50,11 +56,11 @@ export interface RelationshipScheduleInit {
  * the next interval. start() begins the loop; stop() aborts a cycle in
  * flight (it stays resumable) and resolves once the loop has ended.
  * suspend() lets a cycle in flight finish and starts no more until resume().
+ * setFrequency() changes the grid without disturbing a cycle in flight.
  * Methods may be called at any time, in any order; none throws.
  */
 export class RelationshipSchedule {
   readonly id: string
-  readonly frequencyMs: FrequencyMs
   private readonly init: RelationshipScheduleInit
   private readonly clock: Clock
   private readonly slots: CycleSlots
@@ -65,18 +71,24 @@ export class RelationshipSchedule {
   private suspendedNow: boolean
   private cycling = false
   private attempt = 0
+  private frequency: FrequencyMs
+  /** The due time of the last cycle run (or the init's lastDue): the grid point a new frequency counts from. */
+  private lastDue: number | undefined
 
   constructor (init: RelationshipScheduleInit) {
-    if (!Number.isFinite(init.frequencyMs) || init.frequencyMs < 0) throw new TypeError(`frequency must be a number of ms >= 0, got ${init.frequencyMs}`)
+    checkFrequency(init.frequencyMs)
     this.init = init
     this.id = init.id
-    this.frequencyMs = init.frequencyMs
+    this.frequency = init.frequencyMs
+    this.lastDue = init.lastDue
     this.clock = init.clock ?? systemClock
     this.slots = init.slots ?? new CycleSlots(1)
     this.due = init.firstDue ?? this.clock.now()
     this.suspendedNow = init.suspended === true
   }
 
+  /** ms between cycles; 0 is continuous. */
+  get frequencyMs (): FrequencyMs { return this.frequency }
   /** When the next cycle is due (ms since the epoch); while a cycle runs, when it was due. */
   get nextDue (): number { return this.due }
   get suspended (): boolean { return this.suspendedNow }
@@ -111,6 +123,22 @@ export class RelationshipSchedule {
     this.wake.abort()
   }
 
+  /**
+   * Cycles are `frequencyMs` apart from now on. A cycle in flight runs on,
+   * and the one after it is planned on the new frequency; a pending retry
+   * keeps its pause. Otherwise the next cycle is due one new interval after
+   * the last cycle's due time (at once when that has passed, or for
+   * continuous); before any cycle (no lastDue) the due time stays.
+   * A TypeError for a negative or non-finite frequency.
+   */
+  setFrequency (frequencyMs: FrequencyMs): void {
+    checkFrequency(frequencyMs)
+    this.frequency = frequencyMs
+    if (this.cycling || this.attempt > 0 || this.lastDue === undefined) return
+    this.due = frequencyMs > 0 ? this.lastDue + frequencyMs : this.clock.now()
+    this.wake.abort()
+  }
+
   private async run (): Promise<void> {
     const stop = this.stopping.signal
     while (!stop.aborted) {
@@ -123,6 +151,7 @@ export class RelationshipSchedule {
       if (this.suspendedNow) { release(); continue }
       this.cycling = true
       const due = this.due
+      this.lastDue = due
       const start = this.clock.now()
       let error: unknown
       let ok = true
@@ -170,4 +199,8 @@ export class RelationshipSchedule {
       await (ms === Infinity ? new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })) : this.clock.sleep(ms, signal))
     } catch {}
   }
+}
+
+function checkFrequency (frequencyMs: FrequencyMs): void {
+  if (!Number.isFinite(frequencyMs) || frequencyMs < 0) throw new TypeError(`frequency must be a number of ms >= 0, got ${frequencyMs}`)
 }

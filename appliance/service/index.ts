@@ -26,7 +26,7 @@ export {
 export type { JobApi } from './job-api.ts'
 export type { JobInfo, JobKind, JobState, SeedExportRequest, SeedExportResult, SeedImportRequest, SeedImportResult } from './job-types.ts'
 export type { ReplicationApi } from './replication-api.ts'
-export type { CycleProgressInfo, ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult, ReplicationSettingsInfo } from './replication-types.ts'
+export type { CycleProgressInfo, ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult, ReplicationSettingsInfo, ReplicationUpdateRequest } from './replication-types.ts'
 export type {
   BoxRole, PairingDoneInfo, PairingSecrets, PairJoinRequest, PairJoinResult, PairOpenRequest, PairOpenResult, PairRemoveResult, PairStatusInfo, PairWindowInfo, PeerInfo, StatusInfo, WebStatusInfo
 } from './types.ts'
@@ -39,4 +39,4 @@ export { DATA_ENV, DEFAULT_DATA_DIR, type InitOptions, type InitResult, type Loc
 export { ServiceError, ERROR_CODE_PATTERN, errorCodeOf } from './service-error.ts'
 export { AppError, AppErrorCode } from '../errors.ts'
 /** Durations in words, as health reasons write them: for the CLI and web to say them the same way. */
-export { durationText } from '../events/figure-text.ts'
+export { durationText, rateText } from '../events/figure-text.ts'

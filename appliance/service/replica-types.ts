@@ -54,6 +54,14 @@ export interface EventsRequest {
    * reader that saw up to `after` has not seen. Seqs only grow (docs/events.md).
    */
   after?: number
+  /**
+   * Only the events appended after this position of the log: the `cursor`
+   * of an earlier answer, or '' for the log's beginning (docs/events.md
+   * "Reading from a cursor"). Opaque: never made or changed by a caller.
+   * Not with `after`. The log reads only what follows the position (and
+   * `last` counts the events read, before `name` picks among them).
+   */
+  cursor?: string
 }
 
 /** Events shown when `last` is not given. */
@@ -81,6 +89,23 @@ export interface EventsResult {
   events: EventInfo[]
   /** Lines of the log that could not be read (damaged, cut short), skipped. */
   problems: number
+  /**
+   * Where a reader continues: give it as the next request's `cursor` to
+   * get only what is appended after this answer. After a `cursor`
+   * request, the position after the last event read; otherwise the log's
+   * end as this answer read it (what `after` and `last` left out is not
+   * after it).
+   */
+  cursor: string
+  /** With `cursor`: this answer stopped at `last` events or at a read's byte bound; ask again with the new cursor at once. Else false. */
+  more: boolean
+  /**
+   * With `cursor`: the log no longer held that position (rotated twice,
+   * truncated or replaced: docs/events.md), so this answer starts again at
+   * its oldest event: a reader that built state from events starts it
+   * afresh, one that keeps seqs skips those it saw. Else false.
+   */
+  reset: boolean
 }
 
 /** A relationship held here as Replica, from its record alone (no store is opened). */

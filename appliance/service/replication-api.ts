@@ -1,6 +1,6 @@
 import type { JobInfo } from './job-types.ts'
 import type { ReversePlanInfo, ReverseRequest } from './planned-types.ts'
-import type { ReplicationEnableRequest, ReplicationInfo, ReplicationMeasureInfo, ReplicationRemoveResult } from './replication-types.ts'
+import type { ReplicationEnableRequest, ReplicationInfo, ReplicationUpdateRequest, ReplicationMeasureInfo, ReplicationRemoveResult } from './replication-types.ts'
 
 /**
  * Replication of this box's VMs to a paired Replica (docs/relationships.md,
@@ -21,6 +21,26 @@ export interface ReplicationApi {
    * the Replica has imported the seed, then sends only what changed since.
    */
   replicationEnable: (name: string, request: ReplicationEnableRequest) => Promise<ReplicationInfo>
+  /**
+   * Changes the settings of VM `name`'s relationship, on its primary
+   * (docs/relationships.md "Changing the settings"), in any state but
+   * prepared-for-planned-failover (APP_INVALID_STATE: the Replica is
+   * taking the VM over; change them after, on the new primary): only the
+   * fields given change, durably (the relationships file) and with an event
+   * (kind `replication-settings`), then the Replica is told with the
+   * relationship protocol's `update` (an unreachable one learns at the next
+   * change). When each takes effect: `frequency` at once for the wait
+   * before the next cycle (due one new interval after the last cycle's due
+   * time; at once if that has passed); `bandwidth` and
+   * `appConsistentEvery` from the next cycle (a cycle in flight keeps
+   * its limit and is never interrupted); `recoveryPoints` on the Replica,
+   * from the next point it commits (its pruning reads the count from its
+   * record, which the `update` replaces: no new wire message). Throws
+   * APP_USAGE when no field is given, APP_SETTING_INVALID for a bad value
+   * (nothing changes), APP_RELATIONSHIP_NOT_FOUND when the VM has no
+   * relationship or this box is its Replica.
+   */
+  replicationUpdate: (name: string, request: ReplicationUpdateRequest) => Promise<ReplicationInfo>
   /**
    * Every relationship this box is the primary of (oldest first), or only VM
    * `name`'s, with the health their cycles give. Replica relationships are

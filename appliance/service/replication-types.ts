@@ -21,6 +21,18 @@ export interface ReplicationEnableRequest {
   initial?: string
 }
 
+/**
+ * `replication set`: the settings to change, in the syntax of
+ * ReplicationEnableRequest (the same parsers); any left out stays as it is.
+ * `initial` is not here: it only means something before the first cycle.
+ */
+export interface ReplicationUpdateRequest {
+  frequency?: string
+  recoveryPoints?: string
+  appConsistentEvery?: string
+  bandwidth?: string
+}
+
 /** The settings as stored, in JSON. */
 export interface ReplicationSettingsInfo {
   /** ms between cycle starts, or `continuous`. */

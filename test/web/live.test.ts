@@ -12,27 +12,12 @@ import t, { type Test } from 'tap'
 import type { Server } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
 import type { EventInfo } from '../../appliance/service/index.ts'
-import { LIVE_HEARTBEAT_MS, LIVE_POLL_MS, LIVE_REFRESH_MS, type LiveClock } from '../../web/live-hub.ts'
+import { LIVE_HEARTBEAT_MS, LIVE_POLL_MS, LIVE_REFRESH_MS } from '../../web/live-hub.ts'
 import { registerLiveRoutes, type LiveOptions } from '../../web/live.ts'
 import { FakeService, JOB, REPLICA_STATUS, REPLICATION, STATUS, TEST } from './fixtures/fake-service.ts'
 import { plainApp } from './fixtures/plain-app.ts'
-import { openSse, type Frame, type SseStream } from './fixtures/sse-client.ts'
-
-/** Timers the test fires by hand: tick(ms) runs every callback registered for that period and waits for them. */
-class ManualClock implements LiveClock {
-  time = 1_000_000
-  private readonly timers = new Map<number, Set<() => Promise<void>>>()
-  now = (): number => this.time
-  every = (ms: number, fn: () => Promise<void>): () => void => {
-    const set = this.timers.get(ms) ?? new Set()
-    this.timers.set(ms, set)
-    set.add(fn)
-    return () => { set.delete(fn) }
-  }
-
-  running (ms: number): number { return this.timers.get(ms)?.size ?? 0 }
-  async tick (ms: number): Promise<void> { for (const fn of [...this.timers.get(ms) ?? []]) await fn() }
-}
+import { ManualClock, nextFrame, nothingPending } from './fixtures/live-clock.ts'
+import { openSse } from './fixtures/sse-client.ts'
 
 const ALLOWED = 'https://box-a.local:8443'
 
@@ -47,18 +32,6 @@ async function serve (t: Test, options: Partial<LiveOptions> = {}): Promise<{ se
   const close = async (): Promise<void> => { if (!closed) { closed = true; await app.close() } }
   t.teardown(close)
   return { service, clock, port: (app.server.address() as AddressInfo).port, hub, close, origins, server: app.server }
-}
-
-/** The next frame that is not the `retry:` line. */
-async function nextFrame (s: SseStream): Promise<Frame> {
-  const f = await s.next()
-  return 'retry' in f ? await s.next() : f
-}
-
-/** A heartbeat, then the frame it brought: a ping when nothing was sent since the last frame read. */
-async function nothingPending (s: SseStream, clock: ManualClock): Promise<Frame> {
-  await clock.tick(LIVE_HEARTBEAT_MS)
-  return await nextFrame(s)
 }
 
 const snapshotOf = (service: FakeService): unknown => ({ status: STATUS, replication: service.replication_, replica: service.replica_, jobs: service.jobs_, tests: service.tests_ })
@@ -111,8 +84,38 @@ t.test('new events arrive once, each frame with the newest seq as its id', async
   service.events_.push(event(5))
   await clock.tick(LIVE_POLL_MS)
   t.same(await nextFrame(s), { event: 'events', id: '5', data: { events: [event(5)] } })
-  t.same(service.calls.filter(c => c[0] === 'listEvents').at(-1), ['listEvents', { after: 4, last: 1000 }], 'asked for what follows the last one sent')
+  t.same(service.calls.filter(c => c[0] === 'listEvents').at(-1), ['listEvents', { cursor: 'f4', last: 1000 }], 'asked for what follows the last one read, by the hub\'s cursor')
   s.close()
+})
+
+t.test('the hub reads the log from its cursor: many pages in one poll, a reset sends nothing twice', async t => {
+  const { service, clock, port } = await serve(t)
+  const s = await openSse(port)
+  const other = await openSse(port)
+  for (const stream of [s, other]) t.match(await nextFrame(stream), { event: 'snapshot', id: '2' })
+  for (let seq = 3; seq <= 2502; seq++) service.events_.push(event(seq))
+  service.calls.length = 0
+  await clock.tick(LIVE_POLL_MS)
+  t.same(service.calls.filter(c => c[0] === 'listEvents').map(c => (c[1] as { cursor: string }).cursor), ['f2', 'f1002', 'f2002'], 'one read a page, each from the last one\'s cursor')
+  for (const stream of [s, other]) {
+    const got: number[] = []
+    while (got.length < 2500) {
+      const f = await nextFrame(stream) as { id: string, data: { events: EventInfo[] } }
+      got.push(...f.data.events.map(e => e.seq))
+      t.equal(f.id, String(got.at(-1)), 'each frame\'s id is its newest seq')
+    }
+    t.same(got, Array.from({ length: 2500 }, (_, i) => i + 3), 'every event once, in order')
+  }
+
+  // the log starts over under the cursor (the fake drops the cursor's seq): re-read from the oldest, only newer seqs sent
+  service.events_ = [event(2400), event(2501), event(2503)]
+  await clock.tick(LIVE_POLL_MS)
+  t.same(service.calls.filter(c => c[0] === 'listEvents').at(-1), ['listEvents', { cursor: 'f2502', last: 1000 }])
+  for (const stream of [s, other]) t.same(await nextFrame(stream), { event: 'events', id: '2503', data: { events: [event(2503)] } }, 'only the new one')
+  await clock.tick(LIVE_POLL_MS)
+  t.same(await nothingPending(s, clock), { comment: 'ping' }, 'nothing twice')
+  s.close()
+  other.close()
 })
 
 t.test('a reconnection with Last-Event-ID gets the events it missed', async t => {

@@ -30,12 +30,15 @@ export const pointsSchema = object({
 
 /**
  * `name` a VM name or relationship id, `last` 1..MAX_EVENTS_SHOWN (1000),
- * `after` a seq (at most 15 digits: a safe integer); checked again behind the API.
+ * `after` a seq (at most 15 digits: a safe integer), `cursor` an earlier
+ * answer's (opaque: letters, digits, `.`, `_`, `-`; empty for the log's
+ * beginning); checked again behind the API.
  */
 export const eventsQuery = object({
   name: { type: 'string', minLength: 1, maxLength: 64 },
   last: { type: 'string', pattern: '^[0-9]{1,4}$' },
-  after: { type: 'string', pattern: '^[0-9]{1,15}$' }
+  after: { type: 'string', pattern: '^[0-9]{1,15}$' },
+  cursor: { type: 'string', maxLength: 120, pattern: '^[0-9A-Za-z._-]*$' }
 }, [])
 
 const dataValue = { type: ['string', 'number', 'boolean', 'null'] }
@@ -54,7 +57,7 @@ export const eventSchema = object({
   data: { type: 'object', additionalProperties: dataValue }
 }, ['seq', 'time', 'kind', 'reason'])
 
-export const eventsSchema = object({ events: { type: 'array', items: eventSchema }, problems: int })
+export const eventsSchema = object({ events: { type: 'array', items: eventSchema }, problems: int, cursor: str, more: { type: 'boolean' }, reset: { type: 'boolean' } })
 
 export const replicaStatusSchema = {
   type: 'array',

@@ -11,11 +11,12 @@ export function registerReplicaRoutes (app: FastifyInstance, service: ApplianceS
     async request => await service.points((request.params as { name: string }).name))
 
   app.get('/v1/events', { schema: { querystring: eventsQuery, response: { 200: eventsSchema, ...errors } } }, async request => {
-    const q = request.query as { name?: string, last?: string, after?: string }
+    const q = request.query as { name?: string, last?: string, after?: string, cursor?: string }
     const events: EventsRequest = {}
     if (q.name !== undefined) events.name = q.name
     if (q.last !== undefined) events.last = Number(q.last)
     if (q.after !== undefined) events.after = Number(q.after)
+    if (q.cursor !== undefined) events.cursor = q.cursor
     return await service.listEvents(events)
   })
 

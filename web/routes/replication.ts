@@ -3,9 +3,9 @@
  * `tandem replication ...` through the ReplicationApi.
  */
 import type { FastifyInstance } from 'fastify'
-import type { ApplianceService, ReplicationEnableRequest } from '../../appliance/service/index.ts'
+import type { ApplianceService, ReplicationEnableRequest, ReplicationUpdateRequest } from '../../appliance/service/index.ts'
 import {
-  replicationEnableBody, replicationInfoSchema, replicationListSchema, replicationMeasureSchema, replicationRemoveSchema, vmParams
+  replicationEnableBody, replicationInfoSchema, replicationUpdateBody, replicationListSchema, replicationMeasureSchema, replicationRemoveSchema, vmParams
 } from '../replication-schemas.ts'
 import { errorSchema } from '../schemas.ts'
 
@@ -20,6 +20,9 @@ export function replicationRoutes (app: FastifyInstance, service: ApplianceServi
 
   app.put('/v1/replication/:name', { schema: { params: vmParams, body: replicationEnableBody, response: { 200: replicationInfoSchema, ...errors } } },
     async request => await service.replicationEnable(name(request), request.body as ReplicationEnableRequest))
+
+  app.patch('/v1/replication/:name', { schema: { params: vmParams, body: replicationUpdateBody, response: { 200: replicationInfoSchema, ...errors } } },
+    async request => await service.replicationUpdate(name(request), request.body as ReplicationUpdateRequest))
 
   app.get('/v1/replication/:name/measure', { schema: { params: vmParams, response: { 200: replicationMeasureSchema, ...errors } } },
     async request => await service.replicationMeasure(name(request)))

@@ -2,12 +2,14 @@
  * Two daemons as separate processes on loopback, driven only through the
  * CLI: init both, pair with the PIN (a wrong one is refused with its code),
  * both lists show each other, the host logs the same confirmation code,
+ * `pair status` shows the window (attempts left) and the last pairing with
+ * that code on both boxes,
  * unpair with --yes, pair again with the invite.
  */
 import t, { type Test } from 'tap'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { PairJoinResult, PairOpenResult, PeerInfo, StatusInfo } from '../../../appliance/service/index.ts'
+import type { PairJoinResult, PairOpenResult, PairStatusInfo, PeerInfo, StatusInfo } from '../../../appliance/service/index.ts'
 import { tempDir } from '../../helpers/fixtures.ts'
 import { startDaemon, tandemAt, type RunningDaemon, tandemJsonAt } from '../../helpers/tandem-cli.ts'
 
@@ -37,6 +39,9 @@ t.test('two boxes pair through the CLI', async t => {
   t.ok(statusA.addresses.length > 0 && statusA.addresses.every(addr => /^\/ip4\/127\.0\.0\.1\/tcp\/[1-9]\d*\/p2p\//.test(addr)), 'status shows the bound loopback addresses, ports resolved')
   t.equal((await stat(join(a.dir, 'api.sock'))).mode & 0o777, 0o600, 'api.sock is 0600')
 
+  t.same(await json<PairStatusInfo>(a.dir, ['pair', 'status']), { window: null, last: null }, 'pair status: no window, no pairing yet')
+  t.match((await tandemAt(a.dir, ['pair', 'status'])).stdout, /^window {4}no pairing window opened\nlast {6}no pairing made/)
+
   const open = await json<PairOpenResult>(a.dir, ['pair', 'open'])
   t.match(open.pin, /^\d{8}$/)
   t.match(open.invite, /^tandem-pair:1:/)
@@ -48,11 +53,19 @@ t.test('two boxes pair through the CLI', async t => {
   t.equal(wrong.status, 1, 'a wrong PIN fails')
   t.equal(wrong.code, 'P2P_PAIRING_FAILED')
   t.same(await json<PeerInfo[]>(b.dir, ['pair', 'list']), [], 'nothing was paired')
+  t.match(await json<PairStatusInfo>(a.dir, ['pair', 'status']), { window: { mode: 'both', expiresAt: open.expiresAt, open: true, failedAttempts: 1, paired: null }, last: null })
+  t.match((await tandemAt(a.dir, ['pair', 'status'])).stdout, `window    open (PIN or invite) until ${open.expiresAt}, 4 of 5 attempts left`, 'the text: open, attempts left')
 
   const joined = await json<PairJoinResult>(b.dir, ['pair', 'join', '--pin', open.pin!, '--addr', open.addresses[0]!])
   t.match(joined, { peer: { peerId: statusA.peerId, name: 'box-a', role: 'both' } })
   t.match(joined.confirmationCode, /^\d{6}$/)
   t.ok(a.daemon.stdout().includes(`"confirmationCode":"${joined.confirmationCode}"`), 'the host logs the same confirmation code')
+  const hostStatus = await json<PairStatusInfo>(a.dir, ['pair', 'status'])
+  t.match(hostStatus, { window: { open: false, paired: { side: 'host', name: 'box-b' } }, last: { side: 'host', name: 'box-b', peerId: statusB.peerId, confirmationCode: joined.confirmationCode } }, 'pair status on the host: the window was used, the same code')
+  t.match(await json<PairStatusInfo>(b.dir, ['pair', 'status']), { window: null, last: { side: 'joiner', name: 'box-a', peerId: statusA.peerId, confirmationCode: joined.confirmationCode } }, 'and on the joiner')
+  const hostText = (await tandemAt(a.dir, ['pair', 'status'])).stdout
+  t.match(hostText, /^window {4}closed \(used: box-b joined; it was open until /, 'the text: the window closed, used')
+  t.match(hostText, `last      box-b joined this box at ${hostStatus.last!.pairedAt}\npeer id   ${statusB.peerId}\nconfirmation code  ${joined.confirmationCode} `)
 
   const listA = await json<PeerInfo[]>(a.dir, ['pair', 'list'])
   const listB = await json<PeerInfo[]>(b.dir, ['pair', 'list'])

@@ -84,6 +84,7 @@ t.test('planned failover of a VM the Replica cannot boot: byte for byte, then re
   t.match(refused, { state: 'failed', error: { code: 'P2P_FAILOVER_REFUSED' } })
   t.match(primary.relationships.get('files'), { state: 'prepared-for-planned-failover', term: 1, reason: /tandem failover cancel files/ })
   t.match(replica.relationships.get('files'), { role: 'replica', state: 'replicating', term: 1 }, 'nothing changed on the Replica')
+  await t.rejects(primary.replicationUpdate('files', { bandwidth: '10M' }), { code: 'APP_INVALID_STATE' }, 'no change of settings while prepared')
   t.match(await primary.failoverPlannedPlan('files'), { resumes: true })
   // `failover cancel --dry-run` on the primary says what its cancel would do, and does nothing; on the Replica there is nothing to cancel
   const dry = await runCli(['failover', 'cancel', 'files', '--dry-run', '--data', root], primary)

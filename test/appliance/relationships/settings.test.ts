@@ -4,8 +4,9 @@
  */
 import t from 'tap'
 import {
-  DEFAULT_SETTINGS, parseAppConsistentEvery, parseBandwidth, parseFrequency, parseInitial, parseRecoveryPoints, parseSettings
+  DEFAULT_SETTINGS, applySettingsChange, parseAppConsistentEvery, parseBandwidth, parseFrequency, parseInitial, parseRecoveryPoints, parseSettings, parseSettingsChange
 } from '../../../appliance/relationships/index.ts'
+import { settingsEventInput } from '../../../appliance/events/index.ts'
 
 t.test('frequency', async t => {
   const ok: Array<[string, number | 'continuous']> = [['30s', 30_000], ['5m', 300_000], ['15m', 900_000], ['continuous', 'continuous'], ['2s', 2000], ['1s', 1000], ['1h', 3_600_000], ['1m30s', 90_000]]
@@ -53,4 +54,29 @@ t.test('parseSettings fills in the defaults', async t => {
   t.same(parseSettings({ frequency: '30s', recoveryPoints: '4', appConsistentEvery: '1h', bandwidth: '10M', initial: 'existing' }),
     { frequency: 30_000, recoveryPoints: 4, appConsistentEvery: 3_600_000, bandwidth: 10_000_000, initial: 'existing' })
   t.throws(() => parseSettings({ frequency: '30s', bandwidth: 'lots' }), { code: 'APP_SETTING_INVALID', details: { setting: 'bandwidth' } })
+})
+
+t.test('a change of settings: only the given ones, parsed as at enable', async t => {
+  t.same(parseSettingsChange({ frequency: '30s', bandwidth: 'none' }), { frequency: 30_000, bandwidth: null })
+  t.same(parseSettingsChange({ recoveryPoints: '48', appConsistentEvery: '1h' }), { recoveryPoints: 48, appConsistentEvery: 3_600_000 })
+  t.throws(() => parseSettingsChange({}), { code: 'APP_USAGE' }, 'nothing to change')
+  t.throws(() => parseSettingsChange({ frequency: '30s', bandwidth: '1' }), { code: 'APP_SETTING_INVALID', details: { setting: 'bandwidth' } })
+  const before = { ...DEFAULT_SETTINGS, initial: { at: 5 } }
+  const { next, changed } = applySettingsChange(before, { frequency: 30_000, bandwidth: null })
+  t.same(changed, ['frequency'], 'an equal value is no change')
+  t.same(next, { ...before, frequency: 30_000 })
+  t.not(next.initial, before.initial, 'a copy')
+  t.same(applySettingsChange(before, {}).changed, [])
+})
+
+t.test('the event of a change says old and new values', async t => {
+  const before = { ...DEFAULT_SETTINGS }
+  const after = { ...before, frequency: 30_000, bandwidth: 10_000_000 }
+  t.same(settingsEventInput({ id: 'r1', vm: 'web', settings: after }, before, ['frequency', 'bandwidth']), {
+    relationship: 'r1',
+    vm: 'web',
+    kind: 'replication-settings',
+    reason: 'replication settings of web changed: frequency from 5 min to 30 s, bandwidth from no limit to 10 MB/s',
+    data: { changed: 'frequency,bandwidth', frequency: 30_000, recoveryPoints: 24, appConsistentEvery: null, bandwidth: 10_000_000 }
+  })
 })

@@ -28,12 +28,17 @@ t.test('routes', async t => {
   t.same(service.calls.at(-1), ['listEvents', { name: 'web', last: 20 }])
   r = await app.inject({ method: 'GET', url: '/v1/events?after=1&last=5' })
   t.same(service.calls.at(-1), ['listEvents', { after: 1, last: 5 }])
-  t.same(r.json(), { events: [EVENTS.events[1]], problems: 0 }, 'only the events after seq 1')
+  t.same(r.json(), { ...EVENTS, events: [EVENTS.events[1]] }, 'only the events after seq 1')
+  r = await app.inject({ method: 'GET', url: '/v1/events?cursor=f1&last=5' })
+  t.same(service.calls.at(-1), ['listEvents', { last: 5, cursor: 'f1' }])
+  t.same(r.json(), { events: [EVENTS.events[1]], problems: 0, cursor: 'f2', more: false, reset: false }, 'after a cursor: what follows it, and the next cursor')
+  r = await app.inject({ method: 'GET', url: '/v1/events?cursor=' })
+  t.same(service.calls.at(-1), ['listEvents', { cursor: '' }], 'an empty cursor: the log\'s beginning')
   r = await app.inject({ method: 'GET', url: '/v1/replica/relationships' })
   t.same(r.json(), [REPLICA_STATUS])
 
   const before = service.calls.length
-  for (const url of ['/v1/events?last=abc', '/v1/events?bogus=1', '/v1/events?last=12345', '/v1/events?after=-1', '/v1/events?after=1.5', `/v1/events?after=${'9'.repeat(16)}`]) {
+  for (const url of ['/v1/events?last=abc', '/v1/events?bogus=1', '/v1/events?last=12345', '/v1/events?after=-1', '/v1/events?after=1.5', `/v1/events?after=${'9'.repeat(16)}`, '/v1/events?cursor=a/b', `/v1/events?cursor=${'a'.repeat(121)}`]) {
     r = await app.inject({ method: 'GET', url })
     t.equal(r.json().code, 'WEB_BAD_REQUEST', url)
   }
@@ -58,6 +63,10 @@ t.test('the client', async t => {
   t.same(service.calls.at(-1), ['listEvents', { name: 'web', last: 5 }])
   t.same((await client.listEvents({ after: 1 })).events, [EVENTS.events[1]])
   t.same(service.calls.at(-1), ['listEvents', { after: 1 }])
+  const page = await client.listEvents({ cursor: '', last: 1 })
+  t.same([page.events, page.more], [[EVENTS.events[0]], true], 'from the beginning, a page')
+  t.same((await client.listEvents({ cursor: page.cursor })).events, [EVENTS.events[1]], 'then from its cursor')
+  t.same(service.calls.at(-1), ['listEvents', { cursor: page.cursor }])
   t.same(await client.replicaStatus(), [REPLICA_STATUS])
   service.failWith = { code: 'APP_RELATIONSHIP_NOT_FOUND', message: 'none' }
   await t.rejects(client.points('x'), { code: 'APP_RELATIONSHIP_NOT_FOUND' })

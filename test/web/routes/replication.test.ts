@@ -82,13 +82,18 @@ t.test('errors keep their code; the status comes from web/errors.ts', async t =>
   }
 })
 
-t.test('the client calls the routes over the socket', async t => {
+/** The API server over the fake, listening on a socket, and a client of it. */
+async function overSocket (t: Test): Promise<{ service: FakeService, app: ReturnType<typeof buildApiServer>, client: ApiClient }> {
   const service = new FakeService()
   const socketPath = join(await tempDir(t), 'api.sock')
   const app = buildApiServer(service)
   await listenOnSocket(app, socketPath)
   t.teardown(async () => { await app.close() })
-  const client = new ApiClient({ socketPath })
+  return { service, app, client: new ApiClient({ socketPath }) }
+}
+
+t.test('the client calls the routes over the socket', async t => {
+  const { service, client } = await overSocket(t)
   t.same(await client.replicationEnable('vm 1', { to: 'b', initial: 'now' }), REPLICATION)
   t.same(await client.replicationStatus(), [REPLICATION])
   t.same(await client.replicationMeasure('vm1'), MEASURE)
@@ -97,4 +102,27 @@ t.test('the client calls the routes over the socket', async t => {
   t.same(service.calls[0], ['replicationEnable', { name: 'vm 1', to: 'b', initial: 'now' }], 'the name is carried exactly (encoded in the path)')
   service.failWith = { code: 'APP_INVALID_STATE', message: 'cannot resume: replicating' }
   await t.rejects(client.replicationResume('vm1'), { code: 'APP_INVALID_STATE' })
+})
+
+t.test('PATCH /v1/replication/:name changes settings, through the client; its schema refuses bad requests', async t => {
+  const { service, app, client } = await overSocket(t)
+  const changed = await client.replicationUpdate('vm1', { frequency: '30s', bandwidth: '10M' })
+  t.same(changed.settings, { ...REPLICATION.settings, frequency: 30_000, bandwidth: 10_000_000 })
+  t.same(service.calls[0], ['replicationUpdate', { name: 'vm1', frequency: '30s', bandwidth: '10M' }])
+  await t.rejects(client.replicationUpdate('vm1', {}), { code: 'APP_USAGE' }, 'an empty change is the service\'s APP_USAGE')
+  await t.rejects(client.replicationUpdate('vm1', { bandwidth: 'fast' }), { code: 'APP_SETTING_INVALID' })
+  service.calls.length = 0
+  for (const [what, payload] of [
+    ['initial cannot change', { initial: 'now' }],
+    ['the peer cannot change', { to: 'c' }],
+    ['a number where text is expected (no coercion)', { recoveryPoints: 4 }],
+    ['an empty setting', { bandwidth: '' }]
+  ] as const) {
+    const r = await app.inject({ method: 'PATCH', url: '/v1/replication/vm1', payload })
+    t.equal(r.statusCode, 400, what)
+    t.equal(r.json().code, 'WEB_BAD_REQUEST', what)
+  }
+  t.same(service.calls, [], 'refused before the service')
+  service.failWith = { code: 'APP_RELATIONSHIP_NOT_FOUND', message: 'Replica side' }
+  await t.rejects(client.replicationUpdate('vm1', { frequency: '5m' }), { code: 'APP_RELATIONSHIP_NOT_FOUND' })
 })

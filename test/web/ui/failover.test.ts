@@ -8,8 +8,11 @@
  * violation.
  */
 import t, { type Test } from 'tap'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { browserMissing, checkAccessible, launchBrowser, openPage, screenshot, type WatchedPage } from '../../helpers/browser.ts'
+import { tempDir } from '../../helpers/fixtures.ts'
 import { servedUi } from '../fixtures/ui-server.ts'
 import { REPLICA_STATUS } from '../fixtures/fake-service.ts'
 import { FailoverService } from '../fixtures/failover-service.ts'
@@ -65,8 +68,16 @@ t.test('test failover: a point, a drill with its sign of life, the summary, prog
   t.same(sent(service, 'failoverDrill'), [], 'nothing started before the start')
   t.same(await checkAccessible(page), [], 'the summary: accessible')
   await screenshot(page, 'failover-test-summary-desktop')
+  // The drill's screenshot: a PNG of 720x400, as QEMU's text screen is.
+  service.drillPng = join(await tempDir(t), 'abababababab-20260102T000000Z.png')
+  await writeFile(service.drillPng, await page.screenshot({ clip: { x: 0, y: 0, width: 720, height: 400 } }))
   await page.getByRole('button', { name: 'Start the drill' }).click()
   await page.getByText('Point 2 of web is proven').waitFor()
+  const shot = page.getByRole('img', { name: 'The screen of point 2\'s test VM when the drill saw it boot' })
+  await page.waitForFunction(() => (document.querySelector('.done .proof img') as HTMLImageElement | null)?.complete === true)
+  t.equal(await shot.evaluate(el => (el as HTMLImageElement).naturalWidth), 720, 'the drill\'s screenshot shows, through the login')
+  t.same(sent(service, 'drillScreenshot'), [{ name: 'web-1', file: 'abababababab-20260102T000000Z.png' }], 'the file its proof names, of its relationship')
+  t.match(await page.locator('.done .proof figcaption').innerText(), new RegExp(`Sign of life after 4 s\\. Screenshot on the box: ${service.drillPng}$`), 'and its path on the box')
   t.same(sent(service, 'failoverDrill'), [{ name: 'web', point: 2, sign: { kind: 'serial', pattern: 'login: ' } }], 'the drill of that point, with that sign')
   t.ok(sent(service, 'job').length >= 4, 'the job was followed until it ended')
   t.match(await page.locator('.job').innerText(), /Drill of web: Done/)

@@ -4,7 +4,7 @@
  * window shows a QR code that decodes to the invite, the PIN and a countdown, then
  * the joining box and the confirmation code (GET /v1/pairing); joining by PIN and address, or by QR payload,
  * sends exactly that and shows the confirmation code; removing a paired box
- * asks first. Desktop and phone screenshots, accessibility checked, no
+ * asks first; the address and payload fields are not spell-checked. Desktop and phone screenshots, accessibility checked, no
  * console error and no CSP violation.
  */
 import t from 'tap'
@@ -77,6 +77,10 @@ t.test('open a window, join by PIN and by QR payload, remove a paired box', { sk
   t.same(await checkAccessible(page), [], 'with the pairing done: accessible')
   await screenshot(page, 'pairing-host-confirmed-desktop')
 
+  for (const id of ['join-addr', 'join-invite']) {
+    // spellcheck=${false} in htm: the string "false" would set the DOM property to true
+    t.equal(await page.locator(`#${id}`).getAttribute('spellcheck'), 'false', `#${id}: an address or payload is not spell-checked`)
+  }
   await page.getByLabel('PIN (8 digits)').fill('8765 4321')
   await page.getByLabel('Its address').fill(`/ip4/127.0.0.1/tcp/4002/p2p/${PEER_ID}`)
   await page.getByRole('button', { name: 'Join with the PIN' }).click()
@@ -95,7 +99,7 @@ t.test('open a window, join by PIN and by QR payload, remove a paired box', { sk
   t.notOk(service.calls.some(([m]) => m === 'pairRemove'), 'nothing removed before the confirmation')
   t.same(await checkAccessible(page), [], 'the confirmation step: accessible')
   await page.getByRole('button', { name: 'Yes, remove box-b' }).click()
-  await page.getByRole('button', { name: 'Remove box-b' }).waitFor()
+  await page.getByRole('button', { name: 'Remove box-b', exact: true }).waitFor()
   t.same(service.calls.find(([m]) => m === 'pairRemove')?.[1], PEER_ID, 'removed by its peer id')
 
   const phone = await openPage(browser, 'phone')

@@ -73,8 +73,10 @@ t.test('salvage copies: listed, restored to a path, deleted after the confirmati
   t.same(sent(service, 'salvageDelete'), [], 'nothing deleted before the confirmation')
   t.same(await checkAccessible(page), [], 'delete: accessible')
   await screenshot(page, 'salvage-delete-desktop')
+  // The Delete button stays on screen while the confirmation shows: wait for the request's answer instead.
+  const answered = page.waitForResponse(r => r.request().method() === 'DELETE' && r.url().includes('/v1/salvage/'))
   await page.getByRole('button', { name: 'Yes, delete it' }).click()
-  await page.getByRole('button', { name: 'Delete web\'s salvage copy' }).waitFor()
+  await answered
   t.same(sent(service, 'salvageDelete'), [{ id: SALVAGE.id, yes: true }], 'deleted, the loss confirmed')
 
   const phone = await openPage(browser, 'phone')

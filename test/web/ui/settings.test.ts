@@ -46,7 +46,8 @@ t.test('box settings, bandwidth, password change and sessions', { skip: browserM
   await page.waitForFunction(() => (document.getElementById('box-name') as HTMLInputElement | null)?.value === 'box-a')
   t.equal(await page.getByLabel('Addresses other boxes connect to (one per line)').inputValue(), SETTINGS.listen.join('\n'))
   t.equal(await page.getByLabel('Web page address').inputValue(), SETTINGS.api)
-  t.match(await page.locator('.bandwidth').innerText(), /vm1: 10 MB\/s\ndb: no limit/, 'each VM\'s limit, in words')
+  t.match(await page.locator('.bandwidth').innerText(), /vm1: 10 MB\/s Change\ndb: no limit Change/, 'each VM\'s limit, in words, with a link to change it')
+  t.equal(await page.getByRole('link', { name: 'Change the bandwidth limit of db' }).getAttribute('href'), '#/vm/db', 'to its VM page')
 
   // The box's settings: only what changed is sent; a refusal in words, the form kept; then what waits for a restart.
   await page.getByRole('button', { name: 'Save' }).click()

@@ -2,8 +2,11 @@
  * The test failover wizard, on the Replica (docs/failover.md "Test
  * failover"): a recovery point, optionally a check (a drill) with its sign
  * of life, the daemon's summary, then the start; a running test shows its
- * VM and NBD disks, and stops after its own summary. A test changes nothing
- * of the relationship: replication goes on.
+ * VM and NBD disks, and stops after its own summary; a running drill says
+ * what it waits for, and its result shows its screenshot (the VM page's
+ * screenshotUrl) at QEMU's text screen size, 720x400, where the console is
+ * readable (the timeline's are half that), and the file's path on the box.
+ * A test changes nothing of the relationship: replication goes on.
  */
 import { html } from 'htm/preact'
 import type { ComponentChildren } from 'preact'
@@ -11,9 +14,10 @@ import { useEffect, useState } from 'preact/hooks'
 import type { DrillSignInfo, TestFailoverInfo, TestPlanInfo, TestPlanRequest, TestStopPlanInfo } from '../../../appliance/service/failover-types.ts'
 import type { JobInfo } from '../../../appliance/service/job-types.ts'
 import { segment, type Api } from '../api.ts'
-import { when } from '../format.ts'
+import { duration, when } from '../format.ts'
 import { useNow } from '../now.ts'
 import { FormError } from './form-error.ts'
+import { screenshotUrl } from './vm-points.ts'
 import { JobProgress, PlanSummary, PointPicker, StepTitle, useCall, usePoints, useJob, type WizardProps } from './failover-parts.ts'
 
 const base = (vm: string): string => `/v1/failover/${segment(vm)}`
@@ -29,6 +33,7 @@ export function TestWizard ({ api, live, replica, onChanged }: WizardProps): Com
   const [drill, setDrill] = useState<JobInfo | null>(null)
   const { busy, error, call } = useCall()
   const job = useJob(api, live, drill)
+  const now = useNow()
   useEffect(() => { if (job !== null && job.state !== 'running') onChanged() }, [job?.state])
 
   const running = started ?? replica.test
@@ -50,10 +55,15 @@ export function TestWizard ({ api, live, replica, onChanged }: WizardProps): Com
     return html`
       <${StepTitle} n=${3} of=${3} title="The drill" />
       <${JobProgress} job=${job} label=${`Drill of ${vm}`} />
+      ${job.state === 'running' && plan?.check != null ? html`<p class="why">${drillWaitText(plan.point.id, plan.check)} Started ${when(job.startedAt, now)}.</p>` : null}
       ${job.drill === null ? null : html`
-        <div class="card done">
+        <div class="card done" role="status">
           <p>Point ${job.drill.point} of ${vm} is proven: ${job.drill.reason}</p>
-          <p class="why">Sign of life after ${job.drill.proof.signOfLifeMs} ms. Screenshot on the box: <code>${job.drill.proof.screenshot}</code></p>
+          <figure class="proof">
+            <img src=${screenshotUrl(job.drill.relationship, job.drill.proof.screenshot)} width="720" height="400"
+              alt=${`The screen of point ${job.drill.point}'s test VM when the drill saw it boot`} />
+            <figcaption>Sign of life after ${duration(job.drill.proof.signOfLifeMs)}. Screenshot on the box: <code>${job.drill.proof.screenshot}</code></figcaption>
+          </figure>
         </div>`}
       ${job.state === 'running' ? null : html`<button type="button" class="quiet" onClick=${() => { setDrill(null); setPlan(null) }}>Another test</button>`}`
   }
@@ -93,6 +103,15 @@ export function TestWizard ({ api, live, replica, onChanged }: WizardProps): Com
       <${FormError} id="test-error" text=${error} />
       <button type="submit" disabled=${busy || point === null}>Review</button>
     </form>`
+}
+
+/**
+ * What a running drill does, in words: the job's progress alone says
+ * nothing while the guest boots, which may take minutes.
+ */
+function drillWaitText (point: number, check: { sign: DrillSignInfo, timeoutMs: number }): string {
+  const sign = check.sign.kind === 'agent' ? 'the guest agent to answer' : `a serial console line matching /${check.sign.pattern}/`
+  return `Point ${point} boots in a test VM on an isolated network; the drill waits up to ${duration(check.timeoutMs)} for ${sign}, then takes a screenshot of its screen and stops it.`
 }
 
 /** A test that runs: its VM and disks; stop shows its summary first. */

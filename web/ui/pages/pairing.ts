@@ -145,14 +145,14 @@ function Join ({ api, onPaired }: { api: Api, onPaired: () => void }): Component
           <label for="join-pin">PIN (8 digits)</label>
           <input id="join-pin" inputmode="numeric" autocomplete="off" required value=${pin} onInput=${field(setPin)} />
           <label for="join-addr">Its address</label>
-          <input id="join-addr" autocomplete="off" autocapitalize="off" spellcheck="false" required placeholder="/ip4/192.0.2.10/tcp/4001/p2p/…" value=${addr} onInput=${field(setAddr)} />
+          <input id="join-addr" autocomplete="off" autocapitalize="off" spellcheck=${false} required placeholder="/ip4/192.0.2.10/tcp/4001/p2p/…" value=${addr} onInput=${field(setAddr)} />
           <${FormError} id="join-pin-error" text=${error?.form === 'pin' ? error.text : null} />
           <button type="submit" disabled=${busy}>Join with the PIN</button>
         </form>
         <form class="card stack" onSubmit=${join('invite', { invite: invite.trim() })} aria-labelledby="join-invite-title" aria-describedby="join-invite-error">
           <h3 id="join-invite-title">With its QR code</h3>
           <label for="join-invite">QR payload</label>
-          <textarea id="join-invite" rows="3" autocapitalize="off" spellcheck="false" required placeholder="tandem-pair:1:…" value=${invite} onInput=${field(setInvite)}></textarea>
+          <textarea id="join-invite" rows="3" autocapitalize="off" spellcheck=${false} required placeholder="tandem-pair:1:…" value=${invite} onInput=${field(setInvite)}></textarea>
           <${QrScanner} onFound=${scanned} />
           <${FormError} id="join-invite-error" text=${error?.form === 'invite' ? error.text : null} />
           <button type="submit" disabled=${busy}>Join with the QR payload</button>

@@ -26,9 +26,9 @@ export function AddManualVm ({ api, onAdded }: { api: Api, onAdded: (name: strin
     <div class="stack" role="group" aria-labelledby="add-vm-title" aria-describedby="add-vm-error">
       <h3 id="add-vm-title">Add a disk image</h3>
       <label for="add-vm-name">VM name</label>
-      <input id="add-vm-name" autocomplete="off" autocapitalize="off" spellcheck="false" value=${name} onInput=${(e: Event) => { setName((e.target as HTMLInputElement).value) }} />
+      <input id="add-vm-name" autocomplete="off" autocapitalize="off" spellcheck=${false} value=${name} onInput=${(e: Event) => { setName((e.target as HTMLInputElement).value) }} />
       <label for="add-vm-disk">Disk image on this box</label>
-      <input id="add-vm-disk" autocomplete="off" autocapitalize="off" spellcheck="false" placeholder="/srv/files.raw" value=${path} onInput=${(e: Event) => { setPath((e.target as HTMLInputElement).value) }} />
+      <input id="add-vm-disk" autocomplete="off" autocapitalize="off" spellcheck=${false} placeholder="/srv/files.raw" value=${path} onInput=${(e: Event) => { setPath((e.target as HTMLInputElement).value) }} />
       <${FormError} id="add-vm-error" text=${error} />
       <button type="button" disabled=${busy || name.trim() === '' || path.trim() === ''} onClick=${add}>Add this VM</button>
     </div>`

@@ -164,7 +164,7 @@ function stepBody (id: string, p: StepProps): ComponentChildren {
           <input id="initial-at" type="datetime-local" value=${c.at} onInput=${(e: Event) => { set('at', value(e)) }} />` : null}
         ${c.initial === 'seed' ? html`
           <label for="seed-path">Seed file on this box</label>
-          <input id="seed-path" autocomplete="off" autocapitalize="off" spellcheck="false" placeholder="/mnt/usb/${c.vm}.seed" aria-describedby="seed-help" value=${c.seedPath} onInput=${(e: Event) => { set('seedPath', value(e)) }} />
+          <input id="seed-path" autocomplete="off" autocapitalize="off" spellcheck=${false} placeholder="/mnt/usb/${c.vm}.seed" aria-describedby="seed-help" value=${c.seedPath} onInput=${(e: Event) => { set('seedPath', value(e)) }} />
           <p id="seed-help" class="why">For a slow link: carry the file to the other box and import it there (<code>tandem seed import</code>).</p>` : null}`
     case 'review':
       return html`<ul class="protect-summary">${summary(c, data.status.name, p.peerName(c.peer)).map(line => html`<li>${line}</li>`)}</ul>

@@ -34,7 +34,7 @@ export function SetPasswordPage ({ api, onDone, onAlreadySet }: { api: Api, onDo
       <p>This box has no password yet. Its console and the command <code>tandem status</code> show a one-time code: type it here, then choose the password.</p>
       <form class="card stack" onSubmit=${submit} aria-describedby="setup-error">
         <label for="setup-code">One-time code</label>
-        <input id="setup-code" autocomplete="one-time-code" autocapitalize="off" spellcheck="false" required autofocus value=${code} onInput=${field(setCode)} />
+        <input id="setup-code" autocomplete="one-time-code" autocapitalize="off" spellcheck=${false} required autofocus value=${code} onInput=${field(setCode)} />
         <label for="setup-password">New password</label>
         <input id="setup-password" type="password" autocomplete="new-password" required value=${password} onInput=${field(setPassword)} />
         <label for="setup-again">New password again</label>

@@ -2,8 +2,8 @@
  * Settings (docs/web.md "Settings"): this box's name, listen addresses and
  * web address (`GET`/`PATCH /v1/settings`: each change takes effect when
  * the daemon restarts, and the page says which are waiting for it); the
- * bandwidth limit of each VM protected from this box (shown: no route
- * changes it after protection yet); the admin password
+ * bandwidth limit of each VM protected from this box, each with a link to
+ * its VM page's replication settings form (vm-settings.ts); the admin password
  * (`POST /v1/auth/password`); the logged-in sessions, this browser's
  * marked, each other one with an end (`DELETE /v1/auth/sessions/:id`).
  */
@@ -14,9 +14,10 @@ import type { ReplicationInfo } from '../../../appliance/service/replication-typ
 import type { SettingsInfo, SettingsUpdateRequest } from '../../../appliance/service/settings-types.ts'
 import type { Api } from '../api.ts'
 import type { PageProps } from '../app.ts'
-import { size } from '../format.ts'
+import { href } from '../route.ts'
 import { failureText, FormError } from './form-error.ts'
 import { SessionsSection } from './settings-sessions.ts'
+import { limitText } from './vm-settings.ts'
 
 const SETTING_WORDS: Record<SettingsInfo['restartNeeded'][number], string> = { name: 'the name', listen: 'the listen addresses', api: 'the web address' }
 
@@ -64,10 +65,10 @@ function BoxSection ({ api }: { api: Api }): ComponentChildren {
         <input id="box-name" autocomplete="off" aria-describedby="box-name-help" value=${name} onInput=${field(setName)} />
         <p id="box-name-help" class="why">What other boxes see when they pair with this one (1 to 64 characters).</p>
         <label for="box-listen">Addresses other boxes connect to (one per line)</label>
-        <textarea id="box-listen" rows="3" autocapitalize="off" spellcheck="false" aria-describedby="box-listen-help" value=${listen} onInput=${field(setListen)}></textarea>
+        <textarea id="box-listen" rows="3" autocapitalize="off" spellcheck=${false} aria-describedby="box-listen-help" value=${listen} onInput=${field(setListen)}></textarea>
         <p id="box-listen-help" class="why">libp2p addresses such as <code>/ip4/0.0.0.0/tcp/7450</code> (every IPv4 address, port 7450).</p>
         <label for="box-web">Web page address</label>
-        <input id="box-web" autocomplete="off" autocapitalize="off" spellcheck="false" aria-describedby="box-web-help" value=${web} onInput=${field(setWeb)} />
+        <input id="box-web" autocomplete="off" autocapitalize="off" spellcheck=${false} aria-describedby="box-web-help" value=${web} onInput=${field(setWeb)} />
         <p id="box-web-help" class="why">HOST:PORT this page is served on${settings.apiPlainHttp ? ' (plain HTTP: only a loopback address such as 127.0.0.1)' : ''}. After a change, open the page at the new address.</p>
         <p class="why">Every change here takes effect when the Tandem daemon restarts.</p>
         <${FormError} id="box-error" text=${error} />
@@ -86,11 +87,11 @@ function BandwidthSection ({ api }: { api: Api }): ComponentChildren {
   return html`
     <section aria-labelledby="bandwidth-title">
       <h2 id="bandwidth-title">Bandwidth</h2>
-      <p>The most each VM's replication sends per second, set when it was protected. Changing it afterwards is not offered yet.</p>
+      <p>The most each VM's replication sends per second. Change it in the replication settings on the VM's page.</p>
       ${error !== null ? html`<p class="form-error" role="alert">${error}</p>`
         : list === null ? html`<p class="loading">Loading…</p>`
         : list.length === 0 ? html`<p>No VM is protected from this box.</p>`
-        : html`<ul class="bandwidth">${list.map(r => html`<li key=${r.relationship}><strong>${r.vm}</strong>: ${r.settings.bandwidth === null ? 'no limit' : `${size(r.settings.bandwidth)}/s`}</li>`)}</ul>`}
+        : html`<ul class="bandwidth">${list.map(r => html`<li key=${r.relationship}><strong>${r.vm}</strong>: ${limitText(r.settings.bandwidth)} <a href=${href('vm', r.vm)} aria-label=${`Change the bandwidth limit of ${r.vm}`}>Change</a></li>`)}</ul>`}
     </section>`
 }
 

@@ -1,14 +1,15 @@
 /**
  * The VM page (`#/vm/<name>`, docs/web.md "VM page"), linked from each
  * dashboard card: one protected VM, from whichever side this box holds it
- * on. Its state and health; on the primary the actions (vm-actions.ts) and
- * where its recovery points are; on the Replica the points as a timeline
- * (vm-points.ts); on either side a link to its failover wizards; for a
- * manual-driver VM the disk files its hypervisor must use; charts of its
- * cycles over time (vm-charts.ts) from the event log's cycle events; the
- * event log itself (vm-events.ts). Loaded from /v1/status, /v1/peers,
- * /v1/replication, /v1/replica/relationships, /v1/vms, /v1/points/:name
- * and /v1/events?name=...; kept current by the live
+ * on. Its state and health; on the primary the actions (vm-actions.ts),
+ * the replication settings form (vm-settings.ts) and where its recovery
+ * points are; on the Replica the points as a timeline (vm-points.ts); on
+ * either side a link to its failover wizards; for a manual-driver VM the
+ * disk files its hypervisor must use; charts of its cycles over time
+ * (vm-charts.ts) from the event log's cycle events; the event log itself
+ * (vm-events.ts). Loaded from /v1/status, /v1/peers, /v1/replication,
+ * /v1/replica/relationships, /v1/vms, /v1/points/:name and
+ * /v1/events?name=...; kept current by the live
  * channel: its snapshots (state, health) and its events (the log, the
  * charts, the points when one arrives).
  */
@@ -26,6 +27,7 @@ import { useNow } from '../now.ts'
 import { href } from '../route.ts'
 import { failureText } from './form-error.ts'
 import { VmActions } from './vm-actions.ts'
+import { ReplicationSettingsForm } from './vm-settings.ts'
 import { CycleCharts } from './vm-charts.ts'
 import { cycleSeries } from './vm-cycles.ts'
 import { EventLog } from './vm-events.ts'
@@ -125,6 +127,7 @@ export function VmPage ({ api, live, name }: PageProps & { name: string | null }
         <h3>Actions</h3>
         <${VmActions} api=${api} rel=${primary} replica=${peerName(primary.peer)} onChanged=${setPrimary} onRemoved=${onRemoved} />
         <p class="vm-failover"><a href=${href('failover', vm)}>Fail over ${vm} to ${peerName(primary.peer)}</a>: a planned failover shuts it down here, sends its last changes and starts it there, with nothing lost. Each step says what will happen first.</p>
+        <${ReplicationSettingsForm} api=${api} rel=${primary} onChanged=${setPrimary} />
       </section>`}
     ${removed === null ? null : html`<${RemovedNotice} ...${removed} />`}
     ${replica === undefined ? null : html`

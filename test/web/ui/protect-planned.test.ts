@@ -60,10 +60,17 @@ async function pointRootOf (path: string, name: string): Promise<string> {
   }
 }
 
-/** Waits until the dashboard's card of `vm` says `state`. */
-async function dashboardShows (page: Page, vm: string, state: string): Promise<void> {
-  await page.waitForFunction(([vm, state]) => [...document.querySelectorAll('li.vm')]
-    .some(li => li.querySelector('h3 a')?.textContent === vm && li.querySelector('dd')?.firstChild?.textContent === state), [vm, state], { timeout: TIMEOUT_WORK_MS })
+/**
+ * Waits until the dashboard on `page` shows web on `side` (`runs on X,
+ * Replica on Y`) and Replicating; checks it and saves screenshot `name`.
+ */
+async function dashboardReplicating (t: Test, page: Page, side: string, what: string, name: string): Promise<void> {
+  await page.getByText(side).waitFor({ timeout: TIMEOUT_WORK_MS })
+  await page.waitForFunction(() => [...document.querySelectorAll('li.vm')]
+    .some(li => li.querySelector('h3 a')?.textContent === 'web' && li.querySelector('dd')?.firstChild?.textContent === 'Replicating'), undefined, { timeout: TIMEOUT_WORK_MS })
+  t.equal(await dashboardState(page, 'web'), 'Replicating', `${what}: Replicating`)
+  t.same(await checkAccessible(page), [], `${what}: accessible`)
+  await screenshot(page, name)
 }
 
 /**
@@ -158,14 +165,8 @@ t.test('protect a VM from the page, watch its first copy, then fail it over (pla
   await atBothWidths(t, pa, 'protect-planned-3-protected', 'Protect, done')
 
   await pa.getByRole('link', { name: 'Back to the dashboard' }).click()
-  for (const [page, name] of [[pa, 'box A'], [pb, 'box B']] as const) {
-    await page.getByText('runs on box-a, Replica on box-b').waitFor({ timeout: TIMEOUT_WORK_MS })
-    await dashboardShows(page, 'web', 'Replicating')
-    t.equal(await dashboardState(page, 'web'), 'Replicating', `${name}'s dashboard: Replicating`)
-    t.same(await checkAccessible(page), [], `${name}'s dashboard: accessible`)
-  }
-  await screenshot(pa, 'protect-planned-4-dashboard-a-desktop')
-  await screenshot(pb, 'protect-planned-4-dashboard-b-desktop')
+  await dashboardReplicating(t, pa, 'runs on box-a, Replica on box-b', 'box A\'s dashboard', 'protect-planned-4-dashboard-a-desktop')
+  await dashboardReplicating(t, pb, 'runs on box-a, Replica on box-b', 'box B\'s dashboard', 'protect-planned-4-dashboard-b-desktop')
 
   const onPrimary = (await tandemJsonAt<BoxReplicationStatus>(a.dir, ['replication', 'status', 'web'])).primary[0]
   t.match(onPrimary, {
@@ -208,10 +209,9 @@ t.test('protect a VM from the page, watch its first copy, then fail it over (pla
   await screenshot(pa, 'protect-planned-7-planned-done-desktop')
 
   // 5. Box B runs web and replicates it back to box A.
-  await pb.getByText('runs on box-b, Replica on box-a').waitFor({ timeout: TIMEOUT_WORK_MS })
-  await dashboardShows(pb, 'web', 'Replicating')
-  t.same(await checkAccessible(pb), [], 'box B\'s dashboard, after the failover: accessible')
-  await screenshot(pb, 'protect-planned-8-dashboard-b-desktop')
+  await pa.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click()
+  await dashboardReplicating(t, pb, 'runs on box-b, Replica on box-a', 'box B\'s dashboard, after the failover', 'protect-planned-8-dashboard-b-desktop')
+  await dashboardReplicating(t, pa, 'runs on box-b, Replica on box-a', 'box A\'s dashboard, after the failover', 'protect-planned-8-dashboard-a-desktop')
   await pb.getByRole('link', { name: 'web', exact: true }).click()
   await pb.getByRole('heading', { level: 2, name: 'Runs here, on box-b' }).waitFor()
   const vmOnB = (await tandemJsonAt<VmInfo[]>(b.dir, ['vm', 'list'])).find(v => v.name === 'web')
@@ -220,11 +220,6 @@ t.test('protect a VM from the page, watch its first copy, then fail it over (pla
   t.pass('box B\'s VM page names the disk file its hypervisor must use')
   t.same(await checkAccessible(pb), [], 'box B\'s VM page: accessible')
   await screenshot(pb, 'protect-planned-9-vm-b-desktop')
-  await pa.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click()
-  await pa.getByText('runs on box-b, Replica on box-a').waitFor({ timeout: TIMEOUT_WORK_MS })
-  await dashboardShows(pa, 'web', 'Replicating')
-  t.same(await checkAccessible(pa), [], 'box A\'s dashboard, after the failover: accessible')
-  await screenshot(pa, 'protect-planned-8-dashboard-a-desktop')
   await pa.getByRole('link', { name: 'web', exact: true }).click()
   await pa.getByRole('heading', { level: 2, name: 'Replica here, of box-b' }).waitFor()
   t.same(await checkAccessible(pa), [], 'box A\'s VM page, as Replica: accessible')

@@ -15,8 +15,7 @@
  *    the daemon's summary in words, the confirmation, the job's progress to
  *    its end. Box B's page then shows the VM running there, box A's holds
  *    it as Replica, and the disk box B started from is A's final disk, byte
- *    for byte (as test/appliance/daemon/planned-reverse-cli.test.ts checks
- *    it through the CLI).
+ *    for byte (as the CLI's planned failover test checks it).
  *
  * Screenshots of each step at desktop width, the protect result and the
  * planned summary at phone width too; accessibility checked on every new
@@ -43,7 +42,7 @@ const DISK_BYTES = 16 * MiB
 /** The waits on a daemon's work (a copy, a failover, its reversal): generous, for a loaded machine. */
 const TIMEOUT_WORK_MS = 120_000
 
-/** The root of a one-disk point holding `path` as disk `name`, from the file's bytes (core/manifest.ts). */
+/** The root of a one-disk point holding `path` as disk `name`, from the file's bytes (docs/store-format.md). */
 async function pointRootOf (path: string, name: string): Promise<string> {
   const h = await open(path, 'r')
   try {

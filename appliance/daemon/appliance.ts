@@ -244,7 +244,8 @@ export class Appliance implements ApplianceService {
         now,
         kept: (peer, id) => book.pinned(peer, id),
         holdBack: (peer, id) => demotion?.busy(peer, id),
-        idle: collectGarbage
+        idle: collectGarbage,
+        peerName: peerId => registry.get(peerId)?.name
       })
       const sink = replica.sink
       stops.push({ part: 'stores', stop: async () => { await sink.close(AbortSignal.timeout(TIMEOUT_STORES_CLOSE_MS)) } })

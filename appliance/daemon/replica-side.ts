@@ -75,6 +75,8 @@ export interface ReplicaSideInit {
   holdBack?: (peer: string, relationship: string) => string | undefined
   /** Called when the sink has no session left (StoreReplicaSink's onIdle): the daemon collects garbage then. */
   idle?: () => void
+  /** A paired box's name, for the words of events (its peer id when unknown or not given). */
+  peerName?: (peerId: string) => string | undefined
 }
 
 const isoTime = (ms: number): string => new Date(ms).toISOString()
@@ -227,6 +229,7 @@ export class ReplicaSide {
       outcome = typeof code === 'string' ? code : AppErrorCode.APP_UNEXPECTED
     }
     const told = outcome === 'accepted'
+    const primary = this.init.peerName?.(rel.peer) ?? rel.peer
     logger.info({ relationship: rel.id, peer: rel.peer, outcome }, told ? 'the primary was told of the failover' : 'the primary could not be told of the failover')
     await events.append({
       relationship: rel.id,
@@ -234,8 +237,8 @@ export class ReplicaSide {
       kind: 'failover-notice',
       ...(told ? {} : { code: outcome }),
       reason: told
-        ? `the primary (${rel.peer}) was told of the failover at term ${rel.term}: it stopped replicating ${rel.vm}`
-        : `the primary (${rel.peer}) could not be told of the failover (${outcome}): when it comes back, the term check refuses its replication`,
+        ? `the primary (${primary}) was told of the failover at term ${rel.term}: it stopped replicating ${rel.vm}`
+        : `the primary (${primary}) could not be told of the failover (${outcome}): when it comes back, the term check refuses its replication`,
       data: { peer: rel.peer, term: rel.term, outcome }
     }).catch(err => { logger.error({ err }, 'the failover notice\'s event could not be logged') })
     return outcome

@@ -104,7 +104,7 @@ t.test('a failover while the primary is down: refused when it returns, stopped w
   t.equal(primary.scheduler.get('vm1'), undefined, 'its schedule is gone')
   const primaryEvents = (await primary.events.read({ relationship: 'vm1' })).events
   t.match(primaryEvents.filter(e => e.kind === 'stale-primary-vm'), [{ vm: 'vm1', code: 'P2P_FAILED_OVER' }], 'the VM still running is said so')
-  t.match((await replica.listEvents({ name: 'vm1' })).events.filter(e => e.kind === 'failover-notice').at(-1), { data: { outcome: 'accepted', term: 2 } })
+  t.match((await replica.listEvents({ name: 'vm1' })).events.filter(e => e.kind === 'failover-notice').at(-1), { data: { outcome: 'accepted', term: 2 }, reason: /^the primary \(box-p\) was told/ }, 'the primary, named, was told')
   // the term lost, the primary looks at keeping its disks in the background (a running VM: it says it does not, in an event): let it end
   await primary.demotion.settled()
   primary.drivers.manual.status = status0

@@ -72,3 +72,10 @@ export const HEALTH_WORDS: Record<Health, string> = { normal: 'Normal', warning:
 
 /** Sort order: Critical first, then Warning, then Normal. */
 export const HEALTH_RANK: Record<Health, number> = { critical: 0, warning: 1, normal: 2 }
+
+/** A daemon's reason (lower case, no full stop, made to follow a colon) as a sentence of its own. */
+export function sentence (reason: string): string {
+  const s = reason.trim()
+  if (s === '') return ''
+  return `${s.charAt(0).toUpperCase()}${s.slice(1)}${/[.!?]$/.test(s) ? '' : '.'}`
+}

@@ -13,7 +13,7 @@ import type { ReplicaStatusInfo } from '../../../appliance/service/replica-types
 import type { ReplicationInfo } from '../../../appliance/service/replication-types.ts'
 import type { PeerInfo } from '../../../appliance/service/types.ts'
 import type { PageProps } from '../app.ts'
-import { stateText } from '../format.ts'
+import { sentence, stateText } from '../format.ts'
 import { href, useRoute } from '../route.ts'
 import { failureText } from './form-error.ts'
 import { TestWizard } from './failover-test.ts'
@@ -97,7 +97,7 @@ function VmFailover ({ api, live, held, vm, onChanged }: PageProps & { held: Hel
   const nowPrimary = seen.primary.find(r => r.vm === vm) ?? (nowReplica === undefined ? primary : undefined)
   if (kinds.length === 0) return html`<p>This box neither holds ${vm} as Replica nor replicates it. <a href=${href('failover')}>All VMs</a></p>`
   return html`
-    <p class="why">${nowReplica !== undefined ? `Held here as Replica: ${stateText(nowReplica.state)}. ${nowReplica.reason}` : `Runs here, replicated to ${peerName(held, nowPrimary!.peer)}: ${stateText(nowPrimary!.state)}.`}</p>
+    <p class="why">${nowReplica !== undefined ? `Held here as Replica: ${stateText(nowReplica.state)}. ${sentence(nowReplica.reason)}` : `Runs here, replicated to ${peerName(held, nowPrimary!.peer)}: ${stateText(nowPrimary!.state)}.`}</p>
     <p><a href=${href('failover')}>All VMs</a></p>
     ${kinds.length > 1 ? html`
       <div class="fo-kinds" role="group" aria-label="What to do">

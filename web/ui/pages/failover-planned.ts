@@ -17,7 +17,7 @@ import type { FailoverCancelResult } from '../../../appliance/service/unplanned-
 import { segment, type Api } from '../api.ts'
 import type { Live } from '../live.ts'
 import { FormError } from './form-error.ts'
-import { stateText } from '../format.ts'
+import { sentence, size, stateText } from '../format.ts'
 import { href } from '../route.ts'
 import { JobProgress, PlanSummary, StepTitle, useCall, useJob, useLiveHeld, type WizardProps } from './failover-parts.ts'
 
@@ -67,7 +67,7 @@ export function PlannedWizard ({ api, live, replication, onChanged, onStarted }:
       <${StepTitle} n=${3} of=${3} title="Failing over" />
       <${JobProgress} job=${job} label=${`Planned failover of ${vm}`} />
       ${job.planned === null ? null : html`
-        <p class="card done" role="status">${job.planned.replica} took ${vm} at term ${job.planned.term}: it starts it and replicates it back to this box. ${job.planned.reason}</p>
+        <p class="card done" role="status">${job.planned.replica} took ${vm} at term ${job.planned.term}: from the final point (${job.planned.point.root.slice(0, 12)}, ${size(job.planned.bytesSent)} sent last); it starts it and replicates it back to this box.</p>
         <${AfterHandover} live=${live} vm=${vm} replica=${job.planned.replica} term=${job.planned.term} />`}
       ${halfWay ? whatNow : null}
       <${FormError} id="planned-error" text=${error} />`
@@ -109,7 +109,7 @@ function AfterHandover ({ live, vm, replica, term }: { live: Live, vm: string, r
   if (back === undefined || back.state === 'waiting-initial-replication') {
     return html`<p class="card" role="status">${replica} is starting ${vm} and reversing replication: this box becomes its Replica once ${replica} has sent the blocks that differ…</p>`
   }
-  if (back.state !== 'replicating') return html`<p class="card" role="status">${vm} held here as Replica of ${replica}: ${stateText(back.state)}. ${back.reason}</p>`
+  if (back.state !== 'replicating') return html`<p class="card" role="status">${vm} held here as Replica of ${replica}: ${stateText(back.state)}. ${sentence(back.reason)}</p>`
   return html`
     <div class="card done" role="status">
       <p><strong>Done:</strong> ${vm} runs on ${replica}, which replicates it back to this box: this box is its Replica now.</p>
@@ -130,7 +130,7 @@ export function ReverseWizard ({ api, live, replica, onChanged }: WizardProps): 
     return html`
       <${StepTitle} n=${2} of=${2} title="Reversing" />
       <${JobProgress} job=${job} label=${`Reverse replication of ${vm}`} />
-      ${job.reverse === null ? null : html`<p class="card done" role="status">${job.reverse.reason}</p>`}`
+      ${job.reverse === null ? null : html`<p class="card done" role="status">${sentence(job.reverse.reason)}</p>`}`
   }
   return html`
     <${StepTitle} n=${1} of=${2} title="What will happen" />

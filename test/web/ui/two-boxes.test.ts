@@ -6,7 +6,7 @@
  * `tandem status --json` shows; box A opens a pairing window, box B joins
  * with the PIN and the address A's page shows; both pages show the same
  * confirmation code and list each other. Then a manual-driver VM on A is
- * protected to B with the CLI (the Protect page is not on this branch) and
+ * protected to B with the CLI (protect-planned.test.ts protects from the page) and
  * both dashboards, loaded before and never reloaded, show it replicating
  * through the live channel. Screenshots of each step at desktop width, and
  * of both dashboards at phone width; accessibility checked, no console

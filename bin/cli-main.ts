@@ -31,7 +31,7 @@ export function localBox (): LocalBox {
       const web = async (): Promise<WebStatusInfo | null> => await webStatusOf(layout.web, await requireConfig(layout.config))()
       return await offlineStatus(dataDir, v, web)
     },
-    connect: async dataDir => new ApiClient({ socketPath: dataLayout(dataDir).socket }),
+    connect: async (dataDir, options = {}) => new ApiClient({ socketPath: dataLayout(dataDir).socket, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) }),
     // Loaded only by `tandem start`: the other commands do not need fastify or the node.
     run: async (dataDir, signal, onReady) => {
       if (signal.aborted) return

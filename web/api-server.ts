@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { AppErrorCode, errorCodeOf, type ApplianceService, type PairJoinRequest, type PairOpenRequest, type StatusInfo } from '../appliance/service/index.ts'
+import { AppErrorCode, errorCodeOf, type ApplianceService, type PairJoinRequest, type PairOpenRequest, type PairStatusInfo, type StatusInfo } from '../appliance/service/index.ts'
 import { WebErrorCode, httpStatusOf } from './errors.ts'
 import { replicationRoutes } from './routes/replication.ts'
 import {
@@ -27,6 +27,8 @@ export interface ApiRoutesOptions {
    * server (web/server.ts) drops what only the local socket may show. Pure.
    */
   redactStatus?: (status: StatusInfo) => StatusInfo
+  /** Applied to the pairing status likewise (the open window's PIN and invite). Pure. */
+  redactPairing?: (status: PairStatusInfo) => PairStatusInfo
 }
 
 /** Every route's error answers. */
@@ -99,7 +101,8 @@ export function registerApiRoutes (app: FastifyInstance, service: ApplianceServi
   app.post('/v1/pairing', { schema: { body: pairOpenBody, response: { 200: pairOpenSchema, ...errors } } },
     async request => await service.pairOpen(request.body as PairOpenRequest))
 
-  app.get('/v1/pairing', { schema: { response: { 200: pairStatusSchema, ...errors } } }, async () => await service.pairStatus())
+  const redactPairing = options.redactPairing ?? ((status: PairStatusInfo) => status)
+  app.get('/v1/pairing', { schema: { response: { 200: pairStatusSchema, ...errors } } }, async () => redactPairing(await service.pairStatus()))
 
   app.post('/v1/pairing/join', { schema: { body: pairJoinBody, response: { 200: pairJoinSchema, ...errors } } },
     async request => await service.pairJoin(request.body as PairJoinRequest))

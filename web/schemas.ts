@@ -69,7 +69,8 @@ const nullable = (schema: Record<string, unknown>): Record<string, unknown> => (
 /** `GET /v1/pairing`: the last window and the last pairing (PairStatusInfo). */
 export const pairStatusSchema = object({
   window: nullable(object({
-    mode: secrets, expiresAt: str, open: { type: 'boolean' }, joining: { type: 'boolean' }, failedAttempts: { type: 'integer' }, paired: nullable(pairingDoneSchema)
+    mode: secrets, expiresAt: str, open: { type: 'boolean' }, joining: { type: 'boolean' }, failedAttempts: { type: 'integer' }, paired: nullable(pairingDoneSchema),
+    pin: nullableStr, invite: nullableStr
   })),
   last: nullable(pairingDoneSchema)
 })

@@ -19,7 +19,7 @@ import fastifySession from '@fastify/session'
 import fastifyCsrf from '@fastify/csrf-protection'
 import fastifyRateLimit from '@fastify/rate-limit'
 import fastifyHelmet from '@fastify/helmet'
-import type { ApplianceService, StatusInfo } from '../appliance/service/index.ts'
+import type { ApplianceService, PairStatusInfo, StatusInfo } from '../appliance/service/index.ts'
 import { apiFastifyOptions, registerApiRoutes } from './api-server.ts'
 import { WebError, WebErrorCode } from './errors.ts'
 import { AdminStore } from './auth/admin-store.ts'
@@ -120,7 +120,7 @@ export function buildServer (service: ApplianceService, options: ServerOptions):
     if (err !== null && err !== undefined) throw err
     registerGuards(app, sessions)
     const countAttempt = authRateLimit(app)
-    registerApiRoutes(app, service, { redactStatus: withoutSetupCode })
+    registerApiRoutes(app, service, { redactStatus: withoutSetupCode, redactPairing: withoutPairingSecrets })
     registerAuthRoutes(app, { admin, sessions, cookieName, cookie, scheme: https ? 'https' : 'http', countAttempt })
     if (options.ui !== undefined) registerUi(app, options.ui)
     registerLiveRoutes(app, service, { ...options.live, checkOrigin: origin => sameBox(origin, https ? 'https:' : 'http:', options.allowedHosts()) })
@@ -151,6 +151,16 @@ function sameBox (origin: string | undefined, scheme: string, hosts: Iterable<st
  */
 export function withoutSetupCode (status: StatusInfo): StatusInfo {
   return status.web === null ? status : { ...status, web: { ...status.web, setupCode: null } }
+}
+
+/**
+ * The pairing status as browsers get it: the open window's PIN and invite
+ * always null. The page that opened the window has them from its own
+ * `POST /v1/pairing`; anyone else who reaches the page must not read
+ * another's window (the box's console shows them, from the local socket). Pure.
+ */
+export function withoutPairingSecrets (status: PairStatusInfo): PairStatusInfo {
+  return status.window === null ? status : { ...status, window: { ...status.window, pin: null, invite: null } }
 }
 
 /**

@@ -11,6 +11,7 @@ import { Command } from 'commander'
 import { readFileSync } from 'node:fs'
 import { AppErrorCode, type LocalBox } from '../service/index.ts'
 import { completionCommand } from './completion.ts'
+import { consoleCommand } from './console.ts'
 import { eventsCommand } from './events.ts'
 import { salvageCommand } from './salvage.ts'
 import { failoverCommand } from './failover.ts'
@@ -51,6 +52,7 @@ export function buildProgram (box: LocalBox): Command {
     .addCommand(initCommand(box))
     .addCommand(startCommand(box))
     .addCommand(statusCommand(box))
+    .addCommand(consoleCommand(box))
     .addCommand(pairCommand(box))
     .addCommand(eventsCommand(box))
     .addCommand(replicationCommand(box))

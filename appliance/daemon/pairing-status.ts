@@ -6,7 +6,7 @@
  * restarted daemon has no window open.
  */
 import type { PairedPeer } from '../../p2p/pairing/pairing-service.ts'
-import type { PairingWindow } from '../../p2p/pairing/window.ts'
+import { encodeInvite, type PairingWindow } from '../../p2p/pairing/window.ts'
 import type { PairingDoneInfo, PairStatusInfo } from '../service/index.ts'
 
 const isoTime = (ms: number): string => new Date(ms).toISOString()
@@ -41,9 +41,16 @@ export class PairingStatus {
             open: w.isOpen(now),
             joining: w.attempting,
             failedAttempts: w.failedAttempts,
-            paired: this.windowPaired
+            paired: this.windowPaired,
+            ...secretsOf(w, now)
           },
       last: this.last
     }
   }
+}
+
+/** The open window's PIN and invite, each as pairOpen answers it; both null once it has closed. */
+function secretsOf (w: PairingWindow, now: number): { pin: string | null, invite: string | null } {
+  const open = w.isOpen(now)
+  return { pin: open && w.accepts('pin') ? w.pin : null, invite: open && w.accepts('qr') ? encodeInvite(w.invite) : null }
 }

@@ -38,8 +38,12 @@ export interface LocalBox {
    * has stopped. `onReady` is called once it serves its API.
    */
   run: (dataDir: string, signal: AbortSignal, onReady: (status: StatusInfo) => void) => Promise<void>
-  /** The running daemon's service; APP_DAEMON_NOT_RUNNING when none answers. */
-  connect: (dataDir: string) => Promise<ApplianceService>
+  /**
+   * The running daemon's service; APP_DAEMON_NOT_RUNNING when none answers.
+   * `timeoutMs`: how long each call may take before it fails with
+   * APP_API_FAILED (default: the API client's, long enough for a pairing join).
+   */
+  connect: (dataDir: string, options?: { timeoutMs?: number }) => Promise<ApplianceService>
   /**
    * The facts known without the daemon (name, peer id from the identity,
    * configured addresses), with state 'stopped'. Reads only config.json,

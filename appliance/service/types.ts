@@ -119,6 +119,15 @@ export interface PairWindowInfo {
   failedAttempts: number
   /** The pairing this window ended with, or null. */
   paired: PairingDoneInfo | null
+  /**
+   * While the window is open, its PIN and invite as `pairOpen` answered them
+   * (each null when the window's mode refuses that secret), so the box's
+   * console can show them to whoever stands at the box; null once it has
+   * closed. Only the local socket carries them: the HTTPS server answers
+   * null, as it drops the setup code (web/server.ts).
+   */
+  pin: string | null
+  invite: string | null
 }
 
 /** A completed pairing and the code both boxes show. */

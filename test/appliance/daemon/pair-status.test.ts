@@ -38,7 +38,7 @@ t.test('both boxes show the same confirmation code and each other\'s name', asyn
 
   const open = await a.pairOpen()
   const opened = await a.pairStatus()
-  t.same(opened.window, { mode: 'both', expiresAt: open.expiresAt, open: true, joining: false, failedAttempts: 0, paired: null }, 'the window just opened')
+  t.same(opened.window, { mode: 'both', expiresAt: open.expiresAt, open: true, joining: false, failedAttempts: 0, paired: null, pin: open.pin, invite: open.invite }, 'the window just opened, with the PIN and invite pairOpen answered')
   t.equal(opened.last, null)
 
   const wrong = open.pin === '00000000' ? '00000001' : '00000000'
@@ -55,7 +55,7 @@ t.test('both boxes show the same confirmation code and each other\'s name', asyn
   const host = await a.pairStatus()
   const aId = (await a.status()).peerId
   const bId = (await b.status()).peerId
-  t.match(host.window, { expiresAt: open.expiresAt, open: false, joining: false, failedAttempts: 1 }, 'the window closed by its pairing')
+  t.match(host.window, { expiresAt: open.expiresAt, open: false, joining: false, failedAttempts: 1, pin: null, invite: null }, 'the window closed by its pairing; its PIN and invite are no longer shown')
   t.match(host.window?.paired, { side: 'host', peerId: bId, name: 'box-b', confirmationCode: joined.confirmationCode }, 'the host names the joiner, with the code the joiner shows')
   t.same(host.last, host.window?.paired, 'and it is the last pairing')
   t.match(joined.confirmationCode, /^\d{6}$/)

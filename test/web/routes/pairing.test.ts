@@ -12,7 +12,7 @@ t.test('pairStatus reaches GET /v1/pairing and comes back whole', async t => {
   const { service, client } = await servedFake(t)
   t.same(await client.pairStatus(), PAIR_STATUS, 'a window a box joined, with its confirmation code')
   service.pairStatus_ = {
-    window: { mode: 'pin', expiresAt: '2026-01-01T00:10:00.000Z', open: true, joining: true, failedAttempts: 2, paired: null },
+    window: { mode: 'pin', expiresAt: '2026-01-01T00:10:00.000Z', open: true, joining: true, failedAttempts: 2, paired: null, pin: '12345678', invite: 'tandem-pair:1:e30' },
     last: { side: 'joiner', peerId: PEER_ID, name: 'box-c', confirmationCode: '654321', pairedAt: '2025-12-31T23:00:00.000Z' }
   }
   t.same(await client.pairStatus(), service.pairStatus_, 'an open window with an attempt in progress; the last pairing made as joiner')

@@ -1,13 +1,14 @@
 /**
  * The security headers of the browser-facing server (helmet): a strict CSP
  * that allows no inline script (but the UI's hashed import map), no eval, no
- * framing; no HSTS (the certificate is self-signed). And the status redaction
- * as a pure function.
+ * framing; no HSTS (the certificate is self-signed). And the redactions of
+ * what only the local socket shows (the setup code, an open pairing window's
+ * PIN and invite), as pure functions and through the server.
  */
 import t from 'tap'
-import { withoutSetupCode } from '../../../web/server.ts'
-import { STATUS } from '../fixtures/fake-service.ts'
-import { servedBrowser } from '../fixtures/browser-server.ts'
+import { withoutPairingSecrets, withoutSetupCode } from '../../../web/server.ts'
+import { PAIR_STATUS, STATUS } from '../fixtures/fake-service.ts'
+import { as, servedBrowser, setUp } from '../fixtures/browser-server.ts'
 
 const HASH = `sha256-${'A'.repeat(43)}=`
 
@@ -54,4 +55,18 @@ t.test('withoutSetupCode blanks web.setupCode and keeps the rest', async t => {
   t.same(withoutSetupCode(withCode), { ...STATUS, web: { ...web, setupCode: null } })
   t.equal(withCode.web.setupCode, 'ABCD-EFGH-JKMN', 'the service\'s document is not changed')
   t.equal(withoutSetupCode(STATUS), STATUS, 'a status without web is answered as it is')
+})
+
+t.test('withoutPairingSecrets blanks the open window\'s PIN and invite; the server answers GET /v1/pairing without them', async t => {
+  const open = { ...PAIR_STATUS, window: { ...PAIR_STATUS.window!, open: true, paired: null, pin: '12345678', invite: 'tandem-pair:1:e30' } }
+  t.same(withoutPairingSecrets(open), { ...open, window: { ...open.window, pin: null, invite: null } })
+  t.equal(open.window.pin, '12345678', 'the service\'s document is not changed')
+  const none = { window: null, last: null }
+  t.equal(withoutPairingSecrets(none), none, 'no window: answered as it is')
+
+  const served = await servedBrowser(t)
+  served.service.pairStatus_ = open
+  const r = await served.app.inject(as(await setUp(served), { method: 'GET', url: '/v1/pairing' }, false))
+  t.equal(r.statusCode, 200)
+  t.same(r.json().window, { ...open.window, pin: null, invite: null }, 'a logged-in browser never reads the window\'s secrets')
 })

@@ -23,7 +23,7 @@ class PairingService extends FakeService {
   opened: PairOpenResult | undefined
   override async pairOpen (request?: PairOpenRequest): Promise<PairOpenResult> {
     this.opened = { ...await super.pairOpen(request), invite: INVITE, expiresAt: new Date(Date.now() + WINDOW_MS).toISOString() }
-    this.pairStatus_ = { window: { mode: 'both', expiresAt: this.opened.expiresAt, open: true, joining: false, failedAttempts: 0, paired: null }, last: null }
+    this.pairStatus_ = { window: { mode: 'both', expiresAt: this.opened.expiresAt, open: true, joining: false, failedAttempts: 0, paired: null, pin: null, invite: null }, last: null }
     return this.opened
   }
 }

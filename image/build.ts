@@ -177,7 +177,7 @@ async function productionDependencies (node: string, nodeVersion: string): Promi
   await writeFile(join(staging, 'package.json'), packageJson)
   await writeFile(join(staging, 'package-lock.json'), lock)
   await writeFile(join(staging, '.npmrc'), npmrc)
-  // `npm ci` rejects this lockfile (shared/notes/stack.md "Install"); install with it instead.
+  // `npm ci` rejects this lockfile (docs/platform-notes.md "Install and tests"); install with it instead.
   // The image's Node runs npm's scripts and lends its headers to node-gyp (zstd-napi
   // compiles: its prebuilt binary's host is not reachable).
   await run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund'], {

@@ -4,8 +4,8 @@
  * a throw-away qcow2 overlay larger than the image, and checks that the box
  * works: systemd reaches "running", the daemon answers, the web page answers
  * over HTTPS with the certificate fingerprint the console prints, the data
- * partition grew, `tandem status` and `systemd-analyze security` run in the
- * guest (through the QEMU guest agent), and it powers off. The web port is
+ * partition grew, `tandem status`, `systemd-analyze verify` and `security` run
+ * in the guest (through the QEMU guest agent), and it powers off. The web port is
  * forwarded to a random port on 127.0.0.1 only. Prints `N passed, N failed`
  * and ends by itself (TIMEOUT_SMOKE_MS), its QEMU killed by pid if need be.
  * The serial console is kept in image/out/smoke-serial.log.
@@ -137,7 +137,7 @@ async function guestExec (agentPath: string, path: string, args: string[]): Prom
   const agent = new JsonSocket(agentPath)
   try {
     await agent.connected()
-    // shared/notes/qemu.md "Guest agent": a 0xFF byte and guest-sync-delimited first, skip to its id.
+    // docs/platform-notes.md "QEMU", guest agent: a 0xFF byte and guest-sync-delimited first, skip to its id.
     const id = Math.floor(Math.random() * 2 ** 31)
     agent.send({ execute: 'guest-sync-delimited', arguments: { id } }, '\xff')
     while ((await agent.next()).return !== id) { /* a late reply of an earlier client */ }
@@ -202,7 +202,7 @@ async function smoke (): Promise<void> {
     const agentPath = join(work, 'agent.sock')
     const args = [
       '-machine', 'q35', '-accel', accel, ...(kvm.usable ? ['-cpu', 'host'] : []),
-      // One vCPU: Debian 13's kernel double-faulted under QEMU 7.2's multi-threaded TCG with two (shared/notes/qemu.md).
+      // One vCPU: Debian 13's kernel double-faulted under QEMU 7.2's multi-threaded TCG with two (docs/platform-notes.md "QEMU").
       '-smp', '1', '-m', '2048',
       '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
       '-drive', `if=pflash,format=raw,file=${vars}`,
@@ -278,6 +278,13 @@ async function smoke (): Promise<void> {
         check('tandem status in the guest (QEMU guest agent)', status.status === 0 && /running/.test(status.out), status.out.split('\n')[0])
       } catch (err) {
         check('tandem status in the guest (QEMU guest agent)', false, err instanceof Error ? err.message : String(err))
+      }
+      try {
+        const units = ['tandem.service', 'tandem-firstboot.service', 'tandem-console.service']
+        const verify = await within(TIMEOUT_GUEST_EXEC_MS, 'guest-exec systemd-analyze verify', guestExec(agentPath, '/usr/bin/systemd-analyze', ['verify', ...units.map(u => `/etc/systemd/system/${u}`)]))
+        check('systemd-analyze verify: the units are clean', verify.status === 0 && verify.out.trim() === '', verify.out.trim().split('\n').slice(0, 3).join(' / '))
+      } catch (err) {
+        check('systemd-analyze verify: the units are clean', false, err instanceof Error ? err.message : String(err))
       }
       try {
         const security = await within(TIMEOUT_GUEST_EXEC_MS, 'guest-exec systemd-analyze', guestExec(agentPath, '/usr/bin/systemd-analyze', ['security', '--no-pager', 'tandem.service']))

@@ -26,7 +26,7 @@ import { DISK_IDS, MIB, diskLayout, roundUpMib, sfdiskScript } from './disk-layo
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const IMAGE_DIR = join(ROOT, 'image')
-/** Build outputs (git-ignored): the images, and the work folder while building. */
+/** Build outputs (git-ignored): the images, the build's figures, the smoke test's logs. */
 export const OUT_DIR = process.env.TANDEM_IMAGE_OUT ?? join(IMAGE_DIR, 'out')
 /** The caches of the layers; outside the worktree, kept between builds. */
 export const CACHE_DIR = process.env.TANDEM_IMAGE_CACHE ?? join(homedir(), '.cache', 'tandem-image')
@@ -53,6 +53,16 @@ const MAX_ERROR_LINES = 30
 
 /** Native addons that must load with the image's Node inside the image's root. */
 const NATIVE_ADDONS = ['classic-level', 'zstd-napi', '@node-rs/argon2', '@napi-rs/blake-hash']
+
+/** Removes from node_modules ($1) what no addon loads here (see its call). */
+const PRUNE_ADDONS = `
+  find "$1" -name binding.gyp | while read -r gyp; do
+    build="\${gyp%/binding.gyp}/build"
+    [ -d "$build" ] || continue
+    find "$build" -depth \\( -type f ! -name '*.node' -delete \\) -o \\( -type d -empty -delete \\)
+  done
+  find "$1" -mindepth 1 -type d -regex '.*/prebuilds/[^/]*' ! -name 'linux-x64*' -prune -exec rm -rf {} +
+`
 
 /** Tandem's files in the image: what runs it, not its tests, build scripts or screenshots. */
 const APP_TOP_DIRS = new Set(['appliance', 'bin', 'core', 'docs', 'p2p', 'web'])
@@ -216,6 +226,20 @@ async function bootFiles (rootfs: string): Promise<{ kernel: string, initrd: str
   return { kernel: await resolve('vmlinuz'), initrd: await resolve('initrd.img') }
 }
 
+/**
+ * mkfs.ext4 of the image's own e2fsprogs (trixie's 1.47.2), run on this host
+ * through the image's dynamic loader, no chroot: it clamps every inode's
+ * times to SOURCE_DATE_EPOCH, so two builds of the same inputs give the same
+ * bytes. Debian 12's 1.47.0 copies each source file's ctime and atime, which
+ * differ at every build. Its own mke2fs.conf too: the features its kernel knows.
+ */
+async function mkfsExt4 (rootfs: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
+  await run(join(rootfs, 'usr', 'lib64', 'ld-linux-x86-64.so.2'), [
+    '--library-path', join(rootfs, 'usr', 'lib', 'x86_64-linux-gnu'),
+    join(rootfs, 'usr', 'sbin', 'mke2fs'), '-t', 'ext4', ...args
+  ], { env: { ...env, MKE2FS_CONFIG: join(rootfs, 'etc', 'mke2fs.conf') } })
+}
+
 /** The kernel's command line: the root by its partition, the console on the screen and the first serial port. */
 export const KERNEL_COMMAND_LINE = `root=PARTUUID=${DISK_IDS.rootUuid.toLowerCase()} rw console=tty0 console=ttyS0,115200n8`
 
@@ -243,7 +267,9 @@ export async function build (): Promise<BuildInfo> {
   const epoch = await sourceDateEpoch()
   const env = { ...process.env, SOURCE_DATE_EPOCH: epoch, E2FSPROGS_FAKE_TIME: epoch, LC_ALL: 'C' }
   await mkdir(CACHE_DIR, { recursive: true })
-  const work = join(OUT_DIR, 'work')
+  // The unpacked root and the file systems while building: outside the checkout, so that no
+  // copy of Tandem's sources lies where the tests and the compiler look for them.
+  const work = join(CACHE_DIR, 'work')
   const rootfs = join(work, 'rootfs')
 
   await step('host tools (image/build-tools.txt)', () => run('bash', [join(ROOT, 'scripts', 'system-packages.sh'), '--table', join(IMAGE_DIR, 'build-tools.txt')], { stream: true }), timings)
@@ -273,6 +299,10 @@ export async function build (): Promise<BuildInfo> {
       await chmod(join(app, file), (await stat(join(ROOT, file))).mode & 0o755)
     }
     await run('cp', ['-a', deps.dir, join(app, 'node_modules')])
+    // A compiled addon's build/ keeps node-gyp's intermediates, which name the staging
+    // folder: only its .node files are loaded, the rest would make two builds differ.
+    // Prebuilt addons for other systems than this one are never loaded either.
+    await run('bash', ['-c', PRUNE_ADDONS, 'prune', join(app, 'node_modules')])
     await run('cp', ['-a', '--no-preserve=ownership', `${join(IMAGE_DIR, 'files')}/.`, rootfs])
     await run('systemd-sysusers', [`--root=${rootfs}`])
     await run('/usr/sbin/chroot', [rootfs, 'systemctl', 'enable', 'tandem.service', 'tandem-console.service', 'systemd-networkd.service', 'systemd-resolved.service'])
@@ -311,19 +341,19 @@ export async function build (): Promise<BuildInfo> {
   let rootFilesBytes = 0
   const rootExt4 = join(work, 'root.ext4')
   const dataExt4 = join(work, 'data.ext4')
-  await step('root and data file systems (mkfs.ext4 -d)', async () => {
+  await step('root and data file systems (the image\'s mkfs.ext4 -d)', async () => {
     // Every file no newer than SOURCE_DATE_EPOCH: the layers added here carry the build's time.
     await run('bash', ['-c', 'find "$1" -newermt "@$2" -print0 | xargs -0r touch -h -d "@$2"', 'clamp', rootfs, epoch])
     rootFilesBytes = Number((await run('du', ['-s', '-B1', rootfs])).split('\t')[0] ?? 'NaN')
     const rootBytes = roundUpMib(rootFilesBytes * ROOT_OVERHEAD + ROOT_SPARE_BYTES)
     await run('truncate', ['-s', String(rootBytes), rootExt4])
-    await run('mkfs.ext4', ['-q', '-F', '-L', 'tandem-root', '-U', DISK_IDS.rootFsUuid, '-E', `hash_seed=${DISK_IDS.rootFsUuid},root_owner=0:0`, '-d', rootfs, rootExt4], { env })
+    await mkfsExt4(rootfs, ['-q', '-F', '-L', 'tandem-root', '-U', DISK_IDS.rootFsUuid, '-E', `hash_seed=${DISK_IDS.rootFsUuid},root_owner=0:0`, '-d', rootfs, rootExt4], env)
     const { uid, gid } = await tandemIds(rootfs)
     const data = join(work, 'data')
     await mkdir(data, { mode: 0o700 })
     await chown(data, uid, gid)
     await run('truncate', ['-s', String(DATA_BYTES), dataExt4])
-    await run('mkfs.ext4', ['-q', '-F', '-L', 'tandem-data', '-U', DISK_IDS.dataFsUuid, '-E', `hash_seed=${DISK_IDS.dataFsUuid},root_owner=${uid}:${gid}`, '-d', data, dataExt4], { env })
+    await mkfsExt4(rootfs, ['-q', '-F', '-L', 'tandem-data', '-U', DISK_IDS.dataFsUuid, '-E', `hash_seed=${DISK_IDS.dataFsUuid},root_owner=${uid}:${gid}`, '-d', data, dataExt4], env)
   }, timings)
 
   await mkdir(OUT_DIR, { recursive: true })

@@ -4,8 +4,8 @@
  * a throw-away qcow2 overlay larger than the image, and checks that the box
  * works: systemd reaches "running", the daemon answers, the web page answers
  * over HTTPS with the certificate fingerprint the console prints, the data
- * partition grew, `tandem status`, `systemd-analyze verify` and `security` run
- * in the guest (through the QEMU guest agent), and it powers off. The web port is
+ * partition grew, tty1 shows the status screen, `tandem status`,
+ * `systemd-analyze verify` and `security` run in the guest (through the QEMU guest agent), and it powers off. The web port is
  * forwarded to a random port on 127.0.0.1 only. Prints `N passed, N failed`
  * and ends by itself (TIMEOUT_SMOKE_MS), its QEMU killed by pid if need be.
  * The serial console is kept in image/out/smoke-serial.log.
@@ -280,7 +280,15 @@ async function smoke (): Promise<void> {
         check('tandem status in the guest (QEMU guest agent)', false, err instanceof Error ? err.message : String(err))
       }
       try {
-        const units = ['tandem.service', 'tandem-firstboot.service', 'tandem-console.service']
+        // /dev/vcs1: the text on tty1's screen, 80 columns a row, no line breaks.
+        const screen = await within(TIMEOUT_GUEST_EXEC_MS, 'guest-exec cat /dev/vcs1', guestExec(agentPath, '/bin/cat', ['/dev/vcs1']))
+        const firstHalf = (web?.fingerprint ?? '').replace(/^SHA256 /, '').split(':').slice(0, 16).join(':')
+        check('tty1 shows the status screen (name, fingerprint, one-time code)', firstHalf !== '' && screen.out.includes(firstHalf) && screen.out.includes(report.status.name ?? '?') && screen.out.includes(web?.setupCode ?? '?'), screen.out.replace(/\s+/g, ' ').slice(0, 120))
+      } catch (err) {
+        check('tty1 shows the status screen (name, fingerprint, one-time code)', false, err instanceof Error ? err.message : String(err))
+      }
+      try {
+        const units = ['tandem.service', 'tandem-firstboot.service', 'tandem-console.service', 'tandem-screen.service']
         const verify = await within(TIMEOUT_GUEST_EXEC_MS, 'guest-exec systemd-analyze verify', guestExec(agentPath, '/usr/bin/systemd-analyze', ['verify', ...units.map(u => `/etc/systemd/system/${u}`)]))
         check('systemd-analyze verify: the units are clean', verify.status === 0 && verify.out.trim() === '', verify.out.trim().split('\n').slice(0, 3).join(' / '))
       } catch (err) {

@@ -9,19 +9,30 @@
 #   - runs apt-get as root, or through sudo when not root; without either it
 #     fails, naming the packages to install by hand;
 #   - prints the packages it installs, and which tool each one is for.
-# Options: --check  only report what is missing (exit 1 if anything is).
+# Options: --check  only report what is missing (exit 1 if anything is);
+#          --table FILE  read another table of the same format (image/build-tools.txt:
+#          the tools that build the appliance image).
 # `npm test` runs this first (the `pretest` script), so a fresh machine needs
 # nothing by hand.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 table="$here/system-packages.txt"
 check_only=0
-[ "${1:-}" = "--check" ] && check_only=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --check) check_only=1 ;;
+    --table) table=${2:?--table needs a file}; shift ;;
+    *) echo "system packages: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+name=$(basename "$table")
 
-# As spawn() finds a tool: an absolute path, or a name on PATH.
+# As spawn() finds a tool: an absolute path, or a name on PATH. An absolute path that
+# is not executable is a data file a package brings (a firmware): it must exist.
 present () {
   case "$1" in
-    /*) [ -x "$1" ] ;;
+    /*) [ -x "$1" ] || [ -f "$1" ] ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }
@@ -36,7 +47,7 @@ while read -r tool package _; do
 done < "$table"
 
 if [ "${#packages[@]}" -eq 0 ]; then
-  echo "system packages: every tool in scripts/system-packages.txt is present"
+  echo "system packages: every tool in $name is present"
   exit 0
 fi
 for p in "${packages[@]}"; do echo "system packages: $p (for ${tools_of[$p]})"; done

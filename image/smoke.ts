@@ -1,0 +1,350 @@
+/**
+ * `npm run image:smoke` (after `npm run image`): boots the built image under
+ * QEMU (q35, OVMF; KVM when a short probe shows it works, TCG otherwise) on
+ * a throw-away qcow2 overlay larger than the image, and checks that the box
+ * works: systemd reaches "running", the daemon answers, the web page answers
+ * over HTTPS with the certificate fingerprint the console prints, the data
+ * partition grew, tty1 shows the status screen, `tandem status`,
+ * `systemd-analyze verify` and `security` run in the guest (through the QEMU guest agent), and it powers off. The web port is
+ * forwarded to a random port on 127.0.0.1 only. Prints `N passed, N failed`
+ * and ends by itself (TIMEOUT_SMOKE_MS), its QEMU killed by pid if need be.
+ * The serial console is kept in image/out/smoke-serial.log.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { request } from 'node:https'
+import { createConnection, createServer, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { probeKvm } from '../appliance/drivers/qemu/qmp/kvm-probe.ts'
+import { OUT_DIR } from './build.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+/** The whole smoke test, boot included: TCG boots in minutes on a busy 2-core machine. */
+const TIMEOUT_SMOKE_MS = 25 * 60_000
+/** From QEMU's start to the console's TANDEM-STATUS line (first boot: init, certificate). */
+const TIMEOUT_BOOT_MS = 15 * 60_000
+/** The KVM probe: a boot sector that exits at once when KVM works. */
+const TIMEOUT_KVM_PROBE_MS = 10_000
+/** One HTTPS request to the web page. */
+const TIMEOUT_HTTPS_MS = 30_000
+/** One command in the guest (a Node start under TCG takes seconds). */
+const TIMEOUT_GUEST_EXEC_MS = 120_000
+/** From ACPI power-down to QEMU's exit. */
+const TIMEOUT_POWEROFF_MS = 180_000
+/** The overlay the guest boots from: larger than the image, so the data partition has room to grow. */
+const DISK_BYTES = 4 * 1024 ** 3
+/** The web page's port in the guest (image/files/etc/systemd/system/tandem-firstboot.service). */
+const WEB_PORT = 7443
+/** The highest `systemd-analyze security` exposure accepted for tandem.service (0 safe .. 10 unsafe). */
+const MAX_SECURITY_EXPOSURE = 5
+/** Largest guest-agent reply line read (a command's captured output, base64). */
+const MAX_AGENT_LINE_BYTES = 4 * 1024 * 1024
+
+const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd'
+const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd'
+
+let passed = 0
+let failed = 0
+/** The guest's QEMU while it runs: killed by its pid when the smoke test ends, whatever the way. */
+let qemu: ChildProcess | undefined
+
+function killQemu (): void {
+  if (qemu !== undefined && qemu.exitCode === null && qemu.signalCode === null && qemu.pid !== undefined) process.kill(qemu.pid, 'SIGKILL')
+}
+function check (name: string, ok: boolean, detail = ''): boolean {
+  if (ok) passed++
+  else failed++
+  console.log(`${ok ? 'ok' : 'not ok'} - ${name}${detail === '' ? '' : `: ${detail}`}`)
+  return ok
+}
+
+function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
+    })
+  })
+}
+
+function delay (ms: number): Promise<void> {
+  return new Promise(resolve => { setTimeout(resolve, ms) })
+}
+
+/** Resolves with the first value `body` gives, or rejects after `ms`. */
+async function within<T> (ms: number, what: string, body: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([body, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what}: no answer within ${ms / 1000} s`)) }, ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** A JSON-lines connection to a unix socket (QMP, the guest agent): send, and read the next reply. */
+class JsonSocket {
+  private readonly socket: Socket
+  private buffered = ''
+  private waiting: Array<(line: string) => void> = []
+  private lines: string[] = []
+
+  constructor (path: string) {
+    this.socket = createConnection(path)
+    this.socket.on('data', (chunk: Buffer) => {
+      this.buffered += chunk.toString('utf8')
+      if (this.buffered.length > MAX_AGENT_LINE_BYTES) this.socket.destroy(new Error('reply too long'))
+      let nl
+      while ((nl = this.buffered.indexOf('\n')) >= 0) {
+        const line = this.buffered.slice(0, nl).replace(/^[^{]*/, '').trim()
+        this.buffered = this.buffered.slice(nl + 1)
+        if (line === '') continue // the agent's 0xFF delimiter (decoded as U+FFFD) and blank lines
+        const next = this.waiting.shift()
+        if (next !== undefined) next(line)
+        else this.lines.push(line)
+      }
+    })
+    this.socket.on('error', () => {})
+  }
+
+  connected (): Promise<void> {
+    return new Promise((resolve, reject) => { this.socket.once('connect', resolve); this.socket.once('error', reject) })
+  }
+
+  send (value: unknown, prefix = ''): void {
+    this.socket.write(prefix + JSON.stringify(value) + '\n')
+  }
+
+  next (): Promise<Record<string, unknown>> {
+    const line = this.lines.shift()
+    if (line !== undefined) return Promise.resolve(JSON.parse(line))
+    return new Promise(resolve => { this.waiting.push(l => { resolve(JSON.parse(l)) }) })
+  }
+
+  close (): void {
+    this.socket.destroy()
+  }
+}
+
+/** Runs a command in the guest through the QEMU guest agent; its exit status and output. */
+async function guestExec (agentPath: string, path: string, args: string[]): Promise<{ status: number, out: string }> {
+  const agent = new JsonSocket(agentPath)
+  try {
+    await agent.connected()
+    // docs/platform-notes.md "QEMU", guest agent: a 0xFF byte and guest-sync-delimited first, skip to its id.
+    const id = Math.floor(Math.random() * 2 ** 31)
+    agent.send({ execute: 'guest-sync-delimited', arguments: { id } }, '\xff')
+    while ((await agent.next()).return !== id) { /* a late reply of an earlier client */ }
+    agent.send({ execute: 'guest-exec', arguments: { path, arg: args, 'capture-output': true } })
+    const started = await agent.next()
+    const pid = (started.return as { pid: number } | undefined)?.pid
+    if (pid === undefined) throw new Error(`guest-exec: ${JSON.stringify(started)}`)
+    for (;;) {
+      agent.send({ execute: 'guest-exec-status', arguments: { pid } })
+      const status = (await agent.next()).return as { exited: boolean, exitcode?: number, 'out-data'?: string, 'err-data'?: string }
+      if (status.exited) {
+        const decode = (b?: string): string => b === undefined ? '' : Buffer.from(b, 'base64').toString('utf8')
+        return { status: status.exitcode ?? -1, out: decode(status['out-data']) + decode(status['err-data']) }
+      }
+      await delay(1000)
+    }
+  } finally {
+    agent.close()
+  }
+}
+
+/** GET / over HTTPS; the status code and the server certificate's SHA-256 fingerprint (AB:CD:...). */
+function httpsGet (port: number): Promise<{ status: number, fingerprint: string, body: string }> {
+  return new Promise((resolve, reject) => {
+    // The box's certificate is self-signed: the check is its fingerprint, compared below.
+    const req = request({ host: '127.0.0.1', port, path: '/', method: 'GET', rejectUnauthorized: false, timeout: TIMEOUT_HTTPS_MS }, res => {
+      const fingerprint = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256
+      let body = ''
+      res.on('data', (chunk: Buffer) => { if (body.length < 65536) body += chunk.toString('utf8') })
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, fingerprint, body }) })
+    })
+    req.on('timeout', () => { req.destroy(new Error('timeout')) })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** What the console said (image/files/usr/lib/tandem/console-status). */
+interface ConsoleReport {
+  readyAtMs?: number
+  system?: string
+  statusAtMs?: number
+  status?: { state?: string, name?: string, web?: { url?: string, fingerprint?: string | null, setupCode?: string | null } | null }
+  dataBytes?: number
+  notRunning?: string
+}
+
+async function smoke (): Promise<void> {
+  const manifest = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+  const image = join(OUT_DIR, `tandem-${manifest.version}.qcow2`)
+  const work = await mkdtemp(join(tmpdir(), 'tandem-image-smoke-'))
+  try {
+    const kvm = await probeKvm({ workDir: work, timeoutMs: TIMEOUT_KVM_PROBE_MS })
+    const accel = kvm.usable ? 'kvm' : 'tcg'
+    console.log(`# accelerator: ${accel}${kvm.usable ? '' : ` (KVM not usable: ${kvm.reason})`}`)
+    const disk = join(work, 'disk.qcow2')
+    await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', image, disk, String(DISK_BYTES)])
+    const vars = join(work, 'OVMF_VARS.fd')
+    await copyFile(OVMF_VARS, vars)
+    const port = await freePort()
+    const qmpPath = join(work, 'qmp.sock')
+    const agentPath = join(work, 'agent.sock')
+    const args = [
+      '-machine', 'q35', '-accel', accel, ...(kvm.usable ? ['-cpu', 'host'] : []),
+      // One vCPU: Debian 13's kernel double-faulted under QEMU 7.2's multi-threaded TCG with two (docs/platform-notes.md "QEMU").
+      '-smp', '1', '-m', '2048',
+      '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+      '-drive', `if=pflash,format=raw,file=${vars}`,
+      '-drive', `file=${disk},if=virtio,format=qcow2`,
+      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:${WEB_PORT}`, '-device', 'virtio-net-pci,netdev=n0',
+      '-device', 'virtio-serial', '-chardev', `socket,path=${agentPath},server=on,wait=off,id=agent`,
+      '-device', 'virtserialport,chardev=agent,name=org.qemu.guest_agent.0',
+      '-qmp', `unix:${qmpPath},server=on,wait=off`,
+      '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot'
+    ]
+    const bootStarted = Date.now()
+    const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    qemu = child
+    const serial: string[] = []
+    await mkdir(OUT_DIR, { recursive: true })
+    const serialLog = createWriteStream(join(OUT_DIR, 'smoke-serial.log'))
+    const report: ConsoleReport = {}
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString('utf8')).slice(-4096) })
+    const exited = new Promise<number | null>(resolve => { child.on('exit', code => { resolve(code) }) })
+    const reported = new Promise<void>(resolve => {
+      createInterface({ input: child.stdout }).on('line', raw => {
+        // eslint-disable-next-line no-control-regex
+        const line = raw.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '')
+        serial.push(line)
+        serialLog.write(line + '\n')
+        let m
+        if ((m = /TANDEM-READY system=(\S+)/.exec(line)) !== null) { report.system = m[1] ?? ''; report.readyAtMs = Date.now() - bootStarted }
+        if ((m = /TANDEM-DATA-BYTES (\d+)/.exec(line)) !== null) report.dataBytes = Number(m[1])
+        if ((m = /TANDEM-STATUS (\{.*\})\s*$/.exec(line)) !== null) {
+          try { report.status = JSON.parse(m[1] ?? '') } catch { report.status = {} }
+          report.statusAtMs = Date.now() - bootStarted
+          resolve()
+        }
+        if ((m = /TANDEM-NOT-RUNNING (.*)$/.exec(line)) !== null) { report.notRunning = m[1] ?? ''; resolve() }
+      })
+    })
+    console.log(`# booting ${image} under ${accel}; web port 127.0.0.1:${port}; serial console in ${join(OUT_DIR, 'smoke-serial.log')}`)
+    const ticker = setInterval(() => { console.log(`# still booting (${Math.round((Date.now() - bootStarted) / 1000)} s, ${serial.length} console lines)`) }, 30_000)
+    try {
+      await within(TIMEOUT_BOOT_MS, 'the console\'s TANDEM-STATUS line', Promise.race([reported, exited.then(code => { throw new Error(`QEMU exited (${code}) before the box was up: ${stderr.trim()}`) })]))
+    } catch (err) {
+      check('the box boots and prints its status on the console', false, err instanceof Error ? err.message : String(err))
+    } finally {
+      clearInterval(ticker)
+    }
+
+    if (report.system !== undefined) {
+      check('systemd reaches "running"', report.system === 'running', `is-system-running said ${report.system} after ${((report.readyAtMs ?? 0) / 1000).toFixed(0)} s`)
+    }
+    if (report.notRunning !== undefined) check('the daemon answers tandem status', false, report.notRunning)
+    const web = report.status?.web
+    if (report.status !== undefined) {
+      check('the daemon answers tandem status (console)', report.status.state === 'running', `state ${report.status.state}, name ${report.status.name}, ${((report.statusAtMs ?? 0) / 1000).toFixed(0)} s after QEMU started`)
+      check('the console shows the web URL, fingerprint and one-time code', typeof web?.url === 'string' && typeof web.fingerprint === 'string' && typeof web.setupCode === 'string', `${web?.url} ${web?.fingerprint}`)
+    }
+    if (typeof web?.fingerprint === 'string') {
+      try {
+        const res = await httpsGet(port)
+        const expected = web.fingerprint.replace(/^SHA256 /, '')
+        check('the web UI answers over HTTPS on the forwarded port', res.status === 200 && /<html/i.test(res.body), `HTTP ${res.status}`)
+        check('the web certificate has the fingerprint the console shows', res.fingerprint === expected, `served ${res.fingerprint}`)
+      } catch (err) {
+        check('the web UI answers over HTTPS on the forwarded port', false, err instanceof Error ? err.message : String(err))
+      }
+    }
+    if (report.dataBytes !== undefined) {
+      check('the data partition grew to the disk\'s end', report.dataBytes > DISK_BYTES / 2, `${Math.round(report.dataBytes / 1024 ** 2)} MiB on a ${DISK_BYTES / 1024 ** 3} GiB disk`)
+    }
+    if (report.status !== undefined) {
+      try {
+        const status = await within(TIMEOUT_GUEST_EXEC_MS, 'guest-exec tandem status', guestExec(agentPath, '/usr/sbin/runuser', ['-u', 'tandem', '--', '/usr/local/bin/tandem', 'status']))
+        check('tandem status in the guest (QEMU guest agent)', status.status === 0 && /running/.test(status.out), status.out.split('\n')[0])
+      } catch (err) {
+        check('tandem status in the guest (QEMU guest agent)', false, err instanceof Error ? err.message : String(err))
+      }
+      try {
+        // /dev/vcs1: the text on tty1's screen, 80 columns a row, no line breaks.
+        const screen = await within(TIMEOUT_GUEST_EXEC_MS, 'guest-exec cat /dev/vcs1', guestExec(agentPath, '/bin/cat', ['/dev/vcs1']))
+        const firstHalf = (web?.fingerprint ?? '').replace(/^SHA256 /, '').split(':').slice(0, 16).join(':')
+        check('tty1 shows the status screen (name, fingerprint, one-time code)', firstHalf !== '' && screen.out.includes(firstHalf) && screen.out.includes(report.status.name ?? '?') && screen.out.includes(web?.setupCode ?? '?'), screen.out.replace(/\s+/g, ' ').slice(0, 120))
+      } catch (err) {
+        check('tty1 shows the status screen (name, fingerprint, one-time code)', false, err instanceof Error ? err.message : String(err))
+      }
+      try {
+        const units = ['tandem.service', 'tandem-firstboot.service', 'tandem-console.service', 'tandem-screen.service']
+        const verify = await within(TIMEOUT_GUEST_EXEC_MS, 'guest-exec systemd-analyze verify', guestExec(agentPath, '/usr/bin/systemd-analyze', ['verify', ...units.map(u => `/etc/systemd/system/${u}`)]))
+        check('systemd-analyze verify: the units are clean', verify.status === 0 && verify.out.trim() === '', verify.out.trim().split('\n').slice(0, 3).join(' / '))
+      } catch (err) {
+        check('systemd-analyze verify: the units are clean', false, err instanceof Error ? err.message : String(err))
+      }
+      try {
+        const security = await within(TIMEOUT_GUEST_EXEC_MS, 'guest-exec systemd-analyze', guestExec(agentPath, '/usr/bin/systemd-analyze', ['security', '--no-pager', 'tandem.service']))
+        const m = /Overall exposure level for tandem\.service: ([\d.]+) (\S+)/.exec(security.out)
+        await writeFile(join(OUT_DIR, 'smoke-security.txt'), security.out)
+        check(`systemd-analyze security tandem.service: exposure at most ${MAX_SECURITY_EXPOSURE}`, m !== null && Number(m[1]) <= MAX_SECURITY_EXPOSURE, m === null ? security.out.slice(-300) : `${m[1]} ${m[2]} (image/out/smoke-security.txt)`)
+      } catch (err) {
+        check('systemd-analyze security tandem.service', false, err instanceof Error ? err.message : String(err))
+      }
+    }
+
+    const poweroffStarted = Date.now()
+    try {
+      const qmp = new JsonSocket(qmpPath)
+      await qmp.connected()
+      await qmp.next()
+      qmp.send({ execute: 'qmp_capabilities' })
+      await qmp.next()
+      qmp.send({ execute: 'system_powerdown' })
+      const code = await within(TIMEOUT_POWEROFF_MS, 'power-off', exited)
+      qmp.close()
+      check('it powers off on an ACPI power-down', code === 0, `${((Date.now() - poweroffStarted) / 1000).toFixed(0)} s`)
+    } catch (err) {
+      check('it powers off on an ACPI power-down', false, err instanceof Error ? err.message : String(err))
+    }
+    serialLog.end()
+    const bootS = report.statusAtMs === undefined ? 'n/a' : `${(report.statusAtMs / 1000).toFixed(0)} s`
+    console.log(`# ${accel}: QEMU start to systemd "running" ${report.readyAtMs === undefined ? 'n/a' : `${(report.readyAtMs / 1000).toFixed(0)} s`}, to the daemon's status on the console ${bootS}`)
+  } finally {
+    killQemu()
+    await rm(work, { recursive: true, force: true })
+  }
+}
+
+function runTool (file: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'inherit'] })
+    child.on('error', reject)
+    child.on('exit', code => { code === 0 ? resolve() : reject(new Error(`${file} exited ${code}`)) })
+  })
+}
+
+const deadline = setTimeout(() => {
+  check('the smoke test ends within TIMEOUT_SMOKE_MS', false, `${TIMEOUT_SMOKE_MS / 60_000} min`)
+  killQemu()
+  console.log(`${passed} passed, ${failed} failed`)
+  process.exit(1)
+}, TIMEOUT_SMOKE_MS)
+smoke().catch((err: unknown) => {
+  check('the smoke test runs', false, err instanceof Error ? err.message : String(err))
+}).finally(() => {
+  clearTimeout(deadline)
+  console.log(`${passed} passed, ${failed} failed`)
+  process.exitCode = failed === 0 && passed > 0 ? 0 : 1
+})

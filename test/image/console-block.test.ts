@@ -1,0 +1,84 @@
+/**
+ * image/console-block.ts: `tandem console`'s plain blocks read back from a
+ * serial console. The blocks are made by the console's own screen function
+ * (appliance/cli/console-screen.ts, drawn without colour as on a non-terminal
+ * stdout) and given journald's console prefix, with kernel lines between them.
+ */
+import t from 'tap'
+import type { PairStatusInfo, StatusInfo } from '../../appliance/service/index.ts'
+import { consoleScreen, type ConsoleView } from '../../appliance/cli/console-screen.ts'
+import { draw } from '../../appliance/cli/console.ts'
+import { consoleBlocks } from '../../image/console-block.ts'
+
+const PEER_ID = '12D3KooWN2DRqXhNGCMKruz5EL7h72rpu2uSDTPmVWEpmusUyD3c'
+const FINGERPRINT = 'SHA256 85:B6:69:7D:91:BE:BD:F0:5A:CB:6C:73:1E:93:D6:98:EC:67:81:49:9D:F2:B8:F9:B7:3B:B5:8F:CE:6E:58:F5'
+const STATUS: StatusInfo = {
+  state: 'running',
+  name: 'tandem-9f3c',
+  peerId: PEER_ID,
+  role: 'both',
+  dataDir: '/var/lib/tandem',
+  listen: ['/ip4/0.0.0.0/tcp/7450'],
+  addresses: [`/ip4/10.0.2.15/tcp/7450/p2p/${PEER_ID}`],
+  api: '/var/lib/tandem/api.sock',
+  httpsApi: '0.0.0.0:7443',
+  web: { url: 'https://10.0.2.15:7443/', fingerprint: FINGERPRINT, setupCode: 'ABCD-EFGH-JKMN', passwordSet: false },
+  peers: 0,
+  connectedPeers: 0,
+  pairing: { open: false, expiresAt: null },
+  version: '0.1.0',
+  startedAt: '2026-12-07T21:00:00.000Z',
+  pid: 42
+}
+const CLOSED: PairStatusInfo = { window: null, last: null }
+const OPEN: PairStatusInfo = {
+  window: { mode: 'both', expiresAt: '2026-12-07T22:09:41.000Z', open: true, joining: false, failedAttempts: 0, paired: null, pin: '12345678', invite: 'tandem-pair:1:eyJ9' },
+  last: null
+}
+const NOW = Date.parse('2026-12-07T22:00:00.000Z')
+const ADDRESSES = [{ address: '10.0.2.15', family: 4 as const, iface: 'enp0s2' }]
+
+function view (daemon: ConsoleView['daemon']): ConsoleView {
+  return { daemon, addresses: ADDRESSES, now: NOW, refreshMs: 5000, screen: null }
+}
+
+/** A block as it reaches the serial console: each line through journald, a timestamp first. */
+function onSerial (v: ConsoleView, pid = 345): string[] {
+  return draw(consoleScreen(v), false).split('\n').map((l, i) => `[  ${60 + i}.123456] tandem-console[${pid}]: ${l}`)
+}
+
+const up = view({ status: STATUS, pairing: CLOSED, vms: { replication: [], replica: [] } })
+
+t.test('a running box: name, web URL, the whole fingerprint, the one-time code', async t => {
+  const blocks = consoleBlocks(['[    1.000000] Linux version 6.12', ...onSerial(up), 'Debian GNU/Linux 13 tandem-9f3c ttyS0'])
+  t.same(blocks, [{ at: 1, daemon: 'up', name: 'tandem-9f3c', urls: ['https://10.0.2.15:7443/'], fingerprint: FINGERPRINT, setupCode: 'ABCD-EFGH-JKMN', pin: null }])
+})
+
+t.test('kernel lines between a block\'s lines are skipped', async t => {
+  const lines = onSerial(up)
+  lines.splice(3, 0, '[   63.000000] virtio_net virtio0 enp0s2: renamed from eth0', 'tandem-9f3c login: ')
+  t.equal(consoleBlocks(lines)[0]?.fingerprint, FINGERPRINT)
+})
+
+t.test('a login prompt before a block\'s first line on the same serial line', async t => {
+  const lines = onSerial(up)
+  lines[0] = `tandem-9f3c login: ${lines[0]!}`
+  t.equal(consoleBlocks(lines)[0]?.setupCode, 'ABCD-EFGH-JKMN')
+})
+
+t.test('an open pairing window: its PIN', async t => {
+  const blocks = consoleBlocks(onSerial(view({ status: STATUS, pairing: OPEN, vms: { replication: [], replica: [] } })))
+  t.equal(blocks[0]?.pin, '12345678')
+})
+
+t.test('the daemon down: a "down" block that still names the box from its data directory', async t => {
+  const down = view({ code: 'APP_DAEMON_NOT_RUNNING', reason: 'no daemon answers on /var/lib/tandem/api.sock', offline: { ...STATUS, state: 'stopped' } })
+  const blocks = consoleBlocks([...onSerial(down, 300), ...onSerial(up, 301)])
+  t.same(blocks.map(b => [b.daemon, b.name]), [['down', 'tandem-9f3c'], ['up', 'tandem-9f3c']])
+  t.equal(blocks[1]?.setupCode, 'ABCD-EFGH-JKMN')
+})
+
+t.test('a block cut off by the end of the lines is left out; nothing known, nothing found', async t => {
+  t.same(consoleBlocks(onSerial(up).slice(0, 4)), [])
+  t.same(consoleBlocks(['', 'garbage ]: Tandem', '[  1.0] x']), [])
+})

@@ -75,6 +75,9 @@ t.test('the daemon down: a "down" block that still names the box from its data d
   const down = view({ code: 'APP_DAEMON_NOT_RUNNING', reason: 'no daemon answers on /var/lib/tandem/api.sock', offline: { ...STATUS, state: 'stopped' } })
   const blocks = consoleBlocks([...onSerial(down, 300), ...onSerial(up, 301)])
   t.same(blocks.map(b => [b.daemon, b.name]), [['down', 'tandem-9f3c'], ['up', 'tandem-9f3c']])
+  const prompted = onSerial(down, 300)
+  prompted[0] = `tandem-9f3c login: ${prompted[0]!}`
+  t.same(consoleBlocks(prompted).map(b => b.daemon), ['down'], 'a login prompt before the first line: still one block, down')
   t.equal(blocks[1]?.setupCode, 'ABCD-EFGH-JKMN')
 })
 

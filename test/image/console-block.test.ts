@@ -9,26 +9,13 @@ import type { PairStatusInfo, StatusInfo } from '../../appliance/service/index.t
 import { consoleScreen, type ConsoleView } from '../../appliance/cli/console-screen.ts'
 import { draw } from '../../appliance/cli/console.ts'
 import { consoleBlocks } from '../../image/console-block.ts'
+import { FINGERPRINT, STATUS as RUNNING } from '../helpers/status-info.ts'
 
-const PEER_ID = '12D3KooWN2DRqXhNGCMKruz5EL7h72rpu2uSDTPmVWEpmusUyD3c'
-const FINGERPRINT = 'SHA256 85:B6:69:7D:91:BE:BD:F0:5A:CB:6C:73:1E:93:D6:98:EC:67:81:49:9D:F2:B8:F9:B7:3B:B5:8F:CE:6E:58:F5'
 const STATUS: StatusInfo = {
-  state: 'running',
+  ...RUNNING,
   name: 'tandem-9f3c',
-  peerId: PEER_ID,
-  role: 'both',
-  dataDir: '/var/lib/tandem',
-  listen: ['/ip4/0.0.0.0/tcp/7450'],
-  addresses: [`/ip4/10.0.2.15/tcp/7450/p2p/${PEER_ID}`],
-  api: '/var/lib/tandem/api.sock',
   httpsApi: '0.0.0.0:7443',
-  web: { url: 'https://10.0.2.15:7443/', fingerprint: FINGERPRINT, setupCode: 'ABCD-EFGH-JKMN', passwordSet: false },
-  peers: 0,
-  connectedPeers: 0,
-  pairing: { open: false, expiresAt: null },
-  version: '0.1.0',
-  startedAt: '2026-12-07T21:00:00.000Z',
-  pid: 42
+  web: { ...RUNNING.web!, url: 'https://10.0.2.15:7443/' }
 }
 const CLOSED: PairStatusInfo = { window: null, last: null }
 const OPEN: PairStatusInfo = {

@@ -68,8 +68,6 @@ const PRUNE_ADDONS = `
 const APP_TOP_DIRS = new Set(['appliance', 'bin', 'core', 'docs', 'p2p', 'web'])
 const APP_TOP_FILES = new Set(['package.json', 'package-lock.json', 'README.md', 'tsconfig.json', '.npmrc'])
 const APP_EXCLUDED_PREFIXES = ['docs/images/']
-/** Of image/, the console status program runs in the box. */
-const APP_EXTRA_PREFIXES = ['image/console/']
 
 interface RunOptions {
   env?: NodeJS.ProcessEnv
@@ -209,7 +207,6 @@ async function appFiles (): Promise<string[]> {
   return listed.filter(file => {
     const top = file.split('/')[0] ?? ''
     if (APP_EXCLUDED_PREFIXES.some(prefix => file.startsWith(prefix))) return false
-    if (APP_EXTRA_PREFIXES.some(prefix => file.startsWith(prefix))) return true
     return file.includes('/') ? APP_TOP_DIRS.has(top) : APP_TOP_FILES.has(file)
   })
 }
@@ -308,7 +305,7 @@ export async function build (): Promise<BuildInfo> {
     await run('bash', ['-c', PRUNE_ADDONS, 'prune', join(app, 'node_modules')])
     await run('cp', ['-a', '--no-preserve=ownership', `${join(IMAGE_DIR, 'files')}/.`, rootfs])
     await run('systemd-sysusers', [`--root=${rootfs}`])
-    await run('/usr/sbin/chroot', [rootfs, 'systemctl', 'enable', 'tandem.service', 'tandem-console.service', 'tandem-screen.service', 'systemd-networkd.service', 'systemd-resolved.service'])
+    await run('/usr/sbin/chroot', [rootfs, 'systemctl', 'enable', 'tandem.service', 'tandem-console.service', 'tandem-screen.service', 'nftables.service', 'systemd-networkd.service', 'systemd-resolved.service'])
     // tty1 shows the status screen (tandem-screen.service); logins are on tty2 and after.
     await run('/usr/sbin/chroot', [rootfs, 'systemctl', 'mask', 'getty@tty1.service'])
     const { uid, gid } = await tandemIds(rootfs)

@@ -21,6 +21,8 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { probeKvm } from '../appliance/drivers/qemu/qmp/kvm-probe.ts'
 import { OUT_DIR } from './build.ts'
+import { consoleBlocks, type ConsoleBlock } from './console-block.ts'
+import { checkFirewall, checkReboot, CLOSED_PORT, type BoxSmokeTools } from './smoke-box.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -132,8 +134,8 @@ class JsonSocket {
   }
 }
 
-/** Runs a command in the guest through the QEMU guest agent; its exit status and output. */
-async function guestExec (agentPath: string, path: string, args: string[]): Promise<{ status: number, out: string }> {
+/** A guest-agent connection, synchronised: the replies that follow are to this client's commands. */
+async function agentSession (agentPath: string): Promise<JsonSocket> {
   const agent = new JsonSocket(agentPath)
   try {
     await agent.connected()
@@ -141,10 +143,36 @@ async function guestExec (agentPath: string, path: string, args: string[]): Prom
     const id = Math.floor(Math.random() * 2 ** 31)
     agent.send({ execute: 'guest-sync-delimited', arguments: { id } }, '\xff')
     while ((await agent.next()).return !== id) { /* a late reply of an earlier client */ }
+    return agent
+  } catch (err) {
+    agent.close()
+    throw err
+  }
+}
+
+/** Runs a command in the guest through the QEMU guest agent; its exit status and output. */
+async function guestExec (agentPath: string, path: string, args: string[]): Promise<{ status: number, out: string }> {
+  return await guestEnded(agentPath, await guestStart(agentPath, path, args))
+}
+
+/** Starts a command in the guest through the QEMU guest agent without waiting for it; its guest pid. */
+async function guestStart (agentPath: string, path: string, args: string[]): Promise<number> {
+  const agent = await agentSession(agentPath)
+  try {
     agent.send({ execute: 'guest-exec', arguments: { path, arg: args, 'capture-output': true } })
     const started = await agent.next()
     const pid = (started.return as { pid: number } | undefined)?.pid
     if (pid === undefined) throw new Error(`guest-exec: ${JSON.stringify(started)}`)
+    return pid
+  } finally {
+    agent.close()
+  }
+}
+
+/** A command started by guestStart, once it has exited: its status and output. */
+async function guestEnded (agentPath: string, pid: number): Promise<{ status: number, out: string }> {
+  const agent = await agentSession(agentPath)
+  try {
     for (;;) {
       agent.send({ execute: 'guest-exec-status', arguments: { pid } })
       const status = (await agent.next()).return as { exited: boolean, exitcode?: number, 'out-data'?: string, 'err-data'?: string }
@@ -175,16 +203,6 @@ function httpsGet (port: number): Promise<{ status: number, fingerprint: string,
   })
 }
 
-/** What the console said (image/files/usr/lib/tandem/console-status). */
-interface ConsoleReport {
-  readyAtMs?: number
-  system?: string
-  statusAtMs?: number
-  status?: { state?: string, name?: string, web?: { url?: string, fingerprint?: string | null, setupCode?: string | null } | null }
-  dataBytes?: number
-  notRunning?: string
-}
-
 async function smoke (): Promise<void> {
   const manifest = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }
   const image = join(OUT_DIR, `tandem-${manifest.version}.qcow2`)
@@ -198,6 +216,7 @@ async function smoke (): Promise<void> {
     const vars = join(work, 'OVMF_VARS.fd')
     await copyFile(OVMF_VARS, vars)
     const port = await freePort()
+    const closedPort = await freePort()
     const qmpPath = join(work, 'qmp.sock')
     const agentPath = join(work, 'agent.sock')
     const args = [
@@ -207,11 +226,13 @@ async function smoke (): Promise<void> {
       '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
       '-drive', `if=pflash,format=raw,file=${vars}`,
       '-drive', `file=${disk},if=virtio,format=qcow2`,
-      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:${WEB_PORT}`, '-device', 'virtio-net-pci,netdev=n0',
+      // The web port, and a port the firewall does not open (smoke-box.ts checkFirewall).
+      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:${WEB_PORT},hostfwd=tcp:127.0.0.1:${closedPort}-:${CLOSED_PORT}`, '-device', 'virtio-net-pci,netdev=n0',
       '-device', 'virtio-serial', '-chardev', `socket,path=${agentPath},server=on,wait=off,id=agent`,
       '-device', 'virtserialport,chardev=agent,name=org.qemu.guest_agent.0',
       '-qmp', `unix:${qmpPath},server=on,wait=off`,
-      '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot'
+      // No -no-reboot: the guest reboots once (smoke-box.ts checkReboot).
+      '-display', 'none', '-monitor', 'none', '-serial', 'stdio'
     ]
     const bootStarted = Date.now()
     const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -219,89 +240,109 @@ async function smoke (): Promise<void> {
     const serial: string[] = []
     await mkdir(OUT_DIR, { recursive: true })
     const serialLog = createWriteStream(join(OUT_DIR, 'smoke-serial.log'))
-    const report: ConsoleReport = {}
     let stderr = ''
     child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString('utf8')).slice(-4096) })
     const exited = new Promise<number | null>(resolve => { child.on('exit', code => { resolve(code) }) })
-    const reported = new Promise<void>(resolve => {
+    // The first block of `tandem console` (tandem-console.service) from a running daemon on the serial console.
+    let upAtMs: number | undefined
+    const reported = new Promise<ConsoleBlock>(resolve => {
       createInterface({ input: child.stdout }).on('line', raw => {
         // eslint-disable-next-line no-control-regex
         const line = raw.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '')
         serial.push(line)
         serialLog.write(line + '\n')
-        let m
-        if ((m = /TANDEM-READY system=(\S+)/.exec(line)) !== null) { report.system = m[1] ?? ''; report.readyAtMs = Date.now() - bootStarted }
-        if ((m = /TANDEM-DATA-BYTES (\d+)/.exec(line)) !== null) report.dataBytes = Number(m[1])
-        if ((m = /TANDEM-STATUS (\{.*\})\s*$/.exec(line)) !== null) {
-          try { report.status = JSON.parse(m[1] ?? '') } catch { report.status = {} }
-          report.statusAtMs = Date.now() - bootStarted
-          resolve()
-        }
-        if ((m = /TANDEM-NOT-RUNNING (.*)$/.exec(line)) !== null) { report.notRunning = m[1] ?? ''; resolve() }
+        if (upAtMs !== undefined || !/ updated {5}/.test(line)) return
+        const block = consoleBlocks(serial).find(b => b.daemon === 'up')
+        if (block !== undefined) { upAtMs = Date.now() - bootStarted; resolve(block) }
       })
     })
     console.log(`# booting ${image} under ${accel}; web port 127.0.0.1:${port}; serial console in ${join(OUT_DIR, 'smoke-serial.log')}`)
     const ticker = setInterval(() => { console.log(`# still booting (${Math.round((Date.now() - bootStarted) / 1000)} s, ${serial.length} console lines)`) }, 30_000)
+    let block: ConsoleBlock | undefined
     try {
-      await within(TIMEOUT_BOOT_MS, 'the console\'s TANDEM-STATUS line', Promise.race([reported, exited.then(code => { throw new Error(`QEMU exited (${code}) before the box was up: ${stderr.trim()}`) })]))
+      block = await within(TIMEOUT_BOOT_MS, 'the daemon\'s status on the serial console', Promise.race([reported, exited.then(code => { throw new Error(`QEMU exited (${code}) before the box was up: ${stderr.trim()}`) })]))
     } catch (err) {
-      check('the box boots and prints its status on the console', false, err instanceof Error ? err.message : String(err))
+      check('the box boots and its console shows the daemon running', false, err instanceof Error ? err.message : String(err))
     } finally {
       clearInterval(ticker)
     }
+    const exec = (path: string, args: string[]): Promise<{ status: number, out: string }> => within(TIMEOUT_GUEST_EXEC_MS, `guest-exec ${path}`, guestExec(agentPath, path, args))
+    const failure = (err: unknown): string => err instanceof Error ? err.message : String(err)
 
-    if (report.system !== undefined) {
-      check('systemd reaches "running"', report.system === 'running', `is-system-running said ${report.system} after ${((report.readyAtMs ?? 0) / 1000).toFixed(0)} s`)
+    let peerId: string | undefined
+    if (block !== undefined) {
+      check('the serial console shows the box\'s name, web URL, fingerprint and one-time code (tandem console)', block.name !== null && block.urls.length > 0 && block.fingerprint !== null && block.setupCode !== null,
+        `${block.name} ${block.urls.join(' ')} ${block.fingerprint} code ${block.setupCode}, ${((upAtMs ?? 0) / 1000).toFixed(0)} s after QEMU started`)
+      try {
+        const state = await within(TIMEOUT_BOOT_MS, 'systemctl is-system-running --wait', guestExec(agentPath, '/usr/bin/systemctl', ['is-system-running', '--wait']))
+        const failed = state.out.trim() === 'running' ? '' : `; failed: ${(await exec('/usr/bin/systemctl', ['--failed', '--plain', '--no-legend'])).out.trim()}`
+        check('systemd reaches "running"', state.out.trim() === 'running', `is-system-running said ${state.out.trim()} ${((Date.now() - bootStarted) / 1000).toFixed(0)} s after QEMU started${failed}`)
+      } catch (err) {
+        check('systemd reaches "running"', false, failure(err))
+      }
+      try {
+        const status = await exec('/usr/sbin/runuser', ['-u', 'tandem', '--', '/usr/local/bin/tandem', 'status', '--json'])
+        const info = JSON.parse(status.out) as { state?: string, name?: string, peerId?: string, listen?: string[] }
+        peerId = info.peerId
+        check('tandem status in the guest (QEMU guest agent): running, the console\'s name, replication on TCP 7450', status.status === 0 && info.state === 'running' && info.name === block.name && info.listen?.includes('/ip4/0.0.0.0/tcp/7450') === true,
+          `${info.state} ${info.name} ${info.peerId} ${info.listen?.join(' ')}`)
+      } catch (err) {
+        check('tandem status in the guest (QEMU guest agent)', false, failure(err))
+      }
     }
-    if (report.notRunning !== undefined) check('the daemon answers tandem status', false, report.notRunning)
-    const web = report.status?.web
-    if (report.status !== undefined) {
-      check('the daemon answers tandem status (console)', report.status.state === 'running', `state ${report.status.state}, name ${report.status.name}, ${((report.statusAtMs ?? 0) / 1000).toFixed(0)} s after QEMU started`)
-      check('the console shows the web URL, fingerprint and one-time code', typeof web?.url === 'string' && typeof web.fingerprint === 'string' && typeof web.setupCode === 'string', `${web?.url} ${web?.fingerprint}`)
-    }
-    if (typeof web?.fingerprint === 'string') {
+    const fingerprint = block?.fingerprint
+    if (typeof fingerprint === 'string') {
       try {
         const res = await httpsGet(port)
-        const expected = web.fingerprint.replace(/^SHA256 /, '')
         check('the web UI answers over HTTPS on the forwarded port', res.status === 200 && /<html/i.test(res.body), `HTTP ${res.status}`)
-        check('the web certificate has the fingerprint the console shows', res.fingerprint === expected, `served ${res.fingerprint}`)
+        check('the web certificate has the fingerprint the console shows', `SHA256 ${res.fingerprint}` === fingerprint, `served ${res.fingerprint}`)
       } catch (err) {
-        check('the web UI answers over HTTPS on the forwarded port', false, err instanceof Error ? err.message : String(err))
+        check('the web UI answers over HTTPS on the forwarded port', false, failure(err))
       }
     }
-    if (report.dataBytes !== undefined) {
-      check('the data partition grew to the disk\'s end', report.dataBytes > DISK_BYTES / 2, `${Math.round(report.dataBytes / 1024 ** 2)} MiB on a ${DISK_BYTES / 1024 ** 3} GiB disk`)
-    }
-    if (report.status !== undefined) {
+    if (block !== undefined) {
       try {
-        const status = await within(TIMEOUT_GUEST_EXEC_MS, 'guest-exec tandem status', guestExec(agentPath, '/usr/sbin/runuser', ['-u', 'tandem', '--', '/usr/local/bin/tandem', 'status']))
-        check('tandem status in the guest (QEMU guest agent)', status.status === 0 && /running/.test(status.out), status.out.split('\n')[0])
+        const df = await exec('/bin/df', ['--block-size=1', '--output=size', '/var/lib/tandem'])
+        const dataBytes = Number(df.out.trim().split('\n').at(-1))
+        check('the data partition grew to the disk\'s end', dataBytes > DISK_BYTES / 2, `${Math.round(dataBytes / 1024 ** 2)} MiB on a ${DISK_BYTES / 1024 ** 3} GiB disk`)
       } catch (err) {
-        check('tandem status in the guest (QEMU guest agent)', false, err instanceof Error ? err.message : String(err))
+        check('the data partition grew to the disk\'s end', false, failure(err))
       }
       try {
-        // /dev/vcs1: the text on tty1's screen, 80 columns a row, no line breaks.
-        const screen = await within(TIMEOUT_GUEST_EXEC_MS, 'guest-exec cat /dev/vcs1', guestExec(agentPath, '/bin/cat', ['/dev/vcs1']))
-        const firstHalf = (web?.fingerprint ?? '').replace(/^SHA256 /, '').split(':').slice(0, 16).join(':')
-        check('tty1 shows the status screen (name, fingerprint, one-time code)', firstHalf !== '' && screen.out.includes(firstHalf) && screen.out.includes(report.status.name ?? '?') && screen.out.includes(web?.setupCode ?? '?'), screen.out.replace(/\s+/g, ' ').slice(0, 120))
+        // /dev/vcs1: the text on tty1's screen, a row after another, no line breaks.
+        const screen = await exec('/bin/cat', ['/dev/vcs1'])
+        const firstHalf = (fingerprint ?? '').replace(/^SHA256 /, '').split(':').slice(0, 16).join(':')
+        check('tty1 shows tandem console (name, fingerprint)', firstHalf !== '' && screen.out.includes(firstHalf) && screen.out.includes(block.name ?? '?'), screen.out.replace(/\s+/g, ' ').slice(0, 120))
       } catch (err) {
-        check('tty1 shows the status screen (name, fingerprint, one-time code)', false, err instanceof Error ? err.message : String(err))
+        check('tty1 shows tandem console (name, fingerprint)', false, failure(err))
       }
       try {
         const units = ['tandem.service', 'tandem-firstboot.service', 'tandem-console.service', 'tandem-screen.service']
-        const verify = await within(TIMEOUT_GUEST_EXEC_MS, 'guest-exec systemd-analyze verify', guestExec(agentPath, '/usr/bin/systemd-analyze', ['verify', ...units.map(u => `/etc/systemd/system/${u}`)]))
+        const verify = await exec('/usr/bin/systemd-analyze', ['verify', ...units.map(u => `/etc/systemd/system/${u}`)])
         check('systemd-analyze verify: the units are clean', verify.status === 0 && verify.out.trim() === '', verify.out.trim().split('\n').slice(0, 3).join(' / '))
       } catch (err) {
-        check('systemd-analyze verify: the units are clean', false, err instanceof Error ? err.message : String(err))
+        check('systemd-analyze verify: the units are clean', false, failure(err))
       }
       try {
-        const security = await within(TIMEOUT_GUEST_EXEC_MS, 'guest-exec systemd-analyze', guestExec(agentPath, '/usr/bin/systemd-analyze', ['security', '--no-pager', 'tandem.service']))
+        const security = await exec('/usr/bin/systemd-analyze', ['security', '--no-pager', 'tandem.service'])
         const m = /Overall exposure level for tandem\.service: ([\d.]+) (\S+)/.exec(security.out)
         await writeFile(join(OUT_DIR, 'smoke-security.txt'), security.out)
         check(`systemd-analyze security tandem.service: exposure at most ${MAX_SECURITY_EXPOSURE}`, m !== null && Number(m[1]) <= MAX_SECURITY_EXPOSURE, m === null ? security.out.slice(-300) : `${m[1]} ${m[2]} (image/out/smoke-security.txt)`)
       } catch (err) {
-        check('systemd-analyze security tandem.service', false, err instanceof Error ? err.message : String(err))
+        check('systemd-analyze security tandem.service', false, failure(err))
       }
+      const tools: BoxSmokeTools = {
+        check,
+        exec,
+        start: (path, args) => within(TIMEOUT_GUEST_EXEC_MS, `guest-exec ${path}`, guestStart(agentPath, path, args)),
+        ended: pid => within(TIMEOUT_GUEST_EXEC_MS, `guest-exec-status ${pid}`, guestEnded(agentPath, pid)),
+        https: () => httpsGet(port),
+        closedPortForward: closedPort,
+        serial,
+        delay
+      }
+      await checkFirewall(tools)
+      if (peerId !== undefined && typeof fingerprint === 'string') await checkReboot(tools, { peerId, fingerprint, setupCode: block.setupCode })
     }
 
     const poweroffStarted = Date.now()
@@ -316,11 +357,10 @@ async function smoke (): Promise<void> {
       qmp.close()
       check('it powers off on an ACPI power-down', code === 0, `${((Date.now() - poweroffStarted) / 1000).toFixed(0)} s`)
     } catch (err) {
-      check('it powers off on an ACPI power-down', false, err instanceof Error ? err.message : String(err))
+      check('it powers off on an ACPI power-down', false, failure(err))
     }
     serialLog.end()
-    const bootS = report.statusAtMs === undefined ? 'n/a' : `${(report.statusAtMs / 1000).toFixed(0)} s`
-    console.log(`# ${accel}: QEMU start to systemd "running" ${report.readyAtMs === undefined ? 'n/a' : `${(report.readyAtMs / 1000).toFixed(0)} s`}, to the daemon's status on the console ${bootS}`)
+    console.log(`# ${accel}: QEMU start to the daemon's status on the serial console ${upAtMs === undefined ? 'n/a' : `${(upAtMs / 1000).toFixed(0)} s`}`)
   } finally {
     killQemu()
     await rm(work, { recursive: true, force: true })

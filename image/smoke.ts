@@ -29,24 +29,24 @@ const TIMEOUT_SMOKE_MS = 25 * 60_000
 /** From QEMU's start to the console's TANDEM-STATUS line (first boot: init, certificate). */
 const TIMEOUT_BOOT_MS = 15 * 60_000
 /** The KVM probe: a boot sector that exits at once when KVM works. */
-const TIMEOUT_KVM_PROBE_MS = 10_000
+export const TIMEOUT_KVM_PROBE_MS = 10_000
 /** One HTTPS request to the web page. */
 const TIMEOUT_HTTPS_MS = 30_000
 /** One command in the guest (a Node start under TCG takes seconds). */
-const TIMEOUT_GUEST_EXEC_MS = 120_000
+export const TIMEOUT_GUEST_EXEC_MS = 120_000
 /** From ACPI power-down to QEMU's exit. */
-const TIMEOUT_POWEROFF_MS = 180_000
+export const TIMEOUT_POWEROFF_MS = 180_000
 /** The overlay the guest boots from: larger than the image, so the data partition has room to grow. */
 const DISK_BYTES = 4 * 1024 ** 3
 /** The web page's port in the guest (image/files/etc/systemd/system/tandem-firstboot.service). */
-const WEB_PORT = 7443
+export const WEB_PORT = 7443
 /** The highest `systemd-analyze security` exposure accepted for tandem.service (0 safe .. 10 unsafe). */
 const MAX_SECURITY_EXPOSURE = 5
 /** Largest guest-agent reply line read (a command's captured output, base64). */
 const MAX_AGENT_LINE_BYTES = 4 * 1024 * 1024
 
-const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd'
-const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd'
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd'
+export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd'
 
 let passed = 0
 let failed = 0
@@ -63,7 +63,7 @@ function check (name: string, ok: boolean, detail = ''): boolean {
   return ok
 }
 
-function freePort (): Promise<number> {
+export function freePort (): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.on('error', reject)
@@ -74,12 +74,12 @@ function freePort (): Promise<number> {
   })
 }
 
-function delay (ms: number): Promise<void> {
+export function delay (ms: number): Promise<void> {
   return new Promise(resolve => { setTimeout(resolve, ms) })
 }
 
 /** Resolves with the first value `body` gives, or rejects after `ms`. */
-async function within<T> (ms: number, what: string, body: Promise<T>): Promise<T> {
+export async function within<T> (ms: number, what: string, body: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   try {
     return await Promise.race([body, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what}: no answer within ${ms / 1000} s`)) }, ms) })])
@@ -89,7 +89,7 @@ async function within<T> (ms: number, what: string, body: Promise<T>): Promise<T
 }
 
 /** A JSON-lines connection to a unix socket (QMP, the guest agent): send, and read the next reply. */
-class JsonSocket {
+export class JsonSocket {
   private readonly socket: Socket
   private buffered = ''
   private waiting: Array<(line: string) => void> = []
@@ -133,7 +133,7 @@ class JsonSocket {
 }
 
 /** Runs a command in the guest through the QEMU guest agent; its exit status and output. */
-async function guestExec (agentPath: string, path: string, args: string[]): Promise<{ status: number, out: string }> {
+export async function guestExec (agentPath: string, path: string, args: string[]): Promise<{ status: number, out: string }> {
   const agent = new JsonSocket(agentPath)
   try {
     await agent.connected()
@@ -160,7 +160,7 @@ async function guestExec (agentPath: string, path: string, args: string[]): Prom
 }
 
 /** GET / over HTTPS; the status code and the server certificate's SHA-256 fingerprint (AB:CD:...). */
-function httpsGet (port: number): Promise<{ status: number, fingerprint: string, body: string }> {
+export function httpsGet (port: number): Promise<{ status: number, fingerprint: string, body: string }> {
   return new Promise((resolve, reject) => {
     // The box's certificate is self-signed: the check is its fingerprint, compared below.
     const req = request({ host: '127.0.0.1', port, path: '/', method: 'GET', rejectUnauthorized: false, timeout: TIMEOUT_HTTPS_MS }, res => {
@@ -327,7 +327,7 @@ async function smoke (): Promise<void> {
   }
 }
 
-function runTool (file: string, args: string[]): Promise<void> {
+export function runTool (file: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'inherit'] })
     child.on('error', reject)
@@ -335,16 +335,19 @@ function runTool (file: string, args: string[]): Promise<void> {
   })
 }
 
-const deadline = setTimeout(() => {
-  check('the smoke test ends within TIMEOUT_SMOKE_MS', false, `${TIMEOUT_SMOKE_MS / 60_000} min`)
-  killQemu()
-  console.log(`${passed} passed, ${failed} failed`)
-  process.exit(1)
-}, TIMEOUT_SMOKE_MS)
-smoke().catch((err: unknown) => {
-  check('the smoke test runs', false, err instanceof Error ? err.message : String(err))
-}).finally(() => {
-  clearTimeout(deadline)
-  console.log(`${passed} passed, ${failed} failed`)
-  process.exitCode = failed === 0 && passed > 0 ? 0 : 1
-})
+// Run, not imported (pair-smoke.ts and upgrade-smoke.ts reuse the pieces above).
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const deadline = setTimeout(() => {
+    check('the smoke test ends within TIMEOUT_SMOKE_MS', false, `${TIMEOUT_SMOKE_MS / 60_000} min`)
+    killQemu()
+    console.log(`${passed} passed, ${failed} failed`)
+    process.exit(1)
+  }, TIMEOUT_SMOKE_MS)
+  smoke().catch((err: unknown) => {
+    check('the smoke test runs', false, err instanceof Error ? err.message : String(err))
+  }).finally(() => {
+    clearTimeout(deadline)
+    console.log(`${passed} passed, ${failed} failed`)
+    process.exitCode = failed === 0 && passed > 0 ? 0 : 1
+  })
+}

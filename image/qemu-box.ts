@@ -1,0 +1,132 @@
+/**
+ * A booted Tandem box under QEMU for the image's multi-boot checks
+ * (pair-smoke.ts, upgrade-smoke.ts): boot it (TCG, q35, OVMF with its own
+ * variables, the web port forwarded to a random 127.0.0.1 port, the guest
+ * agent on a unix socket, optional extra QEMU arguments such as a second
+ * NIC), wait for its console's TANDEM-STATUS line, run commands in it, power
+ * it off. Every QEMU started is recorded in `running` so that the caller
+ * kills them by pid, whatever the way it ends.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import { copyFile, mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { OUT_DIR } from './build.ts'
+import { JsonSocket, OVMF_CODE, OVMF_VARS, TIMEOUT_GUEST_EXEC_MS, TIMEOUT_POWEROFF_MS, WEB_PORT, freePort, guestExec, within } from './smoke.ts'
+
+/** The QEMUs started, killed by pid by killBoxes(). */
+const running: ChildProcess[] = []
+
+export function killBoxes (): void {
+  for (const child of running) {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL')
+  }
+}
+
+export const message = (err: unknown): string => err instanceof Error ? err.message : String(err)
+export const seconds = (ms: number): string => `${(ms / 1000).toFixed(0)} s`
+
+/** One booted box: its QEMU, sockets and what its console said. */
+export interface Box {
+  name: string
+  child: ChildProcess
+  agentPath: string
+  qmpPath: string
+  webPort: number
+  started: number
+  /** Resolves with the console's TANDEM-STATUS state, or rejects with why it will not come. */
+  up: Promise<{ state: string, atMs: number }>
+  exited: Promise<number | null>
+}
+
+export interface BootOptions {
+  /** Names the box in messages and its console log, image/out/LOG-serial.log. */
+  name: string
+  log: string
+  /** A folder of its own for the OVMF variables and the sockets. */
+  dir: string
+  disk: { path: string, format: 'qcow2' | 'raw' }
+  /** More QEMU arguments (a second NIC). */
+  extraArgs?: string[]
+  /** OVMF variables to start from (a box booted before keeps its boot entries); a fresh copy by default. */
+  vars?: string
+}
+
+export async function bootBox (options: BootOptions): Promise<Box> {
+  await mkdir(options.dir, { recursive: true })
+  const vars = join(options.dir, 'OVMF_VARS.fd')
+  if (options.vars !== vars) await copyFile(options.vars ?? OVMF_VARS, vars)
+  const webPort = await freePort()
+  const agentPath = join(options.dir, 'agent.sock')
+  const qmpPath = join(options.dir, 'qmp.sock')
+  const args = [
+    // One vCPU: Debian 13's kernel double-faulted under QEMU 7.2's multi-threaded TCG with two (docs/platform-notes.md "QEMU").
+    '-machine', 'q35', '-accel', 'tcg', '-smp', '1', '-m', '2048',
+    '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+    '-drive', `if=pflash,format=raw,file=${vars}`,
+    '-drive', `file=${options.disk.path},if=virtio,format=${options.disk.format}`,
+    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${webPort}-:${WEB_PORT}`, '-device', 'virtio-net-pci,netdev=n0',
+    ...(options.extraArgs ?? []),
+    '-device', 'virtio-serial', '-chardev', `socket,path=${agentPath},server=on,wait=off,id=agent`,
+    '-device', 'virtserialport,chardev=agent,name=org.qemu.guest_agent.0',
+    '-qmp', `unix:${qmpPath},server=on,wait=off`,
+    '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot'
+  ]
+  const started = Date.now()
+  const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  running.push(child)
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString('utf8')).slice(-4096) })
+  const exited = new Promise<number | null>(resolve => { child.on('exit', code => { resolve(code) }) })
+  await mkdir(OUT_DIR, { recursive: true })
+  const log = createWriteStream(join(OUT_DIR, `${options.log}-serial.log`))
+  const up = new Promise<{ state: string, atMs: number }>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', raw => {
+      // eslint-disable-next-line no-control-regex
+      const line = raw.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '')
+      log.write(line + '\n')
+      let m
+      if ((m = /TANDEM-STATUS (\{.*\})\s*$/.exec(line)) !== null) {
+        let state = '?'
+        try { state = (JSON.parse(m[1] ?? '') as { state?: string }).state ?? '?' } catch { /* state '?' */ }
+        resolve({ state, atMs: Date.now() - started })
+      }
+      if ((m = /TANDEM-NOT-RUNNING (.*)$/.exec(line)) !== null) reject(new Error(`the daemon is not running: ${m[1]}`))
+    })
+    void exited.then(code => { log.end(); reject(new Error(`QEMU exited (${code}): ${stderr.trim()}`)) })
+  })
+  up.catch(() => {})
+  return { name: options.name, child, agentPath, qmpPath, webPort, started, up, exited }
+}
+
+/** A shell command as root in the box; its status and output (stdout then stderr). */
+export function sh (box: Box, script: string, timeoutMs = TIMEOUT_GUEST_EXEC_MS): Promise<{ status: number, out: string }> {
+  return within(timeoutMs, `box ${box.name}: ${script.slice(0, 60)}`, guestExec(box.agentPath, '/bin/sh', ['-c', script]))
+}
+
+/** `tandem ARGS --data /var/lib/tandem --json` as user tandem in the box; its parsed output. */
+export async function tandem<T> (box: Box, args: string[], timeoutMs = TIMEOUT_GUEST_EXEC_MS): Promise<T> {
+  const result = await within(timeoutMs, `box ${box.name}: tandem ${args.join(' ')}`,
+    guestExec(box.agentPath, '/usr/sbin/runuser', ['-u', 'tandem', '--', '/usr/local/bin/tandem', ...args, '--data', '/var/lib/tandem', '--json']))
+  const start = result.out.search(/^[[{]/m)
+  if (result.status !== 0 || start < 0) throw new Error(`tandem ${args.slice(0, 2).join(' ')}: status ${result.status}: ${result.out.trim().slice(0, 400)}`)
+  return JSON.parse(result.out.slice(start)) as T
+}
+
+/** ACPI power-down through QMP; resolves with QEMU's exit status and the time it took. */
+export async function powerOff (box: Box): Promise<{ code: number | null, ms: number }> {
+  const started = Date.now()
+  const qmp = new JsonSocket(box.qmpPath)
+  try {
+    await qmp.connected()
+    await qmp.next()
+    qmp.send({ execute: 'qmp_capabilities' })
+    await qmp.next()
+    qmp.send({ execute: 'system_powerdown' })
+    const code = await within(TIMEOUT_POWEROFF_MS, 'power-off', box.exited)
+    return { code, ms: Date.now() - started }
+  } finally {
+    qmp.close()
+  }
+}

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { OUT_DIR } from './build.ts'
-import { bootBox, killBoxes, message, seconds, sh, tandem, powerOff, type Box } from './qemu-box.ts'
+import { Checks, bootBox, killBoxes, runChecks, message, seconds, sh, tandem, powerOff, type Box } from './qemu-box.ts'
 import { delay, freePort, runTool, within } from './smoke.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -48,14 +48,8 @@ const LINK = {
 /** The daemon's default libp2p port (tandem init's `--listen` default). */
 const P2P_PORT = 7450
 
-let passed = 0
-let failed = 0
-function check (name: string, ok: boolean, detail = ''): boolean {
-  if (ok) passed++
-  else failed++
-  console.log(`${ok ? 'ok' : 'not ok'} - ${name}${detail === '' ? '' : `: ${detail}`}`)
-  return ok
-}
+const checks = new Checks()
+const check = (name: string, ok: boolean, detail = ''): boolean => checks.check(name, ok, detail)
 
 /** The link NIC's address, by a networkd file that matches its MAC (sorts before 80-tandem-dhcp.network). */
 async function addressLink (box: Box): Promise<{ status: number, out: string }> {
@@ -225,17 +219,4 @@ async function nested (box: Box): Promise<void> {
   }
 }
 
-const deadline = setTimeout(() => {
-  check('the pair test ends within TIMEOUT_PAIR_MS', false, `${TIMEOUT_PAIR_MS / 60_000} min`)
-  killBoxes()
-  console.log(`${passed} passed, ${failed} failed`)
-  process.exit(1)
-}, TIMEOUT_PAIR_MS)
-pair().catch((err: unknown) => {
-  check('the pair test runs', false, message(err))
-}).finally(() => {
-  clearTimeout(deadline)
-  killBoxes()
-  console.log(`${passed} passed, ${failed} failed`)
-  process.exitCode = failed === 0 && passed > 0 ? 0 : 1
-})
+runChecks(checks, 'pair test', TIMEOUT_PAIR_MS, pair, killBoxes)

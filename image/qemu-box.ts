@@ -13,7 +13,7 @@ import { copyFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { OUT_DIR } from './build.ts'
-import { JsonSocket, OVMF_CODE, OVMF_VARS, TIMEOUT_GUEST_EXEC_MS, TIMEOUT_POWEROFF_MS, WEB_PORT, freePort, guestExec, within } from './smoke.ts'
+import { JsonSocket, OVMF_VARS, TIMEOUT_GUEST_EXEC_MS, TIMEOUT_POWEROFF_MS, boxQemuArgs, freePort, guestExec, within } from './smoke.ts'
 
 /** The QEMUs started, killed by pid by killBoxes(). */
 const running: ChildProcess[] = []
@@ -60,19 +60,7 @@ export async function bootBox (options: BootOptions): Promise<Box> {
   const webPort = await freePort()
   const agentPath = join(options.dir, 'agent.sock')
   const qmpPath = join(options.dir, 'qmp.sock')
-  const args = [
-    // One vCPU: Debian 13's kernel double-faulted under QEMU 7.2's multi-threaded TCG with two (docs/platform-notes.md "QEMU").
-    '-machine', 'q35', '-accel', 'tcg', '-smp', '1', '-m', '2048',
-    '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
-    '-drive', `if=pflash,format=raw,file=${vars}`,
-    '-drive', `file=${options.disk.path},if=virtio,format=${options.disk.format}`,
-    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${webPort}-:${WEB_PORT}`, '-device', 'virtio-net-pci,netdev=n0',
-    ...(options.extraArgs ?? []),
-    '-device', 'virtio-serial', '-chardev', `socket,path=${agentPath},server=on,wait=off,id=agent`,
-    '-device', 'virtserialport,chardev=agent,name=org.qemu.guest_agent.0',
-    '-qmp', `unix:${qmpPath},server=on,wait=off`,
-    '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot'
-  ]
+  const args = boxQemuArgs({ accel: 'tcg', vars, disk: options.disk, webPort, agentPath, qmpPath, extra: options.extraArgs })
   const started = Date.now()
   const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] })
   running.push(child)
@@ -129,4 +117,40 @@ export async function powerOff (box: Box): Promise<{ code: number | null, ms: nu
   } finally {
     qmp.close()
   }
+}
+
+/** The `ok` / `not ok` lines and their count. */
+export class Checks {
+  passed = 0
+  failed = 0
+
+  check (name: string, ok: boolean, detail = ''): boolean {
+    if (ok) this.passed++
+    else this.failed++
+    console.log(`${ok ? 'ok' : 'not ok'} - ${name}${detail === '' ? '' : `: ${detail}`}`)
+    return ok
+  }
+}
+
+/**
+ * Runs a multi-boot check as the script's whole work: `cleanup` (kill what it
+ * started, by pid) always runs, `N passed, N failed` is the last line, the exit
+ * status 0 only when something passed and nothing failed; after `timeoutMs`
+ * it is a failure and the process exits.
+ */
+export function runChecks (checks: Checks, what: string, timeoutMs: number, body: () => Promise<void>, cleanup: () => void): void {
+  const deadline = setTimeout(() => {
+    checks.check(`the ${what} ends within ${timeoutMs / 60_000} min`, false)
+    cleanup()
+    console.log(`${checks.passed} passed, ${checks.failed} failed`)
+    process.exit(1)
+  }, timeoutMs)
+  body().catch((err: unknown) => {
+    checks.check(`the ${what} runs`, false, message(err))
+  }).finally(() => {
+    clearTimeout(deadline)
+    cleanup()
+    console.log(`${checks.passed} passed, ${checks.failed} failed`)
+    process.exitCode = checks.failed === 0 && checks.passed > 0 ? 0 : 1
+  })
 }

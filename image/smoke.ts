@@ -175,6 +175,38 @@ export function httpsGet (port: number): Promise<{ status: number, fingerprint: 
   })
 }
 
+/** Where a booted box's QEMU keeps its state and sockets (boxQemuArgs). */
+export interface BoxQemu {
+  accel: 'kvm' | 'tcg'
+  /** The box's own copy of the OVMF variables. */
+  vars: string
+  disk: { path: string, format: 'qcow2' | 'raw' }
+  /** The 127.0.0.1 port forwarded to the web page's. */
+  webPort: number
+  agentPath: string
+  qmpPath: string
+  /** More arguments (a second NIC). */
+  extra?: string[]
+}
+
+/** The QEMU command line of a box: q35, OVMF, its disk, user networking, the guest agent, QMP, the serial console on stdio. */
+export function boxQemuArgs (box: BoxQemu): string[] {
+  return [
+    '-machine', 'q35', '-accel', box.accel, ...(box.accel === 'kvm' ? ['-cpu', 'host'] : []),
+    // One vCPU: Debian 13's kernel double-faulted under QEMU 7.2's multi-threaded TCG with two (docs/platform-notes.md "QEMU").
+    '-smp', '1', '-m', '2048',
+    '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+    '-drive', `if=pflash,format=raw,file=${box.vars}`,
+    '-drive', `file=${box.disk.path},if=virtio,format=${box.disk.format}`,
+    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${box.webPort}-:${WEB_PORT}`, '-device', 'virtio-net-pci,netdev=n0',
+    ...(box.extra ?? []),
+    '-device', 'virtio-serial', '-chardev', `socket,path=${box.agentPath},server=on,wait=off,id=agent`,
+    '-device', 'virtserialport,chardev=agent,name=org.qemu.guest_agent.0',
+    '-qmp', `unix:${box.qmpPath},server=on,wait=off`,
+    '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot'
+  ]
+}
+
 /** What the console said (image/files/usr/lib/tandem/console-status). */
 interface ConsoleReport {
   readyAtMs?: number
@@ -200,19 +232,7 @@ async function smoke (): Promise<void> {
     const port = await freePort()
     const qmpPath = join(work, 'qmp.sock')
     const agentPath = join(work, 'agent.sock')
-    const args = [
-      '-machine', 'q35', '-accel', accel, ...(kvm.usable ? ['-cpu', 'host'] : []),
-      // One vCPU: Debian 13's kernel double-faulted under QEMU 7.2's multi-threaded TCG with two (docs/platform-notes.md "QEMU").
-      '-smp', '1', '-m', '2048',
-      '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
-      '-drive', `if=pflash,format=raw,file=${vars}`,
-      '-drive', `file=${disk},if=virtio,format=qcow2`,
-      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:${WEB_PORT}`, '-device', 'virtio-net-pci,netdev=n0',
-      '-device', 'virtio-serial', '-chardev', `socket,path=${agentPath},server=on,wait=off,id=agent`,
-      '-device', 'virtserialport,chardev=agent,name=org.qemu.guest_agent.0',
-      '-qmp', `unix:${qmpPath},server=on,wait=off`,
-      '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot'
-    ]
+    const args = boxQemuArgs({ accel, vars, disk: { path: disk, format: 'qcow2' }, webPort: port, agentPath, qmpPath })
     const bootStarted = Date.now()
     const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] })
     qemu = child

@@ -36,8 +36,8 @@ const TIMEOUT_HTTPS_MS = 30_000
 export const TIMEOUT_GUEST_EXEC_MS = 120_000
 /** From ACPI power-down to QEMU's exit. */
 export const TIMEOUT_POWEROFF_MS = 180_000
-/** The overlay the guest boots from: larger than the image, so the data partition has room to grow. */
-const DISK_BYTES = 4 * 1024 ** 3
+/** The overlay the guest boots from: larger than the image (2.7 GiB with the root's upgrade headroom), so the data partition has room to grow. */
+const DISK_BYTES = 8 * 1024 ** 3
 /** The web page's port in the guest (image/files/etc/systemd/system/tandem-firstboot.service). */
 export const WEB_PORT = 7443
 /** The highest `systemd-analyze security` exposure accepted for tandem.service (0 safe .. 10 unsafe). */

@@ -33,6 +33,12 @@ export const CACHE_DIR = process.env.TANDEM_IMAGE_CACHE ?? join(homedir(), '.cac
 
 /** The EFI system partition: systemd-boot, and room for two kernels and initrds (upgrades). */
 const ESP_BYTES = 256 * MIB
+/**
+ * Unused room in the root partition past its file system, so that a later,
+ * larger image's root still fits when an upgrade writes it over this one
+ * (upgrade-plan.ts; image/README.md "Upgrading"). Sparse in the .raw.
+ */
+const ROOT_UPGRADE_HEADROOM_BYTES = 1024 * MIB
 /** The data partition as built; it grows to the disk's end on first boot. */
 const DATA_BYTES = 256 * MIB
 /** Free room on the root beyond its files (logs, the journal, Node's compile cache). */
@@ -283,11 +289,23 @@ interface BuildInfo {
   timingsMs: Record<string, number>
 }
 
+/**
+ * The image's version: package.json's, or TANDEM_IMAGE_VERSION (an upgrade
+ * test builds "version N+1" from the same tree). Names the outputs, the boot
+ * entry and /usr/lib/tandem/image-version in the root.
+ */
+export function imageVersion (packageVersion: string): string {
+  const override = process.env.TANDEM_IMAGE_VERSION ?? ''
+  if (override !== '' && !/^[0-9A-Za-z.+~-]{1,64}$/.test(override)) throw new Error(`TANDEM_IMAGE_VERSION: ${JSON.stringify(override)} is not a version (letters, digits, . + ~ -)`)
+  return override === '' ? packageVersion : override
+}
+
 export async function build (): Promise<BuildInfo> {
   const started = Date.now()
   if (process.getuid?.() !== 0) throw new Error('npm run image runs as root: it unpacks a root file system with its owners and chroots into it')
   const timings: Record<string, number> = {}
   const manifest = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+  const version = imageVersion(manifest.version)
   const nodeVersion = (JSON.parse(await readFile(join(ROOT, 'node_modules', 'node', 'package.json'), 'utf8')) as { version: string }).version
   const epoch = await sourceDateEpoch()
   const env = { ...process.env, SOURCE_DATE_EPOCH: epoch, E2FSPROGS_FAKE_TIME: epoch, LC_ALL: 'C' }
@@ -314,8 +332,9 @@ export async function build (): Promise<BuildInfo> {
     await installTandem(join(rootfs, 'opt', 'tandem'), node, deps.dir)
     await symlink('/opt/tandem/node/bin/node', join(rootfs, 'usr', 'local', 'bin', 'node'))
     await run('cp', ['-a', '--no-preserve=ownership', `${join(IMAGE_DIR, 'files')}/.`, rootfs])
+    await writeFile(join(rootfs, 'usr', 'lib', 'tandem', 'image-version'), version + '\n')
     await run('systemd-sysusers', [`--root=${rootfs}`])
-    await run('/usr/sbin/chroot', [rootfs, 'systemctl', 'enable', 'tandem.service', 'tandem-console.service', 'tandem-screen.service', 'nftables.service', 'systemd-networkd.service', 'systemd-resolved.service'])
+    await run('/usr/sbin/chroot', [rootfs, 'systemctl', 'enable', 'tandem.service', 'tandem-console.service', 'tandem-screen.service', 'tandem-hostname.service', 'nftables.service', 'systemd-networkd.service', 'systemd-resolved.service'])
     // tty1 shows the status screen (tandem-screen.service); logins are on tty2 and after.
     await run('/usr/sbin/chroot', [rootfs, 'systemctl', 'mask', 'getty@tty1.service'])
     const { uid, gid } = await tandemIds(rootfs)
@@ -338,7 +357,7 @@ export async function build (): Promise<BuildInfo> {
     const loader = join(work, 'loader')
     await mkdir(loader, { recursive: true })
     await writeFile(join(loader, 'loader.conf'), 'default tandem.conf\ntimeout 0\nconsole-mode keep\n')
-    await writeFile(join(loader, 'tandem.conf'), `title Tandem ${manifest.version}\nlinux /tandem/vmlinuz\ninitrd /tandem/initrd.img\noptions ${KERNEL_COMMAND_LINE}\n`)
+    await writeFile(join(loader, 'tandem.conf'), `title Tandem ${version}\nlinux /tandem/vmlinuz\ninitrd /tandem/initrd.img\noptions ${KERNEL_COMMAND_LINE}\n`)
     for (const f of ['loader.conf', 'tandem.conf']) await run('touch', ['-d', `@${epoch}`, join(loader, f)])
     await run('mkfs.vfat', ['-C', '--invariant', '-F', '32', '-n', 'ESP', '-i', DISK_IDS.espVolumeId, esp, String(ESP_BYTES / 1024)], { env })
     const m = (tool: string, args: string[]): Promise<string> => run(tool, ['-i', esp, ...args], { env: { ...env, MTOOLS_SKIP_CHECK: '1' } })
@@ -369,10 +388,10 @@ export async function build (): Promise<BuildInfo> {
   }, timings)
 
   await mkdir(OUT_DIR, { recursive: true })
-  const raw = join(OUT_DIR, `tandem-${manifest.version}.raw`)
-  const qcow2 = join(OUT_DIR, `tandem-${manifest.version}.qcow2`)
+  const raw = join(OUT_DIR, `tandem-${version}.raw`)
+  const qcow2 = join(OUT_DIR, `tandem-${version}.qcow2`)
   await step('disk: GPT (sfdisk) and the partitions (dd)', async () => {
-    const layout = diskLayout({ espBytes: ESP_BYTES, rootBytes: (await stat(rootExt4)).size, dataBytes: DATA_BYTES })
+    const layout = diskLayout({ espBytes: ESP_BYTES, rootBytes: (await stat(rootExt4)).size + ROOT_UPGRADE_HEADROOM_BYTES, dataBytes: DATA_BYTES })
     const partial = `${raw}.partial`
     await rm(partial, { force: true })
     await run('truncate', ['-s', String(layout.diskBytes), partial])
@@ -395,7 +414,7 @@ export async function build (): Promise<BuildInfo> {
   timings.total = Date.now() - started
   const rawStat = await stat(raw)
   const info: BuildInfo = {
-    version: manifest.version,
+    version,
     sourceDateEpoch: epoch,
     raw: relative(ROOT, raw),
     qcow2: relative(ROOT, qcow2),
@@ -407,7 +426,7 @@ export async function build (): Promise<BuildInfo> {
     dependenciesCached: deps.cached,
     timingsMs: timings
   }
-  await writeFile(join(OUT_DIR, `tandem-${manifest.version}.build.json`), JSON.stringify(info, null, 2) + '\n')
+  await writeFile(join(OUT_DIR, `tandem-${version}.build.json`), JSON.stringify(info, null, 2) + '\n')
   const mb = (n: number): string => `${Math.round(n / MIB)} MiB`
   console.log(`image: built ${info.raw} (${mb(info.rawBytes)}, ${mb(info.rawAllocatedBytes)} allocated) and ${info.qcow2} (${mb(info.qcow2Bytes)}) in ${(timings.total / 1000).toFixed(0)} s`)
   return info

@@ -31,24 +31,24 @@ const TIMEOUT_SMOKE_MS = 25 * 60_000
 /** From QEMU's start to the console's TANDEM-STATUS line (first boot: init, certificate). */
 const TIMEOUT_BOOT_MS = 15 * 60_000
 /** The KVM probe: a boot sector that exits at once when KVM works. */
-const TIMEOUT_KVM_PROBE_MS = 10_000
+export const TIMEOUT_KVM_PROBE_MS = 10_000
 /** One HTTPS request to the web page. */
 const TIMEOUT_HTTPS_MS = 30_000
 /** One command in the guest (a Node start under TCG takes seconds). */
-const TIMEOUT_GUEST_EXEC_MS = 120_000
+export const TIMEOUT_GUEST_EXEC_MS = 120_000
 /** From ACPI power-down to QEMU's exit. */
-const TIMEOUT_POWEROFF_MS = 180_000
-/** The overlay the guest boots from: larger than the image, so the data partition has room to grow. */
-const DISK_BYTES = 4 * 1024 ** 3
+export const TIMEOUT_POWEROFF_MS = 180_000
+/** The overlay the guest boots from: larger than the image (2.7 GiB with the root's upgrade headroom), so the data partition has room to grow. */
+const DISK_BYTES = 8 * 1024 ** 3
 /** The web page's port in the guest (image/files/etc/systemd/system/tandem-firstboot.service). */
-const WEB_PORT = 7443
+export const WEB_PORT = 7443
 /** The highest `systemd-analyze security` exposure accepted for tandem.service (0 safe .. 10 unsafe). */
 const MAX_SECURITY_EXPOSURE = 5
 /** Largest guest-agent reply line read (a command's captured output, base64). */
 const MAX_AGENT_LINE_BYTES = 4 * 1024 * 1024
 
-const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd'
-const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd'
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd'
+export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd'
 
 let passed = 0
 let failed = 0
@@ -65,7 +65,7 @@ function check (name: string, ok: boolean, detail = ''): boolean {
   return ok
 }
 
-function freePort (): Promise<number> {
+export function freePort (): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.on('error', reject)
@@ -76,12 +76,12 @@ function freePort (): Promise<number> {
   })
 }
 
-function delay (ms: number): Promise<void> {
+export function delay (ms: number): Promise<void> {
   return new Promise(resolve => { setTimeout(resolve, ms) })
 }
 
 /** Resolves with the first value `body` gives, or rejects after `ms`. */
-async function within<T> (ms: number, what: string, body: Promise<T>): Promise<T> {
+export async function within<T> (ms: number, what: string, body: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   try {
     return await Promise.race([body, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what}: no answer within ${ms / 1000} s`)) }, ms) })])
@@ -91,7 +91,7 @@ async function within<T> (ms: number, what: string, body: Promise<T>): Promise<T
 }
 
 /** A JSON-lines connection to a unix socket (QMP, the guest agent): send, and read the next reply. */
-class JsonSocket {
+export class JsonSocket {
   private readonly socket: Socket
   private buffered = ''
   private waiting: Array<(line: string) => void> = []
@@ -135,7 +135,7 @@ class JsonSocket {
 }
 
 /** A guest-agent connection, synchronised: the replies that follow are to this client's commands. */
-async function agentSession (agentPath: string): Promise<JsonSocket> {
+export async function agentSession (agentPath: string): Promise<JsonSocket> {
   const agent = new JsonSocket(agentPath)
   try {
     await agent.connected()
@@ -151,12 +151,12 @@ async function agentSession (agentPath: string): Promise<JsonSocket> {
 }
 
 /** Runs a command in the guest through the QEMU guest agent; its exit status and output. */
-async function guestExec (agentPath: string, path: string, args: string[]): Promise<{ status: number, out: string }> {
+export async function guestExec (agentPath: string, path: string, args: string[]): Promise<{ status: number, out: string }> {
   return await guestEnded(agentPath, await guestStart(agentPath, path, args))
 }
 
 /** Starts a command in the guest through the QEMU guest agent without waiting for it; its guest pid. */
-async function guestStart (agentPath: string, path: string, args: string[]): Promise<number> {
+export async function guestStart (agentPath: string, path: string, args: string[]): Promise<number> {
   const agent = await agentSession(agentPath)
   try {
     agent.send({ execute: 'guest-exec', arguments: { path, arg: args, 'capture-output': true } })
@@ -170,7 +170,7 @@ async function guestStart (agentPath: string, path: string, args: string[]): Pro
 }
 
 /** A command started by guestStart, once it has exited: its status and output. */
-async function guestEnded (agentPath: string, pid: number): Promise<{ status: number, out: string }> {
+export async function guestEnded (agentPath: string, pid: number): Promise<{ status: number, out: string }> {
   const agent = await agentSession(agentPath)
   try {
     for (;;) {
@@ -188,7 +188,7 @@ async function guestEnded (agentPath: string, pid: number): Promise<{ status: nu
 }
 
 /** GET / over HTTPS; the status code and the server certificate's SHA-256 fingerprint (AB:CD:...). */
-function httpsGet (port: number): Promise<{ status: number, fingerprint: string, body: string }> {
+export function httpsGet (port: number): Promise<{ status: number, fingerprint: string, body: string }> {
   return new Promise((resolve, reject) => {
     // The box's certificate is self-signed: the check is its fingerprint, compared below.
     const req = request({ host: '127.0.0.1', port, path: '/', method: 'GET', rejectUnauthorized: false, timeout: TIMEOUT_HTTPS_MS }, res => {
@@ -201,6 +201,43 @@ function httpsGet (port: number): Promise<{ status: number, fingerprint: string,
     req.on('error', reject)
     req.end()
   })
+}
+
+/** Where a booted box's QEMU keeps its state and sockets (boxQemuArgs). */
+export interface BoxQemu {
+  accel: 'kvm' | 'tcg'
+  /** The box's own copy of the OVMF variables. */
+  vars: string
+  disk: { path: string, format: 'qcow2' | 'raw' }
+  /** The 127.0.0.1 port forwarded to the web page's. */
+  webPort: number
+  /** More 127.0.0.1 ports forwarded to the guest's (smoke-box.ts checkFirewall: a port the firewall does not open). */
+  forwards?: Array<{ host: number, guest: number }>
+  /** The guest may reboot (smoke-box.ts checkReboot); otherwise QEMU exits when it does (-no-reboot). */
+  reboot?: boolean
+  agentPath: string
+  qmpPath: string
+  /** More arguments (a second NIC). */
+  extra?: string[]
+}
+
+/** The QEMU command line of a box: q35, OVMF, its disk, user networking, the guest agent, QMP, the serial console on stdio. */
+export function boxQemuArgs (box: BoxQemu): string[] {
+  const hostfwds = [{ host: box.webPort, guest: WEB_PORT }, ...(box.forwards ?? [])].map(f => `hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`)
+  return [
+    '-machine', 'q35', '-accel', box.accel, ...(box.accel === 'kvm' ? ['-cpu', 'host'] : []),
+    // One vCPU: Debian 13's kernel double-faulted under QEMU 7.2's multi-threaded TCG with two (docs/platform-notes.md "QEMU").
+    '-smp', '1', '-m', '2048',
+    '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+    '-drive', `if=pflash,format=raw,file=${box.vars}`,
+    '-drive', `file=${box.disk.path},if=virtio,format=${box.disk.format}`,
+    '-netdev', `user,id=n0,${hostfwds.join(',')}`, '-device', 'virtio-net-pci,netdev=n0',
+    ...(box.extra ?? []),
+    '-device', 'virtio-serial', '-chardev', `socket,path=${box.agentPath},server=on,wait=off,id=agent`,
+    '-device', 'virtserialport,chardev=agent,name=org.qemu.guest_agent.0',
+    '-qmp', `unix:${box.qmpPath},server=on,wait=off`,
+    '-display', 'none', '-monitor', 'none', '-serial', 'stdio', ...(box.reboot === true ? [] : ['-no-reboot'])
+  ]
 }
 
 async function smoke (): Promise<void> {
@@ -219,21 +256,8 @@ async function smoke (): Promise<void> {
     const closedPort = await freePort()
     const qmpPath = join(work, 'qmp.sock')
     const agentPath = join(work, 'agent.sock')
-    const args = [
-      '-machine', 'q35', '-accel', accel, ...(kvm.usable ? ['-cpu', 'host'] : []),
-      // One vCPU: Debian 13's kernel double-faulted under QEMU 7.2's multi-threaded TCG with two (docs/platform-notes.md "QEMU").
-      '-smp', '1', '-m', '2048',
-      '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
-      '-drive', `if=pflash,format=raw,file=${vars}`,
-      '-drive', `file=${disk},if=virtio,format=qcow2`,
-      // The web port, and a port the firewall does not open (smoke-box.ts checkFirewall).
-      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:${WEB_PORT},hostfwd=tcp:127.0.0.1:${closedPort}-:${CLOSED_PORT}`, '-device', 'virtio-net-pci,netdev=n0',
-      '-device', 'virtio-serial', '-chardev', `socket,path=${agentPath},server=on,wait=off,id=agent`,
-      '-device', 'virtserialport,chardev=agent,name=org.qemu.guest_agent.0',
-      '-qmp', `unix:${qmpPath},server=on,wait=off`,
-      // No -no-reboot: the guest reboots once (smoke-box.ts checkReboot).
-      '-display', 'none', '-monitor', 'none', '-serial', 'stdio'
-    ]
+    // The web port, and a port the firewall does not open (smoke-box.ts checkFirewall); the guest reboots once (smoke-box.ts checkReboot).
+    const args = boxQemuArgs({ accel, vars, disk: { path: disk, format: 'qcow2' }, webPort: port, forwards: [{ host: closedPort, guest: CLOSED_PORT }], reboot: true, agentPath, qmpPath })
     const bootStarted = Date.now()
     const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] })
     qemu = child
@@ -367,7 +391,7 @@ async function smoke (): Promise<void> {
   }
 }
 
-function runTool (file: string, args: string[]): Promise<void> {
+export function runTool (file: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'inherit'] })
     child.on('error', reject)
@@ -375,16 +399,19 @@ function runTool (file: string, args: string[]): Promise<void> {
   })
 }
 
-const deadline = setTimeout(() => {
-  check('the smoke test ends within TIMEOUT_SMOKE_MS', false, `${TIMEOUT_SMOKE_MS / 60_000} min`)
-  killQemu()
-  console.log(`${passed} passed, ${failed} failed`)
-  process.exit(1)
-}, TIMEOUT_SMOKE_MS)
-smoke().catch((err: unknown) => {
-  check('the smoke test runs', false, err instanceof Error ? err.message : String(err))
-}).finally(() => {
-  clearTimeout(deadline)
-  console.log(`${passed} passed, ${failed} failed`)
-  process.exitCode = failed === 0 && passed > 0 ? 0 : 1
-})
+// Run, not imported (pair-smoke.ts and upgrade-smoke.ts reuse the pieces above).
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const deadline = setTimeout(() => {
+    check('the smoke test ends within TIMEOUT_SMOKE_MS', false, `${TIMEOUT_SMOKE_MS / 60_000} min`)
+    killQemu()
+    console.log(`${passed} passed, ${failed} failed`)
+    process.exit(1)
+  }, TIMEOUT_SMOKE_MS)
+  smoke().catch((err: unknown) => {
+    check('the smoke test runs', false, err instanceof Error ? err.message : String(err))
+  }).finally(() => {
+    clearTimeout(deadline)
+    console.log(`${passed} passed, ${failed} failed`)
+    process.exitCode = failed === 0 && passed > 0 ? 0 : 1
+  })
+}

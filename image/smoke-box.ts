@@ -99,8 +99,8 @@ function firstBytes (port: number, ms: number): Promise<string> {
  * Reboots the guest (systemctl reboot) and checks that the box is the same
  * one: the console's next block after the kernel's banner, the peer id of
  * `tandem status --json`, the certificate served over HTTPS, the one-time
- * code, and tandem-firstboot.service skipped (its condition: no
- * config.json).
+ * code, tandem-firstboot.service skipped (its condition: no
+ * config.json), and tandem-hostname.service naming the host from it.
  */
 export async function checkReboot (tools: BoxSmokeTools, before: { peerId: string, fingerprint: string, setupCode: string | null }): Promise<void> {
   const { check } = tools
@@ -134,6 +134,15 @@ export async function checkReboot (tools: BoxSmokeTools, before: { peerId: strin
     check('after a reboot: first boot did not run again', /ConditionResult=no/.test(firstboot.out) && /ExecMainStartTimestampMonotonic=0\b/.test(firstboot.out), firstboot.out.trim().replace(/\n/g, ', '))
   } catch (err) {
     check('after a reboot: first boot did not run again', false, message(err))
+  }
+  try {
+    // An upgrade's new root has /etc/hostname `tandem`: tandem-hostname.service names the host from config.json at every boot.
+    const unit = await tools.exec('/usr/bin/systemctl', ['show', '--property=ConditionResult,Result', 'tandem-hostname.service'])
+    const host = (await tools.exec('/bin/cat', ['/proc/sys/kernel/hostname'])).out.trim()
+    check('after a reboot: tandem-hostname.service ran and the host name is the box\'s name', /ConditionResult=yes/.test(unit.out) && /Result=success/.test(unit.out) && host === block.name,
+      `${host}, ${unit.out.trim().replace(/\n/g, ', ')}`)
+  } catch (err) {
+    check('after a reboot: tandem-hostname.service ran and the host name is the box\'s name', false, message(err))
   }
 }
 

@@ -166,6 +166,8 @@ async function upgrade (): Promise<void> {
     console.log(`# version N+1: ${JSON.stringify(now)}`)
     check('version N+1 runs', now.version === nextVersion && old.version === manifest.version, `${old.version} -> ${now.version}`)
     check('same peer id and name', now.peerId === old.peerId && now.peerId !== '' && now.name === old.name, `${now.name} ${now.peerId}`)
+    const hostName = await sh(after, 'cat /proc/sys/kernel/hostname /etc/hostname')
+    check('the host name is the box\'s name, not the new root\'s `tandem` (tandem-hostname.service)', hostName.out.split('\n').slice(0, 2).every(l => l.trim() === now.name), hostName.out.trim().replace(/\n/g, ' / '))
     check('same pairings', JSON.stringify(now.pairs) === JSON.stringify(old.pairs) && old.pairs.length === 1, now.pairs.join(', '))
     check('same recovery points', JSON.stringify(now.points) === JSON.stringify(old.points) && old.points.length === 1, now.points.join(', '))
     const verified = await sh(after, `runuser -u tandem -- /usr/local/bin/tandem verify --store ${STORE} --point all`)

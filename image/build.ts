@@ -251,6 +251,34 @@ async function tandemIds (rootfs: string): Promise<{ uid: number, gid: number }>
   return { uid: Number(uid), gid: Number(gid) }
 }
 
+/**
+ * The bridge helper, setuid root for the kvm group (the daemon's group for VMs): QEMU runs
+ * it to join a VM's NIC to a bridge of /etc/qemu/bridge.conf (tandem.service says which
+ * capabilities it may gain). Debian installs it without the bit.
+ */
+const BRIDGE_HELPER = 'usr/lib/qemu/qemu-bridge-helper'
+/**
+ * The only other programs left setuid or setgid: the daemon may start setuid programs (the
+ * helper), so the box keeps none it does not use. dbus's launch helper (root:messagebus
+ * 4754) and PAM's password checker (setgid shadow, for logins) stay; su, mount, passwd
+ * and the like lose the bit: nobody on the box has a use for them.
+ */
+const KEPT_SETID = ['usr/lib/dbus-1.0/dbus-daemon-launch-helper', 'usr/sbin/unix_chkpwd']
+
+/** The root's setuid and setgid programs: the bridge helper's bit set, every other's cleared (KEPT_SETID aside). */
+async function setuidPrograms (rootfs: string): Promise<void> {
+  const kvm = (await readFile(join(rootfs, 'etc', 'group'), 'utf8')).split('\n').find(l => l.startsWith('kvm:'))
+  if (kvm === undefined) throw new Error('the image has no group kvm (udev makes it): the bridge helper cannot be given to it')
+  await chown(join(rootfs, BRIDGE_HELPER), 0, Number(kvm.split(':')[2]))
+  await chmod(join(rootfs, BRIDGE_HELPER), 0o4750)
+  const found = (await run('find', [rootfs, '-xdev', '-type', 'f', '(', '-perm', '-4000', '-o', '-perm', '-2000', ')', '-print0'])).split('\0').filter(f => f !== '')
+  for (const file of found) {
+    const path = relative(rootfs, file)
+    if (path === BRIDGE_HELPER || KEPT_SETID.includes(path)) continue
+    await chmod(file, (await stat(file)).mode & 0o777)
+  }
+}
+
 /** The kernel and initrd the root's /vmlinuz and /initrd.img links name. */
 async function bootFiles (rootfs: string): Promise<{ kernel: string, initrd: string }> {
   const resolve = async (link: string): Promise<string> => join(rootfs, await readlink(join(rootfs, link)))
@@ -337,6 +365,7 @@ export async function build (): Promise<BuildInfo> {
     await run('/usr/sbin/chroot', [rootfs, 'systemctl', 'enable', 'tandem.service', 'tandem-console.service', 'tandem-screen.service', 'tandem-hostname.service', 'nftables.service', 'systemd-networkd.service', 'systemd-resolved.service'])
     // tty1 shows the status screen (tandem-screen.service); logins are on tty2 and after.
     await run('/usr/sbin/chroot', [rootfs, 'systemctl', 'mask', 'getty@tty1.service'])
+    await setuidPrograms(rootfs)
     const { uid, gid } = await tandemIds(rootfs)
     await mkdir(join(rootfs, 'var', 'lib', 'tandem'), { recursive: true })
     await chown(join(rootfs, 'var', 'lib', 'tandem'), uid, gid)

@@ -5,7 +5,8 @@
  * works: systemd reaches "running", the daemon answers, the web page answers
  * over HTTPS with the certificate fingerprint the console prints, the data
  * partition grew, tty1 shows the status screen, `tandem status`,
- * `systemd-analyze verify` and `security` run in the guest (through the QEMU guest agent), and it powers off. The web port is
+ * `systemd-analyze verify` and `security` run in the guest (through the QEMU guest agent), a VM
+ * on a bridge starts (smoke-bridge.ts), the firewall and a reboot (smoke-box.ts), and it powers off. The web port is
  * forwarded to a random port on 127.0.0.1 only. Prints `N passed, N failed`
  * and ends by itself (TIMEOUT_SMOKE_MS), its QEMU killed by pid if need be.
  * The serial console is kept in image/out/smoke-serial.log.
@@ -23,6 +24,7 @@ import { probeKvm } from '../appliance/drivers/qemu/qmp/kvm-probe.ts'
 import { OUT_DIR } from './build.ts'
 import { consoleBlocks, type ConsoleBlock } from './console-block.ts'
 import { checkFirewall, checkReboot, CLOSED_PORT, type BoxSmokeTools } from './smoke-box.ts'
+import { checkBridgedVm } from './smoke-bridge.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -341,7 +343,7 @@ async function smoke (): Promise<void> {
         check('tty1 shows tandem console (name, fingerprint)', false, failure(err))
       }
       try {
-        const units = ['tandem.service', 'tandem-firstboot.service', 'tandem-console.service', 'tandem-screen.service']
+        const units = ['tandem.service', 'tandem-firstboot.service', 'tandem-console.service', 'tandem-screen.service', 'tandem-hostname.service']
         const verify = await exec('/usr/bin/systemd-analyze', ['verify', ...units.map(u => `/etc/systemd/system/${u}`)])
         check('systemd-analyze verify: the units are clean', verify.status === 0 && verify.out.trim() === '', verify.out.trim().split('\n').slice(0, 3).join(' / '))
       } catch (err) {
@@ -365,6 +367,7 @@ async function smoke (): Promise<void> {
         serial,
         delay
       }
+      await checkBridgedVm(tools)
       await checkFirewall(tools)
       if (peerId !== undefined && typeof fingerprint === 'string') await checkReboot(tools, { peerId, fingerprint, setupCode: block.setupCode })
     }

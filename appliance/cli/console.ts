@@ -12,7 +12,9 @@
  * does not answer in time).
  */
 import { Command } from 'commander'
-import { networkInterfaces } from 'node:os'
+import { existsSync } from 'node:fs'
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os'
+import { join } from 'node:path'
 import { errorCodeOf, type ApplianceService, type LocalBox, type StatusInfo } from '../service/index.ts'
 import { dataOption, dataPath, examples } from './box-options.ts'
 import { consoleScreen, type ConsoleView, type DaemonAnswers, type DaemonDown, type HostAddress, type ScreenLine } from './console-screen.ts'
@@ -162,9 +164,16 @@ async function answers (service: ApplianceService): Promise<DaemonAnswers> {
   }
 }
 
-/** Every non-loopback address of the box's interfaces, interface by interface. */
-function hostAddresses (): HostAddress[] {
-  return Object.entries(networkInterfaces()).flatMap(([iface, list]) => (list ?? [])
-    .filter(a => !a.internal)
-    .map(a => ({ address: a.address, family: a.family === 'IPv6' ? 6 as const : 4 as const, iface })))
+/**
+ * Every non-loopback address of the box's interfaces, interface by interface, except
+ * those of a bridge's ports (`sysNet/IFACE/brport` exists): a VM's tap, or the NIC a
+ * bridge holds, whose link-local addresses are not where the box answers (the
+ * bridge's are).
+ */
+export function hostAddresses (interfaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces(), sysNet = '/sys/class/net'): HostAddress[] {
+  return Object.entries(interfaces)
+    .filter(([iface]) => !existsSync(join(sysNet, iface, 'brport')))
+    .flatMap(([iface, list]) => (list ?? [])
+      .filter(a => !a.internal)
+      .map(a => ({ address: a.address, family: a.family === 'IPv6' ? 6 as const : 4 as const, iface })))
 }

@@ -279,6 +279,19 @@ async function setuidPrograms (rootfs: string): Promise<void> {
   }
 }
 
+/**
+ * Root logs in on the box's own consoles (tty2 and after, the serial port) with no
+ * password until the operator sets one with `passwd` (image/README.md "Console login"):
+ * being at the console is having the box. Nothing else can use it: no ssh, no sudo or
+ * polkit, and su is not setuid (setuidPrograms). Debian's is locked (`*`).
+ */
+async function rootLogin (rootfs: string): Promise<void> {
+  const shadow = join(rootfs, 'etc', 'shadow')
+  const text = await readFile(shadow, 'utf8')
+  if (!/^root:[*!]*:/m.test(text)) throw new Error('the root\'s /etc/shadow has no locked root entry to open for the console')
+  await writeFile(shadow, text.replace(/^root:[*!]*:/m, 'root::'))
+}
+
 /** The kernel and initrd the root's /vmlinuz and /initrd.img links name. */
 async function bootFiles (rootfs: string): Promise<{ kernel: string, initrd: string }> {
   const resolve = async (link: string): Promise<string> => join(rootfs, await readlink(join(rootfs, link)))
@@ -362,10 +375,11 @@ export async function build (): Promise<BuildInfo> {
     await run('cp', ['-a', '--no-preserve=ownership', `${join(IMAGE_DIR, 'files')}/.`, rootfs])
     await writeFile(join(rootfs, 'usr', 'lib', 'tandem', 'image-version'), version + '\n')
     await run('systemd-sysusers', [`--root=${rootfs}`])
-    await run('/usr/sbin/chroot', [rootfs, 'systemctl', 'enable', 'tandem.service', 'tandem-console.service', 'tandem-screen.service', 'tandem-hostname.service', 'nftables.service', 'systemd-networkd.service', 'systemd-resolved.service'])
+    await run('/usr/sbin/chroot', [rootfs, 'systemctl', 'enable', 'tandem.service', 'tandem-console.service', 'tandem-screen.service', 'tandem-hostname.service', 'tandem-console-password.path', 'tandem-console-password-restore.service', 'nftables.service', 'systemd-networkd.service', 'systemd-resolved.service'])
     // tty1 shows the status screen (tandem-screen.service); logins are on tty2 and after.
     await run('/usr/sbin/chroot', [rootfs, 'systemctl', 'mask', 'getty@tty1.service'])
     await setuidPrograms(rootfs)
+    await rootLogin(rootfs)
     const { uid, gid } = await tandemIds(rootfs)
     await mkdir(join(rootfs, 'var', 'lib', 'tandem'), { recursive: true })
     await chown(join(rootfs, 'var', 'lib', 'tandem'), uid, gid)

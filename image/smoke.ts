@@ -2,7 +2,8 @@
  * `npm run image:smoke` (after `npm run image`): boots the built image under
  * QEMU (q35, OVMF; KVM when a short probe shows it works, TCG otherwise) on
  * a throw-away qcow2 overlay larger than the image, and checks that the box
- * works: systemd reaches "running", the daemon answers, the web page answers
+ * works: systemd reaches "running", the daemon answers (through the guest agent, and
+ * typed on the serial console after logging in as root), the web page answers
  * over HTTPS with the certificate fingerprint the console prints, the data
  * partition grew, tty1 shows the status screen, `tandem status`,
  * `systemd-analyze verify` and `security` run in the guest (through the QEMU guest agent), a VM
@@ -25,6 +26,7 @@ import { OUT_DIR } from './build.ts'
 import { consoleBlocks, type ConsoleBlock } from './console-block.ts'
 import { checkFirewall, checkReboot, CLOSED_PORT, type BoxSmokeTools } from './smoke-box.ts'
 import { checkBridgedVm } from './smoke-bridge.ts'
+import { serialCommand, type SerialOutput } from './serial-shell.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -46,6 +48,8 @@ const DISK_BYTES = 8 * 1024 ** 3
 export const WEB_PORT = 7443
 /** The highest `systemd-analyze security` exposure accepted for tandem.service (0 safe .. 10 unsafe). */
 const MAX_SECURITY_EXPOSURE = 5
+/** The serial console's raw output kept for serial-shell.ts (a boot and a reboot print ~150 KiB). */
+const MAX_SERIAL_BYTES = 8 * 1024 * 1024
 /** Largest guest-agent reply line read (a command's captured output, base64). */
 const MAX_AGENT_LINE_BYTES = 4 * 1024 * 1024
 
@@ -261,9 +265,12 @@ async function smoke (): Promise<void> {
     // The web port, and a port the firewall does not open (smoke-box.ts checkFirewall); the guest reboots once (smoke-box.ts checkReboot).
     const args = boxQemuArgs({ accel, vars, disk: { path: disk, format: 'qcow2' }, webPort: port, forwards: [{ host: closedPort, guest: CLOSED_PORT }], reboot: true, agentPath, qmpPath })
     const bootStarted = Date.now()
-    const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    // stdin: the serial console's input (serial-shell.ts types a command there).
+    const child = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] })
     qemu = child
     const serial: string[] = []
+    const serialRaw: SerialOutput = { text: '' }
+    child.stdout.on('data', (chunk: Buffer) => { if (serialRaw.text.length < MAX_SERIAL_BYTES) serialRaw.text += chunk.toString('utf8') })
     await mkdir(OUT_DIR, { recursive: true })
     const serialLog = createWriteStream(join(OUT_DIR, 'smoke-serial.log'))
     let stderr = ''
@@ -315,6 +322,13 @@ async function smoke (): Promise<void> {
       } catch (err) {
         check('tandem status in the guest (QEMU guest agent)', false, failure(err))
       }
+      try {
+        const typed = await serialCommand(child.stdin, serialRaw, 'tandem status', TIMEOUT_GUEST_EXEC_MS)
+        check('tandem status on the serial console (root logs in, no password set yet): running, the same peer id', typed.status === 0 && /^state +running/m.test(typed.out) && peerId !== undefined && typed.out.includes(peerId),
+          typed.out.trim().split('\n').slice(0, 3).join(' / '))
+      } catch (err) {
+        check('tandem status on the serial console', false, failure(err))
+      }
     }
     const fingerprint = block?.fingerprint
     if (typeof fingerprint === 'string') {
@@ -343,7 +357,7 @@ async function smoke (): Promise<void> {
         check('tty1 shows tandem console (name, fingerprint)', false, failure(err))
       }
       try {
-        const units = ['tandem.service', 'tandem-firstboot.service', 'tandem-console.service', 'tandem-screen.service', 'tandem-hostname.service']
+        const units = ['tandem.service', 'tandem-firstboot.service', 'tandem-console.service', 'tandem-screen.service', 'tandem-hostname.service', 'tandem-console-password.path', 'tandem-console-password.service', 'tandem-console-password-restore.service']
         const verify = await exec('/usr/bin/systemd-analyze', ['verify', ...units.map(u => `/etc/systemd/system/${u}`)])
         check('systemd-analyze verify: the units are clean', verify.status === 0 && verify.out.trim() === '', verify.out.trim().split('\n').slice(0, 3).join(' / '))
       } catch (err) {

@@ -40,6 +40,10 @@ const DISK_BYTES = 4 * 1024 ** 3
 const SOURCE_MIB = 16
 const SOURCE = '/var/lib/tandem/upgrade-source.raw'
 const STORE = '/var/lib/tandem/upgrade-store'
+/** Root's console password set on version N; its hash must be root's again after the upgrade. */
+const ROOT_PASSWORD = 'upgrade-test-console'
+/** Where tandem-console-password.path keeps root's hash (/usr/lib/tandem/console-password). */
+const KEPT_PASSWORD = '/var/lib/tandem/.console-password'
 
 const checks = new Checks()
 let hostDaemon: ChildProcess | undefined
@@ -140,6 +144,13 @@ async function upgrade (): Promise<void> {
       `runuser -u tandem -- /usr/local/bin/tandem replicate ${SOURCE} --store ${STORE} >/dev/null && sha256sum ${SOURCE} && sync`)
     const sourceHash = /^([0-9a-f]{64})\s/m.exec(made.out)?.[1] ?? ''
     check(`version N: a store with a recovery point of a ${SOURCE_MIB} MiB disk (tandem replicate)`, made.status === 0 && sourceHash !== '', made.status === 0 ? sourceHash.slice(0, 16) : made.out.slice(-300))
+    // Root's console password (image/README.md "Console login"), set as `passwd` would set it:
+    // tandem-console-password.path keeps its hash on the data partition.
+    const password = await sh(before, `echo 'root:${ROOT_PASSWORD}' | chpasswd && for i in $(seq 60); do [ -f ${KEPT_PASSWORD} ] && break; sleep 1; done; ` +
+      `awk -F: '$1 == "root" { print $2 }' /etc/shadow; cat ${KEPT_PASSWORD}; stat -c %u:%a ${KEPT_PASSWORD}`)
+    const [rootHash = '', keptHash, keptOwner] = password.out.trim().split('\n')
+    check('version N: root\'s console password, once set, is kept on the data partition (root\'s, 0600)', rootHash.startsWith('$') && keptHash === rootHash && keptOwner === '0:600',
+      `${rootHash.slice(0, 12)}... kept ${keptHash === rootHash ? 'the same' : JSON.stringify(keptHash)}, ${keptOwner ?? password.out.slice(-200)}`)
     const old = await record(before)
     console.log(`# version N: ${JSON.stringify(old)}`)
     if (!await shutDown(before, 'version N')) return
@@ -168,6 +179,8 @@ async function upgrade (): Promise<void> {
     check('same peer id and name', now.peerId === old.peerId && now.peerId !== '' && now.name === old.name, `${now.name} ${now.peerId}`)
     const hostName = await sh(after, 'cat /proc/sys/kernel/hostname /etc/hostname')
     check('the host name is the box\'s name, not the new root\'s `tandem` (tandem-hostname.service)', hostName.out.split('\n').slice(0, 2).every(l => l.trim() === now.name), hostName.out.trim().replace(/\n/g, ' / '))
+    const hashNow = await sh(after, 'awk -F: \'$1 == "root" { print $2 }\' /etc/shadow')
+    check('root\'s console password is the one set on version N (tandem-console-password-restore.service)', hashNow.out.trim() === rootHash && rootHash !== '', `${hashNow.out.trim().slice(0, 12)}...`)
     check('same pairings', JSON.stringify(now.pairs) === JSON.stringify(old.pairs) && old.pairs.length === 1, now.pairs.join(', '))
     check('same recovery points', JSON.stringify(now.points) === JSON.stringify(old.points) && old.points.length === 1, now.points.join(', '))
     const verified = await sh(after, `runuser -u tandem -- /usr/local/bin/tandem verify --store ${STORE} --point all`)

@@ -23,6 +23,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { cacheKey, dependencyManifest } from './cache-key.ts'
 import { DISK_IDS, MIB, diskLayout, roundUpMib, sfdiskScript } from './disk-layout.ts'
+import { noArguments } from './script-cli.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const IMAGE_DIR = join(ROOT, 'image')
@@ -476,6 +477,7 @@ export async function build (): Promise<BuildInfo> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  noArguments('usage: npm run image   (as root; node image/build.ts)\nBuilds image/out/tandem-VERSION.raw and .qcow2 (image/README.md). Environment: TANDEM_IMAGE_OUT, TANDEM_IMAGE_CACHE, TANDEM_IMAGE_MIRROR, TANDEM_IMAGE_VERSION, TANDEM_IMAGE_KEEP_WORK=1.')
   build().catch((err: unknown) => {
     console.error(`image: build failed: ${err instanceof Error ? err.message : String(err)}`)
     process.exitCode = 1

@@ -24,6 +24,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CACHE_DIR, OUT_DIR, run } from './build.ts'
 import { debianVersion } from './package-layout.ts'
+import { noArguments } from './script-cli.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 /** `tandem start` under load (Node loads the app and its dependencies cold): 1-2 min on these machines. */
@@ -219,6 +220,7 @@ export async function packageCheck (): Promise<boolean> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  noArguments('usage: npm run package:check   (as root, after npm run package; node image/package-check.ts)\nInstalls, runs and purges the .deb and the tarball in a chroot of the cached Debian root; prints N passed, N failed.')
   packageCheck().then(ok => { if (!ok) process.exitCode = 1 }, (err: unknown) => {
     console.error(`package:check: ${err instanceof Error ? err.message : String(err)}`)
     process.exitCode = 1

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url'
 import { OUT_DIR } from './build.ts'
 import { Checks, bootBox, killBoxes, runChecks, message, seconds, sh, tandem, powerOff, type Box } from './qemu-box.ts'
 import { delay, freePort, runTool, within } from './smoke.ts'
+import { noArguments } from './script-cli.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -219,4 +220,5 @@ async function nested (box: Box): Promise<void> {
   }
 }
 
+noArguments('usage: npm run image:pair   (as root: builds, then node image/pair-smoke.ts)\nBoots two images linked on loopback, pairs them and replicates a disk (image/README.md "Two boxes"); prints N passed, N failed.')
 runChecks(checks, 'pair test', TIMEOUT_PAIR_MS, pair, killBoxes)

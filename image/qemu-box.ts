@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline'
 import { OUT_DIR } from './build.ts'
 import { consoleBlocks } from './console-block.ts'
 import { JsonSocket, OVMF_VARS, TIMEOUT_GUEST_EXEC_MS, TIMEOUT_POWEROFF_MS, boxQemuArgs, freePort, guestExec, within } from './smoke.ts'
+import { killOnExit } from './script-cli.ts'
 
 /** The QEMUs started, killed by pid by killBoxes(). */
 const running: ChildProcess[] = []
@@ -142,6 +143,7 @@ export class Checks {
  * it is a failure and the process exits.
  */
 export function runChecks (checks: Checks, what: string, timeoutMs: number, body: () => Promise<void>, cleanup: () => void): void {
+  killOnExit(cleanup)
   const deadline = setTimeout(() => {
     checks.check(`the ${what} ends within ${timeoutMs / 60_000} min`, false)
     cleanup()

@@ -27,6 +27,7 @@ import { consoleBlocks, type ConsoleBlock } from './console-block.ts'
 import { checkFirewall, checkReboot, CLOSED_PORT, type BoxSmokeTools } from './smoke-box.ts'
 import { checkBridgedVm } from './smoke-bridge.ts'
 import { serialCommand, type SerialOutput } from './serial-shell.ts'
+import { killOnExit, noArguments } from './script-cli.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -418,6 +419,8 @@ export function runTool (file: string, args: string[]): Promise<void> {
 
 // Run, not imported (pair-smoke.ts and upgrade-smoke.ts reuse the pieces above).
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  noArguments('usage: npm run image:smoke   (as root: builds, then node image/smoke.ts)\nBoots the built image under QEMU and checks the box (image/README.md "Boot check"); prints N passed, N failed; its QEMU is killed however it ends.')
+  killOnExit(killQemu)
   const deadline = setTimeout(() => {
     check('the smoke test ends within TIMEOUT_SMOKE_MS', false, `${TIMEOUT_SMOKE_MS / 60_000} min`)
     killQemu()

@@ -23,6 +23,7 @@ import { OUT_DIR, run } from './build.ts'
 import { Checks, bootBox, killBoxes, runChecks, message, powerOff, seconds, sh, tandem, type Box } from './qemu-box.ts'
 import { delay, freePort, runTool, within } from './smoke.ts'
 import { upgradeDisk } from './upgrade.ts'
+import { noArguments } from './script-cli.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const TANDEM_JS = join(ROOT, 'bin', 'tandem.js')
@@ -194,4 +195,5 @@ async function upgrade (): Promise<void> {
   }
 }
 
+noArguments('usage: npm run image:upgrade   (as root: builds, then node image/upgrade-smoke.ts)\nUpgrades a paired box with a recovery point offline and checks what it keeps (image/README.md "Upgrading"); prints N passed, N failed.')
 runChecks(checks, 'upgrade test', TIMEOUT_UPGRADE_MS, upgrade, killAll)

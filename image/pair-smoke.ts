@@ -18,9 +18,10 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { OUT_DIR } from './build.ts'
-import { Checks, bootBox, killBoxes, runChecks, message, seconds, sh, tandem, powerOff, type Box } from './qemu-box.ts'
-import { delay, freePort, runTool, within } from './smoke.ts'
+import { OUT_DIR, run } from './build.ts'
+import { Checks, message, runChecks, seconds } from './checks.ts'
+import { delay, within } from './guest-agent.ts'
+import { bootBox, freePort, killBoxes, powerOff, sh, tandem, type Box } from './qemu-box.ts'
 import { noArguments } from './script-cli.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -50,7 +51,7 @@ const LINK = {
 const P2P_PORT = 7450
 
 const checks = new Checks()
-const check = (name: string, ok: boolean, detail = ''): boolean => checks.check(name, ok, detail)
+const { check } = checks
 
 /** The link NIC's address, by a networkd file that matches its MAC (sorts before 80-tandem-dhcp.network). */
 async function addressLink (box: Box): Promise<{ status: number, out: string }> {
@@ -77,7 +78,7 @@ async function boot (name: 'a' | 'b', image: string, work: string, link: string)
   const dir = join(work, name)
   await mkdir(dir, { recursive: true })
   const disk = join(dir, 'disk.qcow2')
-  await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', image, disk, String(DISK_BYTES)])
+  await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', image, disk, String(DISK_BYTES)])
   return bootBox({
     name, log: `pair-${name}`, dir, disk: { path: disk, format: 'qcow2' },
     extraArgs: ['-netdev', `socket,id=n1,${link}`, '-device', `virtio-net-pci,netdev=n1,mac=${LINK[name].mac}`]
@@ -102,7 +103,7 @@ async function pair (): Promise<void> {
     for (const box of [a, b]) {
       try {
         const up = await within(TIMEOUT_BOOT_MS, `box ${box.name}'s console block from the running daemon`, box.up)
-        bothUp = check(`box ${box.name} boots and its daemon runs`, up.state === 'running', `state ${up.state} ${seconds(up.atMs)} after QEMU started`) && bothUp
+        bothUp = check(`box ${box.name} boots and its daemon runs`, up.block.name !== null, `${up.block.name ?? 'no name'} running ${seconds(up.atMs)} after QEMU started`) && bothUp
       } catch (err) {
         bothUp = check(`box ${box.name} boots and its daemon runs`, false, message(err)) && bothUp
       }

@@ -1,22 +1,34 @@
 /**
- * A booted Tandem box under QEMU for the image's multi-boot checks
- * (pair-smoke.ts, upgrade-smoke.ts): boot it (TCG, q35, OVMF with its own
- * variables, the web port forwarded to a random 127.0.0.1 port, the guest
- * agent on a unix socket, optional extra QEMU arguments such as a second
+ * A booted Tandem box under QEMU for the image's checks (smoke.ts,
+ * pair-smoke.ts, upgrade-smoke.ts): boot it (q35, OVMF with its own
+ * variables, user networking with the web port and any other forwards from
+ * random 127.0.0.1 ports, the guest agent and QMP on unix sockets, the serial
+ * console on QEMU's stdio, optional extra QEMU arguments such as a second
  * NIC), wait for its console's first `tandem console` block from a running
- * daemon (console-block.ts), run commands in it, power
- * it off. Every QEMU started is recorded in `running` so that the caller
- * kills them by pid, whatever the way it ends.
+ * daemon (console-block.ts), run commands in it, power it off. Every QEMU
+ * started is recorded so that killBoxes() kills them by pid, whatever the way
+ * the check ends.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { copyFile, mkdir } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import type { Writable } from 'node:stream'
 import { OUT_DIR } from './build.ts'
-import { consoleBlocks } from './console-block.ts'
-import { JsonSocket, OVMF_VARS, TIMEOUT_GUEST_EXEC_MS, TIMEOUT_POWEROFF_MS, boxQemuArgs, freePort, guestExec, within } from './smoke.ts'
-import { killOnExit } from './script-cli.ts'
+import { consoleBlocks, type ConsoleBlock } from './console-block.ts'
+import { JsonSocket, TIMEOUT_GUEST_EXEC_MS, guestExec, within } from './guest-agent.ts'
+import { plain, type SerialOutput } from './serial-shell.ts'
+
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd'
+export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd'
+/** The web page's port in the guest (image/files/etc/systemd/system/tandem-firstboot.service). */
+export const WEB_PORT = 7443
+/** From ACPI power-down to QEMU's exit. */
+export const TIMEOUT_POWEROFF_MS = 180_000
+/** The serial console's raw output kept for serial-shell.ts (a boot and a reboot print ~150 KiB). */
+const MAX_SERIAL_BYTES = 8 * 1024 * 1024
 
 /** The QEMUs started, killed by pid by killBoxes(). */
 const running: ChildProcess[] = []
@@ -27,8 +39,53 @@ export function killBoxes (): void {
   }
 }
 
-export const message = (err: unknown): string => err instanceof Error ? err.message : String(err)
-export const seconds = (ms: number): string => `${(ms / 1000).toFixed(0)} s`
+export function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
+    })
+  })
+}
+
+/** Where a booted box's QEMU keeps its state and sockets (boxQemuArgs). */
+export interface BoxQemu {
+  accel: 'kvm' | 'tcg'
+  /** The box's own copy of the OVMF variables. */
+  vars: string
+  disk: { path: string, format: 'qcow2' | 'raw' }
+  /** The 127.0.0.1 port forwarded to the web page's. */
+  webPort: number
+  /** More 127.0.0.1 ports forwarded to the guest's (smoke-box.ts checkFirewall: a port the firewall does not open). */
+  forwards?: Array<{ host: number, guest: number }>
+  /** The guest may reboot (smoke-box.ts checkReboot); otherwise QEMU exits when it does (-no-reboot). */
+  reboot?: boolean
+  agentPath: string
+  qmpPath: string
+  /** More arguments (a second NIC). */
+  extra?: string[]
+}
+
+/** The QEMU command line of a box: q35, OVMF, its disk, user networking, the guest agent, QMP, the serial console on stdio. */
+export function boxQemuArgs (box: BoxQemu): string[] {
+  const hostfwds = [{ host: box.webPort, guest: WEB_PORT }, ...(box.forwards ?? [])].map(f => `hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`)
+  return [
+    '-machine', 'q35', '-accel', box.accel, ...(box.accel === 'kvm' ? ['-cpu', 'host'] : []),
+    // One vCPU: Debian 13's kernel double-faulted under QEMU 7.2's multi-threaded TCG with two (docs/platform-notes.md "QEMU").
+    '-smp', '1', '-m', '2048',
+    '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+    '-drive', `if=pflash,format=raw,file=${box.vars}`,
+    '-drive', `file=${box.disk.path},if=virtio,format=${box.disk.format}`,
+    '-netdev', `user,id=n0,${hostfwds.join(',')}`, '-device', 'virtio-net-pci,netdev=n0',
+    ...(box.extra ?? []),
+    '-device', 'virtio-serial', '-chardev', `socket,path=${box.agentPath},server=on,wait=off,id=agent`,
+    '-device', 'virtserialport,chardev=agent,name=org.qemu.guest_agent.0',
+    '-qmp', `unix:${box.qmpPath},server=on,wait=off`,
+    '-display', 'none', '-monitor', 'none', '-serial', 'stdio', ...(box.reboot === true ? [] : ['-no-reboot'])
+  ]
+}
 
 /** One booted box: its QEMU, sockets and what its console said. */
 export interface Box {
@@ -38,8 +95,13 @@ export interface Box {
   qmpPath: string
   webPort: number
   started: number
-  /** Resolves once the console shows a block from the running daemon (state 'running', its name), or rejects when QEMU exits first. */
-  up: Promise<{ state: string, name: string | null, atMs: number }>
+  /** Every line of the serial console so far, terminal codes removed (it grows while the guest runs). */
+  serial: string[]
+  /** The serial console's raw output, and its input (QEMU's stdin): serial-shell.ts types there. */
+  serialRaw: SerialOutput
+  input: Writable
+  /** Resolves with the console's first block from the running daemon, or rejects when QEMU exits first. */
+  up: Promise<{ block: ConsoleBlock, atMs: number }>
   exited: Promise<number | null>
 }
 
@@ -50,6 +112,12 @@ export interface BootOptions {
   /** A folder of its own for the OVMF variables and the sockets. */
   dir: string
   disk: { path: string, format: 'qcow2' | 'raw' }
+  /** TCG unless told (the KVM probe decides: smoke.ts). */
+  accel?: 'kvm' | 'tcg'
+  /** More 127.0.0.1 ports forwarded to the guest's, beside the web port's. */
+  forwards?: Array<{ host: number, guest: number }>
+  /** The guest may reboot; otherwise QEMU exits when it does. */
+  reboot?: boolean
   /** More QEMU arguments (a second NIC). */
   extraArgs?: string[]
   /** OVMF variables to start from (a box booted before keeps its boot entries); a fresh copy by default. */
@@ -63,33 +131,33 @@ export async function bootBox (options: BootOptions): Promise<Box> {
   const webPort = await freePort()
   const agentPath = join(options.dir, 'agent.sock')
   const qmpPath = join(options.dir, 'qmp.sock')
-  const args = boxQemuArgs({ accel: 'tcg', vars, disk: options.disk, webPort, agentPath, qmpPath, extra: options.extraArgs })
+  const args = boxQemuArgs({ accel: options.accel ?? 'tcg', vars, disk: options.disk, webPort, forwards: options.forwards, reboot: options.reboot, agentPath, qmpPath, extra: options.extraArgs })
   const started = Date.now()
-  const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] })
   running.push(child)
   let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString('utf8')).slice(-4096) })
+  child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString('utf8')).slice(-4096) })
   const exited = new Promise<number | null>(resolve => { child.on('exit', code => { resolve(code) }) })
+  const serialRaw: SerialOutput = { text: '' }
+  child.stdout.on('data', (chunk: Buffer) => { if (serialRaw.text.length < MAX_SERIAL_BYTES) serialRaw.text += chunk.toString('utf8') })
   await mkdir(OUT_DIR, { recursive: true })
   const log = createWriteStream(join(OUT_DIR, `${options.log}-serial.log`))
-  const up = new Promise<{ state: string, name: string | null, atMs: number }>((resolve, reject) => {
-    const serial: string[] = []
+  const serial: string[] = []
+  const up = new Promise<{ block: ConsoleBlock, atMs: number }>((resolve, reject) => {
     let seen = false
-    createInterface({ input: child.stdout! }).on('line', raw => {
-      // eslint-disable-next-line no-control-regex
-      const line = raw.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '')
-      log.write(line + '\n')
-      if (seen) return
+    createInterface({ input: child.stdout }).on('line', raw => {
+      const line = plain(raw)
       serial.push(line)
-      // A block ends with its `updated` line (smoke.ts does the same).
-      if (!/ updated {5}/.test(line)) return
+      log.write(line + '\n')
+      // A block ends with its `updated` line.
+      if (seen || !/ updated {5}/.test(line)) return
       const block = consoleBlocks(serial).find(b => b.daemon === 'up')
-      if (block !== undefined) { seen = true; serial.length = 0; resolve({ state: 'running', name: block.name, atMs: Date.now() - started }) }
+      if (block !== undefined) { seen = true; resolve({ block, atMs: Date.now() - started }) }
     })
-    void exited.then(code => { log.end(); reject(new Error(`QEMU exited (${code}): ${stderr.trim()}`)) })
+    void exited.then(code => { log.end(); reject(new Error(`QEMU exited (${code}) before the box was up: ${stderr.trim()}`)) })
   })
   up.catch(() => {})
-  return { name: options.name, child, agentPath, qmpPath, webPort, started, up, exited }
+  return { name: options.name, child, agentPath, qmpPath, webPort, started, serial, serialRaw, input: child.stdin, up, exited }
 }
 
 /** A shell command as root in the box; its status and output (stdout then stderr). */
@@ -121,41 +189,4 @@ export async function powerOff (box: Box): Promise<{ code: number | null, ms: nu
   } finally {
     qmp.close()
   }
-}
-
-/** The `ok` / `not ok` lines and their count. */
-export class Checks {
-  passed = 0
-  failed = 0
-
-  check (name: string, ok: boolean, detail = ''): boolean {
-    if (ok) this.passed++
-    else this.failed++
-    console.log(`${ok ? 'ok' : 'not ok'} - ${name}${detail === '' ? '' : `: ${detail}`}`)
-    return ok
-  }
-}
-
-/**
- * Runs a multi-boot check as the script's whole work: `cleanup` (kill what it
- * started, by pid) always runs, `N passed, N failed` is the last line, the exit
- * status 0 only when something passed and nothing failed; after `timeoutMs`
- * it is a failure and the process exits.
- */
-export function runChecks (checks: Checks, what: string, timeoutMs: number, body: () => Promise<void>, cleanup: () => void): void {
-  killOnExit(cleanup)
-  const deadline = setTimeout(() => {
-    checks.check(`the ${what} ends within ${timeoutMs / 60_000} min`, false)
-    cleanup()
-    console.log(`${checks.passed} passed, ${checks.failed} failed`)
-    process.exit(1)
-  }, timeoutMs)
-  body().catch((err: unknown) => {
-    checks.check(`the ${what} runs`, false, message(err))
-  }).finally(() => {
-    clearTimeout(deadline)
-    cleanup()
-    console.log(`${checks.passed} passed, ${checks.failed} failed`)
-    process.exitCode = checks.failed === 0 && checks.passed > 0 ? 0 : 1
-  })
 }

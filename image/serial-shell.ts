@@ -21,7 +21,8 @@ export interface SerialOutput {
 }
 
 // eslint-disable-next-line no-control-regex
-const plain = (text: string): string => text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '')
+/** `text` without terminal codes and carriage returns. */
+export const plain = (text: string): string => text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '')
 
 /** Waits until `pattern` matches the output printed after `from` (terminal codes removed); the match. */
 async function waitFor (output: SerialOutput, from: number, pattern: RegExp, until: number, what: string): Promise<RegExpExecArray> {

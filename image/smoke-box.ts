@@ -7,6 +7,7 @@
  * `check` and never throws.
  */
 import { connect } from 'node:net'
+import { message } from './checks.ts'
 import { consoleBlocks, type ConsoleBlock } from './console-block.ts'
 
 /** The guest port the firewall must not open: a listener is started there for the check. */
@@ -39,7 +40,6 @@ export interface BoxSmokeTools {
   delay: (ms: number) => Promise<void>
 }
 
-const message = (err: unknown): string => err instanceof Error ? err.message : String(err)
 
 /** The ruleset is loaded and drops what it does not name; a listener on another port gets nothing through its forward. */
 export async function checkFirewall (tools: BoxSmokeTools): Promise<void> {

@@ -8,6 +8,7 @@
  * have to start. Only setuid programs the box needs are left (image/build.ts).
  * Each check reports through `check` and never throws.
  */
+import { message } from './checks.ts'
 import type { BoxSmokeTools } from './smoke-box.ts'
 
 /** The bridge the image allows (image/files/etc/qemu/bridge.conf) and one it does not. */
@@ -30,7 +31,6 @@ const DENIED_DISK = '/var/lib/tandem/bridge-denied.raw'
  */
 const TAP_KEPT_MS = 10_000
 
-const message = (err: unknown): string => err instanceof Error ? err.message : String(err)
 
 export async function checkBridgedVm (tools: BoxSmokeTools): Promise<void> {
   const { check } = tools

@@ -20,8 +20,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { OUT_DIR, run } from './build.ts'
-import { Checks, bootBox, killBoxes, runChecks, message, powerOff, seconds, sh, tandem, type Box } from './qemu-box.ts'
-import { delay, freePort, runTool, within } from './smoke.ts'
+import { Checks, message, runChecks, seconds } from './checks.ts'
+import { delay, within } from './guest-agent.ts'
+import { bootBox, freePort, killBoxes, powerOff, sh, tandem, type Box } from './qemu-box.ts'
 import { upgradeDisk } from './upgrade.ts'
 import { noArguments } from './script-cli.ts'
 
@@ -49,7 +50,7 @@ const KEPT_PASSWORD = '/var/lib/tandem/.console-password'
 const checks = new Checks()
 let hostDaemon: ChildProcess | undefined
 
-const check = (name: string, ok: boolean, detail = ''): boolean => checks.check(name, ok, detail)
+const { check } = checks
 function killAll (): void {
   killBoxes()
   if (hostDaemon?.pid !== undefined && hostDaemon.exitCode === null && hostDaemon.signalCode === null) process.kill(hostDaemon.pid, 'SIGKILL')
@@ -104,7 +105,7 @@ async function record (box: Box): Promise<BoxRecord> {
 async function waitUp (box: Box, what: string): Promise<boolean> {
   try {
     const up = await within(TIMEOUT_BOOT_MS, `${what}: the console's block from the running daemon (tandem console)`, box.up)
-    return check(`${what}: the box boots and its daemon runs`, up.state === 'running', `${seconds(up.atMs)} after QEMU started`)
+    return check(`${what}: the box boots and its daemon runs`, up.block.name !== null, `${up.block.name ?? 'no name'} running ${seconds(up.atMs)} after QEMU started`)
   } catch (err) {
     return check(`${what}: the box boots and its daemon runs`, false, message(err))
   }
@@ -127,8 +128,8 @@ async function upgrade (): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'tandem-image-upgrade-'))
   try {
     const disk = join(work, 'box.raw')
-    await runTool('cp', ['--sparse=always', oldImage, disk])
-    await runTool('truncate', ['-s', String(DISK_BYTES), disk])
+    await run('cp', ['--sparse=always', oldImage, disk])
+    await run('truncate', ['-s', String(DISK_BYTES), disk])
     const dir = join(work, 'box')
     console.log(`# version N: ${oldImage} on a ${DISK_BYTES / 1024 ** 3} GiB raw disk; console in ${OUT_DIR}/upgrade-{n,n1}-serial.log`)
     const before = await bootBox({ name: 'N', log: 'upgrade-n', dir, disk: { path: disk, format: 'raw' } })

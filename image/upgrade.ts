@@ -16,6 +16,7 @@ import { open, stat } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { run } from './build.ts'
+import { message } from './checks.ts'
 import { upgradePlan, UpgradePlanError, type PartitionCopy, type PartitionTable } from './upgrade-plan.ts'
 
 /** Copy unit: big enough for disk speed, small enough to bound the memory. */
@@ -30,7 +31,7 @@ async function partitionTable (path: string, which: string): Promise<PartitionTa
   try {
     out = await run('sfdisk', ['--json', path])
   } catch (err) {
-    const reason = (err instanceof Error ? err.message : String(err)).split('\n').slice(1).join(' ').trim()
+    const reason = message(err).split('\n').slice(1).join(' ').trim()
     throw new UpgradePlanError(`${which} ${path} has no partition table sfdisk can read, so it is not a Tandem disk${reason === '' ? '' : ` (${reason})`}`)
   }
   return (JSON.parse(out) as { partitiontable: PartitionTable }).partitiontable
@@ -43,14 +44,14 @@ async function partitionTable (path: string, which: string): Promise<PartitionTa
  */
 async function checkNotInUse (disk: string): Promise<void> {
   if ((await stat(disk)).isBlockDevice()) {
-    const mounted = (await run('lsblk', ['--noheadings', '--raw', '--output', 'NAME,MOUNTPOINTS', disk])).split('\n').filter(l => l.trim().split(' ').length > 1 && l.trim().split(' ')[1] !== '')
-    if (mounted.length > 0) throw new UpgradePlanError(`${disk} is in use: mounted here (${mounted.map(l => l.trim()).join(', ')}); unmount it, or run this from another system than the box's`)
+    // One line per device and partition: its mount points, empty when none.
+    const mounted = (await run('lsblk', ['--noheadings', '--list', '--output', 'MOUNTPOINTS', disk])).split('\n').map(l => l.trim()).filter(l => l !== '')
+    if (mounted.length > 0) throw new UpgradePlanError(`${disk} is in use: mounted here (${mounted.join(', ')}); unmount it, or run this from another system than the box's`)
   }
   try {
     await run('qemu-io', ['-f', 'raw', '-c', 'quit', disk])
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err)
-    if (/lock/i.test(message)) throw new UpgradePlanError(`${disk} is in use: a QEMU holds it (the box is running?); power the box off first`)
+    if (/lock/i.test(message(err))) throw new UpgradePlanError(`${disk} is in use: a QEMU holds it (the box is running?); power the box off first`)
     throw err
   }
 }
@@ -110,7 +111,7 @@ export async function upgradeDisk (disk: string, image: string, progress: (copy:
     try {
       contentBytes = { 'tandem-root': await ext4Bytes(image, root.start * (imageTable.sectorsize ?? 512)) }
     } catch (err) {
-      throw new UpgradePlanError(`the new image's root: ${err instanceof Error ? err.message : String(err)}`)
+      throw new UpgradePlanError(`the new image's root: ${message(err)}`)
     }
   }
   const plan = upgradePlan(await partitionTable(disk, 'the box\'s disk'), imageTable, contentBytes)
@@ -126,7 +127,7 @@ function options (): { disk: string, image: string } | null {
     if (values.disk !== undefined && values.image !== undefined) return { disk: values.disk, image: values.image }
     console.error(USAGE)
   } catch (err) {
-    console.error(`upgrade: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`)
+    console.error(`upgrade: ${message(err)}\n${USAGE}`)
   }
   process.exitCode = 2
   return null
@@ -141,7 +142,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       console.log('upgrade: done; the data partition was not touched')
     }, (err: unknown) => {
       const code = err instanceof UpgradePlanError ? `${err.code}: ` : ''
-      console.error(`upgrade: ${code}${err instanceof Error ? err.message : String(err)}`)
+      console.error(`upgrade: ${code}${message(err)}`)
       process.exitCode = 1
     })
   }

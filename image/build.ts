@@ -23,6 +23,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { cacheKey, dependencyManifest } from './cache-key.ts'
 import { DISK_IDS, MIB, diskLayout, roundUpMib, sfdiskScript } from './disk-layout.ts'
+import { message } from './checks.ts'
 import { noArguments } from './script-cli.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -479,7 +480,7 @@ export async function build (): Promise<BuildInfo> {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   noArguments('usage: npm run image   (as root; node image/build.ts)\nBuilds image/out/tandem-VERSION.raw and .qcow2 (image/README.md). Environment: TANDEM_IMAGE_OUT, TANDEM_IMAGE_CACHE, TANDEM_IMAGE_MIRROR, TANDEM_IMAGE_VERSION, TANDEM_IMAGE_KEEP_WORK=1.')
   build().catch((err: unknown) => {
-    console.error(`image: build failed: ${err instanceof Error ? err.message : String(err)}`)
+    console.error(`image: build failed: ${message(err)}`)
     process.exitCode = 1
   })
 }

@@ -19,11 +19,12 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { get } from 'node:https'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CACHE_DIR, OUT_DIR, run } from './build.ts'
+import { Checks, message } from './checks.ts'
 import { debianVersion } from './package-layout.ts'
+import { freePort } from './qemu-box.ts'
 import { noArguments } from './script-cli.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -36,12 +37,8 @@ const POLL_MS = 3_000
 /** Any one command in the root (dpkg -i of ~200 MiB, tandem init). */
 const TIMEOUT_COMMAND_MS = 10 * 60_000
 
-const results: Array<{ name: string, ok: boolean, detail: string }> = []
-
-function check (name: string, ok: boolean, detail = ''): void {
-  results.push({ name, ok, detail })
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail !== '' ? `: ${detail}` : ''}`)
-}
+const checks = new Checks()
+const { check } = checks
 
 /** The shell line that runs `argv` in `rootfs` with /proc, in a private mount namespace. */
 function inRootArgs (rootfs: string, argv: readonly string[]): string[] {
@@ -67,18 +64,9 @@ async function attempt (name: string, body: () => Promise<string | boolean>): Pr
     check(name, result !== false, typeof result === 'string' ? result : '')
     return result !== false
   } catch (err) {
-    check(name, false, (err instanceof Error ? err.message : String(err)).split('\n').slice(-6).join(' | '))
+    check(name, false, message(err).split('\n').slice(-6).join(' | '))
     return false
   }
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise(resolve => server.close(resolve))
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
 }
 
 async function waitExit (child: ChildProcess, ms: number): Promise<boolean> {
@@ -134,7 +122,7 @@ async function lintian (deb: string): Promise<void> {
   try {
     out = await run('lintian', ['--tag-display-limit', '0', deb], { timeoutMs: TIMEOUT_COMMAND_MS })
   } catch (err) {
-    out = err instanceof Error ? err.message : String(err)
+    out = message(err)
   }
   const tags = out.split('\n').filter(line => /^[EWIP]: /.test(line))
   for (const line of tags) console.log(`  ${line}`)
@@ -214,15 +202,14 @@ export async function packageCheck (): Promise<boolean> {
   }
   await lintian(deb)
 
-  const failed = results.filter(r => !r.ok).length
-  console.log(`${results.length - failed} passed, ${failed} failed`)
-  return failed === 0
+  console.log(`${checks.passed} passed, ${checks.failed} failed`)
+  return checks.failed === 0
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   noArguments('usage: npm run package:check   (as root, after npm run package; node image/package-check.ts)\nInstalls, runs and purges the .deb and the tarball in a chroot of the cached Debian root; prints N passed, N failed.')
   packageCheck().then(ok => { if (!ok) process.exitCode = 1 }, (err: unknown) => {
-    console.error(`package:check: ${err instanceof Error ? err.message : String(err)}`)
+    console.error(`package:check: ${message(err)}`)
     process.exitCode = 1
   })
 }

@@ -18,6 +18,7 @@ import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CACHE_DIR, OUT_DIR, installTandem, nodeRuntime, productionDependencies, run, sourceDateEpoch } from './build.ts'
 import { MAINTAINER_SCRIPTS, PACKAGE_FILES, TARBALL_FILES, changelogFile, controlFile, copyrightFile, debianVersion, dependsField, type PackageFile } from './package-layout.ts'
+import { message } from './checks.ts'
 import { noArguments } from './script-cli.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -151,7 +152,7 @@ async function packageIn (work: string, version: string, nodeVersion: string, ep
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   noArguments('usage: npm run package   (as root; node image/package.ts)\nBuilds image/out/tandem_VERSION_amd64.deb and tandem-VERSION-linux-x64.tar.gz from the image\'s layers (image/README.md "Package for existing hosts").')
   buildPackages().catch((err: unknown) => {
-    console.error(`package: failed: ${err instanceof Error ? err.message : String(err)}`)
+    console.error(`package: failed: ${message(err)}`)
     process.exitCode = 1
   })
 }

@@ -23,7 +23,6 @@ const ADDRESSES: HostAddress[] = [
   { address: 'fe80::fc:ff:fe00:1', family: 6, iface: 'eth0' }
 ]
 
-
 const CLOSED: PairStatusInfo = { window: null, last: null }
 const OPEN: PairStatusInfo = {
   window: { mode: 'both', expiresAt: '2026-12-07T22:09:41.000Z', open: true, joining: false, failedAttempts: 0, paired: null, pin: '12345678', invite: INVITE },
